@@ -1,0 +1,105 @@
+"""Init schemes: a registry of decorated functions, and the ensembles built from them.
+
+A scheme is one function ``fn(member, **params)`` that sets ``member.weights`` / ``biases`` /
+``omegas`` (see ``Member``) and may return a dict of the values it actually used (e.g. a default
+that depends on the signal), which the results record. Register it with ``@register_model()``;
+every module in this package is imported on first use, so a new file here is all it takes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.models.ensemble import Activation, Ensemble, Member, SignalInfo, sine
+from bench.registry import Entry, Registry
+
+MODELS = Registry("model", skip=1)
+
+
+def register_model(name: str | None = None, activation: Activation = sine):
+    """Decorator registering an init scheme under ``name`` (default: the function's name)."""
+    return MODELS.register(name, activation=activation)
+
+
+def load_builtin_models() -> Registry:
+    """Import every module of this package so that their schemes register themselves."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+    return MODELS
+
+
+def load_plugin(path: str | Path) -> None:
+    """Import a user's Python file (e.g. one holding a ``@register_model`` function)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"plugin file not found: {path}; pass the path of a .py file")
+    spec = importlib.util.spec_from_file_location(f"bench_plugin_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A scheme with the parameters the user set (the rest take their defaults)."""
+
+    entry: Entry
+    params: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """``name`` or ``name:key=value,...`` with the keys sorted: what tables group by."""
+        if not self.params:
+            return self.entry.name
+        return self.entry.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+
+
+def parse_model(text: str) -> ModelChoice:
+    """Parse ``NAME`` or ``NAME:key=value,key=value``."""
+    name, _, params = text.partition(":")
+    entry = load_builtin_models().get(name.strip())
+    return ModelChoice(entry, entry.parse_params(params))
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One ensemble member: an init scheme with its parameters, and the seed of its init."""
+
+    model: ModelChoice
+    seed: int
+
+
+def build_ensemble(
+    specs: list[MemberSpec], sizes: list[int], signal: SignalInfo
+) -> tuple[Ensemble, list[dict[str, Any]]]:
+    """Initialise each member from its own seed and stack them.
+
+    sizes: [d_in, H, ..., H, d_out]. Returns the ensemble (on the CPU) and, per member, the
+    parameters in effect (defaults, the user's values, then what the scheme reported using).
+    """
+    activations = {spec.model.entry.meta["activation"] for spec in specs}
+    if len(activations) > 1:
+        names = sorted({spec.model.entry.name for spec in specs})
+        raise UsageError(f"models {', '.join(names)} use different activations; run them in separate ensembles")
+    members, used = [], []
+    for spec in specs:
+        member = Member(sizes, spec.seed, signal)
+        entry = spec.model.entry
+        params = {name: p.default for name, p in entry.params.items()} | spec.model.params
+        reported = entry.fn(member, **spec.model.params) or {}
+        members.append(member)
+        used.append(params | reported)
+    return Ensemble(members, activations.pop()), used
+
+
+__all__ = [
+    "MODELS", "Ensemble", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
+    "build_ensemble", "load_builtin_models", "load_plugin", "parse_model", "register_model", "sine",
+]

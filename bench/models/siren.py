@@ -1,0 +1,78 @@
+"""SIREN and its noise-perturbed inits (siren2, siren2_filtered, winner), as ../shared/docs/methods.md defines them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from bench.models import Member, register_model
+
+
+def _w0_first_default(m: Member) -> float:
+    return 3000.0 if m.signal.domain == "audio" else 30.0
+
+
+def _siren_weights(m: Member, w0: float, w0_first: float) -> None:
+    """Layer 0: U(±1/d_in); layers 1..L: U(±sqrt(6/fan_in)/w0); omegas [w0_first, w0, ...]."""
+    m.weights[0] = m.uniform(tuple(m.weights[0].shape), 1.0 / m.weights[0].shape[1])
+    for i in range(1, len(m.weights)):
+        fan_in = m.weights[i].shape[1]
+        m.weights[i] = m.uniform(tuple(m.weights[i].shape), math.sqrt(6.0 / fan_in) / w0)
+    m.omegas = [w0_first] + [w0] * (len(m.omegas) - 1)
+
+
+@register_model()
+def siren(m: Member, w0: float = 30.0, w0_first: float | None = None) -> dict:
+    """SIREN (Sitzmann et al. 2020); w0_first auto = 3000 for audio, 30 for images."""
+    w0_first = _w0_first_default(m) if w0_first is None else w0_first
+    _siren_weights(m, w0, w0_first)
+    return {"w0_first": w0_first}
+
+
+def _perturbed(m: Member, S0: float | None, a: float, decay: float, w0: float, w0_first: float | None) -> dict:
+    """SIREN plus N(0, (S0 / a^k)^2) on linear layer k+1, k = 0..L-1; noise row r scaled by decay^r."""
+    used = siren(m, w0, w0_first)
+    if S0 is None:
+        S0 = (1.0 if m.signal.domain == "audio" else 0.25) / w0
+    for k, i in enumerate(range(1, len(m.weights))):
+        noise = m.normal(tuple(m.weights[i].shape), S0 / a**k)
+        if decay != 1.0:
+            noise *= decay ** torch.arange(noise.shape[0], dtype=noise.dtype)[:, None]
+        m.weights[i] += noise
+    return used | {"S0": S0}
+
+
+@register_model()
+def siren2(m: Member, S0: float | None = None, a: float = 100.0, w0: float = 30.0,
+           w0_first: float | None = None) -> dict:
+    """SIREN² (Chandravamsi et al. 2025): SIREN + per-layer noise S0 / a^k; S0 auto = 1/w0 audio, 0.25/w0 images."""
+    return _perturbed(m, S0, a, 1.0, w0, w0_first)
+
+
+@register_model()
+def siren2_filtered(m: Member, S0: float | None = None, a: float = 100.0, decay: float = 0.9, w0: float = 30.0,
+                    w0_first: float | None = None) -> dict:
+    """SIREN² with row-filtered noise: row r of each noise matrix scaled by decay^r."""
+    return _perturbed(m, S0, a, decay, w0, w0_first)
+
+
+@register_model()
+def winner(m: Member, s0: float | None = None, s1: float | None = None, a: float | None = None, w0: float = 30.0,
+           w0_first: float = 30.0) -> dict:
+    """WINNER: SIREN + N(0,(s0/w0)^2) on layer 0 and N(0,(s1/w0)^2) on layer 1, s0/s1 auto from the spectral centroid.
+
+    With z = psi / C (C output channels): audio s0 = 3500 (1 - exp(-a z)), s1 = 3 z, a auto = 7;
+    images s0 = 50 (1 - exp(-a z)), s1 = 0.4 z, a auto = 5.
+    """
+    audio = m.signal.domain == "audio"
+    z = m.signal.centroid / m.signal.d_out
+    a = (7.0 if audio else 5.0) if a is None else a
+    if s0 is None:
+        s0 = (3500.0 if audio else 50.0) * (1.0 - math.exp(-a * z))
+    if s1 is None:
+        s1 = (3.0 if audio else 0.4) * z
+    _siren_weights(m, w0, w0_first)
+    m.weights[0] += m.normal(tuple(m.weights[0].shape), s0 / w0)
+    m.weights[1] += m.normal(tuple(m.weights[1].shape), s1 / w0)
+    return {"s0": s0, "s1": s1, "a": a}

@@ -1,0 +1,151 @@
+"""Where signals come from: the manifest (datasets/signals.toml), local lookup, pooch, synthetic signals.
+
+A signal reference is a manifest name (``arch``), a path to any file of the user's, or
+``synthetic:NAME`` (generated in code, no file needed). Manifest files are looked for in
+``--data-dir``, then ``$BENCH_DATA``, then the pooch cache; if absent they are downloaded with pooch.
+Every manifest file is checked against its sha256 before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pooch
+
+from bench.errors import BenchError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+MANIFEST = Path(__file__).resolve().parents[1] / "datasets" / "signals.toml"
+SYNTHETIC_PREFIX = "synthetic:"
+
+
+@dataclass(frozen=True)
+class SignalEntry:
+    """One manifest signal: ``file`` is its path relative to a data directory."""
+
+    name: str
+    kind: str
+    file: str
+    url: str
+    sha256: str
+    source: str
+    details: dict[str, Any]
+
+
+def load_manifest(path: Path = MANIFEST) -> dict[str, SignalEntry]:
+    if not path.is_file():
+        raise BenchError(f"signal manifest not found at {path}; install the package from a checkout (pip install -e .)")
+    entries = {}
+    for name, fields in tomllib.loads(path.read_text()).items():
+        core = {key: fields.pop(key) for key in ("kind", "file", "url", "sha256", "source")}
+        entries[name] = SignalEntry(name=name, details=fields, **core)
+    return entries
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 hex digest of a file, cached by (path, size, mtime)."""
+    stat = path.stat()
+    return _sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+class SignalLibrary:
+    """Resolves signal references to files; ``data_dir`` is the user's ``--data-dir``."""
+
+    def __init__(self, data_dir: str | Path | None = None, manifest: Path = MANIFEST):
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.entries = load_manifest(manifest)
+        self.cache = Path(pooch.os_cache("inr-bench"))
+
+    def search_dirs(self) -> list[Path]:
+        """Directories searched in order: --data-dir, $BENCH_DATA, the download cache."""
+        dirs = [self.data_dir, Path(os.environ["BENCH_DATA"]) if os.environ.get("BENCH_DATA") else None, self.cache]
+        return [d for d in dirs if d is not None]
+
+    def local_path(self, entry: SignalEntry) -> Path | None:
+        """The first existing copy of a manifest file, without downloading or hashing."""
+        for directory in self.search_dirs():
+            candidate = directory / entry.file
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def path(self, ref: str, kind: str) -> Path:
+        """The file for a manifest name or a user path; ``kind`` ("audio"/"image") checks manifest names."""
+        entry = self.entries.get(ref)
+        if entry is not None:
+            if entry.kind != kind:
+                raise UsageError(f"signal {ref!r} is {entry.kind}, not {kind}; use the {entry.kind}:{ref} task")
+            return self._verified(entry)
+        path = Path(ref).expanduser()
+        if path.is_file():
+            return path
+        if path.suffix or os.sep in ref:
+            raise BenchError(f"file not found: {path}; check the path")
+        names = ", ".join(name for name, e in self.entries.items() if e.kind == kind)
+        raise UsageError(f"unknown signal {ref!r}; use a file path, synthetic:{{{','.join(SYNTHETIC)}}}, or one of: {names}")
+
+    def _verified(self, entry: SignalEntry) -> Path:
+        path = self.local_path(entry)
+        if path is None:
+            return self._download(entry)
+        digest = sha256_of(path)
+        if digest != entry.sha256:
+            raise BenchError(
+                f"{entry.name}: sha256 mismatch for {path} (expected {entry.sha256[:12]}..., got {digest[:12]}...); "
+                f"delete the file to re-download it or replace it with the original"
+            )
+        return path
+
+    def _download(self, entry: SignalEntry) -> Path:
+        target = self.cache / entry.file
+        try:
+            return Path(pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}",
+                                       fname=target.name, path=target.parent, progressbar=False))
+        except Exception as exc:  # network errors, HTTP errors and hash mismatches all end here
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BenchError(
+                f"{entry.name}: not found locally and the download failed ({reason}); "
+                f"put {entry.file} under --data-dir or $BENCH_DATA"
+            ) from None
+
+
+def _hf_noise(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise whose amplitude spectrum rises as f^2 up to 0.8 Nyquist: weak lows, strong highs."""
+    spectrum = np.fft.rfftn(rng.standard_normal(shape))
+    grids = np.meshgrid(*[np.fft.fftfreq(n) for n in shape[:-1]], np.fft.rfftfreq(shape[-1]), indexing="ij")
+    radius = np.sqrt(sum(g**2 for g in grids)) / 0.5  # 1.0 = Nyquist
+    spectrum *= np.where(radius <= 0.8, radius**2, 0.0)
+    return np.fft.irfftn(spectrum, s=shape)
+
+
+# name -> (generator, shape for 1-D signals, shape for 2-D signals); seeded, so always the same signal
+SYNTHETIC: dict[str, Callable[[tuple[int, ...], np.random.Generator], np.ndarray]] = {"hf_noise": _hf_noise}
+SYNTHETIC_SHAPES = {1: (32768,), 2: (256, 256)}
+
+
+def synthetic(ref: str, ndim: int) -> np.ndarray:
+    """The synthetic signal ``synthetic:NAME`` as a float64 array of shape SYNTHETIC_SHAPES[ndim] (seed 0)."""
+    name = ref.removeprefix(SYNTHETIC_PREFIX)
+    if name not in SYNTHETIC:
+        raise UsageError(f"unknown synthetic signal {name!r}; choose one of: {', '.join(SYNTHETIC)}")
+    return SYNTHETIC[name](SYNTHETIC_SHAPES[ndim], np.random.default_rng(0))
+
+
+def is_synthetic(ref: str) -> bool:
+    return ref.startswith(SYNTHETIC_PREFIX)

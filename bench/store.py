@@ -1,0 +1,58 @@
+"""Results store: one Parquet file per run under a results directory, written atomically.
+
+Each write goes to a hidden temp file in the same directory, is flushed to disk, then renamed over
+its final name, so readers (and a crash at any moment) only ever see whole files. Any reader can
+glob ``**/*.parquet`` under the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import BenchError
+
+
+def new_run_id() -> str:
+    """Sortable, unique name for a run's file: UTC time plus a random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | None = None) -> Path:
+    """Write rows to ``out_dir/<run_id>.parquet`` atomically and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or new_run_id()
+    final = out_dir / f"{run_id}.parquet"
+    tmp = out_dir / f".{run_id}.parquet.tmp"
+    frame = pd.DataFrame(rows).assign(run_id=run_id)
+    try:
+        frame.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def read_results(results_dir: str | Path) -> pd.DataFrame:
+    """All rows of every ``*.parquet`` file under ``results_dir`` (recursively), in file-name order."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise BenchError(f"results directory not found: {results_dir}; pass the --out of a bench run")
+    files = sorted(results_dir.rglob("*.parquet"))
+    if not files:
+        raise BenchError(f"no results (*.parquet) under {results_dir}; run `bench run --out {results_dir}` first")
+    frames = []
+    for path in files:
+        try:
+            frames.append(pd.read_parquet(path))
+        except Exception as exc:
+            raise BenchError(f"cannot read results file {path}: {exc}; move it out of the directory") from None
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,51 @@
+"""Image fitting: (row, col) on a [-1, 1]^2 grid -> pixel values in [-1, 1]; metric PSNR in dB (data range 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from bench.errors import BenchError, UsageError
+from bench.metrics import psnr_db, spectral_centroid
+from bench.models import SignalInfo
+from bench.signals import SignalLibrary, is_synthetic, synthetic
+from bench.tasks import Task, register_task
+
+DATA_RANGE = 2.0  # targets live in [-1, 1]: PSNR = 20 log10(2 / rmse), SIREN's convention
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # Pillow modes read as one channel; others become RGB
+
+
+def read_pixels(path, side: int | None) -> np.ndarray:
+    """Pixels [H, W, C] in [0, 1] (C = 1 grayscale or 3 RGB), resized to side x side when given."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if img.mode in GRAY_MODES else "RGB")
+            if side is not None:
+                img = img.resize((side, side), Image.Resampling.LANCZOS)
+            pixels = np.asarray(img, dtype=np.float64) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise BenchError(f"cannot read image file {path}: {exc}; give a PNG/JPEG/TIFF file Pillow can open") from None
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+@register_task()
+def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
+    """Fit an image (grayscale or RGB), optionally resized to side x side pixels."""
+    if side is not None and side < 2:
+        raise UsageError(f"--side must be an integer >= 2, got {side}")
+    if is_synthetic(ref):
+        pixels = synthetic(ref, ndim=2)
+        pixels = ((pixels - pixels.min()) / np.ptp(pixels))[..., None]
+        if side is not None:
+            pixels = np.asarray(Image.fromarray(pixels[..., 0]).resize((side, side), Image.Resampling.LANCZOS))[..., None]
+    else:
+        pixels = read_pixels(library.path(ref, "image"), side)
+    height, width, channels = pixels.shape
+    values = pixels * 2.0 - 1.0
+    grid = torch.stack(torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij"), -1)
+    info = SignalInfo("image", d_in=2, d_out=channels, centroid=spectral_centroid(values))
+    return Task("image", ref, grid.reshape(-1, 2), torch.from_numpy(values.reshape(-1, channels)).float(), info,
+                "psnr_db", lambda mse: psnr_db(mse, DATA_RANGE),
+                {"height": height, "width": width, "channels": channels, "psnr_data_range": DATA_RANGE,
+                 "centroid": info.centroid})

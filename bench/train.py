@@ -1,0 +1,126 @@
+"""The training loop over one ensemble: Adam, optional StepLR, full batch or minibatches, NaN handling, timing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.models import Ensemble
+from bench.tasks import Task
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """steps: optimizer steps; lr_step/lr_gamma: StepLR (off when lr_step is None); batch_size: points per
+    step (None = full batch); eval_every: steps between full-signal evaluations when training on minibatches
+    (full-batch training reads the metric off each step's loss); batch_seed: seed of the minibatch order."""
+
+    steps: int = 500
+    lr: float = 1e-4
+    lr_step: int | None = None
+    lr_gamma: float = 1.0
+    batch_size: int | None = None
+    eval_every: int = 100
+    batch_seed: int = 0
+
+
+@dataclass(frozen=True)
+class MemberOutcome:
+    """One member after training: metric at the end, best metric seen and after how many steps."""
+
+    status: str  # "ok" or "diverged"
+    final: float
+    best: float
+    best_step: int
+    diverged_step: int | None
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    members: list[MemberOutcome]
+    steps_per_s: float  # optimizer steps per second after warm-up (each member advances at this rate)
+    seconds: float  # wall time of the whole loop, evaluations included
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) -> TrainOutcome:
+    """Train every member of ``model`` on ``task`` at once; a member whose loss turns NaN/inf stops
+    counting (status "diverged") while the others go on. Model and task must be on the same device."""
+    device = task.coords.device
+    k = model.size
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    full_batch = cfg.batch_size is None or cfg.batch_size >= task.size
+    batches = torch.Generator().manual_seed(cfg.batch_seed)
+
+    alive = torch.ones(k, dtype=torch.bool, device=device)
+    diverged_step = torch.full((k,), -1, dtype=torch.long, device=device)
+    best = torch.full((k,), -torch.inf, device=device)
+    best_step = torch.zeros(k, dtype=torch.long, device=device)
+
+    def record(metric: torch.Tensor, step: int) -> None:
+        better = alive & (metric > best)
+        best.copy_(torch.where(better, metric, best))
+        best_step.copy_(torch.where(better, step, best_step))
+
+    warmup = min(10, max(1, cfg.steps // 10))
+    log_every = max(1, cfg.steps // 100)
+    eval_seconds, timer_start, steps_done = 0.0, None, 0
+    started = time.perf_counter()
+    bar = tqdm(total=cfg.steps, desc=f"{task.name}:{task.signal} x{k}", unit="step",
+               disable=True if not progress else None, leave=False)
+    for step in range(cfg.steps):
+        if step == warmup:
+            _sync(device)
+            timer_start = time.perf_counter()
+        if not full_batch and step % cfg.eval_every == 0:
+            t0 = time.perf_counter()
+            record(task.metric_from_mse(task.mse(model)), step)
+            _sync(device)
+            if timer_start is not None:
+                eval_seconds += time.perf_counter() - t0
+        idx = None if full_batch else torch.randint(task.size, (cfg.batch_size,), generator=batches).to(device)
+        losses = task.losses(model, idx)
+        finite = torch.isfinite(losses)
+        diverged_step.copy_(torch.where(alive & ~finite, step, diverged_step))
+        alive &= finite
+        if full_batch:  # the full-batch loss is the full-signal MSE of the current weights
+            record(task.metric_from_mse(losses.detach()), step)
+        optimizer.zero_grad(set_to_none=True)
+        torch.where(alive, losses, 0.0).sum().backward()
+        optimizer.step()
+        if scheduler:
+            scheduler.step()
+        steps_done = step + 1
+        if step % log_every == 0 or step == cfg.steps - 1:
+            if not bool(alive.any()):
+                bar.close()
+                break
+            bar.set_postfix(loss=f"{losses[alive].mean().item():.3g}", alive=f"{int(alive.sum())}/{k}", refresh=False)
+        bar.update(1)
+    bar.close()
+    _sync(device)
+    ended = time.perf_counter()
+
+    final = task.metric_from_mse(task.mse(model))
+    record(final, cfg.steps)
+    timed_steps = steps_done - warmup
+    rate = timed_steps / (ended - timer_start - eval_seconds) if timer_start and timed_steps > 0 else float("nan")
+    members = []
+    for i in range(k):
+        ok = bool(alive[i])
+        members.append(MemberOutcome(
+            status="ok" if ok else "diverged",
+            final=float(final[i]) if ok else float("nan"),
+            best=float(best[i]) if torch.isfinite(best[i]) else float("nan"),
+            best_step=int(best_step[i]),
+            diverged_step=None if ok else int(diverged_step[i]),
+        ))
+    return TrainOutcome(members, rate, time.perf_counter() - started)
