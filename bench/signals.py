@@ -114,6 +114,7 @@ class SignalLibrary:
 
     def _download(self, entry: SignalEntry) -> Path:
         target = self.cache / entry.file
+        pooch.get_logger().setLevel("WARNING")  # errors reach the user as one line of ours
         try:
             return Path(pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}",
                                        fname=target.name, path=target.parent, progressbar=False))

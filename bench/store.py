@@ -55,4 +55,5 @@ def read_results(results_dir: str | Path) -> pd.DataFrame:
             frames.append(pd.read_parquet(path))
         except Exception as exc:
             raise BenchError(f"cannot read results file {path}: {exc}; move it out of the directory") from None
-    return pd.concat(frames, ignore_index=True)
+    # infer_objects: a column that was all None in one file (e.g. diverged_step) becomes numeric again
+    return pd.concat(frames, ignore_index=True).infer_objects()

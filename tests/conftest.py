@@ -1,0 +1,31 @@
+"""Shared fixtures: real signals from the manifest (found via $BENCH_DATA, else downloaded and verified)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.signals import SignalLibrary
+from bench.tasks import load_task
+
+
+@pytest.fixture(scope="session")
+def library() -> SignalLibrary:
+    return SignalLibrary()
+
+
+@pytest.fixture(scope="session")
+def relay_2k(library):
+    """The first 2,048 samples of relay.wav (stereo, mixed down): a strong-high-frequency clip."""
+    return load_task("audio:relay", library, {"max_samples": 2048})
+
+
+@pytest.fixture(scope="session")
+def camera_32(library):
+    """cameraman resized to 32 x 32."""
+    return load_task("image:camera", library, {"side": 32})
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_determinism():
+    torch.manual_seed(0)

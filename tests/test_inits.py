@@ -1,0 +1,97 @@
+"""Init statistics against ../shared/docs/methods.md."""
+
+import math
+
+import pytest
+import torch
+
+from bench.models import Member, MemberSpec, SignalInfo, build_ensemble, parse_model
+
+AUDIO = SignalInfo("audio", d_in=1, d_out=1, centroid=0.2)
+IMAGE = SignalInfo("image", d_in=2, d_out=1, centroid=0.3)
+
+
+def init(model: str, signal=AUDIO, width=256, layers=4, seed=0):
+    """The member's weights and omegas, and the parameters the scheme reports using."""
+    ensemble, used = build_ensemble([MemberSpec(parse_model(model), seed)],
+                                    [signal.d_in] + [width] * layers + [signal.d_out], signal)
+    weights = [w[0].detach() for w in ensemble.weights]
+    biases = [b[0, 0].detach() for b in ensemble.biases]
+    return weights, biases, ensemble.omegas[:, 0, 0, 0].tolist(), used[0]
+
+
+def uniform_std(bound):
+    return bound / math.sqrt(3)
+
+
+@pytest.mark.parametrize("signal, w0_first", [(AUDIO, 3000.0), (IMAGE, 30.0)])
+def test_siren_bounds_std_and_frequencies(signal, w0_first):
+    weights, biases, omegas, used = init("siren", signal)
+    assert omegas == [w0_first, 30.0, 30.0, 30.0] and used["w0_first"] == w0_first
+    first = 1.0 / signal.d_in
+    assert weights[0].abs().max() <= first
+    for w in weights[1:]:
+        bound = math.sqrt(6 / w.shape[1]) / 30.0
+        assert w.abs().max() <= bound
+        rel = 0.02 if w.shape[0] > 1 else 0.15  # the output layer has only H samples
+        assert w.std().item() == pytest.approx(uniform_std(bound), rel=rel)
+    for b, w in zip(biases, weights):  # PyTorch's default bias init is kept
+        assert b.abs().max() <= 1 / math.sqrt(w.shape[1])
+
+
+def test_siren2_adds_decaying_noise_to_layers_after_the_first():
+    base, _, _, _ = init("siren")
+    weights, _, omegas, used = init("siren2:S0=0.05,a=4")
+    assert omegas[0] == 3000.0 and used["S0"] == 0.05
+    assert torch.equal(weights[0], base[0])  # layer 0 is not perturbed
+    for k, (w, b) in enumerate(zip(weights[1:], base[1:])):
+        rel = 0.03 if w.shape[0] > 1 else 0.15  # the output layer has only H samples
+        assert (w - b).std().item() == pytest.approx(0.05 / 4**k, rel=rel), f"layer {k + 1}"
+
+
+@pytest.mark.parametrize("signal, scale", [(AUDIO, 1.0), (IMAGE, 0.25)])
+def test_siren2_default_noise_scale_depends_on_the_domain(signal, scale):
+    base, _, _, _ = init("siren", signal)
+    weights, _, _, used = init("siren2", signal)
+    assert used["S0"] == pytest.approx(scale / 30) and used["a"] == 100.0
+    assert (weights[1] - base[1]).std().item() == pytest.approx(scale / 30, rel=0.03)
+
+
+def test_filtered_noise_rows_decay_geometrically():
+    base, _, _, _ = init("siren", width=512)
+    weights, _, _, _ = init("siren2_filtered:S0=0.05,decay=0.9", width=512)
+    row_std = (weights[1] - base[1])[:20].std(dim=1)
+    slope = torch.linalg.lstsq(torch.stack([torch.arange(20.0), torch.ones(20)], 1), row_std.log()[:, None]).solution[0]
+    assert slope.item() == pytest.approx(math.log(0.9), rel=0.1)
+    assert row_std[0].item() == pytest.approx(0.05, rel=0.15)
+    unfiltered = (weights[1] - base[1]) / 0.9 ** torch.arange(512.0)[:, None]
+    assert unfiltered[:40].std().item() == pytest.approx(0.05, rel=0.05)
+
+
+@pytest.mark.parametrize("signal, s0, s1", [
+    (AUDIO, 3500 * (1 - math.exp(-7 * 0.2)), 3 * 0.2),
+    (IMAGE, 50 * (1 - math.exp(-5 * 0.3)), 0.4 * 0.3),
+])
+def test_winner_noise_from_the_spectral_centroid(signal, s0, s1):
+    weights, _, omegas, used = init("winner", signal, width=1024, layers=3)
+    assert used["s0"] == pytest.approx(s0) and used["s1"] == pytest.approx(s1)
+    assert omegas == [30.0, 30.0, 30.0]  # w0_first 30 even for audio
+    siren, _, _, _ = init("siren:w0_first=30", signal, width=1024, layers=3)
+    assert (weights[0] - siren[0]).std().item() == pytest.approx(s0 / 30, rel=0.1)
+    assert (weights[1] - siren[1]).std().item() == pytest.approx(s1 / 30, rel=0.03)
+    for w, base in zip(weights[2:], siren[2:]):  # no noise after layer 1
+        assert torch.equal(w, base)
+
+
+def test_winner_scales_by_hand():
+    _, _, _, used = init("winner:s0=10,s1=0.5")
+    assert used["s0"] == 10.0 and used["s1"] == 0.5
+
+
+def test_member_randomness_comes_from_its_seed_only():
+    a = Member([1, 8, 1], seed=3, signal=AUDIO)
+    torch.manual_seed(123)  # the global generator must not matter
+    b = Member([1, 8, 1], seed=3, signal=AUDIO)
+    assert all(torch.equal(x, y) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+    c = Member([1, 8, 1], seed=4, signal=AUDIO)
+    assert not torch.equal(a.weights[1], c.weights[1])

@@ -1,0 +1,61 @@
+import pytest
+
+from bench.errors import UsageError
+from bench.models import load_builtin_models, parse_model
+from bench.registry import Registry
+
+
+def test_builtin_schemes_and_their_parameters():
+    models = load_builtin_models()
+    assert {"siren", "siren2", "siren2_filtered", "winner"} <= set(models.names())
+    filtered = models.get("siren2_filtered")
+    assert list(filtered.params) == ["S0", "a", "decay", "w0", "w0_first"]
+    assert filtered.params["decay"].default == 0.9 and filtered.params["decay"].type is float
+    assert filtered.params["S0"].optional and filtered.params["S0"].default is None
+
+
+def test_parse_model_with_typed_values_and_label():
+    choice = parse_model("siren2_filtered:S0=0.05,decay=0.9")
+    assert choice.params == {"S0": 0.05, "decay": 0.9}
+    assert choice.label == "siren2_filtered:S0=0.05,decay=0.9"
+    assert parse_model("winner:s0=auto").params == {"s0": None}
+    assert parse_model("siren").label == "siren"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("nope", "choose one of: "),
+    ("siren2:S1=0.1", "unknown parameter 'S1'"),
+    ("siren2:S0=abc", "is not a valid float"),
+    ("siren2:S0", "expected key=value"),
+])
+def test_bad_model_strings_are_usage_errors_listing_valid_choices(text, fragment):
+    with pytest.raises(UsageError) as err:
+        parse_model(text)
+    assert fragment in str(err.value)
+    assert ("siren2_filtered" in str(err.value)) if text == "nope" else ("S0: float = auto" in str(err.value))
+
+
+def test_registry_rejects_unannotated_or_undefaulted_params():
+    registry = Registry("thing", skip=1)
+    with pytest.raises(TypeError):
+        registry.register()(lambda m, x=1: None)
+
+    def needs_default(m, x: float):
+        return None
+
+    with pytest.raises(TypeError):
+        registry.register()(needs_default)
+
+
+def test_bool_and_int_parameters_parse():
+    registry = Registry("thing", skip=1)
+
+    @registry.register()
+    def scheme(m, flag: bool = False, count: int = 2):
+        """A scheme."""
+
+    entry = registry.get("scheme")
+    assert entry.parse_params("flag=true,count=5") == {"flag": True, "count": 5}
+    with pytest.raises(UsageError):
+        entry.parse_params("count=2.5")
+    assert entry.summary == "A scheme."

@@ -1,0 +1,101 @@
+"""Batched ensembles and the training loop on real signals."""
+
+import pytest
+import torch
+
+from bench.models import MemberSpec, build_ensemble, parse_model
+from bench.run import Architecture, run_members
+from bench.tasks import load_task
+from bench.train import TrainConfig, train
+
+SMALL = [1, 32, 32, 32, 1]
+
+
+def members(*pairs):
+    return [MemberSpec(parse_model(model), seed) for model, seed in pairs]
+
+
+def test_ensemble_member_equals_a_run_of_its_seed_alone(relay_2k):
+    specs = members(("siren2", 0), ("siren2", 1), ("siren", 2), ("winner", 3))
+    ensemble, _ = build_ensemble(specs, SMALL, relay_2k.info)
+    before = ensemble(relay_2k.coords).detach()
+    cfg = TrainConfig(steps=30)
+    together = train(ensemble, relay_2k, cfg, progress=False)
+    for k, spec in enumerate(specs):
+        alone, _ = build_ensemble([spec], SMALL, relay_2k.info)
+        for stacked, single in zip(ensemble.weights, alone.weights):
+            assert stacked.shape[0] == 4 and single.shape[0] == 1
+        torch.testing.assert_close(alone(relay_2k.coords).detach()[0], before[k])  # same init, same function
+        outcome = train(alone, relay_2k, cfg, progress=False).members[0]
+        assert outcome.final == pytest.approx(together.members[k].final, abs=0.02)
+
+
+def test_ensemble_members_start_from_their_own_seed_exactly(relay_2k):
+    ensemble, _ = build_ensemble(members(("siren2", 5), ("siren2", 6)), SMALL, relay_2k.info)
+    alone, _ = build_ensemble(members(("siren2", 6)), SMALL, relay_2k.info)
+    for stacked, single in zip(list(ensemble.parameters()), list(alone.parameters())):
+        assert torch.equal(stacked[1], single[0])
+    assert not torch.equal(ensemble.weights[1][0], ensemble.weights[1][1])
+
+
+def test_same_seed_and_config_give_identical_numbers(relay_2k):
+    results = []
+    for _ in range(2):
+        ensemble, _ = build_ensemble(members(("siren2", 0)), SMALL, relay_2k.info)
+        results.append(train(ensemble, relay_2k, TrainConfig(steps=20, batch_size=512, eval_every=5),
+                             progress=False).members[0])
+    assert results[0].final == results[1].final and results[0].best == results[1].best
+
+
+def test_fitting_a_real_clip_improves_snr(library):
+    task = load_task("audio:arch", library, {"max_samples": 4096})
+    ensemble, _ = build_ensemble(members(("siren2", 0)), [1, 64, 64, 64, 1], task.info)
+    initial = task.metric_from_mse(task.mse(ensemble)).item()
+    outcome = train(ensemble, task, TrainConfig(steps=120, lr=3e-4), progress=False).members[0]
+    assert outcome.status == "ok"
+    assert outcome.final > initial + 5.0
+    assert outcome.best >= outcome.final and 0 <= outcome.best_step <= 120
+
+
+def test_minibatch_training_evaluates_on_the_full_signal(camera_32):
+    ensemble, _ = build_ensemble(members(("siren", 0)), [2, 32, 32, 1], camera_32.info)
+    initial = camera_32.metric_from_mse(camera_32.mse(ensemble)).item()
+    outcome = train(ensemble, camera_32, TrainConfig(steps=60, lr=1e-3, batch_size=256, eval_every=20),
+                    progress=False).members[0]
+    assert outcome.best_step in (0, 20, 40, 60)
+    assert outcome.final > initial
+    assert outcome.final == pytest.approx(camera_32.metric_from_mse(camera_32.mse(ensemble)).item())
+
+
+def test_siren2_beats_siren_on_a_strong_high_frequency_clip(library):
+    """The SIREN² paper's failure case: relay.wav, first 16,384 samples, 4 x 64, 150 steps of Adam 1e-4."""
+    task = load_task("audio:relay", library, {"max_samples": 16384})
+    rows = {row["model"]: row for row in run_members(
+        task, members(("siren", 0), ("siren2", 0)), Architecture(64, 4), TrainConfig(steps=150),
+        torch.device("cpu"), progress=False)}
+    assert rows["siren"]["snr_db"] < 1.0
+    assert rows["siren2"]["snr_db"] > rows["siren"]["snr_db"] + 1.5
+
+
+def test_a_diverging_member_is_recorded_and_the_others_train_on(relay_2k):
+    cfg = TrainConfig(steps=20)
+    ensemble, _ = build_ensemble(members(("siren", 0), ("siren2:S0=1e30", 0)), SMALL, relay_2k.info)
+    outcome = train(ensemble, relay_2k, cfg, progress=False)
+    healthy, diverged = outcome.members
+    assert diverged.status == "diverged" and diverged.diverged_step == 0
+    alone, _ = build_ensemble(members(("siren", 0)), SMALL, relay_2k.info)
+    reference = train(alone, relay_2k, cfg, progress=False).members[0]
+    assert healthy.status == "ok" and healthy.final == pytest.approx(reference.final, abs=0.02)
+
+
+def test_result_rows_carry_settings_metrics_throughput_and_provenance(relay_2k):
+    rows = list(run_members(relay_2k, members(("siren2_filtered:decay=0.8", 1)), Architecture(16, 2),
+                            TrainConfig(steps=12), torch.device("cpu"), progress=False))
+    (row,) = rows
+    assert row["model"] == "siren2_filtered" and row["model_spec"] == "siren2_filtered:decay=0.8"
+    assert row["param.decay"] == 0.8 and row["param.S0"] == pytest.approx(1 / 30) and row["param.w0_first"] == 3000
+    assert row["seed"] == 1 and row["width"] == 16 and row["layers"] == 2 and row["steps"] == 12
+    assert row["status"] == "ok" and row["snr_db"] == row["snr_db"] and row["best_snr_db"] >= row["snr_db"]
+    assert row["steps_per_s"] > 0 and row["samples_per_s"] == pytest.approx(row["steps_per_s"] * 2048)
+    assert row["n_params"] == (1 * 16 + 16) + (16 * 16 + 16) + (16 + 1)
+    assert row["torch"] == torch.__version__ and row["device"] == "cpu" and row["commit"]
