@@ -132,20 +132,19 @@ def _hf_noise(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     grids = np.meshgrid(*[np.fft.fftfreq(n) for n in shape[:-1]], np.fft.rfftfreq(shape[-1]), indexing="ij")
     radius = np.sqrt(sum(g**2 for g in grids)) / 0.5  # 1.0 = Nyquist
     spectrum *= np.where(radius <= 0.8, radius**2, 0.0)
-    return np.fft.irfftn(spectrum, s=shape)
+    return np.fft.irfftn(spectrum, s=shape, axes=range(len(shape)))
 
 
-# name -> (generator, shape for 1-D signals, shape for 2-D signals); seeded, so always the same signal
+# name -> generator(shape, rng); always called with seed 0, so a name and shape fix the signal
 SYNTHETIC: dict[str, Callable[[tuple[int, ...], np.random.Generator], np.ndarray]] = {"hf_noise": _hf_noise}
-SYNTHETIC_SHAPES = {1: (32768,), 2: (256, 256)}
 
 
-def synthetic(ref: str, ndim: int) -> np.ndarray:
-    """The synthetic signal ``synthetic:NAME`` as a float64 array of shape SYNTHETIC_SHAPES[ndim] (seed 0)."""
+def synthetic(ref: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The synthetic signal ``synthetic:NAME`` as a float64 array of the given shape."""
     name = ref.removeprefix(SYNTHETIC_PREFIX)
     if name not in SYNTHETIC:
         raise UsageError(f"unknown synthetic signal {name!r}; choose one of: {', '.join(SYNTHETIC)}")
-    return SYNTHETIC[name](SYNTHETIC_SHAPES[ndim], np.random.default_rng(0))
+    return SYNTHETIC[name](shape, np.random.default_rng(0))
 
 
 def is_synthetic(ref: str) -> bool:

@@ -13,6 +13,7 @@ from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
 SYNTHETIC_RATE = 16000  # nominal sample rate (Hz) recorded for synthetic clips
+SYNTHETIC_LENGTH = 32768  # samples of a synthetic clip (before --max-samples)
 
 
 def read_mono(path) -> tuple[np.ndarray, int]:
@@ -30,7 +31,7 @@ def audio(library: SignalLibrary, ref: str, max_samples: int | None = None) -> T
     if max_samples is not None and max_samples < 1:
         raise UsageError(f"--max-samples must be a positive integer, got {max_samples}")
     if is_synthetic(ref):
-        samples, rate = synthetic(ref, ndim=1), SYNTHETIC_RATE
+        samples, rate = synthetic(ref, (SYNTHETIC_LENGTH,)), SYNTHETIC_RATE
     else:
         samples, rate = read_mono(library.path(ref, "audio"))
     samples = samples[:max_samples]

@@ -13,6 +13,7 @@ from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
 DATA_RANGE = 2.0  # targets live in [-1, 1]: PSNR = 20 log10(2 / rmse), SIREN's convention
+SYNTHETIC_SIDE = 256  # pixels per side of a synthetic image when --side is not given
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # Pillow modes read as one channel; others become RGB
 
 
@@ -35,10 +36,8 @@ def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
     if side is not None and side < 2:
         raise UsageError(f"--side must be an integer >= 2, got {side}")
     if is_synthetic(ref):
-        pixels = synthetic(ref, ndim=2)
+        pixels = synthetic(ref, (side or SYNTHETIC_SIDE,) * 2)
         pixels = ((pixels - pixels.min()) / np.ptp(pixels))[..., None]
-        if side is not None:
-            pixels = np.asarray(Image.fromarray(pixels[..., 0]).resize((side, side), Image.Resampling.LANCZOS))[..., None]
     else:
         pixels = read_pixels(library.path(ref, "image"), side)
     height, width, channels = pixels.shape
