@@ -15,10 +15,10 @@ def _w0_first_default(m: Member) -> float:
 
 def _siren_weights(m: Member, w0: float, w0_first: float) -> None:
     """Layer 0: U(±1/d_in); layers 1..L: U(±sqrt(6/fan_in)/w0); omegas [w0_first, w0, ...]."""
-    m.weights[0] = m.uniform(tuple(m.weights[0].shape), 1.0 / m.weights[0].shape[1])
+    m.weights[0] = m.uniform(m.weights[0].shape, 1.0 / m.weights[0].shape[1])
     for i in range(1, len(m.weights)):
         fan_in = m.weights[i].shape[1]
-        m.weights[i] = m.uniform(tuple(m.weights[i].shape), math.sqrt(6.0 / fan_in) / w0)
+        m.weights[i] = m.uniform(m.weights[i].shape, math.sqrt(6.0 / fan_in) / w0)
     m.omegas = [w0_first] + [w0] * (len(m.omegas) - 1)
 
 
@@ -36,7 +36,7 @@ def _perturbed(m: Member, S0: float | None, a: float, decay: float, w0: float, w
     if S0 is None:
         S0 = (1.0 if m.signal.domain == "audio" else 0.25) / w0
     for k, i in enumerate(range(1, len(m.weights))):
-        noise = m.normal(tuple(m.weights[i].shape), S0 / a**k)
+        noise = m.normal(m.weights[i].shape, S0 / a**k)
         if decay != 1.0:
             noise *= decay ** torch.arange(noise.shape[0], dtype=noise.dtype)[:, None]
         m.weights[i] += noise
@@ -73,6 +73,6 @@ def winner(m: Member, s0: float | None = None, s1: float | None = None, a: float
     if s1 is None:
         s1 = (3.0 if audio else 0.4) * z
     _siren_weights(m, w0, w0_first)
-    m.weights[0] += m.normal(tuple(m.weights[0].shape), s0 / w0)
-    m.weights[1] += m.normal(tuple(m.weights[1].shape), s1 / w0)
+    m.weights[0] += m.normal(m.weights[0].shape, s0 / w0)
+    m.weights[1] += m.normal(m.weights[1].shape, s1 / w0)
     return {"s0": s0, "s1": s1, "a": a}
