@@ -105,8 +105,9 @@ class Registry:
     def register(self, name: str | None = None, **meta: Any) -> Callable[[Callable], Callable]:
         def decorator(fn: Callable) -> Callable:
             key = name or fn.__name__
-            if key in self._entries and self._entries[key].fn is not fn:
-                raise ValueError(f"{self.kind} {key!r} is registered twice")
+            old = self._entries.get(key)
+            if old and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
+                raise UsageError(f"{self.kind} {key!r} is registered twice ({old.fn.__module__} and {fn.__module__}); rename one")
             self._entries[key] = Entry(key, fn, self._params(fn), _summary(fn), dict(meta))
             return fn
 

@@ -13,7 +13,7 @@ from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
 SYNTHETIC_RATE = 16000  # nominal sample rate (Hz) recorded for synthetic clips
-SYNTHETIC_LENGTH = 32768  # samples of a synthetic clip (before --max-samples)
+SYNTHETIC_LENGTH = 16384  # samples of a synthetic clip (before --max-samples)
 
 
 def read_mono(path) -> tuple[np.ndarray, int]:

@@ -1,0 +1,178 @@
+"""The `bench` command end to end, its error paths and the README's example scheme."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from bench.cli import main, parse_seeds
+from bench.errors import UsageError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TINY = ["--width", "16", "--layers", "2", "--steps", "15", "--device", "cpu", "--no-progress"]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err):
+    """The single error line (other stderr lines are progress notes); never a traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("bench: error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_run_then_table_on_a_real_clip(capsys, tmp_path):
+    out_dir = tmp_path / "demo"
+    code, out, err = run_cli(capsys, "run", "--model", "siren2", "--model", "siren2_filtered:decay=0.8",
+                             "--task", "audio:arch", "--max-samples", "1024", "--seeds", "0-1",
+                             "--out", str(out_dir), *TINY)
+    assert code == 0, err
+    member_lines = out.strip().splitlines()
+    assert len(member_lines) == 4 and all("snr_db=" in line and "steps/s" in line for line in member_lines)
+    frame = pd.read_parquet(out_dir)
+    assert len(frame) == 4 and set(frame["model_spec"]) == {"siren2", "siren2_filtered:decay=0.8"}
+    assert (frame["status"] == "ok").all() and frame["ensemble_size"].eq(4).all()
+
+    code, out, _ = run_cli(capsys, "table", str(out_dir), "--metric", "snr_db", "--format", "markdown")
+    assert code == 0
+    cell = frame[frame["model_spec"] == "siren2"]["snr_db"]
+    assert f"{cell.mean():.2f} ± {cell.std():.2f} (n=2)" in out and "| arch " in out
+    code, out, _ = run_cli(capsys, "table", str(out_dir), "--format", "latex")
+    assert code == 0 and r"\toprule" in out and r"$\pm$" in out
+
+
+def test_image_run_records_psnr(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "run", "--model", "winner", "--task", "image:camera", "--side", "24",
+                             "--seeds", "3", "--out", str(tmp_path), *TINY)
+    assert code == 0, err
+    row = pd.read_parquet(tmp_path).iloc[0]
+    assert row["psnr_db"] == row["psnr_db"] and row["psnr_data_range"] == 2.0 and row["height"] == 24
+    assert row["param.s0"] > 0 and row["seed"] == 3
+
+
+def test_preset_sets_the_protocol_and_flags_override_it(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--preset", "siren2-paper-audio", "--model", "siren",
+                           "--task", "audio:relay", "--max-samples", "512", "--seeds", "0",
+                           "--out", str(tmp_path), *TINY)
+    assert code == 0, err
+    row = pd.read_parquet(tmp_path).iloc[0]
+    assert (row["lr_step"], row["lr_gamma"], row["n_samples"], row["width"]) == (20, 0.99, 512, 16)
+    code, _, err = run_cli(capsys, "run", "--preset", "siren2-paper-audio", "--task", "image:camera", *TINY)
+    assert code == 2 and "is for audio tasks" in one_line_error(err)
+
+
+def test_list_commands(capsys):
+    code, out, _ = run_cli(capsys, "list", "models")
+    assert code == 0
+    for name, params in [("siren", "w0_first: float = auto"), ("siren2", "a: float = 100.0"),
+                         ("siren2_filtered", "decay: float = 0.9"), ("winner", "s1: float = auto")]:
+        assert re.search(rf"^{name}\s", out, re.M) and params in out
+    code, out, _ = run_cli(capsys, "list", "signals")
+    assert code == 0 and re.search(r"^relay\s+audio .*\[local: .*relay.wav\]", out, re.M)
+    assert "synthetic:hf_noise" in out
+    code, out, _ = run_cli(capsys, "list", "tasks")
+    assert "--max-samples" in out and "--side" in out
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(2000), 16000)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0), 16000)
+    image = tmp_path / "broken.png"
+    image.write_bytes(b"\x89PNG not really")
+    return {"corrupt": corrupt, "silent": silent, "empty": empty, "image": image}
+
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (["--model", "nope"], 2, "unknown model 'nope'; choose one of: siren, siren2, siren2_filtered, winner"),
+    (["--model", "siren2:S1=3"], 2, "unknown parameter 'S1'; valid keys: S0: float = auto"),
+    (["--model", "siren2:S0=big"], 2, "S0='big' is not a valid float"),
+    (["--task", "audio:no_such_clip"], 2, "unknown signal 'no_such_clip'"),
+    (["--task", "audio"], 2, "--task needs NAME:SIGNAL"),
+    (["--task", "video:arch"], 2, "unknown task 'video'; choose one of: audio, image"),
+    (["--task", "audio:arch", "--side", "32"], 2, "--side does not apply to task audio"),
+    (["--task", "audio:arch", "--max-samples", "0"], 2, "--max-samples must be a positive integer"),
+    (["--seeds", "a-b"], 2, "--seeds 'a-b' is not a list of seeds"),
+    (["--device", "cuda:0"], 2, "CUDA is not available"),
+    (["--task", "audio:/no/such/file.wav"], 1, "file not found: /no/such/file.wav"),
+    (["--task", "audio:{corrupt}"], 1, "cannot read audio file"),
+    (["--task", "audio:{silent}"], 1, "is silent or not finite"),
+    (["--task", "audio:{empty}"], 1, "is empty"),
+    (["--task", "image:{image}"], 1, "cannot read image file"),
+])
+def test_bad_input_is_one_line_with_the_right_exit_code(capsys, tmp_path, bad_files, args, code, fragment):
+    if "cuda" in " ".join(args) and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = [a.format(**bad_files) for a in args]
+    result, out, err = run_cli(capsys, "run", "--out", str(tmp_path / "out"), *TINY, *args)
+    assert result == code
+    assert fragment in one_line_error(err)
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
+
+
+def test_unknown_flag_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--widht", "3"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --widht" in capsys.readouterr().err
+
+
+def test_divergence_writes_the_rows_then_exits_1(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "run", "--model", "siren", "--model", "siren2:S0=1e30",
+                             "--task", "audio:arch", "--max-samples", "512", "--seeds", "0",
+                             "--out", str(tmp_path), *TINY)
+    assert code == 1
+    assert "1 of 2 members diverged" in one_line_error(err) and "lower --lr or the noise scale" in err
+    frame = pd.read_parquet(tmp_path).set_index("model")
+    assert frame.loc["siren", "status"] == "ok" and frame.loc["siren2", "status"] == "diverged"
+    assert frame.loc["siren2", "diverged_step"] == 0
+    code, out, err = run_cli(capsys, "table", str(tmp_path))
+    assert code == 0 and "1 diverged" in err and "siren2" not in out
+
+
+def test_table_on_a_directory_without_results(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "table", str(tmp_path))
+    assert code == 1 and "no results" in one_line_error(err)
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("1-2,7") == [1, 2, 7] and parse_seeds("5") == [5]
+    for bad in ("", "3-1", "1,1", "-2"):
+        with pytest.raises(UsageError):
+            parse_seeds(bad)
+
+
+def test_readme_example_scheme_works_as_a_plugin(capsys, tmp_path):
+    section = README.read_text().split("## Add your own init scheme", 1)[1]
+    code_block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    plugin = tmp_path / "siren_jitter.py"
+    plugin.write_text(code_block)
+    code, out, _ = run_cli(capsys, "--plugin", str(plugin), "list", "models")
+    assert code == 0 and re.search(r"^siren_jitter\s.*\n.*jitter: float = 0.5", out, re.M)
+    code, out, err = run_cli(capsys, "run", "--plugin", str(plugin), "--model", "siren",
+                             "--model", "siren_jitter:jitter=1.0", "--task", "audio:arch", "--max-samples", "512",
+                             "--seeds", "0", "--out", str(tmp_path / "out"), *TINY)
+    assert code == 0, err
+    frame = pd.read_parquet(tmp_path / "out").set_index("model")
+    assert frame.loc["siren_jitter", "param.jitter"] == 1.0 and frame.loc["siren_jitter", "param.w0_first"] == 3000
+
+
+def test_console_script_and_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "bench", "run", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--max-samples" in result.stdout and "--preset" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "bench", "list", "models", "--plugin", "/no/such.py"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "bench: error: plugin file not found: /no/such.py; pass the path of a .py file")
