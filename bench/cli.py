@@ -101,8 +101,9 @@ def _add_task_options(parser: argparse.ArgumentParser) -> None:
         for param in entry.params.values():
             seen.setdefault(param.name, []).append(entry.name)
             if len(seen[param.name]) == 1:
+                text = entry.meta.get("help", {}).get(param.name, "")
                 parser.add_argument("--" + param.name.replace("_", "-"), dest=f"task_{param.name}", type=param.type,
-                                    help=f"task option ({'/'.join(seen[param.name])})")
+                                    metavar=param.name.upper(), help=f"{entry.name} tasks: {text}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Tasks: a registry of functions ``fn(library, ref, **options) -> Task``, one file per task.
 
 ``ref`` is the part after ``NAME:`` in ``--task NAME:ref`` (a manifest signal, a file path or
-``synthetic:...``); options are the task's typed keyword parameters, which the CLI exposes as flags.
+``synthetic:...``); options are the task's typed keyword parameters, which the CLI exposes as flags
+(``@register_task(help={"option": "text"})`` gives their help text).
 """
 
 from __future__ import annotations

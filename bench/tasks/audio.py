@@ -25,7 +25,7 @@ def read_mono(path) -> tuple[np.ndarray, int]:
     return data.mean(axis=1), rate
 
 
-@register_task()
+@register_task(help={"max_samples": "keep the first N samples (default: the whole clip)"})
 def audio(library: SignalLibrary, ref: str, max_samples: int | None = None) -> Task:
     """Fit a clip: mono mixdown, divided by max|x|, first max_samples samples (all when unset)."""
     if max_samples is not None and max_samples < 1:

@@ -30,7 +30,7 @@ def read_pixels(path, side: int | None) -> np.ndarray:
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
-@register_task()
+@register_task(help={"side": "resize to SIDE x SIDE pixels (default: native size)"})
 def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
     """Fit an image (grayscale or RGB), optionally resized to side x side pixels."""
     if side is not None and side < 2:
