@@ -4,36 +4,34 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
+from pathlib import Path
+
 from bench.errors import BenchError, UsageError
-from bench.models import MemberSpec, load_builtin_models, load_plugin, parse_model
-from bench.presets import DEFAULTS, PRESETS
+from bench.models import load_builtin_models, load_plugin, parse_model
 from bench.signals import SYNTHETIC, SignalLibrary
-from bench.store import write_rows
-from bench.tasks import load_builtin_tasks, load_task
+from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, TaskGrid, load_spec, parse_seeds
+from bench.tasks import load_builtin_tasks
 from bench.train import TrainConfig
+
+SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
+
+# What `bench run` does with no flags: the three main inits on an offline high-frequency clip
+# (training settings: TrainConfig's defaults).
+DEFAULTS: dict[str, Any] = {"models": ["siren", "siren2", "winner"], "task": "audio:synthetic:hf_noise",
+                            "width": DEFAULT_WIDTH, "layers": DEFAULT_LAYERS, "seeds": "0-1", "out": "runs/default"}
+TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every")
 
 EPILOG = """examples:
   bench list models
+  bench sweep quick --out runs/quick
+  bench status runs/quick
   bench run --model siren2 --task audio:arch --max-samples 65536 --width 64 --layers 4 --steps 200 --seeds 0-3 --out runs/demo
   bench run --model siren --model siren2_filtered:S0=0.05,decay=0.9 --task image:camera --side 128
   bench table runs/demo --metric snr_db --format markdown
 """
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``0-3`` -> [0, 1, 2, 3]; ``0,2,5``; ``1-3,7``."""
-    seeds: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            lo, sep, hi = part.partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    except ValueError:
-        raise UsageError(f"--seeds {text!r} is not a list of seeds; write e.g. 0-3 or 0,2,5") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise UsageError(f"--seeds {text!r} must name distinct non-negative seeds, e.g. 0-3")
-    return seeds
 
 
 def _positive(kind: type):
@@ -68,23 +66,46 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task", metavar="TASK:SIGNAL",
                      help="e.g. audio:arch, image:camera, audio:path/to/clip.wav, audio:synthetic:hf_noise "
                           f"(default: {DEFAULTS['task']})")
-    run.add_argument("--preset", choices=sorted(PRESETS), help="a paper's training protocol; explicit flags override it")
+    run.add_argument("--preset", choices=_preset_names(),
+                     help="take training settings, architecture and task options from specs/PRESET.toml "
+                          "(e.g. a paper's protocol); flags you give override them")
     run.add_argument("--width", type=_positive(int), help=f"hidden units per layer (default {DEFAULTS['width']})")
     run.add_argument("--layers", type=_positive(int), help=f"hidden layers (default {DEFAULTS['layers']})")
-    run.add_argument("--steps", type=_positive(int), help=f"optimizer steps (default {DEFAULTS['steps']})")
-    run.add_argument("--lr", type=_positive(float), help=f"Adam learning rate (default {DEFAULTS['lr']})")
+    run.add_argument("--steps", type=_positive(int), help=f"optimizer steps (default {TrainConfig.steps})")
+    run.add_argument("--lr", type=_positive(float), help=f"Adam learning rate (default {TrainConfig.lr})")
     run.add_argument("--lr-step", type=_positive(int), help="StepLR step size in steps (default: no schedule)")
     run.add_argument("--lr-gamma", type=_positive(float), help="StepLR decay factor (default 1.0)")
     run.add_argument("--batch-size", type=_positive(int), help="points per step (default: full batch)")
     run.add_argument("--eval-every", type=_positive(int),
-                     help=f"steps between full-signal metrics with minibatches (default {DEFAULTS['eval_every']})")
+                     help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
     run.add_argument("--seeds", help=f"init seeds, e.g. 0-3 or 0,2,5 (default {DEFAULTS['seeds']})")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
     run.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--max-members", type=_positive(int), help="most members per ensemble (default 16)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
     _add_task_options(run)
     run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", parents=[common], help="run a spec's grid as batched ensembles, resumably",
+                           description="Run every cell of a sweep spec (models x params x tasks x signals x widths x "
+                                       "layers x seeds). Finished cells found in --out are skipped, so rerunning "
+                                       "after a crash resumes. Diverged members are results; the exit code is 1 only "
+                                       "when cells failed (error/oom).")
+    sweep.add_argument("spec", help="a spec file, or the name of one in specs/ (quick, siren2-paper-audio, ...)")
+    sweep.add_argument("--out", help="results directory (default runs/<spec name>)")
+    sweep.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    sweep.add_argument("--max-members", type=_positive(int),
+                       help="most members per ensemble (default: the spec's max_members, else 16)")
+    sweep.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
+    sweep.add_argument("--dry-run", action="store_true", help="print the ensembles that would run, run nothing")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
+    sweep.set_defaults(func=cmd_sweep)
+
+    status = sub.add_parser("status", parents=[common], help="cells done / failed / left of a sweep, with an ETA")
+    status.add_argument("results", help="results directory of bench sweep")
+    status.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
+    status.set_defaults(func=cmd_status)
 
     table = sub.add_parser("table", parents=[common], help="mean ± std over seeds by model and signal")
     table.add_argument("results", help="results directory written by bench run")
@@ -92,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--format", default="markdown", choices=["markdown", "csv", "latex"])
     table.set_defaults(func=cmd_table)
     return parser
+
+
+def _preset_names() -> list[str]:
+    return sorted(path.stem for path in SPECS_DIR.glob("*.toml"))
 
 
 def _add_task_options(parser: argparse.ArgumentParser) -> None:
@@ -127,55 +152,147 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Flags given, else the preset's values, else the built-in defaults."""
-    preset = PRESETS.get(args.preset, {})
-    given = {key: getattr(args, key, None) for key in DEFAULTS} | {"models": args.model}
-    settings = (DEFAULTS | {k: v for k, v in preset.items() if k in DEFAULTS}
-                | {k: v for k, v in given.items() if v is not None})
-    if args.preset and settings["task"].partition(":")[0] != preset["task"].partition(":")[0]:
-        raise UsageError(f"preset {args.preset} is for {preset['task'].partition(':')[0]} tasks, not {settings['task']}")
-    options = {key.removeprefix("task_"): value for key, value in vars(args).items() if key.startswith("task_")}
-    for key, value in preset.items():
-        if key not in DEFAULTS and options.get(key) is None:
-            options[key] = value
-    settings["task_options"] = options
-    return settings
+def _preset(name: str | None, library: SignalLibrary) -> Spec | None:
+    if name is None:
+        return None
+    preset = load_spec(SPECS_DIR / f"{name}.toml", library)
+    if len(preset.widths) > 1 or len(preset.layers) > 1:
+        raise UsageError(f"spec {name} sweeps widths or layers and cannot be a --preset; run it with bench sweep")
+    return preset
+
+
+def _run_spec(args: argparse.Namespace, library: SignalLibrary) -> Spec:
+    """The one-task spec `bench run` means: flags given, else the preset's values, else the defaults."""
+    preset = _preset(args.preset, library)
+    task = args.task or (f"{preset.tasks[0].task}:{preset.tasks[0].signals[0]}" if preset else DEFAULTS["task"])
+    name, _, ref = task.partition(":")
+    options = {}
+    if preset:
+        grid = next((g for g in preset.tasks if g.task == name), None)
+        if grid is None:
+            raise UsageError(f"preset {args.preset} has no {name} task (it has: "
+                             f"{', '.join(g.task for g in preset.tasks)}); choose a matching --task")
+        options = {key: values[0] for key, values in grid.options}
+    options |= {key.removeprefix("task_"): value for key, value in vars(args).items()
+                if key.startswith("task_") and value is not None}
+    train = preset.train if preset else TrainConfig()
+    train = replace(train, **{key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
+    return Spec(
+        name="run",
+        models=tuple(parse_model(text) for text in args.model or DEFAULTS["models"]),
+        tasks=(TaskGrid(name, (ref,), tuple((key, (value,)) for key, value in options.items())),),
+        widths=(args.width or (preset.widths[0] if preset else DEFAULTS["width"]),),
+        layers=(args.layers or (preset.layers[0] if preset else DEFAULTS["layers"]),),
+        seeds=tuple(parse_seeds(args.seeds or DEFAULTS["seeds"])),
+        train=train, max_members=None, text="")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.provenance import resolve_device
-    from bench.run import Architecture, run_members
+    from bench.sweep.run import plan_sweep, run_plan
 
-    s = _settings(args)
-    models = [parse_model(text) for text in s["models"]]
-    seeds = parse_seeds(s["seeds"])
+    library = SignalLibrary(args.data_dir)
+    spec = _run_spec(args, library)
     device = resolve_device(args.device)
-    task = load_task(s["task"], SignalLibrary(args.data_dir), s["task_options"])
-    cfg = TrainConfig(steps=s["steps"], lr=s["lr"], lr_step=s["lr_step"], lr_gamma=s["lr_gamma"],
-                      batch_size=s["batch_size"], eval_every=s["eval_every"])
-    specs = [MemberSpec(model, seed) for model in models for seed in seeds]
-    print(f"{task.name}:{task.signal}: {task.size} points, {len(specs)} members, "
-          f"{s['layers']} x {s['width']}, {cfg.steps} steps on {device}", file=sys.stderr)
-    rows = list(run_members(task, specs, Architecture(s["width"], s["layers"]), cfg, device,
-                            progress=not args.no_progress, debug=args.debug))
-    path = write_rows(s["out"], rows)
+    out = Path(args.out or DEFAULTS["out"])
+    plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
+    finished = len(plan.progress.cells) - len(plan.progress.left)
+    if not plan.jobs:
+        print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
+              file=sys.stderr)
+        return 0
+    grid = spec.tasks[0]
+    print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {len(plan.jobs)} ensemble(s)"
+          + (f" ({finished} already in {out})" if finished else "")
+          + f", {spec.layers[0]} x {spec.widths[0]}, {spec.train.steps} steps on {device}", file=sys.stderr)
+    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug)
     for row in rows:
-        print(_member_line(row, task.metric))
-    print(f"wrote {len(rows)} rows to {path}", file=sys.stderr)
+        print(_member_line(row))
+    print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
     failed = [row for row in rows if row["status"] != "ok"]
     if failed:
         first = failed[0]
         reason = first["error"] or f"non-finite loss at step {first['diverged_step']}; lower --lr or the noise scale"
         raise BenchError(f"{len(failed)} of {len(rows)} members {first['status']} ({first['model_spec']} "
-                         f"seed {first['seed']}: {reason}); their rows are in {path} with that status")
+                         f"seed {first['seed']}: {reason}); their rows are in {out} with that status")
     return 0
 
 
-def _member_line(row: dict[str, Any], metric: str) -> str:
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bench.provenance import resolve_device
+    from bench.sweep.run import plan_sweep, run_plan
+
+    library = SignalLibrary(args.data_dir)
+    path = Path(args.spec)
+    if not path.suffix and not path.exists():  # a preset name such as `quick`
+        path = SPECS_DIR / f"{args.spec}.toml"
+    spec = load_spec(path, library)
+    out = Path(args.out or f"runs/{spec.name}")
+    device = resolve_device(args.device)
+    plan = plan_sweep(spec, out, library, args.max_members, keep_spec=not args.dry_run)
+    total, left = len(plan.progress.cells), len(plan.progress.left)
+    print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {len(plan.jobs)} ensembles "
+          f"on {device} -> {out}", file=sys.stderr)
+    if not plan.jobs:
+        print(f"nothing to run: every cell is already in {out}", file=sys.stderr)
+        return 0
+    if args.dry_run:
+        for job in plan.jobs:
+            cell = job.cells[0]
+            print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {cell.layers} x {cell.width}: "
+                  + ", ".join(f"{c.model.label}/seed {c.seed}" for c in job.cells))
+        return 0
+    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug)
+    counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "diverged", "oom", "error")}
+    print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
+          file=sys.stderr)
+    failed = [row for row in rows if row["status"] in ("oom", "error")]
+    if failed:
+        raise BenchError(f"{len(failed)} cells failed ({failed[0]['model_spec']} on {failed[0]['signal']}: "
+                         f"{failed[0]['error']}); their rows are in {out} with status oom/error")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bench.store import read_results
+    from bench.sweep.run import progress_of, stored_spec
+
+    out = Path(args.results)
+    results = read_results(out) if any(out.rglob("*.parquet")) else None
+    spec = stored_spec(out, SignalLibrary(args.data_dir)) if out.is_dir() else None
+    if spec is None:
+        if results is None:
+            raise BenchError(f"{out} holds no sweep (no _spec.toml) and no results; start one with bench sweep")
+        counts = results["status"].value_counts()
+        print(f"{out}: {len(results)} rows (no _spec.toml: plain runs): "
+              + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        return 0
+    state = progress_of(spec, out)
+    statuses = list(state.status.values())
+    done = {s: statuses.count(s) for s in ("ok", "diverged")}
+    failed = {s: statuses.count(s) for s in ("error", "oom")}
+    line = (f"{spec.name}: {len(state.cells)} cells: {sum(done.values())} done ({done['ok']} ok, "
+            f"{done['diverged']} diverged), {sum(failed.values())} failed ({failed['error']} error, "
+            f"{failed['oom']} oom), {len(state.left)} left")
+    if state.left and results is not None and "seconds" in results:
+        timed = results[results["seconds"].notna()]
+        per_cell = (timed["seconds"] / timed["ensemble_size"]).mean()
+        line += f"; ETA {_duration(per_cell * len(state.left))} at {per_cell:.1f} s per cell so far"
+    print(line)
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _member_line(row: dict[str, Any]) -> str:
     head = f"{row['model_spec']:28s} seed={row['seed']:<3d}"
-    if row["status"] == "error":
-        return f"{head} error: {row['error']}"
+    metric = "snr_db" if "snr_db" in row else "psnr_db"
+    if row["status"] in ("error", "oom"):
+        return f"{head} {row['status']}: {row['error']}"
     status = "ok" if row["status"] == "ok" else f"diverged at step {row['diverged_step']}"
     return (f"{head} {metric}={row[metric]:7.2f}  best={row['best_' + metric]:7.2f} @ {row['best_step']:<6d} "
             f"{row['steps_per_s']:8.1f} steps/s  {status}")

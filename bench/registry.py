@@ -39,6 +39,18 @@ class Param:
             raise ValueError(text)
         return self.type(text)
 
+    def coerce(self, value: Any) -> Any:
+        """Check a value from a spec file (TOML types; strings are parsed); raises ValueError."""
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, bool) != (self.type is bool):
+            raise ValueError(value)
+        if self.type is float and isinstance(value, (int, float)):
+            return float(value)
+        if not isinstance(value, self.type):
+            raise ValueError(value)
+        return value
+
     def describe(self) -> str:
         default = "auto" if self.default is None else self.default
         return f"{self.name}: {self.type.__name__} = {default}"

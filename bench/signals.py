@@ -85,13 +85,28 @@ class SignalLibrary:
                 return candidate
         return None
 
+    def check(self, ref: str, kind: str) -> None:
+        """Raise the error ``path`` would raise for an unknown name or a missing file, without reading it."""
+        self._resolve(ref, kind)
+
     def path(self, ref: str, kind: str) -> Path:
-        """The file for a manifest name or a user path; ``kind`` ("audio"/"image") checks manifest names."""
+        """The file for a manifest name (found or downloaded, hash checked) or a user path.
+
+        ``kind`` ("audio"/"image") is the task's domain: a manifest signal of the other kind is an error.
+        """
+        found = self._resolve(ref, kind)
+        return self._verified(found) if isinstance(found, SignalEntry) else found
+
+    def _resolve(self, ref: str, kind: str) -> SignalEntry | Path | None:
+        """The manifest entry or the user's file a reference names (None for a known synthetic signal)."""
+        if is_synthetic(ref):
+            synthetic_name(ref)
+            return None
         entry = self.entries.get(ref)
         if entry is not None:
             if entry.kind != kind:
                 raise UsageError(f"signal {ref!r} is {entry.kind}, not {kind}; use the {entry.kind}:{ref} task")
-            return self._verified(entry)
+            return entry
         path = Path(ref).expanduser()
         if path.is_file():
             return path
@@ -139,12 +154,17 @@ def _hf_noise(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
 SYNTHETIC: dict[str, Callable[[tuple[int, ...], np.random.Generator], np.ndarray]] = {"hf_noise": _hf_noise}
 
 
-def synthetic(ref: str, shape: tuple[int, ...]) -> np.ndarray:
-    """The synthetic signal ``synthetic:NAME`` as a float64 array of the given shape."""
+def synthetic_name(ref: str) -> str:
+    """NAME of ``synthetic:NAME``, checked against the known generators."""
     name = ref.removeprefix(SYNTHETIC_PREFIX)
     if name not in SYNTHETIC:
         raise UsageError(f"unknown synthetic signal {name!r}; choose one of: {', '.join(SYNTHETIC)}")
-    return SYNTHETIC[name](shape, np.random.default_rng(0))
+    return name
+
+
+def synthetic(ref: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The synthetic signal ``synthetic:NAME`` as a float64 array of the given shape."""
+    return SYNTHETIC[synthetic_name(ref)](shape, np.random.default_rng(0))
 
 
 def is_synthetic(ref: str) -> bool:

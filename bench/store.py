@@ -41,6 +41,13 @@ def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | No
     return final
 
 
+def finished_cells(results_dir: str | Path) -> pd.DataFrame:
+    """``cell_key`` and ``status`` of every row stored under ``results_dir`` (empty when there is none)."""
+    files = sorted(Path(results_dir).rglob("*.parquet")) if Path(results_dir).is_dir() else []
+    frames = [pd.read_parquet(path, columns=["cell_key", "status"]) for path in files]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"cell_key": [], "status": []})
+
+
 def read_results(results_dir: str | Path) -> pd.DataFrame:
     """All rows of every ``*.parquet`` file under ``results_dir`` (recursively), in file-name order."""
     results_dir = Path(results_dir)

@@ -18,7 +18,7 @@ class TrainConfig:
     step (None = full batch); eval_every: steps between full-signal evaluations when training on minibatches
     (full-batch training reads the metric off each step's loss); batch_seed: seed of the minibatch order."""
 
-    steps: int = 500
+    steps: int = 300
     lr: float = 1e-4
     lr_step: int | None = None
     lr_gamma: float = 1.0
@@ -75,7 +75,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
     eval_seconds, timer_start, steps_done = 0.0, None, 0
     started = time.perf_counter()
     bar = tqdm(total=cfg.steps, desc=f"{task.name}:{task.signal} x{k}", unit="step",
-               disable=True if not progress else None, leave=False)
+               disable=True if not progress else None, leave=False, position=1)
     for step in range(cfg.steps):
         if step == warmup:
             _sync(device)

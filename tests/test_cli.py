@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from bench.cli import main, parse_seeds
+from bench.cli import main
+from bench.sweep.spec import parse_seeds
 from bench.errors import UsageError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -67,7 +68,7 @@ def test_preset_sets_the_protocol_and_flags_override_it(capsys, tmp_path):
     row = pd.read_parquet(tmp_path).iloc[0]
     assert (row["lr_step"], row["lr_gamma"], row["n_samples"], row["width"]) == (20, 0.99, 512, 16)
     code, _, err = run_cli(capsys, "run", "--preset", "siren2-paper-audio", "--task", "image:camera", *TINY)
-    assert code == 2 and "is for audio tasks" in one_line_error(err)
+    assert code == 2 and "preset siren2-paper-audio has no image task" in one_line_error(err)
 
 
 def test_list_commands(capsys):
@@ -105,7 +106,7 @@ def bad_files(tmp_path):
     (["--task", "video:arch"], 2, "unknown task 'video'; choose one of: audio, image"),
     (["--task", "audio:arch", "--side", "32"], 2, "--side does not apply to task audio"),
     (["--task", "audio:arch", "--max-samples", "0"], 2, "--max-samples must be a positive integer"),
-    (["--seeds", "a-b"], 2, "--seeds 'a-b' is not a list of seeds"),
+    (["--seeds", "a-b"], 2, "seeds 'a-b' is not a list of seeds"),
     (["--device", "cuda:0"], 2, "CUDA is not available"),
     (["--task", "audio:/no/such/file.wav"], 1, "file not found: /no/such/file.wav"),
     (["--task", "audio:{corrupt}"], 1, "cannot read audio file"),

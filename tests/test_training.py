@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from bench.models import MemberSpec, build_ensemble, parse_model
-from bench.run import Architecture, run_members
+from bench.sweep.execute import train_cells
+from bench.sweep.plan import Cell
 from bench.tasks import load_task
 from bench.train import TrainConfig, train
 
@@ -13,6 +14,10 @@ SMALL = [1, 32, 32, 32, 1]
 
 def members(*pairs):
     return [MemberSpec(parse_model(model), seed) for model, seed in pairs]
+
+
+def cells(task, width, layers, cfg, *pairs):
+    return [Cell(task.name, task.signal, (), width, layers, cfg, parse_model(model), seed) for model, seed in pairs]
 
 
 def test_ensemble_member_equals_a_run_of_its_seed_alone(relay_2k):
@@ -70,9 +75,8 @@ def test_minibatch_training_evaluates_on_the_full_signal(camera_32):
 def test_siren2_beats_siren_on_a_strong_high_frequency_clip(library):
     """The SIREN² paper's failure case: relay.wav, first 16,384 samples, 4 x 64, 150 steps of Adam 1e-4."""
     task = load_task("audio:relay", library, {"max_samples": 16384})
-    rows = {row["model"]: row for row in run_members(
-        task, members(("siren", 0), ("siren2", 0)), Architecture(64, 4), TrainConfig(steps=150),
-        torch.device("cpu"), progress=False)}
+    rows = {row["model"]: row for row in train_cells(
+        task, cells(task, 64, 4, TrainConfig(steps=150), ("siren", 0), ("siren2", 0)), torch.device("cpu"), False)}
     assert rows["siren"]["snr_db"] < 1.0
     assert rows["siren2"]["snr_db"] > rows["siren"]["snr_db"] + 1.5
 
@@ -89,9 +93,9 @@ def test_a_diverging_member_is_recorded_and_the_others_train_on(relay_2k):
 
 
 def test_result_rows_carry_settings_metrics_throughput_and_provenance(relay_2k):
-    rows = list(run_members(relay_2k, members(("siren2_filtered:decay=0.8", 1)), Architecture(16, 2),
-                            TrainConfig(steps=12), torch.device("cpu"), progress=False))
-    (row,) = rows
+    (cell,) = cells(relay_2k, 16, 2, TrainConfig(steps=12), ("siren2_filtered:decay=0.8", 1))
+    (row,) = train_cells(relay_2k, [cell], torch.device("cpu"), progress=False)
+    assert row["cell_key"] == cell.key
     assert row["model"] == "siren2_filtered" and row["model_spec"] == "siren2_filtered:decay=0.8"
     assert row["param.decay"] == 0.8 and row["param.S0"] == pytest.approx(1 / 30) and row["param.w0_first"] == 3000
     assert row["seed"] == 1 and row["width"] == 16 and row["layers"] == 2 and row["steps"] == 12

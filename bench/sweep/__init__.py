@@ -1,0 +1,1 @@
+"""Sweeps: spec (TOML, validated) -> plan (cells packed into ensembles) -> execute (resumable, one writer)."""

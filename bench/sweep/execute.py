@@ -1,0 +1,91 @@
+"""Running a plan: each job is one batched ensemble; its rows are appended to the store as soon as it
+ends, so a crash loses at most the job in flight. Out-of-memory splits a job in halves and retries;
+any other exception becomes rows with status "error" and the sweep goes on."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.models import build_ensemble
+from bench.provenance import provenance
+from bench.store import write_rows
+from bench.sweep.plan import Cell, Job
+from bench.tasks import Task
+from bench.train import train
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA OOM, or the CPU allocator failing (RuntimeError "can't allocate memory"), or MemoryError."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("out of memory", "can't allocate memory"))
+
+
+def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool) -> list[dict[str, Any]]:
+    """Train ``cells`` as one ensemble on ``task`` (already on ``device``); one row per cell."""
+    first = cells[0]
+    sizes = [task.info.d_in] + [first.width] * first.layers + [task.info.d_out]
+    model, used = build_ensemble([cell.member for cell in cells], sizes, task.info)
+    outcome = train(model.to(device), task, first.train, progress)
+    samples = min(first.train.batch_size or task.size, task.size)
+    flop_per_step = 6 * samples * model.matmul_macs()  # forward 2 + backward 4 FLOPs per multiply-accumulate
+    shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "steps_per_s": outcome.steps_per_s,
+              "samples_per_s": outcome.steps_per_s * samples, "gflop_per_s": outcome.steps_per_s * flop_per_step / 1e9,
+              "seconds": outcome.seconds}
+    return [_columns(task, cell, params, device) | shared | {
+        "status": member.status, task.metric: member.final, f"best_{task.metric}": member.best,
+        "best_step": member.best_step, "diverged_step": member.diverged_step, "error": None,
+    } for cell, params, member in zip(cells, used, outcome.members)]
+
+
+def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool = True,
+            debug: bool = False) -> list[dict[str, Any]]:
+    """``train_cells`` with failures as data: OOM halves the ensemble until one member is left (then
+    status "oom"); any other exception gives status "error" with its message (re-raised with debug)."""
+    try:
+        return train_cells(task, cells, device, progress)
+    except Exception as exc:
+        if debug and not is_out_of_memory(exc):
+            raise
+        oom = is_out_of_memory(exc)
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+    gc.collect()  # outside the except block, so the traceback's tensors can be freed
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    if oom and len(cells) > 1:
+        half = (len(cells) + 1) // 2
+        return run_job(task, cells[:half], device, progress, debug) + run_job(task, cells[half:], device, progress, debug)
+    status = "oom" if oom else "error"
+    return [_columns(task, cell, cell.model.params, device) | {"status": status, "error": message} for cell in cells]
+
+
+def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal} | task.meta
+            | {"width": cell.width, "layers": cell.layers} | asdict(cell.train) | provenance(device)
+            | {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed}
+            | {f"param.{key}": value for key, value in params.items()})
+
+
+def execute(jobs: Sequence[Job], tasks: Callable[[Cell], Task], out_dir: Path, device: torch.device,
+            columns: dict[str, Any] | None = None, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+    """Run ``jobs`` one after another, writing each job's rows (plus ``columns``) as its own Parquet file.
+
+    ``tasks`` maps a cell to its loaded task on ``device``. Returns all rows written.
+    """
+    written: list[dict[str, Any]] = []
+    overall = tqdm(total=sum(len(job) for job in jobs), unit="cell", desc="cells", position=0,
+                   disable=True if not progress else None)
+    for job in jobs:
+        rows = [row | (columns or {}) for row in run_job(tasks(job.cells[0]), job.cells, device, progress, debug)]
+        write_rows(out_dir, rows)
+        written += rows
+        overall.update(len(job))
+    overall.close()
+    return written

@@ -1,0 +1,78 @@
+"""The plan: a spec expanded into cells (one cell = one trained member, with a stable key), and cells
+packed into jobs (one job = one batched ensemble: same task, signal, options, architecture, training)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.models import MemberSpec, ModelChoice
+from bench.sweep.spec import Spec
+from bench.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One member to train: task ``task:signal`` with ``options``, an L x H net, a model and a seed."""
+
+    task: str
+    signal: str
+    options: tuple[tuple[str, Any], ...]
+    width: int
+    layers: int
+    train: TrainConfig
+    model: ModelChoice
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """16 hex digits of sha256 over everything that changes the result (not the device or the time)."""
+        content = {"task": self.task, "signal": self.signal, "options": dict(self.options), "width": self.width,
+                   "layers": self.layers, "train": asdict(self.train), "model": self.model.entry.name,
+                   "params": dict(sorted(self.model.params.items())), "seed": self.seed}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def task_key(self) -> tuple:
+        """What identifies the loaded task (target and coordinates)."""
+        return self.task, self.signal, self.options
+
+    @property
+    def member(self) -> MemberSpec:
+        return MemberSpec(self.model, self.seed)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Cells trained together as one ensemble."""
+
+    cells: tuple[Cell, ...]
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+
+def expand(spec: Spec) -> list[Cell]:
+    """Every cell of the grid: tasks x signals x options x widths x layers x models x seeds."""
+    return [
+        Cell(grid.task, signal, tuple(sorted(options.items())), width, layers, spec.train, model, seed)
+        for grid in spec.tasks for signal in grid.signals for options in grid.option_sets()
+        for width in spec.widths for layers in spec.layers for model in spec.models for seed in spec.seeds
+    ]
+
+
+def pack(cells: list[Cell], max_members: int) -> list[Job]:
+    """Group cells that can share an ensemble (same task, options, architecture, training and activation),
+    in first-seen order, and split each group into the fewest jobs of at most ``max_members`` cells."""
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        key = (cell.task_key, cell.width, cell.layers, cell.train, cell.model.entry.meta["activation"])
+        groups.setdefault(key, []).append(cell)
+    jobs = []
+    for group in groups.values():
+        parts = -(-len(group) // max_members)  # as few ensembles as the cap allows, of near-equal size
+        bounds = [round(i * len(group) / parts) for i in range(parts + 1)]
+        jobs += [Job(tuple(group[lo:hi])) for lo, hi in zip(bounds, bounds[1:])]
+    return jobs

@@ -1,0 +1,115 @@
+"""A sweep from start to finish: check the results directory, skip finished cells, load the tasks,
+keep the spec and the environment beside the results, then execute the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import __version__
+from bench.errors import UsageError
+from bench.provenance import provenance
+from bench.signals import SignalLibrary
+from bench.store import finished_cells
+from bench.sweep.execute import execute
+from bench.sweep.plan import Cell, Job, expand, pack
+from bench.sweep.spec import Spec, parse_spec
+from bench.tasks import Task, load_task
+
+DEFAULT_MAX_MEMBERS = 16
+# "_" prefix: pyarrow (and so pandas.read_parquet(DIR)) skips these when reading a results directory
+SPEC_FILE = "_spec.toml"
+ENVIRONMENT_FILE = "_environment.json"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a sweep stands: every cell of its plan and the status stored for each finished one."""
+
+    cells: list[Cell]
+    status: dict[str, str]  # cell key -> ok / diverged / error / oom
+
+    @property
+    def left(self) -> list[Cell]:
+        return [cell for cell in self.cells if cell.key not in self.status]
+
+
+def progress_of(spec: Spec, out_dir: Path) -> Progress:
+    cells = expand(spec)
+    keys = {cell.key for cell in cells}
+    stored = finished_cells(out_dir)
+    return Progress(cells, {k: s for k, s in zip(stored["cell_key"], stored["status"]) if k in keys})
+
+
+def stored_spec(out_dir: Path, library: SignalLibrary) -> Spec | None:
+    """The spec a sweep directory was started with, or None for a directory of plain runs."""
+    path = out_dir / SPEC_FILE
+    return parse_spec(path.read_text(), str(path), library) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep will do: its progress so far and the jobs (ensembles) for the cells left."""
+
+    spec: Spec
+    progress: Progress
+    jobs: list[Job]
+
+
+def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: int | None = None,
+               keep_spec: bool = True) -> Plan:
+    """Plan the cells of ``spec`` not yet stored under ``out_dir``. With ``keep_spec`` the directory is
+    tied to this spec: the first run stores it there and a different spec is refused later."""
+    if keep_spec:
+        _claim(out_dir, spec, library)
+    state = progress_of(spec, out_dir)
+    return Plan(spec, state, pack(state.left, max_members or spec.max_members or DEFAULT_MAX_MEMBERS))
+
+
+def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.device, *,
+             progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+    """Load every target of the plan (a bad file stops here, before anything trains), record the
+    environment, then execute the jobs; returns the rows written."""
+    if not plan.jobs:
+        return []
+    tasks: dict[tuple, Task] = {}
+    for job in plan.jobs:
+        key = job.cells[0].task_key
+        if key not in tasks:
+            cell = job.cells[0]
+            tasks[key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options)).to(device)
+    _record_environment(out_dir, device)
+    return execute(plan.jobs, lambda cell: tasks[cell.task_key], out_dir, device, {"sweep": plan.spec.name},
+                   progress=progress, debug=debug)
+
+
+def _claim(out_dir: Path, spec: Spec, library: SignalLibrary) -> None:
+    existing = stored_spec(out_dir, library)
+    if existing is None:
+        _write_atomically(out_dir / SPEC_FILE, spec.text)
+    elif [cell.key for cell in expand(existing)] != [cell.key for cell in expand(spec)]:
+        raise UsageError(f"{out_dir} holds results of a different spec ({out_dir / SPEC_FILE}); "
+                         f"use another --out or the same spec")
+
+
+def _record_environment(out_dir: Path, device: torch.device) -> None:
+    """Append this session (package, torch, device, time) to environment.json."""
+    path = out_dir / ENVIRONMENT_FILE
+    sessions = json.loads(path.read_text()) if path.is_file() else []
+    sessions.append({"package": f"inr-bench {__version__}", "python": sys.version.split()[0],
+                     "platform": platform.platform(), "cuda": torch.version.cuda} | provenance(device))
+    _write_atomically(path, json.dumps(sessions, indent=2) + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,216 @@
+"""Sweep specs: a TOML file naming models with parameter grids, tasks with signals and options,
+widths, layers, seeds and training settings. Everything is checked before anything trains; an error
+names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
+
+    seeds = "0-4"            # or a list; widths / layers: an int or a list
+    widths = [222]
+    layers = 4
+    max_members = 8          # optional cap on members per ensemble (--max-members overrides)
+    [train]                  # steps, lr, lr_step, lr_gamma, batch_size, eval_every, batch_seed
+    steps = 1000
+    [models]                 # name = {param = value or [values]}; each list is a grid axis
+    siren = {}
+    siren2 = {S0 = [0.01, 0.033, 0.1]}
+    [[tasks]]                # task = audio | image | ...; signals; task options (value or list)
+    task = "audio"
+    signals = ["arch", "relay"]
+    max_samples = 150000
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.models import ModelChoice, load_builtin_models
+from bench.signals import SignalLibrary
+from bench.tasks import load_builtin_tasks
+from bench.train import TrainConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_WIDTH = 64
+DEFAULT_LAYERS = 4
+TOP_KEYS = ("name", "description", "seeds", "widths", "layers", "max_members", "train", "models", "tasks")
+TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+@dataclass(frozen=True)
+class TaskGrid:
+    """One [[tasks]] entry: a task over signals, with each option's values (a grid axis each)."""
+
+    task: str
+    signals: tuple[str, ...]
+    options: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    def option_sets(self) -> list[dict[str, Any]]:
+        names = [name for name, _ in self.options]
+        return [dict(zip(names, combo)) for combo in itertools.product(*(values for _, values in self.options))]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated sweep; ``text`` is the TOML it came from (kept beside the results)."""
+
+    name: str
+    models: tuple[ModelChoice, ...]
+    tasks: tuple[TaskGrid, ...]
+    widths: tuple[int, ...]
+    layers: tuple[int, ...]
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    max_members: int | None
+    text: str
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-3`` -> [0, 1, 2, 3]; ``0,2,5``; ``1-3,7`` (the syntax of --seeds and of a spec's seeds)."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            lo, sep, hi = part.partition("-")
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise UsageError(f"seeds {text!r} is not a list of seeds; write e.g. 0-3 or 0,2,5") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UsageError(f"seeds {text!r} must name distinct non-negative seeds, e.g. 0-3")
+    return seeds
+
+
+class _Checker:
+    """Collects the context (file name) for error messages."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> UsageError:
+        return UsageError(f"{self.source}: {key}: {problem}")
+
+    def ints(self, key: str, value: Any, minimum: int) -> tuple[int, ...]:
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values):
+            raise self.fail(key, f"expected an integer >= {minimum} or a list of them, got {value!r}")
+        if len(set(values)) != len(values):
+            raise self.fail(key, f"repeated values in {value!r}")
+        return tuple(values)
+
+    def seeds(self, value: Any) -> tuple[int, ...]:
+        if isinstance(value, str):
+            try:
+                return tuple(parse_seeds(value))
+            except UsageError as exc:
+                raise self.fail("seeds", str(exc)) from None
+        return self.ints("seeds", value, 0)
+
+    def train(self, table: Any) -> TrainConfig:
+        if not isinstance(table, dict):
+            raise self.fail("train", "expected a table of training settings")
+        for key, value in table.items():
+            if key not in TRAIN_FIELDS:
+                raise self.fail(f"train.{key}", f"unknown key; valid keys: {', '.join(TRAIN_FIELDS)}")
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+            if key == "batch_seed":
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            elif key in ("steps", "lr_step", "batch_size", "eval_every"):
+                ok = ok and isinstance(value, int)
+            if not ok:
+                raise self.fail(f"train.{key}", f"bad value {value!r} (a positive number is expected)")
+        return TrainConfig(**table)
+
+    def models(self, table: Any) -> tuple[ModelChoice, ...]:
+        if not isinstance(table, dict) or not table:
+            raise self.fail("models", "expected a table naming at least one model, e.g. [models] siren = {}")
+        registry, choices = load_builtin_models(), []
+        for name, grid in table.items():
+            try:
+                entry = registry.get(name)
+            except UsageError as exc:
+                raise self.fail(f"models.{name}", str(exc)) from None
+            if not isinstance(grid, dict):
+                raise self.fail(f"models.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}")
+            axes = []
+            for key, value in grid.items():
+                if key not in entry.params:
+                    raise self.fail(f"models.{name}.{key}", f"unknown parameter; valid keys: {entry.describe_params()}")
+                axes.append([(key, self._coerce(entry.params[key], v, f"models.{name}.{key}"))
+                             for v in (value if isinstance(value, list) else [value])])
+            choices += [ModelChoice(entry, dict(combo)) for combo in itertools.product(*axes)]
+        return tuple(choices)
+
+    def tasks(self, entries: Any, library: SignalLibrary) -> tuple[TaskGrid, ...]:
+        if not isinstance(entries, list) or not entries:
+            raise self.fail("tasks", "expected at least one [[tasks]] table with task and signals")
+        registry, grids = load_builtin_tasks(), []
+        for i, table in enumerate(entries):
+            where = f"tasks[{i}]"
+            table = dict(table)
+            try:
+                entry = registry.get(table.pop("task", None) or "")
+            except UsageError as exc:
+                raise self.fail(f"{where}.task", str(exc)) from None
+            signals = table.pop("signals", None)
+            if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
+                raise self.fail(f"{where}.signals", "expected a list of signal names or paths")
+            for ref in signals:
+                try:
+                    library.check(ref, entry.name)
+                except UsageError as exc:
+                    raise self.fail(f"{where}.signals", str(exc)) from None
+            options = []
+            for key, value in table.items():
+                if key not in entry.params:
+                    valid = ", ".join(["task", "signals", *entry.params])
+                    raise self.fail(f"{where}.{key}", f"unknown key for task {entry.name}; valid keys: {valid}")
+                values = value if isinstance(value, list) else [value]
+                options.append((key, tuple(self._coerce(entry.params[key], v, f"{where}.{key}") for v in values)))
+            grids.append(TaskGrid(entry.name, tuple(signals), tuple(options)))
+        return tuple(grids)
+
+    def _coerce(self, param, value: Any, key: str) -> Any:
+        try:
+            return param.coerce(value)
+        except ValueError:
+            raise self.fail(key, f"{value!r} is not a valid {param.type.__name__}") from None
+
+
+def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str = "sweep") -> Spec:
+    """Validate a spec's TOML text; ``source`` names it in error messages."""
+    check = _Checker(source)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise check.fail(key, f"unknown key; valid keys: {', '.join(TOP_KEYS)}")
+    for key in ("models", "tasks", "seeds"):
+        if key not in raw:
+            raise check.fail(key, "missing (a spec needs models, tasks and seeds)")
+    max_members = raw.get("max_members")
+    if max_members is not None:
+        (max_members,) = check.ints("max_members", max_members, 1)
+    return Spec(
+        name=str(raw.get("name", default_name)),
+        models=check.models(raw["models"]),
+        tasks=check.tasks(raw["tasks"], library),
+        widths=check.ints("widths", raw.get("widths", DEFAULT_WIDTH), 1),
+        layers=check.ints("layers", raw.get("layers", DEFAULT_LAYERS), 1),
+        seeds=check.seeds(raw["seeds"]),
+        train=check.train(raw.get("train", {})),
+        max_members=max_members,
+        text=text,
+    )
+
+
+def load_spec(path: str | Path, library: SignalLibrary) -> Spec:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"spec file not found: {path}; pass a .toml file (see specs/)")
+    return parse_spec(path.read_text(), str(path), library, default_name=path.stem)
