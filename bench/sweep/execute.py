@@ -1,6 +1,6 @@
 """Running a plan: each job is one batched ensemble; its rows are appended to the store as soon as it
-ends, so a crash loses at most the job in flight. Out-of-memory splits a job in halves and retries;
-any other exception becomes rows with status "error" and the sweep goes on."""
+ends, so a crash loses at most the job in flight. A failing job is split in halves and retried down
+to single members, whose failures become rows with status "oom" or "error"; the sweep goes on."""
 
 from __future__ import annotations
 
@@ -47,19 +47,21 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
 
 def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool = True,
             debug: bool = False) -> list[dict[str, Any]]:
-    """``train_cells`` with failures as data: OOM halves the ensemble until one member is left (then
-    status "oom"); any other exception gives status "error" with its message (re-raised with debug)."""
+    """``train_cells`` with failures as data. A failing ensemble is split in halves and each half retried,
+    so out-of-memory finds a size that fits and one bad member (say, an init scheme that raises) cannot
+    fail the others; a single member that still fails is recorded with status "oom" or "error" and the
+    exception's message. With ``debug`` other exceptions propagate instead."""
     try:
         return train_cells(task, cells, device, progress)
     except Exception as exc:
-        if debug and not is_out_of_memory(exc):
-            raise
         oom = is_out_of_memory(exc)
+        if debug and not oom:
+            raise
         message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
     gc.collect()  # outside the except block, so the traceback's tensors can be freed
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    if oom and len(cells) > 1:
+    if len(cells) > 1:
         half = (len(cells) + 1) // 2
         return run_job(task, cells[:half], device, progress, debug) + run_job(task, cells[half:], device, progress, debug)
     status = "oom" if oom else "error"

@@ -1,0 +1,240 @@
+"""Sweeps: spec validation, grid expansion and stable keys, packing, resume after SIGKILL, failures as data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.errors import UsageError
+from bench.models import parse_model
+from bench.store import read_results
+from bench.sweep.plan import Cell, expand, pack
+from bench.sweep.spec import parse_spec
+from bench.train import TrainConfig
+
+SPEC = """
+name = "t"
+seeds = "0-1"
+widths = [16, 32]
+layers = 2
+[train]
+steps = 10
+[models]
+siren = {}
+siren2 = {S0 = [0.01, 0.1], a = [10, 100]}
+[[tasks]]
+task = "audio"
+signals = ["arch", "synthetic:hf_noise"]
+max_samples = [256, 512]
+"""
+
+
+def spec_of(text, library):
+    return parse_spec(textwrap.dedent(text), "test.toml", library)
+
+
+def test_grid_expands_to_every_combination_with_unique_stable_keys(library):
+    spec = spec_of(SPEC, library)
+    assert len(spec.models) == 1 + 4 and spec.models[1].params == {"S0": 0.01, "a": 10.0}
+    cells = expand(spec)
+    assert len(cells) == 5 * 2 * 2 * 2 * 2  # models x signals x max_samples x widths x seeds
+    keys = [cell.key for cell in cells]
+    assert len(set(keys)) == len(keys)
+    assert keys == [cell.key for cell in expand(spec_of(SPEC, library))]
+
+
+def test_cell_key_is_fixed_across_versions_and_changes_with_the_setting():
+    cell = Cell("audio", "arch", (("max_samples", 4096),), 64, 3, TrainConfig(steps=300, lr=3e-4),
+                parse_model("siren2:S0=0.05"), 1)
+    assert cell.key == "a895a7035f4816ae"  # changing it would orphan every stored result
+    variants = [cell.__class__(**{**cell.__dict__, field: value}) for field, value in [
+        ("seed", 2), ("width", 65), ("signal", "relay"), ("options", (("max_samples", 4097),)),
+        ("train", TrainConfig(steps=300, lr=1e-4)), ("model", parse_model("siren2:S0=0.06"))]]
+    assert len({cell.key} | {v.key for v in variants}) == 1 + len(variants)
+
+
+def test_packing_shares_ensembles_only_where_everything_but_seed_and_params_match(library):
+    cells = expand(spec_of(SPEC, library))
+    jobs = pack(cells, max_members=16)
+    assert len(jobs) == 2 * 2 * 2  # signals x max_samples x widths; 5 models x 2 seeds = 10 members each
+    for job in jobs:
+        assert len(job) == 10 and len({(c.task_key, c.width, c.train) for c in job.cells}) == 1
+    split = pack(cells, max_members=4)
+    assert sorted(len(job) for job in split) == sorted([3, 3, 4] * 8)  # near-equal parts of 10
+    assert sorted(c.key for job in split for c in job.cells) == sorted(c.key for c in cells)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seeds = 1\nbogus = 2\n", "test.toml: bogus: unknown key"),
+    ("seeds = 1\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n", "test.toml: models: missing"),
+    ("seeds = 1\n[models]\nsiren = {}\n", "test.toml: tasks: missing"),
+    ("seeds = 1\n[models]\nsirn = {}\n", "test.toml: models.sirn: unknown model 'sirn'"),
+    ("seeds = 1\n[models]\nsiren2 = {S1 = 0.1}\n", "test.toml: models.siren2.S1: unknown parameter; valid keys: S0"),
+    ("seeds = 1\n[models]\nsiren2 = {S0 = [0.1, 'x']}\n", "test.toml: models.siren2.S0: 'x' is not a valid float"),
+    ("seeds = 1\nwidths = [64, 0]\n[models]\nsiren = {}\n", "test.toml: widths: expected an integer >= 1"),
+    ("seeds = '3-1'\n[models]\nsiren = {}\n", "test.toml: seeds: seeds '3-1' must name distinct"),
+    ("seeds = 1\n[train]\nlr = -1.0\n[models]\nsiren = {}\n", "test.toml: train.lr: bad value -1.0"),
+    ("seeds = 1\n[train]\nepochs = 3\n[models]\nsiren = {}\n", "test.toml: train.epochs: unknown key; valid keys: steps"),
+    ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'video'\nsignals = ['arch']\n",
+     "test.toml: tasks[0].task: unknown task 'video'"),
+    ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['nope']\n",
+     "test.toml: tasks[0].signals: unknown signal 'nope'"),
+    ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['camera']\n",
+     "test.toml: tasks[0].signals: signal 'camera' is image, not audio"),
+    ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nside = 3\n",
+     "test.toml: tasks[0].side: unknown key for task audio; valid keys: task, signals, max_samples"),
+    ("seeds = [1\n", "test.toml: not valid TOML"),
+])
+def test_spec_errors_name_the_key(library, text, message):
+    if "tasks" not in text and "models" in text and "tasks: missing" not in message:
+        text += "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n"
+    with pytest.raises(UsageError) as err:
+        parse_spec(text, "test.toml", library)
+    assert message in str(err.value)
+
+
+def test_shipped_presets_are_valid(library):
+    from bench.cli import SPECS_DIR
+    from bench.sweep.spec import load_spec
+
+    names = {path.stem for path in SPECS_DIR.glob("*.toml")}
+    assert {"quick", "siren2-paper-audio", "siren2-paper-image", "noise-scale", "width"} <= names
+    for name in names:
+        assert expand(load_spec(SPECS_DIR / f"{name}.toml", library))
+    paper = load_spec(SPECS_DIR / "siren2-paper-audio.toml", library)
+    assert (paper.widths, paper.layers, paper.train.steps, paper.train.lr_step, paper.train.lr_gamma) == (
+        (222,), (4,), 1000, 20, 0.99)
+    assert len(paper.seeds) == 5 and len(paper.tasks[0].signals) == 11
+
+
+RESUME_SPEC = """
+name = "resume"
+seeds = "0-1"
+widths = 32
+layers = 2
+max_members = 2
+[train]
+steps = 150
+[models]
+siren = {}
+siren2 = {}
+[[tasks]]
+task = "audio"
+signals = ["arch", "relay", "gt_bach"]
+max_samples = 4096
+"""
+
+
+def bench_cmd(*args):
+    return [sys.executable, "-m", "bench", *args]
+
+
+def test_a_sweep_killed_with_sigkill_resumes_and_stores_every_cell_once(tmp_path, library):
+    spec_path = tmp_path / "resume.toml"
+    spec_path.write_text(RESUME_SPEC)
+    out = tmp_path / "out"
+    args = bench_cmd("sweep", str(spec_path), "--out", str(out), "--device", "cpu", "--no-progress")
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(out.glob("*.parquet")) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    written_before = {path.name: path.read_bytes() for path in out.glob("*.parquet")}
+    assert 1 <= len(written_before) < 6, "the kill should land between the first and the last ensemble"
+
+    status = subprocess.run(bench_cmd("status", str(out)), capture_output=True, text=True)
+    assert status.returncode == 0 and "12 cells" in status.stdout and "left" in status.stdout
+
+    second = subprocess.run(args, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert f"{12 - 2 * len(written_before)} to run" in second.stderr
+    for name, content in written_before.items():  # rows written before the kill are untouched
+        assert (out / name).read_bytes() == content
+    results = read_results(out)
+    expected = {cell.key for cell in expand(spec_of(RESUME_SPEC, library))}
+    assert sorted(results["cell_key"]) == sorted(expected)  # every cell exactly once
+    assert (results["status"] == "ok").all()
+
+    third = subprocess.run(args, capture_output=True, text=True)
+    assert third.returncode == 0 and "nothing to run" in third.stderr
+    status = subprocess.run(bench_cmd("status", str(out)), capture_output=True, text=True)
+    assert "12 cells: 12 done (12 ok, 0 diverged), 0 failed (0 error, 0 oom), 0 left" in status.stdout
+
+
+def test_diverged_and_failing_members_are_data_and_the_sweep_goes_on(tmp_path, capsys):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text(textwrap.dedent('''
+        from bench.models import register_model
+
+        @register_model()
+        def broken(m, fail: bool = True):
+            """An init scheme with a bug."""
+            raise ValueError("the scheme failed")
+    '''))
+    spec = tmp_path / "s.toml"
+    spec.write_text(textwrap.dedent("""
+        seeds = [0]
+        widths = 16
+        layers = 2
+        [train]
+        steps = 10
+        [models]
+        siren = {}
+        siren2 = {S0 = [0.03, 1e30]}
+        broken = {}
+        [[tasks]]
+        task = "audio"
+        signals = ["arch", "relay"]
+        max_samples = 512
+    """))
+    out = tmp_path / "out"
+    code = main(["--plugin", str(plugin), "sweep", str(spec), "--out", str(out), "--device", "cpu",
+                 "--no-progress", "--max-members", "3"])
+    err = capsys.readouterr().err
+    assert code == 1 and "2 cells failed (broken on arch: ValueError: the scheme failed)" in err
+    results = read_results(out).set_index(["signal", "model_spec"])
+    for signal_name in ("arch", "relay"):
+        assert results.loc[(signal_name, "siren2:S0=1e+30"), "status"] == "diverged"
+        assert results.loc[(signal_name, "siren2:S0=0.03"), "status"] == "ok"
+        assert results.loc[(signal_name, "siren"), "status"] == "ok"
+        assert results.loc[(signal_name, "broken"), "error"] == "ValueError: the scheme failed"
+    code = main(["status", str(out)])
+    assert code == 0 and "8 cells: 6 done (4 ok, 2 diverged), 2 failed (2 error, 0 oom), 0 left" in capsys.readouterr().out
+
+
+def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
+    """A real allocation failure: the address space of a subprocess is capped with RLIMIT_AS."""
+    script = textwrap.dedent("""
+        import json, resource, sys, torch
+        from bench.models import parse_model
+        from bench.signals import SignalLibrary
+        from bench.sweep.execute import run_job
+        from bench.sweep.plan import Cell
+        from bench.tasks import load_task
+        from bench.train import TrainConfig
+
+        task = load_task("audio:relay", SignalLibrary(), {"max_samples": 16384})
+        cells = [Cell("audio", "relay", (), 256, 3, TrainConfig(steps=3), parse_model("siren"), s) for s in range(8)]
+        size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
+        limit = size + int(sys.argv[1]) * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        rows = run_job(task, cells, torch.device("cpu"), progress=False)
+        print(json.dumps([[r["status"], r.get("ensemble_size")] for r in rows]))
+    """)
+    outcomes = {}
+    for budget_mib in (600, 20):
+        result = subprocess.run([sys.executable, "-c", script, str(budget_mib)], capture_output=True, text=True,
+                                env=os.environ | {"OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr
+        outcomes[budget_mib] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert all(status == "ok" for status, _ in outcomes[600])
+    assert 1 <= max(size for _, size in outcomes[600]) < 8  # split, then trained
+    assert outcomes[20] == [["oom", None]] * 8
