@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
     listing.set_defaults(func=cmd_list)
 
-    run = sub.add_parser("run", parents=[common], help="train models as one batched ensemble and record results",
+    run = sub.add_parser("run", parents=[common], help="models x seeds on one task, as batched ensembles; record results",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--model", action="append", metavar="NAME[:k=v,...]",
                      help=f"init scheme with optional parameters, repeatable (default: {' '.join(DEFAULTS['models'])})")
