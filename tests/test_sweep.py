@@ -221,20 +221,23 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
         from bench.tasks import load_task
         from bench.train import TrainConfig
 
-        task = load_task("audio:relay", SignalLibrary(), {"max_samples": 16384})
-        cells = [Cell("audio", "relay", (), 256, 3, TrainConfig(steps=3), parse_model("siren"), s) for s in range(8)]
+        width, budget_mib = int(sys.argv[1]), int(sys.argv[2])
+        task = load_task("audio:relay", SignalLibrary(), {"max_samples": 8192})
+        cells = [Cell("audio", "relay", (), width, 2, TrainConfig(steps=2), parse_model("siren"), s) for s in range(8)]
         size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
-        limit = size + int(sys.argv[1]) * 2**20
+        limit = size + budget_mib * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         rows = run_job(task, cells, torch.device("cpu"), progress=False)
         print(json.dumps([[r["status"], r.get("ensemble_size")] for r in rows]))
     """)
     outcomes = {}
-    for budget_mib in (600, 20):
-        result = subprocess.run([sys.executable, "-c", script, str(budget_mib)], capture_output=True, text=True,
-                                env=os.environ | {"OMP_NUM_THREADS": "1"})
+    # 400 MiB: too little for 8 members of width 256, enough for fewer; 100 MiB: too little for one
+    # member of width 1024 yet enough for the interpreter to record it
+    for width, budget_mib in ((256, 400), (1024, 100)):
+        result = subprocess.run([sys.executable, "-c", script, str(width), str(budget_mib)], capture_output=True,
+                                text=True, env=os.environ | {"OMP_NUM_THREADS": "1"}, timeout=300)
         assert result.returncode == 0, result.stderr
-        outcomes[budget_mib] = json.loads(result.stdout.strip().splitlines()[-1])
-    assert all(status == "ok" for status, _ in outcomes[600])
-    assert 1 <= max(size for _, size in outcomes[600]) < 8  # split, then trained
-    assert outcomes[20] == [["oom", None]] * 8
+        outcomes[width] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert all(status == "ok" for status, _ in outcomes[256])
+    assert 1 <= max(size for _, size in outcomes[256]) < 8  # split, then trained
+    assert outcomes[1024] == [["oom", None]] * 8
