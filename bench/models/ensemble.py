@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Callable
 
 import torch
@@ -85,11 +86,18 @@ class Ensemble(nn.Module):
     def size(self) -> int:
         return self.weights[0].shape[0]
 
+    def hidden_layers(self, coords: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """For each hidden layer i = 0..L-1: z = W_i h + b_i and the activation's output, both [K, N, H]."""
+        z = torch.matmul(coords, self.weights[0].transpose(1, 2)) + self.biases[0]  # coords shared by members
+        for i in range(len(self.weights) - 1):
+            if i:
+                z = torch.baddbmm(self.biases[i], h, self.weights[i].transpose(1, 2))
+            h = self.activation(z, self.omegas[i])
+            yield z, h
+
     def forward(self, coords: Tensor) -> Tensor:
-        h = torch.matmul(coords, self.weights[0].transpose(1, 2)) + self.biases[0]
-        h = self.activation(h, self.omegas[0])
-        for i in range(1, len(self.weights) - 1):
-            h = self.activation(torch.baddbmm(self.biases[i], h, self.weights[i].transpose(1, 2)), self.omegas[i])
+        for _, h in self.hidden_layers(coords):
+            pass
         return torch.baddbmm(self.biases[-1], h, self.weights[-1].transpose(1, 2))
 
     def matmul_macs(self) -> int:

@@ -1,0 +1,124 @@
+"""Empirical NTK of every ensemble member and its spectral energy (../shared/docs/methods.md).
+
+On M points, J [M, P] is the Jacobian of a member's output (the mean over output channels) with
+respect to all of its parameters; K = J J^T / M^2. With K = V diag(lambda) V^T, the spectrum is
+S(f) = sum_i lambda_i |FFT(v_i)(f)|^2 / M (2-D FFT on a square grid for images), so sum_f S = trace K.
+
+The M points are consecutive samples of the task's own grid (audio: the first M samples; images: the
+central sqrt(M) x sqrt(M) patch), so frequencies are on the signal's scale, 1.0 = Nyquist, and are
+comparable with the target's spectral centroid psi.
+
+Memory: Jacobians are computed in chunks of points, vmapped over members and points (torch.func);
+the peak is about 2 x members x chunk x P x 4 bytes for two chunks plus the K blocks (members x M^2 x
+8 bytes). ``max_bytes`` (default 1 GiB) caps one chunk's Jacobian; off-diagonal blocks recompute
+the second chunk instead of storing all of J.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import functional_call, jacrev, vmap
+
+from bench.errors import UsageError
+from bench.models import Ensemble
+from bench.tasks import Task
+
+DEFAULT_MAX_BYTES = 2**30
+
+
+def ntk_points(task: Task, points: int) -> tuple[Tensor, tuple[int, ...]]:
+    """coords [M, d_in] of a contiguous window of the task's grid and the grid shape ((M,) or (s, s))."""
+    if task.info.d_in == 1:
+        if points > task.size:
+            raise UsageError(f"--points {points} exceeds the signal's {task.size} samples")
+        return task.coords[:points], (points,)
+    side = math.isqrt(points)
+    height, width = task.meta["height"], task.meta["width"]
+    if side * side != points or side > min(height, width):
+        raise UsageError(f"--points {points} must be a square number no larger than the image ({height}x{width})")
+    top, left = (height - side) // 2, (width - side) // 2
+    grid = task.coords.reshape(height, width, 2)[top:top + side, left:left + side]
+    return grid.reshape(-1, 2), (side, side)
+
+
+def _jacobian(model: Ensemble, params: dict[str, Tensor], coords: Tensor) -> Tensor:
+    """J [K, c, P]: d(mean over channels of member k's output at coords[i]) / d(member k's parameters)."""
+
+    def output(member_params: dict[str, Tensor], omegas: Tensor, x: Tensor) -> Tensor:
+        one = {name: p[None] for name, p in member_params.items()}
+        return functional_call(model, (one, {"omegas": omegas[:, None]}), (x[None],)).mean()
+
+    per_member = vmap(vmap(jacrev(output), in_dims=(None, None, 0)), in_dims=(0, 1, None))
+    jac = per_member(params, model.omegas, coords)
+    k, c = model.size, coords.shape[0]
+    return torch.cat([j.reshape(k, c, -1) for j in jac.values()], dim=2)
+
+
+def ntk_matrix(model: Ensemble, coords: Tensor, max_bytes: int = DEFAULT_MAX_BYTES) -> Tensor:
+    """K [members, M, M] in float64 for coords [M, d_in] (K = J J^T / M^2)."""
+    params = {name: p.detach() for name, p in model.named_parameters()}
+    m = coords.shape[0]
+    per_point = model.size * model.member_parameters() * 4
+    chunk = max(1, min(m, max_bytes // per_point))
+    starts = list(range(0, m, chunk))
+    kernel = torch.zeros(model.size, m, m, dtype=torch.float64, device=coords.device)
+    for i, a in enumerate(starts):
+        ja = _jacobian(model, params, coords[a:a + chunk])
+        for b in starts[i:]:
+            jb = ja if b == a else _jacobian(model, params, coords[b:b + chunk])
+            block = torch.bmm(ja.double(), jb.double().transpose(1, 2))
+            kernel[:, a:a + chunk, b:b + chunk] = block
+            kernel[:, b:b + chunk, a:a + chunk] = block.transpose(1, 2)
+    return kernel / m**2
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """One member's NTK spectrum. freq: |f| per FFT bin on the 1.0 = Nyquist scale (radial for 2-D);
+    energy: S at each bin (flattened, same order); eigenvalues: descending."""
+
+    freq: np.ndarray
+    energy: np.ndarray
+    eigenvalues: np.ndarray
+
+    def summary(self, centroid: float) -> dict[str, float]:
+        """Total energy (= trace K), fractions above the target centroid and half Nyquist, the spectrum's
+        centroid, the effective rank exp(entropy of lambda / sum lambda), and the top eigenvalue."""
+        total = float(self.energy.sum())
+        lam = np.clip(self.eigenvalues, 0.0, None)
+        p = lam / lam.sum()
+        entropy = -float(np.sum(p[p > 0] * np.log(p[p > 0])))
+        return {
+            "total": total,
+            "frac_above_centroid": float(self.energy[self.freq >= centroid].sum() / total),
+            "frac_above_half_nyquist": float(self.energy[self.freq >= 0.5].sum() / total),
+            "centroid": float((self.freq * self.energy).sum() / total),
+            "effective_rank": math.exp(entropy),
+            "top_eigenvalue": float(self.eigenvalues[0]),
+        }
+
+
+def spectra(kernel: Tensor, shape: tuple[int, ...]) -> list[Spectrum]:
+    """Eigendecompose each member's K [M, M] and form S(f) on the grid ``shape`` ((M,) or (s, s))."""
+    eigenvalues, vectors = torch.linalg.eigh(kernel.double())  # ascending
+    eigenvalues, vectors = eigenvalues.flip(-1), vectors.flip(-1)
+    m = kernel.shape[-1]
+    grids = np.meshgrid(*[np.fft.fftfreq(n) for n in shape], indexing="ij")
+    freq = (np.sqrt(sum(g**2 for g in grids)) / 0.5).reshape(-1)
+    modes = vectors.transpose(-1, -2).reshape(*vectors.shape[:-2], m, *shape)  # [K, M eigenvectors, *shape]
+    power = torch.fft.fftn(modes, dim=tuple(range(-len(shape), 0))).abs().square().reshape(*modes.shape[:-len(shape)], -1)
+    energy = (eigenvalues[..., None] * power).sum(dim=-2) / m
+    return [Spectrum(freq, e.cpu().numpy(), lam.cpu().numpy()) for e, lam in zip(energy, eigenvalues)]
+
+
+def ntk_summaries(model: Ensemble, task: Task, points: int, prefix: str,
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> list[dict[str, float]]:
+    """Per member, the spectral summaries as columns named ``{prefix}_{name}`` (e.g. ntk_init_total)."""
+    coords, shape = ntk_points(task, points)
+    return [{f"{prefix}_{k}": v for k, v in s.summary(task.info.centroid).items()}
+            for s in spectra(ntk_matrix(model, coords, max_bytes), shape)]
