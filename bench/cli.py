@@ -13,7 +13,8 @@ from bench.errors import BenchError, UsageError
 from bench.models import load_builtin_models, load_plugin, parse_model
 from bench.signals import SYNTHETIC, SignalLibrary
 from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, TaskGrid, load_spec, parse_seeds
-from bench.tasks import load_builtin_tasks
+from bench.ntk import NtkOptions
+from bench.tasks import load_builtin_tasks, load_task
 from bench.train import TrainConfig
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
@@ -59,18 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
     listing.set_defaults(func=cmd_list)
 
-    run = sub.add_parser("run", parents=[common], help="models x seeds on one task, as batched ensembles; record results",
+    members = argparse.ArgumentParser(add_help=False)
+    members.add_argument("--model", action="append", metavar="NAME[:k=v,...]",
+                         help=f"init scheme with optional parameters, repeatable (default: {' '.join(DEFAULTS['models'])})")
+    members.add_argument("--task", metavar="TASK:SIGNAL",
+                         help="e.g. audio:arch, image:camera, audio:path/to/clip.wav, audio:synthetic:hf_noise "
+                              f"(default: {DEFAULTS['task']})")
+    members.add_argument("--width", type=_positive(int), help=f"hidden units per layer (default {DEFAULTS['width']})")
+    members.add_argument("--layers", type=_positive(int), help=f"hidden layers (default {DEFAULTS['layers']})")
+    members.add_argument("--seeds", help=f"init seeds, e.g. 0-3 or 0,2,5 (default {DEFAULTS['seeds']})")
+    members.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    members.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
+    _add_task_options(members)
+
+    run = sub.add_parser("run", parents=[common, members],
+                         help="models x seeds on one task, as batched ensembles; record results",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--model", action="append", metavar="NAME[:k=v,...]",
-                     help=f"init scheme with optional parameters, repeatable (default: {' '.join(DEFAULTS['models'])})")
-    run.add_argument("--task", metavar="TASK:SIGNAL",
-                     help="e.g. audio:arch, image:camera, audio:path/to/clip.wav, audio:synthetic:hf_noise "
-                          f"(default: {DEFAULTS['task']})")
     run.add_argument("--preset", choices=_preset_names(),
                      help="take training settings, architecture and task options from specs/PRESET.toml "
                           "(e.g. a paper's protocol); flags you give override them")
-    run.add_argument("--width", type=_positive(int), help=f"hidden units per layer (default {DEFAULTS['width']})")
-    run.add_argument("--layers", type=_positive(int), help=f"hidden layers (default {DEFAULTS['layers']})")
     run.add_argument("--steps", type=_positive(int), help=f"optimizer steps (default {TrainConfig.steps})")
     run.add_argument("--lr", type=_positive(float), help=f"Adam learning rate (default {TrainConfig.lr})")
     run.add_argument("--lr-step", type=_positive(int), help="StepLR step size in steps (default: no schedule)")
@@ -78,14 +86,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive(int), help="points per step (default: full batch)")
     run.add_argument("--eval-every", type=_positive(int),
                      help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
-    run.add_argument("--seeds", help=f"init seeds, e.g. 0-3 or 0,2,5 (default {DEFAULTS['seeds']})")
-    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
-    run.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
     run.add_argument("--max-members", type=_positive(int), help="most members per ensemble (default 16)")
+    run.add_argument("--ntk", metavar="STAGES", help="record NTK spectral summaries as columns at init, final or "
+                                                    "init,final (see bench ntk)")
+    run.add_argument("--ntk-points", type=_positive(int), default=256, help="points of the NTK (default 256)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
-    _add_task_options(run)
     run.set_defaults(func=cmd_run)
+
+    ntk = sub.add_parser("ntk", parents=[common, members], help="empirical NTK spectra and spectral energy at init",
+                         description="Empirical NTK of every member (models x seeds) at init on --points consecutive "
+                                     "points of the task's grid (images: a central square patch): spectral energy "
+                                     "summaries per member, a table of their means, optional plot and Parquet rows.")
+    ntk.add_argument("--points", type=_positive(int), default=1024, help="M, points of the NTK (default 1024)")
+    ntk.add_argument("--out", help="write one row per member (Parquet) into this directory")
+    ntk.add_argument("--plot", help="write the spectra and eigenvalue decay to this image file (.png, .pdf)")
+    ntk.add_argument("--format", default="markdown", choices=["markdown", "csv"])
+    ntk.set_defaults(func=cmd_ntk)
+
+    diagnose = sub.add_parser("diagnose", parents=[common, members],
+                              help="per-layer activation statistics and figure of one member at init",
+                              description="Pre- and post-activations of the first --model with the first seed on "
+                                          "--points evenly spaced inputs in [-1, 1]: their spread against theory "
+                                          "(arcsine law; normal with the predicted variance) and periodograms.")
+    diagnose.add_argument("--points", type=_positive(int), default=16384, help="evenly spaced inputs (default 16384)")
+    diagnose.add_argument("--plot", help="write the figure to this image file (.png, .pdf)")
+    diagnose.add_argument("--format", default="markdown", choices=["markdown", "csv"])
+    diagnose.set_defaults(func=cmd_diagnose)
 
     sweep = sub.add_parser("sweep", parents=[common], help="run a spec's grid as batched ensembles, resumably",
                            description="Run every cell of a sweep spec (models x params x tasks x signals x widths x "
@@ -184,7 +211,8 @@ def _run_spec(args: argparse.Namespace, library: SignalLibrary) -> Spec:
         widths=(args.width or (preset.widths[0] if preset else DEFAULTS["width"]),),
         layers=(args.layers or (preset.layers[0] if preset else DEFAULTS["layers"]),),
         seeds=tuple(parse_seeds(args.seeds or DEFAULTS["seeds"])),
-        train=train, max_members=None, text="")
+        train=train, max_members=None, text="",
+        ntk=NtkOptions(tuple(args.ntk.split(",")), args.ntk_points) if args.ntk else None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -279,6 +307,69 @@ def cmd_status(args: argparse.Namespace) -> int:
         per_cell = (timed["seconds"] / timed["ensemble_size"]).mean()
         line += f"; ETA {_duration(per_cell * len(state.left))} at {per_cell:.1f} s per cell so far"
     print(line)
+    return 0
+
+
+def _members_and_task(args: argparse.Namespace):
+    """The task and the un-trained ensemble (models x seeds) that `bench ntk` / `bench diagnose` inspect."""
+    from bench.models import MemberSpec, build_ensemble
+    from bench.provenance import resolve_device
+
+    device = resolve_device(args.device)
+    options = {key.removeprefix("task_"): value for key, value in vars(args).items() if key.startswith("task_")}
+    task = load_task(args.task or DEFAULTS["task"], SignalLibrary(args.data_dir), options).to(device)
+    specs = [MemberSpec(parse_model(text), seed) for text in args.model or DEFAULTS["models"]
+             for seed in parse_seeds(args.seeds or DEFAULTS["seeds"])]
+    sizes = [task.info.d_in] + [args.width or DEFAULTS["width"]] * (args.layers or DEFAULTS["layers"]) + [task.info.d_out]
+    model, _ = build_ensemble(specs, sizes, task.info)
+    return task, specs, model.to(device), device
+
+
+def cmd_ntk(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from bench.ntk import ntk_matrix, ntk_points, plot_spectra, spectra
+    from bench.provenance import provenance
+    from bench.store import write_rows
+
+    task, specs, model, device = _members_and_task(args)
+    coords, shape = ntk_points(task, args.points)
+    members = spectra(ntk_matrix(model, coords), shape)
+    rows = [{"model": spec.model.entry.name, "model_spec": spec.model.label, "seed": spec.seed, "task": task.name,
+             "signal": task.signal, "width": model.weights[1].shape[1], "layers": len(model.weights) - 1,
+             "points": args.points} | task.meta | provenance(device)
+            | {f"ntk_init_{k}": v for k, v in member.summary(task.info.centroid).items()}
+            for spec, member in zip(specs, members)]
+    table = pd.DataFrame(rows).groupby("model_spec", sort=False)[[c for c in rows[0] if c.startswith("ntk_")]].mean()
+    table.columns = [c.removeprefix("ntk_init_") for c in table.columns]
+    print(table.to_markdown(floatfmt=".4g") if args.format == "markdown" else table.to_csv())
+    if args.out:
+        print(f"wrote {len(rows)} rows to {write_rows(args.out, rows)}", file=sys.stderr)
+    if args.plot:
+        curves: dict[str, list] = {}
+        for spec, member in zip(specs, members):
+            curves.setdefault(spec.model.label, []).append(member)
+        plot_spectra(curves, args.plot, centroid=task.info.centroid)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench.diagnostics import layer_activations, layer_table, plot_activations
+
+    task, specs, model, device = _members_and_task(args)
+    if task.info.d_in != 1:
+        raise UsageError("bench diagnose evaluates 1-D inputs; use an audio task (the default) for the init")
+    coords = torch.linspace(-1, 1, args.points, device=device)[:, None]
+    layers = layer_activations(model, coords, member=0)
+    table = layer_table(layers)
+    print(table.to_markdown(index=False, floatfmt=".4g") if args.format == "markdown" else table.to_csv(index=False))
+    if args.plot:
+        plot_activations(layers, args.plot, title=f"{specs[0].model.label}, seed {specs[0].seed}, "
+                                                  f"{len(layers)} x {model.weights[1].shape[1]}")
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 

@@ -116,9 +116,60 @@ def spectra(kernel: Tensor, shape: tuple[int, ...]) -> list[Spectrum]:
     return [Spectrum(freq, e.cpu().numpy(), lam.cpu().numpy()) for e, lam in zip(energy, eigenvalues)]
 
 
+STAGES = ("init", "final")
+
+
+@dataclass(frozen=True)
+class NtkOptions:
+    """Record NTK summaries at these stages ("init": before training, "final": after) on ``points`` points."""
+
+    stages: tuple[str, ...]
+    points: int = 256
+
+    def __post_init__(self):
+        unknown = set(self.stages) - set(STAGES)
+        if unknown or not self.stages:
+            raise UsageError(f"NTK stages must be among {', '.join(STAGES)}, got {', '.join(self.stages) or 'none'}")
+        if self.points < 2:
+            raise UsageError(f"NTK points must be at least 2, got {self.points}")
+
+
 def ntk_summaries(model: Ensemble, task: Task, points: int, prefix: str,
                   max_bytes: int = DEFAULT_MAX_BYTES) -> list[dict[str, float]]:
-    """Per member, the spectral summaries as columns named ``{prefix}_{name}`` (e.g. ntk_init_total)."""
+    """Per member, the spectral summaries as columns named ``{prefix}_{name}`` (e.g. ntk_init_total);
+    NaN for a member whose weights are no longer finite (diverged)."""
     coords, shape = ntk_points(task, points)
-    return [{f"{prefix}_{k}": v for k, v in s.summary(task.info.centroid).items()}
-            for s in spectra(ntk_matrix(model, coords, max_bytes), shape)]
+    kernel = ntk_matrix(model, coords, max_bytes)
+    finite = torch.isfinite(kernel).flatten(1).all(dim=1)
+    members = spectra(torch.where(finite[:, None, None], kernel, 1.0), shape)  # eigh fails on NaN
+    summaries = [s.summary(task.info.centroid) for s in members]
+    return [{f"{prefix}_{k}": (v if ok else float("nan")) for k, v in summary.items()}
+            for summary, ok in zip(summaries, finite.tolist())]
+
+
+def plot_spectra(curves: dict[str, list[Spectrum]], path, centroid: float | None = None, bins: int = 128) -> None:
+    """Left: S(f) of each model (mean over its members), binned by |f|, log y; right: eigenvalue decay
+    lambda_i / lambda_1. ``curves`` maps a model label to its members' spectra."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, members in curves.items():
+        edges = np.linspace(0, max(s.freq.max() for s in members), bins + 1)
+        binned = np.mean([np.histogram(s.freq, edges, weights=s.energy)[0] for s in members], axis=0)
+        left.semilogy((edges[:-1] + edges[1:]) / 2, binned + 1e-300, label=label)
+        decay = np.mean([s.eigenvalues / s.eigenvalues[0] for s in members], axis=0)
+        right.loglog(np.arange(1, len(decay) + 1), np.clip(decay, 1e-300, None), label=label)
+    if centroid is not None:
+        left.axvline(centroid, color="k", ls="--", lw=0.8, label="target centroid")
+    left.set(xlabel="frequency |f| (1 = Nyquist)", ylabel="NTK spectral energy S(f)", title="NTK spectrum")
+    right.set(xlabel="index i", ylabel="λ_i / λ_1", title="eigenvalue decay")
+    left.legend()
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

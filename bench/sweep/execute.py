@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.models import build_ensemble
+from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
 from bench.store import write_rows
 from bench.sweep.plan import Cell, Job
@@ -28,31 +29,40 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("out of memory", "can't allocate memory"))
 
 
-def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool) -> list[dict[str, Any]]:
-    """Train ``cells`` as one ensemble on ``task`` (already on ``device``); one row per cell."""
+def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool,
+                ntk: NtkOptions | None = None) -> list[dict[str, Any]]:
+    """Train ``cells`` as one ensemble on ``task`` (already on ``device``); one row per cell, with NTK
+    summaries at the stages ``ntk`` asks for."""
     first = cells[0]
     sizes = [task.info.d_in] + [first.width] * first.layers + [task.info.d_out]
     model, used = build_ensemble([cell.member for cell in cells], sizes, task.info)
-    outcome = train(model.to(device), task, first.train, progress)
+    model.to(device)
+    stages = ntk.stages if ntk else ()
+    spectral = [{} for _ in cells]
+    if "init" in stages:
+        spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_init"))]
+    outcome = train(model, task, first.train, progress)
+    if "final" in stages:
+        spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_final"))]
     samples = min(first.train.batch_size or task.size, task.size)
     flop_per_step = 6 * samples * model.matmul_macs()  # forward 2 + backward 4 FLOPs per multiply-accumulate
     shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "steps_per_s": outcome.steps_per_s,
               "samples_per_s": outcome.steps_per_s * samples, "gflop_per_s": outcome.steps_per_s * flop_per_step / 1e9,
               "seconds": outcome.seconds}
-    return [_columns(task, cell, params, device) | shared | {
+    return [_columns(task, cell, params, device) | shared | ntk_columns | {
         "status": member.status, task.metric: member.final, f"best_{task.metric}": member.best,
         "best_step": member.best_step, "diverged_step": member.diverged_step, "error": None,
-    } for cell, params, member in zip(cells, used, outcome.members)]
+    } for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
 
 
 def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool = True,
-            debug: bool = False) -> list[dict[str, Any]]:
+            debug: bool = False, ntk: NtkOptions | None = None) -> list[dict[str, Any]]:
     """``train_cells`` with failures as data. A failing ensemble is split in halves and each half retried,
     so out-of-memory finds a size that fits and one bad member (say, an init scheme that raises) cannot
     fail the others; a single member that still fails is recorded with status "oom" or "error" and the
     exception's message. With ``debug`` other exceptions propagate instead."""
     try:
-        return train_cells(task, cells, device, progress)
+        return train_cells(task, cells, device, progress, ntk)
     except Exception as exc:
         oom = is_out_of_memory(exc)
         if debug and not oom:
@@ -63,7 +73,8 @@ def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: b
         torch.cuda.empty_cache()
     if len(cells) > 1:
         half = (len(cells) + 1) // 2
-        return run_job(task, cells[:half], device, progress, debug) + run_job(task, cells[half:], device, progress, debug)
+        return (run_job(task, cells[:half], device, progress, debug, ntk)
+                + run_job(task, cells[half:], device, progress, debug, ntk))
     status = "oom" if oom else "error"
     return [_columns(task, cell, cell.model.params, device) | {"status": status, "error": message} for cell in cells]
 
@@ -76,7 +87,8 @@ def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.devic
 
 
 def execute(jobs: Sequence[Job], tasks: Callable[[Cell], Task], out_dir: Path, device: torch.device,
-            columns: dict[str, Any] | None = None, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+            columns: dict[str, Any] | None = None, progress: bool = True, debug: bool = False,
+            ntk: NtkOptions | None = None) -> list[dict[str, Any]]:
     """Run ``jobs`` one after another, writing each job's rows (plus ``columns``) as its own Parquet file.
 
     ``tasks`` maps a cell to its loaded task on ``device``. Returns all rows written.
@@ -85,7 +97,7 @@ def execute(jobs: Sequence[Job], tasks: Callable[[Cell], Task], out_dir: Path, d
     overall = tqdm(total=sum(len(job) for job in jobs), unit="cell", desc="cells", position=0,
                    disable=True if not progress else None)
     for job in jobs:
-        rows = [row | (columns or {}) for row in run_job(tasks(job.cells[0]), job.cells, device, progress, debug)]
+        rows = [row | (columns or {}) for row in run_job(tasks(job.cells[0]), job.cells, device, progress, debug, ntk)]
         write_rows(out_dir, rows)
         written += rows
         overall.update(len(job))

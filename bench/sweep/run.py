@@ -87,7 +87,7 @@ def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.de
             tasks[key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options)).to(device)
     _record_environment(out_dir, device)
     return execute(plan.jobs, lambda cell: tasks[cell.task_key], out_dir, device, {"sweep": plan.spec.name},
-                   progress=progress, debug=debug)
+                   progress=progress, debug=debug, ntk=plan.spec.ntk)
 
 
 def _claim(out_dir: Path, spec: Spec, library: SignalLibrary) -> None:

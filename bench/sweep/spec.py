@@ -6,6 +6,7 @@ names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
     widths = [222]
     layers = 4
     max_members = 8          # optional cap on members per ensemble (--max-members overrides)
+    ntk = ["init", "final"]  # optional: NTK spectral summaries as result columns, on ntk_points points
     [train]                  # steps, lr, lr_step, lr_gamma, batch_size, eval_every, batch_seed
     steps = 1000
     [models]                 # name = {param = value or [values]}; each list is a grid axis
@@ -27,6 +28,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.models import ModelChoice, load_builtin_models
+from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
 from bench.tasks import load_builtin_tasks
 from bench.train import TrainConfig
@@ -38,7 +40,8 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
-TOP_KEYS = ("name", "description", "seeds", "widths", "layers", "max_members", "train", "models", "tasks")
+TOP_KEYS = ("name", "description", "seeds", "widths", "layers", "max_members", "ntk", "ntk_points", "train", "models",
+            "tasks")
 TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 
 
@@ -68,6 +71,7 @@ class Spec:
     train: TrainConfig
     max_members: int | None
     text: str
+    ntk: NtkOptions | None = None
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -196,6 +200,14 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
     max_members = raw.get("max_members")
     if max_members is not None:
         (max_members,) = check.ints("max_members", max_members, 1)
+    ntk = None
+    if "ntk" in raw:
+        stages = raw["ntk"] if isinstance(raw["ntk"], list) else [raw["ntk"]]
+        (points,) = check.ints("ntk_points", raw.get("ntk_points", NtkOptions.points), 2)
+        try:
+            ntk = NtkOptions(tuple(stages), points)
+        except UsageError as exc:
+            raise check.fail("ntk", str(exc)) from None
     return Spec(
         name=str(raw.get("name", default_name)),
         models=check.models(raw["models"]),
@@ -206,6 +218,7 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         train=check.train(raw.get("train", {})),
         max_members=max_members,
         text=text,
+        ntk=ntk,
     )
 
 
