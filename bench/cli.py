@@ -147,15 +147,16 @@ def _preset_names() -> list[str]:
 
 
 def _add_task_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per task option of every registered task (``max_samples`` -> ``--max-samples``)."""
-    seen: dict[str, list[str]] = {}
+    """One flag per option of the registered tasks (``max_samples`` -> ``--max-samples``), once for all
+    the tasks that share it."""
+    options: dict[str, tuple[Any, list[str], str]] = {}
     for entry in load_builtin_tasks():
         for param in entry.params.values():
-            seen.setdefault(param.name, []).append(entry.name)
-            if len(seen[param.name]) == 1:
-                text = entry.meta.get("help", {}).get(param.name, "")
-                parser.add_argument("--" + param.name.replace("_", "-"), dest=f"task_{param.name}", type=param.type,
-                                    metavar=param.name.upper(), help=f"{entry.name} tasks: {text}")
+            kind, tasks, text = options.get(param.name, (param.type, [], ""))
+            options[param.name] = (kind, tasks + [entry.name], text or entry.meta["help"].get(param.name, ""))
+    for name, (kind, tasks, text) in options.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=f"task_{name}", type=kind, metavar=name.upper(),
+                            help=f"{text} [{', '.join(tasks)}]")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -166,7 +167,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "tasks":
         for entry in load_builtin_tasks():
             options = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
-            print(f"{entry.name:10s} {entry.summary}  [options: {options}]")
+            print(f"{entry.name:14s} {entry.summary}  [options: {options}]")
     else:
         library = SignalLibrary(args.data_dir)
         for entry in library.entries.values():

@@ -8,10 +8,11 @@ The M points are consecutive samples of the task's own grid (audio: the first M 
 central sqrt(M) x sqrt(M) patch), so frequencies are on the signal's scale, 1.0 = Nyquist, and are
 comparable with the target's spectral centroid psi.
 
-Memory: Jacobians are computed in chunks of points, vmapped over members and points (torch.func);
-the peak is about 2 x members x chunk x P x 4 bytes for two chunks plus the K blocks (members x M^2 x
-8 bytes). ``max_bytes`` (default 1 GiB) caps one chunk's Jacobian; off-diagonal blocks recompute
-the second chunk instead of storing all of J.
+Memory: Jacobians are computed in chunks of points, vmapped over members and points (torch.func),
+and multiplied in float64; off-diagonal blocks recompute the second chunk instead of storing all of
+J. ``max_bytes`` (default 256 MiB) caps one chunk's float32 Jacobian (members x chunk x P x 4 bytes);
+the peak is several times that (float64 copies of two chunks, jacrev's intermediates) plus K itself
+(members x M^2 x 8 bytes); README gives a measured figure.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bench.errors import UsageError
 from bench.models import Ensemble
 from bench.tasks import Task
 
-DEFAULT_MAX_BYTES = 2**30
+DEFAULT_MAX_BYTES = 2**28
 
 
 def ntk_points(task: Task, points: int) -> tuple[Tensor, tuple[int, ...]]:
@@ -68,10 +69,10 @@ def ntk_matrix(model: Ensemble, coords: Tensor, max_bytes: int = DEFAULT_MAX_BYT
     starts = list(range(0, m, chunk))
     kernel = torch.zeros(model.size, m, m, dtype=torch.float64, device=coords.device)
     for i, a in enumerate(starts):
-        ja = _jacobian(model, params, coords[a:a + chunk])
+        ja = _jacobian(model, params, coords[a:a + chunk]).double()
         for b in starts[i:]:
-            jb = ja if b == a else _jacobian(model, params, coords[b:b + chunk])
-            block = torch.bmm(ja.double(), jb.double().transpose(1, 2))
+            jb = ja if b == a else _jacobian(model, params, coords[b:b + chunk]).double()
+            block = torch.bmm(ja, jb.transpose(1, 2))
             kernel[:, a:a + chunk, b:b + chunk] = block
             kernel[:, b:b + chunk, a:a + chunk] = block.transpose(1, 2)
     return kernel / m**2

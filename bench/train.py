@@ -36,6 +36,7 @@ class MemberOutcome:
     best: float
     best_step: int
     diverged_step: int | None
+    extra: dict[str, float]  # the task's other final metrics (e.g. a Poisson task's gradient error)
 
 
 @dataclass(frozen=True)
@@ -82,17 +83,17 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
             timer_start = time.perf_counter()
         if not full_batch and step % cfg.eval_every == 0:
             t0 = time.perf_counter()
-            record(task.metric_from_mse(task.mse(model)), step)
+            record(task.evaluate(model)[task.metric], step)
             _sync(device)
             if timer_start is not None:
                 eval_seconds += time.perf_counter() - t0
         idx = None if full_batch else torch.randint(task.size, (cfg.batch_size,), generator=batches).to(device)
-        losses = task.losses(model, idx)
+        losses, metric = task.step(model, idx)
         finite = torch.isfinite(losses)
         diverged_step.copy_(torch.where(alive & ~finite, step, diverged_step))
         alive &= finite
-        if full_batch:  # the full-batch loss is the full-signal MSE of the current weights
-            record(task.metric_from_mse(losses.detach()), step)
+        if metric is not None:  # full batch: the step's forward pass gives the metric of the current weights
+            record(metric, step)
         optimizer.zero_grad(set_to_none=True)
         torch.where(alive, losses, 0.0).sum().backward()
         optimizer.step()
@@ -109,7 +110,8 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
     _sync(device)
     ended = time.perf_counter()
 
-    final = task.metric_from_mse(task.mse(model))
+    evaluation = task.evaluate(model)
+    final = evaluation[task.metric]
     record(final, cfg.steps)
     timed_steps = steps_done - warmup
     rate = timed_steps / (ended - timer_start - eval_seconds) if timer_start and timed_steps > 0 else float("nan")
@@ -122,5 +124,6 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
             best=float(best[i]) if torch.isfinite(best[i]) else float("nan"),
             best_step=int(best_step[i]),
             diverged_step=None if ok else int(diverged_step[i]),
+            extra={name: float(values[i]) for name, values in evaluation.items() if name != task.metric},
         ))
     return TrainOutcome(members, rate, time.perf_counter() - started)

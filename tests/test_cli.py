@@ -103,7 +103,7 @@ def bad_files(tmp_path):
     (["--model", "siren2:S0=big"], 2, "S0='big' is not a valid float"),
     (["--task", "audio:no_such_clip"], 2, "unknown signal 'no_such_clip'"),
     (["--task", "audio"], 2, "--task needs NAME:SIGNAL"),
-    (["--task", "video:arch"], 2, "unknown task 'video'; choose one of: audio, image"),
+    (["--task", "video:arch"], 2, "unknown task 'video'; choose one of: audio, denoise-audio"),
     (["--task", "audio:arch", "--side", "32"], 2, "--side does not apply to task audio"),
     (["--task", "audio:arch", "--max-samples", "0"], 2, "--max-samples must be a positive integer"),
     (["--seeds", "a-b"], 2, "seeds 'a-b' is not a list of seeds"),

@@ -55,7 +55,7 @@ def test_same_seed_and_config_give_identical_numbers(relay_2k):
 def test_fitting_a_real_clip_improves_snr(library):
     task = load_task("audio:arch", library, {"max_samples": 4096})
     ensemble, _ = build_ensemble(members(("siren2", 0)), [1, 64, 64, 64, 1], task.info)
-    initial = task.metric_from_mse(task.mse(ensemble)).item()
+    initial = task.evaluate(ensemble)[task.metric].item()
     outcome = train(ensemble, task, TrainConfig(steps=120, lr=3e-4), progress=False).members[0]
     assert outcome.status == "ok"
     assert outcome.final > initial + 5.0
@@ -64,12 +64,12 @@ def test_fitting_a_real_clip_improves_snr(library):
 
 def test_minibatch_training_evaluates_on_the_full_signal(camera_32):
     ensemble, _ = build_ensemble(members(("siren", 0)), [2, 32, 32, 1], camera_32.info)
-    initial = camera_32.metric_from_mse(camera_32.mse(ensemble)).item()
+    initial = camera_32.evaluate(ensemble)["psnr_db"].item()
     outcome = train(ensemble, camera_32, TrainConfig(steps=60, lr=1e-3, batch_size=256, eval_every=20),
                     progress=False).members[0]
     assert outcome.best_step in (0, 20, 40, 60)
     assert outcome.final > initial
-    assert outcome.final == pytest.approx(camera_32.metric_from_mse(camera_32.mse(ensemble)).item())
+    assert outcome.final == pytest.approx(camera_32.evaluate(ensemble)["psnr_db"].item())
 
 
 def test_siren2_beats_siren_on_a_strong_high_frequency_clip(library):

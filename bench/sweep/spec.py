@@ -164,7 +164,7 @@ class _Checker:
                 raise self.fail(f"{where}.signals", "expected a list of signal names or paths")
             for ref in signals:
                 try:
-                    library.check(ref, entry.name)
+                    library.check(ref, entry.meta["domain"])
                 except UsageError as exc:
                     raise self.fail(f"{where}.signals", str(exc)) from None
             options = []

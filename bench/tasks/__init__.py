@@ -2,14 +2,14 @@
 
 ``ref`` is the part after ``NAME:`` in ``--task NAME:ref`` (a manifest signal, a file path or
 ``synthetic:...``); options are the task's typed keyword parameters, which the CLI exposes as flags
-(``@register_task(help={"option": "text"})`` gives their help text).
+(``@register_task(domain="audio", help={"option": "text"})`` declares the signal kind and help texts).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable
 
 import torch
@@ -21,15 +21,21 @@ from bench.registry import Registry
 from bench.signals import SignalLibrary
 
 TASKS = Registry("task", skip=2)
-register_task = TASKS.register
+
+
+def register_task(name: str | None = None, *, domain: str, help: dict[str, str] | None = None):
+    """Decorator registering a task; ``domain`` ("audio" or "image") is the kind of signal it reads,
+    ``help`` the command-line help of its options."""
+    return TASKS.register(name, domain=domain, help=help or {})
 
 
 @dataclass(frozen=True)
 class Task:
-    """A signal-fitting problem: coords [N, d_in] in [-1, 1], target [N, d_out].
+    """Fitting a signal: coords [N, d_in] in [-1, 1] -> target [N, d_out], trained on the MSE.
 
-    metric: the results column (``snr_db`` or ``psnr_db``); metric_from_mse maps a full-signal MSE
-    [K] to it; meta holds extra result columns (sample rate, image size, PSNR data range...).
+    metric: the results column (``snr_db`` or ``psnr_db``); metric_from_mse maps a full-signal MSE [K]
+    to it; meta holds extra result columns (sample rate, image size, PSNR data range...). Other tasks
+    subclass this and override ``step`` and ``evaluate``.
     """
 
     name: str
@@ -46,21 +52,30 @@ class Task:
         return self.coords.shape[0]
 
     def to(self, device: torch.device | str) -> "Task":
-        return replace(self, coords=self.coords.to(device), target=self.target.to(device))
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
+                 if isinstance(getattr(self, f.name), Tensor)}
+        return replace(self, **moved)
 
-    def losses(self, model: Ensemble, idx: Tensor | None = None) -> Tensor:
-        """Per-member MSE [K] on the points ``idx`` (all points when None), with autograd."""
+    def step(self, model: Ensemble, idx: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Training losses [K] on the points ``idx`` (all points when None), with autograd, and the
+        metric [K] of the current weights when this batch determines it (full batch), else None."""
         coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
-        return (model(coords) - target).square().mean(dim=(1, 2))
+        losses = (model(coords) - target).square().mean(dim=(1, 2))
+        return losses, self.metric_from_mse(losses.detach()) if idx is None else None
 
     @torch.no_grad()
-    def mse(self, model: Ensemble, chunk: int = 65536) -> Tensor:
-        """Full-signal MSE per member [K], evaluated in chunks of points to bound memory."""
-        total = torch.zeros(model.size, dtype=torch.float64, device=self.coords.device)
-        for start in range(0, self.size, chunk):
-            err = model(self.coords[start:start + chunk]) - self.target[start:start + chunk]
-            total += err.double().square().sum(dim=(1, 2))
-        return (total / self.target.numel()).float()
+    def evaluate(self, model: Ensemble) -> dict[str, Tensor]:
+        """Full-signal metrics per member, {column: [K]}, evaluated in chunks of points."""
+        return {self.metric: self.metric_from_mse(chunked_mse(model, self.coords, self.target))}
+
+
+def chunked_mse(model: Ensemble, coords: Tensor, target: Tensor, chunk: int = 65536) -> Tensor:
+    """MSE per member [K] of model(coords) against target [N, d_out], in chunks of points (float64 sums)."""
+    total = torch.zeros(model.size, dtype=torch.float64, device=coords.device)
+    for start in range(0, coords.shape[0], chunk):
+        err = model(coords[start:start + chunk]) - target[start:start + chunk]
+        total += err.double().square().sum(dim=(1, 2))
+    return (total / target.numel()).float()
 
 
 def load_builtin_tasks() -> Registry:

@@ -25,9 +25,8 @@ def read_mono(path) -> tuple[np.ndarray, int]:
     return data.mean(axis=1), rate
 
 
-@register_task(help={"max_samples": "keep the first N samples (default: the whole clip)"})
-def audio(library: SignalLibrary, ref: str, max_samples: int | None = None) -> Task:
-    """Fit a clip: mono mixdown, divided by max|x|, first max_samples samples (all when unset)."""
+def load_clip(library: SignalLibrary, ref: str, max_samples: int | None) -> tuple[np.ndarray, int]:
+    """The clip ``ref`` as mono samples [n] divided by max|x| (first max_samples), and its sample rate."""
     if max_samples is not None and max_samples < 1:
         raise UsageError(f"--max-samples must be a positive integer, got {max_samples}")
     if is_synthetic(ref):
@@ -40,9 +39,20 @@ def audio(library: SignalLibrary, ref: str, max_samples: int | None = None) -> T
     peak = np.abs(samples).max()
     if not np.isfinite(peak) or peak == 0:
         raise BenchError(f"audio signal {ref!r} is silent or not finite (max|x| = {peak}); nothing to fit")
-    target = torch.from_numpy(samples / peak).float()[:, None]
+    return samples / peak, rate
+
+
+def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
+    """Fitting ``samples`` [n] on t = linspace(-1, 1, n), scored by SNR in dB."""
+    target = torch.from_numpy(samples).float()[:, None]
     coords = torch.linspace(-1, 1, len(samples))[:, None]
     power = float(target.double().square().mean())
     info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
-    return Task("audio", ref, coords, target, info, "snr_db", lambda mse: snr_db(mse, power),
+    return Task(name, ref, coords, target, info, "snr_db", lambda mse: snr_db(mse, power),
                 {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid})
+
+
+@register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"})
+def audio(library: SignalLibrary, ref: str, max_samples: int | None = None) -> Task:
+    """Fit a clip: mono mixdown, divided by max|x|, first max_samples samples (all when unset)."""
+    return clip_task("audio", ref, *load_clip(library, ref, max_samples))

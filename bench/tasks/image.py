@@ -30,9 +30,8 @@ def read_pixels(path, side: int | None) -> np.ndarray:
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
-@register_task(help={"side": "resize to SIDE x SIDE pixels (default: native size)"})
-def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
-    """Fit an image (grayscale or RGB), optionally resized to side x side pixels."""
+def load_image(library: SignalLibrary, ref: str, side: int | None) -> np.ndarray:
+    """The image ``ref`` as values [H, W, C] in [-1, 1], resized to side x side when given."""
     if side is not None and side < 2:
         raise UsageError(f"--side must be an integer >= 2, got {side}")
     if is_synthetic(ref):
@@ -40,11 +39,28 @@ def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
         pixels = ((pixels - pixels.min()) / np.ptp(pixels))[..., None]
     else:
         pixels = read_pixels(library.path(ref, "image"), side)
-    height, width, channels = pixels.shape
-    values = pixels * 2.0 - 1.0
-    grid = torch.stack(torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij"), -1)
+    return pixels * 2.0 - 1.0
+
+
+def pixel_grid(height: int, width: int) -> torch.Tensor:
+    """(row, col) coordinates [H * W, 2] on a [-1, 1]^2 grid, rows outermost."""
+    rows, cols = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+    return torch.stack([rows, cols], -1).reshape(-1, 2)
+
+
+def image_info(values: np.ndarray) -> tuple[SignalInfo, dict]:
+    """SignalInfo and result columns of image values [H, W, C]."""
+    height, width, channels = values.shape
     info = SignalInfo("image", d_in=2, d_out=channels, centroid=spectral_centroid(values))
-    return Task("image", ref, grid.reshape(-1, 2), torch.from_numpy(values.reshape(-1, channels)).float(), info,
-                "psnr_db", lambda mse: psnr_db(mse, DATA_RANGE),
-                {"height": height, "width": width, "channels": channels, "psnr_data_range": DATA_RANGE,
-                 "centroid": info.centroid})
+    return info, {"height": height, "width": width, "channels": channels, "psnr_data_range": DATA_RANGE,
+                  "centroid": info.centroid}
+
+
+@register_task(domain="image", help={"side": "resize to SIDE x SIDE pixels (default: native size)"})
+def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
+    """Fit an image (grayscale or RGB), optionally resized to side x side pixels."""
+    values = load_image(library, ref, side)
+    height, width, channels = values.shape
+    info, meta = image_info(values)
+    return Task("image", ref, pixel_grid(height, width), torch.from_numpy(values.reshape(-1, channels)).float(),
+                info, "psnr_db", lambda mse: psnr_db(mse, DATA_RANGE), meta)

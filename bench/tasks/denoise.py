@@ -1,0 +1,80 @@
+"""Denoising: fit a noisy copy of a clip or image (seeded Gaussian noise) and score against the clean one.
+
+Training and the init see only the noisy target (WINNER's centroid included); the clean signal is used
+for the metric alone, at every full-batch step (for the best step, i.e. ideal early stopping) and at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bench.errors import UsageError
+from bench.metrics import psnr_db, snr_db
+from bench.models import Ensemble
+from bench.signals import SignalLibrary
+from bench.tasks import Task, chunked_mse, register_task
+from bench.tasks.audio import clip_task, load_clip
+from bench.tasks.image import DATA_RANGE, image_info, load_image, pixel_grid
+
+
+@dataclass(frozen=True)
+class DenoiseTask(Task):
+    """target: the noisy signal [N, d_out] (trained on); clean: the clean signal [N, d_out] (scored against)."""
+
+    clean: Tensor | None = None
+
+    def step(self, model: Ensemble, idx: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
+        pred = model(coords)
+        losses = (pred - target).square().mean(dim=(1, 2))
+        if idx is not None:
+            return losses, None
+        return losses, self.metric_from_mse((pred.detach() - self.clean).square().mean(dim=(1, 2)))
+
+    @torch.no_grad()
+    def evaluate(self, model: Ensemble) -> dict[str, Tensor]:
+        return {self.metric: self.metric_from_mse(chunked_mse(model, self.coords, self.clean))}
+
+
+def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) -> DenoiseTask:
+    """A DenoiseTask from the task built on the noisy values, the clean values and the noise settings."""
+    clean_target = torch.from_numpy(clean.reshape(noisy_task.target.shape)).float()
+    noisy_metric = float(metric_from_mse((noisy_task.target - clean_target).double().square().mean()))
+    base = {f.name: getattr(noisy_task, f.name) for f in fields(Task)}
+    return DenoiseTask(**base | {"metric_from_mse": metric_from_mse, "clean": clean_target,
+                                 "meta": noisy_task.meta | noise | {f"noisy_{noisy_task.metric}": noisy_metric}})
+
+
+@register_task(name="denoise-audio", domain="audio", help={"noise_snr": "SNR of the added noise in dB (default 10)",
+                                           "noise_seed": "seed of the added noise (default 0)"})
+def denoise_audio(library: SignalLibrary, ref: str, max_samples: int | None = None, noise_snr: float = 10.0,
+                  noise_seed: int = 0) -> Task:
+    """Fit a clip plus Gaussian noise at noise_snr dB; SNR against the clean clip."""
+    if not math.isfinite(noise_snr):
+        raise UsageError(f"--noise-snr must be a finite number of dB, got {noise_snr}")
+    clean, rate = load_clip(library, ref, max_samples)
+    power = float(np.mean(clean**2))
+    noise = np.random.default_rng(noise_seed).normal(0.0, math.sqrt(power / 10 ** (noise_snr / 10)), clean.shape)
+    return _noisy(clip_task("denoise-audio", ref, clean + noise, rate), clean, lambda mse: snr_db(mse, power),
+                  {"noise_snr": noise_snr, "noise_seed": noise_seed})
+
+
+@register_task(name="denoise-image", domain="image",
+               help={"noise_std": "std of the added noise on the [0, 1] pixel scale (default 0.1)"})
+def denoise_image(library: SignalLibrary, ref: str, side: int | None = None, noise_std: float = 0.1,
+                  noise_seed: int = 0) -> Task:
+    """Fit an image plus Gaussian noise of std noise_std (pixel range [0, 1]); PSNR against the clean image."""
+    if not noise_std >= 0:
+        raise UsageError(f"--noise-std must be >= 0 (on the [0, 1] pixel scale), got {noise_std}")
+    clean = load_image(library, ref, side)
+    noisy = clean + np.random.default_rng(noise_seed).normal(0.0, 2 * noise_std, clean.shape)  # [-1, 1] = 2 x [0, 1]
+    height, width, channels = noisy.shape
+    info, meta = image_info(noisy)
+    task = Task("denoise-image", ref, pixel_grid(height, width), torch.from_numpy(noisy.reshape(-1, channels)).float(),
+                info, "psnr_db", lambda mse: psnr_db(mse, DATA_RANGE), meta)
+    return _noisy(task, clean, task.metric_from_mse, {"noise_std": noise_std, "noise_seed": noise_seed})
