@@ -94,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
     run.set_defaults(func=cmd_run)
 
+    report = sub.add_parser("report", parents=[common], help="tables, significance and figures of a results directory",
+                            description="Write a report of any results directory (bench run or bench sweep, partial "
+                                        "or with failed cells) into --out: README.md, table_<metric>.md/.tex/.csv, "
+                                        "significance_<metric>.csv/.md against --baseline, PNG/PDF figures, "
+                                        "failed.md, environment.json.")
+    report.add_argument("results", help="results directory")
+    report.add_argument("--out", required=True, help="report directory, e.g. results/<name>")
+    report.add_argument("--baseline", default="siren", help="model spec the others are compared with (default siren)")
+    report.set_defaults(func=cmd_report)
+
     ntk = sub.add_parser("ntk", parents=[common, members], help="empirical NTK spectra and spectral energy at init",
                          description="Empirical NTK of every member (models x seeds) at init on --points consecutive "
                                      "points of the task's grid (images: a central square patch): spectral energy "
@@ -388,6 +398,17 @@ def _member_line(row: dict[str, Any]) -> str:
     status = "ok" if row["status"] == "ok" else f"diverged at step {row['diverged_step']}"
     return (f"{head} {metric}={row[metric]:7.2f}  best={row['best_' + metric]:7.2f} @ {row['best_step']:<6d} "
             f"{row['steps_per_s']:8.1f} steps/s  {status}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+    from bench.store import read_results
+
+    command = f"bench report {args.results} --out {args.out}" + (
+        f" --baseline {args.baseline}" if args.baseline != "siren" else "")
+    readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline, command)
+    print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
+    return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:

@@ -12,6 +12,9 @@ from bench.models import Ensemble
 from bench.tasks import Task
 
 
+CURVE_POINTS = 100  # about this many points of each training curve are kept (full batch)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """steps: optimizer steps; lr_step/lr_gamma: StepLR (off when lr_step is None); batch_size: points per
@@ -37,6 +40,8 @@ class MemberOutcome:
     best_step: int
     diverged_step: int | None
     extra: dict[str, float]  # the task's other final metrics (e.g. a Poisson task's gradient error)
+    curve_steps: list[int]  # training curve: the metric after these many steps (NaN once diverged)
+    curve: list[float]
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,15 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
     best = torch.full((k,), -torch.inf, device=device)
     best_step = torch.zeros(k, dtype=torch.long, device=device)
 
+    curve_every = max(1, cfg.steps // CURVE_POINTS) if full_batch else cfg.eval_every
+    curve: list[tuple[int, torch.Tensor]] = []  # (step, metric [K]) every curve_every steps, kept on the device
+
     def record(metric: torch.Tensor, step: int) -> None:
         better = alive & (metric > best)
         best.copy_(torch.where(better, metric, best))
         best_step.copy_(torch.where(better, step, best_step))
+        if step % curve_every == 0 or step == cfg.steps:
+            curve.append((step, torch.where(alive, metric, torch.nan)))
 
     warmup = min(10, max(1, cfg.steps // 10))
     log_every = max(1, cfg.steps // 100)
@@ -115,6 +125,8 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
     record(final, cfg.steps)
     timed_steps = steps_done - warmup
     rate = timed_steps / (ended - timer_start - eval_seconds) if timer_start and timed_steps > 0 else float("nan")
+    steps_logged = [step for step, _ in curve]
+    values_logged = torch.stack([values for _, values in curve]).cpu()
     members = []
     for i in range(k):
         ok = bool(alive[i])
@@ -125,5 +137,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
             best_step=int(best_step[i]),
             diverged_step=None if ok else int(diverged_step[i]),
             extra={name: float(values[i]) for name, values in evaluation.items() if name != task.metric},
+            curve_steps=steps_logged,
+            curve=[float(v) for v in values_logged[:, i]],
         ))
     return TrainOutcome(members, rate, time.perf_counter() - started)

@@ -1,0 +1,234 @@
+"""Publication-ready reports from any results directory: tables, paired significance, seaborn figures.
+
+Everything is computed with pandas (tables, LaTeX via Styler), scipy.stats (bootstrap, Wilcoxon) and
+seaborn, and written deterministically (sorted rows, fixed seeds, no dates in figure files), so that a
+report diffs cleanly in git. Failed cells (diverged, oom, error) are counted and listed, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from bench.errors import UsageError
+from bench.table import METRICS
+
+PAIR_KEYS = ["task", "signal", "width", "layers", "seed"]  # what pairs a model's run with the baseline's
+NOTES = {
+    "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step.",
+    "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
+               "convention). The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower.",
+}
+FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
+
+
+def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """mean, std and count of ``metric`` per (signal, model_spec), plus a ``mean over signals`` row per model."""
+    per_signal = ok.groupby(["signal", "model_spec"])[metric].agg(["mean", "std", "count"]).reset_index()
+    overall = per_signal.groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
+                                                   count=("count", "sum")).reset_index()
+    overall["signal"] = "mean over signals"
+    return pd.concat([per_signal, overall], ignore_index=True)
+
+
+def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str) -> pd.DataFrame:
+    """Rows = signals, columns = models, ``mean ± std``; the best mean of each row wrapped in ``bold``."""
+    means = cells.pivot(index="signal", columns="model_spec", values="mean")
+    stds = cells.pivot(index="signal", columns="model_spec", values="std").fillna(0.0)
+    text = means.map("{:.2f}".format) + f" {plus_minus} " + stds.map("{:.2f}".format)
+    best = means.eq(means.max(axis=1), axis=0)
+    text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
+    order = [s for s in sorted(text.index) if s != "mean over signals"] + ["mean over signals"]
+    text = text.loc[order]
+    text.index.name, text.columns.name = "signal", None
+    return text
+
+
+def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) -> pd.DataFrame:
+    """Per model: paired difference model - baseline over (task, signal, width, layers, seed), its mean,
+    bootstrap 95% CI (scipy.stats.bootstrap) and the Wilcoxon signed-rank p-value."""
+    if baseline not in set(ok["model_spec"]):
+        raise UsageError(f"baseline {baseline!r} has no results; choose one of: {', '.join(sorted(set(ok['model_spec'])))}")
+    wide = ok.pivot_table(index=PAIR_KEYS, columns="model_spec", values=metric, aggfunc="mean")
+    rows = []
+    for model in sorted(c for c in wide.columns if c != baseline):
+        diff = (wide[model] - wide[baseline]).dropna().to_numpy()
+        row = {"model": model, "baseline": baseline, "pairs": len(diff), "mean_diff": float(np.mean(diff)) if len(diff) else np.nan,
+               "ci_low": np.nan, "ci_high": np.nan, "wilcoxon_p": np.nan}
+        if len(diff) >= 2 and np.ptp(diff) > 0:
+            ci = scipy.stats.bootstrap((diff,), np.mean, confidence_level=0.95, n_resamples=9999,
+                                       random_state=np.random.default_rng(seed)).confidence_interval
+            row |= {"ci_low": float(ci.low), "ci_high": float(ci.high)}
+        if len(diff) >= 1 and np.any(diff != 0):
+            row["wilcoxon_p"] = float(scipy.stats.wilcoxon(diff).pvalue)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["model", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"])
+
+
+def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Columns that a run varied on purpose, with the rows to plot against each: width and layers when
+    they take several values; an init parameter when a model was given several values of it in its
+    spec (``siren2:S0=0.01``, ``siren2:S0=0.1``), with the rows of those models."""
+    found = {c: ok for c in ("width", "layers") if ok[c].nunique() > 1}
+    given: dict[str, dict[str, set]] = {}
+    for spec in ok["model_spec"].unique():
+        name, _, params = spec.partition(":")
+        for item in filter(None, params.split(",")):
+            key, _, value = item.partition("=")
+            given.setdefault(key, {}).setdefault(name, set()).add(value)
+    for key, models in sorted(given.items()):
+        varied = [name for name, values in models.items() if len(values) > 1]
+        if varied:
+            found[f"param.{key}"] = ok[ok["model"].isin(varied)]
+    return found
+
+
+def _save(fig, out: Path, name: str) -> list[str]:
+    files = []
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"{name}.{ext}", dpi=110, metadata=FIGURE_METADATA[ext])
+        files.append(f"{name}.{ext}")
+    return files
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    return plt, sns
+
+
+def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
+    """Steps per second of each member (inside its ensemble), per model; returns the PNG name."""
+    timed = results[results["steps_per_s"].notna()] if "steps_per_s" in results else results.iloc[:0]
+    if not len(timed):
+        return []
+    plt, sns = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.barplot(timed, x="model_spec", y="steps_per_s", order=sorted(timed["model_spec"].unique()), errorbar=None, ax=ax)
+    ax.set(xlabel="", ylabel="steps/s per member", title="throughput (each member, inside its ensemble)")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    made = _save(fig, out, "throughput")
+    plt.close(fig)
+    return made[:1]
+
+
+def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
+    """Write the figures of ``metric`` this data supports; returns their PNG file names."""
+    plt, sns = _pyplot()
+    models = sorted(ok["model_spec"].unique())
+    made = []
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * ok["signal"].nunique() * len(models) / 3), 4))
+    sns.barplot(ok, x="signal", y=metric, hue="model_spec", hue_order=models, errorbar=None, ax=ax, alpha=0.7)
+    sns.stripplot(ok, x="signal", y=metric, hue="model_spec", hue_order=models, dodge=True, ax=ax,
+                  palette="dark:k", size=3, jitter=False, legend=False)  # no jitter: deterministic files
+    ax.set(title=f"{metric} per signal (bars: mean; dots: seeds)", ylabel=metric)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    made += _save(fig, out, f"{metric}_per_signal")
+    plt.close(fig)
+
+    for column, subset in swept(ok).items():
+        label = column.removeprefix("param.")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        sns.lineplot(subset, x=column, y=metric, hue="model", errorbar=("ci", 95), marker="o", ax=ax,
+                     seed=0, n_boot=1000)
+        ax.set(xscale="log" if column.startswith("param.") and (subset[column] > 0).all() else "linear",
+               xlabel=label, title=f"{metric} versus {label} (95% CI over seeds and signals)")
+        fig.tight_layout()
+        made += _save(fig, out, f"{metric}_vs_{label}")
+        plt.close(fig)
+
+    curve = f"curve_{metric}"
+    if curve in ok and ok[curve].notna().any():
+        long = ok[["model_spec", "signal", "seed", "curve_steps", curve]].explode(["curve_steps", curve])
+        long = long.astype({"curve_steps": int, curve: float})
+        fig, ax = plt.subplots(figsize=(7, 4))
+        sns.lineplot(long, x="curve_steps", y=curve, hue="model_spec", hue_order=models, errorbar=("ci", 95),
+                     ax=ax, seed=0, n_boot=200)
+        ax.set(xlabel="step", ylabel=metric, title=f"training curves ({metric}; mean over signals and seeds)")
+        fig.tight_layout()
+        made += _save(fig, out, f"{metric}_training_curves")
+        plt.close(fig)
+
+    for stage in ("init", "final"):
+        column = f"ntk_{stage}_frac_above_centroid"
+        if column in ok and ok[column].notna().any():
+            fig, ax = plt.subplots(figsize=(6, 4))
+            sns.barplot(ok, x="model_spec", y=column, order=models, errorbar=("ci", 95), ax=ax, seed=0)
+            ax.set(yscale="log", xlabel="", ylabel="share of NTK energy above the target centroid",
+                   title=f"NTK spectral energy above the centroid ({stage})")
+            ax.tick_params(axis="x", rotation=30)
+            fig.tight_layout()
+            made += _save(fig, out, f"ntk_{stage}_energy_fraction")
+            plt.close(fig)
+
+    return [name for name in made if name.endswith(".png")]
+
+
+def environment(results: pd.DataFrame, results_dir: Path) -> dict:
+    """Package commit(s), torch, device(s) and the time span of the runs, plus the spec when there is one."""
+    spec = results_dir / "_spec.toml"
+    return {
+        "commits": sorted(results["commit"].dropna().unique().tolist()) if "commit" in results else [],
+        "torch": sorted(results["torch"].dropna().unique().tolist()) if "torch" in results else [],
+        "devices": sorted(results["device_name"].dropna().unique().tolist()) if "device_name" in results else [],
+        "first_run": str(results["timestamp"].min()) if "timestamp" in results else None,
+        "last_run": str(results["timestamp"].max()) if "timestamp" in results else None,
+        "spec": spec.read_text() if spec.is_file() else None,
+    }
+
+
+def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: str = "siren",
+                 command: str = "") -> Path:
+    """Write tables, significance, figures, environment.json and a README.md into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    ok = results[results["status"] == "ok"]
+    failed = results[results["status"] != "ok"]
+    metrics = [m for m in METRICS if m in results and results[m].notna().any()]
+    lines = [f"# Report: {results_dir.name}", "", f"Made with `{command}`." if command else "", "",
+             f"{len(results)} rows: {len(ok)} ok, {len(failed)} failed "
+             f"({', '.join(f'{n} {s}' for s, n in failed['status'].value_counts().sort_index().items()) or 'none'}).",
+             ""]
+    for metric in metrics:
+        rows = ok[ok[metric].notna()]
+        cells = cell_table(rows, metric)
+        for ext, text in (("md", formatted(cells, ("**", "**"), "±").to_markdown()),
+                          ("csv", formatted(cells, ("", ""), "±").to_csv()),
+                          ("tex", formatted(cells, (r"\textbf{", "}"), r"$\pm$").style.to_latex(hrules=True))):
+            (out / f"table_{metric}.{ext}").write_text(text + "\n")
+        seeds = sorted(rows.groupby(["signal", "model_spec"])[metric].count().unique().tolist())
+        lines += [f"## {metric}", "", (out / f"table_{metric}.md").read_text(),
+                  f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
+                  f"{NOTES[metric]}", ""]
+        if baseline in set(rows["model_spec"]):
+            sig = significance(rows, metric, baseline)
+            sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")
+            (out / f"significance_{metric}.md").write_text(sig.to_markdown(index=False, floatfmt=".4g") + "\n")
+            lines += [f"Paired differences against `{baseline}` (same signal, width, layers and seed): mean, bootstrap "
+                      "95% CI, Wilcoxon signed-rank p.", "", (out / f"significance_{metric}.md").read_text(), ""]
+        for png in figures(rows, metric, out):
+            lines += [f"![{png}]({png})", ""]
+    for png in throughput_figure(results, out):
+        lines += ["## Throughput", "", f"![{png}]({png})", ""]
+    if len(failed):
+        keep = [c for c in ["signal", "model_spec", "seed", "width", "layers", "status", "diverged_step", "error"]
+                if c in failed]
+        listing = failed[keep].sort_values(keep[:3]).to_markdown(index=False)
+        (out / "failed.md").write_text(listing + "\n")
+        lines += ["## Failed cells", "", listing, ""]
+    (out / "environment.json").write_text(json.dumps(environment(results, results_dir), indent=2) + "\n")
+    lines += ["Environment (commits, torch, devices, spec): [environment.json](environment.json).", ""]
+    readme = out / "README.md"
+    readme.write_text("\n".join(lines))
+    return readme

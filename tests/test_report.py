@@ -1,0 +1,104 @@
+"""Reports: tables equal a direct pandas aggregation, significance on a known case, figures, failures."""
+
+import hashlib
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from bench.cli import main
+from bench.report import significance
+from bench.store import read_results
+
+SWEEP = """
+name = "report-test"
+seeds = "0-2"
+widths = 16
+layers = 2
+[train]
+steps = 30
+[models]
+siren = {}
+siren2 = {S0 = [0.01, 0.1, 1e30]}
+[[tasks]]
+task = "audio"
+signals = ["arch", "relay"]
+max_samples = 512
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    (root / "spec.toml").write_text(textwrap.dedent(SWEEP))
+    main(["sweep", str(root / "spec.toml"), "--out", str(root / "runs"), "--device", "cpu", "--no-progress"])
+    return root / "runs"
+
+
+@pytest.fixture(scope="module")
+def report_dir(sweep_dir):
+    out = sweep_dir.parent / "report"
+    assert main(["report", str(sweep_dir), "--out", str(out)]) == 0
+    return out
+
+
+def test_table_cells_equal_a_direct_pandas_aggregation(sweep_dir, report_dir):
+    results = read_results(sweep_dir)
+    ok = results[results["status"] == "ok"]
+    table = pd.read_csv(report_dir / "table_snr_db.csv", index_col="signal")
+    expected = ok.groupby(["signal", "model_spec"])["snr_db"].agg(["mean", "std"])
+    for (signal, model), row in expected.iterrows():
+        assert table.loc[signal, model] == f"{row['mean']:.2f} ± {row['std']:.2f}"
+    per_signal_means = expected["mean"].unstack()
+    for model in per_signal_means.columns:
+        assert table.loc["mean over signals", model].startswith(f"{per_signal_means[model].mean():.2f} ± ")
+    markdown = (report_dir / "table_snr_db.md").read_text()
+    best = per_signal_means.loc["arch"].idxmax()
+    assert f"**{per_signal_means.loc['arch', best]:.2f} ±" in markdown
+    latex = (report_dir / "table_snr_db.tex").read_text()
+    assert r"\toprule" in latex and r"\textbf{" in latex and r"$\pm$" in latex
+
+
+def test_failed_cells_are_counted_and_listed(report_dir):
+    readme = (report_dir / "README.md").read_text()
+    assert "24 rows: 18 ok, 6 failed (6 diverged)" in readme
+    failed = (report_dir / "failed.md").read_text()
+    assert failed.count("| diverged |") == 6 and "siren2:S0=1e+30" in failed
+
+
+def test_figures_and_environment(report_dir, sweep_dir):
+    for name in ("snr_db_per_signal", "snr_db_vs_S0", "snr_db_training_curves", "throughput"):
+        with Image.open(report_dir / f"{name}.png") as img:
+            assert img.format == "PNG" and img.size[0] > 300
+        assert (report_dir / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert f"({name}.png)" in (report_dir / "README.md").read_text()
+    env = (report_dir / "environment.json").read_text()
+    assert '"torch"' in env and "report-test" in env  # the spec it ran
+
+
+def test_report_is_deterministic(sweep_dir, report_dir, tmp_path):
+    again = tmp_path / "again"
+    assert main(["report", str(sweep_dir), "--out", str(again)]) == 0
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in again.iterdir()}
+    # README.md names the output directory in the command it records; everything else is identical
+    for path in report_dir.iterdir():
+        if path.name != "README.md":
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == digest[path.name], path.name
+
+
+def test_significance_on_a_constructed_case():
+    rng = np.random.default_rng(1)
+    base = rng.normal(10, 1, 12)
+    rows = [{"task": "audio", "signal": f"s{i % 4}", "width": 8, "layers": 2, "seed": i, "model_spec": spec,
+             "snr_db": value} for i, b in enumerate(base) for spec, value in (("siren", b), ("better", b + 2.0),
+                                                                              ("same", b + (0.1 if i % 2 else -0.1)))]
+    table = significance(pd.DataFrame(rows), "snr_db", "siren").set_index("model")
+    assert table.loc["better", "mean_diff"] == pytest.approx(2.0)
+    assert table.loc["better", "pairs"] == 12
+    assert np.isnan(table.loc["better", "ci_low"])  # no spread in the differences: no interval to bootstrap
+    assert table.loc["better", "wilcoxon_p"] == pytest.approx(2 / 2**12)  # all 12 signs agree: exact two-sided p
+    assert table.loc["same", "mean_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert table.loc["same", "ci_low"] < 0 < table.loc["same", "ci_high"]
+    assert table.loc["same", "wilcoxon_p"] == pytest.approx(1.0)
