@@ -196,7 +196,10 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     ok = results[results["status"] == "ok"]
     failed = results[results["status"] != "ok"]
     metrics = [m for m in METRICS if m in results and results[m].notna().any()]
+    env = environment(results, results_dir)
     lines = [f"# Report: {results_dir.name}", "", f"Made with `{command}`." if command else "", "",
+             f"Measured on {', '.join(env['devices']) or 'unknown devices'} with torch {', '.join(env['torch'])}, "
+             f"package commit {', '.join(env['commits'])}, between {env['first_run']} and {env['last_run']} (UTC).", "",
              f"{len(results)} rows: {len(ok)} ok, {len(failed)} failed "
              f"({', '.join(f'{n} {s}' for s, n in failed['status'].value_counts().sort_index().items()) or 'none'}).",
              ""]
@@ -227,7 +230,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         listing = failed[keep].sort_values(keep[:3]).to_markdown(index=False)
         (out / "failed.md").write_text(listing + "\n")
         lines += ["## Failed cells", "", listing, ""]
-    (out / "environment.json").write_text(json.dumps(environment(results, results_dir), indent=2) + "\n")
+    (out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
     lines += ["Environment (commits, torch, devices, spec): [environment.json](environment.json).", ""]
     readme = out / "README.md"
     readme.write_text("\n".join(lines))
