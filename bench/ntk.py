@@ -62,7 +62,9 @@ def _jacobian(model: Ensemble, params: dict[str, Tensor], coords: Tensor) -> Ten
 
 def ntk_matrix(model: Ensemble, coords: Tensor, max_bytes: int = DEFAULT_MAX_BYTES) -> Tensor:
     """K [members, M, M] in float64 for coords [M, d_in] (K = J J^T / M^2)."""
-    params = {name: p.detach() for name, p in model.named_parameters()}
+    if any(p.is_complex() for p in model.parameters()):
+        raise UsageError("the NTK of complex-valued models (wire) is not supported")
+    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
     m = coords.shape[0]
     per_point = model.size * model.member_parameters() * 4
     chunk = max(1, min(m, max_bytes // per_point))

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bench.models import Member, MemberSpec, SignalInfo, build_ensemble, parse_model
+from bench.models import MLP, Member, MemberSpec, SignalInfo, build_ensemble, parse_model, sine
 
 AUDIO = SignalInfo("audio", d_in=1, d_out=1, centroid=0.2)
 IMAGE = SignalInfo("image", d_in=2, d_out=1, centroid=0.3)
@@ -89,9 +89,10 @@ def test_winner_scales_by_hand():
 
 
 def test_member_randomness_comes_from_its_seed_only():
-    a = Member([1, 8, 1], seed=3, signal=AUDIO)
+    layers = MLP(sine)(1, 8, 1, 1)
+    a = Member(layers, seed=3, signal=AUDIO)
     torch.manual_seed(123)  # the global generator must not matter
-    b = Member([1, 8, 1], seed=3, signal=AUDIO)
+    b = Member(layers, seed=3, signal=AUDIO)
     assert all(torch.equal(x, y) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
-    c = Member([1, 8, 1], seed=4, signal=AUDIO)
+    c = Member(layers, seed=4, signal=AUDIO)
     assert not torch.equal(a.weights[1], c.weights[1])

@@ -14,18 +14,23 @@ import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench.errors import UsageError
-from bench.models.ensemble import Activation, Ensemble, Member, SignalInfo, sine
+from bench.models.ensemble import MLP, Activation, Ensemble, Layer, Member, SignalInfo, sine
 from bench.registry import Entry, Registry
 
 MODELS = Registry("model", skip=1)
 
 
-def register_model(name: str | None = None, activation: Activation = sine):
-    """Decorator registering an init scheme under ``name`` (default: the function's name)."""
-    return MODELS.register(name, activation=activation)
+def register_model(name: str | None = None, activation: Activation = sine, plan: Callable | None = None):
+    """Decorator registering an init scheme under ``name`` (default: the function's name).
+
+    The network is ``plan(d_in, width, layers, d_out) -> list[Layer]``, by default ``MLP(activation)``
+    (hidden layers with that activation, then a linear output); give a plan for anything else (an input
+    encoding, complex layers, another width).
+    """
+    return MODELS.register(name, plan=plan or MLP(activation))
 
 
 def load_builtin_models() -> Registry:
@@ -81,25 +86,27 @@ def build_ensemble(
 ) -> tuple[Ensemble, list[dict[str, Any]]]:
     """Initialise each member from its own seed and stack them.
 
-    sizes: [d_in, H, ..., H, d_out]. Returns the ensemble (on the CPU) and, per member, the
-    parameters in effect (defaults, the user's values, then what the scheme reported using).
+    sizes: [d_in, H, ..., H, d_out] (L hidden layers of width H), handed to the models' plan. Returns
+    the ensemble (on the CPU) and, per member, the parameters in effect (defaults, the user's values,
+    then what the scheme reported using).
     """
-    activations = {spec.model.entry.meta["activation"] for spec in specs}
-    if len(activations) > 1:
+    plans = {spec.model.entry.meta["plan"] for spec in specs}
+    if len(plans) > 1:
         names = sorted({spec.model.entry.name for spec in specs})
-        raise UsageError(f"models {', '.join(names)} use different activations; run them in separate ensembles")
+        raise UsageError(f"models {', '.join(names)} build different networks; run them in separate ensembles")
+    layers = plans.pop()(sizes[0], sizes[1], len(sizes) - 2, sizes[-1])
     members, used = [], []
     for spec in specs:
-        member = Member(sizes, spec.seed, signal)
+        member = Member(layers, spec.seed, signal)
         entry = spec.model.entry
         params = {name: p.default for name, p in entry.params.items()} | spec.model.params
         reported = entry.fn(member, **spec.model.params) or {}
         members.append(member)
         used.append(params | reported)
-    return Ensemble(members, activations.pop()), used
+    return Ensemble(members, layers), used
 
 
 __all__ = [
-    "MODELS", "Ensemble", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
+    "MLP", "MODELS", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
     "build_ensemble", "load_builtin_models", "load_plugin", "parse_model", "register_model", "sine",
 ]

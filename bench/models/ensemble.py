@@ -37,25 +37,63 @@ class SignalInfo:
     centroid: float
 
 
-class Member:
-    """One member's parameters while its init scheme runs (float32, on the CPU).
+@dataclass(frozen=True)
+class Layer:
+    """A linear layer (weights [fan_out, fan_in]) followed by ``activation`` (None: the linear output).
 
-    weights[i]: [out, in] of linear layer i = 0..L (L = hidden layers, layer L is the linear output);
-    biases[i]: [out]; omegas[i]: frequency of activation layer i = 0..L-1. Both start as PyTorch's
-    nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)); omegas start at 1.
-    Draw all randomness through ``uniform`` / ``normal`` so that the member's seed fixes it.
+    trainable=False keeps the layer fixed (e.g. a Fourier-feature encoding); complex_weights makes its
+    weights and bias complex (e.g. WIRE's hidden layers; a complex output is read as its real part).
     """
 
-    def __init__(self, sizes: list[int], seed: int, signal: SignalInfo):
+    fan_in: int
+    fan_out: int
+    activation: Activation | None
+    trainable: bool = True
+    complex_weights: bool = False
+
+
+@dataclass(frozen=True)
+class MLP:
+    """The usual plan: L hidden layers of width H with ``activation``, then a linear output.
+
+    A plan maps (d_in, width, layers, d_out) to the list of layers; models with the same plan (equal
+    by value) can share an ensemble.
+    """
+
+    activation: Activation
+
+    def __call__(self, d_in: int, width: int, layers: int, d_out: int) -> list[Layer]:
+        sizes = [d_in] + [width] * layers
+        return [Layer(a, b, self.activation) for a, b in zip(sizes, sizes[1:])] + [Layer(width, d_out, None)]
+
+
+class Member:
+    """One member's parameters while its init scheme runs (on the CPU).
+
+    weights[i]: [fan_out, fan_in] of linear layer i (the last one is the output); biases[i]: [fan_out];
+    omegas[i]: the parameter of activation layer i (a float, e.g. SIREN's frequency, or a tuple of
+    floats for activations that take several). Weights and biases start as PyTorch's nn.Linear
+    default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (real and imaginary parts alike for complex layers);
+    omegas start at 1. Draw all randomness through ``uniform`` / ``normal`` so that the member's seed
+    fixes it.
+    """
+
+    def __init__(self, layers: list[Layer], seed: int, signal: SignalInfo):
         self.signal = signal
+        self.layers = layers
         self.generator = torch.Generator().manual_seed(seed)
         self.weights: list[Tensor] = []
         self.biases: list[Tensor] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(fan_in)
-            self.weights.append(self.uniform((fan_out, fan_in), bound))
-            self.biases.append(self.uniform((fan_out,), bound))
-        self.omegas: list[float] = [1.0] * (len(sizes) - 2)
+        for layer in layers:
+            bound = 1.0 / math.sqrt(layer.fan_in)
+            self.weights.append(self._default((layer.fan_out, layer.fan_in), bound, layer.complex_weights))
+            self.biases.append(self._default((layer.fan_out,), bound, layer.complex_weights))
+        self.omegas: list[float | tuple[float, ...]] = [1.0] * sum(l.activation is not None for l in layers)
+
+    def _default(self, shape: tuple[int, ...], bound: float, complex_weights: bool) -> Tensor:
+        if complex_weights:
+            return torch.complex(self.uniform(shape, bound), self.uniform(shape, bound))
+        return self.uniform(shape, bound)
 
     def uniform(self, shape: tuple[int, ...], bound: float) -> Tensor:
         """U(-bound, bound) samples of the given shape."""
@@ -67,43 +105,56 @@ class Member:
 
 
 class Ensemble(nn.Module):
-    """K stacked members sharing layer sizes and activation.
+    """K stacked members sharing one layer plan.
 
-    weights[i]: [K, out, in]; biases[i]: [K, 1, out]; omegas: [L, K, 1, 1] (fixed, not trained).
-    forward: coords [N, d_in] -> predictions [K, N, d_out].
+    weights[i]: [K, fan_out, fan_in]; biases[i]: [K, 1, fan_out]; omegas: [A, K, 1, 1] for A activation
+    layers ([A, K, 1, 1, P] when each holds P numbers; fixed, not trained).
+    forward: coords [N, d_in] (or [K, N, d_in], one copy per member) -> predictions [K, N, d_out].
     """
 
-    def __init__(self, members: list[Member], activation: Activation):
+    def __init__(self, members: list[Member], layers: list[Layer]):
         super().__init__()
-        self.activation = activation
-        layers = range(len(members[0].weights))
-        self.weights = nn.ParameterList(torch.stack([m.weights[i] for m in members]) for i in layers)
-        self.biases = nn.ParameterList(torch.stack([m.biases[i] for m in members])[:, None, :] for i in layers)
-        omegas = torch.tensor([m.omegas for m in members], dtype=torch.float32)  # [K, L]
-        self.register_buffer("omegas", omegas.T[:, :, None, None].contiguous())
+        self.layers = layers
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([m.weights[i] for m in members]), requires_grad=layer.trainable)
+            for i, layer in enumerate(layers))
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([m.biases[i] for m in members])[:, None, :], requires_grad=layer.trainable)
+            for i, layer in enumerate(layers))
+        omegas = torch.tensor([m.omegas for m in members], dtype=torch.float32)  # [K, A] or [K, A, P]
+        self.register_buffer("omegas", omegas.transpose(0, 1)[:, :, None, None].contiguous())
 
     @property
     def size(self) -> int:
         return self.weights[0].shape[0]
 
+    def _linear(self, i: int, h: Tensor) -> Tensor:
+        weights = self.weights[i]
+        if weights.is_complex() and not h.is_complex():
+            h = h.to(weights.dtype)
+        if h.dim() == 2:  # coordinates shared by all members
+            return torch.matmul(h, weights.transpose(1, 2)) + self.biases[i]
+        return torch.baddbmm(self.biases[i], h, weights.transpose(1, 2))
+
     def hidden_layers(self, coords: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """For each hidden layer i = 0..L-1: z = W_i h + b_i and the activation's output, both [K, N, H]."""
-        z = torch.matmul(coords, self.weights[0].transpose(1, 2)) + self.biases[0]  # coords shared by members
-        for i in range(len(self.weights) - 1):
-            if i:
-                z = torch.baddbmm(self.biases[i], h, self.weights[i].transpose(1, 2))
-            h = self.activation(z, self.omegas[i])
+        """For each layer with an activation: z = W h + b and the activation's output, both [K, N, fan_out]."""
+        h = coords
+        for i, layer in enumerate(self.layers[:-1]):
+            z = self._linear(i, h)
+            h = layer.activation(z, self.omegas[i])
             yield z, h
 
     def forward(self, coords: Tensor) -> Tensor:
+        h = coords
         for _, h in self.hidden_layers(coords):
             pass
-        return torch.baddbmm(self.biases[-1], h, self.weights[-1].transpose(1, 2))
+        out = self._linear(len(self.layers) - 1, h)
+        return out.real if out.is_complex() else out
 
     def matmul_macs(self) -> int:
-        """Multiply-accumulates per coordinate per member in the linear layers (sum of in * out)."""
-        return sum(w.shape[1] * w.shape[2] for w in self.weights)
+        """Real multiply-accumulates per coordinate per member in the linear layers (4 per complex one)."""
+        return sum(w.shape[1] * w.shape[2] * (4 if w.is_complex() else 1) for w in self.weights)
 
     def member_parameters(self) -> int:
-        """Trainable parameters of one member."""
-        return sum(p[0].numel() for p in self.parameters())
+        """Trainable real parameters of one member (a complex one counts twice)."""
+        return sum(p[0].numel() * (2 if p.is_complex() else 1) for p in self.parameters() if p.requires_grad)

@@ -64,11 +64,11 @@ def expand(spec: Spec) -> list[Cell]:
 
 
 def pack(cells: list[Cell], max_members: int) -> list[Job]:
-    """Group cells that can share an ensemble (same task, options, architecture, training and activation),
+    """Group cells that can share an ensemble (same task, options, architecture, training and network plan),
     in first-seen order, and split each group into the fewest jobs of at most ``max_members`` cells."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
-        key = (cell.task_key, cell.width, cell.layers, cell.train, cell.model.entry.meta["activation"])
+        key = (cell.task_key, cell.width, cell.layers, cell.train, cell.model.entry.meta["plan"])
         groups.setdefault(key, []).append(cell)
     jobs = []
     for group in groups.values():
