@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from typing import Any
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", parents=[common], help="list models, tasks or signals")
     listing.add_argument("what", choices=["models", "tasks", "signals"])
     listing.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
+    listing.add_argument("--width", type=_positive(int), default=DEFAULTS["width"],
+                         help=f"models: count parameters at this width (default {DEFAULTS['width']})")
+    listing.add_argument("--layers", type=_positive(int), default=DEFAULTS["layers"],
+                         help=f"models: ... and this many hidden layers (default {DEFAULTS['layers']})")
+    listing.add_argument("--d-in", type=_positive(int), default=1, help="models: input dimension (default 1)")
+    listing.add_argument("--d-out", type=_positive(int), default=1, help="models: output dimension (default 1)")
     listing.set_defaults(func=cmd_list)
 
     members = argparse.ArgumentParser(add_help=False)
@@ -171,9 +178,15 @@ def _add_task_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "models":
+        from bench.models import MemberSpec, ModelChoice, SignalInfo, build_ensemble
+
+        sizes = [args.d_in] + [args.width] * args.layers + [args.d_out]
+        signal = SignalInfo("audio" if args.d_in == 1 else "image", args.d_in, args.d_out, centroid=0.5)
+        print(f"parameters for d_in={args.d_in}, d_out={args.d_out}, {args.layers} x {args.width}:")
         for entry in load_builtin_models():
+            model, _ = build_ensemble([MemberSpec(ModelChoice(entry, {}), 0)], sizes, signal)
             print(f"{entry.name:18s} {entry.summary}")
-            print(f"{'':18s} params: {entry.describe_params()}")
+            print(f"{'':18s} {model.member_parameters():,} parameters; params: {entry.describe_params()}")
     elif args.what == "tasks":
         for entry in load_builtin_tasks():
             options = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
@@ -443,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into a reader that stopped early (e.g. `| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("bench: interrupted; results already written are kept", file=sys.stderr)
         return 130

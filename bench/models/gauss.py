@@ -1,0 +1,21 @@
+"""Gaussian activations (Ramasinghe and Lucey, ECCV 2022): exp(-(s z)^2), PyTorch's default init."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from bench.models import Member, register_model
+
+
+def gaussian(z: Tensor, omega: Tensor) -> Tensor:
+    """exp(-(omega z)^2); omega is the scale s."""
+    return torch.exp(-(omega * z).square())
+
+
+@register_model(activation=gaussian)
+def gauss(m: Member, s: float | None = None) -> dict:
+    """Gaussian-activated MLP, nn.Linear's default weights; s auto = 30 audio, 10 images."""
+    s = (30.0 if m.signal.domain == "audio" else 10.0) if s is None else s
+    m.omegas = [s] * len(m.omegas)
+    return {"s": s}
