@@ -450,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         for plugin in known.plugin:  # before the parser is built, so plugin tasks get their flags
             load_plugin(plugin)
         args = build_parser().parse_args(argv)
+        args.debug = known.debug  # --debug before or after the command (a subcommand's default would mask it)
         return args.func(args)
     except BenchError as exc:
         if known.debug:

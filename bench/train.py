@@ -62,6 +62,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
     device = task.coords.device
     k = model.size
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    complex_params = [p for p in model.parameters() if p.is_complex()]
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
     full_batch = cfg.batch_size is None or cfg.batch_size >= task.size
     batches = torch.Generator().manual_seed(cfg.batch_seed)
@@ -106,6 +107,9 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
             record(metric, step)
         optimizer.zero_grad(set_to_none=True)
         torch.where(alive, losses, 0.0).sum().backward()
+        for p in complex_params:  # Adam's view_as_real refuses the lazily conjugated grads double backward leaves
+            if p.grad is not None and p.grad.is_conj():
+                p.grad = p.grad.resolve_conj()
         optimizer.step()
         if scheduler:
             scheduler.step()

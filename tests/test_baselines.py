@@ -97,3 +97,14 @@ def test_baselines_in_a_sweep_get_their_own_ensembles(tmp_path, capsys):
     rows = pd.read_parquet(tmp_path)
     assert rows.groupby("model")["ensemble_size"].first().to_dict() == {"finer": 2, "siren": 2, "wire": 2}
     assert rows.groupby("model")["n_params"].first()["wire"] == 2 * 11 + 2 * (11 * 11 + 11) + 2 * 12
+
+
+def test_complex_wire_trains_through_poisson_derivatives(library):
+    """Double backward through complex layers leaves conjugated grads that Adam must accept."""
+    from bench.tasks import load_task
+
+    task = load_task("poisson-lapl:camera", library, {"side": 16})
+    model, _ = build_ensemble([MemberSpec(parse_model("wire"), 0)], [2, 16, 16, 1], task.info)
+    initial = task.evaluate(model)["lapl_mse"].item()
+    outcome = train(model, task, TrainConfig(steps=20, lr=1e-3), progress=False).members[0]
+    assert outcome.status == "ok" and outcome.extra["lapl_mse"] < initial
