@@ -425,18 +425,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    from bench.report import METRICS, cell_table, metric_rows, render_table
     from bench.store import read_results
-    from bench.table import METRICS, render, status_counts, summarize
 
     results = read_results(args.results)
     metrics = [args.metric] if args.metric else [m for m in METRICS if m in results.columns]
     for metric in metrics:
+        rows = metric_rows(results, metric)
         if len(metrics) > 1:
             print(f"\n{metric}:")
-        print(render(summarize(results, metric), args.format))
-    counts = status_counts(results)
-    if set(counts.index) - {"ok"}:
-        print("not in the table: " + ", ".join(f"{n} {s}" for s, n in counts.items() if s != "ok"), file=sys.stderr)
+        print(render_table(cell_table(rows, metric), args.format))
+        seeds = sorted(rows.groupby(["signal", "model_spec"])[metric].count().unique().tolist())
+        print(f"{metric}: mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))})", file=sys.stderr)
+    left_out = results["status"].value_counts().drop("ok", errors="ignore").sort_index()
+    if len(left_out):
+        print("not in the table: " + ", ".join(f"{n} {s}" for s, n in left_out.items()), file=sys.stderr)
     return 0
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 import scipy.stats
 
 from bench.errors import UsageError
-from bench.table import METRICS
+
+METRICS = ("snr_db", "psnr_db")
 
 PAIR_KEYS = ["task", "signal", "width", "layers", "seed"]  # what pairs a model's run with the baseline's
 NOTES = {
@@ -46,6 +47,23 @@ def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str) -> pd
     text = text.loc[order]
     text.index.name, text.columns.name = "signal", None
     return text
+
+
+def render_table(cells: pd.DataFrame, fmt: str) -> str:
+    """``formatted`` cells as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
+    if fmt == "markdown":
+        return formatted(cells, ("**", "**"), "±").to_markdown()
+    if fmt == "csv":
+        return formatted(cells, ("", ""), "±").to_csv()
+    return formatted(cells, (r"\textbf{", "}"), r"$\pm$").style.to_latex(hrules=True)
+
+
+def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows with status ok and a value of ``metric``; an absent metric is a usage error."""
+    if metric not in results.columns:
+        present = [m for m in METRICS if m in results.columns]
+        raise UsageError(f"no column {metric!r} in these results; metrics present: {', '.join(present) or 'none'}")
+    return results[(results["status"] == "ok") & results[metric].notna()]
 
 
 def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) -> pd.DataFrame:
@@ -204,12 +222,10 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
              f"({', '.join(f'{n} {s}' for s, n in failed['status'].value_counts().sort_index().items()) or 'none'}).",
              ""]
     for metric in metrics:
-        rows = ok[ok[metric].notna()]
+        rows = metric_rows(results, metric)
         cells = cell_table(rows, metric)
-        for ext, text in (("md", formatted(cells, ("**", "**"), "±").to_markdown()),
-                          ("csv", formatted(cells, ("", ""), "±").to_csv()),
-                          ("tex", formatted(cells, (r"\textbf{", "}"), r"$\pm$").style.to_latex(hrules=True))):
-            (out / f"table_{metric}.{ext}").write_text(text + "\n")
+        for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
+            (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt) + "\n")
         seeds = sorted(rows.groupby(["signal", "model_spec"])[metric].count().unique().tolist())
         lines += [f"## {metric}", "", (out / f"table_{metric}.md").read_text(),
                   f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "

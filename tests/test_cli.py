@@ -43,10 +43,10 @@ def test_run_then_table_on_a_real_clip(capsys, tmp_path):
     assert len(frame) == 4 and set(frame["model_spec"]) == {"siren2", "siren2_filtered:decay=0.8"}
     assert (frame["status"] == "ok").all() and frame["ensemble_size"].eq(4).all()
 
-    code, out, _ = run_cli(capsys, "table", str(out_dir), "--metric", "snr_db", "--format", "markdown")
-    assert code == 0
+    code, out, err = run_cli(capsys, "table", str(out_dir), "--metric", "snr_db", "--format", "markdown")
+    assert code == 0 and "seeds per cell: 2" in err
     cell = frame[frame["model_spec"] == "siren2"]["snr_db"]
-    assert f"{cell.mean():.2f} ± {cell.std():.2f} (n=2)" in out and "| arch " in out
+    assert f"{cell.mean():.2f} ± {cell.std():.2f}" in out and "| arch " in out and "| mean over signals " in out
     code, out, _ = run_cli(capsys, "table", str(out_dir), "--format", "latex")
     assert code == 0 and r"\toprule" in out and r"$\pm$" in out
 
