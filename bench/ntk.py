@@ -47,15 +47,19 @@ def ntk_points(task: Task, points: int) -> tuple[Tensor, tuple[int, ...]]:
     return grid.reshape(-1, 2), (side, side)
 
 
-def _jacobian(model: Ensemble, params: dict[str, Tensor], coords: Tensor) -> Tensor:
-    """J [K, c, P]: d(mean over channels of member k's output at coords[i]) / d(member k's parameters)."""
+def _jacobian(model: Ensemble, trained: dict[str, Tensor], fixed: dict[str, Tensor], coords: Tensor) -> Tensor:
+    """J [K, c, P]: d(mean over channels of member k's output at coords[i]) / d(member k's trained parameters).
 
-    def output(member_params: dict[str, Tensor], omegas: Tensor, x: Tensor) -> Tensor:
-        one = {name: p[None] for name, p in member_params.items()}
+    Fixed parameters (e.g. a Fourier encoding) are sliced per member too, but not differentiated.
+    """
+
+    def output(member_trained: dict[str, Tensor], member_fixed: dict[str, Tensor], omegas: Tensor,
+               x: Tensor) -> Tensor:
+        one = {name: p[None] for name, p in (member_trained | member_fixed).items()}
         return functional_call(model, (one, {"omegas": omegas[:, None]}), (x[None],)).mean()
 
-    per_member = vmap(vmap(jacrev(output), in_dims=(None, None, 0)), in_dims=(0, 1, None))
-    jac = per_member(params, model.omegas, coords)
+    per_member = vmap(vmap(jacrev(output), in_dims=(None, None, None, 0)), in_dims=(0, 0, 1, None))
+    jac = per_member(trained, fixed, model.omegas, coords)
     k, c = model.size, coords.shape[0]
     return torch.cat([j.reshape(k, c, -1) for j in jac.values()], dim=2)
 
@@ -64,16 +68,17 @@ def ntk_matrix(model: Ensemble, coords: Tensor, max_bytes: int = DEFAULT_MAX_BYT
     """K [members, M, M] in float64 for coords [M, d_in] (K = J J^T / M^2)."""
     if any(p.is_complex() for p in model.parameters()):
         raise UsageError("the NTK of complex-valued models (wire) is not supported")
-    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+    trained = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+    fixed = {name: p.detach() for name, p in model.named_parameters() if not p.requires_grad}
     m = coords.shape[0]
     per_point = model.size * model.member_parameters() * 4
     chunk = max(1, min(m, max_bytes // per_point))
     starts = list(range(0, m, chunk))
     kernel = torch.zeros(model.size, m, m, dtype=torch.float64, device=coords.device)
     for i, a in enumerate(starts):
-        ja = _jacobian(model, params, coords[a:a + chunk]).double()
+        ja = _jacobian(model, trained, fixed, coords[a:a + chunk]).double()
         for b in starts[i:]:
-            jb = ja if b == a else _jacobian(model, params, coords[b:b + chunk]).double()
+            jb = ja if b == a else _jacobian(model, trained, fixed, coords[b:b + chunk]).double()
             block = torch.bmm(ja, jb.transpose(1, 2))
             kernel[:, a:a + chunk, b:b + chunk] = block
             kernel[:, b:b + chunk, a:a + chunk] = block.transpose(1, 2)

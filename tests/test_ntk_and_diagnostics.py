@@ -43,6 +43,16 @@ def test_ntk_equals_the_per_sample_gradient_ntk(request, fixture, points):
         torch.testing.assert_close(kernel[member], expected, rtol=1e-5, atol=1e-9 * expected.abs().max().item())
 
 
+@pytest.mark.parametrize("name", ["siren2", "relu_pe", "gauss"])
+def test_a_members_kernel_does_not_depend_on_its_ensemble(relay_2k, name):
+    """Trained and fixed parameters (relu_pe's encoding) alike belong to one member only."""
+    together, _ = build_ensemble([MemberSpec(parse_model(name), seed) for seed in (0, 1)], [1, 16, 16, 1],
+                                 relay_2k.info)
+    alone = ensemble(relay_2k, [1, 16, 16, 1], name, seed=0)
+    coords, _ = ntk_points(relay_2k, 32)
+    torch.testing.assert_close(ntk_matrix(together, coords)[0], ntk_matrix(alone, coords)[0])
+
+
 def test_chunked_jacobians_give_the_same_kernel(relay_2k):
     model = ensemble(relay_2k, [1, 16, 16, 1], "siren2", "siren")
     coords, _ = ntk_points(relay_2k, 40)
