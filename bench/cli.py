@@ -325,7 +325,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     failed = {s: statuses.count(s) for s in ("error", "oom")}
     line = (f"{spec.name}: {len(state.cells)} cells: {sum(done.values())} done ({done['ok']} ok, "
             f"{done['diverged']} diverged), {sum(failed.values())} failed ({failed['error']} error, "
-            f"{failed['oom']} oom), {len(state.left)} left")
+            f"{failed['oom']} oom; the next sweep runs them again), "
+            f"{len(state.cells) - len(statuses)} not run yet")
     if state.left and results is not None and "seconds" in results:
         timed = results[results["seconds"].notna()]
         per_cell = (timed["seconds"] / timed["ensemble_size"]).mean()

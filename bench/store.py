@@ -19,8 +19,9 @@ from bench.errors import BenchError
 
 
 def new_run_id() -> str:
-    """Sortable, unique name for a run's file: UTC time plus a random suffix."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    """Unique file name that sorts in time order: UTC time to the microsecond plus a random suffix
+    (readers take a cell's latest row by this order)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
 
 
 def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | None = None) -> Path:
@@ -42,14 +43,17 @@ def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | No
 
 
 def finished_cells(results_dir: str | Path) -> pd.DataFrame:
-    """``cell_key`` and ``status`` of every row stored under ``results_dir`` (empty when there is none)."""
+    """``cell_key`` and latest ``status`` of every cell stored under ``results_dir`` (empty when there is none)."""
     files = sorted(Path(results_dir).rglob("*.parquet")) if Path(results_dir).is_dir() else []
     frames = [pd.read_parquet(path, columns=["cell_key", "status"]) for path in files]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"cell_key": [], "status": []})
+    if not frames:
+        return pd.DataFrame({"cell_key": [], "status": []})
+    return pd.concat(frames, ignore_index=True).drop_duplicates("cell_key", keep="last")
 
 
 def read_results(results_dir: str | Path) -> pd.DataFrame:
-    """All rows of every ``*.parquet`` file under ``results_dir`` (recursively), in file-name order."""
+    """All rows of every ``*.parquet`` file under ``results_dir`` (recursively), in file-name order; of
+    several rows of one cell (a failed cell run again), the latest."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise BenchError(f"results directory not found: {results_dir}; pass the --out of a bench run")
@@ -63,4 +67,7 @@ def read_results(results_dir: str | Path) -> pd.DataFrame:
         except Exception as exc:
             raise BenchError(f"cannot read results file {path}: {exc}; move it out of the directory") from None
     # infer_objects: a column that was all None in one file (e.g. diverged_step) becomes numeric again
-    return pd.concat(frames, ignore_index=True).infer_objects()
+    results = pd.concat(frames, ignore_index=True).infer_objects()
+    if "cell_key" in results:  # a failed cell run again: its latest row (files sort by time) is its result
+        results = results.drop_duplicates("cell_key", keep="last", ignore_index=True)
+    return results

@@ -126,6 +126,9 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
 
     evaluation = task.evaluate(model)
     final = evaluation[task.metric]
+    broken = alive & ~torch.isfinite(final)  # the last update made the weights non-finite
+    diverged_step.copy_(torch.where(broken, cfg.steps, diverged_step))
+    alive &= ~broken
     record(final, cfg.steps)
     timed_steps = steps_done - warmup
     rate = timed_steps / (ended - timer_start - eval_seconds) if timer_start and timed_steps > 0 else float("nan")

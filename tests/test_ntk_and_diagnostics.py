@@ -147,3 +147,9 @@ def test_run_records_ntk_columns_at_init_and_after_training(tmp_path, capsys):
     assert np.isnan(rows.loc["siren2", "ntk_final_total"])  # its weights are no longer finite
     code = main(["run", "--ntk", "start", "--out", str(tmp_path)])
     assert code == 2 and "NTK stages must be among init, final" in capsys.readouterr().err
+    for args, message in ((["--ntk-points", "9999"], "exceeds the signal's 512 samples"),
+                          (["--model", "wire"], "the NTK of complex-valued models (wire) is not supported")):
+        code = main(["run", "--task", "audio:arch", "--max-samples", "512", "--steps", "2", "--ntk", "init",
+                     "--device", "cpu", "--out", str(tmp_path / "checked"), *args])
+        assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "checked").exists()  # refused before anything trained or was written

@@ -151,7 +151,7 @@ def test_a_sweep_killed_with_sigkill_resumes_and_stores_every_cell_once(tmp_path
     assert 1 <= len(written_before) < 6, "the kill should land between the first and the last ensemble"
 
     status = subprocess.run(bench_cmd("status", str(out)), capture_output=True, text=True)
-    assert status.returncode == 0 and "12 cells" in status.stdout and "left" in status.stdout
+    assert status.returncode == 0 and "12 cells" in status.stdout and "not run yet" in status.stdout
 
     second = subprocess.run(args, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
@@ -166,7 +166,8 @@ def test_a_sweep_killed_with_sigkill_resumes_and_stores_every_cell_once(tmp_path
     third = subprocess.run(args, capture_output=True, text=True)
     assert third.returncode == 0 and "nothing to run" in third.stderr
     status = subprocess.run(bench_cmd("status", str(out)), capture_output=True, text=True)
-    assert "12 cells: 12 done (12 ok, 0 diverged), 0 failed (0 error, 0 oom), 0 left" in status.stdout
+    assert "12 cells: 12 done (12 ok, 0 diverged), 0 failed (0 error, 0 oom; the next sweep runs them again), " \
+           "0 not run yet" in status.stdout
 
 
 def test_diverged_and_failing_members_are_data_and_the_sweep_goes_on(tmp_path, capsys):
@@ -207,7 +208,20 @@ def test_diverged_and_failing_members_are_data_and_the_sweep_goes_on(tmp_path, c
         assert results.loc[(signal_name, "siren"), "status"] == "ok"
         assert results.loc[(signal_name, "broken"), "error"] == "ValueError: the scheme failed"
     code = main(["status", str(out)])
-    assert code == 0 and "8 cells: 6 done (4 ok, 2 diverged), 2 failed (2 error, 0 oom), 0 left" in capsys.readouterr().out
+    assert code == 0 and "8 cells: 6 done (4 ok, 2 diverged), 2 failed (2 error, 0 oom; the next sweep runs them " \
+                         "again), 0 not run yet" in capsys.readouterr().out
+
+    plugin.write_text(plugin.read_text().replace('raise ValueError("the scheme failed")', 'return {}'))  # fixed
+    code = main(["--plugin", str(plugin), "sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"])
+    assert code == 0 and "2 to run" in capsys.readouterr().err  # only the failed cells run again
+    results = read_results(out)
+    assert len(results) == 8 and results.set_index(["signal", "model_spec"]).loc[("arch", "broken"), "status"] == "ok"
+
+
+def test_a_value_listed_twice_is_one_cell(library):
+    spec = spec_of("seeds = 0\n[models]\nsiren2 = {S0 = [0.1, 1e-1]}\n[[tasks]]\ntask = 'audio'\n"
+                   "signals = ['arch', 'arch']\n", library)
+    assert len(expand(spec)) == 1
 
 
 def test_out_of_memory_splits_the_ensemble_then_records_oom(library):

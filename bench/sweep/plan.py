@@ -55,12 +55,14 @@ class Job:
 
 
 def expand(spec: Spec) -> list[Cell]:
-    """Every cell of the grid: tasks x signals x options x widths x layers x models x seeds."""
-    return [
+    """Every cell of the grid: tasks x signals x options x widths x layers x models x seeds, each once
+    (a value listed twice, e.g. S0 = [0.1, 1e-1], gives one cell)."""
+    cells = (
         Cell(grid.task, signal, tuple(sorted(options.items())), width, layers, spec.train, model, seed)
         for grid in spec.tasks for signal in grid.signals for options in grid.option_sets()
         for width in spec.widths for layers in spec.layers for model in spec.models for seed in spec.seeds
-    ]
+    )
+    return list({cell.key: cell for cell in cells}.values())
 
 
 def pack(cells: list[Cell], max_members: int) -> list[Job]:

@@ -15,6 +15,7 @@ import torch
 
 from bench import __version__
 from bench.errors import UsageError
+from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
 from bench.store import finished_cells
@@ -24,6 +25,7 @@ from bench.sweep.spec import Spec, parse_spec
 from bench.tasks import Task, load_task
 
 DEFAULT_MAX_MEMBERS = 16
+FINISHED = ("ok", "diverged")  # statuses that are results; error/oom cells are retried
 # "_" prefix: pyarrow (and so pandas.read_parquet(DIR)) skips these when reading a results directory
 SPEC_FILE = "_spec.toml"
 ENVIRONMENT_FILE = "_environment.json"
@@ -38,7 +40,8 @@ class Progress:
 
     @property
     def left(self) -> list[Cell]:
-        return [cell for cell in self.cells if cell.key not in self.status]
+        """Cells without a result: never run, or failed (error/oom) and so run again."""
+        return [cell for cell in self.cells if self.status.get(cell.key) not in FINISHED]
 
 
 def progress_of(spec: Spec, out_dir: Path) -> Progress:
@@ -85,16 +88,30 @@ def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.de
         if key not in tasks:
             cell = job.cells[0]
             tasks[key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options)).to(device)
+    if plan.spec.ntk:
+        _check_ntk(plan, tasks)
     _record_environment(out_dir, device)
     return execute(plan.jobs, lambda cell: tasks[cell.task_key], out_dir, device, {"sweep": plan.spec.name},
                    progress=progress, debug=debug, ntk=plan.spec.ntk)
+
+
+def _check_ntk(plan: Plan, tasks: dict[tuple, Task]) -> None:
+    """NTK settings that cannot work are usage errors before training, not failed cells after it."""
+    for task in tasks.values():
+        ntk_points(task, plan.spec.ntk.points)
+    for job in plan.jobs:
+        cell, task = job.cells[0], tasks[job.cells[0].task_key]
+        layers = cell.model.entry.meta["plan"](task.info.d_in, cell.width, cell.layers, task.info.d_out)
+        if any(layer.complex_weights for layer in layers):
+            raise UsageError(f"the NTK of complex-valued models ({cell.model.entry.name}) is not supported; "
+                             f"drop the NTK option or that model")
 
 
 def _claim(out_dir: Path, spec: Spec, library: SignalLibrary) -> None:
     existing = stored_spec(out_dir, library)
     if existing is None:
         _write_atomically(out_dir / SPEC_FILE, spec.text)
-    elif [cell.key for cell in expand(existing)] != [cell.key for cell in expand(spec)]:
+    elif {cell.key for cell in expand(existing)} != {cell.key for cell in expand(spec)} or existing.ntk != spec.ntk:
         raise UsageError(f"{out_dir} holds results of a different spec ({out_dir / SPEC_FILE}); "
                          f"use another --out or the same spec")
 
