@@ -435,8 +435,9 @@ def cmd_table(args: argparse.Namespace) -> int:
         rows = metric_rows(results, metric)
         if len(metrics) > 1:
             print(f"\n{metric}:")
-        print(render_table(cell_table(rows, metric), args.format))
-        seeds = sorted(rows.groupby(["signal", "model_spec"])[metric].count().unique().tolist())
+        cells = cell_table(rows, metric)
+        print(render_table(cells, args.format))
+        seeds = sorted(cells["count"][cells["signal"] != "mean over signals"].unique().tolist())
         print(f"{metric}: mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))})", file=sys.stderr)
     left_out = results["status"].value_counts().drop("ok", errors="ignore").sort_index()
     if len(left_out):

@@ -39,7 +39,7 @@ def ntk_points(task: Task, points: int) -> tuple[Tensor, tuple[int, ...]]:
             raise UsageError(f"--points {points} exceeds the signal's {task.size} samples")
         return task.coords[:points], (points,)
     side = math.isqrt(points)
-    height, width = task.meta["height"], task.meta["width"]
+    height, width = task.meta["height_px"], task.meta["width_px"]
     if side * side != points or side > min(height, width):
         raise UsageError(f"--points {points} must be a square number no larger than the image ({height}x{width})")
     top, left = (height - side) // 2, (width - side) // 2

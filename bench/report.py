@@ -18,7 +18,10 @@ from bench.errors import UsageError
 
 METRICS = ("snr_db", "psnr_db")
 
-PAIR_KEYS = ["task", "signal", "width", "layers", "seed"]  # what pairs a model's run with the baseline's
+# Columns that make runs of one signal different experiments; a row of a table is a signal plus those
+# of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
+SETTING_COLUMNS = ("task", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
+                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed")
 NOTES = {
     "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step.",
     "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
@@ -27,9 +30,20 @@ NOTES = {
 FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 
 
+def with_setting(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` plus a ``setting`` column: the signal, and each setting column that varies across rows."""
+    varying = [c for c in SETTING_COLUMNS if c in rows and rows[c].astype(str).nunique() > 1]
+    label = rows["signal"].astype(str)
+    for column in varying:
+        label = label + f" {column}=" + rows[column].astype(str)
+    return rows.assign(setting=label)
+
+
 def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """mean, std and count of ``metric`` per (signal, model_spec), plus a ``mean over signals`` row per model."""
-    per_signal = ok.groupby(["signal", "model_spec"])[metric].agg(["mean", "std", "count"]).reset_index()
+    """mean, std and count of ``metric`` over seeds per (setting, model_spec), plus a ``mean over signals``
+    row per model (settings as ``with_setting`` labels them)."""
+    per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count"])
+                  .reset_index().rename(columns={"setting": "signal"}))
     overall = per_signal.groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
                                                    count=("count", "sum")).reset_index()
     overall["signal"] = "mean over signals"
@@ -67,11 +81,11 @@ def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) -> pd.DataFrame:
-    """Per model: paired difference model - baseline over (task, signal, width, layers, seed), its mean,
+    """Per model: paired difference model - baseline over (setting, seed) (see ``with_setting``), its mean,
     bootstrap 95% CI (scipy.stats.bootstrap) and the Wilcoxon signed-rank p-value."""
     if baseline not in set(ok["model_spec"]):
         raise UsageError(f"baseline {baseline!r} has no results; choose one of: {', '.join(sorted(set(ok['model_spec'])))}")
-    wide = ok.pivot_table(index=PAIR_KEYS, columns="model_spec", values=metric, aggfunc="mean")
+    wide = with_setting(ok).pivot_table(index=["setting", "seed"], columns="model_spec", values=metric)
     rows = []
     for model in sorted(c for c in wide.columns if c != baseline):
         diff = (wide[model] - wide[baseline]).dropna().to_numpy()
@@ -226,7 +240,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         cells = cell_table(rows, metric)
         for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
             (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt) + "\n")
-        seeds = sorted(rows.groupby(["signal", "model_spec"])[metric].count().unique().tolist())
+        seeds = sorted(cells["count"][cells["signal"] != "mean over signals"].unique().tolist())
         lines += [f"## {metric}", "", (out / f"table_{metric}.md").read_text(),
                   f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
                   f"{NOTES[metric]}", ""]
@@ -234,7 +248,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
             sig = significance(rows, metric, baseline)
             sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")
             (out / f"significance_{metric}.md").write_text(sig.to_markdown(index=False, floatfmt=".4g") + "\n")
-            lines += [f"Paired differences against `{baseline}` (same signal, width, layers and seed): mean, bootstrap "
+            lines += [f"Paired differences against `{baseline}` (same signal, setting and seed): mean, bootstrap "
                       "95% CI, Wilcoxon signed-rank p.", "", (out / f"significance_{metric}.md").read_text(), ""]
         for png in figures(rows, metric, out):
             lines += [f"![{png}]({png})", ""]

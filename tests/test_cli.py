@@ -56,7 +56,7 @@ def test_image_run_records_psnr(capsys, tmp_path):
                              "--seeds", "3", "--out", str(tmp_path), *TINY)
     assert code == 0, err
     row = pd.read_parquet(tmp_path).iloc[0]
-    assert row["psnr_db"] == row["psnr_db"] and row["psnr_data_range"] == 2.0 and row["height"] == 24
+    assert row["psnr_db"] == row["psnr_db"] and row["psnr_data_range"] == 2.0 and row["height_px"] == 24
     assert row["param.s0"] > 0 and row["seed"] == 3
 
 

@@ -102,3 +102,14 @@ def test_significance_on_a_constructed_case():
     assert table.loc["same", "mean_diff"] == pytest.approx(0.0, abs=1e-12)
     assert table.loc["same", "ci_low"] < 0 < table.loc["same", "ci_high"]
     assert table.loc["same", "wilcoxon_p"] == pytest.approx(1.0)
+
+
+def test_different_experiments_on_one_signal_are_separate_rows():
+    from bench.report import cell_table
+
+    rows = pd.DataFrame([{"task": task, "signal": "camera", "width": 64, "layers": 3, "seed": seed,
+                          "model_spec": "siren", "psnr_db": value + seed}
+                         for task, value in (("poisson-grad", 30.0), ("poisson-lapl", 20.0)) for seed in (0, 1)])
+    cells = cell_table(rows, "psnr_db").set_index("signal")
+    assert cells.loc["camera task=poisson-grad", "mean"] == 30.5 and cells.loc["camera task=poisson-lapl", "mean"] == 20.5
+    assert cells.loc["camera task=poisson-grad", "count"] == 2

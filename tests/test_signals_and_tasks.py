@@ -55,7 +55,7 @@ def test_image_task_grid_range_and_resize(camera_32, library):
     assert camera_32.target.min().item() >= -1.0 and camera_32.target.max().item() <= 1.0
     assert camera_32.meta["psnr_data_range"] == 2.0 and camera_32.metric == "psnr_db"
     full = load_task("image:braided", library, {})
-    assert (full.meta["height"], full.meta["width"]) == (400, 400) and full.size == 160_000
+    assert (full.meta["height_px"], full.meta["width_px"]) == (400, 400) and full.size == 160_000
 
 
 def test_rgb_images_keep_three_channels(library, tmp_path):

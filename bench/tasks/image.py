@@ -52,7 +52,7 @@ def image_info(values: np.ndarray) -> tuple[SignalInfo, dict]:
     """SignalInfo and result columns of image values [H, W, C]."""
     height, width, channels = values.shape
     info = SignalInfo("image", d_in=2, d_out=channels, centroid=spectral_centroid(values))
-    return info, {"height": height, "width": width, "channels": channels, "psnr_data_range": DATA_RANGE,
+    return info, {"height_px": height, "width_px": width, "channels": channels, "psnr_data_range": DATA_RANGE,
                   "centroid": info.centroid}
 
 
