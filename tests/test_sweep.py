@@ -257,3 +257,23 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
     assert all(status == "ok" for status, _ in outcomes[256])
     assert 1 <= max(size for _, size in outcomes[256]) < 8  # split, then trained
     assert outcomes[1024] == [["oom", None]] * 8
+
+
+def test_dry_run_lists_the_ensembles_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "resume.toml"
+    spec.write_text(RESUME_SPEC)
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--dry-run", "--max-members", "4"]) == 0
+    captured = capsys.readouterr()
+    assert "12 cells, 0 finished, 12 to run in 3 ensembles" in captured.err
+    assert len(captured.out.strip().splitlines()) == 3 and "audio:arch" in captured.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_minibatch_flags_reach_the_trainer(tmp_path, capsys):
+    code = main(["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "1024", "--batch-size", "256",
+                 "--eval-every", "4", "--steps", "10", "--width", "16", "--layers", "2", "--seeds", "0",
+                 "--device", "cpu", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    row = pd.read_parquet(tmp_path).iloc[0]
+    assert row["batch_size"] == 256 and row["samples_per_s"] == pytest.approx(row["steps_per_s"] * 256)
+    assert list(row["curve_steps"]) == [0, 4, 8, 10]  # full-signal evaluations every 4 steps, and the end
