@@ -116,7 +116,6 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
         steps_done = step + 1
         if step % log_every == 0 or step == cfg.steps - 1:
             if not bool(alive.any()):
-                bar.close()
                 break
             bar.set_postfix(loss=f"{losses[alive].mean().item():.3g}", alive=f"{int(alive.sum())}/{k}", refresh=False)
         bar.update(1)

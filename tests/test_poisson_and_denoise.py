@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.errors import UsageError
 from bench.models import MemberSpec, build_ensemble, parse_model
 from bench.tasks import load_task
 from bench.train import TrainConfig, train
