@@ -203,6 +203,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task-option flags the user gave (``--max-samples 4096`` -> {"max_samples": 4096})."""
+    return {key.removeprefix("task_"): value for key, value in vars(args).items()
+            if key.startswith("task_") and value is not None}
+
+
 def _preset(name: str | None, library: SignalLibrary) -> Spec | None:
     if name is None:
         return None
@@ -224,8 +230,7 @@ def _run_spec(args: argparse.Namespace, library: SignalLibrary) -> Spec:
             raise UsageError(f"preset {args.preset} has no {name} task (it has: "
                              f"{', '.join(g.task for g in preset.tasks)}); choose a matching --task")
         options = {key: values[0] for key, values in grid.options}
-    options |= {key.removeprefix("task_"): value for key, value in vars(args).items()
-                if key.startswith("task_") and value is not None}
+    options |= _task_options(args)
     train = preset.train if preset else TrainConfig()
     train = replace(train, **{key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
     return Spec(
@@ -341,8 +346,7 @@ def _members_and_task(args: argparse.Namespace):
     from bench.provenance import resolve_device
 
     device = resolve_device(args.device)
-    options = {key.removeprefix("task_"): value for key, value in vars(args).items() if key.startswith("task_")}
-    task = load_task(args.task or DEFAULTS["task"], SignalLibrary(args.data_dir), options).to(device)
+    task = load_task(args.task or DEFAULTS["task"], SignalLibrary(args.data_dir), _task_options(args)).to(device)
     specs = [MemberSpec(parse_model(text), seed) for text in args.model or DEFAULTS["models"]
              for seed in parse_seeds(args.seeds or DEFAULTS["seeds"])]
     sizes = [task.info.d_in] + [args.width or DEFAULTS["width"]] * (args.layers or DEFAULTS["layers"]) + [task.info.d_out]
