@@ -8,7 +8,10 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from bench.models import Ensemble
+from bench.errors import UsageError
+from bench.models import PRECISIONS, Ensemble
+from bench.speed.allocator import keep_large_blocks
+from bench.speed.step import TrainingStep, matmul_precision
 from bench.tasks import Task
 
 
@@ -19,7 +22,8 @@ CURVE_POINTS = 100  # about this many points of each training curve are kept (fu
 class TrainConfig:
     """steps: optimizer steps; lr_step/lr_gamma: StepLR (off when lr_step is None); batch_size: points per
     step (None = full batch); eval_every: steps between full-signal evaluations when training on minibatches
-    (full-batch training reads the metric off each step's loss); batch_seed: seed of the minibatch order."""
+    (full-batch training reads the metric off each step's loss); batch_seed: seed of the minibatch order;
+    precision: matmul precision of layers 1.. ("fp32", "tf32", "bf16"; see ``Ensemble``)."""
 
     steps: int = 300
     lr: float = 1e-4
@@ -28,6 +32,11 @@ class TrainConfig:
     batch_size: int | None = None
     eval_every: int = 100
     batch_seed: int = 0
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True)
@@ -56,13 +65,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) -> TrainOutcome:
+def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, compile: bool = False) -> TrainOutcome:
     """Train every member of ``model`` on ``task`` at once; a member whose loss turns NaN/inf stops
-    counting (status "diverged") while the others go on. Model and task must be on the same device."""
+    counting (status "diverged") while the others go on. Model and task must be on the same device.
+    ``compile``: run the step through torch.compile (see ``TrainingStep``); on the CPU the allocator is
+    tuned first (``keep_large_blocks``)."""
+    with matmul_precision(cfg.precision):
+        return _train(model, task, cfg, progress, compile)
+
+
+def _train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool, compile: bool) -> TrainOutcome:
     device = task.coords.device
+    if device.type == "cpu":
+        keep_large_blocks()
     k = model.size
+    model.precision = cfg.precision
+    step_fn = TrainingStep(model, task, compile)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    complex_params = [p for p in model.parameters() if p.is_complex()]
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
     full_batch = cfg.batch_size is None or cfg.batch_size >= task.size
     batches = torch.Generator().manual_seed(cfg.batch_seed)
@@ -99,17 +118,12 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True) 
             if timer_start is not None:
                 eval_seconds += time.perf_counter() - t0
         idx = None if full_batch else torch.randint(task.size, (cfg.batch_size,), generator=batches).to(device)
-        losses, metric = task.step(model, idx)
+        losses, metric = step_fn(idx, alive)
         finite = torch.isfinite(losses)
         diverged_step.copy_(torch.where(alive & ~finite, step, diverged_step))
         alive &= finite
         if metric is not None:  # full batch: the step's forward pass gives the metric of the current weights
             record(metric, step)
-        optimizer.zero_grad(set_to_none=True)
-        torch.where(alive, losses, 0.0).sum().backward()
-        for p in complex_params:  # Adam's view_as_real refuses the lazily conjugated grads double backward leaves
-            if p.grad is not None and p.grad.is_conj():
-                p.grad = p.grad.resolve_conj()
         optimizer.step()
         if scheduler:
             scheduler.step()

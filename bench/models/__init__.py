@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.errors import UsageError
-from bench.models.ensemble import MLP, Activation, Ensemble, Layer, Member, SignalInfo, sine
+from bench.models.ensemble import MLP, PRECISIONS, Activation, Ensemble, Layer, Member, SignalInfo, sine
 from bench.registry import Entry, Registry
 
 MODELS = Registry("model", skip=1)
@@ -107,6 +107,6 @@ def build_ensemble(
 
 
 __all__ = [
-    "MLP", "MODELS", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
+    "MLP", "MODELS", "PRECISIONS", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
     "build_ensemble", "load_builtin_models", "load_plugin", "parse_model", "register_model", "sine",
 ]

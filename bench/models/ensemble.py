@@ -104,13 +104,24 @@ class Member:
         return torch.randn(shape, generator=self.generator) * std
 
 
+PRECISIONS = ("fp32", "tf32", "bf16")
+EXACT_FAN_IN = 4  # under reduced precision, layer 0 with at most this many inputs is computed elementwise
+
+
 class Ensemble(nn.Module):
     """K stacked members sharing one layer plan.
 
     weights[i]: [K, fan_out, fan_in]; biases[i]: [K, 1, fan_out]; omegas: [A, K, 1, 1] for A activation
     layers ([A, K, 1, 1, P] when each holds P numbers; fixed, not trained).
     forward: coords [N, d_in] (or [K, N, d_in], one copy per member) -> predictions [K, N, d_out].
+
+    precision: how the matmuls of layers 1.. run: "fp32"; "bf16" (inputs and weights cast to
+    bfloat16, float32 outputs, activations and parameters); "tf32" (the caller enables TF32 matmuls,
+    see ``bench.train``). Layer 0 stays exact float32 under both: with w0 = 3000 its rounding error is
+    multiplied by 3000 inside the sine.
     """
+
+    precision: str = "fp32"
 
     def __init__(self, members: list[Member], layers: list[Layer]):
         super().__init__()
@@ -129,12 +140,22 @@ class Ensemble(nn.Module):
         return self.weights[0].shape[0]
 
     def _linear(self, i: int, h: Tensor) -> Tensor:
-        weights = self.weights[i]
+        weights, bias = self.weights[i], self.biases[i]
         if weights.is_complex() and not h.is_complex():
             h = h.to(weights.dtype)
+        if self.precision != "fp32" and not weights.is_complex():
+            if i == 0 and weights.shape[2] <= EXACT_FAN_IN:  # elementwise: no TF32 / bf16 rounding
+                h = h.expand(weights.shape[0], *h.shape) if h.dim() == 2 else h
+                return sum((h[..., j, None] * weights[:, None, :, j] for j in range(weights.shape[2])), bias)
+            if i > 0 and self.precision == "bf16":
+                return self._matmul(h.bfloat16(), weights.bfloat16(), bias.bfloat16()).float()
+        return self._matmul(h, weights, bias)
+
+    @staticmethod
+    def _matmul(h: Tensor, weights: Tensor, bias: Tensor) -> Tensor:
         if h.dim() == 2:  # coordinates shared by all members
-            return torch.matmul(h, weights.transpose(1, 2)) + self.biases[i]
-        return torch.baddbmm(self.biases[i], h, weights.transpose(1, 2))
+            return torch.matmul(h, weights.transpose(1, 2)) + bias
+        return torch.baddbmm(bias, h, weights.transpose(1, 2))
 
     def hidden_layers(self, coords: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
         """For each layer with an activation: z = W h + b and the activation's output, both [K, N, fan_out]."""

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from bench.errors import is_out_of_memory
 from bench.models import build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
@@ -20,13 +21,6 @@ from bench.store import write_rows
 from bench.sweep.plan import Cell, Job
 from bench.tasks import Task
 from bench.train import train
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA OOM, or the CPU allocator failing (RuntimeError "can't allocate memory"), or MemoryError."""
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("out of memory", "can't allocate memory"))
 
 
 def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool,

@@ -29,8 +29,11 @@ class Cell:
     @property
     def key(self) -> str:
         """16 hex digits of sha256 over everything that changes the result (not the device or the time)."""
+        train = asdict(self.train)
+        if train["precision"] == "fp32":  # keys from before the precision option stay valid
+            del train["precision"]
         content = {"task": self.task, "signal": self.signal, "options": dict(self.options), "width": self.width,
-                   "layers": self.layers, "train": asdict(self.train), "model": self.model.entry.name,
+                   "layers": self.layers, "train": train, "model": self.model.entry.name,
                    "params": dict(sorted(self.model.params.items())), "seed": self.seed}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
