@@ -58,6 +58,7 @@ class TrainOutcome:
     members: list[MemberOutcome]
     steps_per_s: float  # optimizer steps per second after warm-up (each member advances at this rate)
     seconds: float  # wall time of the whole loop, evaluations included
+    compiled: bool = False  # the step ran through torch.compile to the end (no fallback to eager)
 
 
 def _sync(device: torch.device) -> None:
@@ -160,4 +161,4 @@ def _train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool, compil
             curve_steps=steps_logged,
             curve=[float(v) for v in values_logged[:, i]],
         ))
-    return TrainOutcome(members, rate, time.perf_counter() - started)
+    return TrainOutcome(members, rate, time.perf_counter() - started, step_fn.compiled is not None)

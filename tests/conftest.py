@@ -9,6 +9,15 @@ from bench.signals import SignalLibrary
 from bench.tasks import load_task
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _members_cache(tmp_path_factory):
+    """Ensemble sizes measured during the tests go to a temporary cache, not the user's."""
+    path = tmp_path_factory.mktemp("cache") / "members-per-ensemble.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_MEMBERS_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def library() -> SignalLibrary:
     return SignalLibrary()

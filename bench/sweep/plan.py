@@ -75,9 +75,11 @@ def pack(cells: list[Cell], max_members: int) -> list[Job]:
     for cell in cells:
         key = (cell.task_key, cell.width, cell.layers, cell.train, cell.model.entry.meta["plan"])
         groups.setdefault(key, []).append(cell)
-    jobs = []
-    for group in groups.values():
-        parts = -(-len(group) // max_members)  # as few ensembles as the cap allows, of near-equal size
-        bounds = [round(i * len(group) / parts) for i in range(parts + 1)]
-        jobs += [Job(tuple(group[lo:hi])) for lo, hi in zip(bounds, bounds[1:])]
-    return jobs
+    return [part for group in groups.values() for part in split(Job(tuple(group)), max_members)]
+
+
+def split(job: Job, max_members: int) -> list[Job]:
+    """``job`` as the fewest jobs of at most ``max_members`` cells, of near-equal size, in order."""
+    parts = -(-len(job) // max_members)
+    bounds = [round(i * len(job) / parts) for i in range(parts + 1)]
+    return [Job(job.cells[lo:hi]) for lo, hi in zip(bounds, bounds[1:])]

@@ -18,9 +18,10 @@ from bench.errors import UsageError
 from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
+from bench.speed.chunking import members_per_ensemble
 from bench.store import finished_cells
 from bench.sweep.execute import execute
-from bench.sweep.plan import Cell, Job, expand, pack
+from bench.sweep.plan import Cell, Job, expand, pack, split
 from bench.sweep.spec import Spec, parse_spec
 from bench.tasks import Task, load_task
 
@@ -59,27 +60,32 @@ def stored_spec(out_dir: Path, library: SignalLibrary) -> Spec | None:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a sweep will do: its progress so far and the jobs (ensembles) for the cells left."""
+    """What a sweep will do: its progress so far and the jobs (ensembles) for the cells left. With
+    ``tune`` (no fixed max_members) each job is split further, on the device, into the ensemble size
+    that runs fastest there (``bench.speed.chunking``)."""
 
     spec: Spec
     progress: Progress
     jobs: list[Job]
+    tune: bool = False
 
 
 def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: int | None = None,
                keep_spec: bool = True) -> Plan:
     """Plan the cells of ``spec`` not yet stored under ``out_dir``. With ``keep_spec`` the directory is
-    tied to this spec: the first run stores it there and a different spec is refused later."""
+    tied to this spec: the first run stores it there and a different spec is refused later.
+    ``max_members`` (else the spec's) fixes the ensemble size; when neither is set it is measured per device."""
     if keep_spec:
         _claim(out_dir, spec, library)
     state = progress_of(spec, out_dir)
-    return Plan(spec, state, pack(state.left, max_members or spec.max_members or DEFAULT_MAX_MEMBERS))
+    cap = max_members or spec.max_members
+    return Plan(spec, state, pack(state.left, cap or DEFAULT_MAX_MEMBERS), tune=cap is None)
 
 
 def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.device, *,
-             progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+             progress: bool = True, debug: bool = False, compile: bool = False) -> list[dict[str, Any]]:
     """Load every target of the plan (a bad file stops here, before anything trains), record the
-    environment, then execute the jobs; returns the rows written."""
+    environment, then execute the jobs (``compile``: with torch.compile); returns the rows written."""
     if not plan.jobs:
         return []
     tasks: dict[tuple, Task] = {}
@@ -91,8 +97,16 @@ def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.de
     if plan.spec.ntk:
         _check_ntk(plan, tasks)
     _record_environment(out_dir, device)
-    return execute(plan.jobs, lambda cell: tasks[cell.task_key], out_dir, device, {"sweep": plan.spec.name},
-                   progress=progress, debug=debug, ntk=plan.spec.ntk)
+    jobs = plan.jobs
+    if plan.tune:
+        jobs = [part for job in jobs for part in split(job, _fastest_size(job, tasks[job.cells[0].task_key]))]
+    return execute(jobs, lambda cell: tasks[cell.task_key], out_dir, device, {"sweep": plan.spec.name},
+                   progress=progress, debug=debug, ntk=plan.spec.ntk, compile=compile)
+
+
+def _fastest_size(job: Job, task: Task) -> int:
+    cell = job.cells[0]
+    return members_per_ensemble(task, cell.model, cell.width, cell.layers, cell.train, DEFAULT_MAX_MEMBERS)
 
 
 def _check_ntk(plan: Plan, tasks: dict[tuple, Task]) -> None:

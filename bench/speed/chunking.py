@@ -1,0 +1,87 @@
+"""How many members to train together on this device, measured once per problem shape and cached.
+
+Batching members is not always faster: on a 2-core CPU, 8 members x 16,384 samples x 4 x 64 in one
+ensemble ran at half the member-steps/s of 2 to 4 members (cache pressure), while with 2,048 samples
+the larger ensembles win; on a GPU larger ensembles keep winning until memory runs out. So before a
+sweep trains a new shape, short runs of 1, 2, 4, ... members measure member-steps/s, and the fastest
+size (the largest within 5% of the fastest) is cached in ``$BENCH_MEMBERS_CACHE`` (default
+``~/.cache/inr-bench/members-per-ensemble.json``; delete it to measure again). ``--max-members`` or a
+spec's ``max_members`` fix the size instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pooch
+import torch
+
+from bench.models import ModelChoice
+from bench.provenance import device_name
+from bench.speed.measure import measure
+from bench.tasks import Task
+from bench.train import TrainConfig
+
+TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed
+TUNE_BUDGET_S = 30.0  # stop trying larger sizes once the next one would take longer than this
+TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
+
+
+def cache_path() -> Path:
+    return Path(os.environ.get("BENCH_MEMBERS_CACHE") or Path(pooch.os_cache("inr-bench")) / "members-per-ensemble.json")
+
+
+def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig,
+                         cap: int) -> int:
+    """The ensemble size (1..cap) with the most member-steps/s for this shape on ``task``'s device:
+    from the cache, else measured now and cached."""
+    device = task.coords.device
+    samples = min(train.batch_size or task.size, task.size)
+    key = json.dumps({"device": device_name(device), "torch": torch.__version__, "model": model.entry.name,
+                      "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width, "layers": layers,
+                      "samples": samples, "precision": train.precision, "cap": cap}, sort_keys=True)
+    path = cache_path()
+    cache = json.loads(path.read_text()) if path.is_file() else {}
+    if key not in cache:
+        rates = _measure_sizes(task, model, width, layers, train, cap)
+        if not rates:  # even one member failed: the job itself will record why
+            return cap
+        cache = json.loads(path.read_text()) if path.is_file() else {}  # another sweep may have written meanwhile
+        cache[key] = {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, indent=1) + "\n")
+        os.replace(tmp, path)
+    return min(cache[key]["members"], cap)
+
+
+def choose(rates: dict[int, float]) -> int:
+    """The largest size whose member-steps/s is within TOLERANCE of the best."""
+    best = max(rates.values())
+    return max(k for k, rate in rates.items() if rate >= (1 - TOLERANCE) * best)
+
+
+def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig,
+                   cap: int) -> dict[int, float]:
+    """member-steps/s of 1, 2, 4, ... members (and cap), until one fails (e.g. runs out of memory), falls
+    well behind the best, or the next would exceed the time budget."""
+    cfg = TrainConfig(steps=TUNE_STEPS, lr=train.lr, batch_size=train.batch_size, precision=train.precision)
+    sizes = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
+    rates: dict[int, float] = {}
+    for size in sizes:
+        started = time.perf_counter()
+        try:
+            rates[size] = measure(task, model, width, layers, size, cfg).member_steps_per_s
+        except Exception:  # out of memory, or a model that fails: sizes so far decide
+            break
+        finally:
+            if task.coords.device.type == "cuda":
+                torch.cuda.empty_cache()
+        if rates[size] < 0.7 * max(rates.values()):
+            break
+        if 2 * (time.perf_counter() - started) > TUNE_BUDGET_S:
+            break
+    return rates

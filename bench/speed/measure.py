@@ -1,0 +1,93 @@
+"""Throughput of one ensemble configuration: steps/s, samples/s, achieved FLOP/s (counted from the layer
+shapes) and peak memory, with the final metric beside them so that speed and quality are read together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench.models import Ensemble, MemberSpec, ModelChoice, build_ensemble
+from bench.tasks import Task
+from bench.train import TrainConfig, train
+
+CLEAR_REFS = Path("/proc/self/clear_refs")  # writing "5" resets the process's peak resident set (Linux)
+STATUS = Path("/proc/self/status")
+
+
+def flop_per_step(model: Ensemble, samples: int) -> int:
+    """Matmul FLOPs of one training step of one member on ``samples`` points: 2 per multiply-accumulate
+    forward and 4 backward (gradients of inputs and weights). Elementwise work is not counted."""
+    return 6 * samples * model.matmul_macs()
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    elif CLEAR_REFS.exists():
+        CLEAR_REFS.write_text("5")
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: peak bytes allocated by tensors since the reset; CPU: peak resident memory of the whole
+    process (Linux's VmHWM, interpreter and libraries included); NaN where unknown."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    if STATUS.exists():
+        for line in STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """A problem to time: a task with its options and an L x H network."""
+
+    task: str
+    options: dict
+    width: int
+    layers: int
+
+
+# The issue's two GPU-sized problems (the SIREN² paper's audio and image settings) and CPU-sized ones.
+SPEED_CONFIGS = {
+    "audio": SpeedConfig("audio:arch", {"max_samples": 150_000}, 222, 4),
+    "image": SpeedConfig("image:camera", {"side": 256}, 256, 3),
+    "audio-cpu": SpeedConfig("audio:arch", {"max_samples": 16_384}, 64, 4),
+    "image-cpu": SpeedConfig("image:camera", {"side": 64}, 64, 3),
+}
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """members: ensemble size; steps_per_s: optimizer steps per second (every member advances at this
+    rate); member_steps_per_s = members x steps_per_s; samples_per_s: member-samples per second."""
+
+    members: int
+    steps_per_s: float
+    member_steps_per_s: float
+    samples_per_s: float
+    gflop_per_s: float
+    peak_mem_mb: float
+    metric: float  # mean final metric over the members (NaN if all diverged)
+
+
+def measure(task: Task, model: ModelChoice, width: int, layers: int, members: int, cfg: TrainConfig,
+            compile: bool = False) -> Throughput:
+    """Train ``members`` members (seeds 0..members-1) of ``model`` on ``task`` (already on its device) for
+    cfg.steps steps and report the rate after warm-up."""
+    device = task.coords.device
+    sizes = [task.info.d_in] + [width] * layers + [task.info.d_out]
+    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], sizes, task.info)
+    ensemble.to(device)
+    reset_peak_memory(device)
+    outcome = train(ensemble, task, cfg, progress=False, compile=compile)
+    samples = min(cfg.batch_size or task.size, task.size)
+    finals = torch.tensor([m.final for m in outcome.members])
+    return Throughput(
+        members=members, steps_per_s=outcome.steps_per_s, member_steps_per_s=members * outcome.steps_per_s,
+        samples_per_s=members * outcome.steps_per_s * samples,
+        gflop_per_s=members * outcome.steps_per_s * flop_per_step(ensemble, samples) / 1e9,
+        peak_mem_mb=peak_memory_mb(device), metric=float(finals.nanmean()))
