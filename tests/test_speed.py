@@ -3,14 +3,21 @@ of benchmarks/, torch.compile against eager, reduced precision leaving layer 0 e
 
 from __future__ import annotations
 
+import io
+import json
 import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from benchmarks.reference import fit, siren
+from bench.cli import main
 from bench.errors import UsageError
 from bench.models import MemberSpec, build_ensemble, parse_model
+from bench.speed.chunking import choose, members_per_ensemble
+from bench.store import read_results
 from bench.tasks import load_task
 from bench.train import TrainConfig, train
 
@@ -80,3 +87,54 @@ def test_reduced_precision_keeps_layer_0_exact(relay_2k):
 def test_unknown_precision_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown precision 'fp16'"):
         TrainConfig(precision="fp16")
+
+
+def test_choose_takes_the_largest_size_within_five_percent_of_the_fastest():
+    assert choose({1: 10.0, 2: 19.5, 4: 20.0, 8: 12.0}) == 4
+    assert choose({1: 10.0, 2: 9.6, 4: 5.0}) == 2
+    assert choose({1: 10.0, 2: 9.0}) == 1
+
+
+def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _members_cache):
+    model, cfg = parse_model("siren"), TrainConfig()
+    size = members_per_ensemble(relay_2k, model, 16, 2, cfg, cap=4)
+    entry = next(v for k, v in json.loads(_members_cache.read_text()).items() if '"cap": 4' in k and '"width": 16' in k)
+    assert size == entry["members"] == choose({int(k): v for k, v in entry["member_steps_per_s"].items()})
+    assert set(entry["member_steps_per_s"]) <= {"1", "2", "4"} and "1" in entry["member_steps_per_s"]
+    cache = json.loads(_members_cache.read_text())
+    for key in cache:
+        if '"cap": 4' in key and '"width": 16' in key:
+            cache[key]["members"] = 3
+    _members_cache.write_text(json.dumps(cache))
+    assert members_per_ensemble(relay_2k, model, 16, 2, cfg, cap=4) == 3  # read back, not measured again
+
+
+def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _members_cache, tmp_path, capsys):
+    members_per_ensemble(relay_2k, parse_model("siren"), 8, 2, TrainConfig(), cap=16)
+    cache = json.loads(_members_cache.read_text())
+    for key in cache:
+        if '"cap": 16' in key and '"width": 8' in key and '"samples": 2048' in key:
+            cache[key]["members"] = 1  # as if one member at a time had measured fastest
+    _members_cache.write_text(json.dumps(cache))
+    args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "2048", "--width", "8", "--layers", "2",
+            "--steps", "5", "--seeds", "0-2", "--device", "cpu", "--no-progress"]
+    assert main(args + ["--out", str(tmp_path / "tuned")]) == 0
+    assert main(args + ["--out", str(tmp_path / "fixed"), "--max-members", "3"]) == 0
+    assert read_results(tmp_path / "tuned")["ensemble_size"].tolist() == [1, 1, 1]
+    assert read_results(tmp_path / "fixed")["ensemble_size"].tolist() == [3, 3, 3]
+
+
+def test_bench_bench_prints_throughput_and_flops(capsys):
+    assert main(["bench", "--config", "audio-cpu", "--max-samples", "2048", "--members", "1,2", "--steps", "6",
+                 "--device", "cpu", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert table["members"].tolist() == [1, 2]
+    macs = 64 + 3 * 64 * 64 + 64  # 4 x 64 on 1-D audio: per point, per member
+    assert np.allclose(table["gflop_per_s"], table["samples_per_s"] * 6 * macs / 1e9)
+    assert np.allclose(table["member_steps_per_s"], table["steps_per_s"] * table["members"])
+    assert (table["peak_mem_mb"] > 0).all() and np.isfinite(table["snr_db"]).all()
+
+
+def test_bench_bench_rejects_an_unknown_precision(capsys):
+    assert main(["bench", "--precision", "fp16", "--members", "1", "--steps", "2", "--device", "cpu"]) == 2
+    assert "unknown precision 'fp16'" in capsys.readouterr().err
