@@ -11,7 +11,7 @@ from typing import Any
 from pathlib import Path
 
 from bench.errors import BenchError, UsageError
-from bench.models import load_builtin_models, load_plugin, parse_model
+from bench.models import PRECISIONS, load_builtin_models, load_plugin, parse_model
 from bench.signals import SYNTHETIC, SignalLibrary
 from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, TaskGrid, load_spec, parse_seeds
 from bench.ntk import NtkOptions
@@ -25,7 +25,7 @@ SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 # (training settings: TrainConfig's defaults).
 DEFAULTS: dict[str, Any] = {"models": ["siren", "siren2", "winner"], "task": "audio:synthetic:hf_noise",
                             "width": DEFAULT_WIDTH, "layers": DEFAULT_LAYERS, "seeds": "0-1", "out": "runs/default"}
-TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every")
+TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every", "precision")
 
 EPILOG = """examples:
   bench list models
@@ -94,8 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive(int), help="points per step (default: full batch)")
     run.add_argument("--eval-every", type=_positive(int),
                      help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
+    run.add_argument("--precision", choices=PRECISIONS,
+                     help="matmul precision of layers 1.. (layer 0 stays exact float32; default fp32)")
+    run.add_argument("--compile", action="store_true", help="compile the training step with torch.compile")
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
-    run.add_argument("--max-members", type=_positive(int), help="most members per ensemble (default 16)")
+    run.add_argument("--max-members", type=_positive(int),
+                     help="members per ensemble (default: the size measured fastest on this device, at most 16)")
     run.add_argument("--ntk", metavar="STAGES", help="record NTK spectral summaries as columns at init, final or "
                                                     "init,final (see bench ntk)")
     run.add_argument("--ntk-points", type=_positive(int), default=256, help="points of the NTK (default 256)")
@@ -141,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", help="results directory (default runs/<spec name>)")
     sweep.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     sweep.add_argument("--max-members", type=_positive(int),
-                       help="most members per ensemble (default: the spec's max_members, else 16)")
+                       help="members per ensemble (default: the spec's max_members, else the size measured "
+                            "fastest on this device, at most 16)")
+    sweep.add_argument("--compile", action="store_true", help="compile the training step with torch.compile")
     sweep.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
     sweep.add_argument("--dry-run", action="store_true", help="print the ensembles that would run, run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
@@ -155,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "peak) and the final metric. benchmarks/ compares this with a plain loop.")
     speed.add_argument("--config", choices=sorted(SPEED_CONFIGS),
                        help="audio: arch, 150,000 samples, 4 x 222; image: camera 256^2, 3 x 256; *-cpu: 16,384 "
-                            "samples, 4 x 64 and 64^2, 3 x 64 (default: audio on CUDA, audio-cpu on the CPU)")
+                            "(4k: 4,096) samples, 4 x 64 and 64^2, 3 x 64 (default: audio on CUDA, audio-cpu "
+                            "on the CPU)")
     speed.add_argument("--task", metavar="TASK:SIGNAL", help="instead of --config's task")
     speed.add_argument("--width", type=_positive(int), help="instead of --config's width")
     speed.add_argument("--layers", type=_positive(int), help="instead of --config's layers")
@@ -166,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--lr", type=_positive(float), default=TrainConfig.lr, help=f"(default {TrainConfig.lr})")
     speed.add_argument("--precision", default="fp32", help="comma-separated: fp32, tf32, bf16 (default fp32)")
     speed.add_argument("--compile", action="store_true", help="also time the step compiled with torch.compile")
+    speed.add_argument("--roofline", action="store_true",
+                       help="measure the device's matmul rate and bandwidth and add each step's floor (floor_ms)")
     speed.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     speed.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
     speed.add_argument("--format", default="markdown", choices=["markdown", "csv"])
@@ -288,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {len(plan.jobs)} ensemble(s)"
           + (f" ({finished} already in {out})" if finished else "")
           + f", {spec.layers[0]} x {spec.widths[0]}, {spec.train.steps} steps on {device}", file=sys.stderr)
-    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug)
+    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug, compile=args.compile)
     for row in rows:
         print(_member_line(row))
     print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
@@ -325,7 +334,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {cell.layers} x {cell.width}: "
                   + ", ".join(f"{c.model.label}/seed {c.seed}" for c in job.cells))
         return 0
-    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug)
+    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug, compile=args.compile)
     counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "diverged", "oom", "error")}
     print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
           file=sys.stderr)
@@ -435,6 +444,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from bench.provenance import provenance, resolve_device
     from bench.speed.measure import measure
+    from bench.speed.roofline import measure_rates
 
     device = resolve_device(args.device)
     config = SPEED_CONFIGS[args.config or ("audio" if device.type == "cuda" else "audio-cpu")]
@@ -445,12 +455,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     members = parse_seeds(args.members)  # the same syntax: 1,4,16 or 1-4
     print(f"{task.name}:{task.signal} ({task.size:,} points), {model.label}, {layers} x {width}, {args.steps} steps "
           f"on {provenance(device)['device_name']}", file=sys.stderr, flush=True)
+    rates = measure_rates(device) if args.roofline else None
+    if rates:
+        print(f"measured: matmul {rates.matmul_flop_per_s / 1e9:.1f} GFLOP/s, copy {rates.bytes_per_s / 1e9:.1f} GB/s",
+              file=sys.stderr, flush=True)
     rows = []
     for precision in args.precision.split(","):
         cfg = TrainConfig(steps=args.steps, lr=args.lr, precision=precision.strip())
         for compile in (False, True) if args.compile else (False,):
             for k in members:
-                result = measure(task, model, width, layers, k, cfg, compile=compile)
+                result = measure(task, model, width, layers, k, cfg, compile=compile, rates=rates)
                 rows.append({"precision": cfg.precision, "compile": compile} | asdict(result))
     table = pd.DataFrame(rows).rename(columns={"metric": task.metric})
     print(table.to_markdown(index=False, floatfmt=".4g") if args.format == "markdown" else table.to_csv(index=False))

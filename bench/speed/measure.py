@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from bench.models import Ensemble, MemberSpec, ModelChoice, build_ensemble
+from bench.speed.roofline import DeviceRates, step_floor_s
 from bench.tasks import Task
 from bench.train import TrainConfig, train
 
@@ -56,6 +57,7 @@ SPEED_CONFIGS = {
     "audio": SpeedConfig("audio:arch", {"max_samples": 150_000}, 222, 4),
     "image": SpeedConfig("image:camera", {"side": 256}, 256, 3),
     "audio-cpu": SpeedConfig("audio:arch", {"max_samples": 16_384}, 64, 4),
+    "audio-cpu-4k": SpeedConfig("audio:arch", {"max_samples": 4_096}, 64, 4),
     "image-cpu": SpeedConfig("image:camera", {"side": 64}, 64, 3),
 }
 
@@ -72,12 +74,14 @@ class Throughput:
     gflop_per_s: float
     peak_mem_mb: float
     metric: float  # mean final metric over the members (NaN if all diverged)
+    step_ms: float  # wall time of one step of the whole ensemble
+    floor_ms: float  # its roofline floor (NaN unless measured; see bench.speed.roofline)
 
 
 def measure(task: Task, model: ModelChoice, width: int, layers: int, members: int, cfg: TrainConfig,
-            compile: bool = False) -> Throughput:
+            compile: bool = False, rates: DeviceRates | None = None) -> Throughput:
     """Train ``members`` members (seeds 0..members-1) of ``model`` on ``task`` (already on its device) for
-    cfg.steps steps and report the rate after warm-up."""
+    cfg.steps steps and report the rate after warm-up; with the device's ``rates``, the roofline floor too."""
     device = task.coords.device
     sizes = [task.info.d_in] + [width] * layers + [task.info.d_out]
     ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], sizes, task.info)
@@ -90,4 +94,5 @@ def measure(task: Task, model: ModelChoice, width: int, layers: int, members: in
         members=members, steps_per_s=outcome.steps_per_s, member_steps_per_s=members * outcome.steps_per_s,
         samples_per_s=members * outcome.steps_per_s * samples,
         gflop_per_s=members * outcome.steps_per_s * flop_per_step(ensemble, samples) / 1e9,
-        peak_mem_mb=peak_memory_mb(device), metric=float(finals.nanmean()))
+        peak_mem_mb=peak_memory_mb(device), metric=float(finals.nanmean()), step_ms=1e3 / outcome.steps_per_s,
+        floor_ms=1e3 * step_floor_s(ensemble, samples, rates) if rates else float("nan"))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.models import ModelChoice, load_builtin_models
+from bench.models import PRECISIONS, ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
 from bench.tasks import load_builtin_tasks
@@ -120,6 +120,10 @@ class _Checker:
             if key not in TRAIN_FIELDS:
                 raise self.fail(f"train.{key}", f"unknown key; valid keys: {', '.join(TRAIN_FIELDS)}")
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+            if key == "precision":
+                if value not in PRECISIONS:
+                    raise self.fail("train.precision", f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
+                continue
             if key == "batch_seed":
                 ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
             elif key in ("steps", "lr_step", "batch_size", "eval_every"):

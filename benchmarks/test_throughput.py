@@ -1,0 +1,65 @@
+"""Member-steps per second: the plain reference loop against batched ensembles of K members, and the
+harness's own choice (16 members split into the ensemble size measured fastest on this device)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmarks.conftest import CONFIGS, DEVICE, STEPS
+from benchmarks.reference import fit, siren
+from bench.models import MemberSpec, build_ensemble, parse_model
+from bench.speed.chunking import members_per_ensemble
+from bench.speed.measure import SPEED_CONFIGS
+from bench.train import TrainConfig, train
+
+REFERENCE_SEEDS = 2  # the reference runs seeds one after another, so its rate does not depend on K
+CFG = TrainConfig(steps=STEPS)
+
+
+def _ensemble(task, config, members: int):
+    sizes = [task.info.d_in] + [config.width] * config.layers + [task.info.d_out]
+    model, _ = build_ensemble([MemberSpec(parse_model("siren"), seed) for seed in range(members)], sizes, task.info)
+    return model.to(DEVICE)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_reference_loop(benchmark, tasks, record, name):
+    task, config = tasks(name), SPEED_CONFIGS[name]
+    w0_first = 3000.0 if task.info.domain == "audio" else 30.0
+
+    def run():
+        for seed in range(REFERENCE_SEEDS):
+            torch.manual_seed(seed)
+            net = siren(task.info.d_in, config.width, config.layers, task.info.d_out, w0_first=w0_first).to(DEVICE)
+            fit(net, task.coords, task.target, STEPS)
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+
+    benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    record(name, "reference", benchmark, REFERENCE_SEEDS * STEPS)
+
+
+@pytest.mark.parametrize("members", [1, 4, 8, 16])
+@pytest.mark.parametrize("name", CONFIGS)
+def test_batched_ensemble(benchmark, tasks, record, name, members):
+    task, config = tasks(name), SPEED_CONFIGS[name]
+    benchmark.pedantic(lambda model: train(model, task, CFG, progress=False),
+                       setup=lambda: ((_ensemble(task, config, members),), {}), rounds=3, warmup_rounds=1)
+    record(name, f"ensemble K={members}", benchmark, members * STEPS)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_harness_16_members(benchmark, tasks, record, name):
+    """What a 16-member sweep does: ensembles of the size measured fastest here (measured before timing)."""
+    task, config = tasks(name), SPEED_CONFIGS[name]
+    size = members_per_ensemble(task, parse_model("siren"), config.width, config.layers, CFG, cap=16)
+    chunks = [min(size, 16 - start) for start in range(0, 16, size)]
+
+    def run():
+        for members in chunks:
+            train(_ensemble(task, config, members), task, CFG, progress=False)
+
+    benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    benchmark.extra_info["ensemble_size"] = size
+    record(name, f"harness x16 (K={size})", benchmark, 16 * STEPS)
