@@ -139,8 +139,11 @@ class Ensemble(nn.Module):
     def size(self) -> int:
         return self.weights[0].shape[0]
 
-    def _linear(self, i: int, h: Tensor) -> Tensor:
+    def _linear(self, i: int, h: Tensor, scale: Tensor | None = None) -> Tensor:
+        """Layer i's W h + b [K, N, fan_out]; with ``scale`` [K, 1, 1], (scale W) h + scale b."""
         weights, bias = self.weights[i], self.biases[i]
+        if scale is not None:
+            weights, bias = scale * weights, scale * bias
         if weights.is_complex() and not h.is_complex():
             h = h.to(weights.dtype)
         if self.precision != "fp32" and not weights.is_complex():
@@ -167,8 +170,13 @@ class Ensemble(nn.Module):
 
     def forward(self, coords: Tensor) -> Tensor:
         h = coords
-        for _, h in self.hidden_layers(coords):
-            pass
+        for i, layer in enumerate(self.layers[:-1]):
+            if layer.activation is sine:
+                # sin((omega W) h + omega b): omega scales the small [K, out, in] weights instead of the
+                # [K, N, out] activations, one elementwise pass fewer forward and one backward
+                h = torch.sin(self._linear(i, h, scale=self.omegas[i]))
+            else:
+                h = layer.activation(self._linear(i, h), self.omegas[i])
         out = self._linear(len(self.layers) - 1, h)
         return out.real if out.is_complex() else out
 
