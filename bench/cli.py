@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="members per ensemble (default: the spec's max_members, else the size measured "
                             "fastest on this device, at most 16)")
     sweep.add_argument("--compile", action="store_true", help="compile the training step with torch.compile")
+    sweep.add_argument("--executor", default="local", choices=["local", "ray"],
+                       help="local: train here, on --device (default); ray: each ensemble a Ray task on the "
+                            "cluster at --address, or on a local Ray instance (needs pip install -e \".[ray]\")")
+    sweep.add_argument("--address", help="ray: address of a running cluster, e.g. auto or ray://HEAD:10001 "
+                                         "(default: start a local instance)")
+    sweep.add_argument("--gpus-per-job", type=float,
+                       help="ray: GPUs per ensemble, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
     sweep.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
     sweep.add_argument("--dry-run", action="store_true", help="print the ensembles that would run, run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
@@ -311,7 +318,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    import torch
+
     from bench.provenance import resolve_device
+    from bench.sweep.executors import make_executor
     from bench.sweep.run import plan_sweep, run_plan
 
     library = SignalLibrary(args.data_dir)
@@ -320,11 +330,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         path = SPECS_DIR / f"{args.spec}.toml"
     spec = load_spec(path, library)
     out = Path(args.out or f"runs/{spec.name}")
-    device = resolve_device(args.device)
+    device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
+    executor = make_executor(args.executor, device, args.address, args.gpus_per_job)
     plan = plan_sweep(spec, out, library, args.max_members, keep_spec=not args.dry_run)
     total, left = len(plan.progress.cells), len(plan.progress.left)
+    where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
     print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {len(plan.jobs)} ensembles "
-          f"on {device} -> {out}", file=sys.stderr)
+          f"on {where} -> {out}", file=sys.stderr)
     if not plan.jobs:
         print(f"nothing to run: every cell is already in {out}", file=sys.stderr)
         return 0
@@ -334,7 +346,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {cell.layers} x {cell.width}: "
                   + ", ".join(f"{c.model.label}/seed {c.seed}" for c in job.cells))
         return 0
-    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug, compile=args.compile)
+    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug, compile=args.compile,
+                    executor=executor)
     counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "diverged", "oom", "error")}
     print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
           file=sys.stderr)

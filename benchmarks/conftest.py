@@ -21,7 +21,7 @@ from bench.tasks import load_task
 CUDA = torch.cuda.is_available()
 DEVICE = torch.device("cuda" if CUDA else "cpu")
 CONFIGS = ["audio", "image"] if CUDA else ["audio-cpu", "audio-cpu-4k", "image-cpu"]
-STEPS = int(os.environ.get("BENCH_SPEED_STEPS", 100 if CUDA else 20))
+STEPS = int(os.environ.get("BENCH_SPEED_STEPS") or (100 if CUDA else 20))
 
 _rates: dict[tuple[str, str], float] = {}  # (config, variant) -> member-steps/s
 
@@ -58,4 +58,4 @@ def pytest_terminal_summary(terminalreporter):
     for (config, variant), rate in sorted(_rates.items(), key=lambda item: item[0][0]):  # stable: run order
         reference = _rates.get((config, "reference"))
         ratio = f"{rate / reference:6.2f}x" if reference else "      "
-        write(f"  {config:13s} {variant:18s} {rate:10.1f}  {ratio}")
+        write(f"  {config:13s} {variant:27s} {rate:10.1f}  {ratio}")

@@ -40,13 +40,15 @@ def test_reference_loop(benchmark, tasks, record, name):
     record(name, "reference", benchmark, REFERENCE_SEEDS * STEPS)
 
 
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("members", [1, 4, 8, 16])
 @pytest.mark.parametrize("name", CONFIGS)
-def test_batched_ensemble(benchmark, tasks, record, name, members):
+def test_batched_ensemble(benchmark, tasks, record, name, members, compile):
+    """The warm-up round compiles (the later ones reuse it: same shapes, new members)."""
     task, config = tasks(name), SPEED_CONFIGS[name]
-    benchmark.pedantic(lambda model: train(model, task, CFG, progress=False),
+    benchmark.pedantic(lambda model: train(model, task, CFG, progress=False, compile=compile),
                        setup=lambda: ((_ensemble(task, config, members),), {}), rounds=3, warmup_rounds=1)
-    record(name, f"ensemble K={members}", benchmark, members * STEPS)
+    record(name, f"ensemble K={members}" + (" compiled" if compile else ""), benchmark, members * STEPS)
 
 
 @pytest.mark.parametrize("name", CONFIGS)

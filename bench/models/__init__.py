@@ -14,6 +14,7 @@ import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 from bench.errors import UsageError
@@ -40,6 +41,14 @@ def load_builtin_models() -> Registry:
     return MODELS
 
 
+_plugins: list[ModuleType] = []
+
+
+def plugin_modules() -> list[ModuleType]:
+    """The modules ``load_plugin`` imported, in order."""
+    return list(_plugins)
+
+
 def load_plugin(path: str | Path) -> None:
     """Import a user's Python file (e.g. one holding a ``@register_model`` function)."""
     path = Path(path)
@@ -49,6 +58,7 @@ def load_plugin(path: str | Path) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    _plugins.append(module)
 
 
 @dataclass(frozen=True)
@@ -108,5 +118,5 @@ def build_ensemble(
 
 __all__ = [
     "MLP", "MODELS", "PRECISIONS", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
-    "build_ensemble", "load_builtin_models", "load_plugin", "parse_model", "register_model", "sine",
+    "build_ensemble", "load_builtin_models", "load_plugin", "parse_model", "plugin_modules", "register_model", "sine",
 ]

@@ -1,25 +1,23 @@
-"""Running a plan: each job is one batched ensemble; its rows are appended to the store as soon as it
-ends, so a crash loses at most the job in flight. A failing job is split in halves and retried down
-to single members, whose failures become rows with status "oom" or "error"; the sweep goes on."""
+"""Training a job: one batched ensemble -> one row per cell. A failing ensemble is split in halves and
+retried down to single members, whose failures become rows with status "oom" or "error"; the sweep
+goes on. ``JobRunner`` bundles what any executor (``bench.sweep.executors``) needs to do this."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from bench.errors import is_out_of_memory
 from bench.models import build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
 from bench.speed.measure import flop_per_step
-from bench.store import write_rows
-from bench.sweep.plan import Cell, Job
+from bench.speed.chunking import members_per_ensemble
+from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, split
 from bench.tasks import Task
 from bench.train import train
 
@@ -70,7 +68,12 @@ def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: b
         half = (len(cells) + 1) // 2
         return (run_job(task, cells[:half], device, progress, debug, ntk, compile)
                 + run_job(task, cells[half:], device, progress, debug, ntk, compile))
-    status = "oom" if oom else "error"
+    return failed_rows(task, cells, device, "oom" if oom else "error", message)
+
+
+def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device, status: str,
+                message: str) -> list[dict[str, Any]]:
+    """Rows recording that ``cells`` could not be trained (status "oom" or "error", with the reason)."""
     return [_columns(task, cell, cell.model.params, device) | {"status": status, "error": message} for cell in cells]
 
 
@@ -81,21 +84,39 @@ def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.devic
             | {f"param.{key}": value for key, value in params.items()})
 
 
-def execute(jobs: Sequence[Job], tasks: Callable[[Cell], Task], out_dir: Path, device: torch.device,
-            columns: dict[str, Any] | None = None, progress: bool = True, debug: bool = False,
-            ntk: NtkOptions | None = None, compile: bool = False) -> list[dict[str, Any]]:
-    """Run ``jobs`` one after another, writing each job's rows (plus ``columns``) as its own Parquet file.
+@dataclass(frozen=True)
+class JobRunner:
+    """What training a job needs besides the job: the loaded tasks by ``Cell.task_key`` and how to train.
+    It is shipped as is to remote workers (the tasks' tensors travel with it, so workers need no data).
 
-    ``tasks`` maps a cell to its loaded task on ``device``. Returns all rows written.
+    tune: split each job into ensembles of the size measured fastest on the device (``bench.speed.chunking``);
+    columns: extra columns of every row (e.g. the sweep's name).
     """
-    written: list[dict[str, Any]] = []
-    overall = tqdm(total=sum(len(job) for job in jobs), unit="cell", desc="cells", position=0,
-                   disable=True if not progress else None)
-    for job in jobs:
-        rows = run_job(tasks(job.cells[0]), job.cells, device, progress, debug, ntk, compile)
-        rows = [row | (columns or {}) for row in rows]
-        write_rows(out_dir, rows)
-        written += rows
-        overall.update(len(job))
-    overall.close()
-    return written
+
+    tasks: dict[tuple, Task]
+    ntk: NtkOptions | None = None
+    compile: bool = False
+    tune: bool = False
+    columns: dict[str, Any] = field(default_factory=dict)
+
+    def task(self, job: Job, device: torch.device) -> Task:
+        return self.tasks[job.cells[0].task_key].to(device)
+
+    def parts(self, job: Job, device: torch.device) -> list[Job]:
+        """The ensembles ``job`` trains as on ``device``."""
+        if not self.tune:
+            return [job]
+        cell = job.cells[0]
+        size = members_per_ensemble(self.task(job, device), cell.model, cell.width, cell.layers, cell.train,
+                                    DEFAULT_MAX_MEMBERS)
+        return split(job, size)
+
+    def run(self, job: Job, device: torch.device, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+        """One ensemble's rows (failures as rows, see ``run_job``)."""
+        rows = run_job(self.task(job, device), job.cells, device, progress, debug, self.ntk, self.compile)
+        return [row | self.columns for row in rows]
+
+    def failed(self, job: Job, message: str) -> list[dict[str, Any]]:
+        """Rows with status "error" for every cell of a job that could not run at all (e.g. its worker died)."""
+        return [row | self.columns for row in failed_rows(self.tasks[job.cells[0].task_key], job.cells,
+                                                          torch.device("cpu"), "error", message)]

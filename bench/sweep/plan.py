@@ -12,6 +12,8 @@ from bench.models import MemberSpec, ModelChoice
 from bench.sweep.spec import Spec
 from bench.train import TrainConfig
 
+DEFAULT_MAX_MEMBERS = 16  # most members per ensemble when neither the user nor the spec fixes it
+
 
 @dataclass(frozen=True)
 class Cell:

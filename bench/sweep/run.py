@@ -18,14 +18,13 @@ from bench.errors import UsageError
 from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
-from bench.speed.chunking import members_per_ensemble
-from bench.store import finished_cells
-from bench.sweep.execute import execute
-from bench.sweep.plan import Cell, Job, expand, pack, split
+from bench.store import finished_cells, write_rows
+from bench.sweep.execute import JobRunner
+from bench.sweep.executors import LocalExecutor, RayExecutor
+from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
 from bench.tasks import Task, load_task
 
-DEFAULT_MAX_MEMBERS = 16
 FINISHED = ("ok", "diverged")  # statuses that are results; error/oom cells are retried
 # "_" prefix: pyarrow (and so pandas.read_parquet(DIR)) skips these when reading a results directory
 SPEC_FILE = "_spec.toml"
@@ -83,9 +82,11 @@ def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: i
 
 
 def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.device, *,
-             progress: bool = True, debug: bool = False, compile: bool = False) -> list[dict[str, Any]]:
+             progress: bool = True, debug: bool = False, compile: bool = False,
+             executor: LocalExecutor | RayExecutor | None = None) -> list[dict[str, Any]]:
     """Load every target of the plan (a bad file stops here, before anything trains), record the
-    environment, then execute the jobs (``compile``: with torch.compile); returns the rows written."""
+    environment, then train the jobs with ``executor`` (default: locally on ``device``; ``compile``: with
+    torch.compile), storing each ensemble's rows as they arrive; returns the rows written."""
     if not plan.jobs:
         return []
     tasks: dict[tuple, Task] = {}
@@ -93,20 +94,19 @@ def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.de
         key = job.cells[0].task_key
         if key not in tasks:
             cell = job.cells[0]
-            tasks[key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options)).to(device)
+            tasks[key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options))
     if plan.spec.ntk:
         _check_ntk(plan, tasks)
     _record_environment(out_dir, device)
-    jobs = plan.jobs
-    if plan.tune:
-        jobs = [part for job in jobs for part in split(job, _fastest_size(job, tasks[job.cells[0].task_key]))]
-    return execute(jobs, lambda cell: tasks[cell.task_key], out_dir, device, {"sweep": plan.spec.name},
-                   progress=progress, debug=debug, ntk=plan.spec.ntk, compile=compile)
+    runner = JobRunner(tasks, plan.spec.ntk, compile, plan.tune, {"sweep": plan.spec.name})
+    written: list[dict[str, Any]] = []
 
+    def write(rows: list[dict[str, Any]]) -> None:
+        write_rows(out_dir, rows)
+        written.extend(rows)
 
-def _fastest_size(job: Job, task: Task) -> int:
-    cell = job.cells[0]
-    return members_per_ensemble(task, cell.model, cell.width, cell.layers, cell.train, DEFAULT_MAX_MEMBERS)
+    (executor or LocalExecutor(device)).run(plan.jobs, runner, write, progress, debug)
+    return written
 
 
 def _check_ntk(plan: Plan, tasks: dict[tuple, Task]) -> None:

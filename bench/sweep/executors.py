@@ -1,0 +1,113 @@
+"""Where the ensembles of a sweep train: ``local`` (in this process, the default) or ``ray`` (each job
+one Ray task, on a local instance or a cluster). Either way this process is the only writer: results
+come back as rows and are stored here as each job ends, so a crash of this process loses at most the
+jobs in flight and rerunning the sweep resumes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.errors import UsageError
+from bench.models import plugin_modules
+from bench.sweep.execute import JobRunner
+from bench.sweep.plan import Job
+
+Rows = list[dict[str, Any]]
+EXECUTORS = ("local", "ray")
+RAY_RETRIES = 2  # a job whose worker dies is run again at most this many times, then recorded as "error"
+
+
+class LocalExecutor:
+    """Every job in this process on ``device``, one after another; each ensemble is written as it ends."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
+            debug: bool = False) -> None:
+        with tqdm(total=sum(map(len, jobs)), unit="cell", desc="cells", position=0,
+                  disable=True if not progress else None) as bar:
+            for job in jobs:
+                for part in runner.parts(job, self.device):
+                    write(runner.run(part, self.device, progress, debug))
+                    bar.update(len(part))
+
+
+def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) -> Rows:
+    """A Ray task: the job's ensembles on this worker's GPU (Ray sets CUDA_VISIBLE_DEVICES) or CPU."""
+    device = torch.device("cuda" if use_gpu else "cpu")
+    return [row for part in runner.parts(job, device) for row in runner.run(part, device, False, debug)]
+
+
+class RayExecutor:
+    """Each job is one Ray task with ``gpus_per_job`` GPUs (default: 1 when the cluster has GPUs, else 0)
+    and one CPU. ``address``: a running cluster ("auto", "ray://host:10001", ...); None starts a local
+    instance for this sweep. The loaded tasks travel through Ray's object store, so workers need neither
+    the data directory nor a network. A job whose worker process or node dies is retried by Ray up to
+    RAY_RETRIES times, then its cells are stored with status "error"."""
+
+    def __init__(self, address: str | None = None, gpus_per_job: float | None = None, num_cpus: int | None = None):
+        self.address, self.gpus_per_job, self.num_cpus = address, gpus_per_job, num_cpus
+
+    def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
+            debug: bool = False) -> None:
+        ray = import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
+                     include_dashboard=False, log_to_driver=debug, logging_level="ERROR")
+        try:
+            for module in plugin_modules():  # the user's plugin files exist only here: ship their code
+                ray.cloudpickle.register_pickle_by_value(module)
+            gpus = self.gpus_per_job
+            if gpus is None:
+                gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+            remote = ray.remote(_train_on_worker).options(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES,
+                                                          retry_exceptions=False)
+            shared = ray.put(runner)
+            pending = {remote.remote(shared, job, gpus > 0, debug): job for job in jobs}
+            with tqdm(total=sum(map(len, jobs)), unit="cell", desc="cells (ray)",
+                      disable=True if not progress else None) as bar:
+                while pending:
+                    (done,), _ = ray.wait(list(pending), num_returns=1)
+                    job = pending.pop(done)
+                    try:
+                        rows = ray.get(done)
+                    except ray.exceptions.RayError as exc:
+                        if debug and isinstance(exc, ray.exceptions.RayTaskError):
+                            raise
+                        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                        rows = runner.failed(job, f"{type(exc).__name__} after {RAY_RETRIES} retries: {reason}")
+                    write(rows)
+                    bar.update(len(job))
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--executor ray needs Ray, which is not installed; install the extra with "
+                         "pip install -e \".[ray]\" (or pip install \"ray>=2.9\")") from None
+    return ray
+
+
+def make_executor(name: str, device: torch.device, address: str | None = None, gpus_per_job: float | None = None):
+    """The executor called ``name`` ("local" or "ray")."""
+    if name == "local":
+        if address is not None or gpus_per_job is not None:
+            raise UsageError("--address and --gpus-per-job apply to --executor ray only")
+        return LocalExecutor(device)
+    if name == "ray":
+        import_ray()
+        return RayExecutor(address, gpus_per_job)
+    raise UsageError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+__all__ = ["EXECUTORS", "LocalExecutor", "RayExecutor", "import_ray", "make_executor"]
