@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.conftest import CONFIGS, DEVICE, STEPS
-from benchmarks.reference import fit, siren
 from bench.models import MemberSpec, build_ensemble, parse_model
 from bench.speed.chunking import members_per_ensemble
 from bench.speed.measure import SPEED_CONFIGS
 from bench.train import TrainConfig, train
+from benchmarks.conftest import CONFIGS, DEVICE, STEPS
+from benchmarks.reference import fit, siren
 
 REFERENCE_SEEDS = 2  # the reference runs seeds one after another, so its rate does not depend on K
 CFG = TrainConfig(steps=STEPS)

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.reference import fit, siren
 from bench.cli import main
 from bench.errors import UsageError
 from bench.models import MemberSpec, build_ensemble, parse_model
@@ -20,6 +19,7 @@ from bench.speed.chunking import choose, members_per_ensemble
 from bench.store import read_results
 from bench.tasks import load_task
 from bench.train import TrainConfig, train
+from benchmarks.reference import fit, siren
 
 STEPS = 60
 

@@ -15,8 +15,8 @@ from bench.errors import is_out_of_memory
 from bench.models import build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
-from bench.speed.measure import flop_per_step
 from bench.speed.chunking import members_per_ensemble
+from bench.speed.measure import flop_per_step
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, split
 from bench.tasks import Task
 from bench.train import train
