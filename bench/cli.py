@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--address", help="ray: address of a running cluster, e.g. auto or ray://HEAD:10001 "
                                          "(default: start a local instance)")
     sweep.add_argument("--gpus-per-job", type=float,
-                       help="ray: GPUs per ensemble, fractions allowed (default: 1 when the cluster has GPUs, else 0)")
+                       help="ray: GPUs per ensemble, fractions allowed (default: the spec's gpus_per_job, else 1 "
+                            "when the cluster has GPUs, else 0)")
     sweep.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
     sweep.add_argument("--dry-run", action="store_true", help="print the ensembles that would run, run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
@@ -331,7 +332,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_spec(path, library)
     out = Path(args.out or f"runs/{spec.name}")
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
-    executor = make_executor(args.executor, device, args.address, args.gpus_per_job)
+    gpus = args.gpus_per_job if args.gpus_per_job is not None else spec.gpus_per_job
+    executor = make_executor(args.executor, device, args.address, gpus if args.executor == "ray" else args.gpus_per_job)
     plan = plan_sweep(spec, out, library, args.max_members, keep_spec=not args.dry_run)
     total, left = len(plan.progress.cells), len(plan.progress.left)
     where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"

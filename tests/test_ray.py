@@ -117,3 +117,24 @@ def test_without_ray_the_package_works_and_the_ray_executor_says_how_to_install_
     assert remote.stderr.strip().splitlines()[-1] == (
         'bench: error: --executor ray needs Ray, which is not installed; install the extra with '
         'pip install -e ".[ray]" (or pip install "ray>=2.9")')
+
+
+@needs_ray
+def test_an_unreachable_cluster_is_a_one_line_error_and_writes_no_results(tmp_path):
+    result = _sweep(tmp_path, "out", "--executor", "ray", "--address", "127.0.0.1:9")
+    assert result.returncode == 1
+    assert "bench: error: no Ray cluster answers at --address 127.0.0.1:9" in result.stderr
+    assert not list((tmp_path / "out").glob("*.parquet"))
+
+
+def test_executor_options_are_checked(tmp_path, capsys):
+    from bench.cli import main
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.format(extra="finer"))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--gpus-per-job", "1", "--dry-run"]) == 2
+    assert "--address and --gpus-per-job apply to --executor ray only" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('gpus_per_job = -1\n' + SPEC.format(extra="finer"))
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
+    assert "gpus_per_job: expected a number >= 0" in capsys.readouterr().err

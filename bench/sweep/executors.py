@@ -5,13 +5,14 @@ jobs in flight and rerunning the sweep resumes."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from bench.errors import UsageError
+from bench.errors import BenchError, UsageError
 from bench.models import plugin_modules
 from bench.sweep.execute import JobRunner
 from bench.sweep.plan import Job
@@ -19,6 +20,7 @@ from bench.sweep.plan import Job
 Rows = list[dict[str, Any]]
 EXECUTORS = ("local", "ray")
 RAY_RETRIES = 2  # a job whose worker dies is run again at most this many times, then recorded as "error"
+CONNECT_TIMEOUT_S = 5.0
 
 
 class LocalExecutor:
@@ -58,8 +60,13 @@ class RayExecutor:
         ray = import_ray()
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
-                     include_dashboard=False, log_to_driver=debug, logging_level="ERROR")
+            _check_reachable(self.address)
+            try:
+                ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
+                         include_dashboard=False, log_to_driver=debug, logging_level="ERROR")
+            except ConnectionError as exc:
+                raise BenchError(f"cannot connect to a Ray cluster at --address {self.address} ({exc}); start "
+                                 f"one with `ray start --head`, or leave out --address for a local instance") from None
         try:
             for module in plugin_modules():  # the user's plugin files exist only here: ship their code
                 ray.cloudpickle.register_pickle_by_value(module)
@@ -89,6 +96,19 @@ class RayExecutor:
                 ray.shutdown()
 
 
+def _check_reachable(address: str | None) -> None:
+    """Fail in seconds, not minutes, when HOST:PORT (or ray://HOST:PORT) does not answer."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"no Ray cluster answers at --address {address} ({exc}); give HOST:PORT of a head node "
+                         f"started with `ray start --head` (or auto), or leave out --address for a local "
+                         f"instance") from None
+
+
 def import_ray():
     try:
         import ray
@@ -105,6 +125,8 @@ def make_executor(name: str, device: torch.device, address: str | None = None, g
             raise UsageError("--address and --gpus-per-job apply to --executor ray only")
         return LocalExecutor(device)
     if name == "ray":
+        if gpus_per_job is not None and gpus_per_job < 0:
+            raise UsageError(f"--gpus-per-job must be >= 0, got {gpus_per_job}")
         import_ray()
         return RayExecutor(address, gpus_per_job)
     raise UsageError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")

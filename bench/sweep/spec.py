@@ -5,9 +5,10 @@ names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
     seeds = "0-4"            # or a list; widths / layers: an int or a list
     widths = [222]
     layers = 4
-    max_members = 8          # optional cap on members per ensemble (--max-members overrides)
+    max_members = 8          # optional: fixed members per ensemble (default: measured; --max-members overrides)
+    gpus_per_job = 0.5       # optional: GPUs per ensemble with --executor ray (--gpus-per-job overrides)
     ntk = ["init", "final"]  # optional: NTK spectral summaries as result columns, on ntk_points points
-    [train]                  # steps, lr, lr_step, lr_gamma, batch_size, eval_every, batch_seed
+    [train]                  # steps, lr, lr_step, lr_gamma, batch_size, eval_every, batch_seed, precision
     steps = 1000
     [models]                 # name = {param = value or [values]}; each list is a grid axis
     siren = {}
@@ -40,8 +41,8 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
-TOP_KEYS = ("name", "description", "seeds", "widths", "layers", "max_members", "ntk", "ntk_points", "train", "models",
-            "tasks")
+TOP_KEYS = ("name", "description", "seeds", "widths", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
+            "train", "models", "tasks")
 TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 
 
@@ -72,6 +73,7 @@ class Spec:
     max_members: int | None
     text: str
     ntk: NtkOptions | None = None
+    gpus_per_job: float | None = None
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -204,6 +206,9 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
     max_members = raw.get("max_members")
     if max_members is not None:
         (max_members,) = check.ints("max_members", max_members, 1)
+    gpus = raw.get("gpus_per_job")
+    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0):
+        raise check.fail("gpus_per_job", f"expected a number >= 0 (GPUs per ensemble), got {gpus!r}")
     ntk = None
     if "ntk" in raw:
         stages = raw["ntk"] if isinstance(raw["ntk"], list) else [raw["ntk"]]
@@ -223,6 +228,7 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         max_members=max_members,
         text=text,
         ntk=ntk,
+        gpus_per_job=gpus,
     )
 
 
