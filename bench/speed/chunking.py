@@ -12,8 +12,10 @@ spec's ``max_members`` fix the size instead.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pooch
@@ -25,7 +27,9 @@ from bench.speed.measure import measure
 from bench.tasks import Task
 from bench.train import TrainConfig
 
-TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed
+TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
+MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
+MAX_TUNE_STEPS = 200
 TUNE_BUDGET_S = 30.0  # stop trying larger sizes once the next one would take longer than this
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
 
@@ -74,7 +78,11 @@ def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, trai
     for size in sizes:
         started = time.perf_counter()
         try:
-            rates[size] = measure(task, model, width, layers, size, cfg).member_steps_per_s
+            steps_per_s = measure(task, model, width, layers, size, cfg).steps_per_s
+            if TUNE_STEPS / steps_per_s < MIN_TIMED_S:
+                steps = min(MAX_TUNE_STEPS, math.ceil(MIN_TIMED_S * steps_per_s * 1.1))
+                steps_per_s = measure(task, model, width, layers, size, replace(cfg, steps=steps)).steps_per_s
+            rates[size] = size * steps_per_s
         except Exception:  # out of memory, or a model that fails: sizes so far decide
             break
         finally:
