@@ -302,7 +302,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     grid = spec.tasks[0]
-    print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {len(plan.jobs)} ensemble(s)"
+    groups = f"{len(plan.jobs)} group(s) of the fastest ensemble size" if plan.tune else f"{len(plan.jobs)} ensemble(s)"
+    print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {groups}"
           + (f" ({finished} already in {out})" if finished else "")
           + f", {spec.layers[0]} x {spec.widths[0]}, {spec.train.steps} steps on {device}", file=sys.stderr)
     rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug, compile=args.compile)
@@ -337,8 +338,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = plan_sweep(spec, out, library, args.max_members, keep_spec=not args.dry_run)
     total, left = len(plan.progress.cells), len(plan.progress.left)
     where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
-    print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {len(plan.jobs)} ensembles "
-          f"on {where} -> {out}", file=sys.stderr)
+    groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
+        f"{len(plan.jobs)} ensembles"
+    print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
+          file=sys.stderr)
     if not plan.jobs:
         print(f"nothing to run: every cell is already in {out}", file=sys.stderr)
         return 0
@@ -480,7 +483,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for compile in (False, True) if args.compile else (False,):
             for k in members:
                 result = measure(task, model, width, layers, k, cfg, compile=compile, rates=rates)
-                rows.append({"precision": cfg.precision, "compile": compile} | asdict(result))
+                rows.append({"precision": cfg.precision} | asdict(result))
     table = pd.DataFrame(rows).rename(columns={"metric": task.metric})
     print(table.to_markdown(index=False, floatfmt=".4g") if args.format == "markdown" else table.to_csv(index=False))
     return 0

@@ -71,8 +71,12 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
     counting (status "diverged") while the others go on. Model and task must be on the same device.
     ``compile``: run the step through torch.compile (see ``TrainingStep``); on the CPU the allocator is
     tuned first (``keep_large_blocks``)."""
-    with matmul_precision(cfg.precision):
-        return _train(model, task, cfg, progress, compile)
+    previous, model.precision = model.precision, cfg.precision
+    try:
+        with matmul_precision(cfg.precision):
+            return _train(model, task, cfg, progress, compile)
+    finally:
+        model.precision = previous  # what follows (e.g. the final NTK) sees the model as it was given
 
 
 def _train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool, compile: bool) -> TrainOutcome:
@@ -80,7 +84,6 @@ def _train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool, compil
     if device.type == "cpu":
         keep_large_blocks()
     k = model.size
-    model.precision = cfg.precision
     step_fn = TrainingStep(model, task, compile)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None

@@ -120,6 +120,14 @@ def test_without_ray_the_package_works_and_the_ray_executor_says_how_to_install_
 
 
 @needs_ray
+def test_asking_for_more_gpus_than_the_cluster_has_is_an_error_not_a_hang(tmp_path):
+    result = _sweep(tmp_path, "out", "--executor", "ray", "--gpus-per-job", "1")  # this local instance: no GPU
+    assert result.returncode == 1
+    assert "bench: error: --gpus-per-job 1.0 but the Ray cluster has 0 GPUs" in result.stderr
+    assert not list((tmp_path / "out").glob("*.parquet"))
+
+
+@needs_ray
 def test_an_unreachable_cluster_is_a_one_line_error_and_writes_no_results(tmp_path):
     result = _sweep(tmp_path, "out", "--executor", "ray", "--address", "127.0.0.1:9")
     assert result.returncode == 1

@@ -74,6 +74,13 @@ def test_compile_falls_back_to_eager_where_it_cannot_work(library):
     assert fallback.members[0].final == eager.members[0].final
 
 
+def test_training_in_bf16_leaves_the_model_in_its_own_precision(relay_2k):
+    model = _ensemble(relay_2k, seeds=[0])
+    outcome = train(model, relay_2k, TrainConfig(steps=3, precision="bf16"), progress=False)
+    assert model.precision == "fp32"  # a final NTK after training runs as the initial one did
+    assert outcome.members[0].status == "ok"
+
+
 def test_reduced_precision_keeps_layer_0_exact(relay_2k):
     model = _ensemble(relay_2k, seeds=[0, 1])
     exact = [z for z, _ in model.hidden_layers(relay_2k.coords)]
@@ -110,10 +117,10 @@ def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _memb
 
 
 def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _members_cache, tmp_path, capsys):
-    members_per_ensemble(relay_2k, parse_model("siren"), 8, 2, TrainConfig(), cap=16)
+    members_per_ensemble(relay_2k, parse_model("siren"), 8, 2, TrainConfig(), cap=4)  # a job of 3: sizes up to 4
     cache = json.loads(_members_cache.read_text())
     for key in cache:
-        if '"cap": 16' in key and '"width": 8' in key and '"samples": 2048' in key:
+        if '"cap": 4' in key and '"width": 8' in key and '"samples": 2048' in key:
             cache[key]["members"] = 1  # as if one member at a time had measured fastest
     _members_cache.write_text(json.dumps(cache))
     args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "2048", "--width", "8", "--layers", "2",

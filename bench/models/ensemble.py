@@ -115,10 +115,11 @@ class Ensemble(nn.Module):
     layers ([A, K, 1, 1, P] when each holds P numbers; fixed, not trained).
     forward: coords [N, d_in] (or [K, N, d_in], one copy per member) -> predictions [K, N, d_out].
 
-    precision: how the matmuls of layers 1.. run: "fp32"; "bf16" (inputs and weights cast to
-    bfloat16, float32 outputs, activations and parameters); "tf32" (the caller enables TF32 matmuls,
-    see ``bench.train``). Layer 0 stays exact float32 under both: with w0 = 3000 its rounding error is
-    multiplied by 3000 inside the sine.
+    precision: how the real matmuls of layers 1.. (the output layer included) run: "fp32"; "bf16"
+    (inputs, weights and bias cast to bfloat16 for the matmul and bias add, the result cast back to
+    float32; activations and parameters stay float32); "tf32" (the caller enables TF32 matmuls, see
+    ``bench.train``). Layer 0 stays exact float32 under both: with w0 = 3000 its rounding error is
+    multiplied by 3000 inside the sine. Complex layers (WIRE) ignore bf16.
     """
 
     precision: str = "fp32"

@@ -44,7 +44,8 @@ def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int
     from the cache, else measured now and cached."""
     device = task.coords.device
     samples = min(train.batch_size or task.size, task.size)
-    key = json.dumps({"device": device_name(device), "torch": torch.__version__, "model": model.entry.name,
+    key = json.dumps({"device": device_name(device), "torch": torch.__version__, "task": task.name,
+                      "model": model.entry.name,
                       "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width, "layers": layers,
                       "samples": samples, "precision": train.precision, "cap": cap}, sort_keys=True)
     path = cache_path()

@@ -68,6 +68,7 @@ class Throughput:
     rate); member_steps_per_s = members x steps_per_s; samples_per_s: member-samples per second."""
 
     members: int
+    compiled: bool  # the step ran compiled to the end (see TrainOutcome.compiled)
     steps_per_s: float
     member_steps_per_s: float
     samples_per_s: float
@@ -91,7 +92,7 @@ def measure(task: Task, model: ModelChoice, width: int, layers: int, members: in
     samples = min(cfg.batch_size or task.size, task.size)
     finals = torch.tensor([m.final for m in outcome.members])
     return Throughput(
-        members=members, steps_per_s=outcome.steps_per_s, member_steps_per_s=members * outcome.steps_per_s,
+        members=members, compiled=outcome.compiled, steps_per_s=outcome.steps_per_s, member_steps_per_s=members * outcome.steps_per_s,
         samples_per_s=members * outcome.steps_per_s * samples,
         gflop_per_s=members * outcome.steps_per_s * flop_per_step(ensemble, samples) / 1e9,
         peak_mem_mb=peak_memory_mb(device), metric=float(finals.nanmean()), step_ms=1e3 / outcome.steps_per_s,

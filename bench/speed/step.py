@@ -28,6 +28,21 @@ def matmul_precision(precision: str) -> Iterator[None]:
         torch.set_float32_matmul_precision(before)
 
 
+COMPILE_CACHE_LIMIT = 1024  # compiled variants kept per step function: one per ensemble shape
+
+
+def _allow_recompiles() -> None:
+    """Every ensemble shape compiles the step anew; past dynamo's default limit of 8 shapes it would
+    silently run eagerly, so raise the limit (the name changed across torch versions)."""
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), COMPILE_CACHE_LIMIT))
+    if hasattr(config, "accumulated_recompile_limit"):
+        config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, COMPILE_CACHE_LIMIT)
+    elif hasattr(config, "accumulated_cache_size_limit"):
+        config.accumulated_cache_size_limit = max(config.accumulated_cache_size_limit, COMPILE_CACHE_LIMIT)
+
+
 class TrainingStep:
     """``step(idx, alive)``: zero the gradients, compute the task's losses [K] (and metric [K] or None)
     on the points ``idx`` (None: all), and back-propagate the sum of the finite losses of members still
@@ -45,6 +60,7 @@ class TrainingStep:
         self.cuda_graphs = compile and task.coords.device.type == "cuda"
         self.compiled = None
         if compile:
+            _allow_recompiles()
             self.compiled = torch.compile(self._forward_backward, dynamic=False,
                                           mode="reduce-overhead" if self.cuda_graphs else None)
 

@@ -107,8 +107,8 @@ class JobRunner:
         if not self.tune:
             return [job]
         cell = job.cells[0]
-        size = members_per_ensemble(self.task(job, device), cell.model, cell.width, cell.layers, cell.train,
-                                    DEFAULT_MAX_MEMBERS)
+        cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
+        size = members_per_ensemble(self.task(job, device), cell.model, cell.width, cell.layers, cell.train, cap)
         return split(job, size)
 
     def run(self, job: Job, device: torch.device, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
@@ -118,5 +118,6 @@ class JobRunner:
 
     def failed(self, job: Job, message: str) -> list[dict[str, Any]]:
         """Rows with status "error" for every cell of a job that could not run at all (e.g. its worker died)."""
-        return [row | self.columns for row in failed_rows(self.tasks[job.cells[0].task_key], job.cells,
-                                                          torch.device("cpu"), "error", message)]
+        rows = failed_rows(self.tasks[job.cells[0].task_key], job.cells, torch.device("cpu"), "error", message)
+        return [row | self.columns | {"device": "unknown", "device_name": "unknown (the worker was lost)"}
+                for row in rows]

@@ -5,6 +5,7 @@ jobs in flight and rerunning the sweep resumes."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +29,9 @@ class LocalExecutor:
 
     def __init__(self, device: torch.device):
         self.device = device
+
+    def describe(self) -> str:
+        return f"local ({self.device})"
 
     def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
             debug: bool = False) -> None:
@@ -55,6 +59,9 @@ class RayExecutor:
     def __init__(self, address: str | None = None, gpus_per_job: float | None = None, num_cpus: int | None = None):
         self.address, self.gpus_per_job, self.num_cpus = address, gpus_per_job, num_cpus
 
+    def describe(self) -> str:
+        return f"ray ({self.address or 'local instance'}); workers' devices are in the result rows"
+
     def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
             debug: bool = False) -> None:
         ray = import_ray()
@@ -70,9 +77,12 @@ class RayExecutor:
         try:
             for module in plugin_modules():  # the user's plugin files exist only here: ship their code
                 ray.cloudpickle.register_pickle_by_value(module)
-            gpus = self.gpus_per_job
+            gpus, available = self.gpus_per_job, ray.cluster_resources().get("GPU", 0)
             if gpus is None:
-                gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+                gpus = 1 if available > 0 else 0
+            if gpus > available:  # Ray would wait for such a worker forever
+                raise BenchError(f"--gpus-per-job {gpus} but the Ray cluster has {available:g} GPUs; lower it "
+                                 f"(0 trains on CPUs) or add GPU nodes")
             remote = ray.remote(_train_on_worker).options(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES,
                                                           retry_exceptions=False)
             shared = ray.put(runner)
@@ -87,8 +97,7 @@ class RayExecutor:
                     except ray.exceptions.RayError as exc:
                         if debug and isinstance(exc, ray.exceptions.RayTaskError):
                             raise
-                        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                        rows = runner.failed(job, f"{type(exc).__name__} after {RAY_RETRIES} retries: {reason}")
+                        rows = runner.failed(job, _reason(ray, exc))
                     write(rows)
                     bar.update(len(job))
         finally:
@@ -96,14 +105,24 @@ class RayExecutor:
                 ray.shutdown()
 
 
+def _reason(ray, exc: Exception) -> str:
+    """One line for a job's rows: the worker's own exception, or how the worker was lost."""
+    if isinstance(exc, ray.exceptions.RayTaskError) and exc.cause is not None:
+        cause = exc.cause
+        return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return f"{type(exc).__name__} after {RAY_RETRIES} retries: {text.splitlines()[0] if text else ''}"
+
+
 def _check_reachable(address: str | None) -> None:
-    """Fail in seconds, not minutes, when HOST:PORT (or ray://HOST:PORT) does not answer."""
-    if address is None or address == "auto":
+    """Fail in seconds, not minutes, when HOST:PORT (or ray://HOST:PORT) does not answer; other forms
+    (auto, local, ...) are left to Ray."""
+    host, sep, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except (OSError, ValueError) as exc:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
         raise BenchError(f"no Ray cluster answers at --address {address} ({exc}); give HOST:PORT of a head node "
                          f"started with `ray start --head` (or auto), or leave out --address for a local "
                          f"instance") from None

@@ -97,7 +97,8 @@ def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.de
             tasks[key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options))
     if plan.spec.ntk:
         _check_ntk(plan, tasks)
-    _record_environment(out_dir, device)
+    executor = executor or LocalExecutor(device)
+    _record_environment(out_dir, device, executor.describe())
     runner = JobRunner(tasks, plan.spec.ntk, compile, plan.tune, {"sweep": plan.spec.name})
     written: list[dict[str, Any]] = []
 
@@ -105,7 +106,7 @@ def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.de
         write_rows(out_dir, rows)
         written.extend(rows)
 
-    (executor or LocalExecutor(device)).run(plan.jobs, runner, write, progress, debug)
+    executor.run(plan.jobs, runner, write, progress, debug)
     return written
 
 
@@ -130,12 +131,13 @@ def _claim(out_dir: Path, spec: Spec, library: SignalLibrary) -> None:
                          f"use another --out or the same spec")
 
 
-def _record_environment(out_dir: Path, device: torch.device) -> None:
-    """Append this session (package, torch, device, time) to environment.json."""
+def _record_environment(out_dir: Path, device: torch.device, executor: str) -> None:
+    """Append this session (package, torch, executor, this process's device, time) to environment.json."""
     path = out_dir / ENVIRONMENT_FILE
     sessions = json.loads(path.read_text()) if path.is_file() else []
     sessions.append({"package": f"inr-bench {__version__}", "python": sys.version.split()[0],
-                     "platform": platform.platform(), "cuda": torch.version.cuda} | provenance(device))
+                     "platform": platform.platform(), "cuda": torch.version.cuda, "executor": executor}
+                    | provenance(device))
     _write_atomically(path, json.dumps(sessions, indent=2) + "\n")
 
 
