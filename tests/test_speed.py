@@ -145,3 +145,13 @@ def test_bench_bench_prints_throughput_and_flops(capsys):
 def test_bench_bench_rejects_an_unknown_precision(capsys):
     assert main(["bench", "--precision", "fp16", "--members", "1", "--steps", "2", "--device", "cpu"]) == 2
     assert "unknown precision 'fp16'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ensemble_size", [1, 3])
+def test_a_member_computes_the_same_numbers_whatever_the_ensemble_size(relay_2k, ensemble_size):
+    """The measured ensemble size must not change results: at lr 1e-3 a 1-ulp difference grows into dB."""
+    def final(size: int) -> float:
+        model = _ensemble(relay_2k, seeds=range(size), width=32, layers=3)
+        return train(model, relay_2k, TrainConfig(steps=60, lr=1e-3), progress=False).members[0].final
+
+    assert final(ensemble_size) == final(2)
