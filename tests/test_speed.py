@@ -155,3 +155,30 @@ def test_a_member_computes_the_same_numbers_whatever_the_ensemble_size(relay_2k,
         return train(model, relay_2k, TrainConfig(steps=60, lr=1e-3), progress=False).members[0].final
 
     assert final(ensemble_size) == final(2)
+
+
+def test_a_corrupt_members_cache_is_measured_anew(relay_2k, tmp_path, monkeypatch):
+    path = tmp_path / "members.json"
+    path.write_text("{not json")
+    monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(path))
+    size = members_per_ensemble(relay_2k, parse_model("siren"), 8, 1, TrainConfig(), cap=2)
+    assert size in (1, 2)
+    assert [entry["members"] for entry in json.loads(path.read_text()).values()] == [size]
+
+
+def test_run_flags_compile_and_precision_reach_the_rows(tmp_path):
+    base = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "8",
+            "--layers", "1", "--steps", "4", "--seeds", "0", "--device", "cpu", "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "plain")]) == 0
+    assert main(base + ["--out", str(tmp_path / "fast"), "--compile", "--precision", "bf16"]) == 0
+    plain, fast = read_results(tmp_path / "plain").iloc[0], read_results(tmp_path / "fast").iloc[0]
+    assert (plain["compiled"], plain["precision"]) == (False, "fp32")
+    assert (fast["compiled"], fast["precision"]) == (True, "bf16")
+    assert fast["cell_key"] != plain["cell_key"]  # bf16 is another result; --compile alone would not be
+
+
+def test_bench_bench_roofline_gives_a_floor_below_the_step_time(capsys):
+    assert main(["bench", "--config", "image-cpu", "--side", "16", "--members", "2", "--steps", "6",
+                 "--device", "cpu", "--roofline", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert (table["floor_ms"] > 0).all() and (table["floor_ms"] < table["step_ms"]).all()

@@ -82,6 +82,8 @@ def test_packing_shares_ensembles_only_where_everything_but_seed_and_params_matc
     ("seeds = '3-1'\n[models]\nsiren = {}\n", "test.toml: seeds: seeds '3-1' must name distinct"),
     ("seeds = 1\n[train]\nlr = -1.0\n[models]\nsiren = {}\n", "test.toml: train.lr: bad value -1.0"),
     ("seeds = 1\n[train]\nepochs = 3\n[models]\nsiren = {}\n", "test.toml: train.epochs: unknown key; valid keys: steps"),
+    ("seeds = 1\n[train]\nprecision = 'fp16'\n[models]\nsiren = {}\n",
+     "test.toml: train.precision: expected one of fp32, tf32, bf16, got 'fp16'"),
     ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'video'\nsignals = ['arch']\n",
      "test.toml: tasks[0].task: unknown task 'video'"),
     ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['nope']\n",

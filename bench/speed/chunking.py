@@ -49,18 +49,27 @@ def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int
                       "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width, "layers": layers,
                       "samples": samples, "precision": train.precision, "cap": cap}, sort_keys=True)
     path = cache_path()
-    cache = json.loads(path.read_text()) if path.is_file() else {}
+    cache = _read(path)
     if key not in cache:
         rates = _measure_sizes(task, model, width, layers, train, cap)
         if not rates:  # even one member failed: the job itself will record why
             return cap
-        cache = json.loads(path.read_text()) if path.is_file() else {}  # another sweep may have written meanwhile
+        cache = _read(path)  # another sweep may have written meanwhile
         cache[key] = {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(cache, indent=1) + "\n")
         os.replace(tmp, path)
     return min(cache[key]["members"], cap)
+
+
+def _read(path: Path) -> dict:
+    """The cache's entries; an unreadable or corrupt file counts as empty (it is rewritten whole)."""
+    try:
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
 
 
 def choose(rates: dict[int, float]) -> int:
