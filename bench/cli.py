@@ -30,10 +30,12 @@ TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every",
 EPILOG = """examples:
   bench list models
   bench sweep quick --out runs/quick
+  bench sweep specs/siren2-paper-audio.toml --executor ray --address auto
   bench status runs/quick
   bench run --model siren2 --task audio:arch --max-samples 65536 --width 64 --layers 4 --steps 200 --seeds 0-3 --out runs/demo
   bench run --model siren --model siren2_filtered:S0=0.05,decay=0.9 --task image:camera --side 128
   bench table runs/demo --metric snr_db --format markdown
+  bench bench --members 1,4,16 --compile --roofline
 """
 
 
