@@ -334,6 +334,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         path = SPECS_DIR / f"{args.spec}.toml"
     spec = load_spec(path, library)
     out = Path(args.out or f"runs/{spec.name}")
+    if args.executor == "ray" and args.device != "auto":
+        raise UsageError("--device applies to --executor local; on Ray, --gpus-per-job decides (0: CPUs)")
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
     gpus = args.gpus_per_job if args.gpus_per_job is not None else spec.gpus_per_job
     executor = make_executor(args.executor, device, args.address, gpus if args.executor == "ray" else args.gpus_per_job)

@@ -142,6 +142,9 @@ def test_executor_options_are_checked(tmp_path, capsys):
     spec.write_text(SPEC.format(extra="finer"))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--gpus-per-job", "1", "--dry-run"]) == 2
     assert "--address and --gpus-per-job apply to --executor ray only" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--executor", "ray", "--device", "cuda",
+                 "--dry-run"]) == 2
+    assert "--device applies to --executor local" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text('gpus_per_job = -1\n' + SPEC.format(extra="finer"))
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
