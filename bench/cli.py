@@ -337,8 +337,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.executor == "ray" and args.device != "auto":
         raise UsageError("--device applies to --executor local; on Ray, --gpus-per-job decides (0: CPUs)")
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
-    gpus = args.gpus_per_job if args.gpus_per_job is not None else spec.gpus_per_job
-    executor = make_executor(args.executor, device, args.address, gpus if args.executor == "ray" else args.gpus_per_job)
+    gpus = args.gpus_per_job
+    if args.executor == "ray" and gpus is None:
+        gpus = spec.gpus_per_job
+    executor = make_executor(args.executor, device, args.address, gpus)
     plan = plan_sweep(spec, out, library, args.max_members, keep_spec=not args.dry_run)
     total, left = len(plan.progress.cells), len(plan.progress.left)
     where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
@@ -481,9 +483,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if rates:
         print(f"measured: matmul {rates.matmul_flop_per_s / 1e9:.1f} GFLOP/s, copy {rates.bytes_per_s / 1e9:.1f} GB/s",
               file=sys.stderr, flush=True)
+    configs = [TrainConfig(steps=args.steps, lr=args.lr, precision=p.strip()) for p in args.precision.split(",")]
     rows = []
-    for precision in args.precision.split(","):
-        cfg = TrainConfig(steps=args.steps, lr=args.lr, precision=precision.strip())
+    for cfg in configs:
         for compile in (False, True) if args.compile else (False,):
             for k in members:
                 result = measure(task, model, width, layers, k, cfg, compile=compile, rates=rates)
