@@ -56,8 +56,8 @@ class RayExecutor:
     the data directory nor a network. A job whose worker process or node dies is retried by Ray up to
     RAY_RETRIES times, then its cells are stored with status "error"."""
 
-    def __init__(self, address: str | None = None, gpus_per_job: float | None = None, num_cpus: int | None = None):
-        self.address, self.gpus_per_job, self.num_cpus = address, gpus_per_job, num_cpus
+    def __init__(self, address: str | None = None, gpus_per_job: float | None = None):
+        self.address, self.gpus_per_job = address, gpus_per_job
 
     def describe(self) -> str:
         return f"ray ({self.address or 'local instance'}); workers' devices are in the result rows"
@@ -69,8 +69,7 @@ class RayExecutor:
         if started_here:
             _check_reachable(self.address)
             try:
-                ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
-                         include_dashboard=False, log_to_driver=debug, logging_level="ERROR")
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=debug, logging_level="ERROR")
             except ConnectionError as exc:
                 raise BenchError(f"cannot connect to a Ray cluster at --address {self.address} ({exc}); start "
                                  f"one with `ray start --head`, or leave out --address for a local instance") from None
