@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -99,21 +99,26 @@ class JobRunner:
     tune: bool = False
     columns: dict[str, Any] = field(default_factory=dict)
 
+    def on(self, device: torch.device) -> JobRunner:
+        """This runner with every task moved to ``device`` once (rather than once per job)."""
+        return replace(self, tasks={key: task.to(device) for key, task in self.tasks.items()})
+
     def task(self, job: Job, device: torch.device) -> Task:
+        """The task of ``job`` on ``device``."""
         return self.tasks[job.cells[0].task_key].to(device)
 
-    def parts(self, job: Job, device: torch.device) -> list[Job]:
-        """The ensembles ``job`` trains as on ``device``."""
+    def parts(self, job: Job, task: Task) -> list[Job]:
+        """The ensembles ``job`` trains as on its ``task``'s device."""
         if not self.tune:
             return [job]
         cell = job.cells[0]
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
-        size = members_per_ensemble(self.task(job, device), cell.model, cell.width, cell.layers, cell.train, cap)
+        size = members_per_ensemble(task, cell.model, cell.width, cell.layers, cell.train, cap)
         return split(job, size)
 
-    def run(self, job: Job, device: torch.device, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
-        """One ensemble's rows (failures as rows, see ``run_job``)."""
-        rows = run_job(self.task(job, device), job.cells, device, progress, debug, self.ntk, self.compile)
+    def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+        """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
+        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, self.compile)
         return [row | self.columns for row in rows]
 
     def failed(self, job: Job, message: str) -> list[dict[str, Any]]:

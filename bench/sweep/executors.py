@@ -35,18 +35,21 @@ class LocalExecutor:
 
     def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
             debug: bool = False) -> None:
+        runner = runner.on(self.device)
         with tqdm(total=sum(map(len, jobs)), unit="cell", desc="cells", position=0,
                   disable=True if not progress else None) as bar:
             for job in jobs:
-                for part in runner.parts(job, self.device):
-                    write(runner.run(part, self.device, progress, debug))
+                task = runner.task(job, self.device)
+                for part in runner.parts(job, task):
+                    write(runner.run(part, task, progress, debug))
                     bar.update(len(part))
 
 
 def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) -> Rows:
     """A Ray task: the job's ensembles on this worker's GPU (Ray sets CUDA_VISIBLE_DEVICES) or CPU."""
     device = torch.device("cuda" if use_gpu else "cpu")
-    return [row for part in runner.parts(job, device) for row in runner.run(part, device, False, debug)]
+    task = runner.task(job, device)
+    return [row for part in runner.parts(job, task) for row in runner.run(part, task, False, debug)]
 
 
 class RayExecutor:
