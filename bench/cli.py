@@ -281,7 +281,8 @@ def _run_spec(args: argparse.Namespace, library: SignalLibrary) -> Spec:
     return Spec(
         name="run",
         models=tuple(parse_model(text) for text in args.model or DEFAULTS["models"]),
-        tasks=(TaskGrid(name, (ref,), tuple((key, (value,)) for key, value in options.items())),),
+        tasks=(TaskGrid(name, (ref,), tuple((key, (value,)) for key, value in options.items()),
+                        (library.fingerprint(ref, load_builtin_tasks().get(name).meta["domain"]),)),),
         widths=(args.width or (preset.widths[0] if preset else DEFAULTS["width"]),),
         layers=(args.layers or (preset.layers[0] if preset else DEFAULTS["layers"]),),
         seeds=tuple(parse_seeds(args.seeds or DEFAULTS["seeds"])),

@@ -18,16 +18,18 @@ def psnr_db(mse: Tensor, data_range: float) -> Tensor:
 
 
 def spectral_centroid(x: np.ndarray) -> float:
-    """psi of methods.md for a target x [..., n, C] (audio [n, C]; images [rows, width, C]).
+    """psi of docs/methods.md for a target x [n, C] (audio: samples; images: the H*W pixels flattened
+    row-major, as the official SIREN² code passes them).
 
-    Per channel: centroid of |rfft| along the n axis (rfftfreq, d=1), averaged over any leading
-    axes (image rows); psi = 2 * mean over channels / C, so that 1.0 is the Nyquist frequency.
+    Per channel: centroid of |rfft| over the n values (rfftfreq, d=1); psi = 2 * mean over channels / C,
+    so that 1.0 is the Nyquist frequency.
     """
     x = np.asarray(x, dtype=np.float64)
-    magnitude = np.abs(np.fft.rfft(x, axis=-2))
-    freqs = np.fft.rfftfreq(x.shape[-2], d=1.0)[:, None]
-    total = magnitude.sum(axis=-2)
-    centroid = np.divide((magnitude * freqs).sum(axis=-2), total, out=np.zeros_like(total), where=total > 0)
-    per_channel = centroid.reshape(-1, x.shape[-1]).mean(axis=0)
-    channels = x.shape[-1]
-    return float(2.0 * per_channel.mean() / channels)
+    if x.ndim != 2:
+        raise ValueError(f"spectral_centroid expects values [n, C], got shape {x.shape}")
+    magnitude = np.abs(np.fft.rfft(x, axis=0))
+    freqs = np.fft.rfftfreq(x.shape[0], d=1.0)[:, None]
+    total = magnitude.sum(axis=0)
+    centroid = np.divide((magnitude * freqs).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
+    channels = x.shape[1]
+    return float(2.0 * centroid.mean() / channels)

@@ -85,9 +85,14 @@ class SignalLibrary:
                 return candidate
         return None
 
-    def check(self, ref: str, kind: str) -> None:
-        """Raise the error ``path`` would raise for an unknown name or a missing file, without reading it."""
-        self._resolve(ref, kind)
+    def fingerprint(self, ref: str, kind: str) -> str:
+        """What identifies the content of ``ref``: the manifest's sha256 for a manifest signal (no file read),
+        the sha256 of a user's file (so a replaced file is a new signal), the name of a synthetic one.
+        Raises the error ``path`` would raise for an unknown name or a missing file."""
+        found = self._resolve(ref, kind)
+        if found is None:
+            return ref
+        return found.sha256 if isinstance(found, SignalEntry) else sha256_of(found)
 
     def path(self, ref: str, kind: str) -> Path:
         """The file for a manifest name (found or downloaded, hash checked) or a user path.

@@ -52,11 +52,13 @@ def test_grid_expands_to_every_combination_with_unique_stable_keys(library):
 
 def test_cell_key_is_fixed_across_versions_and_changes_with_the_setting():
     cell = Cell("audio", "arch", (("max_samples", 4096),), 64, 3, TrainConfig(steps=300, lr=3e-4),
-                parse_model("siren2:S0=0.05"), 1)
-    assert cell.key == "a895a7035f4816ae"  # changing it would orphan every stored result
+                parse_model("siren2:S0=0.05"), 1, "c6d81b44b2276c3437a606efa7d938f302c9a1ea88bf72aac2d5019fddf9ad44")
+    # changing it orphans every stored result: only on purpose, with plan.TARGET_REVISION (2: official audio order)
+    assert cell.key == "56864c6367c79cb2"
     variants = [cell.__class__(**{**cell.__dict__, field: value}) for field, value in [
         ("seed", 2), ("width", 65), ("signal", "relay"), ("options", (("max_samples", 4097),)),
-        ("train", TrainConfig(steps=300, lr=1e-4)), ("model", parse_model("siren2:S0=0.06"))]]
+        ("train", TrainConfig(steps=300, lr=1e-4)), ("model", parse_model("siren2:S0=0.06")),
+        ("fingerprint", "61de3e16a2a766e9")]]
     assert len({cell.key} | {v.key for v in variants}) == 1 + len(variants)
 
 
@@ -239,7 +241,8 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
 
         width, budget_mib = int(sys.argv[1]), int(sys.argv[2])
         task = load_task("audio:relay", SignalLibrary(), {"max_samples": 8192})
-        cells = [Cell("audio", "relay", (), width, 2, TrainConfig(steps=2), parse_model("siren"), s) for s in range(8)]
+        cells = [Cell("audio", "relay", (), width, 2, TrainConfig(steps=2), parse_model("siren"), s, "relay")
+                 for s in range(8)]
         run_job(task, [cells[0].__class__(**{**cells[0].__dict__, "width": 4})], torch.device("cpu"), progress=False)
         # ^ a tiny run first, so torch's lazy imports happen before the cap, not half-way under it
         size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))

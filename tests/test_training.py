@@ -17,7 +17,8 @@ def members(*pairs):
 
 
 def cells(task, width, layers, cfg, *pairs):
-    return [Cell(task.name, task.signal, (), width, layers, cfg, parse_model(model), seed) for model, seed in pairs]
+    return [Cell(task.name, task.signal, (), width, layers, cfg, parse_model(model), seed, task.signal)
+            for model, seed in pairs]
 
 
 def test_ensemble_member_equals_a_run_of_its_seed_alone(relay_2k):

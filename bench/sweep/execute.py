@@ -78,7 +78,8 @@ def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device, status:
 
 
 def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal} | task.meta
+    return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint}
+            | task.meta
             | {"width": cell.width, "layers": cell.layers} | asdict(cell.train) | provenance(device)
             | {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed}
             | {f"param.{key}": value for key, value in params.items()})

@@ -13,11 +13,16 @@ from bench.sweep.spec import Spec
 from bench.train import TrainConfig
 
 DEFAULT_MAX_MEMBERS = 16  # most members per ensemble when neither the user nor the spec fixes it
+# Part of every cell key; raised whenever the way a target is made from its file changes, so that results
+# of the old rule become other cells. 2: audio divided by the whole clip's peak before truncation, image
+# centroid over the raster-flattened pixels (both as the official SIREN² code does).
+TARGET_REVISION = 2
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One member to train: task ``task:signal`` with ``options``, an L x H net, a model and a seed."""
+    """One member to train: task ``task:signal`` with ``options``, an L x H net, a model and a seed.
+    ``fingerprint`` identifies the signal's content (``SignalLibrary.fingerprint``)."""
 
     task: str
     signal: str
@@ -27,6 +32,7 @@ class Cell:
     train: TrainConfig
     model: ModelChoice
     seed: int
+    fingerprint: str
 
     @property
     def key(self) -> str:
@@ -36,7 +42,8 @@ class Cell:
             del train["precision"]
         content = {"task": self.task, "signal": self.signal, "options": dict(self.options), "width": self.width,
                    "layers": self.layers, "train": train, "model": self.model.entry.name,
-                   "params": dict(sorted(self.model.params.items())), "seed": self.seed}
+                   "params": dict(sorted(self.model.params.items())), "seed": self.seed,
+                   "content": self.fingerprint, "revision": TARGET_REVISION}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
@@ -63,8 +70,9 @@ def expand(spec: Spec) -> list[Cell]:
     """Every cell of the grid: tasks x signals x options x widths x layers x models x seeds, each once
     (a value listed twice, e.g. S0 = [0.1, 1e-1], gives one cell)."""
     cells = (
-        Cell(grid.task, signal, tuple(sorted(options.items())), width, layers, spec.train, model, seed)
-        for grid in spec.tasks for signal in grid.signals for options in grid.option_sets()
+        Cell(grid.task, signal, tuple(sorted(options.items())), width, layers, spec.train, model, seed, fingerprint)
+        for grid in spec.tasks for signal, fingerprint in zip(grid.signals, grid.fingerprints)
+        for options in grid.option_sets()
         for width in spec.widths for layers in spec.layers for model in spec.models for seed in spec.seeds
     )
     return list({cell.key: cell for cell in cells}.values())

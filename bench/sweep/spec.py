@@ -48,11 +48,13 @@ TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 
 @dataclass(frozen=True)
 class TaskGrid:
-    """One [[tasks]] entry: a task over signals, with each option's values (a grid axis each)."""
+    """One [[tasks]] entry: a task over signals, with each option's values (a grid axis each).
+    ``fingerprints[i]`` identifies the content of ``signals[i]`` (``SignalLibrary.fingerprint``)."""
 
     task: str
     signals: tuple[str, ...]
     options: tuple[tuple[str, tuple[Any, ...]], ...]
+    fingerprints: tuple[str, ...]
 
     def option_sets(self) -> list[dict[str, Any]]:
         names = [name for name, _ in self.options]
@@ -168,11 +170,10 @@ class _Checker:
             signals = table.pop("signals", None)
             if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
                 raise self.fail(f"{where}.signals", "expected a list of signal names or paths")
-            for ref in signals:
-                try:
-                    library.check(ref, entry.meta["domain"])
-                except UsageError as exc:
-                    raise self.fail(f"{where}.signals", str(exc)) from None
+            try:
+                fingerprints = tuple(library.fingerprint(ref, entry.meta["domain"]) for ref in signals)
+            except UsageError as exc:
+                raise self.fail(f"{where}.signals", str(exc)) from None
             options = []
             for key, value in table.items():
                 if key not in entry.params:
@@ -180,7 +181,7 @@ class _Checker:
                     raise self.fail(f"{where}.{key}", f"unknown key for task {entry.name}; valid keys: {valid}")
                 values = value if isinstance(value, list) else [value]
                 options.append((key, tuple(self._coerce(entry.params[key], v, f"{where}.{key}") for v in values)))
-            grids.append(TaskGrid(entry.name, tuple(signals), tuple(options)))
+            grids.append(TaskGrid(entry.name, tuple(signals), tuple(options), fingerprints))
         return tuple(grids)
 
     def _coerce(self, param, value: Any, key: str) -> Any:

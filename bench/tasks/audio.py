@@ -1,6 +1,8 @@
-"""Audio fitting: t in linspace(-1, 1) -> mono amplitude scaled by max|x|; metric SNR in dB."""
+"""Audio fitting: t in linspace(-1, 1) -> mono amplitude divided by the clip's max|x|; metric SNR in dB."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import soundfile as sf
@@ -16,30 +18,50 @@ SYNTHETIC_RATE = 16000  # nominal sample rate (Hz) recorded for synthetic clips
 SYNTHETIC_LENGTH = 16384  # samples of a synthetic clip (before --max-samples)
 
 
+# libsndfile reads a truncated file without complaint and only notes, in its log, a data chunk whose
+# declared size exceeds what the file holds ("data : 8192 (should be 16)"); soundfile exposes no other
+# way to the declared size. 0 and 0xFFFFFFFF are the "length unknown" sizes of streamed WAVs.
+_SHORT_DATA_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)
+
+
 def read_mono(path) -> tuple[np.ndarray, int]:
-    """Samples [n] (float64, channels averaged) and the sample rate of an audio file."""
+    """Samples [n] (float64, channels averaged) and the sample rate of an audio file; a file shorter than
+    its header declares is an error, not a shorter clip."""
     try:
+        log = sf.info(str(path)).extra_info
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise BenchError(f"cannot read audio file {path}: {exc}; give a WAV/FLAC/OGG file soundfile can open") from None
+    for declared, present in ((int(a), int(b)) for a, b in _SHORT_DATA_CHUNK.findall(log)):
+        if declared > present and declared not in _UNKNOWN_LENGTHS:
+            raise BenchError(f"audio file {path} is truncated: its header declares {declared:,} bytes of samples but "
+                             f"the file holds {present:,}; give the complete file")
     return data.mean(axis=1), rate
 
 
 def load_clip(library: SignalLibrary, ref: str, max_samples: int | None) -> tuple[np.ndarray, int]:
-    """The clip ``ref`` as mono samples [n] divided by max|x| (first max_samples), and its sample rate."""
+    """The clip ``ref`` as mono samples [n] divided by the whole clip's max|x|, then cut to the first
+    max_samples (this order is the official SIREN² code's: a slice keeps its level relative to the clip),
+    and its sample rate."""
     if max_samples is not None and max_samples < 1:
         raise UsageError(f"--max-samples must be a positive integer, got {max_samples}")
     if is_synthetic(ref):
         samples, rate = synthetic(ref, (SYNTHETIC_LENGTH,)), SYNTHETIC_RATE
     else:
         samples, rate = read_mono(library.path(ref, "audio"))
-    samples = samples[:max_samples]
     if samples.size == 0:
         raise BenchError(f"audio signal {ref!r} is empty; give a clip with samples")
+    if not np.isfinite(samples).all():
+        raise BenchError(f"audio signal {ref!r} holds NaN or infinite samples; give a clip of finite samples")
     peak = np.abs(samples).max()
-    if not np.isfinite(peak) or peak == 0:
-        raise BenchError(f"audio signal {ref!r} is silent or not finite (max|x| = {peak}); nothing to fit")
-    return samples / peak, rate
+    if peak == 0:
+        raise BenchError(f"audio signal {ref!r} is silent (max|x| = 0); nothing to fit")
+    samples = samples[:max_samples] / peak
+    if not samples.any():
+        raise BenchError(f"the first {len(samples)} samples of audio signal {ref!r} are silent; "
+                         f"raise --max-samples or give another clip")
+    return samples, rate
 
 
 def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
@@ -54,5 +76,5 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
 
 @register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"})
 def audio(library: SignalLibrary, ref: str, max_samples: int | None = None) -> Task:
-    """Fit a clip: mono mixdown, divided by max|x|, first max_samples samples (all when unset)."""
+    """Fit a clip: mono mixdown, divided by the whole clip's max|x|, then its first max_samples samples (all when unset)."""
     return clip_task("audio", ref, *load_clip(library, ref, max_samples))

@@ -1,0 +1,89 @@
+"""Inputs read as their authors meant: image bit depths, truncated audio, the official normalization
+order, and user files keyed by their content."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.tasks import load_task
+
+TINY = ["--width", "8", "--layers", "1", "--steps", "3", "--seeds", "0", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def camera_versions(library, tmp_path_factory):
+    """cameraman at 96 x 96 as 8-bit PNG, 16-bit PNG and TIFF (values x 257), and float32 TIFF in [0, 1]."""
+    folder = tmp_path_factory.mktemp("camera")
+    eight = np.asarray(Image.open(library.path("camera", "image")).resize((96, 96)))
+    paths = {"8-bit png": folder / "c8.png", "16-bit png": folder / "c16.png", "16-bit tiff": folder / "c16.tif",
+             "float tiff": folder / "cf.tif"}
+    Image.fromarray(eight).save(paths["8-bit png"])
+    Image.fromarray(eight.astype(np.uint16) * 257).save(paths["16-bit png"])
+    Image.fromarray(eight.astype(np.uint16) * 257).save(paths["16-bit tiff"])
+    Image.fromarray((eight / 255.0).astype(np.float32)).save(paths["float tiff"])
+    return paths
+
+
+@pytest.mark.parametrize("version", ["16-bit png", "16-bit tiff", "float tiff"])
+@pytest.mark.parametrize("side", [None, 48])
+def test_wider_bit_depths_give_the_8_bit_target(library, camera_versions, version, side):
+    options = {} if side is None else {"side": side}
+    eight = load_task(f"image:{camera_versions['8-bit png']}", library, options)
+    other = load_task(f"image:{camera_versions[version]}", library, options)
+    assert other.target.shape == eight.target.shape
+    torch.testing.assert_close(other.target, eight.target, atol=1e-6, rtol=0)
+    assert eight.target.min() < -0.9 and eight.target.max() > 0.5  # neither clipped nor squashed
+
+
+def test_non_finite_float_image_is_one_clear_error(library, tmp_path):
+    values = np.full((16, 16), 0.5, dtype=np.float32)
+    values[3, 4] = np.nan
+    Image.fromarray(values).save(tmp_path / "nan.tif")
+    with pytest.raises(BenchError, match="nan.tif holds NaN or infinite pixels"):
+        load_task(f"image:{tmp_path / 'nan.tif'}", library, {})
+
+
+def test_truncated_wav_is_refused_naming_the_file(library, tmp_path, capsys):
+    samples = np.random.default_rng(0).uniform(-0.5, 0.5, 4096)
+    sf.write(tmp_path / "whole.wav", samples, 16000, subtype="PCM_16")
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "whole.wav").read_bytes()[:60])
+    assert load_task(f"audio:{tmp_path / 'whole.wav'}", library, {}).size == 4096
+    with pytest.raises(BenchError, match="cut.wav is truncated: its header declares 8,192 bytes"):
+        load_task(f"audio:{tmp_path / 'cut.wav'}", library, {})
+    code = main(["run", "--model", "siren", "--task", f"audio:{tmp_path / 'cut.wav'}", "--out", str(tmp_path / "r"),
+                 *TINY])
+    assert code == 1 and "cut.wav is truncated" in capsys.readouterr().err
+
+
+def test_audio_is_normalized_by_the_whole_clip_before_truncation(library):
+    """The official SIREN² order: the slice keeps its level relative to the clip."""
+    raw, _ = sf.read(library.path("arch", "audio"), dtype="float64", always_2d=True)
+    mono = raw.mean(axis=1)
+    task = load_task("audio:arch", library, {"max_samples": 3000})
+    np.testing.assert_allclose(task.target[:, 0].numpy(), mono[:3000] / np.abs(mono).max(), rtol=1e-6, atol=1e-7)
+
+
+def test_silent_start_of_a_clip_is_one_clear_error(library, tmp_path):
+    samples = np.concatenate([np.zeros(1000), np.random.default_rng(1).uniform(-0.5, 0.5, 1000)])
+    sf.write(tmp_path / "late.wav", samples, 16000, subtype="FLOAT")
+    with pytest.raises(BenchError, match="first 500 samples .* are silent; raise --max-samples"):
+        load_task(f"audio:{tmp_path / 'late.wav'}", library, {"max_samples": 500})
+
+
+def test_a_replaced_user_file_is_trained_anew(tmp_path, capsys):
+    """Cells key a user's file by its content, not its path."""
+    clip, out = tmp_path / "my.wav", tmp_path / "runs"
+    rng = np.random.default_rng(2)
+    sf.write(clip, rng.uniform(-0.5, 0.5, 512), 8000, subtype="PCM_16")
+    argv = ["run", "--model", "siren", "--task", f"audio:{clip}", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    assert main(argv) == 0 and "nothing to run" in capsys.readouterr().err
+    sf.write(clip, rng.uniform(-0.5, 0.5, 512), 8000, subtype="PCM_16")  # another clip under the same name
+    assert main(argv) == 0
+    rows = pd.read_parquet(out)
+    assert len(rows) == 2 and rows["signal_fingerprint"].nunique() == 2 and rows["cell_key"].nunique() == 2
