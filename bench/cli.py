@@ -16,7 +16,7 @@ from bench.signals import SYNTHETIC, SignalLibrary
 from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, TaskGrid, load_spec, parse_seeds
 from bench.ntk import NtkOptions
 from bench.speed.measure import SPEED_CONFIGS
-from bench.tasks import load_builtin_tasks, load_task
+from bench.tasks import load_builtin_tasks, load_task, parse_task
 from bench.train import TrainConfig
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
@@ -267,7 +267,8 @@ def _run_spec(args: argparse.Namespace, library: SignalLibrary) -> Spec:
     """The one-task spec `bench run` means: flags given, else the preset's values, else the defaults."""
     preset = _preset(args.preset, library)
     task = args.task or (f"{preset.tasks[0].task}:{preset.tasks[0].signals[0]}" if preset else DEFAULTS["task"])
-    name, _, ref = task.partition(":")
+    entry, ref = parse_task(task)
+    name = entry.name
     options = {}
     if preset:
         grid = next((g for g in preset.tasks if g.task == name), None)
@@ -282,7 +283,7 @@ def _run_spec(args: argparse.Namespace, library: SignalLibrary) -> Spec:
         name="run",
         models=tuple(parse_model(text) for text in args.model or DEFAULTS["models"]),
         tasks=(TaskGrid(name, (ref,), tuple((key, (value,)) for key, value in options.items()),
-                        (library.fingerprint(ref, load_builtin_tasks().get(name).meta["domain"]),)),),
+                        (library.fingerprint(ref, entry.meta["domain"]),)),),
         widths=(args.width or (preset.widths[0] if preset else DEFAULTS["width"]),),
         layers=(args.layers or (preset.layers[0] if preset else DEFAULTS["layers"]),),
         seeds=tuple(parse_seeds(args.seeds or DEFAULTS["seeds"])),
@@ -292,24 +293,28 @@ def _run_spec(args: argparse.Namespace, library: SignalLibrary) -> Spec:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.provenance import resolve_device
-    from bench.sweep.run import plan_sweep, run_plan
+    from bench.sweep.run import load_tasks, plan_sweep, results_lock, run_plan
 
     library = SignalLibrary(args.data_dir)
     spec = _run_spec(args, library)
     device = resolve_device(args.device)
     out = Path(args.out or DEFAULTS["out"])
-    plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
-    finished = len(plan.progress.cells) - len(plan.progress.left)
-    if not plan.jobs:
-        print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
-              file=sys.stderr)
-        return 0
-    grid = spec.tasks[0]
-    groups = f"{len(plan.jobs)} group(s) of the fastest ensemble size" if plan.tune else f"{len(plan.jobs)} ensemble(s)"
-    print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {groups}"
-          + (f" ({finished} already in {out})" if finished else "")
-          + f", {spec.layers[0]} x {spec.widths[0]}, {spec.train.steps} steps on {device}", file=sys.stderr)
-    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug, compile=args.compile)
+    with results_lock(out):
+        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
+        finished = len(plan.progress.cells) - len(plan.progress.left)
+        if not plan.jobs:
+            print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
+                  file=sys.stderr)
+            return 0
+        tasks = load_tasks(plan, library)
+        grid = spec.tasks[0]
+        groups = f"{len(plan.jobs)} group(s) of the fastest ensemble size" if plan.tune else \
+            f"{len(plan.jobs)} ensemble(s)"
+        print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {groups}"
+              + (f" ({finished} already in {out})" if finished else "")
+              + f", {spec.layers[0]} x {spec.widths[0]}, {spec.train.steps} steps on {device}", file=sys.stderr)
+        rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
+                        compile=args.compile)
     for row in rows:
         print(_member_line(row))
     print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
@@ -322,12 +327,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+DRY_RUN_LINES = 40  # ensembles listed by --dry-run before "... and N more"
+LARGE_GRID = 10_000  # cells from which bench sweep announces the count before planning
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     import torch
 
     from bench.provenance import resolve_device
     from bench.sweep.executors import make_executor
-    from bench.sweep.run import plan_sweep, run_plan
+    from bench.sweep.plan import cell_count
+    from bench.sweep.run import load_tasks, plan_sweep, results_lock, run_plan
 
     library = SignalLibrary(args.data_dir)
     path = Path(args.spec)
@@ -337,29 +347,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{spec.name}")
     if args.executor == "ray" and args.device != "auto":
         raise UsageError("--device applies to --executor local; on Ray, --gpus-per-job decides (0: CPUs)")
+    count = cell_count(spec)
+    if count > LARGE_GRID:  # planning takes seconds: say at once what is coming
+        print(f"{spec.name}: {count:,} cells in the grid; planning them", file=sys.stderr, flush=True)
+    if args.dry_run:
+        return _dry_run(spec, out, library, args.max_members)
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
     gpus = args.gpus_per_job
     if args.executor == "ray" and gpus is None:
         gpus = spec.gpus_per_job
     executor = make_executor(args.executor, device, args.address, gpus)
-    plan = plan_sweep(spec, out, library, args.max_members, keep_spec=not args.dry_run)
-    total, left = len(plan.progress.cells), len(plan.progress.left)
-    where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
-    groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
-        f"{len(plan.jobs)} ensembles"
-    print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
-          file=sys.stderr)
-    if not plan.jobs:
-        print(f"nothing to run: every cell is already in {out}", file=sys.stderr)
-        return 0
-    if args.dry_run:
-        for job in plan.jobs:
-            cell = job.cells[0]
-            print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {cell.layers} x {cell.width}: "
-                  + ", ".join(f"{c.model.label}/seed {c.seed}" for c in job.cells))
-        return 0
-    rows = run_plan(plan, out, library, device, progress=not args.no_progress, debug=args.debug, compile=args.compile,
-                    executor=executor)
+    with results_lock(out):
+        plan = plan_sweep(spec, out, library, args.max_members)
+        total, left = len(plan.progress.cells), len(plan.progress.left)
+        if not plan.jobs:
+            print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)
+            return 0
+        tasks = load_tasks(plan, library)
+        where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
+        groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
+            f"{len(plan.jobs)} ensembles"
+        print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
+              file=sys.stderr, flush=True)
+        rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
+                        compile=args.compile, executor=executor)
     counts = {status: sum(row["status"] == status for row in rows) for status in ("ok", "diverged", "oom", "error")}
     print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
           file=sys.stderr)
@@ -367,6 +378,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if failed:
         raise BenchError(f"{len(failed)} cells failed ({failed[0]['model_spec']} on {failed[0]['signal']}: "
                          f"{failed[0]['error']}); their rows are in {out} with status oom/error")
+    return 0
+
+
+def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | None) -> int:
+    """Print what a sweep would run (the first ensembles of it), writing nothing."""
+    from bench.sweep.run import plan_sweep
+
+    plan = plan_sweep(spec, out, library, max_members)
+    total, left = len(plan.progress.cells), len(plan.progress.left)
+    groups = f"{len(plan.jobs)} groups (sizes measured on the device)" if plan.tune else f"{len(plan.jobs)} ensembles"
+    print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} -> {out}", file=sys.stderr)
+    for job in plan.jobs[:DRY_RUN_LINES]:
+        cell = job.cells[0]
+        print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {cell.layers} x {cell.width}: "
+              + ", ".join(f"{c.model.label}/seed {c.seed}" for c in job.cells))
+    if len(plan.jobs) > DRY_RUN_LINES:
+        print(f"... and {len(plan.jobs) - DRY_RUN_LINES:,} more ensembles")
     return 0
 
 

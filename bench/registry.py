@@ -2,16 +2,19 @@
 
 A registered function declares its parameters as keyword arguments with type annotations and
 defaults; the registry reads them with ``inspect`` so that the CLI can list, parse and validate them
-(``siren2_filtered:S0=0.05,decay=0.9``) without any extra declaration.
+(``siren2_filtered:S0=0.05,decay=0.9``) without any extra declaration. A numeric parameter is always
+finite; ``Annotated[float, Bound(0)]`` (or the aliases below, e.g. ``w0: PositiveFloat = 30.0``) also
+declares its lower bound, checked wherever a value comes in (command line, spec file).
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from bench.errors import UsageError
 
@@ -19,16 +22,39 @@ _SCALARS = (bool, int, float, str)
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The lower bound of a numeric parameter's domain; ``strict``: the bound itself is excluded."""
+
+    low: float
+    strict: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is outside the domain, or None."""
+        if value > self.low or (value == self.low and not self.strict):
+            return None
+        return f"must be {'>' if self.strict else '>='} {self.low:g}"
+
+
+PositiveFloat = Annotated[float, Bound(0.0, strict=True)]
+NonNegativeFloat = Annotated[float, Bound(0.0)]
+PositiveInt = Annotated[int, Bound(1)]
+NonNegativeInt = Annotated[int, Bound(0)]
+
+
+@dataclass(frozen=True)
 class Param:
-    """A keyword parameter of a registered function: scalar type, default, and whether None is allowed."""
+    """A keyword parameter of a registered function: scalar type, default, whether None is allowed, and
+    the lower bound of its domain (numbers are finite in any case)."""
 
     name: str
     type: type
     default: Any
     optional: bool
+    bound: Bound | None = None
 
     def parse(self, text: str) -> Any:
-        """Parse a command-line value; raises ValueError when it does not parse."""
+        """Parse a command-line value; raises ValueError (with the reason, when there is one) when it does
+        not parse or lies outside the domain."""
         if self.optional and text.lower() in ("none", "auto"):
             return None
         if self.type is bool:
@@ -36,24 +62,41 @@ class Param:
                 return True
             if text.lower() in ("0", "false", "no", "off"):
                 return False
-            raise ValueError(text)
-        return self.type(text)
+            raise ValueError()
+        try:
+            value = self.type(text)
+        except ValueError:
+            raise ValueError() from None
+        return self._checked(value)
 
     def coerce(self, value: Any) -> Any:
         """Check a value from a spec file (TOML types; strings are parsed); raises ValueError."""
         if isinstance(value, str):
             return self.parse(value)
         if isinstance(value, bool) != (self.type is bool):
-            raise ValueError(value)
+            raise ValueError()
         if self.type is float and isinstance(value, (int, float)):
-            return float(value)
+            return self._checked(float(value))
         if not isinstance(value, self.type):
-            raise ValueError(value)
+            raise ValueError()
+        return self._checked(value)
+
+    def _checked(self, value: Any) -> Any:
+        if self.type in (int, float):
+            problem = "must be a finite number" if not math.isfinite(value) else \
+                self.bound.problem(value) if self.bound else None
+            if problem:
+                raise ValueError(f"{value:g} {problem}")
         return value
+
+    def reject(self, value: Any, error: ValueError) -> str:
+        """The message for a value ``parse``/``coerce`` refused with ``error``."""
+        return str(error) or f"{value!r} is not a valid {self.type.__name__}"
 
     def describe(self) -> str:
         default = "auto" if self.default is None else self.default
-        return f"{self.name}: {self.type.__name__} = {default}"
+        domain = f" {'>' if self.bound.strict else '>='} {self.bound.low:g}" if self.bound else ""
+        return f"{self.name}: {self.type.__name__}{domain} = {default}"
 
 
 @dataclass(frozen=True)
@@ -79,10 +122,9 @@ class Entry:
             param = self.params[key]
             try:
                 values[key] = param.parse(raw.strip())
-            except ValueError:
+            except ValueError as exc:
                 raise UsageError(
-                    f"{self.name}: {key}={raw.strip()!r} is not a valid {param.type.__name__}; "
-                    f"valid keys: {self.describe_params()}"
+                    f"{self.name}: {key}={param.reject(raw.strip(), exc)}; valid keys: {self.describe_params()}"
                 ) from None
         return values
 
@@ -91,14 +133,18 @@ class Entry:
         return ", ".join(p.describe() for p in self.params.values()) or "(none)"
 
 
-def _scalar_type(annotation: Any, where: str) -> tuple[type, bool]:
-    """Return (scalar type, optional) for ``float``, ``int | None`` and the like."""
-    if annotation in _SCALARS:
-        return annotation, False
+def _scalar_type(annotation: Any, where: str) -> tuple[type, bool, Bound | None]:
+    """Return (scalar type, optional, bound) for ``float``, ``int | None``, ``PositiveFloat | None`` and the like."""
+    optional, bound = False, None
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1 and args[0] in _SCALARS and len(typing.get_args(annotation)) == 2:
-            return args[0], True
+        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
+            annotation, optional = args[0], True
+    if typing.get_origin(annotation) is Annotated:
+        annotation, *extras = typing.get_args(annotation)
+        bound = next((extra for extra in extras if isinstance(extra, Bound)), None)
+    if annotation in _SCALARS:
+        return annotation, optional, bound
     raise TypeError(f"{where}: parameters must be annotated bool, int, float or str (optionally | None)")
 
 
@@ -126,14 +172,14 @@ class Registry:
         return decorator
 
     def _params(self, fn: Callable) -> dict[str, Param]:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
         params = list(inspect.signature(fn).parameters.values())[self.skip:]
         out = {}
         for p in params:
             if p.default is inspect.Parameter.empty:
                 raise TypeError(f"{self.kind} {fn.__name__}: parameter {p.name!r} needs a default")
-            typ, optional = _scalar_type(hints.get(p.name), f"{fn.__name__}.{p.name}")
-            out[p.name] = Param(p.name, typ, p.default, optional)
+            typ, optional, bound = _scalar_type(hints.get(p.name), f"{fn.__name__}.{p.name}")
+            out[p.name] = Param(p.name, typ, p.default, optional, bound)
         return out
 
     def get(self, name: str) -> Entry:

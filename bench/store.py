@@ -11,7 +11,7 @@ import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -24,22 +24,29 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
 
 
-def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | None = None) -> Path:
-    """Write rows to ``out_dir/<run_id>.parquet`` atomically and return its path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_id = run_id or new_run_id()
-    final = out_dir / f"{run_id}.parquet"
-    tmp = out_dir / f".{run_id}.parquet.tmp"
-    frame = pd.DataFrame(rows).assign(run_id=run_id)
+def write_atomically(path: Path, content: str | Callable[[Path], None]) -> Path:
+    """Write ``path`` whole or not at all: into a hidden temp file beside it (``content`` is text, or a
+    function that writes the given path), flushed to disk, then renamed over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        frame.to_parquet(tmp, index=False)
+        if callable(content):
+            content(tmp)
+        else:
+            tmp.write_text(content)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return final
+    return path
+
+
+def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | None = None) -> Path:
+    """Write rows to ``out_dir/<run_id>.parquet`` atomically and return its path."""
+    run_id = run_id or new_run_id()
+    frame = pd.DataFrame(rows).assign(run_id=run_id)
+    return write_atomically(Path(out_dir) / f"{run_id}.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def finished_cells(results_dir: str | Path) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.signals import SignalLibrary
-from bench.tasks import load_task
+from bench.tasks import load_builtin_tasks, load_task
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,6 +16,21 @@ def _members_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_MEMBERS_CACHE", str(path))
         yield path
+
+
+@pytest.fixture(autouse=True)
+def _registries_as_before():
+    """Models and tasks a test registers (plugins) are gone after it: no test sees another's."""
+    from bench import models
+
+    registries = (models.load_builtin_models(), load_builtin_tasks())
+    saved = [dict(registry._entries) for registry in registries]
+    plugins = list(models._plugins)
+    yield
+    for registry, entries in zip(registries, saved):
+        registry._entries.clear()
+        registry._entries.update(entries)
+    models._plugins[:] = plugins
 
 
 @pytest.fixture(scope="session")

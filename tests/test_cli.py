@@ -74,8 +74,8 @@ def test_preset_sets_the_protocol_and_flags_override_it(capsys, tmp_path):
 def test_list_commands(capsys):
     code, out, _ = run_cli(capsys, "list", "models")
     assert code == 0
-    for name, params in [("siren", "w0_first: float = auto"), ("siren2", "a: float = 100.0"),
-                         ("siren2_filtered", "decay: float = 0.9"), ("winner", "s1: float = auto")]:
+    for name, params in [("siren", "w0_first: float > 0 = auto"), ("siren2", "a: float > 0 = 100.0"),
+                         ("siren2_filtered", "decay: float >= 0 = 0.9"), ("winner", "s1: float >= 0 = auto")]:
         assert re.search(rf"^{name}\s", out, re.M) and params in out
     code, out, _ = run_cli(capsys, "list", "signals")
     assert code == 0 and re.search(r"^relay\s+audio .*\[local: .*relay.wav\]", out, re.M)
@@ -99,7 +99,7 @@ def bad_files(tmp_path):
 
 @pytest.mark.parametrize("args, code, fragment", [
     (["--model", "nope"], 2, "unknown model 'nope'; choose one of: finer, finer++, gauss, relu_pe, siren, siren2, siren2_filtered, winner, wire"),
-    (["--model", "siren2:S1=3"], 2, "unknown parameter 'S1'; valid keys: S0: float = auto"),
+    (["--model", "siren2:S1=3"], 2, "unknown parameter 'S1'; valid keys: S0: float >= 0 = auto"),
     (["--model", "siren2:S0=big"], 2, "S0='big' is not a valid float"),
     (["--task", "audio:no_such_clip"], 2, "unknown signal 'no_such_clip'"),
     (["--task", "audio"], 2, "--task needs NAME:SIGNAL"),
@@ -110,7 +110,7 @@ def bad_files(tmp_path):
     (["--device", "cuda:0"], 2, "CUDA is not available"),
     (["--task", "audio:/no/such/file.wav"], 1, "file not found: /no/such/file.wav"),
     (["--task", "audio:{corrupt}"], 1, "cannot read audio file"),
-    (["--task", "audio:{silent}"], 1, "is silent or not finite"),
+    (["--task", "audio:{silent}"], 1, "is silent (max|x| = 0)"),
     (["--task", "audio:{empty}"], 1, "is empty"),
     (["--task", "image:{image}"], 1, "cannot read image file"),
 ])
@@ -150,7 +150,8 @@ def test_table_on_a_directory_without_results(capsys, tmp_path):
 
 def test_parse_seeds():
     assert parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("1-2,7") == [1, 2, 7] and parse_seeds("5") == [5]
-    for bad in ("", "3-1", "1,1", "-2"):
+    assert parse_seeds("1,1") == [1]  # a seed named twice is one seed, like any value listed twice in a grid
+    for bad in ("", "3-1", "-2", str(2**63)):
         with pytest.raises(UsageError):
             parse_seeds(bad)
 

@@ -27,12 +27,15 @@ def test_parse_model_with_typed_values_and_label():
     ("siren2:S1=0.1", "unknown parameter 'S1'"),
     ("siren2:S0=abc", "is not a valid float"),
     ("siren2:S0", "expected key=value"),
+    ("siren2:S0=nan", "S0=nan must be a finite number"),
+    ("siren2:S0=-0.1", "S0=-0.1 must be >= 0"),
+    ("siren2:a=0", "a=0 must be > 0"),
 ])
 def test_bad_model_strings_are_usage_errors_listing_valid_choices(text, fragment):
     with pytest.raises(UsageError) as err:
         parse_model(text)
     assert fragment in str(err.value)
-    assert ("siren2_filtered" in str(err.value)) if text == "nope" else ("S0: float = auto" in str(err.value))
+    assert ("siren2_filtered" in str(err.value)) if text == "nope" else ("S0: float >= 0 = auto" in str(err.value))
 
 
 def test_registry_rejects_unannotated_or_undefaulted_params():

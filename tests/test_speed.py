@@ -15,7 +15,7 @@ import torch
 from bench.cli import main
 from bench.errors import UsageError
 from bench.models import MemberSpec, build_ensemble, parse_model
-from bench.speed.chunking import choose, members_per_ensemble
+from bench.speed.chunking import cache_key, choose, members_per_ensemble
 from bench.store import read_results
 from bench.tasks import load_task
 from bench.train import TrainConfig, train
@@ -105,13 +105,12 @@ def test_choose_takes_the_largest_size_within_five_percent_of_the_fastest():
 def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _members_cache):
     model, cfg = parse_model("siren"), TrainConfig()
     size = members_per_ensemble(relay_2k, model, 16, 2, cfg, cap=4)
-    entry = next(v for k, v in json.loads(_members_cache.read_text()).items() if '"cap": 4' in k and '"width": 16' in k)
+    key = cache_key(relay_2k, model, 16, 2, cfg, cap=4)  # this entry alone (other tests cache other shapes)
+    entry = json.loads(_members_cache.read_text())[key]
     assert size == entry["members"] == choose({int(k): v for k, v in entry["member_steps_per_s"].items()})
     assert set(entry["member_steps_per_s"]) <= {"1", "2", "4"} and "1" in entry["member_steps_per_s"]
     cache = json.loads(_members_cache.read_text())
-    for key in cache:
-        if '"cap": 4' in key and '"width": 16' in key:
-            cache[key]["members"] = 3
+    cache[key]["members"] = 3
     _members_cache.write_text(json.dumps(cache))
     assert members_per_ensemble(relay_2k, model, 16, 2, cfg, cap=4) == 3  # read back, not measured again
 
@@ -119,9 +118,9 @@ def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _memb
 def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _members_cache, tmp_path, capsys):
     members_per_ensemble(relay_2k, parse_model("siren"), 8, 2, TrainConfig(), cap=4)  # a job of 3: sizes up to 4
     cache = json.loads(_members_cache.read_text())
-    for key in cache:
-        if '"cap": 4' in key and '"width": 8' in key and '"samples": 2048' in key:
-            cache[key]["members"] = 1  # as if one member at a time had measured fastest
+    # as if one member at a time had measured fastest (the run below has TrainConfig's defaults but 5 steps:
+    # the key holds no step count)
+    cache[cache_key(relay_2k, parse_model("siren"), 8, 2, TrainConfig(), cap=4)]["members"] = 1
     _members_cache.write_text(json.dumps(cache))
     args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "2048", "--width", "8", "--layers", "2",
             "--steps", "5", "--seeds", "0-2", "--device", "cpu", "--no-progress"]

@@ -1,5 +1,6 @@
 """Sweeps: spec validation, grid expansion and stable keys, packing, resume after SIGKILL, failures as data."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,8 +16,8 @@ from bench.cli import main
 from bench.errors import UsageError
 from bench.models import parse_model
 from bench.store import read_results
-from bench.sweep.plan import Cell, expand, pack
-from bench.sweep.spec import parse_spec
+from bench.sweep.plan import Cell, cell_count, expand, pack
+from bench.sweep.spec import parse_seeds, parse_spec
 from bench.train import TrainConfig
 
 SPEC = """
@@ -55,7 +56,7 @@ def test_cell_key_is_fixed_across_versions_and_changes_with_the_setting():
                 parse_model("siren2:S0=0.05"), 1, "c6d81b44b2276c3437a606efa7d938f302c9a1ea88bf72aac2d5019fddf9ad44")
     # changing it orphans every stored result: only on purpose, with plan.TARGET_REVISION (2: official audio order)
     assert cell.key == "56864c6367c79cb2"
-    variants = [cell.__class__(**{**cell.__dict__, field: value}) for field, value in [
+    variants = [dataclasses.replace(cell, **{field: value}) for field, value in [
         ("seed", 2), ("width", 65), ("signal", "relay"), ("options", (("max_samples", 4097),)),
         ("train", TrainConfig(steps=300, lr=1e-4)), ("model", parse_model("siren2:S0=0.06")),
         ("fingerprint", "61de3e16a2a766e9")]]
@@ -81,7 +82,22 @@ def test_packing_shares_ensembles_only_where_everything_but_seed_and_params_matc
     ("seeds = 1\n[models]\nsiren2 = {S1 = 0.1}\n", "test.toml: models.siren2.S1: unknown parameter; valid keys: S0"),
     ("seeds = 1\n[models]\nsiren2 = {S0 = [0.1, 'x']}\n", "test.toml: models.siren2.S0: 'x' is not a valid float"),
     ("seeds = 1\nwidths = [64, 0]\n[models]\nsiren = {}\n", "test.toml: widths: expected an integer >= 1"),
-    ("seeds = '3-1'\n[models]\nsiren = {}\n", "test.toml: seeds: seeds '3-1' must name distinct"),
+    ("seeds = '3-1'\n[models]\nsiren = {}\n", "test.toml: seeds: seeds '3-1' names no seed"),
+    ("seeds = '9223372036854775808'\n[models]\nsiren = {}\n", "test.toml: seeds: seeds '9223372036854775808' must "
+                                                               "name non-negative seeds below 2^63"),
+    ("seeds = []\n[models]\nsiren = {}\n", "test.toml: seeds: empty list"),
+    ("seeds = 1\nwidths = []\n[models]\nsiren = {}\n", "test.toml: widths: empty list"),
+    ("seeds = 1\n[models]\nsiren2 = {S0 = []}\n", "test.toml: models.siren2.S0: empty list"),
+    ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = []\n",
+     "test.toml: tasks[0].max_samples: empty list"),
+    ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = []\n",
+     "test.toml: tasks[0].signals: expected a non-empty list"),
+    ("seeds = 1\n[models]\nsiren2 = {S0 = nan}\n", "test.toml: models.siren2.S0: nan must be a finite number"),
+    ("seeds = 1\n[models]\nsiren2 = {S0 = inf}\n", "test.toml: models.siren2.S0: inf must be a finite number"),
+    ("seeds = 1\n[models]\nsiren = {w0 = 0}\n", "test.toml: models.siren.w0: 0 must be > 0"),
+    ("seeds = 1\n[models]\nwinner = {s1 = -0.5}\n", "test.toml: models.winner.s1: -0.5 must be >= 0"),
+    ("name = '../../etc'\nseeds = 1\n[models]\nsiren = {}\n", "test.toml: name: '../../etc' is not a plain name"),
+    ("name = ''\nseeds = 1\n[models]\nsiren = {}\n", "test.toml: name: '' is not a plain name"),
     ("seeds = 1\n[train]\nlr = -1.0\n[models]\nsiren = {}\n", "test.toml: train.lr: bad value -1.0"),
     ("seeds = 1\n[train]\nepochs = 3\n[models]\nsiren = {}\n", "test.toml: train.epochs: unknown key; valid keys: steps"),
     ("seeds = 1\n[train]\nprecision = 'fp16'\n[models]\nsiren = {}\n",
@@ -223,15 +239,27 @@ def test_diverged_and_failing_members_are_data_and_the_sweep_goes_on(tmp_path, c
 
 
 def test_a_value_listed_twice_is_one_cell(library):
-    spec = spec_of("seeds = 0\n[models]\nsiren2 = {S0 = [0.1, 1e-1]}\n[[tasks]]\ntask = 'audio'\n"
-                   "signals = ['arch', 'arch']\n", library)
-    assert len(expand(spec)) == 1
+    """Every axis alike: seeds, widths, layers, model parameters, signals, task options."""
+    spec = spec_of("seeds = [0, 0]\nwidths = [8, 8]\nlayers = [2, 2]\n[models]\nsiren2 = {S0 = [0.1, 1e-1]}\n"
+                   "[[tasks]]\ntask = 'audio'\nsignals = ['arch', 'arch']\nmax_samples = [64, 64]\n", library)
+    assert len(expand(spec)) == cell_count(spec) == 1
+    assert parse_seeds("0-2,1") == [0, 1, 2]
+    assert spec_of("seeds = [9223372036854775807]\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\n"
+                   "signals = ['arch']\n", library).seeds == (2**63 - 1,)  # the largest int64
+
+
+def test_planning_a_huge_grid_is_cheap(library):
+    """A million cells: counted at once, expanded and keyed in seconds (timing is left to benchmarks)."""
+    s0 = ", ".join(str(i / 1000) for i in range(1, 101))
+    spec = spec_of(f"seeds = '0-999'\nwidths = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]\n[models]\n"
+                   f"siren2 = {{S0 = [{s0}]}}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n", library)
+    assert cell_count(spec) == 1_000_000
 
 
 def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
     """A real allocation failure: the address space of a subprocess is capped with RLIMIT_AS."""
     script = textwrap.dedent("""
-        import json, resource, sys, torch
+        import dataclasses, json, resource, sys, torch
         from bench.models import parse_model
         from bench.signals import SignalLibrary
         from bench.sweep.execute import run_job
@@ -243,7 +271,7 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
         task = load_task("audio:relay", SignalLibrary(), {"max_samples": 8192})
         cells = [Cell("audio", "relay", (), width, 2, TrainConfig(steps=2), parse_model("siren"), s, "relay")
                  for s in range(8)]
-        run_job(task, [cells[0].__class__(**{**cells[0].__dict__, "width": 4})], torch.device("cpu"), progress=False)
+        run_job(task, [dataclasses.replace(cells[0], width=4)], torch.device("cpu"), progress=False)
         # ^ a tiny run first, so torch's lazy imports happen before the cap, not half-way under it
         size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
         limit = size + budget_mib * 2**20

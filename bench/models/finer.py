@@ -7,6 +7,7 @@ from torch import Tensor
 
 from bench.models import Member, register_model
 from bench.models.siren import siren
+from bench.registry import NonNegativeFloat, PositiveFloat
 
 
 def finer_sine(z: Tensor, omega: Tensor) -> Tensor:
@@ -15,13 +16,14 @@ def finer_sine(z: Tensor, omega: Tensor) -> Tensor:
 
 
 @register_model(activation=finer_sine)
-def finer(m: Member, w0: float = 30.0, w0_first: float | None = None) -> dict:
+def finer(m: Member, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """FINER: variable-periodic sine activation, SIREN init; w0_first auto = 3000 audio, 30 images."""
     return siren(m, w0, w0_first)
 
 
 @register_model("finer++", activation=finer_sine)
-def finer_pp(m: Member, w0: float = 30.0, w0_first: float | None = None, k: float = 5.0) -> dict:
+def finer_pp(m: Member, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None,
+             k: NonNegativeFloat = 5.0) -> dict:
     """FINER++: FINER with the first layer's bias drawn from U(-k, k)."""
     used = siren(m, w0, w0_first)
     m.biases[0] = m.uniform(m.biases[0].shape, k)

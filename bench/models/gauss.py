@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from bench.models import Member, register_model
+from bench.registry import PositiveFloat
 
 
 def gaussian(z: Tensor, omega: Tensor) -> Tensor:
@@ -14,7 +15,7 @@ def gaussian(z: Tensor, omega: Tensor) -> Tensor:
 
 
 @register_model(activation=gaussian)
-def gauss(m: Member, s: float | None = None) -> dict:
+def gauss(m: Member, s: PositiveFloat | None = None) -> dict:
     """Gaussian-activated MLP, nn.Linear's default weights; s auto = 30 audio, 10 images."""
     s = (30.0 if m.signal.domain == "audio" else 10.0) if s is None else s
     m.omegas = [s] * len(m.omegas)

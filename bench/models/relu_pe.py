@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from bench.models import Layer, Member, register_model
+from bench.registry import PositiveFloat
 
 
 def fourier_features(z: Tensor, omega: Tensor) -> Tensor:
@@ -35,7 +36,7 @@ class FourierFeaturePlan:
 
 
 @register_model(plan=FourierFeaturePlan())
-def relu_pe(m: Member, sigma: float | None = None) -> dict:
+def relu_pe(m: Member, sigma: PositiveFloat | None = None) -> dict:
     """Fourier features (B ~ N(0, sigma^2)) + ReLU MLP; sigma auto = 1000 audio, 10 images (sweep it)."""
     sigma = (1000.0 if m.signal.domain == "audio" else 10.0) if sigma is None else sigma
     m.weights[0] = m.normal(m.weights[0].shape, sigma)

@@ -7,6 +7,7 @@ import math
 import torch
 
 from bench.models import Member, register_model
+from bench.registry import NonNegativeFloat, PositiveFloat
 
 
 def _w0_first_default(m: Member) -> float:
@@ -23,7 +24,7 @@ def _siren_weights(m: Member, w0: float, w0_first: float) -> None:
 
 
 @register_model()
-def siren(m: Member, w0: float = 30.0, w0_first: float | None = None) -> dict:
+def siren(m: Member, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """SIREN (Sitzmann et al. 2020); w0_first auto = 3000 for audio, 30 for images."""
     w0_first = _w0_first_default(m) if w0_first is None else w0_first
     _siren_weights(m, w0, w0_first)
@@ -44,22 +45,22 @@ def _perturbed(m: Member, S0: float | None, a: float, decay: float, w0: float, w
 
 
 @register_model()
-def siren2(m: Member, S0: float | None = None, a: float = 100.0, w0: float = 30.0,
-           w0_first: float | None = None) -> dict:
+def siren2(m: Member, S0: NonNegativeFloat | None = None, a: PositiveFloat = 100.0, w0: PositiveFloat = 30.0,
+           w0_first: PositiveFloat | None = None) -> dict:
     """SIREN² (Chandravamsi et al. 2025): SIREN + per-layer noise S0 / a^k; S0 auto = 1/w0 audio, 0.25/w0 images."""
     return _perturbed(m, S0, a, 1.0, w0, w0_first)
 
 
 @register_model()
-def siren2_filtered(m: Member, S0: float | None = None, a: float = 100.0, decay: float = 0.9, w0: float = 30.0,
-                    w0_first: float | None = None) -> dict:
+def siren2_filtered(m: Member, S0: NonNegativeFloat | None = None, a: PositiveFloat = 100.0,
+                    decay: NonNegativeFloat = 0.9, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """SIREN² with row-filtered noise: row r of each noise matrix scaled by decay^r."""
     return _perturbed(m, S0, a, decay, w0, w0_first)
 
 
 @register_model()
-def winner(m: Member, s0: float | None = None, s1: float | None = None, a: float | None = None, w0: float = 30.0,
-           w0_first: float = 30.0) -> dict:
+def winner(m: Member, s0: NonNegativeFloat | None = None, s1: NonNegativeFloat | None = None,
+           a: PositiveFloat | None = None, w0: PositiveFloat = 30.0, w0_first: PositiveFloat = 30.0) -> dict:
     """WINNER: SIREN + N(0,(s0/w0)^2) on layer 0 and N(0,(s1/w0)^2) on layer 1, s0/s1 auto from the spectral centroid.
 
     With z = psi / C (C output channels): audio s0 = 3500 (1 - exp(-a z)), s1 = 3 z, a auto = 7;

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from bench.models import Layer, Member, register_model
+from bench.registry import PositiveFloat
 
 
 def gabor(z: Tensor, omega: Tensor) -> Tensor:
@@ -33,7 +34,7 @@ class WirePlan:
 
 
 @register_model(plan=WirePlan())
-def wire(m: Member, omega: float = 20.0, s: float = 10.0) -> dict:
+def wire(m: Member, omega: PositiveFloat = 20.0, s: PositiveFloat = 10.0) -> dict:
     """WIRE: complex Gabor activations (frequency omega, spread s), width / sqrt(2)."""
     m.omegas = [(omega, s)] * len(m.omegas)
     return {}

@@ -24,6 +24,7 @@ import torch
 from bench.models import ModelChoice
 from bench.provenance import device_name
 from bench.speed.measure import measure
+from bench.store import write_atomically
 from bench.tasks import Task
 from bench.train import TrainConfig
 
@@ -42,12 +43,7 @@ def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int
                          cap: int) -> int:
     """The ensemble size (1..cap) with the most member-steps/s for this shape on ``task``'s device:
     from the cache, else measured now and cached."""
-    device = task.coords.device
-    samples = min(train.batch_size or task.size, task.size)
-    key = json.dumps({"device": device_name(device), "torch": torch.__version__, "task": task.name,
-                      "model": model.entry.name,
-                      "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width, "layers": layers,
-                      "samples": samples, "precision": train.precision, "cap": cap}, sort_keys=True)
+    key = cache_key(task, model, width, layers, train, cap)
     path = cache_path()
     cache = _read(path)
     if key not in cache:
@@ -56,11 +52,16 @@ def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int
             return cap
         cache = _read(path)  # another sweep may have written meanwhile
         cache[key] = {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1) + "\n")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(cache, indent=1) + "\n")
     return min(cache[key]["members"], cap)
+
+
+def cache_key(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int) -> str:
+    """The cache entry of a problem shape on ``task``'s device."""
+    samples = min(train.batch_size or task.size, task.size)
+    return json.dumps({"device": device_name(task.coords.device), "torch": torch.__version__, "task": task.name,
+                       "model": model.entry.name, "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width,
+                       "layers": layers, "samples": samples, "precision": train.precision, "cap": cap}, sort_keys=True)
 
 
 def _read(path: Path) -> dict:

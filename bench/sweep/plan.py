@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from bench.models import MemberSpec, ModelChoice
@@ -17,6 +18,14 @@ DEFAULT_MAX_MEMBERS = 16  # most members per ensemble when neither the user nor 
 # of the old rule become other cells. 2: audio divided by the whole clip's peak before truncation, image
 # centroid over the raster-flattened pixels (both as the official SIREN² code does).
 TARGET_REVISION = 2
+
+
+@lru_cache(maxsize=256)
+def _train_fields(train: TrainConfig) -> dict[str, Any]:
+    fields = asdict(train)
+    if fields["precision"] == "fp32":  # keys from before the precision option stay valid
+        del fields["precision"]
+    return fields
 
 
 @dataclass(frozen=True)
@@ -34,12 +43,10 @@ class Cell:
     seed: int
     fingerprint: str
 
-    @property
+    @cached_property
     def key(self) -> str:
         """16 hex digits of sha256 over everything that changes the result (not the device or the time)."""
-        train = asdict(self.train)
-        if train["precision"] == "fp32":  # keys from before the precision option stay valid
-            del train["precision"]
+        train = _train_fields(self.train)
         content = {"task": self.task, "signal": self.signal, "options": dict(self.options), "width": self.width,
                    "layers": self.layers, "train": train, "model": self.model.entry.name,
                    "params": dict(sorted(self.model.params.items())), "seed": self.seed,
@@ -64,6 +71,14 @@ class Job:
 
     def __len__(self) -> int:
         return len(self.cells)
+
+
+def cell_count(spec: Spec) -> int:
+    """How many cells ``expand`` gives, without expanding."""
+    targets = {(grid.task, signal, fingerprint, tuple(sorted(options.items())))
+               for grid in spec.tasks for signal, fingerprint in zip(grid.signals, grid.fingerprints)
+               for options in grid.option_sets()}
+    return len(targets) * len(spec.widths) * len(spec.layers) * len(spec.models) * len(spec.seeds)
 
 
 def expand(spec: Spec) -> list[Cell]:

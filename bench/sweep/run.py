@@ -4,21 +4,22 @@ keep the spec and the environment beside the results, then execute the rest."""
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
 
 from bench import __version__
-from bench.errors import UsageError
+from bench.errors import BenchError, UsageError
 from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
-from bench.store import finished_cells, write_rows
+from bench.store import finished_cells, write_atomically, write_rows
 from bench.sweep.execute import JobRunner
 from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
@@ -29,6 +30,7 @@ FINISHED = ("ok", "diverged")  # statuses that are results; error/oom cells are 
 # "_" prefix: pyarrow (and so pandas.read_parquet(DIR)) skips these when reading a results directory
 SPEC_FILE = "_spec.toml"
 ENVIRONMENT_FILE = "_environment.json"
+LOCK_FILE = "_lock"
 
 
 @dataclass(frozen=True)
@@ -67,36 +69,45 @@ class Plan:
     progress: Progress
     jobs: list[Job]
     tune: bool = False
+    keep_spec: bool = True  # a sweep: run_plan stores the spec beside the results
 
 
 def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: int | None = None,
                keep_spec: bool = True) -> Plan:
-    """Plan the cells of ``spec`` not yet stored under ``out_dir``. With ``keep_spec`` the directory is
-    tied to this spec: the first run stores it there and a different spec is refused later.
-    ``max_members`` (else the spec's) fixes the ensemble size; when neither is set it is measured per device."""
-    if keep_spec:
-        _claim(out_dir, spec, library)
+    """Plan the cells of ``spec`` not yet stored under ``out_dir``, writing nothing. With ``keep_spec`` (a
+    sweep) the directory must hold this spec's sweep or nothing; without (``bench run``) it must not hold
+    a sweep. ``max_members`` (else the spec's) fixes the ensemble size; when neither is set it is measured
+    per device."""
+    _check_directory(out_dir, spec, library, keep_spec)
     state = progress_of(spec, out_dir)
     cap = max_members or spec.max_members
-    return Plan(spec, state, pack(state.left, cap or DEFAULT_MAX_MEMBERS), tune=cap is None)
+    return Plan(spec, state, pack(state.left, cap or DEFAULT_MAX_MEMBERS), tune=cap is None, keep_spec=keep_spec)
 
 
-def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.device, *,
-             progress: bool = True, debug: bool = False, compile: bool = False,
-             executor: LocalExecutor | RayExecutor | None = None) -> list[dict[str, Any]]:
-    """Load every target of the plan (a bad file stops here, before anything trains), record the
-    environment, then train the jobs with ``executor`` (default: locally on ``device``; ``compile``: with
-    torch.compile), storing each ensemble's rows as they arrive; returns the rows written."""
-    if not plan.jobs:
-        return []
+def load_tasks(plan: Plan, library: SignalLibrary) -> dict[tuple, Task]:
+    """Every target the plan trains on, by ``Cell.task_key`` (a bad file or option stops here, before
+    anything is written), with the NTK options checked against them."""
     tasks: dict[tuple, Task] = {}
     for job in plan.jobs:
-        key = job.cells[0].task_key
-        if key not in tasks:
-            cell = job.cells[0]
-            tasks[key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options))
+        cell = job.cells[0]
+        if cell.task_key not in tasks:
+            tasks[cell.task_key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options))
     if plan.spec.ntk:
         _check_ntk(plan, tasks)
+    return tasks
+
+
+def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.device, *,
+             progress: bool = True, debug: bool = False, compile: bool = False,
+             executor: LocalExecutor | RayExecutor | None = None) -> list[dict[str, Any]]:
+    """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
+    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile``: with
+    torch.compile), storing each ensemble's rows as they arrive; returns the rows written. Hold
+    ``results_lock(out_dir)`` around planning and running."""
+    if not plan.jobs:
+        return []
+    if plan.keep_spec and not (out_dir / SPEC_FILE).is_file():
+        write_atomically(out_dir / SPEC_FILE, plan.spec.text)
     executor = executor or LocalExecutor(device)
     _record_environment(out_dir, device, executor.describe())
     runner = JobRunner(tasks, plan.spec.ntk, compile, plan.tune, {"sweep": plan.spec.name})
@@ -108,6 +119,27 @@ def run_plan(plan: Plan, out_dir: Path, library: SignalLibrary, device: torch.de
 
     executor.run(plan.jobs, runner, write, progress, debug)
     return written
+
+
+@contextmanager
+def results_lock(out_dir: Path):
+    """Hold the results directory's lock: a second process writing there is refused at once, so that no cell
+    is trained or stored twice and no session record is lost."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out_dir / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise BenchError(f"another bench process is writing results to {out_dir}; wait until it ends "
+                         f"(bench status {out_dir}) or use another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
+        if created and {path.name for path in out_dir.iterdir()} <= {LOCK_FILE}:  # a start that wrote nothing
+            (out_dir / LOCK_FILE).unlink(missing_ok=True)
+            out_dir.rmdir()
 
 
 def _check_ntk(plan: Plan, tasks: dict[tuple, Task]) -> None:
@@ -122,27 +154,31 @@ def _check_ntk(plan: Plan, tasks: dict[tuple, Task]) -> None:
                              f"drop the NTK option or that model")
 
 
-def _claim(out_dir: Path, spec: Spec, library: SignalLibrary) -> None:
+def _check_directory(out_dir: Path, spec: Spec, library: SignalLibrary, sweep: bool) -> None:
     existing = stored_spec(out_dir, library)
+    if not sweep:
+        if existing is not None:
+            raise UsageError(f"{out_dir} holds the sweep {existing.name!r} ({out_dir / SPEC_FILE}); bench run rows "
+                             f"would mix into its tables: use another --out")
+        return
     if existing is None:
-        _write_atomically(out_dir / SPEC_FILE, spec.text)
+        if any(out_dir.glob("*.parquet")):
+            raise UsageError(f"{out_dir} holds results of bench run, not of a sweep; use another --out")
     elif {cell.key for cell in expand(existing)} != {cell.key for cell in expand(spec)} or existing.ntk != spec.ntk:
         raise UsageError(f"{out_dir} holds results of a different spec ({out_dir / SPEC_FILE}); "
                          f"use another --out or the same spec")
 
 
 def _record_environment(out_dir: Path, device: torch.device, executor: str) -> None:
-    """Append this session (package, torch, executor, this process's device, time) to environment.json."""
+    """Append this session (package, torch, executor, this process's device, time) to _environment.json."""
     path = out_dir / ENVIRONMENT_FILE
-    sessions = json.loads(path.read_text()) if path.is_file() else []
+    try:
+        sessions = json.loads(path.read_text()) if path.is_file() else []
+        if not isinstance(sessions, list):
+            raise ValueError("not a list of sessions")
+    except ValueError as exc:
+        raise BenchError(f"cannot read {path} ({exc}); move it away (results do not depend on it) and rerun") from None
     sessions.append({"package": f"inr-bench {__version__}", "python": sys.version.split()[0],
                      "platform": platform.platform(), "cuda": torch.version.cuda, "executor": executor}
                     | provenance(device))
-    _write_atomically(path, json.dumps(sessions, indent=2) + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(sessions, indent=2) + "\n")

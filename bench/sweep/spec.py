@@ -22,6 +22,7 @@ names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -39,6 +40,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_SEED = 2**63 - 1  # seeds are stored as int64
 DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
 TOP_KEYS = ("name", "description", "seeds", "widths", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
@@ -78,8 +81,14 @@ class Spec:
     gpus_per_job: float | None = None
 
 
+def unique(values) -> tuple:
+    """``values`` without repeats, in first-seen order: a value listed twice in a grid is one value."""
+    return tuple(dict.fromkeys(values))
+
+
 def parse_seeds(text: str) -> list[int]:
-    """``0-3`` -> [0, 1, 2, 3]; ``0,2,5``; ``1-3,7`` (the syntax of --seeds and of a spec's seeds)."""
+    """``0-3`` -> [0, 1, 2, 3]; ``0,2,5``; ``1-3,7`` (the syntax of --seeds and of a spec's seeds); a seed
+    named twice counts once."""
     seeds: list[int] = []
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
@@ -87,9 +96,11 @@ def parse_seeds(text: str) -> list[int]:
             seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
     except ValueError:
         raise UsageError(f"seeds {text!r} is not a list of seeds; write e.g. 0-3 or 0,2,5") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise UsageError(f"seeds {text!r} must name distinct non-negative seeds, e.g. 0-3")
-    return seeds
+    if not seeds:
+        raise UsageError(f"seeds {text!r} names no seed (a range lo-hi needs lo <= hi); write e.g. 0-3")
+    if min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise UsageError(f"seeds {text!r} must name non-negative seeds below 2^63, e.g. 0-3")
+    return list(unique(seeds))
 
 
 class _Checker:
@@ -101,13 +112,26 @@ class _Checker:
     def fail(self, key: str, problem: str) -> UsageError:
         return UsageError(f"{self.source}: {key}: {problem}")
 
-    def ints(self, key: str, value: Any, minimum: int) -> tuple[int, ...]:
+    def values(self, key: str, value: Any) -> list[Any]:
+        """A grid axis: a value or a non-empty list of values."""
         values = value if isinstance(value, list) else [value]
-        if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values):
-            raise self.fail(key, f"expected an integer >= {minimum} or a list of them, got {value!r}")
-        if len(set(values)) != len(values):
-            raise self.fail(key, f"repeated values in {value!r}")
-        return tuple(values)
+        if not values:
+            raise self.fail(key, "empty list; give at least one value (or leave the key out for its default)")
+        return values
+
+    def ints(self, key: str, value: Any, minimum: int, maximum: int | None = None) -> tuple[int, ...]:
+        values = self.values(key, value)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= (maximum or v) for v in values):
+            above = f" and < 2^63" if maximum == MAX_SEED else (f" and <= {maximum}" if maximum else "")
+            raise self.fail(key, f"expected an integer >= {minimum}{above} or a list of them, got {value!r}")
+        return unique(values)
+
+    def name(self, value: Any) -> str:
+        """A plain name (it becomes the directory runs/NAME): letters, digits and -_. not leading."""
+        if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value):
+            raise self.fail("name", f"{value!r} is not a plain name; use letters, digits and -_. (not first), "
+                                    f"e.g. name = \"my-sweep\"")
+        return value
 
     def seeds(self, value: Any) -> tuple[int, ...]:
         if isinstance(value, str):
@@ -115,7 +139,7 @@ class _Checker:
                 return tuple(parse_seeds(value))
             except UsageError as exc:
                 raise self.fail("seeds", str(exc)) from None
-        return self.ints("seeds", value, 0)
+        return self.ints("seeds", value, 0, MAX_SEED)
 
     def train(self, table: Any) -> TrainConfig:
         if not isinstance(table, dict):
@@ -151,8 +175,9 @@ class _Checker:
             for key, value in grid.items():
                 if key not in entry.params:
                     raise self.fail(f"models.{name}.{key}", f"unknown parameter; valid keys: {entry.describe_params()}")
-                axes.append([(key, self._coerce(entry.params[key], v, f"models.{name}.{key}"))
-                             for v in (value if isinstance(value, list) else [value])])
+                values = self.values(f"models.{name}.{key}", value)
+                axes.append(unique([(key, self._coerce(entry.params[key], v, f"models.{name}.{key}"))
+                                    for v in values]))
             choices += [ModelChoice(entry, dict(combo)) for combo in itertools.product(*axes)]
         return tuple(choices)
 
@@ -169,7 +194,8 @@ class _Checker:
                 raise self.fail(f"{where}.task", str(exc)) from None
             signals = table.pop("signals", None)
             if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
-                raise self.fail(f"{where}.signals", "expected a list of signal names or paths")
+                raise self.fail(f"{where}.signals", "expected a non-empty list of signal names or paths")
+            signals = unique(signals)
             try:
                 fingerprints = tuple(library.fingerprint(ref, entry.meta["domain"]) for ref in signals)
             except UsageError as exc:
@@ -179,16 +205,16 @@ class _Checker:
                 if key not in entry.params:
                     valid = ", ".join(["task", "signals", *entry.params])
                     raise self.fail(f"{where}.{key}", f"unknown key for task {entry.name}; valid keys: {valid}")
-                values = value if isinstance(value, list) else [value]
-                options.append((key, tuple(self._coerce(entry.params[key], v, f"{where}.{key}") for v in values)))
-            grids.append(TaskGrid(entry.name, tuple(signals), tuple(options), fingerprints))
+                values = self.values(f"{where}.{key}", value)
+                options.append((key, unique(self._coerce(entry.params[key], v, f"{where}.{key}") for v in values)))
+            grids.append(TaskGrid(entry.name, signals, tuple(options), fingerprints))
         return tuple(grids)
 
     def _coerce(self, param, value: Any, key: str) -> Any:
         try:
             return param.coerce(value)
-        except ValueError:
-            raise self.fail(key, f"{value!r} is not a valid {param.type.__name__}") from None
+        except ValueError as exc:
+            raise self.fail(key, param.reject(value, exc)) from None
 
 
 def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str = "sweep") -> Spec:
@@ -219,7 +245,7 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         except UsageError as exc:
             raise check.fail("ntk", str(exc)) from None
     return Spec(
-        name=str(raw.get("name", default_name)),
+        name=check.name(raw.get("name", default_name)),
         models=check.models(raw["models"]),
         tasks=check.tasks(raw["tasks"], library),
         widths=check.ints("widths", raw.get("widths", DEFAULT_WIDTH), 1),

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from bench.errors import UsageError
 from bench.models import Ensemble, SignalInfo
-from bench.registry import Registry
+from bench.registry import Entry, Registry
 from bench.signals import SignalLibrary
 
 TASKS = Registry("task", skip=2)
@@ -85,12 +85,19 @@ def load_builtin_tasks() -> Registry:
     return TASKS
 
 
-def load_task(spec: str, library: SignalLibrary, options: dict[str, Any]) -> Task:
-    """Build ``NAME:ref``; options set to None are left at the task's defaults, others must apply."""
+def parse_task(spec: str) -> tuple[Entry, str]:
+    """The registered task and the signal reference of ``NAME:ref``."""
     name, sep, ref = spec.partition(":")
     entry = load_builtin_tasks().get(name)
     if not sep or not ref:
         raise UsageError(f"--task needs NAME:SIGNAL, e.g. {name}:<signal or path>; got {spec!r}")
+    return entry, ref
+
+
+def load_task(spec: str, library: SignalLibrary, options: dict[str, Any]) -> Task:
+    """Build ``NAME:ref``; options set to None are left at the task's defaults, others must apply."""
+    entry, ref = parse_task(spec)
+    name = entry.name
     given = {key: value for key, value in options.items() if value is not None}
     for key in given:
         if key not in entry.params:
