@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     common.add_argument("--plugin", action="append", default=[], metavar="FILE",
-                        help="import a .py file that registers models or tasks (repeatable)")
+                        help="run a .py file (its code runs with your rights) that registers models or tasks (repeatable)")
     parser = argparse.ArgumentParser(prog="bench", parents=[common], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Benchmark initialization schemes for implicit neural representations.")
@@ -506,6 +506,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     model = parse_model(args.model)
     width, layers = args.width or config.width, args.layers or config.layers
     members = parse_seeds(args.members)  # the same syntax: 1,4,16 or 1-4
+    if min(members) < 1:
+        raise UsageError(f"--members {args.members}: ensemble sizes must be >= 1, e.g. 1,4,16")
     print(f"{task.name}:{task.signal} ({task.size:,} points), {model.label}, {layers} x {width}, {args.steps} steps "
           f"on {provenance(device)['device_name']}", file=sys.stderr, flush=True)
     rates = measure_rates(device) if args.roofline else None
@@ -556,9 +558,14 @@ def cmd_table(args: argparse.Namespace) -> int:
     from bench.store import read_results
 
     results = read_results(args.results)
-    metrics = [args.metric] if args.metric else [m for m in METRICS if m in results.columns]
+    present = [m for m in METRICS if m in results.columns]
+    metrics = [args.metric] if args.metric else [m for m in present if not metric_rows(results, m).empty] or present
     for metric in metrics:
         rows = metric_rows(results, metric)
+        if rows.empty:
+            counts = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().sort_index().items())
+            raise BenchError(f"no member in {args.results} finished ok with a {metric} value ({counts}); "
+                             f"nothing to tabulate (their error and diverged_step columns say why)")
         if len(metrics) > 1:
             print(f"\n{metric}:")
         cells = cell_table(rows, metric)

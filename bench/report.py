@@ -224,10 +224,13 @@ def environment(results: pd.DataFrame, results_dir: Path) -> dict:
 def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: str = "siren",
                  command: str = "") -> Path:
     """Write tables, significance, figures, environment.json and a README.md into ``out``."""
+    models = sorted(results["model_spec"].dropna().unique())
+    if baseline not in models:
+        raise UsageError(f"--baseline {baseline!r} names no model in {results_dir}; choose one of: {', '.join(models)}")
     out.mkdir(parents=True, exist_ok=True)
     ok = results[results["status"] == "ok"]
     failed = results[results["status"] != "ok"]
-    metrics = [m for m in METRICS if m in results and results[m].notna().any()]
+    metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
     env = environment(results, results_dir)
     lines = [f"# Report: {results_dir.name}", "", f"Made with `{command}`." if command else "", "",
              f"Measured on {', '.join(env['devices']) or 'unknown devices'} with torch {', '.join(env['torch'])}, "
@@ -254,11 +257,11 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
             lines += [f"![{png}]({png})", ""]
     for png in throughput_figure(results, out):
         lines += ["## Throughput", "", f"![{png}]({png})", ""]
+    keep = [c for c in ["signal", "model_spec", "seed", "width", "layers", "status", "diverged_step", "error"]
+            if c in failed]
+    listing = failed[keep].sort_values(keep[:3]).to_markdown(index=False) if len(failed) else "none"
+    (out / "failed.md").write_text(listing + "\n")
     if len(failed):
-        keep = [c for c in ["signal", "model_spec", "seed", "width", "layers", "status", "diverged_step", "error"]
-                if c in failed]
-        listing = failed[keep].sort_values(keep[:3]).to_markdown(index=False)
-        (out / "failed.md").write_text(listing + "\n")
         lines += ["## Failed cells", "", listing, ""]
     (out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
     lines += ["Environment (commits, torch, devices, spec): [environment.json](environment.json).", ""]

@@ -49,10 +49,23 @@ def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | No
     return write_atomically(Path(out_dir) / f"{run_id}.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One results file (all columns, or ``columns``); a corrupt or foreign one (no ``status`` column) is a
+    one-line error naming it, and nothing is changed."""
+    try:
+        frame = pd.read_parquet(path, columns=columns)
+        if "status" not in frame:
+            raise ValueError("no status column: not written by bench run or bench sweep")
+    except Exception as exc:  # ArrowInvalid (not Parquet, truncated), a missing column (foreign file), OSError
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BenchError(f"cannot read results file {path} ({reason}); move it out of the directory") from None
+    return frame
+
+
 def finished_cells(results_dir: str | Path) -> pd.DataFrame:
     """``cell_key`` and latest ``status`` of every cell stored under ``results_dir`` (empty when there is none)."""
     files = sorted(Path(results_dir).rglob("*.parquet")) if Path(results_dir).is_dir() else []
-    frames = [pd.read_parquet(path, columns=["cell_key", "status"]) for path in files]
+    frames = [_read(path, columns=["cell_key", "status"]) for path in files]
     if not frames:
         return pd.DataFrame({"cell_key": [], "status": []})
     return pd.concat(frames, ignore_index=True).drop_duplicates("cell_key", keep="last")
@@ -67,12 +80,7 @@ def read_results(results_dir: str | Path) -> pd.DataFrame:
     files = sorted(results_dir.rglob("*.parquet"))
     if not files:
         raise BenchError(f"no results (*.parquet) under {results_dir}; run `bench run --out {results_dir}` first")
-    frames = []
-    for path in files:
-        try:
-            frames.append(pd.read_parquet(path))
-        except Exception as exc:
-            raise BenchError(f"cannot read results file {path}: {exc}; move it out of the directory") from None
+    frames = [_read(path) for path in files]
     # infer_objects: a column that was all None in one file (e.g. diverged_step) becomes numeric again
     results = pd.concat(frames, ignore_index=True).infer_objects()
     if "cell_key" in results:  # a failed cell run again: its latest row (files sort by time) is its result

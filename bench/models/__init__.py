@@ -50,14 +50,24 @@ def plugin_modules() -> list[ModuleType]:
 
 
 def load_plugin(path: str | Path) -> None:
-    """Import a user's Python file (e.g. one holding a ``@register_model`` function)."""
+    """Import a user's Python file (e.g. one holding a ``@register_model`` function): this runs its code."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"plugin file not found: {path}; pass the path of a .py file")
+    if path.suffix != ".py":
+        raise UsageError(f"plugin {path} is not a .py file; pass a Python file that registers models or tasks")
     spec = importlib.util.spec_from_file_location(f"bench_plugin_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except UsageError:
+        raise
+    except Exception as exc:  # a syntax error or any failure of the user's code: name the file and the line
+        del sys.modules[spec.name]
+        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        raise UsageError(f"plugin {path} failed to load{where}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}; fix that file") from exc
     _plugins.append(module)
 
 

@@ -93,6 +93,8 @@ def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, trai
             if TUNE_STEPS / steps_per_s < MIN_TIMED_S:
                 steps = min(MAX_TUNE_STEPS, math.ceil(MIN_TIMED_S * steps_per_s * 1.1))
                 steps_per_s = measure(task, model, width, layers, size, replace(cfg, steps=steps)).steps_per_s
+            if not math.isfinite(steps_per_s):  # e.g. every member diverged before the timed steps
+                break
             rates[size] = size * steps_per_s
         except Exception:  # out of memory, or a model that fails: sizes so far decide
             break

@@ -1,0 +1,182 @@
+"""A results directory is never written twice over, never claimed by a failed start, never mixed
+between a sweep and plain runs, and a bad file in it is a one-line error that changes nothing."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+
+SPEC = """
+name = "dirs"
+seeds = [0]
+widths = 8
+layers = 1
+max_members = 2
+[train]
+steps = 3
+[models]
+siren = {}
+siren2 = {}
+[[tasks]]
+task = "audio"
+signals = ["SIGNAL"]
+max_samples = 256
+"""
+
+
+def write_spec(path, signal="arch"):
+    path.write_text(SPEC.replace("SIGNAL", str(signal)))
+    return str(path)
+
+
+def sweep(spec, out, *extra):
+    return main(["sweep", spec, "--out", str(out), "--device", "cpu", "--no-progress", *extra])
+
+
+def errors(err):
+    return [line for line in err.splitlines() if line.startswith("bench: error: ")]
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_directory(tmp_path, capsys):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from bench.sweep.run import results_lock
+        with results_lock(Path({str(out)!r})):
+            print("held", flush=True)
+            sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        spec = write_spec(tmp_path / "s.toml")
+        assert sweep(spec, out) == 1
+        assert main(["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "64", "--width", "4",
+                     "--layers", "1", "--steps", "2", "--out", str(out), "--no-progress"]) == 1
+        lines = errors(capsys.readouterr().err)
+        assert len(lines) == 2 and all("another bench process is writing results to" in line for line in lines)
+        assert not list(out.glob("*.parquet")) and not (out / "_spec.toml").exists()
+    finally:
+        holder.communicate("")
+    assert sweep(spec, out) == 0  # free again once the first process ended
+    rows = pd.read_parquet(out)
+    assert len(rows) == rows["cell_key"].nunique() == 2
+
+
+def test_a_failed_start_leaves_the_directory_unclaimed(tmp_path, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    out = tmp_path / "out"
+    assert sweep(write_spec(tmp_path / "bad.toml", bad), out) == 1
+    assert "cannot read audio file" in errors(capsys.readouterr().err)[0]
+    assert not out.exists()  # nothing written, not even the spec
+    assert sweep(write_spec(tmp_path / "good.toml"), out) == 0  # the corrected spec takes the directory
+    assert (out / "_spec.toml").is_file() and len(pd.read_parquet(out)) == 2
+
+
+def test_sweeps_and_plain_runs_keep_to_their_own_directories(tmp_path, capsys):
+    swept, ran = tmp_path / "swept", tmp_path / "ran"
+    assert sweep(write_spec(tmp_path / "s.toml"), swept) == 0
+    run = ["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "64", "--width", "4", "--layers", "1",
+           "--steps", "2", "--seeds", "0", "--device", "cpu", "--no-progress"]
+    assert main(run + ["--out", str(swept)]) == 2
+    assert "holds the sweep 'dirs'" in errors(capsys.readouterr().err)[0]
+    assert main(run + ["--out", str(ran)]) == 0
+    assert sweep(write_spec(tmp_path / "s.toml"), ran) == 2
+    assert "holds results of bench run, not of a sweep" in errors(capsys.readouterr().err)[0]
+    assert len(pd.read_parquet(swept)) == 2 and len(pd.read_parquet(ran)) == 1
+
+
+@pytest.mark.parametrize("intruder", ["garbage", "foreign"])
+def test_a_bad_parquet_file_is_named_and_nothing_changes(tmp_path, capsys, intruder):
+    spec, out = write_spec(tmp_path / "s.toml"), tmp_path / "out"
+    assert sweep(spec, out) == 0
+    bad = out / "zz-intruder.parquet"
+    if intruder == "garbage":
+        bad.write_bytes(b"PAR1 this is not parquet")
+    else:
+        pd.DataFrame({"x": [1, 2]}).to_parquet(bad)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    capsys.readouterr()
+    for argv in (["sweep", spec, "--out", str(out), "--device", "cpu"], ["status", str(out)], ["table", str(out)]):
+        assert main(argv) == 1
+        (line,) = errors(capsys.readouterr().err)
+        assert "cannot read results file" in line and "zz-intruder.parquet" in line and "move it out" in line
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_truncated_environment_file_is_named_and_results_are_kept(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert sweep(write_spec(tmp_path / "s.toml"), out) == 0
+    env = out / "_environment.json"
+    env.write_text(env.read_text()[:40])
+    write_spec(tmp_path / "s.toml")
+    (tmp_path / "more.toml").write_text(SPEC.replace("SIGNAL", "arch").replace("seeds = [0]", "seeds = [0, 1]"))
+    (out / "_spec.toml").write_text((tmp_path / "more.toml").read_text())  # a sweep grown by a seed
+    rows_before = pd.read_parquet(out)
+    capsys.readouterr()
+    assert sweep(str(tmp_path / "more.toml"), out) == 1
+    (line,) = errors(capsys.readouterr().err)
+    assert "cannot read" in line and "_environment.json" in line and "move it away" in line
+    pd.testing.assert_frame_equal(pd.read_parquet(out), rows_before)
+
+
+def test_nothing_is_announced_before_a_usage_error(tmp_path, capsys):
+    """The "N members in 1 ensemble(s)" line comes only once every target has loaded."""
+    code = main(["run", "--model", "wire", "--task", "audio:arch", "--max-samples", "512", "--width", "4",
+                 "--layers", "1", "--steps", "2", "--ntk", "init", "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines() == errors(err) and "complex-valued" in err
+
+
+def test_table_with_no_ok_member_is_one_clear_error(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--model", "siren2:S0=1e30", "--task", "audio:arch", "--max-samples", "64", "--width", "4",
+                 "--layers", "1", "--steps", "3", "--seeds", "0", "--device", "cpu",
+                 "--out", str(out), "--no-progress"]) == 1
+    assert (pd.read_parquet(out)["status"] == "diverged").all()
+    capsys.readouterr()
+    assert main(["table", str(out)]) == 1
+    (line,) = errors(capsys.readouterr().err)
+    assert "no member in" in line and "finished ok" in line and "1 diverged" in line
+
+
+def test_report_baseline_must_name_a_model(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert sweep(write_spec(tmp_path / "s.toml"), out) == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "rep"), "--baseline", "sirn"]) == 2
+    (line,) = errors(capsys.readouterr().err)
+    assert "--baseline 'sirn' names no model" in line and "siren, siren2" in line
+    assert not (tmp_path / "rep").exists()
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "failed.md").read_text().strip() == "none"
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("def oops(:\n", "failed to load (line 1): SyntaxError"),
+    ("raise RuntimeError('no GPU here')\n", "failed to load: RuntimeError: no GPU here"),
+])
+def test_a_broken_plugin_is_one_line(tmp_path, capsys, content, fragment):
+    plugin = tmp_path / "mine.py"
+    plugin.write_text(content)
+    assert main(["--plugin", str(plugin), "list", "models"]) == 2
+    (line,) = errors(capsys.readouterr().err)
+    assert fragment in line and "mine.py" in line
+
+
+def test_a_plugin_must_be_a_python_file(tmp_path, capsys):
+    data = tmp_path / "weights.npy"
+    np.save(data, np.zeros(3))
+    assert main(["--plugin", str(data), "list", "models"]) == 2
+    assert "is not a .py file" in errors(capsys.readouterr().err)[0]
+
+
+def test_bench_bench_needs_members(capsys):
+    assert main(["bench", "--members", "0", "--device", "cpu"]) == 2
+    assert "ensemble sizes must be >= 1" in errors(capsys.readouterr().err)[0]
