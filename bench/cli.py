@@ -350,13 +350,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     count = cell_count(spec)
     if count > LARGE_GRID:  # planning takes seconds: say at once what is coming
         print(f"{spec.name}: {count:,} cells in the grid; planning them", file=sys.stderr, flush=True)
-    if args.dry_run:
-        return _dry_run(spec, out, library, args.max_members)
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
     gpus = args.gpus_per_job
     if args.executor == "ray" and gpus is None:
         gpus = spec.gpus_per_job
     executor = make_executor(args.executor, device, args.address, gpus)
+    if args.dry_run:
+        return _dry_run(spec, out, library, args.max_members)
     with results_lock(out):
         plan = plan_sweep(spec, out, library, args.max_members)
         total, left = len(plan.progress.cells), len(plan.progress.left)
@@ -400,6 +400,7 @@ def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | N
 
 def cmd_status(args: argparse.Namespace) -> int:
     from bench.store import read_results
+    from bench.sweep.progress import duration
     from bench.sweep.run import progress_of, stored_spec
 
     out = Path(args.results)
@@ -423,7 +424,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state.left and results is not None and "seconds" in results:
         timed = results[results["seconds"].notna()]
         per_cell = (timed["seconds"] / timed["ensemble_size"]).mean()
-        line += f"; ETA {_duration(per_cell * len(state.left))} at {per_cell:.1f} s per cell so far"
+        line += f"; ETA {duration(per_cell * len(state.left))} at {per_cell:.1f} s per cell so far"
     print(line)
     return 0
 
@@ -524,12 +525,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     table = pd.DataFrame(rows).rename(columns={"metric": task.metric})
     print(table.to_markdown(index=False, floatfmt=".4g") if args.format == "markdown" else table.to_csv(index=False))
     return 0
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _member_line(row: dict[str, Any]) -> str:

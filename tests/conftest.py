@@ -1,10 +1,18 @@
-"""Shared fixtures: real signals from the manifest (found via $BENCH_DATA, else downloaded and verified)."""
+"""Shared fixtures: real signals from the manifest (found via $BENCH_DATA, else downloaded and verified).
+
+Without the data files and without network, a test that needs a signal is reported as skipped with one
+reason instead of failing; with BENCH_REQUIRE_DATA=1 (CI) every signal must be there and nothing skips.
+"""
 
 from __future__ import annotations
+
+import os
+import re
 
 import pytest
 import torch
 
+from bench.errors import BenchError
 from bench.signals import SignalLibrary
 from bench.tasks import load_builtin_tasks, load_task
 
@@ -39,6 +47,21 @@ def library() -> SignalLibrary:
 
 
 @pytest.fixture(scope="session")
+def need(library):
+    """``need("arch", "camera")``: skip the test, with one reason, when one of these manifest signals cannot be
+    had (no local copy, no network); for tests whose failure would not show our message (subprocesses)."""
+    def check(*names: str) -> None:
+        for name in names:
+            try:
+                library.path(name, library.entries[name].kind)
+            except BenchError as exc:
+                if MISSING_SIGNAL not in str(exc) or REQUIRE_DATA:
+                    raise
+                pytest.skip(f"needs the signal data (missing here, no network): {name}; set BENCH_DATA")
+    return check
+
+
+@pytest.fixture(scope="session")
 def relay_2k(library):
     """The first 2,048 samples of relay.wav (stereo, mixed down): a strong-high-frequency clip."""
     return load_task("audio:relay", library, {"max_samples": 2048})
@@ -53,3 +76,33 @@ def camera_32(library):
 @pytest.fixture(autouse=True)
 def _single_thread_determinism():
     torch.manual_seed(0)
+
+
+MISSING_SIGNAL = "not found locally and the download failed"  # bench.signals' message for an absent signal
+REQUIRE_DATA = os.environ.get("BENCH_REQUIRE_DATA") == "1"
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_DATA:
+        library = SignalLibrary()
+        missing = [entry.file for entry in library.entries.values() if library.local_path(entry) is None]
+        if missing:
+            pytest.exit(f"BENCH_REQUIRE_DATA=1 but {len(missing)} manifest files are not in $BENCH_DATA or the cache "
+                        f"(e.g. {missing[0]}); set BENCH_DATA to the datasets folder", returncode=1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that failed only because a signal could not be had (in an exception, or in the one-line error
+    the CLI printed) is a skip with that reason, not a failure with a download traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_DATA or not report.failed or call.excinfo is None:
+        return
+    text = f"{call.excinfo.value}\n{report.capstderr}\n{report.capstdout}"
+    if MISSING_SIGNAL in text:
+        found = re.search(rf"([\w.+-]+): {MISSING_SIGNAL}", text)
+        signal = found.group(1) if found else "a signal"
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0,
+                           f"Skipped: needs the signal data (missing here, no network): {signal}; set BENCH_DATA")

@@ -13,6 +13,7 @@ import soundfile as sf
 from bench.cli import main
 from bench.sweep.spec import parse_seeds
 from bench.errors import UsageError
+from bench.signals import SignalLibrary
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TINY = ["--width", "16", "--layers", "2", "--steps", "15", "--device", "cpu", "--no-progress"]
@@ -78,7 +79,8 @@ def test_list_commands(capsys):
                          ("siren2_filtered", "decay: float >= 0 = 0.9"), ("winner", "s1: float >= 0 = auto")]:
         assert re.search(rf"^{name}\s", out, re.M) and params in out
     code, out, _ = run_cli(capsys, "list", "signals")
-    assert code == 0 and re.search(r"^relay\s+audio .*\[local: .*relay.wav\]", out, re.M)
+    local = SignalLibrary().local_path(SignalLibrary().entries["relay"]) is not None
+    assert code == 0 and re.search(rf"^relay\s+audio .*\[{'local: .*relay.wav' if local else 'not local'}", out, re.M)
     assert "synthetic:hf_noise" in out
     code, out, _ = run_cli(capsys, "list", "tasks")
     assert "--max-samples" in out and "--side" in out
@@ -162,7 +164,7 @@ def test_readme_example_scheme_works_as_a_plugin(capsys, tmp_path):
     plugin = tmp_path / "siren_jitter.py"
     plugin.write_text(code_block)
     code, out, _ = run_cli(capsys, "--plugin", str(plugin), "list", "models")
-    assert code == 0 and re.search(r"^siren_jitter\s.*\n.*jitter: float = 0.5", out, re.M)
+    assert code == 0 and re.search(r"^siren_jitter\s.*\n.*jitter: float >= 0 = 0.5", out, re.M)
     code, out, err = run_cli(capsys, "run", "--plugin", str(plugin), "--model", "siren",
                              "--model", "siren_jitter:jitter=1.0", "--task", "audio:arch", "--max-samples", "512",
                              "--seeds", "0", "--out", str(tmp_path / "out"), *TINY)

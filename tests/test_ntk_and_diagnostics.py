@@ -121,7 +121,8 @@ def test_figures_are_written(tmp_path, relay_2k):
             assert img.format == "PNG" and img.size[0] > 400 and img.getextrema() != ((255, 255),) * len(img.mode)
 
 
-def test_bench_ntk_and_diagnose_commands(tmp_path, capsys):
+def test_bench_ntk_and_diagnose_commands(tmp_path, capsys, need):
+    need("camera")
     code = main(["ntk", "--model", "siren", "--model", "siren2", "--task", "image:camera", "--side", "32",
                  "--width", "16", "--layers", "2", "--points", "64", "--seeds", "0-1", "--device", "cpu",
                  "--out", str(tmp_path / "ntk"), "--plot", str(tmp_path / "ntk.png")])

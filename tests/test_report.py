@@ -30,7 +30,8 @@ max_samples = 512
 
 
 @pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory):
+def sweep_dir(tmp_path_factory, need):
+    need("arch", "relay")
     root = tmp_path_factory.mktemp("report")
     (root / "spec.toml").write_text(textwrap.dedent(SWEEP))
     main(["sweep", str(root / "spec.toml"), "--out", str(root / "runs"), "--device", "cpu", "--no-progress"])

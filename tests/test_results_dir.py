@@ -127,8 +127,9 @@ def test_a_truncated_environment_file_is_named_and_results_are_kept(tmp_path, ca
     pd.testing.assert_frame_equal(pd.read_parquet(out), rows_before)
 
 
-def test_nothing_is_announced_before_a_usage_error(tmp_path, capsys):
+def test_nothing_is_announced_before_a_usage_error(tmp_path, capsys, need):
     """The "N members in 1 ensemble(s)" line comes only once every target has loaded."""
+    need("arch")
     code = main(["run", "--model", "wire", "--task", "audio:arch", "--max-samples", "512", "--width", "4",
                  "--layers", "1", "--steps", "2", "--ntk", "init", "--out", str(tmp_path / "o"), "--no-progress"])
     err = capsys.readouterr().err

@@ -156,7 +156,8 @@ def bench_cmd(*args):
     return [sys.executable, "-m", "bench", *args]
 
 
-def test_a_sweep_killed_with_sigkill_resumes_and_stores_every_cell_once(tmp_path, library):
+def test_a_sweep_killed_with_sigkill_resumes_and_stores_every_cell_once(tmp_path, library, need):
+    need("arch", "relay", "gt_bach")
     spec_path = tmp_path / "resume.toml"
     spec_path.write_text(RESUME_SPEC)
     out = tmp_path / "out"

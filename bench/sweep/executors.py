@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from bench.errors import BenchError, UsageError
 from bench.models import plugin_modules
 from bench.sweep.execute import JobRunner
 from bench.sweep.plan import Job
+from bench.sweep.progress import CellProgress
 
 Rows = list[dict[str, Any]]
 EXECUTORS = ("local", "ray")
@@ -36,13 +36,13 @@ class LocalExecutor:
     def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
             debug: bool = False) -> None:
         runner = runner.on(self.device)
-        with tqdm(total=sum(map(len, jobs)), unit="cell", desc="cells", position=0,
-                  disable=True if not progress else None) as bar:
+        with CellProgress(sum(map(len, jobs)), bar=progress) as cells:
             for job in jobs:
                 task = runner.task(job, self.device)
                 for part in runner.parts(job, task):
-                    write(runner.run(part, task, progress, debug))
-                    bar.update(len(part))
+                    rows = runner.run(part, task, progress, debug)
+                    write(rows)
+                    cells.update(rows)
 
 
 def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) -> Rows:
@@ -89,8 +89,7 @@ class RayExecutor:
                                                           retry_exceptions=False)
             shared = ray.put(runner)
             pending = {remote.remote(shared, job, gpus > 0, debug): job for job in jobs}
-            with tqdm(total=sum(map(len, jobs)), unit="cell", desc="cells (ray)",
-                      disable=True if not progress else None) as bar:
+            with CellProgress(sum(map(len, jobs)), bar=progress) as cells:
                 while pending:
                     (done,), _ = ray.wait(list(pending), num_returns=1)
                     job = pending.pop(done)
@@ -101,7 +100,7 @@ class RayExecutor:
                             raise
                         rows = runner.failed(job, _reason(ray, exc))
                     write(rows)
-                    bar.update(len(job))
+                    cells.update(rows)
         finally:
             if started_here:
                 ray.shutdown()
