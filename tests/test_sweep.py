@@ -1,6 +1,7 @@
 """Sweeps: spec validation, grid expansion and stable keys, packing, resume after SIGKILL, failures as data."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -56,6 +57,11 @@ def test_cell_key_is_fixed_across_versions_and_changes_with_the_setting():
                 parse_model("siren2:S0=0.05"), 1, "c6d81b44b2276c3437a606efa7d938f302c9a1ea88bf72aac2d5019fddf9ad44")
     # changing it orphans every stored result: only on purpose, with plan.TARGET_REVISION (2: official audio order)
     assert cell.key == "56864c6367c79cb2"
+    canonical = {"task": "audio", "signal": "arch", "options": {"max_samples": 4096}, "width": 64, "layers": 3,
+                 "train": {"steps": 300, "lr": 3e-4, "lr_step": None, "lr_gamma": 1.0, "batch_size": None,
+                           "eval_every": 100, "batch_seed": 0}, "model": "siren2", "params": {"S0": 0.05}, "seed": 1,
+                 "content": cell.fingerprint, "revision": 2}
+    assert cell.key == hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]
     variants = [dataclasses.replace(cell, **{field: value}) for field, value in [
         ("seed", 2), ("width", 65), ("signal", "relay"), ("options", (("max_samples", 4097),)),
         ("train", TrainConfig(steps=300, lr=1e-4)), ("model", parse_model("siren2:S0=0.06")),
