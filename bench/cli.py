@@ -15,6 +15,7 @@ from bench.models import PRECISIONS, load_builtin_models, load_plugin, parse_mod
 from bench.signals import SYNTHETIC, SignalLibrary
 from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, TaskGrid, load_spec, parse_seeds
 from bench.ntk import NtkOptions
+from bench.speed.autocompile import COMPILE_MODES
 from bench.speed.measure import SPEED_CONFIGS
 from bench.tasks import load_builtin_tasks, load_task, parse_task
 from bench.train import TrainConfig
@@ -37,6 +38,11 @@ EPILOG = """examples:
   bench table runs/demo --metric snr_db --format markdown
   bench bench --members 1,4,16 --compile --roofline
 """
+
+
+COMPILE_FLAG = dict(nargs="?", const="on", default="auto", choices=COMPILE_MODES, metavar="auto|on|off",
+                    help="compile the training step with torch.compile: auto (default) where the measured time "
+                         "saved exceeds the compile time (long runs), on (also: --compile alone), or off")
 
 
 def _positive(kind: type):
@@ -98,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
     run.add_argument("--precision", choices=PRECISIONS,
                      help="matmul precision of layers 1.. (layer 0 stays exact float32; default fp32)")
-    run.add_argument("--compile", action="store_true", help="compile the training step with torch.compile")
+    run.add_argument("--compile", **COMPILE_FLAG)
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
     run.add_argument("--max-members", type=_positive(int),
                      help="members per ensemble (default: the size measured fastest on this device, at most 16)")
@@ -149,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-members", type=_positive(int),
                        help="members per ensemble (default: the spec's max_members, else the size measured "
                             "fastest on this device, at most 16)")
-    sweep.add_argument("--compile", action="store_true", help="compile the training step with torch.compile")
+    sweep.add_argument("--compile", **COMPILE_FLAG)
     sweep.add_argument("--executor", default="local", choices=["local", "ray"],
                        help="local: train here, on --device (default); ray: each ensemble a Ray task on the "
                             "cluster at --address, or on a local Ray instance (needs pip install -e \".[ray]\")")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -15,7 +18,8 @@ import torch
 from bench.cli import main
 from bench.errors import UsageError
 from bench.models import MemberSpec, build_ensemble, parse_model
-from bench.speed.chunking import cache_key, choose, members_per_ensemble
+from bench.speed.autocompile import eager_step_s, pays, should_compile
+from bench.speed.chunking import CpuShare, cache_key, choose, members_per_ensemble
 from bench.store import read_results
 from bench.tasks import load_task
 from bench.train import TrainConfig, train
@@ -181,3 +185,51 @@ def test_bench_bench_roofline_gives_a_floor_below_the_step_time(capsys):
                  "--device", "cpu", "--roofline", "--format", "csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert (table["floor_ms"] > 0).all() and (table["floor_ms"] < table["step_ms"]).all()
+
+
+def test_compile_pays_only_when_the_time_saved_exceeds_the_compile_time():
+    probe = {"compiled": True, "compile_s": 60.0, "step_s": 2.7}
+    assert pays(1000, 3.0, probe)  # 1000 x 0.3 s saved > 60 s
+    assert not pays(100, 3.0, probe)  # 30 s saved < 60 s
+    assert not pays(10**6, 3.0, probe | {"compiled": False})  # compiling failed: it ran eagerly
+    assert not pays(1000, 3.0, None)
+
+
+def test_auto_compile_leaves_short_runs_eager_and_measures_nothing_for_them(relay_2k, _members_cache, tmp_path):
+    model, cfg = parse_model("siren"), TrainConfig(steps=50)
+    assert should_compile("on", relay_2k, model, 8, 1, cfg, 2) and not should_compile("off", relay_2k, model, 8, 1,
+                                                                                     cfg, 2)
+    assert not should_compile("auto", relay_2k, model, 8, 1, cfg, 2)  # 50 steps of ms: can never pay
+    assert not any("compile probe" in key for key in json.loads(_members_cache.read_text()))
+    assert main(["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "8",
+                 "--layers", "1", "--steps", "5", "--seeds", "0", "--device", "cpu", "--no-progress",
+                 "--out", str(tmp_path)]) == 0
+    assert not read_results(tmp_path).iloc[0]["compiled"]  # the default is auto
+
+
+def test_auto_compile_measures_a_long_run_once_and_follows_the_measurement(relay_2k, _members_cache):
+    model, cfg = parse_model("siren"), TrainConfig(steps=2_000_000)  # eager: far beyond the 13 s bound
+    decision = should_compile("auto", relay_2k, model, 8, 1, cfg, 1)
+    probes = {k: v for k, v in json.loads(_members_cache.read_text()).items() if '"compile probe"' in k}
+    (probe,) = probes.values()
+    assert probe["compile_s"] > 0 and probe["step_s"] > 0 and 0 <= probe["busy"]
+    assert decision == pays(cfg.steps, eager_step_s(relay_2k, model, 8, 1, cfg, 1), probe)
+    assert should_compile("auto", relay_2k, model, 8, 1, cfg, 1) == decision  # read back, not compiled again
+
+
+def test_a_size_choice_made_under_load_is_measured_again(relay_2k, _members_cache):
+    """A CPU kept busy by another process while sizes are timed is recorded; the next process re-measures."""
+    model, cfg = parse_model("siren"), TrainConfig()
+    key = cache_key(relay_2k, model, 24, 1, cfg, cap=4)
+    cache = json.loads(_members_cache.read_text()) if _members_cache.is_file() else {}
+    cache[key] = {"members": 3, "member_steps_per_s": {"1": 1.0, "2": 1.0, "4": 1.0}, "busy": 0.9}
+    _members_cache.write_text(json.dumps(cache))
+    assert members_per_ensemble(relay_2k, model, 24, 1, cfg, cap=4) in (1, 2, 4)  # 3 was never a candidate
+    assert json.loads(_members_cache.read_text())[key]["busy"] < 0.9
+
+
+def test_other_processes_cpu_use_is_measured():
+    share = CpuShare()
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"])
+    spinner.wait()
+    assert share.others() > 0.6 / os.cpu_count()  # one of this machine's cores was busy nearly all the time

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,8 +32,13 @@ from bench.train import TrainConfig
 TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
 MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
 MAX_TUNE_STEPS = 200
+WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
 TUNE_BUDGET_S = 30.0  # stop trying larger sizes once the next one would take longer than this
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
+BUSY = 0.25  # other processes used more than this share of the CPUs while timing: measure again next time
+
+DEFAULT_CAPS = (1, 2, 4, 8, 16)  # the caps a sweep asks sizes for: powers of two up to its 16-member limit
+_measured_here: set[str] = set()  # keys this process measured (a busy reading is not measured twice by one process)
 
 
 def cache_path() -> Path:
@@ -40,28 +46,54 @@ def cache_path() -> Path:
 
 
 def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig,
-                         cap: int) -> int:
-    """The ensemble size (1..cap) with the most member-steps/s for this shape on ``task``'s device:
-    from the cache, else measured now and cached."""
-    key = cache_key(task, model, width, layers, train, cap)
+                         cap: int, compile: bool = False) -> int:
+    """The ensemble size (1..cap) with the most member-steps/s for this shape on ``task``'s device (timed
+    compiled when the run compiles): from the cache, else measured now and cached. A choice measured
+    while other processes kept the CPU busy is used by this process but measured again by the next."""
+    entry = size_entry(task, model, width, layers, train, cap, compile)
+    return min(entry["members"], cap) if entry else cap
+
+
+def size_entry(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int,
+               compile: bool = False) -> dict | None:
+    """The cache entry behind ``members_per_ensemble``: {"members", "member_steps_per_s": {size: rate},
+    "busy": share of the CPUs other processes used meanwhile}; None when even one member failed."""
+    def sizes() -> dict | None:
+        rates = _measure_sizes(task, model, width, layers, train, cap, compile)
+        return {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}} if rates else None
+
+    return cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes)
+
+
+def cached_measurement(key: str, measure_now: Callable[[], dict | None]) -> dict | None:
+    """The cache's entry ``key``, else ``measure_now()`` (None: it could not measure) stored with "busy", the
+    share of the CPUs other processes used meanwhile. A busy entry is measured again by the next process."""
     path = cache_path()
-    cache = _read(path)
-    if key not in cache:
-        rates = _measure_sizes(task, model, width, layers, train, cap)
-        if not rates:  # even one member failed: the job itself will record why
-            return cap
-        cache = _read(path)  # another sweep may have written meanwhile
-        cache[key] = {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}}
-        write_atomically(path, json.dumps(cache, indent=1) + "\n")
-    return min(cache[key]["members"], cap)
+    entry = _read(path).get(key)
+    if entry is not None and (entry.get("busy", 0.0) <= BUSY or key in _measured_here):
+        return entry
+    cpu = CpuShare()
+    entry = measure_now()
+    if entry is None:  # even one member failed: the job itself will record why
+        return None
+    entry["busy"] = round(cpu.others(), 3)
+    cache = _read(path)  # another sweep may have written meanwhile
+    cache[key] = entry
+    write_atomically(path, json.dumps(cache, indent=1) + "\n")
+    _measured_here.add(key)
+    return entry
 
 
-def cache_key(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int) -> str:
-    """The cache entry of a problem shape on ``task``'s device."""
+def cache_key(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int,
+              compile: bool = False, what: str = "sizes") -> str:
+    """The cache entry of a problem shape on ``task``'s device: ``what`` is measured ("sizes": the ensemble
+    sizes up to ``cap``; other measurements name themselves, with ``cap`` their ensemble size)."""
     samples = min(train.batch_size or task.size, task.size)
-    return json.dumps({"device": device_name(task.coords.device), "torch": torch.__version__, "task": task.name,
-                       "model": model.entry.name, "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width,
-                       "layers": layers, "samples": samples, "precision": train.precision, "cap": cap}, sort_keys=True)
+    fields = {"device": device_name(task.coords.device), "torch": torch.__version__, "task": task.name,
+              "model": model.entry.name, "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width,
+              "layers": layers, "samples": samples, "precision": train.precision, "cap": cap}
+    extra = ({"compiled": True} if compile else {}) | ({"what": what} if what != "sizes" else {})
+    return json.dumps(fields | extra, sort_keys=True)
 
 
 def _read(path: Path) -> dict:
@@ -79,30 +111,75 @@ def choose(rates: dict[int, float]) -> int:
     return max(k for k, rate in rates.items() if rate >= (1 - TOLERANCE) * best)
 
 
-def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig,
-                   cap: int) -> dict[int, float]:
-    """member-steps/s of 1, 2, 4, ... members (and cap), until one fails (e.g. runs out of memory), falls
-    well behind the best, or the next would exceed the time budget."""
-    cfg = TrainConfig(steps=TUNE_STEPS, lr=train.lr, batch_size=train.batch_size, precision=train.precision)
+def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int,
+                   compile: bool = False) -> dict[int, float]:
+    """member-steps/s of 1, 2, 4, ... members (and cap). After an untimed warm-up, sizes are timed upwards
+    until one fails (e.g. runs out of memory),
+    falls well behind the best, or the next would exceed the time budget; then the kept sizes are timed
+    again downwards and each keeps its faster reading, so neither a cold start nor a moment of load
+    favours one size."""
+    cfg = tuning_config(train)
+    try:
+        measure(task, model, width, layers, 1, replace(cfg, steps=WARMUP_STEPS), compile=compile)
+    except Exception:  # not even one member trains: the job itself records why
+        return {}
     sizes = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
     rates: dict[int, float] = {}
     for size in sizes:
         started = time.perf_counter()
-        try:
-            steps_per_s = measure(task, model, width, layers, size, cfg).steps_per_s
-            if TUNE_STEPS / steps_per_s < MIN_TIMED_S:
-                steps = min(MAX_TUNE_STEPS, math.ceil(MIN_TIMED_S * steps_per_s * 1.1))
-                steps_per_s = measure(task, model, width, layers, size, replace(cfg, steps=steps)).steps_per_s
-            if not math.isfinite(steps_per_s):  # e.g. every member diverged before the timed steps
-                break
-            rates[size] = size * steps_per_s
-        except Exception:  # out of memory, or a model that fails: sizes so far decide
+        rate = member_steps_per_s(task, model, width, layers, size, cfg, compile)
+        if rate is None:
             break
-        finally:
-            if task.coords.device.type == "cuda":
-                torch.cuda.empty_cache()
-        if rates[size] < 0.7 * max(rates.values()):
+        rates[size] = rate
+        if rate < 0.7 * max(rates.values()) or 2 * (time.perf_counter() - started) > TUNE_BUDGET_S:
             break
-        if 2 * (time.perf_counter() - started) > TUNE_BUDGET_S:
-            break
+    for size in sorted(rates, reverse=True)[1:]:  # the largest was just timed
+        rates[size] = max(rates[size], member_steps_per_s(task, model, width, layers, size, cfg, compile) or 0.0)
     return rates
+
+
+def tuning_config(train: TrainConfig) -> TrainConfig:
+    """The short run that times a problem: ``train``'s batch and precision, TUNE_STEPS steps."""
+    return TrainConfig(steps=TUNE_STEPS, lr=train.lr, batch_size=train.batch_size, precision=train.precision)
+
+
+def member_steps_per_s(task: Task, model: ModelChoice, width: int, layers: int, size: int, cfg: TrainConfig,
+          compile: bool) -> float | None:
+    """member-steps/s of ``size`` members (``cfg``: ``tuning_config``), timed for at least MIN_TIMED_S; None
+    when it fails or diverges."""
+    try:
+        steps_per_s = measure(task, model, width, layers, size, cfg, compile=compile).steps_per_s
+        if math.isfinite(steps_per_s) and TUNE_STEPS / steps_per_s < MIN_TIMED_S:
+            steps = min(MAX_TUNE_STEPS, math.ceil(MIN_TIMED_S * steps_per_s * 1.1))
+            steps_per_s = measure(task, model, width, layers, size, replace(cfg, steps=steps), compile=compile).steps_per_s
+    except Exception:  # out of memory, or a model that fails: sizes so far decide
+        return None
+    finally:
+        if task.coords.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return size * steps_per_s if math.isfinite(steps_per_s) else None  # NaN: every member diverged
+
+
+class CpuShare:
+    """The share of all CPUs that other processes used since construction, from /proc/stat (Linux) minus
+    this process's CPU time; 0 where /proc/stat is absent. (psutil would add a dependency for five lines.)"""
+
+    def __init__(self):
+        self.wall, self.own, self.busy = time.perf_counter(), time.process_time(), _busy_seconds()
+
+    def others(self) -> float:
+        busy = _busy_seconds()
+        if busy is None or self.busy is None:
+            return 0.0
+        wall = (time.perf_counter() - self.wall) * (os.cpu_count() or 1)
+        return max(0.0, (busy - self.busy) - (time.process_time() - self.own)) / wall if wall > 0 else 0.0
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes spent busy since boot (user + nice + system + irq + softirq + steal)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

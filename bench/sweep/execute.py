@@ -15,6 +15,7 @@ from bench.errors import is_out_of_memory
 from bench.models import build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
+from bench.speed.autocompile import should_compile
 from bench.speed.chunking import members_per_ensemble
 from bench.speed.measure import flop_per_step
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, split
@@ -96,7 +97,7 @@ class JobRunner:
 
     tasks: dict[tuple, Task]
     ntk: NtkOptions | None = None
-    compile: bool = False
+    compile: str = "auto"  # auto (where it pays, see bench.speed.autocompile), on or off
     tune: bool = False
     columns: dict[str, Any] = field(default_factory=dict)
 
@@ -114,12 +115,15 @@ class JobRunner:
             return [job]
         cell = job.cells[0]
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
-        size = members_per_ensemble(task, cell.model, cell.width, cell.layers, cell.train, cap)
+        size = members_per_ensemble(task, cell.model, cell.width, cell.layers, cell.train, cap,
+                                    compile=self.compile == "on")
         return split(job, size)
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
-        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, self.compile)
+        cell = job.cells[0]
+        compile = should_compile(self.compile, task, cell.model, cell.width, cell.layers, cell.train, len(job))
+        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile)
         return [row | self.columns for row in rows]
 
     def failed(self, job: Job, message: str) -> list[dict[str, Any]]:

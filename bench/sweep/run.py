@@ -98,11 +98,11 @@ def load_tasks(plan: Plan, library: SignalLibrary) -> dict[tuple, Task]:
 
 
 def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.device, *,
-             progress: bool = True, debug: bool = False, compile: bool = False,
+             progress: bool = True, debug: bool = False, compile: str = "auto",
              executor: LocalExecutor | RayExecutor | None = None) -> list[dict[str, Any]]:
     """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
-    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile``: with
-    torch.compile), storing each ensemble's rows as they arrive; returns the rows written. Hold
+    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile``: auto, on or
+    off, see ``bench.speed.autocompile``), storing each ensemble's rows as they arrive; returns the rows written. Hold
     ``results_lock(out_dir)`` around planning and running."""
     if not plan.jobs:
         return []

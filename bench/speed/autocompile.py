@@ -1,0 +1,80 @@
+"""``--compile auto`` (the default): compile an ensemble's training step only where the time it saves pays
+for the compiling, decided from this device's measurements.
+
+Two bounds from benchmarks/RESULTS.md (this project's 2-core CPU, torch 2.13): compiling one shape took
+at least 7 s, and the compiled step was at most 2.2x the eager one. A run whose eager steps take less
+than 7 / (1 - 1/2.2) = 13 s can therefore never earn its compile back and runs eagerly with nothing
+new measured. A longer one is measured once per problem shape, ensemble size and device (cached beside
+the ensemble sizes, see ``bench.speed.chunking``): compile time and compiled step time; it compiles when
+steps x (eager - compiled step time) exceeds the compile time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.models import MemberSpec, ModelChoice, build_ensemble
+from bench.speed.chunking import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s,
+                                  tuning_config)
+from bench.tasks import Task
+from bench.train import TrainConfig, train
+
+COMPILE_MODES = ("auto", "on", "off")
+BEST_SPEEDUP = 2.2  # the largest compiled / eager step-rate ratio measured (benchmarks/RESULTS.md)
+CHEAPEST_COMPILE_S = 7.0  # the shortest compile of one shape measured (benchmarks/RESULTS.md)
+PROBE_STEPS = 12  # compiled steps of the compile measurement (the first one compiles)
+
+
+def should_compile(mode: str, task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig,
+                   members: int) -> bool:
+    """Whether to compile a run of ``members`` members of ``model`` for ``cfg`` (``mode``: auto, on, off)."""
+    if mode != "auto":
+        return mode == "on"
+    step_s = eager_step_s(task, model, width, layers, cfg, members)
+    if step_s is None or cfg.steps * step_s * (1 - 1 / BEST_SPEEDUP) <= CHEAPEST_COMPILE_S:
+        return False
+    key = cache_key(task, model, width, layers, cfg, members, compile=True, what="compile probe")
+    return pays(cfg.steps, step_s, cached_measurement(key, lambda: _probe(task, model, width, layers, cfg, members)))
+
+
+def pays(steps: int, eager_step_s: float, probe: dict | None) -> bool:
+    """A run of ``steps`` saves more than the compile costs (``probe``: {"compiled", "compile_s", "step_s"})."""
+    if not probe or not probe["compiled"]:  # compiling failed (e.g. double backward): the step ran eagerly
+        return False
+    return steps * (eager_step_s - probe["step_s"]) > probe["compile_s"]
+
+
+def eager_step_s(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig,
+                  members: int) -> float | None:
+    """Seconds per eager step of ``members`` members: from a cached ensemble-size measurement (the rate of
+    the smallest timed size >= members), else timed now and cached."""
+    for cap in DEFAULT_CAPS:
+        entry = cached_measurement(cache_key(task, model, width, layers, cfg, cap), lambda: None)
+        timed = sorted(int(k) for k in (entry or {}).get("member_steps_per_s", {}) if int(k) >= members)
+        if timed:
+            return members / entry["member_steps_per_s"][str(timed[0])]
+    entry = cached_measurement(cache_key(task, model, width, layers, cfg, members, what="eager step"),
+                               lambda: _eager(task, model, width, layers, cfg, members))
+    return entry["step_s"] if entry else None
+
+
+def _eager(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig, members: int) -> dict | None:
+    rate = member_steps_per_s(task, model, width, layers, members, tuning_config(cfg), compile=False)
+    return {"step_s": members / rate} if rate else None
+
+
+def _probe(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig, members: int) -> dict | None:
+    """Compile and run PROBE_STEPS steps: {"compiled": it ran compiled, "compile_s", "step_s"}."""
+    sizes = [task.info.d_in] + [width] * layers + [task.info.d_out]
+    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], sizes, task.info)
+    ensemble.to(task.coords.device)
+    probe = TrainConfig(steps=PROBE_STEPS, lr=cfg.lr, batch_size=cfg.batch_size, precision=cfg.precision)
+    try:
+        outcome = train(ensemble, task, probe, progress=False, compile=True)
+    except Exception:  # e.g. out of memory: the run itself will meet it and record it
+        return None
+    if not math.isfinite(outcome.steps_per_s):
+        return None
+    step_s = 1 / outcome.steps_per_s
+    return {"compiled": outcome.compiled, "compile_s": max(0.0, outcome.seconds - PROBE_STEPS * step_s),
+            "step_s": step_s}
