@@ -189,8 +189,8 @@ def test_bench_bench_roofline_gives_a_floor_below_the_step_time(capsys):
 
 def test_compile_pays_only_when_the_time_saved_exceeds_the_compile_time():
     probe = {"compiled": True, "compile_s": 60.0, "step_s": 2.7}
-    assert pays(1000, 3.0, probe)  # 1000 x 0.3 s saved > 60 s
-    assert not pays(100, 3.0, probe)  # 30 s saved < 60 s
+    assert pays(1000, 3.0, probe)  # 1000 x 0.3 s saved > 2 x 60 s
+    assert not pays(300, 3.0, probe)  # 90 s saved < 2 x 60 s: too near break-even
     assert not pays(10**6, 3.0, probe | {"compiled": False})  # compiling failed: it ran eagerly
     assert not pays(1000, 3.0, None)
 

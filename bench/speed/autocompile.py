@@ -2,26 +2,29 @@
 for the compiling, decided from this device's measurements.
 
 Two bounds from benchmarks/RESULTS.md (this project's 2-core CPU, torch 2.13): compiling one shape took
-at least 7 s, and the compiled step was at most 2.2x the eager one. A run whose eager steps take less
-than 7 / (1 - 1/2.2) = 13 s can therefore never earn its compile back and runs eagerly with nothing
-new measured. A longer one is measured once per problem shape, ensemble size and device (cached beside
-the ensemble sizes, see ``bench.speed.chunking``): compile time and compiled step time; it compiles when
-steps x (eager - compiled step time) exceeds the compile time.
+at least 6 s, and the compiled step was at most 2.2x the eager one. A run must save twice its compile
+time (MARGIN), so one whose eager steps take less than 2 x 6 / (1 - 1/2.2) = 22 s runs eagerly with
+nothing new measured. A longer one is measured once per problem shape, ensemble size and device (cached
+beside the ensemble sizes, see ``bench.speed.chunking``): compile time and compiled step time; it
+compiles when steps x (eager - compiled step time) exceeds twice the compile time.
 """
 
 from __future__ import annotations
 
 import math
 
-from bench.models import MemberSpec, ModelChoice, build_ensemble
-from bench.speed.chunking import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s,
+from bench.models import MemberSpec, ModelChoice, build_ensemble, load_builtin_models
+from bench.speed.chunking import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s, read_cache,
                                   tuning_config)
 from bench.tasks import Task
 from bench.train import TrainConfig, train
 
 COMPILE_MODES = ("auto", "on", "off")
 BEST_SPEEDUP = 2.2  # the largest compiled / eager step-rate ratio measured (benchmarks/RESULTS.md)
-CHEAPEST_COMPILE_S = 7.0  # the shortest compile of one shape measured (benchmarks/RESULTS.md)
+CHEAPEST_COMPILE_S = 6.0  # the shortest compile of one shape measured (benchmarks/RESULTS.md)
+# The time saved must be this many times the compile time: near break-even, timing noise would flip the
+# decision from run to run, and a compiled run's numbers differ from an eager run's by float rounding.
+MARGIN = 2.0
 PROBE_STEPS = 12  # compiled steps of the compile measurement (the first one compiles)
 
 
@@ -31,28 +34,35 @@ def should_compile(mode: str, task: Task, model: ModelChoice, width: int, layers
     if mode != "auto":
         return mode == "on"
     step_s = eager_step_s(task, model, width, layers, cfg, members)
-    if step_s is None or cfg.steps * step_s * (1 - 1 / BEST_SPEEDUP) <= CHEAPEST_COMPILE_S:
+    if step_s is None or cfg.steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
     key = cache_key(task, model, width, layers, cfg, members, compile=True, what="compile probe")
     return pays(cfg.steps, step_s, cached_measurement(key, lambda: _probe(task, model, width, layers, cfg, members)))
 
 
 def pays(steps: int, eager_step_s: float, probe: dict | None) -> bool:
-    """A run of ``steps`` saves more than the compile costs (``probe``: {"compiled", "compile_s", "step_s"})."""
+    """A run of ``steps`` saves MARGIN times what the compile costs (``probe``: {"compiled", "compile_s",
+    "step_s"})."""
     if not probe or not probe["compiled"]:  # compiling failed (e.g. double backward): the step ran eagerly
         return False
-    return steps * (eager_step_s - probe["step_s"]) > probe["compile_s"]
+    return steps * (eager_step_s - probe["step_s"]) > MARGIN * probe["compile_s"]
 
 
 def eager_step_s(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig,
-                  members: int) -> float | None:
-    """Seconds per eager step of ``members`` members: from a cached ensemble-size measurement (the rate of
-    the smallest timed size >= members), else timed now and cached."""
-    for cap in DEFAULT_CAPS:
-        entry = cached_measurement(cache_key(task, model, width, layers, cfg, cap), lambda: None)
-        timed = sorted(int(k) for k in (entry or {}).get("member_steps_per_s", {}) if int(k) >= members)
-        if timed:
-            return members / entry["member_steps_per_s"][str(timed[0])]
+                 members: int) -> float | None:
+    """Seconds per eager step of ``members`` members: from a cached ensemble-size measurement of this shape
+    (any model with the same network runs at the same speed; the rate of the smallest timed size >= members),
+    else timed now and cached."""
+    cache = read_cache()
+    for other in load_builtin_models():
+        if other.meta["plan"] != model.entry.meta["plan"]:
+            continue
+        for cap in DEFAULT_CAPS:
+            rates = cache.get(cache_key(task, ModelChoice(other, {}), width, layers, cfg, cap), {}).get(
+                "member_steps_per_s", {})
+            timed = sorted(int(size) for size in rates if int(size) >= members)
+            if timed:
+                return members / rates[str(timed[0])]
     entry = cached_measurement(cache_key(task, model, width, layers, cfg, members, what="eager step"),
                                lambda: _eager(task, model, width, layers, cfg, members))
     return entry["step_s"] if entry else None

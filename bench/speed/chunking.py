@@ -96,6 +96,11 @@ def cache_key(task: Task, model: ModelChoice, width: int, layers: int, train: Tr
     return json.dumps(fields | extra, sort_keys=True)
 
 
+def read_cache() -> dict:
+    """Every entry of the cache (an unreadable file counts as empty)."""
+    return _read(cache_path())
+
+
 def _read(path: Path) -> dict:
     """The cache's entries; an unreadable or corrupt file counts as empty (it is rewritten whole)."""
     try:
