@@ -71,7 +71,7 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
     power = float(target.double().square().mean())
     info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
     return Task(name, ref, coords, target, info, "snr_db", lambda mse: snr_db(mse, power),
-                {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid})
+                {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid, "signal_power": power})
 
 
 @register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"})

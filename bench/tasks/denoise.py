@@ -61,7 +61,7 @@ def denoise_audio(library: SignalLibrary, ref: str, max_samples: int | None = No
     power = float(np.mean(clean**2))
     noise = np.random.default_rng(noise_seed).normal(0.0, math.sqrt(power / 10 ** (noise_snr / 10)), clean.shape)
     return _noisy(clip_task("denoise-audio", ref, clean + noise, rate), clean, lambda mse: snr_db(mse, power),
-                  {"noise_snr": noise_snr, "noise_seed": noise_seed})
+                  {"noise_snr": noise_snr, "noise_seed": noise_seed, "signal_power": power})
 
 
 @register_task(name="denoise-image", domain="image",
