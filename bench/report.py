@@ -208,6 +208,22 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     return [name for name in made if name.endswith(".png")]
 
 
+PEAK_ONE_PSNR = "best_psnr_peak1_db"
+
+
+def _peak_one_psnr_section(rows: pd.DataFrame, out: Path) -> list[str]:
+    """Audio results in the SIREN² code's convention: the best value over training of 20 log10(1 / rmse)
+    (its "peak PSNR"), from best_snr_db and the target's mean square (SNR = 10 log10(power / mse))."""
+    converted = rows.assign(**{PEAK_ONE_PSNR: rows["best_snr_db"] - 10 * np.log10(rows["signal_power"])})
+    cells = cell_table(converted, PEAK_ONE_PSNR)
+    for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
+        (out / f"table_{PEAK_ONE_PSNR}.{ext}").write_text(render_table(cells, fmt) + "\n")
+    return ["### In the SIREN² code's convention", "", (out / f"table_{PEAK_ONE_PSNR}.md").read_text(),
+            "The best value over training of 20 log10(1 / rmse) on the target (the clip divided by its peak), "
+            "the SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is "
+            "the target's mean square. Mean ± std over seeds.", ""]
+
+
 def environment(results: pd.DataFrame, results_dir: Path) -> dict:
     """Package commit(s), torch, device(s) and the time span of the runs, plus the spec when there is one."""
     spec = results_dir / "_spec.toml"
@@ -247,6 +263,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         lines += [f"## {metric}", "", (out / f"table_{metric}.md").read_text(),
                   f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
                   f"{NOTES[metric]}", ""]
+        if metric == "snr_db" and "signal_power" in rows and rows["signal_power"].notna().all():
+            lines += _peak_one_psnr_section(rows, out)
         if baseline in set(rows["model_spec"]):
             sig = significance(rows, metric, baseline)
             sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")

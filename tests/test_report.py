@@ -11,6 +11,7 @@ from PIL import Image
 from bench.cli import main
 from bench.report import significance
 from bench.store import read_results
+from bench.tasks import load_task
 
 SWEEP = """
 name = "report-test"
@@ -60,6 +61,17 @@ def test_table_cells_equal_a_direct_pandas_aggregation(sweep_dir, report_dir):
     assert f"**{per_signal_means.loc['arch', best]:.2f} ±" in markdown
     latex = (report_dir / "table_snr_db.tex").read_text()
     assert r"\toprule" in latex and r"\textbf{" in latex and r"$\pm$" in latex
+
+
+def test_audio_results_in_the_siren2_codes_convention(sweep_dir, report_dir, library):
+    """Best over training of 20 log10(1 / rmse): checked against the target's own mean square."""
+    table = pd.read_csv(report_dir / "table_best_psnr_peak1_db.csv", index_col="signal")
+    ok = read_results(sweep_dir).query("status == 'ok' and model_spec == 'siren'")
+    target = load_task("audio:relay", library, {"max_samples": 512}).target.double()
+    power = float(target.square().mean())
+    best = ok[ok["signal"] == "relay"]["best_snr_db"] - 10 * np.log10(power)
+    assert table.loc["relay", "siren"].replace("**", "").startswith(f"{best.mean():.2f} ± ")
+    assert "In the SIREN² code's convention" in (report_dir / "README.md").read_text()
 
 
 def test_failed_cells_are_counted_and_listed(report_dir):
