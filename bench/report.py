@@ -27,6 +27,9 @@ NOTES = {
     "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
                "convention). The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower.",
 }
+LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)"}  # axis labels; higher is better for both
+AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers"}
+PLAIN_AXES = ("width", "layers", "n_samples")  # settings a figure may put on its x axis
 FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 
 
@@ -102,10 +105,10 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
 
 
 def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Columns that a run varied on purpose, with the rows to plot against each: width and layers when
-    they take several values; an init parameter when a model was given several values of it in its
-    spec (``siren2:S0=0.01``, ``siren2:S0=0.1``), with the rows of those models."""
-    found = {c: ok for c in ("width", "layers") if ok[c].nunique() > 1}
+    """Columns that a run varied on purpose, with the rows to plot against each: width, layers and the
+    signal length when they take several values; an init parameter when a model was given several values
+    of it in its spec (``siren2:S0=0.01``, ``siren2:S0=0.1``), with the rows of those models."""
+    found = {c: ok for c in PLAIN_AXES if c in ok and ok[c].nunique() > 1}
     given: dict[str, dict[str, set]] = {}
     for spec in ok["model_spec"].unique():
         name, _, params = spec.partition(":")
@@ -122,7 +125,7 @@ def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def _save(fig, out: Path, name: str) -> list[str]:
     files = []
     for ext in ("png", "pdf"):
-        fig.savefig(out / f"{name}.{ext}", dpi=110, metadata=FIGURE_METADATA[ext])
+        fig.savefig(out / f"{name}.{ext}", dpi=110, metadata=FIGURE_METADATA[ext], bbox_inches="tight")
         files.append(f"{name}.{ext}")
     return files
 
@@ -155,43 +158,54 @@ def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
 
 
 def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
-    """Write the figures of ``metric`` this data supports; returns their PNG file names."""
+    """Write the figures of ``metric`` this data supports; returns their PNG file names. No figure pools
+    settings that vary: signals (with their varying settings, see ``with_setting``) are x positions or
+    panels."""
     plt, sns = _pyplot()
     models = sorted(ok["model_spec"].unique())
+    ok = with_setting(ok)
+    settings = sorted(ok["setting"].unique())
+    label = LABELS.get(metric, metric)
     made = []
 
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * ok["signal"].nunique() * len(models) / 3), 4))
-    sns.barplot(ok, x="signal", y=metric, hue="model_spec", hue_order=models, errorbar=None, ax=ax, alpha=0.7)
-    sns.stripplot(ok, x="signal", y=metric, hue="model_spec", hue_order=models, dodge=True, ax=ax,
-                  palette="dark:k", size=3, jitter=False, legend=False)  # no jitter: deterministic files
-    ax.set(title=f"{metric} per signal (bars: mean; dots: seeds)", ylabel=metric)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(settings) * len(models) / 3), 4))
+    sns.barplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, errorbar=None,
+                ax=ax, alpha=0.7)
+    sns.stripplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, dodge=True,
+                  ax=ax, palette="dark:k", size=3, jitter=False, legend=False)  # no jitter: deterministic files
+    ax.set(title=f"{label} per signal (bars: mean over seeds; dots: seeds)", ylabel=label, xlabel="")
+    ax.legend(title="model")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     made += _save(fig, out, f"{metric}_per_signal")
     plt.close(fig)
 
     for column, subset in swept(ok).items():
-        label = column.removeprefix("param.")
-        fig, ax = plt.subplots(figsize=(6, 4))
-        sns.lineplot(subset, x=column, y=metric, hue="model", errorbar=("ci", 95), marker="o", ax=ax,
-                     seed=0, n_boot=1000)
-        ax.set(xscale="log" if column.startswith("param.") and (subset[column] > 0).all() else "linear",
-               xlabel=label, title=f"{metric} versus {label} (95% CI over seeds and signals)")
-        fig.tight_layout()
-        made += _save(fig, out, f"{metric}_vs_{label}")
-        plt.close(fig)
+        name = column.removeprefix("param.")
+        grid = sns.relplot(subset, x=column, y=metric, hue="model_spec" if column in PLAIN_AXES else "model",
+                           col="signal", kind="line", errorbar=("ci", 95), marker="o", seed=0, n_boot=1000,
+                           height=3.2, aspect=1.1, facet_kws={"sharey": False})
+        logx = (subset[column] > 0).all() and subset[column].max() / subset[column].min() >= 8
+        grid.set(xscale="log" if logx else "linear", xlabel=AXIS_NAMES.get(name, name), ylabel=label)
+        grid.legend.set_title("model")
+        grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)} (band: 95% CI over seeds)", y=1.03)
+        made += _save(grid.figure, out, f"{metric}_vs_{name}")
+        plt.close(grid.figure)
 
     curve = f"curve_{metric}"
     if curve in ok and ok[curve].notna().any():
-        long = ok[["model_spec", "signal", "seed", "curve_steps", curve]].explode(["curve_steps", curve])
+        long = ok[["model_spec", "setting", "seed", "curve_steps", curve]].explode(["curve_steps", curve])
         long = long.astype({"curve_steps": int, curve: float})
-        fig, ax = plt.subplots(figsize=(7, 4))
-        sns.lineplot(long, x="curve_steps", y=curve, hue="model_spec", hue_order=models, errorbar=("ci", 95),
-                     ax=ax, seed=0, n_boot=200)
-        ax.set(xlabel="step", ylabel=metric, title=f"training curves ({metric}; mean over signals and seeds)")
-        fig.tight_layout()
-        made += _save(fig, out, f"{metric}_training_curves")
-        plt.close(fig)
+        grid = sns.relplot(long, x="curve_steps", y=curve, hue="model_spec", hue_order=models, col="setting",
+                           col_order=settings, col_wrap=min(4, len(settings)), kind="line", errorbar=("ci", 95),
+                           seed=0, n_boot=200, height=2.8, aspect=1.2, facet_kws={"sharey": False})
+        grid.set(xlabel="step", ylabel=label)
+        grid.set_titles("{col_name}")
+        grid.legend.set_title("model")
+        grid.figure.suptitle(f"training curves of {label} per signal (line: mean over seeds; band: 95% CI)",
+                             y=1.02)
+        made += _save(grid.figure, out, f"{metric}_training_curves")
+        plt.close(grid.figure)
 
     for stage in ("init", "final"):
         column = f"ntk_{stage}_frac_above_centroid"
