@@ -1,4 +1,4 @@
-"""Activation statistics of one member (../shared/docs/methods.md, "Activation statistics"): per hidden
+"""Activation statistics of one member (docs/methods.md, "Activation statistics"): per hidden
 layer the pre-activations omega (W h + b) and post-activations, their spread against theory, and their
 power spectra, on evenly spaced 1-D inputs.
 

@@ -1,4 +1,4 @@
-"""Empirical NTK of every ensemble member and its spectral energy (../shared/docs/methods.md).
+"""Empirical NTK of every ensemble member and its spectral energy (docs/methods.md).
 
 On M points, J [M, P] is the Jacobian of a member's output (the mean over output channels) with
 respect to all of its parameters; K = J J^T / M^2. With K = V diag(lambda) V^T, the spectrum is

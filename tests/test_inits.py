@@ -1,4 +1,4 @@
-"""Init statistics against ../shared/docs/methods.md."""
+"""Init statistics against docs/methods.md."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""SIREN and its noise-perturbed inits (siren2, siren2_filtered, winner), as ../shared/docs/methods.md defines them."""
+"""SIREN and its noise-perturbed inits (siren2, siren2_filtered, winner), as docs/methods.md defines them."""
 
 from __future__ import annotations
 
