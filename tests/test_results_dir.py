@@ -78,6 +78,8 @@ def test_a_failed_start_leaves_the_directory_unclaimed(tmp_path, capsys):
     assert not out.exists()  # nothing written, not even the spec
     assert sweep(write_spec(tmp_path / "good.toml"), out) == 0  # the corrected spec takes the directory
     assert (out / "_spec.toml").is_file() and len(pd.read_parquet(out)) == 2
+    # off a terminal, one line per finished ensemble says how far the sweep is
+    assert "2/2 cells, 0m" in capsys.readouterr().err
 
 
 def test_sweeps_and_plain_runs_keep_to_their_own_directories(tmp_path, capsys):
