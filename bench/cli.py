@@ -40,9 +40,9 @@ EPILOG = """examples:
 """
 
 
-COMPILE_FLAG = dict(nargs="?", const="on", default="auto", choices=COMPILE_MODES, metavar="auto|on|off",
+COMPILE_FLAG = dict(default="auto", choices=COMPILE_MODES, metavar="auto|on|off",
                     help="compile the training step with torch.compile: auto (default) where the measured time "
-                         "saved exceeds the compile time (long runs), on (also: --compile alone), or off")
+                         "saved exceeds twice the compile time (long runs), on, or off")
 
 
 def _positive(kind: type):
@@ -305,14 +305,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _run_spec(args, library)
     device = resolve_device(args.device)
     out = Path(args.out or DEFAULTS["out"])
+    plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
+    tasks = load_tasks(plan, library)  # bad files and options stop here, before the directory is touched
     with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
-        finished = len(plan.progress.cells) - len(plan.progress.left)
+        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)  # again: another process may
+        finished = len(plan.progress.cells) - len(plan.progress.left)       # have stored cells meanwhile
         if not plan.jobs:
             print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
                   file=sys.stderr)
             return 0
-        tasks = load_tasks(plan, library)
         grid = spec.tasks[0]
         groups = f"{len(plan.jobs)} group(s) of the fastest ensemble size" if plan.tune else \
             f"{len(plan.jobs)} ensemble(s)"
@@ -363,13 +364,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, device, args.address, gpus)
     if args.dry_run:
         return _dry_run(spec, out, library, args.max_members)
+    tasks = load_tasks(plan_sweep(spec, out, library, args.max_members), library)  # bad files stop here
     with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members)
+        plan = plan_sweep(spec, out, library, args.max_members)  # again, now that no other process writes
         total, left = len(plan.progress.cells), len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)
             return 0
-        tasks = load_tasks(plan, library)
         where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
         groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
             f"{len(plan.jobs)} ensembles"

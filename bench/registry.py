@@ -83,10 +83,10 @@ class Param:
 
     def _checked(self, value: Any) -> Any:
         if self.type in (int, float):
-            problem = "must be a finite number" if not math.isfinite(value) else \
-                self.bound.problem(value) if self.bound else None
+            finite = self.type is int or math.isfinite(value)  # ints are finite (and may exceed a float)
+            problem = "must be a finite number" if not finite else self.bound.problem(value) if self.bound else None
             if problem:
-                raise ValueError(f"{value:g} {problem}")
+                raise ValueError(f"{value if self.type is int else format(value, 'g')} {problem}")
         return value
 
     def reject(self, value: Any, error: ValueError) -> str:

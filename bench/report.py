@@ -21,7 +21,10 @@ METRICS = ("snr_db", "psnr_db")
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
 # of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
 SETTING_COLUMNS = ("task", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
-                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed")
+                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed",
+                   # never pool results of two versions of a target (another file content, or rows from before
+                   # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
+                   "signal_fingerprint", "target_revision")
 NOTES = {
     "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step.",
     "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
@@ -34,8 +37,10 @@ FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Pro
 
 
 def with_setting(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` plus a ``setting`` column: the signal, and each setting column that varies across rows."""
-    varying = [c for c in SETTING_COLUMNS if c in rows and rows[c].astype(str).nunique() > 1]
+    """``rows`` plus a ``setting`` column: the signal, and each setting column that takes several values for
+    one signal (a column that only differs between signals, such as a clip's length, says nothing new)."""
+    varying = [c for c in SETTING_COLUMNS
+               if c in rows and rows[c].astype(str).groupby(rows["signal"]).nunique().gt(1).any()]
     label = rows["signal"].astype(str)
     for column in varying:
         label = label + f" {column}=" + rows[column].astype(str)

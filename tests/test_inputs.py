@@ -1,6 +1,9 @@
 """Inputs read as their authors meant: image bit depths, truncated audio, the official normalization
 order, and user files keyed by their content."""
 
+import struct
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,3 +90,41 @@ def test_a_replaced_user_file_is_trained_anew(tmp_path, capsys):
     assert main(argv) == 0
     rows = pd.read_parquet(out)
     assert len(rows) == 2 and rows["signal_fingerprint"].nunique() == 2 and rows["cell_key"].nunique() == 2
+
+
+def _png_gray_alpha_16(path, values):
+    """A 16-bit gray + alpha PNG written by hand (Pillow cannot write one); ``values`` [H, W] uint16."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    height, width = values.shape
+    rows = b"".join(b"\x00" + b"".join(struct.pack(">HH", int(v), 65535) for v in row) for row in values)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_gray_with_alpha_stays_one_channel(library, tmp_path):
+    eight = np.asarray(Image.open(library.path("camera", "image")).resize((24, 24)))
+    Image.fromarray(eight).save(tmp_path / "c8.png")
+    _png_gray_alpha_16(tmp_path / "la16.png", eight.astype(np.uint16) * 257)
+    wide = load_task(f"image:{tmp_path / 'la16.png'}", library, {})
+    assert wide.info.d_out == 1
+    torch.testing.assert_close(wide.target, load_task(f"image:{tmp_path / 'c8.png'}", library, {}).target)
+
+
+def test_integer_tiffs_are_scaled_by_their_type_and_odd_floats_refused(library, tmp_path):
+    values = np.array([[0, 65535], [32768, 1000]], dtype=np.int64)
+    Image.fromarray((values - 32768).astype(np.int32)).save(tmp_path / "signed32.tif")
+    pixels = (load_task(f"image:{tmp_path / 'signed32.tif'}", library, {}).target[:, 0].double() + 1) / 2
+    expected = (values.reshape(-1) - 32768 + 2**31) / (2**32 - 1)
+    np.testing.assert_allclose(pixels.numpy(), expected, atol=1e-7)
+    Image.fromarray(np.full((4, 4), 200.0, dtype=np.float32)).save(tmp_path / "f255.tif")
+    with pytest.raises(BenchError, match=r"f255.tif has values in \[200, 200\]; float pixels must lie in \[0, 1\]"):
+        load_task(f"image:{tmp_path / 'f255.tif'}", library, {})
+
+
+def test_truncated_aiff_is_refused(library, tmp_path):
+    sf.write(tmp_path / "whole.aiff", np.random.default_rng(3).uniform(-0.5, 0.5, 4000), 16000, subtype="PCM_16")
+    (tmp_path / "cut.aiff").write_bytes((tmp_path / "whole.aiff").read_bytes()[:4000])
+    assert load_task(f"audio:{tmp_path / 'whole.aiff'}", library, {}).size == 4000
+    with pytest.raises(BenchError, match="cut.aiff is truncated"):
+        load_task(f"audio:{tmp_path / 'cut.aiff'}", library, {})

@@ -30,6 +30,7 @@ def test_parse_model_with_typed_values_and_label():
     ("siren2:S0=nan", "S0=nan must be a finite number"),
     ("siren2:S0=-0.1", "S0=-0.1 must be >= 0"),
     ("siren2:a=0", "a=0 must be > 0"),
+    ("siren2:a=" + "9" * 400, "must be a finite number"),
 ])
 def test_bad_model_strings_are_usage_errors_listing_valid_choices(text, fragment):
     with pytest.raises(UsageError) as err:

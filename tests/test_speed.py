@@ -173,7 +173,7 @@ def test_run_flags_compile_and_precision_reach_the_rows(tmp_path):
     base = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "8",
             "--layers", "1", "--steps", "4", "--seeds", "0", "--device", "cpu", "--no-progress"]
     assert main(base + ["--out", str(tmp_path / "plain")]) == 0
-    assert main(base + ["--out", str(tmp_path / "fast"), "--compile", "--precision", "bf16"]) == 0
+    assert main(base + ["--out", str(tmp_path / "fast"), "--compile", "on", "--precision", "bf16"]) == 0
     plain, fast = read_results(tmp_path / "plain").iloc[0], read_results(tmp_path / "fast").iloc[0]
     assert (plain["compiled"], plain["precision"]) == (False, "fp32")
     assert (fast["compiled"], fast["precision"]) == (True, "bf16")

@@ -317,3 +317,32 @@ def test_minibatch_flags_reach_the_trainer(tmp_path, capsys):
     row = pd.read_parquet(tmp_path).iloc[0]
     assert row["batch_size"] == 256 and row["samples_per_s"] == pytest.approx(row["steps_per_s"] * 256)
     assert list(row["curve_steps"]) == [0, 4, 8, 10]  # full-signal evaluations every 4 steps, and the end
+
+
+def test_equal_settings_written_differently_are_one_cell_and_keys_never_mix_them(library):
+    """lr = 1 and lr = 1.0 are one setting; S0 = 0.0 and -0.0 are not the same JSON, and the key cache
+    must not hand one the other's key."""
+    base = "seeds = 0\n[train]\nlr = {lr}\n[models]\nsiren2 = {{S0 = {s0}}}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n"
+    one = expand(spec_of(base.format(lr="1", s0="0.0"), library))[0]
+    other = expand(spec_of(base.format(lr="1.0", s0="0.0"), library))[0]
+    assert one.key == other.key
+    minus = expand(spec_of(base.format(lr="1.0", s0="-0.0"), library))[0]
+    canonical = dataclasses.asdict(minus.train)
+    del canonical["precision"]
+    content = {"task": "audio", "signal": "arch", "options": {}, "width": minus.width, "layers": minus.layers,
+               "train": canonical, "model": "siren2", "params": {"S0": -0.0}, "seed": 0,
+               "content": minus.fingerprint, "revision": 2}
+    assert minus.key == hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16] != one.key
+
+
+def test_a_sweep_refuses_a_directory_with_results_its_spec_no_longer_has(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text("seeds = 0\nwidths = 4\nlayers = 1\n[train]\nsteps = 2\n[models]\nsiren = {}\n"
+                    "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 64\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    rows = pd.read_parquet(out)
+    pd.concat([rows, rows.assign(cell_key="0123456789abcdef")]).to_parquet(out / "old.parquet")  # as an old bench
+    capsys.readouterr()
+    assert main(["sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"]) == 2
+    assert "holds 1 results of cells this spec no longer has" in capsys.readouterr().err

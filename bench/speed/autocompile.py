@@ -3,8 +3,9 @@ for the compiling, decided from this device's measurements.
 
 Two bounds from benchmarks/RESULTS.md (this project's 2-core CPU, torch 2.13): compiling one shape took
 at least 6 s, and the compiled step was at most 2.2x the eager one. A run must save twice its compile
-time (MARGIN), so one whose eager steps take less than 2 x 6 / (1 - 1/2.2) = 22 s runs eagerly with
-nothing new measured. A longer one is measured once per problem shape, ensemble size and device (cached
+time (MARGIN), so one whose eager steps take less than 2 x 6 / (1 - 1/2.2) = 22 s runs eagerly (its eager
+step time comes from the ensemble-size measurement, or, with a fixed ensemble size, from one short eager
+timing per shape, cached). A longer one is measured once per problem shape, ensemble size and device (cached
 beside the ensemble sizes, see ``bench.speed.chunking``): compile time and compiled step time; it
 compiles when steps x (eager - compiled step time) exceeds twice the compile time.
 """
@@ -37,7 +38,8 @@ def should_compile(mode: str, task: Task, model: ModelChoice, width: int, layers
     if step_s is None or cfg.steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
     key = cache_key(task, model, width, layers, cfg, members, compile=True, what="compile probe")
-    return pays(cfg.steps, step_s, cached_measurement(key, lambda: _probe(task, model, width, layers, cfg, members)))
+    probe = cached_measurement(key, lambda: _probe(task, model, width, layers, cfg, members), check_load=False)
+    return pays(cfg.steps, step_s, probe)
 
 
 def pays(steps: int, eager_step_s: float, probe: dict | None) -> bool:
@@ -74,17 +76,18 @@ def _eager(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainCo
 
 
 def _probe(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig, members: int) -> dict | None:
-    """Compile and run PROBE_STEPS steps: {"compiled": it ran compiled, "compile_s", "step_s"}."""
+    """Compile and run PROBE_STEPS steps: {"compiled": it ran compiled, "compile_s", "step_s"} ("compiled":
+    False when the probe failed, so that it is not compiled again for every job)."""
     sizes = [task.info.d_in] + [width] * layers + [task.info.d_out]
     ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], sizes, task.info)
     ensemble.to(task.coords.device)
     probe = TrainConfig(steps=PROBE_STEPS, lr=cfg.lr, batch_size=cfg.batch_size, precision=cfg.precision)
     try:
         outcome = train(ensemble, task, probe, progress=False, compile=True)
-    except Exception:  # e.g. out of memory: the run itself will meet it and record it
-        return None
-    if not math.isfinite(outcome.steps_per_s):
-        return None
+    except Exception:  # e.g. out of memory: the run itself will meet it; do not try to compile again
+        return {"compiled": False, "compile_s": None, "step_s": None}
+    if not math.isfinite(outcome.steps_per_s):  # every member diverged: nothing was timed
+        return {"compiled": False, "compile_s": None, "step_s": None}
     step_s = 1 / outcome.steps_per_s
     return {"compiled": outcome.compiled, "compile_s": max(0.0, outcome.seconds - PROBE_STEPS * step_s),
             "step_s": step_s}

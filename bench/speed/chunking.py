@@ -62,12 +62,15 @@ def size_entry(task: Task, model: ModelChoice, width: int, layers: int, train: T
         rates = _measure_sizes(task, model, width, layers, train, cap, compile)
         return {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}} if rates else None
 
-    return cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes)
+    return cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes,
+                              check_load=not compile)
 
 
-def cached_measurement(key: str, measure_now: Callable[[], dict | None]) -> dict | None:
+def cached_measurement(key: str, measure_now: Callable[[], dict | None], check_load: bool = True) -> dict | None:
     """The cache's entry ``key``, else ``measure_now()`` (None: it could not measure) stored with "busy", the
-    share of the CPUs other processes used meanwhile. A busy entry is measured again by the next process."""
+    share of the CPUs other processes used meanwhile. A busy entry is measured again by the next process.
+    ``check_load=False`` for measurements that compile: torch.compile's own worker processes would count as
+    other processes."""
     path = cache_path()
     entry = _read(path).get(key)
     if entry is not None and (entry.get("busy", 0.0) <= BUSY or key in _measured_here):
@@ -76,7 +79,7 @@ def cached_measurement(key: str, measure_now: Callable[[], dict | None]) -> dict
     entry = measure_now()
     if entry is None:  # even one member failed: the job itself will record why
         return None
-    entry["busy"] = round(cpu.others(), 3)
+    entry["busy"] = round(cpu.others(), 3) if check_load else 0.0
     cache = _read(path)  # another sweep may have written meanwhile
     cache[key] = entry
     write_atomically(path, json.dumps(cache, indent=1) + "\n")
@@ -121,8 +124,8 @@ def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, trai
     """member-steps/s of 1, 2, 4, ... members (and cap). After an untimed warm-up, sizes are timed upwards
     until one fails (e.g. runs out of memory),
     falls well behind the best, or the next would exceed the time budget; then the kept sizes are timed
-    again downwards and each keeps its faster reading, so neither a cold start nor a moment of load
-    favours one size."""
+    again downwards and each keeps the faster of its two readings, so neither a cold start nor a moment of
+    load favours one size."""
     cfg = tuning_config(train)
     try:
         measure(task, model, width, layers, 1, replace(cfg, steps=WARMUP_STEPS), compile=compile)
@@ -138,7 +141,7 @@ def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, trai
         rates[size] = rate
         if rate < 0.7 * max(rates.values()) or 2 * (time.perf_counter() - started) > TUNE_BUDGET_S:
             break
-    for size in sorted(rates, reverse=True)[1:]:  # the largest was just timed
+    for size in sorted(rates, reverse=True):  # every size gets two readings, so none is favoured
         rates[size] = max(rates[size], member_steps_per_s(task, model, width, layers, size, cfg, compile) or 0.0)
     return rates
 

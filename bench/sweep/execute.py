@@ -18,7 +18,7 @@ from bench.provenance import provenance
 from bench.speed.autocompile import should_compile
 from bench.speed.chunking import members_per_ensemble
 from bench.speed.measure import flop_per_step
-from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, split
+from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task
 from bench.train import train
 
@@ -79,7 +79,8 @@ def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device, status:
 
 
 def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint}
+    return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint,
+             "target_revision": TARGET_REVISION}
             | task.meta
             | {"width": cell.width, "layers": cell.layers} | asdict(cell.train) | provenance(device)
             | {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed}

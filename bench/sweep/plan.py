@@ -23,11 +23,18 @@ TARGET_REVISION = 2
 _SEED = "\x00seed\x00"  # stands for the seed in the cached key text (json writes it as "\u0000seed\u0000")
 
 
-@lru_cache(maxsize=4096)
 def _key_text_around_seed(task: str, signal: str, options: tuple, width: int, layers: int, train: TrainConfig,
                           model: str, params: tuple, fingerprint: str) -> tuple[str, str]:
     """The JSON a cell key hashes, cut where the seed goes: cells that differ only by seed (most of a grid)
-    share the rest, so a grid of a million cells is keyed in seconds, not minutes."""
+    share the rest, so a grid of a million cells is keyed in seconds, not minutes. Cached by the arguments'
+    repr, which tells 1 from 1.0 and 0.0 from -0.0 where equality would not (their JSON differs)."""
+    return _key_text(repr((task, signal, options, width, layers, train, model, params, fingerprint)),
+                     task, signal, options, width, layers, train, model, params, fingerprint)
+
+
+@lru_cache(maxsize=4096)
+def _key_text(_identity: str, task: str, signal: str, options: tuple, width: int, layers: int, train: TrainConfig,
+              model: str, params: tuple, fingerprint: str) -> tuple[str, str]:
     fields = asdict(train)
     if fields["precision"] == "fp32":  # keys from before the precision option stay valid
         del fields["precision"]

@@ -123,9 +123,9 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
 
 @contextmanager
 def results_lock(out_dir: Path):
-    """Hold the results directory's lock: a second process writing there is refused at once, so that no cell
-    is trained or stored twice and no session record is lost."""
-    created = not out_dir.exists()
+    """Hold the results directory's lock (``_lock`` in it): a second process writing there is refused at
+    once, so that no cell is trained or stored twice and no session record is lost. Callers validate
+    everything first, so that a bad command creates no directory."""
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(out_dir / LOCK_FILE)
     try:
@@ -136,10 +136,7 @@ def results_lock(out_dir: Path):
     try:
         yield
     finally:
-        lock.release()
-        if created and {path.name for path in out_dir.iterdir()} <= {LOCK_FILE}:  # a start that wrote nothing
-            (out_dir / LOCK_FILE).unlink(missing_ok=True)
-            out_dir.rmdir()
+        lock.release()  # the file stays: deleting it could let two processes lock two different files
 
 
 def _check_ntk(plan: Plan, tasks: dict[tuple, Task]) -> None:
@@ -164,9 +161,16 @@ def _check_directory(out_dir: Path, spec: Spec, library: SignalLibrary, sweep: b
     if existing is None:
         if any(out_dir.glob("*.parquet")):
             raise UsageError(f"{out_dir} holds results of bench run, not of a sweep; use another --out")
-    elif {cell.key for cell in expand(existing)} != {cell.key for cell in expand(spec)} or existing.ntk != spec.ntk:
-        raise UsageError(f"{out_dir} holds results of a different spec ({out_dir / SPEC_FILE}); "
-                         f"use another --out or the same spec")
+    else:
+        keys = {cell.key for cell in expand(spec)}
+        if {cell.key for cell in expand(existing)} != keys or existing.ntk != spec.ntk:
+            raise UsageError(f"{out_dir} holds results of a different spec ({out_dir / SPEC_FILE}); "
+                             f"use another --out or the same spec")
+        stale = set(finished_cells(out_dir)["cell_key"]) - keys
+        if stale:  # made by an older bench (another TARGET_REVISION) or before a signal file changed
+            raise UsageError(f"{out_dir} holds {len(stale)} results of cells this spec no longer has (made by an "
+                             f"older version of bench, or from a signal file since changed); tables would mix "
+                             f"them in: move the directory aside and rerun, or use another --out")
 
 
 def _record_environment(out_dir: Path, device: torch.device, executor: str) -> None:

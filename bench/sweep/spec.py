@@ -158,7 +158,8 @@ class _Checker:
                 ok = ok and isinstance(value, int)
             if not ok:
                 raise self.fail(f"train.{key}", f"bad value {value!r} (a positive number is expected)")
-        return TrainConfig(**table)
+        floats = {key: float(value) for key, value in table.items() if TRAIN_FIELDS[key].type in ("float", float)}
+        return TrainConfig(**(table | floats))  # lr = 1 and lr = 1.0 are one setting (and one cell key)
 
     def models(self, table: Any) -> tuple[ModelChoice, ...]:
         if not isinstance(table, dict) or not table:
@@ -245,7 +246,7 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         except UsageError as exc:
             raise check.fail("ntk", str(exc)) from None
     return Spec(
-        name=check.name(raw.get("name", default_name)),
+        name=check.name(raw["name"]) if "name" in raw else default_name,
         models=check.models(raw["models"]),
         tasks=check.tasks(raw["tasks"], library),
         widths=check.ints("widths", raw.get("widths", DEFAULT_WIDTH), 1),

@@ -21,7 +21,7 @@ SYNTHETIC_LENGTH = 16384  # samples of a synthetic clip (before --max-samples)
 # libsndfile reads a truncated file without complaint and only notes, in its log, a data chunk whose
 # declared size exceeds what the file holds ("data : 8192 (should be 16)"); soundfile exposes no other
 # way to the declared size. 0 and 0xFFFFFFFF are the "length unknown" sizes of streamed WAVs.
-_SHORT_DATA_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+_SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
 _UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)
 
 
