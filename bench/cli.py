@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", help="results directory")
     report.add_argument("--out", required=True, help="report directory, e.g. results/<name>")
     report.add_argument("--baseline", default="siren", help="model spec the others are compared with (default siren)")
+    report.add_argument("--notes", metavar="FILE.md",
+                        help="markdown placed under the report's title (what the results mean, links); kept as is")
     report.set_defaults(func=cmd_report)
 
     ntk = sub.add_parser("ntk", parents=[common, members], help="empirical NTK spectra and spectral energy at init",
@@ -549,8 +551,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.store import read_results
 
     command = f"bench report {args.results} --out {args.out}" + (
-        f" --baseline {args.baseline}" if args.baseline != "siren" else "")
-    readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline, command)
+        f" --baseline {args.baseline}" if args.baseline != "siren" else "") + (
+        f" --notes {args.notes}" if args.notes else "")
+    notes = None
+    if args.notes:
+        if not Path(args.notes).is_file():
+            raise UsageError(f"notes file not found: {args.notes}; pass a markdown file")
+        notes = Path(args.notes).read_text()
+    readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline, command,
+                          notes)
     print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
     return 0
 

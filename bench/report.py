@@ -257,8 +257,9 @@ def environment(results: pd.DataFrame, results_dir: Path) -> dict:
 
 
 def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: str = "siren",
-                 command: str = "") -> Path:
-    """Write tables, significance, figures, environment.json and a README.md into ``out``."""
+                 command: str = "", notes: str | None = None) -> Path:
+    """Write tables, significance, figures, environment.json and a README.md into ``out``; ``notes``
+    (markdown) goes under the title."""
     models = sorted(results["model_spec"].dropna().unique())
     if baseline not in models:
         raise UsageError(f"--baseline {baseline!r} names no model in {results_dir}; choose one of: {', '.join(models)}")
@@ -267,7 +268,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     failed = results[results["status"] != "ok"]
     metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
     env = environment(results, results_dir)
-    lines = [f"# Report: {results_dir.name}", "", f"Made with `{command}`." if command else "", "",
+    lines = [f"# Report: {results_dir.name}", "", *([notes.strip(), ""] if notes else []),
+             f"Made with `{command}`." if command else "", "",
              f"Measured on {', '.join(env['devices']) or 'unknown devices'} with torch {', '.join(env['torch'])}, "
              f"package commit {', '.join(env['commits'])}, between {env['first_run']} and {env['last_run']} (UTC).", "",
              f"{len(results)} rows: {len(ok)} ok, {len(failed)} failed "

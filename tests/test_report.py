@@ -126,3 +126,13 @@ def test_different_experiments_on_one_signal_are_separate_rows():
     cells = cell_table(rows, "psnr_db").set_index("signal")
     assert cells.loc["camera task=poisson-grad", "mean"] == 30.5 and cells.loc["camera task=poisson-lapl", "mean"] == 20.5
     assert cells.loc["camera task=poisson-grad", "count"] == 2
+
+
+def test_notes_go_under_the_title(sweep_dir, tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_text("Why these numbers: see [the scan](../scan/README.md).\n")
+    assert main(["report", str(sweep_dir), "--out", str(tmp_path / "rep"), "--notes", str(notes)]) == 0
+    lines = (tmp_path / "rep" / "README.md").read_text().splitlines()
+    assert lines[2] == "Why these numbers: see [the scan](../scan/README.md)." and "--notes" in lines[4]
+    assert main(["report", str(sweep_dir), "--out", str(tmp_path / "rep"), "--notes", str(tmp_path / "no.md")]) == 2
+    assert "notes file not found" in capsys.readouterr().err
