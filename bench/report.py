@@ -8,6 +8,7 @@ report diffs cleanly in git. Failed cells (diverged, oom, error) are counted and
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +66,16 @@ def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str) -> pd
     text = means.map("{:.2f}".format) + f" {plus_minus} " + stds.map("{:.2f}".format)
     best = means.eq(means.max(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
-    order = [s for s in sorted(text.index) if s != "mean over signals"] + ["mean over signals"]
+    order = [s for s in sorted(text.index, key=natural) if s != "mean over signals"] + ["mean over signals"]
     text = text.loc[order]
     text.index.name, text.columns.name = "signal", None
     return text
+
+
+def natural(label: str) -> list:
+    """Sort key that orders the numbers inside a label by value ("n_samples=4096" before "=16384")."""
+    return [(0, float(part), "") if re.fullmatch(r"\d+(\.\d+)?", part) else (1, 0.0, part)
+            for part in re.split(r"(\d+(?:\.\d+)?)", label)]
 
 
 def render_table(cells: pd.DataFrame, fmt: str) -> str:
@@ -169,7 +176,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     plt, sns = _pyplot()
     models = sorted(ok["model_spec"].unique())
     ok = with_setting(ok)
-    settings = sorted(ok["setting"].unique())
+    settings = sorted(ok["setting"].unique(), key=natural)
     label = LABELS.get(metric, metric)
     made = []
 
