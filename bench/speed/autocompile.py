@@ -38,7 +38,7 @@ def should_compile(mode: str, task: Task, model: ModelChoice, width: int, layers
     if step_s is None or cfg.steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
     key = cache_key(task, model, width, layers, cfg, members, compile=True, what="compile probe")
-    probe = cached_measurement(key, lambda: _probe(task, model, width, layers, cfg, members), check_load=False)
+    probe = cached_measurement(key, lambda: _probe(task, model, width, layers, cfg, members))
     return pays(cfg.steps, step_s, probe)
 
 

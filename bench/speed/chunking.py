@@ -62,15 +62,12 @@ def size_entry(task: Task, model: ModelChoice, width: int, layers: int, train: T
         rates = _measure_sizes(task, model, width, layers, train, cap, compile)
         return {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}} if rates else None
 
-    return cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes,
-                              check_load=not compile)
+    return cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes)
 
 
-def cached_measurement(key: str, measure_now: Callable[[], dict | None], check_load: bool = True) -> dict | None:
+def cached_measurement(key: str, measure_now: Callable[[], dict | None]) -> dict | None:
     """The cache's entry ``key``, else ``measure_now()`` (None: it could not measure) stored with "busy", the
-    share of the CPUs other processes used meanwhile. A busy entry is measured again by the next process.
-    ``check_load=False`` for measurements that compile: torch.compile's own worker processes would count as
-    other processes."""
+    share of the CPUs other processes used meanwhile. A busy entry is measured again by the next process."""
     path = cache_path()
     entry = _read(path).get(key)
     if entry is not None and (entry.get("busy", 0.0) <= BUSY or key in _measured_here):
@@ -79,7 +76,7 @@ def cached_measurement(key: str, measure_now: Callable[[], dict | None], check_l
     entry = measure_now()
     if entry is None:  # even one member failed: the job itself will record why
         return None
-    entry["busy"] = round(cpu.others(), 3) if check_load else 0.0
+    entry["busy"] = round(cpu.others(), 3)
     cache = _read(path)  # another sweep may have written meanwhile
     cache[key] = entry
     write_atomically(path, json.dumps(cache, indent=1) + "\n")
@@ -169,18 +166,33 @@ def member_steps_per_s(task: Task, model: ModelChoice, width: int, layers: int, 
 
 
 class CpuShare:
-    """The share of all CPUs that other processes used since construction, from /proc/stat (Linux) minus
-    this process's CPU time; 0 where /proc/stat is absent. (psutil would add a dependency for five lines.)"""
+    """The share of all CPUs that other processes used since construction: from /proc/stat (Linux), minus
+    the CPU time of this process and of its children (torch.compile's worker processes); 0 where
+    /proc/stat is absent. (psutil would add a dependency for these few lines.)"""
 
     def __init__(self):
-        self.wall, self.own, self.busy = time.perf_counter(), time.process_time(), _busy_seconds()
+        self.wall, self.own, self.busy = time.perf_counter(), _own_seconds(), _busy_seconds()
 
     def others(self) -> float:
         busy = _busy_seconds()
         if busy is None or self.busy is None:
             return 0.0
         wall = (time.perf_counter() - self.wall) * (os.cpu_count() or 1)
-        return max(0.0, (busy - self.busy) - (time.process_time() - self.own)) / wall if wall > 0 else 0.0
+        return max(0.0, (busy - self.busy) - (_own_seconds() - self.own)) / wall if wall > 0 else 0.0
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process, its finished children and its running children (from /proc)."""
+    times = os.times()
+    seconds = times.user + times.system + times.children_user + times.children_system
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(command name)"
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[1]) == os.getpid():  # ppid; utime and stime follow at 11 and 12
+            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
 
 
 def _busy_seconds() -> float | None:
