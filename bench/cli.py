@@ -307,11 +307,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _run_spec(args, library)
     device = resolve_device(args.device)
     out = Path(args.out or DEFAULTS["out"])
-    plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
-    tasks = load_tasks(plan, library)  # bad files and options stop here, before the directory is touched
+    tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
     with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)  # again: another process may
-        finished = len(plan.progress.cells) - len(plan.progress.left)       # have stored cells meanwhile
+        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
+        finished = len(plan.progress.cells) - len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
                   file=sys.stderr)
@@ -366,9 +365,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, device, args.address, gpus)
     if args.dry_run:
         return _dry_run(spec, out, library, args.max_members)
-    tasks = load_tasks(plan_sweep(spec, out, library, args.max_members), library)  # bad files stop here
+    tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
     with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members)  # again, now that no other process writes
+        plan = plan_sweep(spec, out, library, args.max_members)
         total, left = len(plan.progress.cells), len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)

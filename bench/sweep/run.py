@@ -3,6 +3,7 @@ keep the spec and the environment beside the results, then execute the rest."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import sys
@@ -84,16 +85,18 @@ def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: i
     return Plan(spec, state, pack(state.left, cap or DEFAULT_MAX_MEMBERS), tune=cap is None, keep_spec=keep_spec)
 
 
-def load_tasks(plan: Plan, library: SignalLibrary) -> dict[tuple, Task]:
-    """Every target the plan trains on, by ``Cell.task_key`` (a bad file or option stops here, before
-    anything is written), with the NTK options checked against them."""
+def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
+    """Every target of the spec, by ``Cell.task_key`` (a bad file or option stops here, before anything is
+    written), with the NTK options checked against them."""
     tasks: dict[tuple, Task] = {}
-    for job in plan.jobs:
-        cell = job.cells[0]
-        if cell.task_key not in tasks:
-            tasks[cell.task_key] = load_task(f"{cell.task}:{cell.signal}", library, dict(cell.options))
-    if plan.spec.ntk:
-        _check_ntk(plan, tasks)
+    for grid in spec.tasks:
+        for signal in grid.signals:
+            for options in grid.option_sets():
+                key = (grid.task, signal, tuple(sorted(options.items())))
+                if key not in tasks:
+                    tasks[key] = load_task(f"{grid.task}:{signal}", library, options)
+    if spec.ntk:
+        _check_ntk(spec, tasks)
     return tasks
 
 
@@ -110,7 +113,8 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
         write_atomically(out_dir / SPEC_FILE, plan.spec.text)
     executor = executor or LocalExecutor(device)
     _record_environment(out_dir, device, executor.describe())
-    runner = JobRunner(tasks, plan.spec.ntk, compile, plan.tune, {"sweep": plan.spec.name})
+    needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
+    runner = JobRunner(needed, plan.spec.ntk, compile, plan.tune, {"sweep": plan.spec.name})
     written: list[dict[str, Any]] = []
 
     def write(rows: list[dict[str, Any]]) -> None:
@@ -139,16 +143,16 @@ def results_lock(out_dir: Path):
         lock.release()  # the file stays: deleting it could let two processes lock two different files
 
 
-def _check_ntk(plan: Plan, tasks: dict[tuple, Task]) -> None:
+def _check_ntk(spec: Spec, tasks: dict[tuple, Task]) -> None:
     """NTK settings that cannot work are usage errors before training, not failed cells after it."""
     for task in tasks.values():
-        ntk_points(task, plan.spec.ntk.points)
-    for job in plan.jobs:
-        cell, task = job.cells[0], tasks[job.cells[0].task_key]
-        layers = cell.model.entry.meta["plan"](task.info.d_in, cell.width, cell.layers, task.info.d_out)
-        if any(layer.complex_weights for layer in layers):
-            raise UsageError(f"the NTK of complex-valued models ({cell.model.entry.name}) is not supported; "
-                             f"drop the NTK option or that model")
+        ntk_points(task, spec.ntk.points)
+    shapes = {(task.info.d_in, task.info.d_out) for task in tasks.values()}
+    for model in spec.models:
+        for (d_in, d_out), width, layers in itertools.product(shapes, spec.widths, spec.layers):
+            if any(layer.complex_weights for layer in model.entry.meta["plan"](d_in, width, layers, d_out)):
+                raise UsageError(f"the NTK of complex-valued models ({model.entry.name}) is not supported; "
+                                 f"drop the NTK option or that model")
 
 
 def _check_directory(out_dir: Path, spec: Spec, library: SignalLibrary, sweep: bool) -> None:
