@@ -1,7 +1,6 @@
 """A results directory is never written twice over, never claimed by a failed start, never mixed
 between a sweep and plain runs, and a bad file in it is a one-line error that changes nothing."""
 
-import json
 import subprocess
 import sys
 import textwrap

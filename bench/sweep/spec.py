@@ -122,7 +122,7 @@ class _Checker:
     def ints(self, key: str, value: Any, minimum: int, maximum: int | None = None) -> tuple[int, ...]:
         values = self.values(key, value)
         if not all(isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= (maximum or v) for v in values):
-            above = f" and < 2^63" if maximum == MAX_SEED else (f" and <= {maximum}" if maximum else "")
+            above = " and < 2^63" if maximum == MAX_SEED else (f" and <= {maximum}" if maximum else "")
             raise self.fail(key, f"expected an integer >= {minimum}{above} or a list of them, got {value!r}")
         return unique(values)
 
