@@ -50,19 +50,12 @@ def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int
     """The ensemble size (1..cap) with the most member-steps/s for this shape on ``task``'s device (timed
     compiled when the run compiles): from the cache, else measured now and cached. A choice measured
     while other processes kept the CPU busy is used by this process but measured again by the next."""
-    entry = size_entry(task, model, width, layers, train, cap, compile)
-    return min(entry["members"], cap) if entry else cap
-
-
-def size_entry(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int,
-               compile: bool = False) -> dict | None:
-    """The cache entry behind ``members_per_ensemble``: {"members", "member_steps_per_s": {size: rate},
-    "busy": share of the CPUs other processes used meanwhile}; None when even one member failed."""
-    def sizes() -> dict | None:
+    def sizes() -> dict | None:  # the cache entry: {"members", "member_steps_per_s": {size: rate}}
         rates = _measure_sizes(task, model, width, layers, train, cap, compile)
         return {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}} if rates else None
 
-    return cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes)
+    entry = cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes)
+    return min(entry["members"], cap) if entry else cap
 
 
 def cached_measurement(key: str, measure_now: Callable[[], dict | None]) -> dict | None:
