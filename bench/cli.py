@@ -149,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", parents=[common], help="run a spec's grid as batched ensembles, resumably",
                            description="Run every cell of a sweep spec (models x params x tasks x signals x widths x "
                                        "layers x seeds). Finished cells found in --out are skipped, so rerunning "
-                                       "after a crash resumes. Diverged members are results; the exit code is 1 only "
-                                       "when cells failed (error/oom).")
+                                       "after a crash resumes; one process at a time writes to --out. Diverged "
+                                       "members are results; the exit code is 1 only when cells failed (error/oom). "
+                                       "Off a terminal it prints one line per finished ensemble.")
     sweep.add_argument("spec", help="a spec file, or the name of one in specs/ (quick, siren2-paper-audio, ...)")
     sweep.add_argument("--out", help="results directory (default runs/<spec name>)")
     sweep.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
