@@ -18,7 +18,7 @@ from bench.ntk import NtkOptions
 from bench.speed.autocompile import COMPILE_MODES
 from bench.speed.measure import SPEED_CONFIGS
 from bench.tasks import load_builtin_tasks, load_task, parse_task
-from bench.train import TrainConfig
+from bench.training import TrainConfig
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 
@@ -232,13 +232,13 @@ def _add_task_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "models":
-        from bench.models import MemberSpec, ModelChoice, SignalInfo, build_ensemble
+        from bench.models import Architecture, MemberSpec, ModelChoice, SignalInfo, build_ensemble
 
-        sizes = [args.d_in] + [args.width] * args.layers + [args.d_out]
+        arch = Architecture(args.d_in, args.width, args.layers, args.d_out)
         signal = SignalInfo("audio" if args.d_in == 1 else "image", args.d_in, args.d_out, centroid=0.5)
         print(f"parameters for d_in={args.d_in}, d_out={args.d_out}, {args.layers} x {args.width}:")
         for entry in load_builtin_models():
-            model, _ = build_ensemble([MemberSpec(ModelChoice(entry, {}), 0)], sizes, signal)
+            model, _ = build_ensemble([MemberSpec(ModelChoice(entry, {}), 0)], arch, signal)
             print(f"{entry.name:18s} {entry.summary}")
             print(f"{'':18s} {model.member_parameters():,} parameters; params: {entry.describe_params()}")
     elif args.what == "tasks":
@@ -438,17 +438,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _members_and_task(args: argparse.Namespace):
-    """The task and the un-trained ensemble (models x seeds) that `bench ntk` / `bench diagnose` inspect."""
-    from bench.models import MemberSpec, build_ensemble
+def _members_and_task(args: argparse.Namespace, feature: str):
+    """The task and the un-trained ensemble (models x seeds) that `bench ntk` / `bench diagnose` inspect
+    (``feature``: "ntk" or "diagnose", which the models must support)."""
+    from bench.models import Architecture, MemberSpec, build_ensemble, unsupported
     from bench.provenance import resolve_device
 
     device = resolve_device(args.device)
     task = load_task(args.task or DEFAULTS["task"], SignalLibrary(args.data_dir), _task_options(args)).to(device)
     specs = [MemberSpec(parse_model(text), seed) for text in args.model or DEFAULTS["models"]
              for seed in parse_seeds(args.seeds or DEFAULTS["seeds"])]
-    sizes = [task.info.d_in] + [args.width or DEFAULTS["width"]] * (args.layers or DEFAULTS["layers"]) + [task.info.d_out]
-    model, _ = build_ensemble(specs, sizes, task.info)
+    arch = Architecture.of(task.info, args.width or DEFAULTS["width"], args.layers or DEFAULTS["layers"])
+    reason = unsupported([spec.model for spec in specs], arch, feature)
+    if reason:
+        raise UsageError(f"{reason}; " + ("drop that model" if feature == "ntk" else "use an audio task (the default)"))
+    model, _ = build_ensemble(specs, arch, task.info)
     return task, specs, model.to(device), device
 
 
@@ -459,7 +463,7 @@ def cmd_ntk(args: argparse.Namespace) -> int:
     from bench.provenance import provenance
     from bench.store import write_rows
 
-    task, specs, model, device = _members_and_task(args)
+    task, specs, model, device = _members_and_task(args, "ntk")
     coords, shape = ntk_points(task, args.points)
     members = spectra(ntk_matrix(model, coords), shape)
     rows = [{"model": spec.model.entry.name, "model_spec": spec.model.label, "seed": spec.seed, "task": task.name,
@@ -486,9 +490,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     from bench.diagnostics import layer_activations, layer_table, plot_activations
 
-    task, specs, model, device = _members_and_task(args)
-    if task.info.d_in != 1:
-        raise UsageError("bench diagnose evaluates 1-D inputs; use an audio task (the default) for the init")
+    task, specs, model, device = _members_and_task(args, "diagnose")
     coords = torch.linspace(-1, 1, args.points, device=device)[:, None]
     layers = layer_activations(model, coords, member=0)
     table = layer_table(layers)

@@ -12,7 +12,7 @@ Memory: Jacobians are computed in chunks of points, vmapped over members and poi
 and multiplied in float64; off-diagonal blocks recompute the second chunk instead of storing all of
 J. ``max_bytes`` (default 256 MiB) caps one chunk's float32 Jacobian (members x chunk x P x 4 bytes);
 the peak is several times that (float64 copies of two chunks, jacrev's intermediates) plus K itself
-(members x M^2 x 8 bytes); README gives a measured figure.
+(members x M^2 x 8 bytes); docs/ntk.md gives a measured figure.
 """
 
 from __future__ import annotations
@@ -65,9 +65,8 @@ def _jacobian(model: Ensemble, trained: dict[str, Tensor], fixed: dict[str, Tens
 
 
 def ntk_matrix(model: Ensemble, coords: Tensor, max_bytes: int = DEFAULT_MAX_BYTES) -> Tensor:
-    """K [members, M, M] in float64 for coords [M, d_in] (K = J J^T / M^2)."""
-    if any(p.is_complex() for p in model.parameters()):
-        raise UsageError("the NTK of complex-valued models (wire) is not supported")
+    """K [members, M, M] in float64 for coords [M, d_in] (K = J J^T / M^2); real weights only (see
+    ``bench.models.unsupported``)."""
     trained = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
     fixed = {name: p.detach() for name, p in model.named_parameters() if not p.requires_grad}
     m = coords.shape[0]

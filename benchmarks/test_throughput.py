@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.models import MemberSpec, build_ensemble, parse_model
-from bench.speed.chunking import members_per_ensemble
+from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+from bench.speed.ensemble_size import members_per_ensemble
 from bench.speed.measure import SPEED_CONFIGS
-from bench.train import TrainConfig, train
+from bench.training import TrainConfig, train
 from benchmarks.conftest import CONFIGS, DEVICE, STEPS
 from benchmarks.reference import fit, siren
 
@@ -18,8 +18,8 @@ CFG = TrainConfig(steps=STEPS)
 
 
 def _ensemble(task, config, members: int):
-    sizes = [task.info.d_in] + [config.width] * config.layers + [task.info.d_out]
-    model, _ = build_ensemble([MemberSpec(parse_model("siren"), seed) for seed in range(members)], sizes, task.info)
+    arch = Architecture.of(task.info, config.width, config.layers)
+    model, _ = build_ensemble([MemberSpec(parse_model("siren"), seed) for seed in range(members)], arch, task.info)
     return model.to(DEVICE)
 
 

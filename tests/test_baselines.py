@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.models import MemberSpec, build_ensemble, parse_model
-from bench.train import TrainConfig, train
+from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+from bench.training import TrainConfig, train
 
 
 def member(model, k):
@@ -39,7 +39,7 @@ def reference(name, layers, x):
 def test_forward_matches_a_plain_single_member_reference(relay_2k, camera_32, name):
     for task in (relay_2k, camera_32):
         model, _ = build_ensemble([MemberSpec(parse_model(name), seed) for seed in (0, 1)],
-                                  [task.info.d_in, 16, 16, 16, task.info.d_out], task.info)
+                                  Architecture(task.info.d_in, 16, 3, task.info.d_out), task.info)
         x = task.coords[::7]
         out = model(x).detach()
         for k in range(2):
@@ -52,17 +52,17 @@ def test_each_baseline_trains_on_a_real_clip_slice(library, name, lr):
     from bench.tasks import load_task
 
     task = load_task("audio:arch", library, {"max_samples": 2048})
-    model, _ = build_ensemble([MemberSpec(parse_model(name), 0)], [1, 32, 32, 32, 1], task.info)
+    model, _ = build_ensemble([MemberSpec(parse_model(name), 0)], Architecture(1, 32, 3, 1), task.info)
     initial = task.evaluate(model)[task.metric].item()
     outcome = train(model, task, TrainConfig(steps=60, lr=lr), progress=False).members[0]
     assert outcome.status == "ok" and outcome.final > initial + 0.5
 
 
 def test_finer_pp_first_bias_and_frozen_fourier_encoding(relay_2k):
-    model, _ = build_ensemble([MemberSpec(parse_model("finer++:k=5"), 0)], [1, 256, 256, 1], relay_2k.info)
+    model, _ = build_ensemble([MemberSpec(parse_model("finer++:k=5"), 0)], Architecture(1, 256, 2, 1), relay_2k.info)
     bias = model.biases[0][0, 0]
     assert bias.abs().max() <= 5 and bias.abs().max() > 4 and bias.std().item() == pytest.approx(5 / 3**0.5, rel=0.1)
-    pe, used = build_ensemble([MemberSpec(parse_model("relu_pe:sigma=7"), 0)], [2, 64, 64, 1], relay_2k.info)
+    pe, used = build_ensemble([MemberSpec(parse_model("relu_pe:sigma=7"), 0)], Architecture(2, 64, 2, 1), relay_2k.info)
     assert used[0]["sigma"] == 7 and not pe.weights[0].requires_grad
     assert pe.weights[0].std().item() == pytest.approx(7, rel=0.2) and torch.equal(pe.biases[0], torch.zeros_like(pe.biases[0]))
 
@@ -77,7 +77,7 @@ def expected_parameters(name, width=256, layers=4):
 
 @pytest.mark.parametrize("name", ["siren", "siren2", "winner", "finer", "finer++", "gauss", "wire", "relu_pe"])
 def test_parameter_counts(relay_2k, name):
-    model, _ = build_ensemble([MemberSpec(parse_model(name), 0)], [1, 256, 256, 256, 256, 1], relay_2k.info)
+    model, _ = build_ensemble([MemberSpec(parse_model(name), 0)], Architecture(1, 256, 4, 1), relay_2k.info)
     assert model.member_parameters() == expected_parameters(name)
 
 
@@ -104,7 +104,7 @@ def test_complex_wire_trains_through_poisson_derivatives(library):
     from bench.tasks import load_task
 
     task = load_task("poisson-lapl:camera", library, {"side": 16})
-    model, _ = build_ensemble([MemberSpec(parse_model("wire"), 0)], [2, 16, 16, 1], task.info)
+    model, _ = build_ensemble([MemberSpec(parse_model("wire"), 0)], Architecture(2, 16, 2, 1), task.info)
     initial = task.evaluate(model)["lapl_mse"].item()
     outcome = train(model, task, TrainConfig(steps=20, lr=1e-3), progress=False).members[0]
     assert outcome.status == "ok" and outcome.extra["lapl_mse"] < initial

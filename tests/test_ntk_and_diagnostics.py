@@ -11,12 +11,12 @@ from PIL import Image
 from bench.cli import main
 from bench.diagnostics import layer_activations, layer_table, plot_activations
 from bench.errors import UsageError
-from bench.models import MemberSpec, build_ensemble, parse_model
+from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.ntk import NtkOptions, ntk_matrix, ntk_points, ntk_summaries, plot_spectra, spectra
 
 
-def ensemble(task, sizes, *models, seed=0):
-    model, _ = build_ensemble([MemberSpec(parse_model(m), seed) for m in models], sizes, task.info)
+def ensemble(task, arch, *models, seed=0):
+    model, _ = build_ensemble([MemberSpec(parse_model(m), seed) for m in models], arch, task.info)
     return model
 
 
@@ -34,7 +34,7 @@ def brute_force_ntk(model, coords, member):
 @pytest.mark.parametrize("fixture, points", [("relay_2k", 48), ("camera_32", 36)])
 def test_ntk_equals_the_per_sample_gradient_ntk(request, fixture, points):
     task = request.getfixturevalue(fixture)
-    model = ensemble(task, [task.info.d_in, 12, 12, 1], "siren", "siren2", "winner")
+    model = ensemble(task, Architecture(task.info.d_in, 12, 2, 1), "siren", "siren2", "winner")
     coords, _ = ntk_points(task, points)
     kernel = ntk_matrix(model, coords)
     assert kernel.shape == (3, points, points) and kernel.dtype == torch.float64
@@ -46,15 +46,15 @@ def test_ntk_equals_the_per_sample_gradient_ntk(request, fixture, points):
 @pytest.mark.parametrize("name", ["siren2", "relu_pe", "gauss"])
 def test_a_members_kernel_does_not_depend_on_its_ensemble(relay_2k, name):
     """Trained and fixed parameters (relu_pe's encoding) alike belong to one member only."""
-    together, _ = build_ensemble([MemberSpec(parse_model(name), seed) for seed in (0, 1)], [1, 16, 16, 1],
+    together, _ = build_ensemble([MemberSpec(parse_model(name), seed) for seed in (0, 1)], Architecture(1, 16, 2, 1),
                                  relay_2k.info)
-    alone = ensemble(relay_2k, [1, 16, 16, 1], name, seed=0)
+    alone = ensemble(relay_2k, Architecture(1, 16, 2, 1), name, seed=0)
     coords, _ = ntk_points(relay_2k, 32)
     torch.testing.assert_close(ntk_matrix(together, coords)[0], ntk_matrix(alone, coords)[0])
 
 
 def test_chunked_jacobians_give_the_same_kernel(relay_2k):
-    model = ensemble(relay_2k, [1, 16, 16, 1], "siren2", "siren")
+    model = ensemble(relay_2k, Architecture(1, 16, 2, 1), "siren2", "siren")
     coords, _ = ntk_points(relay_2k, 40)
     whole = ntk_matrix(model, coords)
     tiny_chunks = ntk_matrix(model, coords, max_bytes=2 * 4 * model.member_parameters() * 7)  # 7 points per chunk
@@ -64,7 +64,7 @@ def test_chunked_jacobians_give_the_same_kernel(relay_2k):
 @pytest.mark.parametrize("fixture, points, shape", [("relay_2k", 64, (64,)), ("camera_32", 64, (8, 8))])
 def test_spectrum_energy_sums_to_the_trace(request, fixture, points, shape):
     task = request.getfixturevalue(fixture)
-    model = ensemble(task, [task.info.d_in, 16, 16, 1], "siren", "siren2")
+    model = ensemble(task, Architecture(task.info.d_in, 16, 2, 1), "siren", "siren2")
     coords, grid = ntk_points(task, points)
     assert grid == shape
     kernel = ntk_matrix(model, coords)
@@ -82,7 +82,7 @@ def test_noise_moves_ntk_energy_above_the_target_centroid(library):
 
     task = load_task("audio:relay", library, {"max_samples": 4096})
     for seed in (0, 1):
-        model = ensemble(task, [1, 32, 32, 32, 1], "siren", "siren2", seed=seed)
+        model = ensemble(task, Architecture(1, 32, 3, 1), "siren", "siren2", seed=seed)
         siren, siren2 = ntk_summaries(model, task, 256, "ntk")
         assert siren2["ntk_frac_above_centroid"] > 1.5 * siren["ntk_frac_above_centroid"]
         assert siren2["ntk_centroid"] > siren["ntk_centroid"]
@@ -100,7 +100,7 @@ def test_ntk_points_errors(camera_32, relay_2k):
 def test_wide_perturbed_layer_matches_the_variance_prediction(relay_2k):
     """methods.md: noise std s/w0 on an H x H matrix gives pre-activation variance about 1 + H s^2 / 2."""
     width = 1024
-    model = ensemble(relay_2k, [1, width, width, width, 1], "siren2:S0=0.02")
+    model = ensemble(relay_2k, Architecture(1, width, 3, 1), "siren2:S0=0.02")
     layers = layer_activations(model, torch.linspace(-1, 1, 4096)[:, None])
     s = 30.0 * 0.02  # layer 1 carries N(0, S0^2) = N(0, (s / w0)^2)
     assert layers[1].pre.std() == pytest.approx(math.sqrt(1 + width * s**2 / 2), rel=0.05)
@@ -111,7 +111,7 @@ def test_wide_perturbed_layer_matches_the_variance_prediction(relay_2k):
 
 
 def test_figures_are_written(tmp_path, relay_2k):
-    model = ensemble(relay_2k, [1, 64, 64, 1], "siren", "siren2")
+    model = ensemble(relay_2k, Architecture(1, 64, 2, 1), "siren", "siren2")
     coords, shape = ntk_points(relay_2k, 64)
     members = spectra(ntk_matrix(model, coords), shape)
     plot_spectra({"siren": members[:1], "siren2": members[1:]}, tmp_path / "ntk.png", centroid=0.4)

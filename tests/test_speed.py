@@ -18,12 +18,12 @@ import torch
 
 from bench.cli import main
 from bench.errors import UsageError
-from bench.models import MemberSpec, build_ensemble, parse_model
+from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.speed.autocompile import eager_step_s, pays, should_compile
-from bench.speed.chunking import CpuShare, cache_key, choose, members_per_ensemble
+from bench.speed.ensemble_size import CpuShare, cache_key, choose, members_per_ensemble
 from bench.store import read_results
 from bench.tasks import load_task
-from bench.train import TrainConfig, train
+from bench.training import TrainConfig, train
 from benchmarks.reference import fit, siren
 
 STEPS = 60
@@ -31,7 +31,7 @@ STEPS = 60
 
 def _ensemble(task, seeds, width=32, layers=3):
     specs = [MemberSpec(parse_model("siren"), seed) for seed in seeds]
-    return build_ensemble(specs, [task.info.d_in] + [width] * layers + [task.info.d_out], task.info)[0]
+    return build_ensemble(specs, Architecture.of(task.info, width, layers), task.info)[0]
 
 
 def _member_as_sequential(model, k: int) -> torch.nn.Sequential:
@@ -82,15 +82,16 @@ def test_compile_falls_back_to_eager_where_it_cannot_work(library):
 def test_training_in_bf16_leaves_the_model_in_its_own_precision(relay_2k):
     model = _ensemble(relay_2k, seeds=[0])
     outcome = train(model, relay_2k, TrainConfig(steps=3, precision="bf16"), progress=False)
-    assert model.precision == "fp32"  # a final NTK after training runs as the initial one did
+    with torch.no_grad():  # a final NTK after training runs as the initial one did: in fp32
+        assert torch.equal(model(relay_2k.coords), model(relay_2k.coords, "fp32"))
+        assert not torch.equal(model(relay_2k.coords), model(relay_2k.coords, "bf16"))
     assert outcome.members[0].status == "ok"
 
 
 def test_reduced_precision_keeps_layer_0_exact(relay_2k):
     model = _ensemble(relay_2k, seeds=[0, 1])
     exact = [z for z, _ in model.hidden_layers(relay_2k.coords)]
-    model.precision = "bf16"
-    rounded = [z for z, _ in model.hidden_layers(relay_2k.coords)]
+    rounded = [z for z, _ in model.hidden_layers(relay_2k.coords, "bf16")]
     torch.testing.assert_close(rounded[0], exact[0], rtol=1e-6, atol=1e-6)
     assert not torch.allclose(rounded[1], exact[1], rtol=1e-4, atol=1e-5)  # later layers do round
     torch.testing.assert_close(rounded[1], exact[1], rtol=0.05, atol=0.02)

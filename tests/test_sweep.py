@@ -19,7 +19,7 @@ from bench.models import parse_model
 from bench.store import read_results
 from bench.sweep.plan import Cell, cell_count, expand, pack
 from bench.sweep.spec import parse_seeds, parse_spec
-from bench.train import TrainConfig
+from bench.training import TrainConfig
 
 SPEC = """
 name = "t"
@@ -272,7 +272,7 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
         from bench.sweep.execute import run_job
         from bench.sweep.plan import Cell
         from bench.tasks import load_task
-        from bench.train import TrainConfig
+        from bench.training import TrainConfig
 
         width, budget_mib = int(sys.argv[1]), int(sys.argv[2])
         task = load_task("audio:relay", SignalLibrary(), {"max_samples": 8192})

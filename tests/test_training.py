@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from bench.models import MemberSpec, build_ensemble, parse_model
+from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.sweep.execute import train_cells
 from bench.sweep.plan import Cell
 from bench.tasks import load_task
-from bench.train import TrainConfig, train
+from bench.training import TrainConfig, train
 
-SMALL = [1, 32, 32, 32, 1]
+SMALL = Architecture(1, 32, 3, 1)
 
 
 def members(*pairs):
@@ -55,7 +55,7 @@ def test_same_seed_and_config_give_identical_numbers(relay_2k):
 
 def test_fitting_a_real_clip_improves_snr(library):
     task = load_task("audio:arch", library, {"max_samples": 4096})
-    ensemble, _ = build_ensemble(members(("siren2", 0)), [1, 64, 64, 64, 1], task.info)
+    ensemble, _ = build_ensemble(members(("siren2", 0)), Architecture(1, 64, 3, 1), task.info)
     initial = task.evaluate(ensemble)[task.metric].item()
     outcome = train(ensemble, task, TrainConfig(steps=120, lr=3e-4), progress=False).members[0]
     assert outcome.status == "ok"
@@ -64,7 +64,7 @@ def test_fitting_a_real_clip_improves_snr(library):
 
 
 def test_minibatch_training_evaluates_on_the_full_signal(camera_32):
-    ensemble, _ = build_ensemble(members(("siren", 0)), [2, 32, 32, 1], camera_32.info)
+    ensemble, _ = build_ensemble(members(("siren", 0)), Architecture(2, 32, 2, 1), camera_32.info)
     initial = camera_32.evaluate(ensemble)["psnr_db"].item()
     outcome = train(ensemble, camera_32, TrainConfig(steps=60, lr=1e-3, batch_size=256, eval_every=20),
                     progress=False).members[0]

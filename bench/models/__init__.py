@@ -15,10 +15,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from bench.errors import UsageError
-from bench.models.ensemble import MLP, PRECISIONS, Activation, Ensemble, Layer, Member, SignalInfo, sine
+from bench.models.ensemble import (MLP, PRECISIONS, Activation, Architecture, Ensemble, Layer, Member, SignalInfo,
+                                   sine)
 from bench.registry import Entry, Registry
 
 MODELS = Registry("model", skip=1)
@@ -101,20 +103,37 @@ class MemberSpec:
     seed: int
 
 
-def build_ensemble(
-    specs: list[MemberSpec], sizes: list[int], signal: SignalInfo
-) -> tuple[Ensemble, list[dict[str, Any]]]:
-    """Initialise each member from its own seed and stack them.
+FEATURES = ("ensemble", "ntk", "diagnose")
 
-    sizes: [d_in, H, ..., H, d_out] (L hidden layers of width H), handed to the models' plan. Returns
-    the ensemble (on the CPU) and, per member, the parameters in effect (defaults, the user's values,
-    then what the scheme reported using).
-    """
-    plans = {spec.model.entry.meta["plan"] for spec in specs}
-    if len(plans) > 1:
-        names = sorted({spec.model.entry.name for spec in specs})
-        raise UsageError(f"models {', '.join(names)} build different networks; run them in separate ensembles")
-    layers = plans.pop()(sizes[0], sizes[1], len(sizes) - 2, sizes[-1])
+
+def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str) -> str | None:
+    """Why ``models`` at ``arch`` cannot do ``feature``, or None when they can: "ensemble" (train as one
+    ensemble: their plans must build the same network), "ntk" (an empirical NTK: real weights only),
+    "diagnose" (per-layer activation statistics on 1-D inputs). The one place such limits are decided."""
+    models = list(models)
+    names = ", ".join(sorted({model.entry.name for model in models}))
+    plans = {model.entry.meta["plan"] for model in models}
+    if feature == "ensemble" and len(plans) > 1:
+        return f"models {names} build different networks"
+    if feature == "ntk" and any(layer.complex_weights for plan in plans for layer in arch.layers_of(plan)):
+        return f"the NTK of complex-valued models ({names}) is not supported"
+    if feature == "diagnose" and arch.d_in != 1:
+        return f"bench diagnose evaluates 1-D inputs, and this signal has {arch.d_in}"
+    if feature not in FEATURES:
+        raise ValueError(f"unknown feature {feature!r}; one of {', '.join(FEATURES)}")
+    return None
+
+
+def build_ensemble(
+    specs: list[MemberSpec], arch: Architecture, signal: SignalInfo
+) -> tuple[Ensemble, list[dict[str, Any]]]:
+    """Initialise each member from its own seed and stack them; ``arch`` is handed to the models' plan.
+    Returns the ensemble (on the CPU) and, per member, the parameters in effect (defaults, the user's
+    values, then what the scheme reported using)."""
+    reason = unsupported([spec.model for spec in specs], arch, "ensemble")
+    if reason:
+        raise UsageError(f"{reason}; run them in separate ensembles")
+    layers = arch.layers_of(specs[0].model.entry.meta["plan"])
     members, used = [], []
     for spec in specs:
         member = Member(layers, spec.seed, signal)
@@ -127,6 +146,7 @@ def build_ensemble(
 
 
 __all__ = [
-    "MLP", "MODELS", "PRECISIONS", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
+    "MLP", "MODELS", "PRECISIONS", "Architecture", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
     "build_ensemble", "load_builtin_models", "load_plugin", "parse_model", "plugin_modules", "register_model", "sine",
+    "unsupported",
 ]

@@ -53,6 +53,26 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class Architecture:
+    """The network's size, by name: d_in inputs, ``layers`` hidden layers of ``width`` units, d_out outputs
+    (what a model's plan turns into its list of layers)."""
+
+    d_in: int
+    width: int
+    layers: int
+    d_out: int
+
+    @classmethod
+    def of(cls, signal: SignalInfo, width: int, layers: int) -> Architecture:
+        """``layers`` x ``width`` hidden layers between the signal's input and output dimensions."""
+        return cls(signal.d_in, width, layers, signal.d_out)
+
+    def layers_of(self, plan: Callable[..., list[Layer]]) -> list[Layer]:
+        """The layers ``plan(d_in, width, layers, d_out)`` builds at this size."""
+        return plan(self.d_in, self.width, self.layers, self.d_out)
+
+
+@dataclass(frozen=True)
 class MLP:
     """The usual plan: L hidden layers of width H with ``activation``, then a linear output.
 
@@ -116,14 +136,12 @@ class Ensemble(nn.Module):
     layers ([A, K, 1, 1, P] when each holds P numbers; fixed, not trained).
     forward: coords [N, d_in] (or [K, N, d_in], one copy per member) -> predictions [K, N, d_out].
 
-    precision: how the real matmuls of layers 1.. (the output layer included) run: "fp32"; "bf16"
-    (inputs, weights and bias cast to bfloat16 for the matmul and bias add, the result cast back to
-    float32; activations and parameters stay float32); "tf32" (the caller enables TF32 matmuls, see
-    ``bench.train``). Layer 0 stays exact float32 under both: with w0 = 3000 its rounding error is
-    multiplied by 3000 inside the sine. Complex layers (WIRE) ignore bf16.
+    precision (an argument of ``forward``): how the real matmuls of layers 1.. (the output layer included)
+    run: "fp32"; "bf16" (inputs, weights and bias cast to bfloat16 for the matmul and bias add, the result
+    cast back to float32; activations and parameters stay float32); "tf32" (the caller enables TF32
+    matmuls, see ``bench.training.precision``). Layer 0 stays exact float32 under both: with w0 = 3000 its
+    rounding error is multiplied by 3000 inside the sine. Complex layers (WIRE) ignore bf16.
     """
-
-    precision: str = "fp32"
 
     def __init__(self, members: list[Member], layers: list[Layer]):
         super().__init__()
@@ -141,18 +159,18 @@ class Ensemble(nn.Module):
     def size(self) -> int:
         return self.weights[0].shape[0]
 
-    def _linear(self, i: int, h: Tensor, scale: Tensor | None = None) -> Tensor:
-        """Layer i's W h + b [K, N, fan_out]; with ``scale`` [K, 1, 1], (scale W) h + scale b."""
+    def _linear(self, i: int, h: Tensor, precision: str, scale: Tensor | None = None) -> Tensor:
+        """Layer i's W h + b [K, N, fan_out] at ``precision``; with ``scale`` [K, 1, 1], (scale W) h + scale b."""
         weights, bias = self.weights[i], self.biases[i]
         if scale is not None:
             weights, bias = scale * weights, scale * bias
         if weights.is_complex() and not h.is_complex():
             h = h.to(weights.dtype)
-        if self.precision != "fp32" and not weights.is_complex():
+        if precision != "fp32" and not weights.is_complex():
             if i == 0 and weights.shape[2] <= EXACT_FAN_IN:  # elementwise: no TF32 / bf16 rounding
                 h = h.expand(weights.shape[0], *h.shape) if h.dim() == 2 else h
                 return sum((h[..., j, None] * weights[:, None, :, j] for j in range(weights.shape[2])), bias)
-            if i > 0 and self.precision == "bf16":
+            if i > 0 and precision == "bf16":
                 return self._matmul(h.bfloat16(), weights.bfloat16(), bias.bfloat16()).float()
         return self._matmul(h, weights, bias)
 
@@ -168,29 +186,35 @@ class Ensemble(nn.Module):
             return torch.baddbmm(*two)[:1]
         return torch.baddbmm(bias, h, weights.transpose(1, 2))
 
-    def hidden_layers(self, coords: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+    def hidden_layers(self, coords: Tensor, precision: str = "fp32") -> Iterator[tuple[Tensor, Tensor]]:
         """For each layer with an activation: z = W h + b and the activation's output, both [K, N, fan_out]."""
         h = coords
         for i, layer in enumerate(self.layers[:-1]):
-            z = self._linear(i, h)
+            z = self._linear(i, h, precision)
             h = layer.activation(z, self.omegas[i])
             yield z, h
 
-    def forward(self, coords: Tensor) -> Tensor:
+    def forward(self, coords: Tensor, precision: str = "fp32") -> Tensor:
         h = coords
         for i, layer in enumerate(self.layers[:-1]):
             if layer.activation is sine:
                 # sin((omega W) h + omega b): omega scales the small [K, out, in] weights instead of the
                 # [K, N, out] activations, one elementwise pass fewer forward and one backward
-                h = torch.sin(self._linear(i, h, scale=self.omegas[i]))
+                h = torch.sin(self._linear(i, h, precision, scale=self.omegas[i]))
             else:
-                h = layer.activation(self._linear(i, h), self.omegas[i])
-        out = self._linear(len(self.layers) - 1, h)
+                h = layer.activation(self._linear(i, h, precision), self.omegas[i])
+        out = self._linear(len(self.layers) - 1, h, precision)
         return out.real if out.is_complex() else out
 
     def matmul_macs(self) -> int:
         """Real multiply-accumulates per coordinate per member in the linear layers (4 per complex one)."""
         return sum(w.shape[1] * w.shape[2] * (4 if w.is_complex() else 1) for w in self.weights)
+
+    def train_flops(self, points: int) -> int:
+        """Matmul FLOPs of one training step of the whole ensemble on ``points`` points: 2 per
+        multiply-accumulate forward and 4 backward (gradients of inputs and weights); elementwise work
+        is not counted."""
+        return 6 * points * self.matmul_macs() * self.size
 
     def member_parameters(self) -> int:
         """Trainable real parameters of one member (a complex one counts twice)."""

@@ -1,2 +1,2 @@
-"""Making sweeps fast: the CPU allocator setting, the compiled training step, how many members share an
-ensemble on this device (measured, cached), and throughput measurement (``bench bench``)."""
+"""Making sweeps fast, on top of ``bench.training``: how many members share an ensemble on this device
+(measured, cached), whether compiling pays, the roofline floor, and throughput measurement (``bench bench``)."""

@@ -6,7 +6,7 @@ at least 6 s, and the compiled step was at most 2.2x the eager one. A run must s
 time (MARGIN), so one whose eager steps take less than 2 x 6 / (1 - 1/2.2) = 22 s runs eagerly (its eager
 step time comes from the ensemble-size measurement, or, with a fixed ensemble size, from one short eager
 timing per shape, cached). A longer one is measured once per problem shape, ensemble size and device (cached
-beside the ensemble sizes, see ``bench.speed.chunking``): compile time and compiled step time; it
+beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time and compiled step time; it
 compiles when steps x (eager - compiled step time) exceeds twice the compile time.
 """
 
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 
-from bench.models import MemberSpec, ModelChoice, build_ensemble, load_builtin_models
-from bench.speed.chunking import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s, read_cache,
+from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
+from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s, read_cache,
                                   tuning_config)
 from bench.tasks import Task
-from bench.train import TrainConfig, train
+from bench.training import TrainConfig, train
 
 COMPILE_MODES = ("auto", "on", "off")
 BEST_SPEEDUP = 2.2  # the largest compiled / eager step-rate ratio measured (benchmarks/RESULTS.md)
@@ -78,8 +78,8 @@ def _eager(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainCo
 def _probe(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig, members: int) -> dict | None:
     """Compile and run PROBE_STEPS steps: {"compiled": it ran compiled, "compile_s", "step_s"} ("compiled":
     False when the probe failed, so that it is not compiled again for every job)."""
-    sizes = [task.info.d_in] + [width] * layers + [task.info.d_out]
-    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], sizes, task.info)
+    arch = Architecture.of(task.info, width, layers)
+    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], arch, task.info)
     ensemble.to(task.coords.device)
     probe = TrainConfig(steps=PROBE_STEPS, lr=cfg.lr, batch_size=cfg.batch_size, precision=cfg.precision)
     try:

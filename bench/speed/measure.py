@@ -8,19 +8,13 @@ from pathlib import Path
 
 import torch
 
-from bench.models import Ensemble, MemberSpec, ModelChoice, build_ensemble
+from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble
 from bench.speed.roofline import DeviceRates, step_floor_s
 from bench.tasks import Task
-from bench.train import TrainConfig, train
+from bench.training import TrainConfig, train
 
 CLEAR_REFS = Path("/proc/self/clear_refs")  # writing "5" resets the process's peak resident set (Linux)
 STATUS = Path("/proc/self/status")
-
-
-def flop_per_step(model: Ensemble, samples: int) -> int:
-    """Matmul FLOPs of one training step of one member on ``samples`` points: 2 per multiply-accumulate
-    forward and 4 backward (gradients of inputs and weights). Elementwise work is not counted."""
-    return 6 * samples * model.matmul_macs()
 
 
 def reset_peak_memory(device: torch.device) -> None:
@@ -52,7 +46,7 @@ class SpeedConfig:
     layers: int
 
 
-# The issue's two GPU-sized problems (the SIREN² paper's audio and image settings) and CPU-sized ones.
+# GPU-sized problems (the SIREN² paper's audio and image settings, docs/methods.md) and CPU-sized ones.
 SPEED_CONFIGS = {
     "audio": SpeedConfig("audio:arch", {"max_samples": 150_000}, 222, 4),
     "image": SpeedConfig("image:camera", {"side": 256}, 256, 3),
@@ -84,8 +78,8 @@ def measure(task: Task, model: ModelChoice, width: int, layers: int, members: in
     """Train ``members`` members (seeds 0..members-1) of ``model`` on ``task`` (already on its device) for
     cfg.steps steps and report the rate after warm-up; with the device's ``rates``, the roofline floor too."""
     device = task.coords.device
-    sizes = [task.info.d_in] + [width] * layers + [task.info.d_out]
-    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], sizes, task.info)
+    arch = Architecture.of(task.info, width, layers)
+    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], arch, task.info)
     ensemble.to(device)
     reset_peak_memory(device)
     outcome = train(ensemble, task, cfg, progress=False, compile=compile)
@@ -94,6 +88,6 @@ def measure(task: Task, model: ModelChoice, width: int, layers: int, members: in
     return Throughput(
         members=members, compiled=outcome.compiled, steps_per_s=outcome.steps_per_s, member_steps_per_s=members * outcome.steps_per_s,
         samples_per_s=members * outcome.steps_per_s * samples,
-        gflop_per_s=members * outcome.steps_per_s * flop_per_step(ensemble, samples) / 1e9,
+        gflop_per_s=outcome.steps_per_s * ensemble.train_flops(samples) / 1e9,
         peak_mem_mb=peak_memory_mb(device), metric=float(finals.nanmean()), step_ms=1e3 / outcome.steps_per_s,
         floor_ms=1e3 * step_floor_s(ensemble, samples, rates) if rates else float("nan"))

@@ -47,10 +47,10 @@ def measure_rates(device: torch.device) -> DeviceRates:
 
 
 def step_floor_s(model: Ensemble, samples: int, rates: DeviceRates) -> float:
-    """Seconds one step of the whole ensemble needs at least: 6 FLOPs per multiply-accumulate (forward
-    and backward) at the matmul rate, plus ELEMENTWISE_PASSES float32 passes over every hidden
+    """Seconds one step of the whole ensemble needs at least: its matmul FLOPs (``Ensemble.train_flops``)
+    at the matmul rate, plus ELEMENTWISE_PASSES float32 passes over every hidden
     activation at the bandwidth."""
-    flops = 6 * samples * model.matmul_macs() * model.size
+    flops = model.train_flops(samples)
     hidden_units = sum(w.shape[1] for w in model.weights[:-1])
     elementwise_bytes = ELEMENTWISE_PASSES * 4 * samples * hidden_units * model.size
     return flops / rates.matmul_flop_per_s + elementwise_bytes / rates.bytes_per_s

@@ -12,15 +12,14 @@ from typing import Any
 import torch
 
 from bench.errors import is_out_of_memory
-from bench.models import build_ensemble
+from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
 from bench.speed.autocompile import should_compile
-from bench.speed.chunking import members_per_ensemble
-from bench.speed.measure import flop_per_step
+from bench.speed.ensemble_size import members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task
-from bench.train import train
+from bench.training import train
 
 
 def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool,
@@ -28,8 +27,8 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
     """Train ``cells`` as one ensemble on ``task`` (already on ``device``); one row per cell, with NTK
     summaries at the stages ``ntk`` asks for."""
     first = cells[0]
-    sizes = [task.info.d_in] + [first.width] * first.layers + [task.info.d_out]
-    model, used = build_ensemble([cell.member for cell in cells], sizes, task.info)
+    arch = Architecture.of(task.info, first.width, first.layers)
+    model, used = build_ensemble([cell.member for cell in cells], arch, task.info)
     model.to(device)
     stages = ntk.stages if ntk else ()
     spectral = [{} for _ in cells]
@@ -41,7 +40,7 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
     samples = min(first.train.batch_size or task.size, task.size)
     shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "compiled": outcome.compiled,
               "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
-              "gflop_per_s": outcome.steps_per_s * flop_per_step(model, samples) / 1e9, "seconds": outcome.seconds}
+              "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
     return [_columns(task, cell, params, device) | shared | ntk_columns | {
         "status": member.status, task.metric: member.final, f"best_{task.metric}": member.best,
         "best_step": member.best_step, "diverged_step": member.diverged_step, "error": None,
@@ -92,7 +91,7 @@ class JobRunner:
     """What training a job needs besides the job: the loaded tasks by ``Cell.task_key`` and how to train.
     It is shipped as is to remote workers (the tasks' tensors travel with it, so workers need no data).
 
-    tune: split each job into ensembles of the size measured fastest on the device (``bench.speed.chunking``);
+    tune: split each job into ensembles of the size measured fastest on the device (``bench.speed.ensemble_size``);
     columns: extra columns of every row (e.g. the sweep's name).
     """
 

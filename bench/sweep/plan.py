@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.models import MemberSpec, ModelChoice
 from bench.sweep.spec import Spec
-from bench.train import TrainConfig
+from bench.training import TrainConfig
 
 DEFAULT_MAX_MEMBERS = 16  # most members per ensemble when neither the user nor the spec fixes it
 # Part of every cell key; raised whenever the way a target is made from its file changes, so that results

@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 
 from bench import __version__
 from bench.errors import BenchError, UsageError
+from bench.models import Architecture, unsupported
 from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
@@ -64,7 +65,7 @@ def stored_spec(out_dir: Path, library: SignalLibrary) -> Spec | None:
 class Plan:
     """What a sweep will do: its progress so far and the jobs (ensembles) for the cells left. With
     ``tune`` (no fixed max_members) each job is split further, on the device, into the ensemble size
-    that runs fastest there (``bench.speed.chunking``)."""
+    that runs fastest there (``bench.speed.ensemble_size``)."""
 
     spec: Spec
     progress: Progress
@@ -147,12 +148,11 @@ def _check_ntk(spec: Spec, tasks: dict[tuple, Task]) -> None:
     """NTK settings that cannot work are usage errors before training, not failed cells after it."""
     for task in tasks.values():
         ntk_points(task, spec.ntk.points)
-    shapes = {(task.info.d_in, task.info.d_out) for task in tasks.values()}
-    for model in spec.models:
-        for (d_in, d_out), width, layers in itertools.product(shapes, spec.widths, spec.layers):
-            if any(layer.complex_weights for layer in model.entry.meta["plan"](d_in, width, layers, d_out)):
-                raise UsageError(f"the NTK of complex-valued models ({model.entry.name}) is not supported; "
-                                 f"drop the NTK option or that model")
+    signals = {task.info for task in tasks.values()}
+    for model, signal, width, layers in itertools.product(spec.models, signals, spec.widths, spec.layers):
+        reason = unsupported([model], Architecture.of(signal, width, layers), "ntk")
+        if reason:
+            raise UsageError(f"{reason}; drop the NTK option or that model")
 
 
 def _check_directory(out_dir: Path, spec: Spec, library: SignalLibrary, sweep: bool) -> None:

@@ -33,7 +33,7 @@ from bench.models import PRECISIONS, ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
 from bench.tasks import load_builtin_tasks
-from bench.train import TrainConfig
+from bench.training import TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -29,53 +29,97 @@ def register_task(name: str | None = None, *, domain: str, help: dict[str, str] 
     return TASKS.register(name, domain=domain, help=help or {})
 
 
+EVAL_CHUNK = 65536  # points per evaluation pass
+
+
 @dataclass(frozen=True)
 class Task:
-    """Fitting a signal: coords [N, d_in] in [-1, 1] -> target [N, d_out], trained on the MSE.
+    """Fitting a signal with a network: coords [N, d_in] in [-1, 1] -> output [K, N, d_out] for K members.
 
-    metric: the results column (``snr_db`` or ``psnr_db``); metric_from_mse maps a full-signal MSE [K]
-    to it; meta holds extra result columns (sample rate, image size, PSNR data range...). Other tasks
-    subclass this and override ``step`` and ``evaluate``.
+    The loss of a member is the MSE between what it ``fits`` (by default its output; a derivative for the
+    Poisson tasks) and ``target`` [N, d_out]; its metric, the ``metric`` column (``snr_db`` / ``psnr_db``),
+    is ``metric_from_mse`` of the MSE between its output and ``reference`` [N, d_out] (the target itself
+    when fitting a signal; the clean signal when denoising; the image when fitting its gradient), after
+    removing each one's mean when ``centred``. ``loss_column`` names a column for the final full-signal
+    loss where it is a result of its own (e.g. a Poisson task's ``grad_mse``); meta holds extra result
+    columns (sample rate, image size, PSNR data range...). A new task builds one of these; only a task
+    that fits something other than the output overrides ``fits``.
     """
 
     name: str
     signal: str
     coords: Tensor
     target: Tensor
+    reference: Tensor
     info: SignalInfo
     metric: str
     metric_from_mse: Callable[[Tensor], Tensor]
     meta: dict[str, Any] = field(default_factory=dict)
+    centred: bool = False
+    loss_column: str | None = None
+    eval_chunk: int = EVAL_CHUNK  # points per evaluation pass (fewer where autograd runs through it)
 
     @property
     def size(self) -> int:
         return self.coords.shape[0]
 
     def to(self, device: torch.device | str) -> "Task":
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
-                 if isinstance(getattr(self, f.name), Tensor)}
-        return replace(self, **moved)
+        """This task with its tensors on ``device`` (a tensor held by two fields, e.g. a target that is
+        also the reference, stays one tensor)."""
+        moved: dict[int, Tensor] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Tensor) and id(value) not in moved:
+                moved[id(value)] = value.to(device)
+        return replace(self, **{f.name: moved[id(getattr(self, f.name))] for f in fields(self)
+                                if isinstance(getattr(self, f.name), Tensor)})
 
-    def step(self, model: Ensemble, idx: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def fits(self, model: Ensemble, coords: Tensor, precision: str, training: bool) -> tuple[Tensor, Tensor]:
+        """The hook of derivative tasks: the output [K, B, d_out] at coords [B, d_in] and what the loss
+        compares with the target there ([K, B, target's width]); by default the output itself. ``training``:
+        the result is back-propagated (a derivative must then keep its graph)."""
+        out = model(coords, precision)
+        return out, out
+
+    def step(self, model: Ensemble, idx: Tensor | None, precision: str = "fp32") -> tuple[Tensor, Tensor | None]:
         """Training losses [K] on the points ``idx`` (all points when None), with autograd, and the
         metric [K] of the current weights when this batch determines it (full batch), else None."""
         coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
-        losses = (model(coords) - target).square().mean(dim=(1, 2))
-        return losses, self.metric_from_mse(losses.detach()) if idx is None else None
+        out, fitted = self.fits(model, coords, precision, training=True)
+        losses = (fitted - target).square().mean(dim=(1, 2))
+        if idx is not None:
+            return losses, None
+        if fitted is out and self.reference is self.target and not self.centred:
+            return losses, self.metric_from_mse(losses.detach())
+        return losses, self.metric_from_mse(self._error_mse(out.detach(), self.reference).float())
+
+    def _error_mse(self, out: Tensor, reference: Tensor) -> Tensor:
+        """MSE [K] of out [K, N, d_out] against reference [N, d_out] (both centred when ``centred``), in float64."""
+        error = out.double() - reference.double()
+        if self.centred:
+            error = error - error.mean(dim=1, keepdim=True)
+        return error.square().mean(dim=(1, 2))
 
     @torch.no_grad()
-    def evaluate(self, model: Ensemble) -> dict[str, Tensor]:
-        """Full-signal metrics per member, {column: [K]}, evaluated in chunks of points."""
-        return {self.metric: self.metric_from_mse(chunked_mse(model, self.coords, self.target))}
-
-
-def chunked_mse(model: Ensemble, coords: Tensor, target: Tensor, chunk: int = 65536) -> Tensor:
-    """MSE per member [K] of model(coords) against target [N, d_out], in chunks of points (float64 sums)."""
-    total = torch.zeros(model.size, dtype=torch.float64, device=coords.device)
-    for start in range(0, coords.shape[0], chunk):
-        err = model(coords[start:start + chunk]) - target[start:start + chunk]
-        total += err.double().square().sum(dim=(1, 2))
-    return (total / target.numel()).float()
+    def evaluate(self, model: Ensemble, precision: str = "fp32") -> dict[str, Tensor]:
+        """Full-signal metrics per member, {column: [K]}, in chunks of ``eval_chunk`` points (float64 sums)."""
+        k, n, device = model.size, self.size, self.coords.device
+        error_sum, squared_sum, loss_sum = (torch.zeros(k, dtype=torch.float64, device=device) for _ in range(3))
+        for start in range(0, n, self.eval_chunk):
+            chunk = slice(start, start + self.eval_chunk)
+            out, fitted = self.fits(model, self.coords[chunk], precision, training=False)
+            error = out.detach() - self.reference[chunk]
+            squared_sum += error.double().square().sum(dim=(1, 2))
+            error_sum += error.double().sum(dim=(1, 2))
+            if self.loss_column:
+                loss_sum += (fitted.detach() - self.target[chunk]).double().square().sum(dim=(1, 2))
+        mse = squared_sum / self.reference.numel()
+        if self.centred:  # mean of (e - mean e)^2 = mean e^2 - (mean e)^2, per member
+            mse = mse - (error_sum / self.reference.numel()) ** 2
+        metrics = {self.metric: self.metric_from_mse(mse.float())}
+        if self.loss_column:
+            metrics[self.loss_column] = (loss_sum / self.target.numel()).float()
+        return metrics
 
 
 def load_builtin_tasks() -> Registry:

@@ -70,7 +70,7 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
     coords = torch.linspace(-1, 1, len(samples))[:, None]
     power = float(target.double().square().mean())
     info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
-    return Task(name, ref, coords, target, info, "snr_db", lambda mse: snr_db(mse, power),
+    return Task(name, ref, coords, target, target, info, "snr_db", lambda mse: snr_db(mse, power),
                 {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid, "signal_power": power})
 
 

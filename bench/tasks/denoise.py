@@ -7,47 +7,26 @@ for the metric alone, at every full-batch step (for the best step, i.e. ideal ea
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import replace
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from bench.errors import UsageError
-from bench.metrics import psnr_db, snr_db
-from bench.models import Ensemble
+from bench.metrics import snr_db
 from bench.signals import SignalLibrary
-from bench.tasks import Task, chunked_mse, register_task
+from bench.tasks import Task, register_task
 from bench.tasks.audio import clip_task, load_clip
-from bench.tasks.image import DATA_RANGE, image_info, load_image, pixel_grid
+from bench.tasks.image import image_task, load_image
 
 
-@dataclass(frozen=True)
-class DenoiseTask(Task):
-    """target: the noisy signal [N, d_out] (trained on); clean: the clean signal [N, d_out] (scored against)."""
-
-    clean: Tensor | None = None
-
-    def step(self, model: Ensemble, idx: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
-        pred = model(coords)
-        losses = (pred - target).square().mean(dim=(1, 2))
-        if idx is not None:
-            return losses, None
-        return losses, self.metric_from_mse((pred.detach() - self.clean).square().mean(dim=(1, 2)))
-
-    @torch.no_grad()
-    def evaluate(self, model: Ensemble) -> dict[str, Tensor]:
-        return {self.metric: self.metric_from_mse(chunked_mse(model, self.coords, self.clean))}
-
-
-def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) -> DenoiseTask:
-    """A DenoiseTask from the task built on the noisy values, the clean values and the noise settings."""
+def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) -> Task:
+    """The task built on the noisy values, scored against the clean values instead, with the noise settings
+    and the noisy signal's own metric as columns."""
     clean_target = torch.from_numpy(clean.reshape(noisy_task.target.shape)).float()
     noisy_metric = float(metric_from_mse((noisy_task.target - clean_target).double().square().mean()))
-    base = {f.name: getattr(noisy_task, f.name) for f in fields(Task)}
-    return DenoiseTask(**base | {"metric_from_mse": metric_from_mse, "clean": clean_target,
-                                 "meta": noisy_task.meta | noise | {f"noisy_{noisy_task.metric}": noisy_metric}})
+    return replace(noisy_task, reference=clean_target, metric_from_mse=metric_from_mse,
+                   meta=noisy_task.meta | noise | {f"noisy_{noisy_task.metric}": noisy_metric})
 
 
 @register_task(name="denoise-audio", domain="audio", help={"noise_snr": "SNR of the added noise in dB (default 10)",
@@ -73,8 +52,5 @@ def denoise_image(library: SignalLibrary, ref: str, side: int | None = None, noi
         raise UsageError(f"--noise-std must be >= 0 (on the [0, 1] pixel scale), got {noise_std}")
     clean = load_image(library, ref, side)
     noisy = clean + np.random.default_rng(noise_seed).normal(0.0, 2 * noise_std, clean.shape)  # [-1, 1] = 2 x [0, 1]
-    height, width, channels = noisy.shape
-    info, meta = image_info(noisy)
-    task = Task("denoise-image", ref, pixel_grid(height, width), torch.from_numpy(noisy.reshape(-1, channels)).float(),
-                info, "psnr_db", lambda mse: psnr_db(mse, DATA_RANGE), meta)
+    task = image_task("denoise-image", ref, noisy)
     return _noisy(task, clean, task.metric_from_mse, {"noise_std": noise_std, "noise_seed": noise_seed})

@@ -106,11 +106,16 @@ def image_info(values: np.ndarray) -> tuple[SignalInfo, dict]:
                   "centroid": info.centroid}
 
 
+def image_task(name: str, ref: str, values: np.ndarray) -> Task:
+    """Fitting values [H, W, C] in [-1, 1] on the pixel grid, scored by PSNR (data range 2)."""
+    height, width, channels = values.shape
+    info, meta = image_info(values)
+    target = torch.from_numpy(values.reshape(-1, channels)).float()
+    return Task(name, ref, pixel_grid(height, width), target, target, info, "psnr_db",
+                lambda mse: psnr_db(mse, DATA_RANGE), meta)
+
+
 @register_task(domain="image", help={"side": "resize to SIDE x SIDE pixels (default: native size)"})
 def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
     """Fit an image (grayscale or RGB), optionally resized to side x side pixels."""
-    values = load_image(library, ref, side)
-    height, width, channels = values.shape
-    info, meta = image_info(values)
-    return Task("image", ref, pixel_grid(height, width), torch.from_numpy(values.reshape(-1, channels)).float(),
-                info, "psnr_db", lambda mse: psnr_db(mse, DATA_RANGE), meta)
+    return image_task("image", ref, load_image(library, ref, side))

@@ -29,43 +29,21 @@ CHUNK = 16384  # points per evaluation pass (derivatives need autograd, so memor
 @dataclass(frozen=True)
 class PoissonTask(Task):
     """target: the derivative to match, [N, 2] (order 1: d/d row, d/d col) or [N, 1] (order 2: Laplacian);
-    image: the gray image [N, 1] in [-1, 1], used for the metric only."""
+    reference: the gray image [N, 1] in [-1, 1], scored with means removed (``centred``)."""
 
-    image: Tensor | None = None
     order: int = 1
 
-    def derivative(self, model: Ensemble, coords: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
+    def fits(self, model: Ensemble, coords: Tensor, precision: str, training: bool) -> tuple[Tensor, Tensor]:
         """Output [K, B, 1] and its gradient [K, B, 2] (order 1) or Laplacian [K, B, 1] (order 2) at coords [B, 2]."""
-        x = coords.expand(model.size, -1, -1).clone().requires_grad_(True)  # one leaf per member
-        out = model(x)
-        grad = torch.autograd.grad(out.sum(), x, create_graph=True)[0]
-        if self.order == 1:
-            return out, grad
-        lapl = sum(torch.autograd.grad(grad[..., j].sum(), x, create_graph=create_graph, retain_graph=True)[0][..., j]
-                   for j in range(2))
+        with torch.enable_grad():  # evaluation runs under no_grad, and derivatives need autograd
+            x = coords.expand(model.size, -1, -1).clone().requires_grad_(True)  # one leaf per member
+            out = model(x, precision)
+            grad = torch.autograd.grad(out.sum(), x, create_graph=training or self.order == 2)[0]
+            if self.order == 1:
+                return out, grad
+            lapl = sum(torch.autograd.grad(grad[..., j].sum(), x, create_graph=training, retain_graph=True)[0][..., j]
+                       for j in range(2))
         return out, lapl[..., None]
-
-    def step(self, model: Ensemble, idx: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
-        out, deriv = self.derivative(model, coords, create_graph=True)
-        losses = (deriv - target).square().mean(dim=(1, 2))
-        return losses, self._psnr(out.detach()) if idx is None else None
-
-    def _psnr(self, out: Tensor) -> Tensor:
-        """PSNR of out [K, N, 1] against the image, both with their means removed."""
-        centred = out - out.mean(dim=1, keepdim=True)
-        mse = (centred - (self.image - self.image.mean())).double().square().mean(dim=(1, 2))
-        return psnr_db(mse, DATA_RANGE).float()
-
-    def evaluate(self, model: Ensemble) -> dict[str, Tensor]:
-        outs, errors = [], torch.zeros(model.size, dtype=torch.float64, device=self.coords.device)
-        for start in range(0, self.size, CHUNK):
-            with torch.enable_grad():
-                out, deriv = self.derivative(model, self.coords[start:start + CHUNK], create_graph=False)
-            outs.append(out.detach())
-            errors += (deriv.detach() - self.target[start:start + CHUNK]).double().square().sum(dim=(1, 2))
-        name = "grad_mse" if self.order == 1 else "lapl_mse"
-        return {self.metric: self._psnr(torch.cat(outs, dim=1)), name: (errors / self.target.numel()).float()}
 
 
 def _poisson(name: str, library: SignalLibrary, ref: str, side: int | None, order: int) -> PoissonTask:
@@ -78,8 +56,9 @@ def _poisson(name: str, library: SignalLibrary, ref: str, side: int | None, orde
         target = sum(scipy.ndimage.correlate1d(gray, [1.0, -2.0, 1.0], axis=a) * scale[a] ** 2 for a in (0, 1))[..., None]
     info, meta = image_info(gray[..., None])
     return PoissonTask(name, ref, pixel_grid(height, width), torch.from_numpy(target.reshape(height * width, -1)).float(),
-                       info, "psnr_db", lambda mse: psnr_db(mse, DATA_RANGE), meta,
-                       image=torch.from_numpy(gray.reshape(-1, 1)).float(), order=order)
+                       torch.from_numpy(gray.reshape(-1, 1)).float(), info, "psnr_db",
+                       lambda mse: psnr_db(mse, DATA_RANGE), meta, centred=True,
+                       loss_column="grad_mse" if order == 1 else "lapl_mse", eval_chunk=CHUNK, order=order)
 
 
 @register_task(name="poisson-grad", domain="image")

@@ -1,11 +1,9 @@
-"""One training step (forward, loss, backward), run eagerly or compiled with torch.compile, and the
-matmul precision it runs under."""
+"""One training step: forward, the loss that is optimized (the sum of the finite losses of the members
+still alive), backward; run eagerly or compiled with torch.compile."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -13,19 +11,6 @@ from torch import Tensor
 from bench.errors import is_out_of_memory
 from bench.models import Ensemble
 from bench.tasks import Task
-
-
-@contextmanager
-def matmul_precision(precision: str) -> Iterator[None]:
-    """Inside the block, float32 matmuls may use TF32 when ``precision`` is "tf32" (CUDA; the CPU has no
-    TF32); "fp32" and "bf16" change nothing here (the ensemble casts for bf16)."""
-    before = torch.get_float32_matmul_precision()
-    if precision == "tf32":
-        torch.set_float32_matmul_precision("high")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(before)
 
 
 COMPILE_CACHE_LIMIT = 1024  # compiled variants kept per step function: one per ensemble shape
@@ -45,7 +30,7 @@ def _allow_recompiles() -> None:
 
 class TrainingStep:
     """``step(idx, alive)``: zero the gradients, compute the task's losses [K] (and metric [K] or None)
-    on the points ``idx`` (None: all), and back-propagate the sum of the finite losses of members still
+    on the points ``idx`` (None: all) at the matmul ``precision``, and back-propagate the sum of the finite losses of members still
     ``alive``; returns (losses, metric).
 
     With ``compile`` the forward and backward are compiled by torch.compile (on CUDA in
@@ -54,8 +39,8 @@ class TrainingStep:
     eagerly from then on; running out of memory is not a compile failure and propagates.
     """
 
-    def __init__(self, model: Ensemble, task: Task, compile: bool = False):
-        self.model, self.task = model, task
+    def __init__(self, model: Ensemble, task: Task, precision: str = "fp32", compile: bool = False):
+        self.model, self.task, self.precision = model, task, precision
         self.complex_params = [p for p in model.parameters() if p.is_complex()]
         self.cuda_graphs = compile and task.coords.device.type == "cuda"
         self.compiled = None
@@ -83,7 +68,7 @@ class TrainingStep:
         return self._forward_backward(idx, alive)
 
     def _forward_backward(self, idx: Tensor | None, alive: Tensor) -> tuple[Tensor, Tensor | None]:
-        losses, metric = self.task.step(self.model, idx)
+        losses, metric = self.task.step(self.model, idx, self.precision)
         torch.where(alive & torch.isfinite(losses), losses, 0.0).sum().backward()
         for p in self.complex_params:  # Adam's view_as_real refuses the lazily conjugated grads double backward leaves
             if p.grad is not None and p.grad.is_conj():

@@ -27,7 +27,7 @@ from bench.provenance import device_name
 from bench.speed.measure import measure
 from bench.store import write_atomically
 from bench.tasks import Task
-from bench.train import TrainConfig
+from bench.training import TrainConfig
 
 TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
 MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy

@@ -1,0 +1,98 @@
+"""The training loop over one ensemble: Adam, optional StepLR, full batch or minibatches, NaN handling, timing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.errors import UsageError
+from bench.models import PRECISIONS, Ensemble
+from bench.tasks import Task
+from bench.training.allocator import keep_large_blocks
+from bench.training.precision import matmul_precision
+from bench.training.step import TrainingStep
+from bench.training.tracking import MemberOutcome, MemberTracker, StepTimer
+
+CURVE_POINTS = 100  # about this many points of each training curve are kept (full batch)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """steps: optimizer steps; lr_step/lr_gamma: StepLR (off when lr_step is None); batch_size: points per
+    step (None = full batch); eval_every: steps between full-signal evaluations when training on minibatches
+    (full-batch training reads the metric off each step's loss); batch_seed: seed of the minibatch order;
+    precision: matmul precision of layers 1.. ("fp32", "tf32", "bf16"; see ``Ensemble``)."""
+
+    steps: int = 300
+    lr: float = 1e-4
+    lr_step: int | None = None
+    lr_gamma: float = 1.0
+    batch_size: int | None = None
+    eval_every: int = 100
+    batch_seed: int = 0
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    members: list[MemberOutcome]
+    steps_per_s: float  # optimizer steps per second after warm-up (each member advances at this rate)
+    seconds: float  # wall time of the whole loop, evaluations included
+    compiled: bool = False  # the step ran through torch.compile to the end (no fallback to eager)
+
+
+def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, compile: bool = False) -> TrainOutcome:
+    """Train every member of ``model`` on ``task`` at once; a member whose loss turns NaN/inf stops
+    counting (status "diverged") while the others go on. Model and task must be on the same device.
+    ``compile``: run the step through torch.compile (see ``TrainingStep``); on the CPU the allocator is
+    tuned first (``keep_large_blocks``)."""
+    device = task.coords.device
+    if device.type == "cpu":
+        keep_large_blocks()
+    with matmul_precision(cfg.precision):
+        step_fn = TrainingStep(model, task, cfg.precision, compile)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+        full_batch = cfg.batch_size is None or cfg.batch_size >= task.size
+        batches = torch.Generator().manual_seed(cfg.batch_seed)
+        curve_every = max(1, cfg.steps // CURVE_POINTS) if full_batch else cfg.eval_every
+        members = MemberTracker(model.size, device, curve_every, last_step=cfg.steps)
+        timer = StepTimer(device, warmup=min(10, max(1, cfg.steps // 10)))
+        log_every = max(1, cfg.steps // 100)
+        started, steps_done = time.perf_counter(), 0
+        bar = tqdm(total=cfg.steps, desc=f"{task.name}:{task.signal} x{model.size}", unit="step",
+                   disable=True if not progress else None, leave=False, position=1)
+        for step in range(cfg.steps):
+            timer.at(step)
+            if not full_batch and step % cfg.eval_every == 0:
+                with timer.paused():
+                    members.record(task.evaluate(model, cfg.precision)[task.metric], step)
+            idx = None if full_batch else torch.randint(task.size, (cfg.batch_size,), generator=batches).to(device)
+            losses, metric = step_fn(idx, members.alive)
+            members.check(losses, step)
+            if metric is not None:  # full batch: the step's forward pass gives the metric of the current weights
+                members.record(metric, step)
+            optimizer.step()
+            if scheduler:
+                scheduler.step()
+            steps_done = step + 1
+            if step % log_every == 0 or step == cfg.steps - 1:
+                if not bool(members.alive.any()):
+                    break
+                bar.set_postfix(loss=f"{losses[members.alive].mean().item():.3g}",
+                                alive=f"{int(members.alive.sum())}/{model.size}", refresh=False)
+            bar.update(1)
+        bar.close()
+        rate = timer.rate(steps_done)
+        evaluation = task.evaluate(model, cfg.precision)
+    members.check(evaluation[task.metric], cfg.steps)  # the last update made the weights non-finite
+    members.record(evaluation[task.metric], cfg.steps)
+    return TrainOutcome(members.outcomes(evaluation, task.metric), rate, time.perf_counter() - started,
+                        step_fn.compiled is not None)

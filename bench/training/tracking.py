@@ -1,0 +1,113 @@
+"""What a training loop keeps besides the weights: each member's state (alive, diverged, best metric,
+curve) and the step timer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+OK, DIVERGED = "ok", "diverged"  # a trained member's status (a sweep adds "error" and "oom" for failed cells)
+
+
+@dataclass(frozen=True)
+class MemberOutcome:
+    """One member after training: metric at the end, best metric seen and after how many steps."""
+
+    status: str  # OK or DIVERGED
+    final: float
+    best: float
+    best_step: int
+    diverged_step: int | None
+    extra: dict[str, float]  # the task's other final metrics (e.g. a Poisson task's gradient error)
+    curve_steps: list[int]  # training curve: the metric after these many steps (NaN once diverged)
+    curve: list[float]
+
+
+class MemberTracker:
+    """Per-member state of K members trained together, on their device (no synchronisation per step):
+    alive [K] (no non-finite loss yet), the step each diverged at, the best metric and its step, and the
+    metric every ``curve_every`` steps and at ``last_step``."""
+
+    def __init__(self, members: int, device: torch.device, curve_every: int, last_step: int):
+        self.curve_every, self.last_step = curve_every, last_step
+        self.alive = torch.ones(members, dtype=torch.bool, device=device)
+        self.diverged_step = torch.full((members,), -1, dtype=torch.long, device=device)
+        self.best = torch.full((members,), -torch.inf, device=device)
+        self.best_step = torch.zeros(members, dtype=torch.long, device=device)
+        self.curve: list[tuple[int, Tensor]] = []  # (step, metric [K])
+
+    def check(self, values: Tensor, step: int) -> None:
+        """Members whose ``values`` [K] (losses, or the final metric) are not finite diverge at ``step``."""
+        finite = torch.isfinite(values)
+        self.diverged_step.copy_(torch.where(self.alive & ~finite, step, self.diverged_step))
+        self.alive &= finite
+
+    def record(self, metric: Tensor, step: int) -> None:
+        """The metric [K] of the weights after ``step`` steps: best so far, and the curve."""
+        better = self.alive & (metric > self.best)
+        self.best.copy_(torch.where(better, metric, self.best))
+        self.best_step.copy_(torch.where(better, step, self.best_step))
+        if step % self.curve_every == 0 or step == self.last_step:
+            self.curve.append((step, torch.where(self.alive, metric, torch.nan)))
+
+    def outcomes(self, evaluation: dict[str, Tensor], metric: str) -> list[MemberOutcome]:
+        """One outcome per member from the final ``evaluation`` ({column: [K]}, ``metric`` the main one)."""
+        steps = [step for step, _ in self.curve]
+        curves = torch.stack([values for _, values in self.curve]).cpu()
+        members = []
+        for i in range(len(self.alive)):
+            ok = bool(self.alive[i])
+            members.append(MemberOutcome(
+                status=OK if ok else DIVERGED,
+                final=float(evaluation[metric][i]) if ok else float("nan"),
+                best=float(self.best[i]) if torch.isfinite(self.best[i]) else float("nan"),
+                best_step=int(self.best_step[i]),
+                diverged_step=None if ok else int(self.diverged_step[i]),
+                extra={name: float(values[i]) for name, values in evaluation.items() if name != metric},
+                curve_steps=steps,
+                curve=[float(v) for v in curves[:, i]],
+            ))
+        return members
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so that a clock reading means it is done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StepTimer:
+    """Steps per second from step ``warmup`` on (the first steps pay one-off costs), with the time spent
+    in ``paused`` blocks (evaluations) left out."""
+
+    def __init__(self, device: torch.device, warmup: int):
+        self.device, self.warmup = device, warmup
+        self.started: float | None = None
+        self.paused_s = 0.0
+
+    def at(self, step: int) -> None:
+        """Called before each step: the clock starts before step ``warmup``."""
+        if step == self.warmup:
+            synchronize(self.device)
+            self.started = time.perf_counter()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        began = time.perf_counter()
+        yield
+        synchronize(self.device)
+        if self.started is not None:
+            self.paused_s += time.perf_counter() - began
+
+    def rate(self, steps_done: int) -> float:
+        """Timed steps per second once ``steps_done`` steps ran (NaN when none was timed)."""
+        synchronize(self.device)
+        timed = steps_done - self.warmup
+        if self.started is None or timed <= 0:
+            return float("nan")
+        return timed / (time.perf_counter() - self.started - self.paused_s)
