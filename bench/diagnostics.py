@@ -20,6 +20,7 @@ import scipy.stats
 import torch
 
 from bench.models import Ensemble
+from bench.plotting import pyplot, save_figure
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,7 @@ def layer_table(layers: list[LayerActivations]) -> pd.DataFrame:
 def plot_activations(layers: list[LayerActivations], path, title: str = "") -> None:
     """Rows = layers; columns: pre-activation histogram with its normal prediction, post-activation
     histogram with the arcsine density, periodogram of the activations summed over units (log y)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, _ = pyplot()
     # histograms with numpy: seaborn's histplot is far too slow for H x N values (tens of millions)
     fig, axes = plt.subplots(len(layers), 3, figsize=(12, 2.6 * len(layers)), squeeze=False)
     for row, a in zip(axes, layers):
@@ -91,5 +86,4 @@ def plot_activations(layers: list[LayerActivations], path, title: str = "") -> N
         row[2].set_xlabel("frequency (1 = Nyquist)", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -27,6 +27,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from bench.errors import UsageError
 from bench.models import Ensemble
+from bench.plotting import pyplot, save_figure
 from bench.tasks import Task
 
 DEFAULT_MAX_BYTES = 2**28
@@ -157,13 +158,7 @@ def ntk_summaries(model: Ensemble, task: Task, points: int, prefix: str,
 def plot_spectra(curves: dict[str, list[Spectrum]], path, centroid: float | None = None, bins: int = 128) -> None:
     """Left: S(f) of each model (mean over its members), binned by |f|, log y; right: eigenvalue decay
     lambda_i / lambda_1. ``curves`` maps a model label to its members' spectra."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, _ = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for label, members in curves.items():
         edges = np.linspace(0, max(s.freq.max() for s in members), bins + 1)
@@ -178,5 +173,4 @@ def plot_spectra(curves: dict[str, list[Spectrum]], path, centroid: float | None
     left.legend()
     right.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -16,6 +16,8 @@ import pandas as pd
 import scipy.stats
 
 from bench.errors import UsageError
+from bench.plotting import pyplot, save_figure
+from bench.status import OK
 
 METRICS = ("snr_db", "psnr_db")
 
@@ -34,7 +36,6 @@ NOTES = {
 LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)"}  # axis labels; higher is better for both
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers"}
 PLAIN_AXES = ("width", "layers", "n_samples")  # settings a figure may put on its x axis
-FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 
 
 def with_setting(rows: pd.DataFrame) -> pd.DataFrame:
@@ -92,7 +93,7 @@ def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     if metric not in results.columns:
         present = [m for m in METRICS if m in results.columns]
         raise UsageError(f"no column {metric!r} in these results; metrics present: {', '.join(present) or 'none'}")
-    return results[(results["status"] == "ok") & results[metric].notna()]
+    return results[(results["status"] == OK) & results[metric].notna()]
 
 
 def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) -> pd.DataFrame:
@@ -135,22 +136,10 @@ def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def _save(fig, out: Path, name: str) -> list[str]:
-    files = []
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"{name}.{ext}", dpi=110, metadata=FIGURE_METADATA[ext], bbox_inches="tight")
-        files.append(f"{name}.{ext}")
+    """Write ``fig`` as out/name.png and .pdf and close it; returns the two file names."""
+    files = [f"{name}.png", f"{name}.pdf"]
+    save_figure(fig, *(out / file for file in files))
     return files
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
-    return plt, sns
 
 
 def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
@@ -158,14 +147,13 @@ def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
     timed = results[results["steps_per_s"].notna()] if "steps_per_s" in results else results.iloc[:0]
     if not len(timed):
         return []
-    plt, sns = _pyplot()
+    plt, sns = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     sns.barplot(timed, x="model_spec", y="steps_per_s", order=sorted(timed["model_spec"].unique()), errorbar=None, ax=ax)
     ax.set(xlabel="", ylabel="steps/s per member", title="throughput (each member, inside its ensemble)")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     made = _save(fig, out, "throughput")
-    plt.close(fig)
     return made[:1]
 
 
@@ -173,7 +161,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Write the figures of ``metric`` this data supports; returns their PNG file names. No figure pools
     settings that vary: signals (with their varying settings, see ``with_setting``) are x positions or
     panels."""
-    plt, sns = _pyplot()
+    plt, sns = pyplot()
     models = sorted(ok["model_spec"].unique())
     ok = with_setting(ok)
     settings = sorted(ok["setting"].unique(), key=natural)
@@ -190,7 +178,6 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     made += _save(fig, out, f"{metric}_per_signal")
-    plt.close(fig)
 
     for column, subset in swept(ok).items():
         name = column.removeprefix("param.")
@@ -202,7 +189,6 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
         grid.legend.set_title("model")
         grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)} (band: 95% CI over seeds)", y=1.03)
         made += _save(grid.figure, out, f"{metric}_vs_{name}")
-        plt.close(grid.figure)
 
     curve = f"curve_{metric}"
     if curve in ok and ok[curve].notna().any():
@@ -217,7 +203,6 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
         grid.figure.suptitle(f"training curves of {label} per signal (line: mean over seeds; band: 95% CI)",
                              y=1.02)
         made += _save(grid.figure, out, f"{metric}_training_curves")
-        plt.close(grid.figure)
 
     for stage in ("init", "final"):
         column = f"ntk_{stage}_frac_above_centroid"
@@ -229,7 +214,6 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
             ax.tick_params(axis="x", rotation=30)
             fig.tight_layout()
             made += _save(fig, out, f"ntk_{stage}_energy_fraction")
-            plt.close(fig)
 
     return [name for name in made if name.endswith(".png")]
 
@@ -271,8 +255,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     if baseline not in models:
         raise UsageError(f"--baseline {baseline!r} names no model in {results_dir}; choose one of: {', '.join(models)}")
     out.mkdir(parents=True, exist_ok=True)
-    ok = results[results["status"] == "ok"]
-    failed = results[results["status"] != "ok"]
+    ok = results[results["status"] == OK]
+    failed = results[results["status"] != OK]
     metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
     env = environment(results, results_dir)
     lines = [f"# Report: {results_dir.name}", "", *([notes.strip(), ""] if notes else []),

@@ -15,6 +15,7 @@ from bench.errors import is_out_of_memory
 from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
+from bench.status import ERROR, OOM
 from bench.speed.autocompile import should_compile
 from bench.speed.ensemble_size import members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
@@ -68,7 +69,7 @@ def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: b
         half = (len(cells) + 1) // 2
         return (run_job(task, cells[:half], device, progress, debug, ntk, compile)
                 + run_job(task, cells[half:], device, progress, debug, ntk, compile))
-    return failed_rows(task, cells, device, "oom" if oom else "error", message)
+    return failed_rows(task, cells, device, OOM if oom else ERROR, message)
 
 
 def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device, status: str,
@@ -128,6 +129,6 @@ class JobRunner:
 
     def failed(self, job: Job, message: str) -> list[dict[str, Any]]:
         """Rows with status "error" for every cell of a job that could not run at all (e.g. its worker died)."""
-        rows = failed_rows(self.tasks[job.cells[0].task_key], job.cells, torch.device("cpu"), "error", message)
+        rows = failed_rows(self.tasks[job.cells[0].task_key], job.cells, torch.device("cpu"), ERROR, message)
         return [row | self.columns | {"device": "unknown", "device_name": "unknown (the worker was lost)"}
                 for row in rows]

@@ -21,6 +21,7 @@ from bench.models import Architecture, unsupported
 from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
+from bench.status import FINISHED
 from bench.store import finished_cells, write_atomically, write_rows
 from bench.sweep.execute import JobRunner
 from bench.sweep.executors import LocalExecutor, RayExecutor
@@ -28,7 +29,6 @@ from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
 from bench.tasks import Task, load_task
 
-FINISHED = ("ok", "diverged")  # statuses that are results; error/oom cells are retried
 # "_" prefix: pyarrow (and so pandas.read_parquet(DIR)) skips these when reading a results directory
 SPEC_FILE = "_spec.toml"
 ENVIRONMENT_FILE = "_environment.json"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-OK, DIVERGED = "ok", "diverged"  # a trained member's status (a sweep adds "error" and "oom" for failed cells)
+from bench.status import DIVERGED, OK
+
 
 
 @dataclass(frozen=True)
