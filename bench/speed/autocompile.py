@@ -1,9 +1,10 @@
 """``--compile auto`` (the default): compile an ensemble's training step only where the time it saves pays
 for the compiling, decided from this device's measurements.
 
-Two bounds from benchmarks/RESULTS.md (this project's 2-core CPU, torch 2.13): compiling one shape took
-at least 6 s, and the compiled step was at most 2.2x the eager one. A run must save twice its compile
-time (MARGIN), so one whose eager steps take less than 2 x 6 / (1 - 1/2.2) = 22 s runs eagerly (its eager
+Two bounds measured in benchmarks/RESULTS.md (CHEAPEST_COMPILE_S, the shortest compile of one shape, and
+BEST_SPEEDUP, the largest compiled / eager step-rate ratio) decide which runs are too short to be worth
+measuring: a run must save MARGIN times its compile time, so one whose eager steps take less than
+MARGIN x CHEAPEST_COMPILE_S / (1 - 1 / BEST_SPEEDUP) (22 s with today's constants) runs eagerly (its eager
 step time comes from the ensemble-size measurement, or, with a fixed ensemble size, from one short eager
 timing per shape, cached). A longer one is measured once per problem shape, ensemble size and device (cached
 beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time and compiled step time; it

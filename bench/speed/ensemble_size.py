@@ -1,8 +1,8 @@
 """How many members to train together on this device, measured once per problem shape and cached.
 
-Batching members is not always faster: on a 2-core CPU, 8 members x 16,384 samples x 4 x 64 in one
-ensemble ran at half the member-steps/s of 2 to 4 members (cache pressure), while with 2,048 samples
-the larger ensembles win; on a GPU larger ensembles keep winning until memory runs out. So before a
+Batching members is not always faster: on a CPU a large ensemble of long signals can run at a fraction of
+the member-steps/s of a few members (cache pressure), while short signals favour large ensembles, and on
+a GPU larger ensembles keep winning until memory runs out (measurements: benchmarks/RESULTS.md). So before a
 sweep trains a new shape, short runs of 1, 2, 4, ... members measure member-steps/s, and the fastest
 size (the largest within 5% of the fastest) is cached in ``$BENCH_MEMBERS_CACHE`` (default
 ``~/.cache/inr-bench/members-per-ensemble.json``; delete it to measure again). ``--max-members`` or a

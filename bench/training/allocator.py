@@ -1,7 +1,6 @@
 """glibc malloc hands every block above its mmap threshold (at most 32 MiB by default) straight back
 to the kernel when freed, so a CPU training step whose activations are tens of MiB maps and zero-fills
-them anew on every step: measured on a 2-core x86_64 CPU, 8 members x 16,384 samples x 4 x 64 ran at
-0.45-0.9x the plain reference loop, and at 1.2-1.3x with the threshold raised (benchmarks/RESULTS.md)."""
+them anew on every step; raising the threshold keeps them (what it gains: benchmarks/RESULTS.md)."""
 
 from __future__ import annotations
 
