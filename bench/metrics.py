@@ -1,4 +1,5 @@
-"""Signal metrics in dB, computed from a mean squared error, and the spectral centroid of a target."""
+"""Signal metrics: SNR and PSNR in dB from a mean squared error; SI-SNR and log-spectral distance of audio;
+SSIM of images; and the spectral centroid of a target. Each batched over K members."""
 
 from __future__ import annotations
 
@@ -15,6 +16,47 @@ def snr_db(mse: Tensor, signal_power: float) -> Tensor:
 def psnr_db(mse: Tensor, data_range: float) -> Tensor:
     """PSNR = 20 log10(data_range / rmse), in dB (data_range 2 for signals in [-1, 1])."""
     return 10.0 * torch.log10(data_range**2 / mse)
+
+
+# STFT of the log-spectral distance: Hann window of LSD_FFT samples (fewer for shorter clips), hop of a
+# quarter window, eps added to both power spectra (silent frames would otherwise give log(0)).
+LSD_FFT = 2048
+LSD_EPS = 1e-10
+
+
+def si_snr_db(pred: Tensor, reference: Tensor) -> Tensor:
+    """Scale-invariant SNR in dB of pred [K, N] against reference [N] (both mean-removed; the reference
+    scaled to its best fit of each prediction), torchmetrics' implementation."""
+    from torchmetrics.functional.audio.snr import scale_invariant_signal_noise_ratio
+
+    pred, reference = pred.double(), reference.double().expand_as(pred)
+    return scale_invariant_signal_noise_ratio(pred, reference).float()
+
+
+def lsd_db(pred: Tensor, reference: Tensor) -> Tensor:
+    """Log-spectral distance in dB of pred [K, N] from reference [N]: over STFT frames, the mean of the RMS
+    over frequency of 10 log10((P + eps) / (P_hat + eps)), P and P_hat the power spectra (see LSD_FFT)."""
+    n_fft = min(LSD_FFT, 1 << (reference.shape[-1].bit_length() - 1))
+    window = torch.hann_window(n_fft, dtype=torch.float64, device=pred.device)
+
+    def power(x: Tensor) -> Tensor:  # [..., frequencies, frames]
+        return torch.stft(x.double(), n_fft, hop_length=n_fft // 4, window=window, return_complex=True).abs() ** 2
+
+    ratio = 10 * torch.log10((power(reference) + LSD_EPS) / (power(pred) + LSD_EPS))  # [K, F, T]
+    return ratio.square().mean(dim=-2).sqrt().mean(dim=-1).float()
+
+
+def ssim(pred: Tensor, reference: Tensor) -> Tensor:
+    """Structural similarity of images pred [K, H, W, C] to reference [H, W, C], both with values in [0, 1]
+    (predictions clipped to it), data range 1: the Gaussian-window SSIM of Wang et al. 2004 (11 x 11,
+    sigma 1.5, K1 0.01, K2 0.03; the image mirrored beyond its border) averaged over all pixels and channels,
+    by torchmetrics, which computes every member in one batched pass on the device (scikit-image would go
+    member by member on the CPU, and averages only pixels 5 or more from the border)."""
+    from torchmetrics.functional.image.ssim import structural_similarity_index_measure
+
+    pred = pred.clamp(0, 1).permute(0, 3, 1, 2).double()
+    reference = reference.permute(2, 0, 1).double().expand_as(pred)
+    return structural_similarity_index_measure(pred, reference, data_range=1.0, reduction="none").float()
 
 
 def spectral_centroid(x: np.ndarray) -> float:

@@ -28,6 +28,7 @@ from torch.func import functional_call, jacrev, vmap
 from bench.errors import UsageError
 from bench.models import Ensemble
 from bench.plotting import pyplot, save_figure
+from bench.provenance import provenance
 from bench.tasks import Task
 
 DEFAULT_MAX_BYTES = 2**28
@@ -155,22 +156,53 @@ def ntk_summaries(model: Ensemble, task: Task, points: int, prefix: str,
             for summary, ok in zip(summaries, finite.tolist())]
 
 
-def plot_spectra(curves: dict[str, list[Spectrum]], path, centroid: float | None = None, bins: int = 128) -> None:
-    """Left: S(f) of each model (mean over its members), binned by |f|, log y; right: eigenvalue decay
-    lambda_i / lambda_1. ``curves`` maps a model label to its members' spectra."""
+def plot_spectra(curves: dict[str, list[Spectrum]], path, centroid: float | None = None, bins: int = 128,
+                 title: str = "") -> None:
+    """Left: S(f) of each model (mean over its members), binned by |f|, log y; middle: the same with each
+    member's spectrum divided by its total first, so that shapes compare when levels differ by orders of
+    magnitude; right: eigenvalue decay lambda_i / lambda_1. ``curves`` maps a model label to its members'
+    spectra; ``title`` names what they were computed on (task, signal, points)."""
     plt, _ = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.2))
     for label, members in curves.items():
         edges = np.linspace(0, max(s.freq.max() for s in members), bins + 1)
-        binned = np.mean([np.histogram(s.freq, edges, weights=s.energy)[0] for s in members], axis=0)
-        left.semilogy((edges[:-1] + edges[1:]) / 2, binned + 1e-300, label=label)
+        centres = (edges[:-1] + edges[1:]) / 2
+        binned = np.array([np.histogram(s.freq, edges, weights=s.energy)[0] for s in members])  # [members, bins]
+        left.semilogy(centres, binned.mean(axis=0) + 1e-300, label=label)
+        shares = binned / binned.sum(axis=1, keepdims=True)
+        middle.semilogy(centres, shares.mean(axis=0) + 1e-300, label=label)
         decay = np.mean([s.eigenvalues / s.eigenvalues[0] for s in members], axis=0)
         right.loglog(np.arange(1, len(decay) + 1), np.clip(decay, 1e-300, None), label=label)
-    if centroid is not None:
-        left.axvline(centroid, color="k", ls="--", lw=0.8, label="target centroid")
-    left.set(xlabel="frequency |f| (1 = Nyquist)", ylabel="NTK spectral energy S(f)", title="NTK spectrum")
+    for ax in (left, middle):
+        if centroid is not None:
+            ax.axvline(centroid, color="k", ls="--", lw=0.8, label="target centroid")
+        ax.set_xlabel("frequency |f| (1 = Nyquist)")
+    left.set(ylabel="NTK spectral energy S(f)", title="NTK spectrum (mean over members)")
+    middle.set(ylabel="share of the member's total energy", title="normalized: S(f) / sum S")
     right.set(xlabel="index i", ylabel="λ_i / λ_1", title="eigenvalue decay")
-    left.legend()
-    right.legend()
+    for ax in (left, middle, right):
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def ntk_rows(task: Task, specs: list, model: Ensemble, members: list[Spectrum], points: int,
+             device: torch.device) -> list[dict]:
+    """One result row per member of ``model`` (``specs``: its MemberSpecs, ``members``: their spectra on
+    ``points`` points): who it is, the task, the provenance and the summaries as ``ntk_init_*`` columns."""
+    return [{"model": spec.model.entry.name, "model_spec": spec.model.label, "seed": spec.seed, "task": task.name,
+             "signal": task.signal, "width": model.weights[1].shape[1], "layers": len(model.weights) - 1,
+             "points": points} | task.meta | provenance(device)
+            | {f"ntk_init_{k}": v for k, v in member.summary(task.info.centroid).items()}
+            for spec, member in zip(specs, members)]
+
+
+def ntk_means(rows: list[dict]):
+    """A pandas DataFrame of the summaries of ``ntk_rows`` averaged per model spec, one column per summary."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows).groupby("model_spec", sort=False)[[c for c in rows[0] if c.startswith("ntk_")]].mean()
+    table.columns = [c.removeprefix("ntk_init_") for c in table.columns]
+    return table

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from bench.errors import UsageError
 from bench.plotting import pyplot, save_figure
 from bench.status import OK
 
-METRICS = ("snr_db", "psnr_db")
+METRICS = ("snr_db", "psnr_db", "si_snr_db", "lsd", "ssim")
+LOWER_IS_BETTER = ("lsd",)  # for every other metric higher is better
 
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
 # of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
@@ -29,20 +31,31 @@ SETTING_COLUMNS = ("task", "width", "layers", "steps", "lr", "lr_step", "lr_gamm
                    # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
                    "signal_fingerprint", "target_revision")
 NOTES = {
-    "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step.",
+    "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step; "
+              "higher is better.",
     "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
-               "convention). The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower.",
+               "convention); higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower.",
+    "si_snr_db": "Scale-invariant SNR in dB at the last step (both signals mean-removed, the target scaled to its "
+                 "best fit of the reconstruction); higher is better.",
+    "lsd": "Log-spectral distance in dB at the last step: over STFT frames (Hann window of 2048 samples, fewer "
+           "for shorter clips; hop a quarter window), the mean of the RMS over frequency of "
+           "10 log10((P + 1e-10) / (P_hat + 1e-10)); lower is better, 0 for a perfect fit.",
+    "ssim": "SSIM at the last step on the image in [0, 1] (reconstruction clipped to it), data range 1, Gaussian "
+            "window 11 x 11 with sigma 1.5 (image mirrored at its border), averaged over all pixels and colour channels; higher is better, 1 for a "
+            "perfect fit.",
 }
-LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)"}  # axis labels; higher is better for both
+LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)", "si_snr_db": "SI-SNR (dB)", "lsd": "LSD (dB)",
+          "ssim": "SSIM"}  # axis labels
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers"}
 PLAIN_AXES = ("width", "layers", "n_samples")  # settings a figure may put on its x axis
 
 
-def with_setting(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` plus a ``setting`` column: the signal, and each setting column that takes several values for
-    one signal (a column that only differs between signals, such as a clip's length, says nothing new)."""
-    varying = [c for c in SETTING_COLUMNS
-               if c in rows and rows[c].astype(str).groupby(rows["signal"]).nunique().gt(1).any()]
+def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``rows`` plus a ``setting`` column: the signal, and each setting column (but ``leave_out``) that takes
+    several values for one signal (a column that only differs between signals, such as a clip's length,
+    says nothing new)."""
+    varying = [c for c in SETTING_COLUMNS if c not in leave_out
+               and c in rows and rows[c].astype(str).groupby(rows["signal"]).nunique().gt(1).any()]
     label = rows["signal"].astype(str)
     for column in varying:
         label = label + f" {column}=" + rows[column].astype(str)
@@ -60,12 +73,19 @@ def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.concat([per_signal, overall], ignore_index=True)
 
 
-def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str) -> pd.DataFrame:
-    """Rows = signals, columns = models, ``mean ± std``; the best mean of each row wrapped in ``bold``."""
+def direction(metric: str) -> str:
+    """"lower" or "higher": which values of ``metric`` are better."""
+    return "lower" if metric in LOWER_IS_BETTER else "higher"
+
+
+def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str) -> pd.DataFrame:
+    """Rows = signals, columns = models, ``mean ± std``; the best mean of each row (by the metric's
+    ``direction``) wrapped in ``bold``."""
     means = cells.pivot(index="signal", columns="model_spec", values="mean")
     stds = cells.pivot(index="signal", columns="model_spec", values="std").fillna(0.0)
-    text = means.map("{:.2f}".format) + f" {plus_minus} " + stds.map("{:.2f}".format)
-    best = means.eq(means.max(axis=1), axis=0)
+    digits = "{:.4f}" if metric == "ssim" else "{:.2f}"  # SSIM lives in [0, 1]
+    text = means.map(digits.format) + f" {plus_minus} " + stds.map(digits.format)
+    best = means.eq(means.min(axis=1) if direction(metric) == "lower" else means.max(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
     order = [s for s in sorted(text.index, key=natural) if s != "mean over signals"] + ["mean over signals"]
     text = text.loc[order]
@@ -79,13 +99,13 @@ def natural(label: str) -> list:
             for part in re.split(r"(\d+(?:\.\d+)?)", label)]
 
 
-def render_table(cells: pd.DataFrame, fmt: str) -> str:
-    """``formatted`` cells as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
+def render_table(cells: pd.DataFrame, fmt: str, metric: str) -> str:
+    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
     if fmt == "markdown":
-        return formatted(cells, ("**", "**"), "±").to_markdown()
+        return formatted(cells, ("**", "**"), "±", metric).to_markdown()
     if fmt == "csv":
-        return formatted(cells, ("", ""), "±").to_csv()
-    return formatted(cells, (r"\textbf{", "}"), r"$\pm$").style.to_latex(hrules=True)
+        return formatted(cells, ("", ""), "±", metric).to_csv()
+    return formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style.to_latex(hrules=True)
 
 
 def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -117,6 +137,13 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
     return pd.DataFrame(rows, columns=["model", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"])
 
 
+def without_param(spec: str, key: str) -> str:
+    """A model spec's label without parameter ``key`` ("siren2:S0=0.1,decay=0.9" -> "siren2:decay=0.9")."""
+    name, _, params = spec.partition(":")
+    kept = [item for item in filter(None, params.split(",")) if item.partition("=")[0] != key]
+    return name + (":" + ",".join(kept) if kept else "")
+
+
 def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Columns that a run varied on purpose, with the rows to plot against each: width, layers and the
     signal length when they take several values; an init parameter when a model was given several values
@@ -142,19 +169,46 @@ def _save(fig, out: Path, name: str) -> list[str]:
     return files
 
 
+def network_families(models) -> dict[str, str]:
+    """Each model name -> the names (among ``models``) of those whose plan builds the same network, and so
+    train at the same speed (a model no longer registered is a family of its own)."""
+    from bench.models import load_builtin_models
+
+    registry = {entry.name: entry for entry in load_builtin_models()}
+    plan = {name: registry[name].meta["plan"] if name in registry else name for name in models}
+    return {name: ", ".join(sorted(other for other in models if plan[other] == plan[name])) for name in models}
+
+
 def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
-    """Steps per second of each member (inside its ensemble), per model; returns the PNG name."""
+    """Member-steps per second of each ensemble trained (members x steps/s), one bar per ensemble size and
+    network family (the models that shared ensembles) for each problem (task, points, layers x width);
+    returns the PNG name. Members of one ensemble share its rate, so they make one bar, not one each."""
     timed = results[results["steps_per_s"].notna()] if "steps_per_s" in results else results.iloc[:0]
     if not len(timed):
         return []
+    points = timed["n_samples"] if "n_samples" in timed else pd.Series(np.nan, index=timed.index)
+    if "height_px" in timed:
+        points = points.fillna(timed["height_px"] * timed["width_px"])
+    keys = ["task", "signal", "width", "layers", "ensemble_size", "steps_per_s"]
+    timed = timed.assign(points=points, problem=timed["task"] + ", " + points.map("{:,.0f} points".format)
+                         + ", " + timed["layers"].astype(str) + " x " + timed["width"].astype(str))
+    timed = timed.assign(family=timed["model"].map(network_families(timed["model"].unique())))
+    ensembles = timed.drop_duplicates(keys).copy()
+    ensembles["member_steps_per_s"] = ensembles["ensemble_size"] * ensembles["steps_per_s"]
+    ensembles["network"] = ensembles["family"] + " x" + ensembles["ensemble_size"].astype(str)
     plt, sns = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    sns.barplot(timed, x="model_spec", y="steps_per_s", order=sorted(timed["model_spec"].unique()), errorbar=None, ax=ax)
-    ax.set(xlabel="", ylabel="steps/s per member", title="throughput (each member, inside its ensemble)")
-    ax.tick_params(axis="x", rotation=30)
+    problems = sorted(ensembles["problem"].unique(), key=natural)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(problems)), 4))
+    sns.barplot(ensembles, x="problem", y="member_steps_per_s", hue="network", order=problems,
+                hue_order=sorted(ensembles["network"].unique(), key=natural), errorbar=None, ax=ax)
+    ax.set(xlabel="", ylabel="member-steps/s (mean over ensembles)",
+           title="training throughput per problem (task, points, layers x width),\n"
+                 "by network family and ensemble size (x N members)")
+    ax.legend(title="models x ensemble size", fontsize=7)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    ax.tick_params(axis="x", rotation=20)
     fig.tight_layout()
-    made = _save(fig, out, "throughput")
-    return made[:1]
+    return _save(fig, out, "throughput")[:1]
 
 
 def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
@@ -173,7 +227,8 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
                 ax=ax, alpha=0.7)
     sns.stripplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, dodge=True,
                   ax=ax, palette="dark:k", size=3, jitter=False, legend=False)  # no jitter: deterministic files
-    ax.set(title=f"{label} per signal (bars: mean over seeds; dots: seeds)", ylabel=label, xlabel="")
+    ax.set(title=f"{label} per signal, {direction(metric)} is better (bars: mean over seeds; dots: seeds)",
+           ylabel=label, xlabel="")
     ax.legend(title="model")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
@@ -181,13 +236,21 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
 
     for column, subset in swept(ok).items():
         name = column.removeprefix("param.")
-        grid = sns.relplot(subset, x=column, y=metric, hue="model_spec" if column in PLAIN_AXES else "model",
-                           col="signal", kind="line", errorbar=("ci", 95), marker="o", seed=0, n_boot=1000,
-                           height=3.2, aspect=1.1, facet_kws={"sharey": False})
+        # one line per model spec but the swept value, one panel per setting but the swept one: nothing pooled
+        subset = with_setting(subset, leave_out=(column,)).assign(
+            line=subset["model_spec"].map(lambda spec: without_param(spec, name)) if name != column
+            else subset["model_spec"])
+        panels = sorted(subset["setting"].unique(), key=natural)
+        grid = sns.relplot(subset, x=column, y=metric, hue="line", hue_order=sorted(subset["line"].unique()),
+                           col="setting", col_order=panels, col_wrap=min(4, len(panels)), kind="line",
+                           errorbar=("ci", 95), marker="o", seed=0, n_boot=1000, height=3.2, aspect=1.1,
+                           facet_kws={"sharey": False})
+        grid.set_titles("{col_name}")
         logx = (subset[column] > 0).all() and subset[column].max() / subset[column].min() >= 8
         grid.set(xscale="log" if logx else "linear", xlabel=AXIS_NAMES.get(name, name), ylabel=label)
         grid.legend.set_title("model")
-        grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)} (band: 95% CI over seeds)", y=1.03)
+        grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)}, {direction(metric)} is better "
+                             "(band: 95% CI over seeds)", y=1.03)
         made += _save(grid.figure, out, f"{metric}_vs_{name}")
 
     curve = f"curve_{metric}"
@@ -200,22 +263,110 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
         grid.set(xlabel="step", ylabel=label)
         grid.set_titles("{col_name}")
         grid.legend.set_title("model")
-        grid.figure.suptitle(f"training curves of {label} per signal (line: mean over seeds; band: 95% CI)",
-                             y=1.02)
+        grid.figure.suptitle(f"training curves of {label} per signal, {direction(metric)} is better "
+                             "(line: mean over seeds; band: 95% CI)", y=1.02)
         made += _save(grid.figure, out, f"{metric}_training_curves")
 
+    return [name for name in made if name.endswith(".png")]
+
+
+def ntk_figures(ok: pd.DataFrame, out: Path) -> list[str]:
+    """Per NTK stage recorded (init, final): the share of NTK energy above the target centroid per model
+    (log scale; bars: mean over members; whiskers: 95% CI); returns the PNG names."""
+    plt, sns = pyplot()
+    made = []
     for stage in ("init", "final"):
         column = f"ntk_{stage}_frac_above_centroid"
         if column in ok and ok[column].notna().any():
             fig, ax = plt.subplots(figsize=(6, 4))
-            sns.barplot(ok, x="model_spec", y=column, order=models, errorbar=("ci", 95), ax=ax, seed=0)
+            sns.barplot(ok, x="model_spec", y=column, order=sorted(ok["model_spec"].unique()), errorbar=("ci", 95),
+                        ax=ax, seed=0)
             ax.set(yscale="log", xlabel="", ylabel="share of NTK energy above the target centroid",
                    title=f"NTK spectral energy above the centroid ({stage})")
             ax.tick_params(axis="x", rotation=30)
             fig.tight_layout()
             made += _save(fig, out, f"ntk_{stage}_energy_fraction")
-
     return [name for name in made if name.endswith(".png")]
+
+
+NTK_PREDICTORS = {"ntk_init_frac_above_centroid": "NTK energy above the target centroid at init",
+                  "ntk_init_effective_rank": "NTK effective rank at init"}
+PREDICTION_RESAMPLES = 2000  # bootstrap resamples of each rank correlation
+
+
+def rank_correlation(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Spearman's rho of paired values with a percentile bootstrap 95% CI (pairs resampled; scipy.stats);
+    NaN where fewer than 3 pairs or a constant variable leave it undefined."""
+    nan = {"pairs": len(x), "spearman_rho": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return nan
+
+    def rho(a, b, axis=-1):  # Spearman = Pearson of the ranks, for a batch of resamples at once
+        ra, rb = (scipy.stats.rankdata(v, axis=axis) for v in (a, b))
+        ra, rb = ra - ra.mean(axis=axis, keepdims=True), rb - rb.mean(axis=axis, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one repeated pair: NaN
+            return (ra * rb).sum(axis=axis) / np.sqrt((ra**2).sum(axis=axis) * (rb**2).sum(axis=axis))
+
+    with warnings.catch_warnings():  # resamples without spread give NaN, and so a NaN interval: said as such
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        ci = scipy.stats.bootstrap((x, y), rho, paired=True, vectorized=True, n_resamples=PREDICTION_RESAMPLES,
+                                   method="percentile", random_state=np.random.default_rng(seed)).confidence_interval
+    return {"pairs": len(x), "spearman_rho": float(scipy.stats.spearmanr(x, y).statistic), "ci_low": float(ci.low),
+            "ci_high": float(ci.high)}
+
+
+def ntk_prediction(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per NTK summary at init and per setting (see ``with_setting``), the rank correlation of the summary
+    with the final ``metric`` over members (models and seeds together); then pooled over settings, on the
+    ranks within each setting (so that signals of different difficulty do not make the correlation)."""
+    rows = []
+    ok = with_setting(ok)
+    for predictor in (p for p in NTK_PREDICTORS if p in ok and ok[p].notna().any()):
+        data = ok[ok[predictor].notna()]
+        for setting, group in sorted(data.groupby("setting"), key=lambda item: natural(item[0])):
+            rows.append({"summary": predictor, "signal": setting}
+                        | rank_correlation(group[predictor].to_numpy(), group[metric].to_numpy()))
+        ranks = data.groupby("setting")[[predictor, metric]].rank(pct=True)
+        rows.append({"summary": predictor, "signal": "pooled (ranks within each signal)"}
+                    | rank_correlation(ranks[predictor].to_numpy(), ranks[metric].to_numpy()))
+    return pd.DataFrame(rows, columns=["summary", "signal", "pairs", "spearman_rho", "ci_low", "ci_high"])
+
+
+def ntk_prediction_figure(ok: pd.DataFrame, metric: str, predictor: str, out: Path) -> list[str]:
+    """The final ``metric`` against the NTK ``predictor`` at init, one dot per member coloured by model, one
+    panel per setting; returns the PNG name."""
+    plt, sns = pyplot()
+    ok = with_setting(ok[ok[predictor].notna()])
+    panels = sorted(ok["setting"].unique(), key=natural)
+    grid = sns.relplot(ok, x=predictor, y=metric, hue="model_spec", hue_order=sorted(ok["model_spec"].unique()),
+                       col="setting", col_order=panels, col_wrap=min(4, len(panels)), height=3, aspect=1.1,
+                       facet_kws={"sharey": False, "sharex": False})
+    if (ok[predictor] > 0).all() and ok[predictor].max() / ok[predictor].min() >= 10:
+        grid.set(xscale="log")
+    grid.set(xlabel=NTK_PREDICTORS[predictor], ylabel=LABELS.get(metric, metric))
+    grid.set_titles("{col_name}")
+    grid.legend.set_title("model")
+    grid.figure.suptitle(f"final {LABELS.get(metric, metric)} ({direction(metric)} is better) against the "
+                         f"{NTK_PREDICTORS[predictor]}; one dot per member", y=1.03)
+    return _save(grid.figure, out, f"{metric}_vs_{predictor}")[:1]
+
+
+def ntk_prediction_section(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
+    """README lines (table, figures) of whether the NTK at init predicts the final ``metric``."""
+    table = ntk_prediction(ok, metric)
+    if table.empty:
+        return []
+    table.to_csv(out / f"ntk_predicts_{metric}.csv", index=False, float_format="%.6g")
+    (out / f"ntk_predicts_{metric}.md").write_text(table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    lines = [f"### Does the NTK at init predict the final {metric}?", "",
+             f"Spearman's rank correlation between a member's NTK summary at init and its final {metric} "
+             f"({direction(metric)} is better), over the members of each signal (models and seeds together), "
+             f"with a percentile bootstrap 95% CI ({PREDICTION_RESAMPLES} resamples of members); the pooled row "
+             "correlates the ranks within each signal. The SIREN² paper's account predicts a positive rho for "
+             "the energy above the centroid.", "", (out / f"ntk_predicts_{metric}.md").read_text(), ""]
+    for predictor in table["summary"].unique():
+        lines += [f"![{png}]({png})\n" for png in ntk_prediction_figure(ok, metric, predictor, out)]
+    return lines
 
 
 PEAK_ONE_PSNR = "best_psnr_peak1_db"
@@ -227,7 +378,7 @@ def _peak_one_psnr_section(rows: pd.DataFrame, out: Path) -> list[str]:
     converted = rows.assign(**{PEAK_ONE_PSNR: rows["best_snr_db"] - 10 * np.log10(rows["signal_power"])})
     cells = cell_table(converted, PEAK_ONE_PSNR)
     for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
-        (out / f"table_{PEAK_ONE_PSNR}.{ext}").write_text(render_table(cells, fmt) + "\n")
+        (out / f"table_{PEAK_ONE_PSNR}.{ext}").write_text(render_table(cells, fmt, PEAK_ONE_PSNR) + "\n")
     return ["### In the SIREN² code's convention", "", (out / f"table_{PEAK_ONE_PSNR}.md").read_text(),
             "The best value over training of 20 log10(1 / rmse) on the target (the clip divided by its peak), "
             "the SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is "
@@ -270,7 +421,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         rows = metric_rows(results, metric)
         cells = cell_table(rows, metric)
         for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
-            (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt) + "\n")
+            (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
         seeds = sorted(cells["count"][cells["signal"] != "mean over signals"].unique().tolist())
         lines += [f"## {metric}", "", (out / f"table_{metric}.md").read_text(),
                   f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
@@ -281,10 +432,17 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
             sig = significance(rows, metric, baseline)
             sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")
             (out / f"significance_{metric}.md").write_text(sig.to_markdown(index=False, floatfmt=".4g") + "\n")
-            lines += [f"Paired differences against `{baseline}` (same signal, setting and seed): mean, bootstrap "
-                      "95% CI, Wilcoxon signed-rank p.", "", (out / f"significance_{metric}.md").read_text(), ""]
+            better = "negative" if direction(metric) == "lower" else "positive"
+            lines += [f"Paired differences model - `{baseline}` (same signal, setting and seed): mean, bootstrap "
+                      f"95% CI, Wilcoxon signed-rank p; {direction(metric)} {metric} is better, so a {better} "
+                      "difference favours the model.", "", (out / f"significance_{metric}.md").read_text(), ""]
         for png in figures(rows, metric, out):
             lines += [f"![{png}]({png})", ""]
+        if metric in ("snr_db", "psnr_db"):
+            lines += ntk_prediction_section(rows, metric, out)
+    ntk_pngs = ntk_figures(ok, out)
+    if ntk_pngs:
+        lines += ["## NTK spectral energy", "", *(f"![{png}]({png})\n" for png in ntk_pngs)]
     for png in throughput_figure(results, out):
         lines += ["## Throughput", "", f"![{png}]({png})", ""]
     keep = [c for c in ["signal", "model_spec", "seed", "width", "layers", "status", "diverged_step", "error"]

@@ -136,3 +136,35 @@ def test_notes_go_under_the_title(sweep_dir, tmp_path, capsys):
     assert lines[2] == "Why these numbers: see [the scan](../scan/README.md)." and "--notes" in lines[4]
     assert main(["report", str(sweep_dir), "--out", str(tmp_path / "rep"), "--notes", str(tmp_path / "no.md")]) == 2
     assert "notes file not found" in capsys.readouterr().err
+
+
+def test_rank_correlation_of_a_monotone_relation_is_one_and_of_a_reversed_one_minus_one():
+    from bench.report import rank_correlation
+
+    x = np.arange(12.0)
+    assert rank_correlation(x, np.exp(x)) | {} == {"pairs": 12, "spearman_rho": 1.0, "ci_low": 1.0, "ci_high": 1.0}
+    reverse = rank_correlation(x, -x**3)
+    assert reverse["spearman_rho"] == pytest.approx(-1.0) and reverse["ci_high"] == pytest.approx(-1.0)
+    assert np.isnan(rank_correlation(x[:2], x[:2])["spearman_rho"])  # too few pairs
+
+
+def test_report_says_whether_the_ntk_at_init_predicts_the_fit(tmp_path, need):
+    import scipy.stats
+
+    need("relay", "arch")
+    for signal in ("relay", "arch"):
+        assert main(["run", "--model", "siren", "--model", "siren2:S0=0.03", "--model", "siren2:S0=0.3",
+                     "--task", f"audio:{signal}", "--max-samples", "1024", "--width", "16", "--layers", "2",
+                     "--steps", "20", "--seeds", "0-2", "--ntk", "init", "--ntk-points", "64",
+                     "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")]) == 0
+    assert "Does the NTK at init predict the final snr_db?" in (tmp_path / "rep" / "README.md").read_text()
+    table = pd.read_csv(tmp_path / "rep" / "ntk_predicts_snr_db.csv")
+    rows = read_results(tmp_path / "runs")
+    relay = rows[rows["signal"] == "relay"]
+    found = table[(table["signal"] == "relay") & (table["summary"] == "ntk_init_frac_above_centroid")].iloc[0]
+    expected = scipy.stats.spearmanr(relay["ntk_init_frac_above_centroid"], relay["snr_db"]).statistic
+    assert found["pairs"] == 9 and found["spearman_rho"] == pytest.approx(expected, abs=1e-5)  # csv: 6 digits
+    assert found["ci_low"] <= found["spearman_rho"] <= found["ci_high"]
+    assert set(table["signal"]) == {"relay", "arch", "pooled (ranks within each signal)"}
+    assert (tmp_path / "rep" / "snr_db_vs_ntk_init_frac_above_centroid.png").is_file()

@@ -127,7 +127,7 @@ def test_spec_errors_name_the_key(library, text, message):
 
 
 def test_shipped_presets_are_valid(library):
-    from bench.cli import SPECS_DIR
+    from bench.sweep.presets import SPECS_DIR
     from bench.sweep.spec import load_spec
 
     names = {path.stem for path in SPECS_DIR.glob("*.toml")}

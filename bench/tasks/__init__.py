@@ -40,7 +40,8 @@ class Task:
     Poisson tasks) and ``target`` [N, d_out]; its metric, the ``metric`` column (``snr_db`` / ``psnr_db``),
     is ``metric_from_mse`` of the MSE between its output and ``reference`` [N, d_out] (the target itself
     when fitting a signal; the clean signal when denoising; the image when fitting its gradient), after
-    removing each one's mean when ``centred``. ``loss_column`` names a column for the final full-signal
+    removing each one's mean when ``centred``. ``quality`` maps the full output [K, N, d_out] and the
+reference to further metric columns {column: [K]} (SSIM, LSD, SI-SNR), computed once at the end. ``loss_column`` names a column for the final full-signal
     loss where it is a result of its own (e.g. a Poisson task's ``grad_mse``); meta holds extra result
     columns (sample rate, image size, PSNR data range...). A new task builds one of these; only a task
     that fits something other than the output overrides ``fits``.
@@ -56,6 +57,7 @@ class Task:
     metric_from_mse: Callable[[Tensor], Tensor]
     meta: dict[str, Any] = field(default_factory=dict)
     centred: bool = False
+    quality: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None
     loss_column: str | None = None
     eval_chunk: int = EVAL_CHUNK  # points per evaluation pass (fewer where autograd runs through it)
 
@@ -105,10 +107,13 @@ class Task:
         """Full-signal metrics per member, {column: [K]}, in chunks of ``eval_chunk`` points (float64 sums)."""
         k, n, device = model.size, self.size, self.coords.device
         error_sum, squared_sum, loss_sum = (torch.zeros(k, dtype=torch.float64, device=device) for _ in range(3))
+        outs = []  # the whole output, when ``quality`` needs it
         for start in range(0, n, self.eval_chunk):
             chunk = slice(start, start + self.eval_chunk)
             out, fitted = self.fits(model, self.coords[chunk], precision, training=False)
             error = out.detach() - self.reference[chunk]
+            if self.quality:
+                outs.append(out.detach())
             squared_sum += error.double().square().sum(dim=(1, 2))
             error_sum += error.double().sum(dim=(1, 2))
             if self.loss_column:
@@ -119,6 +124,8 @@ class Task:
         metrics = {self.metric: self.metric_from_mse(mse.float())}
         if self.loss_column:
             metrics[self.loss_column] = (loss_sum / self.target.numel()).float()
+        if self.quality:
+            metrics |= self.quality(torch.cat(outs, dim=1), self.reference)
         return metrics
 
 

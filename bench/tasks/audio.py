@@ -7,9 +7,10 @@ import re
 import numpy as np
 import soundfile as sf
 import torch
+from torch import Tensor
 
 from bench.errors import BenchError, UsageError
-from bench.metrics import snr_db, spectral_centroid
+from bench.metrics import lsd_db, si_snr_db, snr_db, spectral_centroid
 from bench.models import SignalInfo
 from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
@@ -64,6 +65,11 @@ def load_clip(library: SignalLibrary, ref: str, max_samples: int | None) -> tupl
     return samples, rate
 
 
+def audio_quality(out: Tensor, reference: Tensor) -> dict[str, Tensor]:
+    """SI-SNR and log-spectral distance [K] of clips out [K, N, 1] against reference [N, 1]."""
+    return {"si_snr_db": si_snr_db(out[..., 0], reference[:, 0]), "lsd": lsd_db(out[..., 0], reference[:, 0])}
+
+
 def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
     """Fitting ``samples`` [n] on t = linspace(-1, 1, n), scored by SNR in dB."""
     target = torch.from_numpy(samples).float()[:, None]
@@ -71,7 +77,8 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
     power = float(target.double().square().mean())
     info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
     return Task(name, ref, coords, target, target, info, "snr_db", lambda mse: snr_db(mse, power),
-                {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid, "signal_power": power})
+                {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid, "signal_power": power},
+                quality=audio_quality)
 
 
 @register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch import Tensor
 
 from bench.errors import BenchError, UsageError
-from bench.metrics import psnr_db, spectral_centroid
+from bench.metrics import psnr_db, spectral_centroid, ssim
 from bench.models import SignalInfo
 from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
@@ -106,13 +109,25 @@ def image_info(values: np.ndarray) -> tuple[SignalInfo, dict]:
                   "centroid": info.centroid}
 
 
+@dataclass(frozen=True)
+class ImageQuality:
+    """SSIM [K] of images out [K, H * W, C] against reference [H * W, C], both in [-1, 1] (scored in [0, 1])."""
+
+    height: int
+    width: int
+
+    def __call__(self, out: Tensor, reference: Tensor) -> dict[str, Tensor]:
+        shape = (self.height, self.width, reference.shape[-1])
+        return {"ssim": ssim((out.reshape(-1, *shape) + 1) / 2, (reference.reshape(shape) + 1) / 2)}
+
+
 def image_task(name: str, ref: str, values: np.ndarray) -> Task:
     """Fitting values [H, W, C] in [-1, 1] on the pixel grid, scored by PSNR (data range 2)."""
     height, width, channels = values.shape
     info, meta = image_info(values)
     target = torch.from_numpy(values.reshape(-1, channels)).float()
     return Task(name, ref, pixel_grid(height, width), target, target, info, "psnr_db",
-                lambda mse: psnr_db(mse, DATA_RANGE), meta)
+                lambda mse: psnr_db(mse, DATA_RANGE), meta, quality=ImageQuality(height, width))
 
 
 @register_task(domain="image", help={"side": "resize to SIDE x SIDE pixels (default: native size)"})

@@ -63,7 +63,8 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         full_batch = cfg.batch_size is None or cfg.batch_size >= task.size
         batches = torch.Generator().manual_seed(cfg.batch_seed)
         curve_every = max(1, cfg.steps // CURVE_POINTS) if full_batch else cfg.eval_every
-        members = MemberTracker(model.size, device, curve_every, last_step=cfg.steps)
+        members = MemberTracker(model.size, device, curve_every, cfg.steps,
+                                [p for p in model.parameters() if p.requires_grad])
         timer = StepTimer(device, warmup=min(10, max(1, cfg.steps // 10)))
         log_every = max(1, cfg.steps // 100)
         started, steps_done = time.perf_counter(), 0
@@ -92,7 +93,11 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         bar.close()
         rate = timer.rate(steps_done)
         evaluation = task.evaluate(model, cfg.precision)
-    members.check(evaluation[task.metric], cfg.steps)  # the last update made the weights non-finite
-    members.record(evaluation[task.metric], cfg.steps)
-    return TrainOutcome(members.outcomes(evaluation, task.metric), rate, time.perf_counter() - started,
+        members.check(evaluation[task.metric], cfg.steps)  # the last update made the weights non-finite
+        members.record(evaluation[task.metric], cfg.steps)
+        at_best = None
+        if len(evaluation) > 1:  # the other metrics at the best step too
+            with members.at_best():
+                at_best = task.evaluate(model, cfg.precision)
+    return TrainOutcome(members.outcomes(evaluation, task.metric, at_best), rate, time.perf_counter() - started,
                         step_fn.compiled is not None)

@@ -24,18 +24,22 @@ class MemberOutcome:
     best: float
     best_step: int
     diverged_step: int | None
-    extra: dict[str, float]  # the task's other final metrics (e.g. a Poisson task's gradient error)
+    extra: dict[str, float]  # the task's other final metrics (SSIM, LSD, a Poisson task's gradient error; NaN if diverged)
+    best_extra: dict[str, float]  # the same metrics of the weights at ``best_step`` (NaN where no step was finite)
     curve_steps: list[int]  # training curve: the metric after these many steps (NaN once diverged)
     curve: list[float]
 
 
 class MemberTracker:
     """Per-member state of K members trained together, on their device (no synchronisation per step):
-    alive [K] (no non-finite loss yet), the step each diverged at, the best metric and its step, and the
-    metric every ``curve_every`` steps and at ``last_step``."""
+    alive [K] (no non-finite loss yet), the step each diverged at, the best metric, its step and a copy of
+    the ``weights`` [K, ...] at that step, and the metric every ``curve_every`` steps and at ``last_step``."""
 
-    def __init__(self, members: int, device: torch.device, curve_every: int, last_step: int):
+    def __init__(self, members: int, device: torch.device, curve_every: int, last_step: int,
+                 weights: list[Tensor]):
         self.curve_every, self.last_step = curve_every, last_step
+        self.weights = weights
+        self.best_weights = [w.detach().clone() for w in weights]
         self.alive = torch.ones(members, dtype=torch.bool, device=device)
         self.diverged_step = torch.full((members,), -1, dtype=torch.long, device=device)
         self.best = torch.full((members,), -torch.inf, device=device)
@@ -49,15 +53,32 @@ class MemberTracker:
         self.alive &= finite
 
     def record(self, metric: Tensor, step: int) -> None:
-        """The metric [K] of the weights after ``step`` steps: best so far, and the curve."""
+        """The metric [K] of the weights after ``step`` steps: best so far (and those weights), and the curve."""
         better = self.alive & (metric > self.best)
         self.best.copy_(torch.where(better, metric, self.best))
         self.best_step.copy_(torch.where(better, step, self.best_step))
+        for weights, best in zip(self.weights, self.best_weights):
+            best.copy_(torch.where(better.view(-1, *[1] * (weights.dim() - 1)), weights.detach(), best))
         if step % self.curve_every == 0 or step == self.last_step:
             self.curve.append((step, torch.where(self.alive, metric, torch.nan)))
 
-    def outcomes(self, evaluation: dict[str, Tensor], metric: str) -> list[MemberOutcome]:
-        """One outcome per member from the final ``evaluation`` ({column: [K]}, ``metric`` the main one)."""
+    @contextmanager
+    def at_best(self) -> Iterator[None]:
+        """Inside the block the weights are each member's weights at its best step."""
+        current = [w.detach().clone() for w in self.weights]
+        with torch.no_grad():
+            for weights, best in zip(self.weights, self.best_weights):
+                weights.copy_(best)
+            try:
+                yield
+            finally:
+                for weights, saved in zip(self.weights, current):
+                    weights.copy_(saved)
+
+    def outcomes(self, evaluation: dict[str, Tensor], metric: str,
+                 at_best: dict[str, Tensor] | None = None) -> list[MemberOutcome]:
+        """One outcome per member from the final ``evaluation`` ({column: [K]}, ``metric`` the main one) and
+        the evaluation of the weights ``at_best`` (its other metrics become ``best_extra``)."""
         steps = [step for step, _ in self.curve]
         curves = torch.stack([values for _, values in self.curve]).cpu()
         members = []
@@ -69,7 +90,10 @@ class MemberTracker:
                 best=float(self.best[i]) if torch.isfinite(self.best[i]) else float("nan"),
                 best_step=int(self.best_step[i]),
                 diverged_step=None if ok else int(self.diverged_step[i]),
-                extra={name: float(values[i]) for name, values in evaluation.items() if name != metric},
+                extra={name: float(values[i]) if ok else float("nan") for name, values in evaluation.items()
+                       if name != metric},
+                best_extra={name: float(values[i]) if torch.isfinite(self.best[i]) else float("nan")
+                            for name, values in (at_best or {}).items() if name != metric},
                 curve_steps=steps,
                 curve=[float(v) for v in curves[:, i]],
             ))

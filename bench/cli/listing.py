@@ -1,0 +1,51 @@
+"""`bench list`: the registered models (with parameter counts), tasks and signals."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.cli.options import add_data_dir, common, positive
+from bench.models import load_builtin_models
+from bench.signals import SYNTHETIC, SignalLibrary
+from bench.sweep.presets import DEFAULTS
+from bench.tasks import load_builtin_tasks
+
+
+def add_list(sub) -> None:
+    listing = sub.add_parser("list", parents=[common()], help="list models, tasks or signals")
+    listing.add_argument("what", choices=["models", "tasks", "signals"])
+    add_data_dir(listing)
+    listing.add_argument("--width", type=positive(int), default=DEFAULTS["width"],
+                         help=f"models: count parameters at this width (default {DEFAULTS['width']})")
+    listing.add_argument("--layers", type=positive(int), default=DEFAULTS["layers"],
+                         help=f"models: ... and this many hidden layers (default {DEFAULTS['layers']})")
+    listing.add_argument("--d-in", type=positive(int), default=1, help="models: input dimension (default 1)")
+    listing.add_argument("--d-out", type=positive(int), default=1, help="models: output dimension (default 1)")
+    listing.set_defaults(func=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "models":
+        from bench.models import Architecture, MemberSpec, ModelChoice, SignalInfo, build_ensemble
+
+        arch = Architecture(args.d_in, args.width, args.layers, args.d_out)
+        signal = SignalInfo("audio" if args.d_in == 1 else "image", args.d_in, args.d_out, centroid=0.5)
+        print(f"parameters for d_in={args.d_in}, d_out={args.d_out}, {args.layers} x {args.width}:")
+        for entry in load_builtin_models():
+            model, _ = build_ensemble([MemberSpec(ModelChoice(entry, {}), 0)], arch, signal)
+            print(f"{entry.name:18s} {entry.summary}")
+            print(f"{'':18s} {model.member_parameters():,} parameters; params: {entry.describe_params()}")
+    elif args.what == "tasks":
+        for entry in load_builtin_tasks():
+            options = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
+            print(f"{entry.name:14s} {entry.summary}  [options: {options}]")
+    else:
+        library = SignalLibrary(args.data_dir)
+        for entry in library.entries.values():
+            where = library.local_path(entry)
+            status = f"local: {where}" if where else "not local (downloaded on first use)"
+            details = ", ".join(f"{k}={v}" for k, v in entry.details.items())
+            print(f"{entry.name:18s} {entry.kind:6s} {details}  [{status}]")
+        for name in SYNTHETIC:
+            print(f"{'synthetic:' + name:18s} both   generated in code (seed 0)  [always available]")
+    return 0

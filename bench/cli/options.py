@@ -1,0 +1,101 @@
+"""Options several commands share, declared once: parent parsers (common flags, the inspected members) and
+adders that place a shared flag where a command lists it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bench.speed.autocompile import COMPILE_MODES
+from bench.sweep.presets import DEFAULTS
+from bench.tasks import load_builtin_tasks
+
+EPILOG = """examples:
+  bench list models
+  bench sweep quick --out runs/quick
+  bench sweep specs/siren2-paper-audio.toml --executor ray --address auto
+  bench status runs/quick
+  bench run --model siren2 --task audio:arch --max-samples 65536 --width 64 --layers 4 --steps 200 --seeds 0-3 --out runs/demo
+  bench run --model siren --model siren2_filtered:S0=0.05,decay=0.9 --task image:camera --side 128
+  bench table runs/demo --metric snr_db --format markdown
+  bench bench --members 1,4,16 --compile --roofline
+"""
+
+
+def positive(kind: type):
+    """An argparse type: ``kind`` (int, float) and > 0."""
+    def convert(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    convert.__name__ = f"positive {kind.__name__}"
+    return convert
+
+
+def common() -> argparse.ArgumentParser:
+    """--debug and --plugin, which every command (and `bench` itself) takes."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                        help="run a .py file (its code runs with your rights) that registers models or tasks (repeatable)")
+    return parser
+
+
+def members() -> argparse.ArgumentParser:
+    """Models x seeds on one task (run, ntk, diagnose): the flags, the device and the task options."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--model", action="append", metavar="NAME[:k=v,...]",
+                        help=f"init scheme with optional parameters, repeatable (default: {' '.join(DEFAULTS['models'])})")
+    parser.add_argument("--task", metavar="TASK:SIGNAL",
+                        help="e.g. audio:arch, image:camera, audio:path/to/clip.wav, audio:synthetic:hf_noise "
+                             f"(default: {DEFAULTS['task']})")
+    parser.add_argument("--width", type=positive(int), help=f"hidden units per layer (default {DEFAULTS['width']})")
+    parser.add_argument("--layers", type=positive(int), help=f"hidden layers (default {DEFAULTS['layers']})")
+    parser.add_argument("--seeds", help=f"init seeds, e.g. 0-3 or 0,2,5 (default {DEFAULTS['seeds']})")
+    add_device(parser)
+    add_data_dir(parser)
+    add_task_options(parser)
+    return parser
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="directory holding the manifest's files (also: $BENCH_DATA)")
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+
+
+def add_format(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("markdown", "csv")) -> None:
+    parser.add_argument("--format", default="markdown", choices=list(choices))
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
+
+
+def add_compile(parser: argparse.ArgumentParser) -> None:
+    """--compile auto|on|off of run and sweep (bench bench's --compile is a switch of its own)."""
+    parser.add_argument("--compile", default="auto", choices=COMPILE_MODES, metavar="auto|on|off",
+                        help="compile the training step with torch.compile: auto (default) where the measured time "
+                             "saved exceeds twice the compile time (long runs), on, or off")
+
+
+def add_task_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of the registered tasks (``max_samples`` -> ``--max-samples``), once for all
+    the tasks that share it."""
+    options: dict[str, tuple[Any, list[str], str]] = {}
+    for entry in load_builtin_tasks():
+        for param in entry.params.values():
+            kind, tasks, text = options.get(param.name, (param.type, [], ""))
+            options[param.name] = (kind, tasks + [entry.name], text or entry.meta["help"].get(param.name, ""))
+    for name, (kind, tasks, text) in options.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=f"task_{name}", type=kind, metavar=name.upper(),
+                            help=f"{text} [{', '.join(tasks)}]")
+
+
+def task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task-option flags the user gave (``--max-samples 4096`` -> {"max_samples": 4096})."""
+    return {key.removeprefix("task_"): value for key, value in vars(args).items()
+            if key.startswith("task_") and value is not None}

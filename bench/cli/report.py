@@ -1,0 +1,77 @@
+"""`bench report` (a report folder of a results directory) and `bench table` (its table on stdout)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.cli.options import add_format, common
+from bench.errors import BenchError, UsageError
+from bench.status import OK
+
+
+def add_report(sub) -> None:
+    report = sub.add_parser("report", parents=[common()],
+                            help="tables, significance and figures of a results directory",
+                            description="Write a report of any results directory (bench run or bench sweep, partial "
+                                        "or with failed cells) into --out: README.md, table_<metric>.md/.tex/.csv, "
+                                        "significance_<metric>.csv/.md against --baseline, PNG/PDF figures, "
+                                        "failed.md, environment.json.")
+    report.add_argument("results", help="results directory")
+    report.add_argument("--out", required=True, help="report directory, e.g. results/<name>")
+    report.add_argument("--baseline", default="siren", help="model spec the others are compared with (default siren)")
+    report.add_argument("--notes", metavar="FILE.md",
+                        help="markdown placed under the report's title (what the results mean, links); kept as is")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+    from bench.store import read_results
+
+    command = f"bench report {args.results} --out {args.out}" + (
+        f" --baseline {args.baseline}" if args.baseline != "siren" else "") + (
+        f" --notes {args.notes}" if args.notes else "")
+    notes = None
+    if args.notes:
+        if not Path(args.notes).is_file():
+            raise UsageError(f"notes file not found: {args.notes}; pass a markdown file")
+        notes = Path(args.notes).read_text()
+    readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline, command,
+                          notes)
+    print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
+    return 0
+
+
+def add_table(sub) -> None:
+    table = sub.add_parser("table", parents=[common()], help="mean ± std over seeds by model and signal")
+    table.add_argument("results", help="results directory written by bench run")
+    table.add_argument("--metric", help="snr_db or psnr_db (default: every metric present)")
+    add_format(table, ("markdown", "csv", "latex"))
+    table.set_defaults(func=cmd_table)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from bench.report import METRICS, cell_table, metric_rows, render_table
+    from bench.store import read_results
+
+    results = read_results(args.results)
+    present = [m for m in METRICS if m in results.columns]
+    metrics = [args.metric] if args.metric else [m for m in present if not metric_rows(results, m).empty] or present
+    for metric in metrics:
+        rows = metric_rows(results, metric)
+        if rows.empty:
+            counts = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().sort_index().items())
+            raise BenchError(f"no member in {args.results} finished ok with a {metric} value ({counts}); "
+                             f"nothing to tabulate (their error and diverged_step columns say why)")
+        if len(metrics) > 1:
+            print(f"\n{metric}:")
+        cells = cell_table(rows, metric)
+        print(render_table(cells, args.format, metric))
+        seeds = sorted(cells["count"][cells["signal"] != "mean over signals"].unique().tolist())
+        print(f"{metric}: mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))})", file=sys.stderr)
+    left_out = results["status"].value_counts().drop(OK, errors="ignore").sort_index()
+    if len(left_out):
+        print("not in the table: " + ", ".join(f"{n} {s}" for s, n in left_out.items()), file=sys.stderr)
+    return 0

@@ -1,0 +1,95 @@
+"""`bench run`: models x seeds on one task, as batched ensembles, into a results directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.cli.options import EPILOG, add_compile, add_progress, common, members, positive, task_options
+from bench.errors import BenchError
+from bench.models import PRECISIONS
+from bench.signals import SignalLibrary
+from bench.status import FAILED, OK
+from bench.sweep.presets import DEFAULTS, preset_names, run_spec
+from bench.training import TrainConfig
+
+TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every", "precision")  # TrainConfig fields
+
+
+def add_run(sub) -> None:
+    run = sub.add_parser("run", parents=[common(), members()],
+                         help="models x seeds on one task, as batched ensembles; record results",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--preset", choices=preset_names(),
+                     help="take training settings, architecture and task options from specs/PRESET.toml "
+                          "(e.g. a paper's protocol); flags you give override them")
+    run.add_argument("--steps", type=positive(int), help=f"optimizer steps (default {TrainConfig.steps})")
+    run.add_argument("--lr", type=positive(float), help=f"Adam learning rate (default {TrainConfig.lr})")
+    run.add_argument("--lr-step", type=positive(int), help="StepLR step size in steps (default: no schedule)")
+    run.add_argument("--lr-gamma", type=positive(float), help="StepLR decay factor (default 1.0)")
+    run.add_argument("--batch-size", type=positive(int), help="points per step (default: full batch)")
+    run.add_argument("--eval-every", type=positive(int),
+                     help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
+    run.add_argument("--precision", choices=PRECISIONS,
+                     help="matmul precision of layers 1.. (layer 0 stays exact float32; default fp32)")
+    add_compile(run)
+    run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
+    run.add_argument("--max-members", type=positive(int),
+                     help="members per ensemble (default: the size measured fastest on this device, at most 16)")
+    run.add_argument("--ntk", metavar="STAGES", help="record NTK spectral summaries as columns at init, final or "
+                                                    "init,final (see bench ntk)")
+    run.add_argument("--ntk-points", type=positive(int), default=256, help="points of the NTK (default 256)")
+    add_progress(run)
+    run.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.provenance import resolve_device
+    from bench.sweep.run import load_tasks, plan_sweep, results_lock, run_plan
+
+    library = SignalLibrary(args.data_dir)
+    spec = run_spec(library, args.model, args.task, args.width, args.layers, args.seeds,
+                    train={key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None},
+                    preset=args.preset, task_options=task_options(args),
+                    ntk=tuple(args.ntk.split(",")) if args.ntk else None, ntk_points=args.ntk_points)
+    device = resolve_device(args.device)
+    out = Path(args.out or DEFAULTS["out"])
+    tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
+    with results_lock(out):
+        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
+        finished = len(plan.progress.cells) - len(plan.progress.left)
+        if not plan.jobs:
+            print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
+                  file=sys.stderr)
+            return 0
+        grid = spec.tasks[0]
+        groups = f"{len(plan.jobs)} group(s) of the fastest ensemble size" if plan.tune else \
+            f"{len(plan.jobs)} ensemble(s)"
+        print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {groups}"
+              + (f" ({finished} already in {out})" if finished else "")
+              + f", {spec.layers[0]} x {spec.widths[0]}, {spec.train.steps} steps on {device}", file=sys.stderr)
+        rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
+                        compile=args.compile)
+    for row in rows:
+        print(_member_line(row))
+    print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
+    failed = [row for row in rows if row["status"] != OK]
+    if failed:
+        first = failed[0]
+        reason = first["error"] or f"non-finite loss at step {first['diverged_step']}; lower --lr or the noise scale"
+        raise BenchError(f"{len(failed)} of {len(rows)} members {first['status']} ({first['model_spec']} "
+                         f"seed {first['seed']}: {reason}); their rows are in {out} with that status")
+    return 0
+
+
+def _member_line(row: dict[str, Any]) -> str:
+    """One member's result: final and best metric, speed, status."""
+    head = f"{row['model_spec']:28s} seed={row['seed']:<3d}"
+    metric = "snr_db" if "snr_db" in row else "psnr_db"
+    if row["status"] in FAILED:
+        return f"{head} {row['status']}: {row['error']}"
+    status = OK if row["status"] == OK else f"diverged at step {row['diverged_step']}"
+    return (f"{head} {metric}={row[metric]:7.2f}  best={row['best_' + metric]:7.2f} @ {row['best_step']:<6d} "
+            f"{row['steps_per_s']:8.1f} steps/s  {status}")

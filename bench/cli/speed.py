@@ -1,0 +1,81 @@
+"""`bench bench`: training throughput of one model for several ensemble sizes and precisions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.cli.options import add_data_dir, add_device, add_format, add_task_options, common, positive, task_options
+from bench.errors import UsageError
+from bench.models import parse_model
+from bench.signals import SignalLibrary
+from bench.speed.measure import SPEED_CONFIGS
+from bench.sweep.spec import parse_seeds
+from bench.tasks import load_task
+from bench.training import TrainConfig
+
+
+def add_bench(sub) -> None:
+    speed = sub.add_parser("bench", parents=[common()], help="training throughput of ensembles of 1, 4, 16 members",
+                           description="Time short trainings of one model on a problem (--config, or --task with "
+                                       "--width/--layers) for each ensemble size and precision: steps/s, "
+                                       "member-steps/s, samples/s, achieved GFLOP/s (matmul FLOPs counted from the "
+                                       "layer shapes), peak memory (CUDA: tensors; CPU: the process's resident "
+                                       "peak) and the final metric. benchmarks/ compares this with a plain loop.")
+    speed.add_argument("--config", choices=sorted(SPEED_CONFIGS),
+                       help="audio: arch, 150,000 samples, 4 x 222; image: camera 256^2, 3 x 256; *-cpu: 16,384 "
+                            "(4k: 4,096) samples, 4 x 64 and 64^2, 3 x 64 (default: audio on CUDA, audio-cpu "
+                            "on the CPU)")
+    speed.add_argument("--task", metavar="TASK:SIGNAL", help="instead of --config's task")
+    speed.add_argument("--width", type=positive(int), help="instead of --config's width")
+    speed.add_argument("--layers", type=positive(int), help="instead of --config's layers")
+    speed.add_argument("--model", default="siren", metavar="NAME[:k=v,...]", help="init scheme (default siren)")
+    speed.add_argument("--members", default="1,4,16", help="ensemble sizes, comma-separated (default 1,4,16)")
+    speed.add_argument("--steps", type=positive(int), default=50,
+                       help="steps per measurement; the first tenth (at most 10) warm up untimed (default 50)")
+    speed.add_argument("--lr", type=positive(float), default=TrainConfig.lr, help=f"(default {TrainConfig.lr})")
+    speed.add_argument("--precision", default="fp32", help="comma-separated: fp32, tf32, bf16 (default fp32)")
+    speed.add_argument("--compile", action="store_true", help="also time the step compiled with torch.compile")
+    speed.add_argument("--roofline", action="store_true",
+                       help="measure the device's matmul rate and bandwidth and add each step's floor (floor_ms)")
+    add_device(speed)
+    add_data_dir(speed)
+    add_format(speed)
+    add_task_options(speed)
+    speed.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from bench.provenance import provenance, resolve_device
+    from bench.speed.measure import measure
+    from bench.speed.roofline import measure_rates
+
+    device = resolve_device(args.device)
+    config = SPEED_CONFIGS[args.config or ("audio" if device.type == "cuda" else "audio-cpu")]
+    options = (config.options if args.task is None else {}) | task_options(args)
+    task = load_task(args.task or config.task, SignalLibrary(args.data_dir), options).to(device)
+    model = parse_model(args.model)
+    width, layers = args.width or config.width, args.layers or config.layers
+    members = parse_seeds(args.members)  # the same syntax: 1,4,16 or 1-4
+    if min(members) < 1:
+        raise UsageError(f"--members {args.members}: ensemble sizes must be >= 1, e.g. 1,4,16")
+    print(f"{task.name}:{task.signal} ({task.size:,} points), {model.label}, {layers} x {width}, {args.steps} steps "
+          f"on {provenance(device)['device_name']}", file=sys.stderr, flush=True)
+    rates = measure_rates(device) if args.roofline else None
+    if rates:
+        print(f"measured: matmul {rates.matmul_flop_per_s / 1e9:.1f} GFLOP/s, copy {rates.bytes_per_s / 1e9:.1f} GB/s",
+              file=sys.stderr, flush=True)
+    configs = [TrainConfig(steps=args.steps, lr=args.lr, precision=p.strip()) for p in args.precision.split(",")]
+    rows = []
+    for cfg in configs:
+        for compile in (False, True) if args.compile else (False,):
+            for k in members:
+                result = measure(task, model, width, layers, k, cfg, compile=compile, rates=rates)
+                rows.append({"precision": cfg.precision} | asdict(result))
+    table = pd.DataFrame(rows).rename(columns={"metric": task.metric})
+    print(table.to_markdown(index=False, floatfmt=".4g") if args.format == "markdown" else table.to_csv(index=False))
+    return 0

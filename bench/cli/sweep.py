@@ -1,0 +1,144 @@
+"""`bench sweep` (a spec's grid, resumably; --dry-run) and `bench status` (how far a sweep has come)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.cli.options import add_compile, add_data_dir, add_device, add_progress, common, positive
+from bench.errors import BenchError, UsageError
+from bench.signals import SignalLibrary
+from bench.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM
+from bench.sweep.presets import spec_path
+from bench.sweep.spec import Spec, load_spec
+
+DRY_RUN_LINES = 40  # ensembles listed by --dry-run before "... and N more"
+LARGE_GRID = 10_000  # cells from which bench sweep announces the count before planning
+
+
+def add_sweep(sub) -> None:
+    sweep = sub.add_parser("sweep", parents=[common()], help="run a spec's grid as batched ensembles, resumably",
+                           description="Run every cell of a sweep spec (models x params x tasks x signals x widths x "
+                                       "layers x seeds). Finished cells found in --out are skipped, so rerunning "
+                                       "after a crash resumes; one process at a time writes to --out. Diverged "
+                                       "members are results; the exit code is 1 only when cells failed (error/oom). "
+                                       "Off a terminal it prints one line per finished ensemble.")
+    sweep.add_argument("spec", help="a spec file, or the name of one in specs/ (quick, siren2-paper-audio, ...)")
+    sweep.add_argument("--out", help="results directory (default runs/<spec name>)")
+    add_device(sweep)
+    sweep.add_argument("--max-members", type=positive(int),
+                       help="members per ensemble (default: the spec's max_members, else the size measured "
+                            "fastest on this device, at most 16)")
+    add_compile(sweep)
+    sweep.add_argument("--executor", default="local", choices=["local", "ray"],
+                       help="local: train here, on --device (default); ray: each ensemble a Ray task on the "
+                            "cluster at --address, or on a local Ray instance (needs pip install -e \".[ray]\")")
+    sweep.add_argument("--address", help="ray: address of a running cluster, e.g. auto or ray://HEAD:10001 "
+                                         "(default: start a local instance)")
+    sweep.add_argument("--gpus-per-job", type=float,
+                       help="ray: GPUs per ensemble, fractions allowed (default: the spec's gpus_per_job, else 1 "
+                            "when the cluster has GPUs, else 0)")
+    add_data_dir(sweep)
+    sweep.add_argument("--dry-run", action="store_true", help="print the ensembles that would run, run nothing")
+    add_progress(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench.provenance import resolve_device
+    from bench.sweep.executors import make_executor
+    from bench.sweep.plan import cell_count
+    from bench.sweep.run import load_tasks, plan_sweep, results_lock, run_plan
+
+    library = SignalLibrary(args.data_dir)
+    spec = load_spec(spec_path(args.spec), library)
+    out = Path(args.out or f"runs/{spec.name}")
+    if args.executor == "ray" and args.device != "auto":
+        raise UsageError("--device applies to --executor local; on Ray, --gpus-per-job decides (0: CPUs)")
+    count = cell_count(spec)
+    if count > LARGE_GRID:  # planning takes seconds: say at once what is coming
+        print(f"{spec.name}: {count:,} cells in the grid; planning them", file=sys.stderr, flush=True)
+    device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
+    gpus = args.gpus_per_job
+    if args.executor == "ray" and gpus is None:
+        gpus = spec.gpus_per_job
+    executor = make_executor(args.executor, device, args.address, gpus)
+    if args.dry_run:
+        return _dry_run(spec, out, library, args.max_members)
+    tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
+    with results_lock(out):
+        plan = plan_sweep(spec, out, library, args.max_members)
+        total, left = len(plan.progress.cells), len(plan.progress.left)
+        if not plan.jobs:
+            print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)
+            return 0
+        where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
+        groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
+            f"{len(plan.jobs)} ensembles"
+        print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
+              file=sys.stderr, flush=True)
+        rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
+                        compile=args.compile, executor=executor)
+    counts = {status: sum(row["status"] == status for row in rows) for status in (OK, DIVERGED, OOM, ERROR)}
+    print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
+          file=sys.stderr)
+    failed = [row for row in rows if row["status"] in FAILED]
+    if failed:
+        raise BenchError(f"{len(failed)} cells failed ({failed[0]['model_spec']} on {failed[0]['signal']}: "
+                         f"{failed[0]['error']}); their rows are in {out} with status oom/error")
+    return 0
+
+
+def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | None) -> int:
+    """Print what a sweep would run (the first ensembles of it), writing nothing."""
+    from bench.sweep.run import plan_sweep
+
+    plan = plan_sweep(spec, out, library, max_members)
+    total, left = len(plan.progress.cells), len(plan.progress.left)
+    groups = f"{len(plan.jobs)} groups (sizes measured on the device)" if plan.tune else f"{len(plan.jobs)} ensembles"
+    print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} -> {out}", file=sys.stderr)
+    for job in plan.jobs[:DRY_RUN_LINES]:
+        cell = job.cells[0]
+        print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {cell.layers} x {cell.width}: "
+              + ", ".join(f"{c.model.label}/seed {c.seed}" for c in job.cells))
+    if len(plan.jobs) > DRY_RUN_LINES:
+        print(f"... and {len(plan.jobs) - DRY_RUN_LINES:,} more ensembles")
+    return 0
+
+
+def add_status(sub) -> None:
+    status = sub.add_parser("status", parents=[common()], help="cells done / failed / left of a sweep, with an ETA")
+    status.add_argument("results", help="results directory of bench sweep")
+    add_data_dir(status)
+    status.set_defaults(func=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bench.store import read_results
+    from bench.sweep.progress import eta
+    from bench.sweep.run import progress_of, stored_spec
+
+    out = Path(args.results)
+    results = read_results(out) if any(out.rglob("*.parquet")) else None
+    spec = stored_spec(out, SignalLibrary(args.data_dir)) if out.is_dir() else None
+    if spec is None:
+        if results is None:
+            raise BenchError(f"{out} holds no sweep (no _spec.toml) and no results; start one with bench sweep")
+        counts = results["status"].value_counts()
+        print(f"{out}: {len(results)} rows (no _spec.toml: plain runs): "
+              + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        return 0
+    state = progress_of(spec, out)
+    statuses = list(state.status.values())
+    done = {s: statuses.count(s) for s in FINISHED}
+    failed = {s: statuses.count(s) for s in FAILED}
+    line = (f"{spec.name}: {len(state.cells)} cells: {sum(done.values())} done ({done[OK]} ok, "
+            f"{done[DIVERGED]} diverged), {sum(failed.values())} failed ({failed[ERROR]} error, "
+            f"{failed[OOM]} oom; the next sweep runs them again), "
+            f"{len(state.cells) - len(statuses)} not run yet")
+    remaining = eta(results, len(state.left))
+    print(line + (f"; {remaining}" if remaining else ""))
+    return 0

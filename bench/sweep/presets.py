@@ -1,0 +1,79 @@
+"""The specs shipped in specs/ (presets, named by file stem), and the one-task spec `bench run` means."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.models import parse_model
+from bench.ntk import NtkOptions
+from bench.signals import SignalLibrary
+from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, TaskGrid, load_spec, parse_seeds
+from bench.tasks import parse_task
+from bench.training import TrainConfig
+
+SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
+
+# What `bench run` does with no flags: the three main inits on an offline high-frequency clip
+# (training settings: TrainConfig's defaults).
+DEFAULTS: dict[str, Any] = {"models": ["siren", "siren2", "winner"], "task": "audio:synthetic:hf_noise",
+                            "width": DEFAULT_WIDTH, "layers": DEFAULT_LAYERS, "seeds": "0-1", "out": "runs/default"}
+
+
+def preset_names() -> list[str]:
+    """The presets in specs/, sorted."""
+    return sorted(path.stem for path in SPECS_DIR.glob("*.toml"))
+
+
+def spec_path(spec: str) -> Path:
+    """The file of a spec given as a path, or as a preset name without suffix (``quick`` -> specs/quick.toml)."""
+    path = Path(spec)
+    if not path.suffix and not path.exists():
+        path = SPECS_DIR / f"{spec}.toml"
+    return path
+
+
+def run_preset(name: str, library: SignalLibrary) -> Spec:
+    """The preset ``name`` as the settings of one run: one width and one depth."""
+    preset = load_spec(SPECS_DIR / f"{name}.toml", library)
+    if len(preset.widths) > 1 or len(preset.layers) > 1:
+        raise UsageError(f"spec {name} sweeps widths or layers and cannot be a --preset; run it with bench sweep")
+    return preset
+
+
+def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str | None = None,
+             width: int | None = None, layers: int | None = None, seeds: str | None = None,
+             train: dict[str, Any] | None = None, preset: str | None = None,
+             task_options: dict[str, Any] | None = None, ntk: tuple[str, ...] | None = None,
+             ntk_points: int = NtkOptions.points) -> Spec:
+    """The one-task spec `bench run` means: each value given, else the preset's, else DEFAULTS.
+
+    models: model texts (``siren2:S0=1``); task: ``TASK:SIGNAL``; seeds: ``0-3`` or ``0,2,5``;
+    train: TrainConfig fields to override; task_options: on top of the preset's (its first value of
+    each); ntk: the stages at which to record NTK summaries, on ``ntk_points`` points.
+    """
+    loaded = run_preset(preset, library) if preset is not None else None
+    task = task or (f"{loaded.tasks[0].task}:{loaded.tasks[0].signals[0]}" if loaded else DEFAULTS["task"])
+    entry, ref = parse_task(task)
+    name = entry.name
+    options = {}
+    if loaded:
+        grid = next((g for g in loaded.tasks if g.task == name), None)
+        if grid is None:
+            raise UsageError(f"preset {preset} has no {name} task (it has: "
+                             f"{', '.join(g.task for g in loaded.tasks)}); choose a matching --task")
+        options = {key: values[0] for key, values in grid.options}
+    options |= task_options or {}
+    config = replace(loaded.train if loaded else TrainConfig(), **(train or {}))
+    return Spec(
+        name="run",
+        models=tuple(parse_model(text) for text in models or DEFAULTS["models"]),
+        tasks=(TaskGrid(name, (ref,), tuple((key, (value,)) for key, value in options.items()),
+                        (library.fingerprint(ref, entry.meta["domain"]),)),),
+        widths=(width or (loaded.widths[0] if loaded else DEFAULTS["width"]),),
+        layers=(layers or (loaded.layers[0] if loaded else DEFAULTS["layers"]),),
+        seeds=tuple(parse_seeds(seeds or DEFAULTS["seeds"])),
+        train=config, max_members=None, text="",
+        ntk=NtkOptions(ntk, ntk_points) if ntk else None)
