@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -346,3 +347,12 @@ def test_a_sweep_refuses_a_directory_with_results_its_spec_no_longer_has(tmp_pat
     capsys.readouterr()
     assert main(["sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"]) == 2
     assert "holds 1 results of cells this spec no longer has" in capsys.readouterr().err
+
+
+def test_eta_comes_from_the_timed_cells_and_is_absent_without_any():
+    from bench.sweep.progress import eta
+
+    timed = pd.DataFrame({"seconds": [10.0, 10.0, np.nan], "ensemble_size": [2, 2, 1]})
+    assert eta(timed, 4).endswith("at 5.0 s per cell so far")
+    assert eta(timed.iloc[2:], 4) is None  # only a failed cell, which records no time
+    assert eta(timed, 0) is None

@@ -26,6 +26,8 @@ def eta(results: pd.DataFrame | None, left: int) -> str | None:
     if not left or results is None or "seconds" not in results:
         return None
     timed = results[results["seconds"].notna()]
+    if timed.empty:  # only failed cells so far: they record no time
+        return None
     per_cell = (timed["seconds"] / timed["ensemble_size"]).mean()
     return f"ETA {duration(per_cell * left)} at {per_cell:.1f} s per cell so far"
 
