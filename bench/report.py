@@ -423,7 +423,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
             (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
         seeds = sorted(cells["count"][cells["signal"] != "mean over signals"].unique().tolist())
-        lines += [f"## {metric}", "", (out / f"table_{metric}.md").read_text(),
+        lines += [f"## {LABELS.get(metric, metric)}: `{metric}`, {direction(metric)} is better", "",
+                  (out / f"table_{metric}.md").read_text(),
                   f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
                   f"{NOTES[metric]}", ""]
         if metric == "snr_db" and "signal_power" in rows and rows["signal_power"].notna().all():
