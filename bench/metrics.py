@@ -22,6 +22,8 @@ def psnr_db(mse: Tensor, data_range: float) -> Tensor:
 # quarter window, eps added to both power spectra (silent frames would otherwise give log(0)).
 LSD_FFT = 2048
 LSD_EPS = 1e-10
+LSD_MIN_SAMPLES = 16  # shorter clips get NaN
+SSIM_WINDOW = 11  # Gaussian window (sigma 1.5) of SSIM; smaller images get NaN
 
 
 def si_snr_db(pred: Tensor, reference: Tensor) -> Tensor:
@@ -36,6 +38,8 @@ def si_snr_db(pred: Tensor, reference: Tensor) -> Tensor:
 def lsd_db(pred: Tensor, reference: Tensor) -> Tensor:
     """Log-spectral distance in dB of pred [K, N] from reference [N]: over STFT frames, the mean of the RMS
     over frequency of 10 log10((P + eps) / (P_hat + eps)), P and P_hat the power spectra (see LSD_FFT)."""
+    if reference.shape[-1] < LSD_MIN_SAMPLES:  # too short for a spectrum worth the name
+        return torch.full(pred.shape[:-1], float("nan"), device=pred.device)
     n_fft = min(LSD_FFT, 1 << (reference.shape[-1].bit_length() - 1))
     window = torch.hann_window(n_fft, dtype=torch.float64, device=pred.device)
 
@@ -54,9 +58,12 @@ def ssim(pred: Tensor, reference: Tensor) -> Tensor:
     member by member on the CPU, and averages only pixels 5 or more from the border)."""
     from torchmetrics.functional.image.ssim import structural_similarity_index_measure
 
-    pred = pred.clamp(0, 1).permute(0, 3, 1, 2).double()
-    reference = reference.permute(2, 0, 1).double().expand_as(pred)
-    return structural_similarity_index_measure(pred, reference, data_range=1.0, reduction="none").float()
+    if min(reference.shape[:2]) < SSIM_WINDOW:
+        return torch.full(pred.shape[:1], float("nan"), device=pred.device)
+    reference = reference.permute(2, 0, 1)[None].double()
+    return torch.cat([structural_similarity_index_measure(  # member by member: the maps are 5 x the image
+        one.clamp(0, 1).permute(2, 0, 1)[None].double(), reference, data_range=1.0, reduction="none")
+        for one in pred]).float()
 
 
 def spectral_centroid(x: np.ndarray) -> float:

@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.func import functional_call, jacrev, vmap
 
 from bench.errors import UsageError
-from bench.models import Ensemble
+from bench.models import Architecture, Ensemble
 from bench.plotting import pyplot, save_figure
 from bench.provenance import provenance
 from bench.tasks import Task
@@ -188,12 +188,13 @@ def plot_spectra(curves: dict[str, list[Spectrum]], path, centroid: float | None
     save_figure(fig, path)
 
 
-def ntk_rows(task: Task, specs: list, model: Ensemble, members: list[Spectrum], points: int,
+def ntk_rows(task: Task, specs: list, arch: Architecture, members: list[Spectrum], points: int,
              device: torch.device) -> list[dict]:
-    """One result row per member of ``model`` (``specs``: its MemberSpecs, ``members``: their spectra on
-    ``points`` points): who it is, the task, the provenance and the summaries as ``ntk_init_*`` columns."""
+    """One result row per member (``specs``: their MemberSpecs, ``arch``: their network's size, ``members``:
+    their spectra on ``points`` points): who it is, the task, the provenance and the summaries as
+    ``ntk_init_*`` columns."""
     return [{"model": spec.model.entry.name, "model_spec": spec.model.label, "seed": spec.seed, "task": task.name,
-             "signal": task.signal, "width": model.weights[1].shape[1], "layers": len(model.weights) - 1,
+             "signal": task.signal, "width": arch.width, "layers": arch.layers,
              "points": points} | task.meta | provenance(device)
             | {f"ntk_init_{k}": v for k, v in member.summary(task.info.centroid).items()}
             for spec, member in zip(specs, members)]

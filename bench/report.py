@@ -25,7 +25,7 @@ LOWER_IS_BETTER = ("lsd",)  # for every other metric higher is better
 
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
 # of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
-SETTING_COLUMNS = ("task", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
+SETTING_COLUMNS = ("task", "param_budget", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
                    "height_px", "width_px", "noise_snr", "noise_std", "noise_seed",
                    # never pool results of two versions of a target (another file content, or rows from before
                    # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
@@ -46,7 +46,8 @@ NOTES = {
 }
 LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)", "si_snr_db": "SI-SNR (dB)", "lsd": "LSD (dB)",
           "ssim": "SSIM"}  # axis labels
-AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers"}
+AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",
+              "n_params": "trainable parameters"}
 PLAIN_AXES = ("width", "layers", "n_samples")  # settings a figure may put on its x axis
 
 
@@ -149,6 +150,8 @@ def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
     signal length when they take several values; an init parameter when a model was given several values
     of it in its spec (``siren2:S0=0.01``, ``siren2:S0=0.1``), with the rows of those models."""
     found = {c: ok for c in PLAIN_AXES if c in ok and ok[c].nunique() > 1}
+    if "param_budget" in ok and ok["param_budget"].nunique() > 1:  # budgets: against the exact count, not the width
+        found = {"n_params": ok} | {c: rows for c, rows in found.items() if c != "width"}
     given: dict[str, dict[str, set]] = {}
     for spec in ok["model_spec"].unique():
         name, _, params = spec.partition(":")
@@ -237,7 +240,8 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     for column, subset in swept(ok).items():
         name = column.removeprefix("param.")
         # one line per model spec but the swept value, one panel per setting but the swept one: nothing pooled
-        subset = with_setting(subset, leave_out=(column,)).assign(
+        varied = (column, "param_budget", "width") if column == "n_params" else (column,)  # one axis, three names
+        subset = with_setting(subset, leave_out=varied).assign(
             line=subset["model_spec"].map(lambda spec: without_param(spec, name)) if name != column
             else subset["model_spec"])
         panels = sorted(subset["setting"].unique(), key=natural)
@@ -295,8 +299,9 @@ PREDICTION_RESAMPLES = 2000  # bootstrap resamples of each rank correlation
 
 
 def rank_correlation(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """Spearman's rho of paired values with a percentile bootstrap 95% CI (pairs resampled; scipy.stats);
-    NaN where fewer than 3 pairs or a constant variable leave it undefined."""
+    """Spearman's rho of paired values with a percentile bootstrap 95% CI (pairs resampled, scipy.stats; the
+    resamples in which a variable is constant are left out); NaN where fewer than 3 pairs or a constant
+    variable leave it undefined."""
     nan = {"pairs": len(x), "spearman_rho": np.nan, "ci_low": np.nan, "ci_high": np.nan}
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return nan
@@ -307,12 +312,13 @@ def rank_correlation(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, f
         with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one repeated pair: NaN
             return (ra * rb).sum(axis=axis) / np.sqrt((ra**2).sum(axis=axis) * (rb**2).sum(axis=axis))
 
-    with warnings.catch_warnings():  # resamples without spread give NaN, and so a NaN interval: said as such
+    with warnings.catch_warnings():  # a resample without spread has no rho (NaN): it is left out below
         warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
-        ci = scipy.stats.bootstrap((x, y), rho, paired=True, vectorized=True, n_resamples=PREDICTION_RESAMPLES,
-                                   method="percentile", random_state=np.random.default_rng(seed)).confidence_interval
-    return {"pairs": len(x), "spearman_rho": float(scipy.stats.spearmanr(x, y).statistic), "ci_low": float(ci.low),
-            "ci_high": float(ci.high)}
+        resampled = scipy.stats.bootstrap((x, y), rho, paired=True, vectorized=True, n_resamples=PREDICTION_RESAMPLES,
+                                          method="percentile", random_state=np.random.default_rng(seed))
+    low, high = np.nanpercentile(resampled.bootstrap_distribution, [2.5, 97.5])
+    return {"pairs": len(x), "spearman_rho": float(scipy.stats.spearmanr(x, y).statistic), "ci_low": float(low),
+            "ci_high": float(high)}
 
 
 def ntk_prediction(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -343,6 +349,8 @@ def ntk_prediction_figure(ok: pd.DataFrame, metric: str, predictor: str, out: Pa
                        facet_kws={"sharey": False, "sharex": False})
     if (ok[predictor] > 0).all() and ok[predictor].max() / ok[predictor].min() >= 10:
         grid.set(xscale="log")
+        for ax in grid.axes.flat:  # a panel spanning less than a decade would label its minor ticks on top of each other
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
     grid.set(xlabel=NTK_PREDICTORS[predictor], ylabel=LABELS.get(metric, metric))
     grid.set_titles("{col_name}")
     grid.legend.set_title("model")
@@ -361,7 +369,8 @@ def ntk_prediction_section(ok: pd.DataFrame, metric: str, out: Path) -> list[str
     lines = [f"### Does the NTK at init predict the final {metric}?", "",
              f"Spearman's rank correlation between a member's NTK summary at init and its final {metric} "
              f"({direction(metric)} is better), over the members of each signal (models and seeds together), "
-             f"with a percentile bootstrap 95% CI ({PREDICTION_RESAMPLES} resamples of members); the pooled row "
+             f"with a percentile bootstrap 95% CI ({PREDICTION_RESAMPLES} resamples of members; a resample in which "
+             "a variable is constant has no rho and is left out); the pooled row "
              "correlates the ranks within each signal. The SIREN² paper's account predicts a positive rho for "
              "the energy above the centroid.", "", (out / f"ntk_predicts_{metric}.md").read_text(), ""]
     for predictor in table["summary"].unique():

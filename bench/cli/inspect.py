@@ -31,10 +31,10 @@ def cmd_ntk(args: argparse.Namespace) -> int:
     from bench.ntk import ntk_matrix, ntk_means, ntk_points, ntk_rows, plot_spectra, spectra
     from bench.store import write_rows
 
-    task, specs, model, device = _members_and_task(args, "ntk")
+    task, specs, model, arch, device = _members_and_task(args, "ntk")
     coords, shape = ntk_points(task, args.points)
     members = spectra(ntk_matrix(model, coords), shape)
-    rows = ntk_rows(task, specs, model, members, args.points, device)
+    rows = ntk_rows(task, specs, arch, members, args.points, device)
     table = ntk_means(rows)
     print(table.to_markdown(floatfmt=".4g") if args.format == "markdown" else table.to_csv())
     if args.out:
@@ -44,8 +44,8 @@ def cmd_ntk(args: argparse.Namespace) -> int:
         for spec, member in zip(specs, members):
             curves.setdefault(spec.model.label, []).append(member)
         plot_spectra(curves, args.plot, centroid=task.info.centroid,
-                     title=f"NTK at init: {task.name}:{task.signal}, {args.points} points "
-                           f"({' x '.join(map(str, shape))})")
+                     title=f"NTK at init: {task.name}:{task.signal}, {args.points} points"
+                           + (f" (a central {shape[0]} x {shape[1]} patch)" if len(shape) == 2 else " (the first)"))
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
@@ -67,14 +67,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     from bench.diagnostics import layer_activations, layer_table, plot_activations
 
-    task, specs, model, device = _members_and_task(args, "diagnose")
+    task, specs, model, arch, device = _members_and_task(args, "diagnose")
     coords = torch.linspace(-1, 1, args.points, device=device)[:, None]
     layers = layer_activations(model, coords, member=0)
     table = layer_table(layers)
     print(table.to_markdown(index=False, floatfmt=".4g") if args.format == "markdown" else table.to_csv(index=False))
     if args.plot:
         plot_activations(layers, args.plot, title=f"{specs[0].model.label}, seed {specs[0].seed}, "
-                                                  f"{len(layers)} x {model.weights[1].shape[1]}")
+                                                  f"{arch.layers} x {arch.width}")
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
@@ -94,4 +94,4 @@ def _members_and_task(args: argparse.Namespace, feature: str):
     if reason:
         raise UsageError(f"{reason}; " + ("drop that model" if feature == "ntk" else "use an audio task (the default)"))
     model, _ = build_ensemble(specs, arch, task.info)
-    return task, specs, model.to(device), device
+    return task, specs, model.to(device), arch, device

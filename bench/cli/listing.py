@@ -19,6 +19,8 @@ def add_list(sub) -> None:
                          help=f"models: count parameters at this width (default {DEFAULTS['width']})")
     listing.add_argument("--layers", type=positive(int), default=DEFAULTS["layers"],
                          help=f"models: ... and this many hidden layers (default {DEFAULTS['layers']})")
+    listing.add_argument("--params", type=positive(int), metavar="N",
+                         help="models: instead of --width, the width nearest N trainable parameters and its count")
     listing.add_argument("--d-in", type=positive(int), default=1, help="models: input dimension (default 1)")
     listing.add_argument("--d-out", type=positive(int), default=1, help="models: output dimension (default 1)")
     listing.set_defaults(func=cmd_list)
@@ -28,6 +30,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "models":
         from bench.models import Architecture, MemberSpec, ModelChoice, SignalInfo, build_ensemble
 
+        if args.params:
+            return _list_budget(args)
         arch = Architecture(args.d_in, args.width, args.layers, args.d_out)
         signal = SignalInfo("audio" if args.d_in == 1 else "image", args.d_in, args.d_out, centroid=0.5)
         print(f"parameters for d_in={args.d_in}, d_out={args.d_out}, {args.layers} x {args.width}:")
@@ -48,4 +52,19 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{entry.name:18s} {entry.kind:6s} {details}  [{status}]")
         for name in SYNTHETIC:
             print(f"{'synthetic:' + name:18s} both   generated in code (seed 0)  [always available]")
+    return 0
+
+
+def _list_budget(args: argparse.Namespace) -> int:
+    """Each model's width for a budget of ``--params`` parameters and its exact count."""
+    from bench.errors import UsageError
+    from bench.models import ModelChoice, width_for_budget
+
+    print(f"widths for {args.params:,} parameters, d_in={args.d_in}, d_out={args.d_out}, {args.layers} hidden layers:")
+    for entry in load_builtin_models():
+        try:
+            width, count = width_for_budget(ModelChoice(entry, {}), args.d_in, args.layers, args.d_out, args.params)
+            print(f"{entry.name:18s} width {width:<6d} {count:,} parameters ({100 * (count / args.params - 1):+.1f}%)")
+        except UsageError as exc:
+            print(f"{entry.name:18s} out of reach: {exc}")
     return 0

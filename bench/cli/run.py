@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli.options import EPILOG, add_compile, add_progress, common, members, positive, task_options
-from bench.errors import BenchError
+from bench.errors import BenchError, UsageError
 from bench.models import PRECISIONS
 from bench.signals import SignalLibrary
 from bench.status import FAILED, OK
@@ -34,6 +34,8 @@ def add_run(sub) -> None:
                      help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
     run.add_argument("--precision", choices=PRECISIONS,
                      help="matmul precision of layers 1.. (layer 0 stays exact float32; default fp32)")
+    run.add_argument("--params", type=positive(int), metavar="N",
+                     help="instead of --width: each model gets the width whose trainable parameter count is nearest N")
     add_compile(run)
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
     run.add_argument("--max-members", type=positive(int),
@@ -50,7 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.sweep.run import load_tasks, plan_sweep, results_lock, run_plan
 
     library = SignalLibrary(args.data_dir)
-    spec = run_spec(library, args.model, args.task, args.width, args.layers, args.seeds,
+    if args.width and args.params:
+        raise UsageError("give --width or --params (a parameter budget), not both")
+    spec = run_spec(library, args.model, args.task, args.width, args.layers, args.seeds, params=args.params,
                     train={key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None},
                     preset=args.preset, task_options=task_options(args),
                     ntk=tuple(args.ntk.split(",")) if args.ntk else None, ntk_points=args.ntk_points)
@@ -69,7 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{len(plan.jobs)} ensemble(s)"
         print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {groups}"
               + (f" ({finished} already in {out})" if finished else "")
-              + f", {spec.layers[0]} x {spec.widths[0]}, {spec.train.steps} steps on {device}", file=sys.stderr)
+              + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
+              + f", {spec.train.steps} steps on {device}", file=sys.stderr)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
                         compile=args.compile)
     for row in rows:

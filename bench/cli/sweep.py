@@ -102,7 +102,9 @@ def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | N
     print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} -> {out}", file=sys.stderr)
     for job in plan.jobs[:DRY_RUN_LINES]:
         cell = job.cells[0]
-        print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {cell.layers} x {cell.width}: "
+        size = f"{cell.layers} x {cell.width}" if cell.param_budget is None else \
+            f"{cell.layers} layers, {cell.param_budget:,} params"
+        print(f"{cell.task}:{cell.signal} {dict(cell.options) or ''} {size}: "
               + ", ".join(f"{c.model.label}/seed {c.seed}" for c in job.cells))
     if len(plan.jobs) > DRY_RUN_LINES:
         print(f"... and {len(plan.jobs) - DRY_RUN_LINES:,} more ensembles")

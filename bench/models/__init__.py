@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from bench.errors import UsageError
 from bench.models.ensemble import (MLP, PRECISIONS, Activation, Architecture, Ensemble, Layer, Member, SignalInfo,
-                                   sine)
+                                   parameter_count, sine)
 from bench.registry import Entry, Registry
 
 MODELS = Registry("model", skip=1)
@@ -115,13 +115,43 @@ def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str)
     plans = {model.entry.meta["plan"] for model in models}
     if feature == "ensemble" and len(plans) > 1:
         return f"models {names} build different networks"
-    if feature == "ntk" and any(layer.complex_weights for plan in plans for layer in arch.layers_of(plan)):
-        return f"the NTK of complex-valued models ({names}) is not supported"
+    complex_models = sorted({model.entry.name for model in models
+                             if any(layer.complex_weights for layer in arch.layers_of(model.entry.meta["plan"]))})
+    if feature == "ntk" and complex_models:
+        return f"the NTK of complex-valued models ({', '.join(complex_models)}) is not supported"
     if feature == "diagnose" and arch.d_in != 1:
         return f"bench diagnose evaluates 1-D inputs, and this signal has {arch.d_in}"
     if feature not in FEATURES:
         raise ValueError(f"unknown feature {feature!r}; one of {', '.join(FEATURES)}")
     return None
+
+
+BUDGET_TOLERANCE = 0.10  # a budget must be met within 10% by some width
+
+
+def width_for_budget(model: ModelChoice, d_in: int, layers: int, d_out: int, budget: int) -> tuple[int, int]:
+    """The width whose network (the model's own plan, ``layers`` hidden layers) has the trainable real
+    parameter count nearest ``budget`` (ties: the narrower), and that count. The count must not decrease as
+    the width grows (true of every plan shipped); a budget no width meets within BUDGET_TOLERANCE is a
+    usage error."""
+    def count(width: int) -> int:
+        return parameter_count(Architecture(d_in, width, layers, d_out).layers_of(model.entry.meta["plan"]))
+
+    high = 1
+    while count(high) < budget:  # doubling, then bisection: the first width reaching the budget
+        high *= 2
+    low = high // 2 + 1 if high > 1 else 1
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if count(mid) < budget else (low, mid)
+    candidates = [high] if high == 1 else [high - 1, high]
+    width = min(candidates, key=lambda w: (abs(count(w) - budget), w))
+    while width > 1 and count(width - 1) == count(width):  # a plan that rounds widths: the narrowest
+        width -= 1
+    if abs(count(width) - budget) > BUDGET_TOLERANCE * budget:
+        raise UsageError(f"no width gives {model.entry.name} with {layers} hidden layers about {budget:,} parameters "
+                         f"(nearest: width {width}, {count(width):,}); give a budget of at least {count(1):,}")
+    return width, count(width)
 
 
 def build_ensemble(
@@ -147,6 +177,6 @@ def build_ensemble(
 
 __all__ = [
     "MLP", "MODELS", "PRECISIONS", "Architecture", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
-    "build_ensemble", "load_builtin_models", "load_plugin", "parse_model", "plugin_modules", "register_model", "sine",
+    "build_ensemble", "load_builtin_models", "parameter_count", "width_for_budget", "load_plugin", "parse_model", "plugin_modules", "register_model", "sine",
     "unsupported",
 ]

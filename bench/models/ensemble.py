@@ -87,6 +87,13 @@ class MLP:
         return [Layer(a, b, self.activation) for a, b in zip(sizes, sizes[1:])] + [Layer(width, d_out, None)]
 
 
+def parameter_count(layers: list[Layer]) -> int:
+    """Trainable real parameters of one member with these layers: weights and biases of the trainable
+    layers, a complex one counting twice (what ``Ensemble.member_parameters`` counts on a built ensemble)."""
+    return sum((layer.fan_in + 1) * layer.fan_out * (2 if layer.complex_weights else 1)
+               for layer in layers if layer.trainable)
+
+
 class Member:
     """One member's parameters while its init scheme runs (on the CPU).
 

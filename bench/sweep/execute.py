@@ -83,7 +83,8 @@ def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.devic
     return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint,
              "target_revision": TARGET_REVISION}
             | task.meta
-            | {"width": cell.width, "layers": cell.layers} | asdict(cell.train) | provenance(device)
+            | {"width": cell.width, "layers": cell.layers, "param_budget": cell.param_budget}
+            | asdict(cell.train) | provenance(device)
             | {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed}
             | {f"param.{key}": value for key, value in params.items()})
 
@@ -112,7 +113,8 @@ class JobRunner:
         return self.tasks[job.cells[0].task_key].to(device)
 
     def parts(self, job: Job, task: Task) -> list[Job]:
-        """The ensembles ``job`` trains as on its ``task``'s device."""
+        """The ensembles ``job`` trains as on its ``task``'s device (budgets resolved to widths)."""
+        job = Job(tuple(cell.with_width(task.info) for cell in job.cells))
         if not self.tune:
             return [job]
         cell = job.cells[0]
@@ -123,6 +125,7 @@ class JobRunner:
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
+        job = Job(tuple(cell.with_width(task.info) for cell in job.cells))
         cell = job.cells[0]
         compile = should_compile(self.compile, task, cell.model, cell.width, cell.layers, cell.train, len(job))
         rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile)

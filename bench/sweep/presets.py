@@ -38,8 +38,8 @@ def spec_path(spec: str) -> Path:
 def run_preset(name: str, library: SignalLibrary) -> Spec:
     """The preset ``name`` as the settings of one run: one width and one depth."""
     preset = load_spec(SPECS_DIR / f"{name}.toml", library)
-    if len(preset.widths) > 1 or len(preset.layers) > 1:
-        raise UsageError(f"spec {name} sweeps widths or layers and cannot be a --preset; run it with bench sweep")
+    if len(preset.widths) + len(preset.budgets) > 1 or len(preset.layers) > 1:
+        raise UsageError(f"spec {name} sweeps widths, params or layers and cannot be a --preset; run it with bench sweep")
     return preset
 
 
@@ -47,12 +47,13 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
              width: int | None = None, layers: int | None = None, seeds: str | None = None,
              train: dict[str, Any] | None = None, preset: str | None = None,
              task_options: dict[str, Any] | None = None, ntk: tuple[str, ...] | None = None,
-             ntk_points: int = NtkOptions.points) -> Spec:
+             ntk_points: int = NtkOptions.points, params: int | None = None) -> Spec:
     """The one-task spec `bench run` means: each value given, else the preset's, else DEFAULTS.
 
     models: model texts (``siren2:S0=1``); task: ``TASK:SIGNAL``; seeds: ``0-3`` or ``0,2,5``;
     train: TrainConfig fields to override; task_options: on top of the preset's (its first value of
-    each); ntk: the stages at which to record NTK summaries, on ``ntk_points`` points.
+    each); ntk: the stages at which to record NTK summaries, on ``ntk_points`` points; params: a parameter
+    budget instead of a width.
     """
     loaded = run_preset(preset, library) if preset is not None else None
     task = task or (f"{loaded.tasks[0].task}:{loaded.tasks[0].signals[0]}" if loaded else DEFAULTS["task"])
@@ -67,12 +68,14 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
         options = {key: values[0] for key, values in grid.options}
     options |= task_options or {}
     config = replace(loaded.train if loaded else TrainConfig(), **(train or {}))
+    budgets = (params,) if params else (loaded.budgets if loaded and not width else ())
     return Spec(
         name="run",
         models=tuple(parse_model(text) for text in models or DEFAULTS["models"]),
         tasks=(TaskGrid(name, (ref,), tuple((key, (value,)) for key, value in options.items()),
                         (library.fingerprint(ref, entry.meta["domain"]),)),),
-        widths=(width or (loaded.widths[0] if loaded else DEFAULTS["width"]),),
+        widths=() if budgets else (width or (loaded.widths[0] if loaded else DEFAULTS["width"]),),
+        budgets=budgets,
         layers=(layers or (loaded.layers[0] if loaded else DEFAULTS["layers"]),),
         seeds=tuple(parse_seeds(seeds or DEFAULTS["seeds"])),
         train=config, max_members=None, text="",

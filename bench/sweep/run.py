@@ -17,7 +17,7 @@ from filelock import FileLock, Timeout
 
 from bench import __version__
 from bench.errors import BenchError, UsageError
-from bench.models import Architecture, unsupported
+from bench.models import Architecture, ModelChoice, unsupported, width_for_budget
 from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
@@ -88,7 +88,7 @@ def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: i
 
 def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
     """Every target of the spec, by ``Cell.task_key`` (a bad file or option stops here, before anything is
-    written), with the NTK options checked against them."""
+    written), with the parameter budgets and NTK options checked against them."""
     tasks: dict[tuple, Task] = {}
     for grid in spec.tasks:
         for signal in grid.signals:
@@ -96,9 +96,25 @@ def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
                 key = (grid.task, signal, tuple(sorted(options.items())))
                 if key not in tasks:
                     tasks[key] = load_task(f"{grid.task}:{signal}", library, options)
+    architectures = _architectures(spec, {task.info for task in tasks.values()})  # budgets out of reach stop here
     if spec.ntk:
-        _check_ntk(spec, tasks)
+        _check_ntk(spec, tasks, architectures)
     return tasks
+
+
+def _architectures(spec: Spec, signals: set) -> list[tuple[ModelChoice, Architecture]]:
+    """Each model with each network it gets on signals of these shapes: at each width, or at the width
+    meeting each parameter budget (a budget out of reach is a usage error naming model and budget)."""
+    found = []
+    for model, signal, layers in itertools.product(spec.models, signals, spec.layers):
+        widths = list(spec.widths)
+        for budget in spec.budgets:
+            try:
+                widths.append(width_for_budget(model, signal.d_in, layers, signal.d_out, budget)[0])
+            except UsageError as exc:
+                raise UsageError(f"params: {exc}") from None
+        found += [(model, Architecture.of(signal, width, layers)) for width in widths]
+    return found
 
 
 def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.device, *,
@@ -144,13 +160,12 @@ def results_lock(out_dir: Path):
         lock.release()  # the file stays: deleting it could let two processes lock two different files
 
 
-def _check_ntk(spec: Spec, tasks: dict[tuple, Task]) -> None:
+def _check_ntk(spec: Spec, tasks: dict[tuple, Task], architectures: list[tuple[ModelChoice, Architecture]]) -> None:
     """NTK settings that cannot work are usage errors before training, not failed cells after it."""
     for task in tasks.values():
         ntk_points(task, spec.ntk.points)
-    signals = {task.info for task in tasks.values()}
-    for model, signal, width, layers in itertools.product(spec.models, signals, spec.widths, spec.layers):
-        reason = unsupported([model], Architecture.of(signal, width, layers), "ntk")
+    for model, arch in architectures:
+        reason = unsupported([model], arch, "ntk")
         if reason:
             raise UsageError(f"{reason}; drop the NTK option or that model")
 

@@ -3,7 +3,7 @@ widths, layers, seeds and training settings. Everything is checked before anythi
 names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
 
     seeds = "0-4"            # or a list; widths / layers: an int or a list
-    widths = [222]
+    widths = [222]           # or params = [1e4, 1e5]: per model, the width nearest each parameter budget
     layers = 4
     max_members = 8          # optional: fixed members per ensemble (default: measured; --max-members overrides)
     gpus_per_job = 0.5       # optional: GPUs per ensemble with --executor ray (--gpus-per-job overrides)
@@ -44,7 +44,7 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_SEED = 2**63 - 1  # seeds are stored as int64
 DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
-TOP_KEYS = ("name", "description", "seeds", "widths", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
+TOP_KEYS = ("name", "description", "seeds", "widths", "params", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
             "train", "models", "tasks")
 TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 
@@ -79,6 +79,7 @@ class Spec:
     text: str
     ntk: NtkOptions | None = None
     gpus_per_job: float | None = None
+    budgets: tuple[int, ...] = ()  # parameter budgets (spec key ``params``), instead of ``widths`` (then empty)
 
 
 def unique(values) -> tuple:
@@ -125,6 +126,15 @@ class _Checker:
             above = " and < 2^63" if maximum == MAX_SEED else (f" and <= {maximum}" if maximum else "")
             raise self.fail(key, f"expected an integer >= {minimum}{above} or a list of them, got {value!r}")
         return unique(values)
+
+    def budgets(self, value: Any) -> tuple[int, ...]:
+        """Parameter budgets: whole numbers >= 1, written as integers or as 1e4-style floats."""
+        values = self.values("params", value)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1 and float(v).is_integer()
+                   for v in values):
+            raise self.fail("params", f"expected parameter counts (whole numbers >= 1, e.g. 1e4) or a list of them, "
+                                      f"got {value!r}")
+        return unique(int(v) for v in values)
 
     def name(self, value: Any) -> str:
         """A plain name (it becomes the directory runs/NAME): letters, digits and -_. not leading."""
@@ -245,11 +255,14 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
             ntk = NtkOptions(tuple(stages), points)
         except UsageError as exc:
             raise check.fail("ntk", str(exc)) from None
+    if "widths" in raw and "params" in raw:
+        raise check.fail("params", "give widths or params (parameter budgets), not both")
+    budgets = check.budgets(raw["params"]) if "params" in raw else ()
     return Spec(
         name=check.name(raw["name"]) if "name" in raw else default_name,
         models=check.models(raw["models"]),
         tasks=check.tasks(raw["tasks"], library),
-        widths=check.ints("widths", raw.get("widths", DEFAULT_WIDTH), 1),
+        widths=() if budgets else check.ints("widths", raw.get("widths", DEFAULT_WIDTH), 1),
         layers=check.ints("layers", raw.get("layers", DEFAULT_LAYERS), 1),
         seeds=check.seeds(raw["seeds"]),
         train=check.train(raw.get("train", {})),
@@ -257,6 +270,7 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         text=text,
         ntk=ntk,
         gpus_per_job=gpus,
+        budgets=budgets,
     )
 
 

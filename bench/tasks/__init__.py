@@ -41,8 +41,8 @@ class Task:
     is ``metric_from_mse`` of the MSE between its output and ``reference`` [N, d_out] (the target itself
     when fitting a signal; the clean signal when denoising; the image when fitting its gradient), after
     removing each one's mean when ``centred``. ``quality`` maps the full output [K, N, d_out] and the
-reference to further metric columns {column: [K]} (SSIM, LSD, SI-SNR), computed once at the end. ``loss_column`` names a column for the final full-signal
-    loss where it is a result of its own (e.g. a Poisson task's ``grad_mse``); meta holds extra result
+    reference to further metric columns {column: [K]} (SSIM, LSD, SI-SNR), computed by the final evaluations
+    only. ``loss_column`` names a column for the final full-signal loss where it is a result of its own (e.g. a Poisson task's ``grad_mse``); meta holds extra result
     columns (sample rate, image size, PSNR data range...). A new task builds one of these; only a task
     that fits something other than the output overrides ``fits``.
     """
@@ -103,8 +103,9 @@ reference to further metric columns {column: [K]} (SSIM, LSD, SI-SNR), computed 
         return error.square().mean(dim=(1, 2))
 
     @torch.no_grad()
-    def evaluate(self, model: Ensemble, precision: str = "fp32") -> dict[str, Tensor]:
-        """Full-signal metrics per member, {column: [K]}, in chunks of ``eval_chunk`` points (float64 sums)."""
+    def evaluate(self, model: Ensemble, precision: str = "fp32", final: bool = True) -> dict[str, Tensor]:
+        """Full-signal metrics per member, {column: [K]}, in chunks of ``eval_chunk`` points (float64 sums);
+        ``final``: with the ``quality`` and ``loss_column`` metrics (not needed while training)."""
         k, n, device = model.size, self.size, self.coords.device
         error_sum, squared_sum, loss_sum = (torch.zeros(k, dtype=torch.float64, device=device) for _ in range(3))
         outs = []  # the whole output, when ``quality`` needs it
@@ -112,19 +113,19 @@ reference to further metric columns {column: [K]} (SSIM, LSD, SI-SNR), computed 
             chunk = slice(start, start + self.eval_chunk)
             out, fitted = self.fits(model, self.coords[chunk], precision, training=False)
             error = out.detach() - self.reference[chunk]
-            if self.quality:
+            if self.quality and final:
                 outs.append(out.detach())
             squared_sum += error.double().square().sum(dim=(1, 2))
             error_sum += error.double().sum(dim=(1, 2))
-            if self.loss_column:
+            if self.loss_column and final:
                 loss_sum += (fitted.detach() - self.target[chunk]).double().square().sum(dim=(1, 2))
         mse = squared_sum / self.reference.numel()
         if self.centred:  # mean of (e - mean e)^2 = mean e^2 - (mean e)^2, per member
             mse = mse - (error_sum / self.reference.numel()) ** 2
         metrics = {self.metric: self.metric_from_mse(mse.float())}
-        if self.loss_column:
+        if self.loss_column and final:
             metrics[self.loss_column] = (loss_sum / self.target.numel()).float()
-        if self.quality:
+        if self.quality and final:
             metrics |= self.quality(torch.cat(outs, dim=1), self.reference)
         return metrics
 

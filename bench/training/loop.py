@@ -23,7 +23,7 @@ CURVE_POINTS = 100  # about this many points of each training curve are kept (fu
 class TrainConfig:
     """steps: optimizer steps; lr_step/lr_gamma: StepLR (off when lr_step is None); batch_size: points per
     step (None = full batch); eval_every: steps between full-signal evaluations when training on minibatches
-    (full-batch training reads the metric off each step's loss); batch_seed: seed of the minibatch order;
+    (full-batch training reads the metric off each step's forward pass); batch_seed: seed of the minibatch order;
     precision: matmul precision of layers 1.. ("fp32", "tf32", "bf16"; see ``Ensemble``)."""
 
     steps: int = 300
@@ -74,7 +74,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
             timer.at(step)
             if not full_batch and step % cfg.eval_every == 0:
                 with timer.paused():
-                    members.record(task.evaluate(model, cfg.precision)[task.metric], step)
+                    members.record(task.evaluate(model, cfg.precision, final=False)[task.metric], step)
             idx = None if full_batch else torch.randint(task.size, (cfg.batch_size,), generator=batches).to(device)
             losses, metric = step_fn(idx, members.alive)
             members.check(losses, step)

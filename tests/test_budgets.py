@@ -1,0 +1,90 @@
+"""Parameter budgets: the width each model gets is the nearest to the budget, budgets out of reach are
+usage errors, and a sweep over budgets records rows within 10% of each and plots against the count."""
+
+import textwrap
+
+import pytest
+
+from bench.cli import main
+from bench.errors import UsageError
+from bench.models import (Architecture, Layer, ModelChoice, load_builtin_models, parameter_count, register_model,
+                          sine, width_for_budget)
+from bench.store import read_results
+
+
+def count(model: ModelChoice, d_in: int, width: int, layers: int, d_out: int) -> int:
+    return parameter_count(Architecture(d_in, width, layers, d_out).layers_of(model.entry.meta["plan"]))
+
+
+def bottleneck(d_in: int, width: int, layers: int, d_out: int) -> list[Layer]:
+    """A user's plan: every other hidden layer half as wide."""
+    sizes = [d_in] + [width if i % 2 == 0 else max(1, width // 2) for i in range(layers)]
+    return [Layer(a, b, sine) for a, b in zip(sizes, sizes[1:])] + [Layer(sizes[-1], d_out, None)]
+
+
+def test_the_width_found_is_the_nearest_to_the_budget_for_every_model_and_a_plugin_plan():
+    @register_model(name="bottleneck_test", plan=bottleneck)
+    def bottleneck_test(member):
+        """test plugin: default init on a bottleneck plan"""
+
+    for entry in load_builtin_models():
+        model = ModelChoice(entry, {})
+        for (d_in, d_out), layers, budget in [((1, 1), 2, 700), ((2, 3), 4, 12_345), ((1, 1), 3, 300_000)]:
+            width, found = width_for_budget(model, d_in, layers, d_out, budget)
+            assert found == count(model, d_in, width, layers, d_out)
+            assert abs(found - budget) <= 0.1 * budget
+            for other in (width - 1, width + 1):
+                if other >= 1:  # neighbours are no nearer (a rounding plan may tie: then the narrower wins)
+                    assert abs(count(model, d_in, other, layers, d_out) - budget) >= abs(found - budget)
+                    if count(model, d_in, other, layers, d_out) == found:
+                        assert other > width
+
+
+def test_a_budget_no_width_reaches_is_a_usage_error_naming_model_and_budget():
+    with pytest.raises(UsageError, match=r"no width gives siren with 4 hidden layers about 5 parameters"):
+        width_for_budget(ModelChoice(load_builtin_models().get("siren"), {}), 1, 4, 1, 5)
+
+
+def test_bench_run_refuses_a_budget_too_small_and_width_with_params(capsys):
+    assert main(["run", "--model", "siren", "--task", "audio:synthetic:hf_noise", "--params", "5",
+                 "--out", "unused"]) == 2
+    assert "params: no width gives siren with 4 hidden layers about 5 parameters" in capsys.readouterr().err
+    assert main(["run", "--params", "1000", "--width", "8", "--out", "unused"]) == 2
+    assert "give --width or --params" in capsys.readouterr().err
+
+
+def test_a_spec_with_widths_and_params_is_a_usage_error(tmp_path, capsys):
+    spec = tmp_path / "both.toml"
+    spec.write_text('seeds = [0]\nwidths = 16\nparams = 1e3\n[models]\nsiren = {}\n'
+                    '[[tasks]]\ntask = "audio"\nsignals = ["synthetic:hf_noise"]\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 2
+    assert "params: give widths or params (parameter budgets), not both" in capsys.readouterr().err
+
+
+def test_a_sweep_over_two_budgets_records_rows_within_10_percent_and_plots_against_the_count(tmp_path, need):
+    need("relay")
+    (tmp_path / "budgets.toml").write_text(textwrap.dedent("""
+        name = "budgets-test"
+        seeds = [0, 1]
+        params = [300, 3e3]
+        layers = 2
+        [train]
+        steps = 10
+        [models]
+        siren = {}
+        winner = {}
+        wire = {}
+        [[tasks]]
+        task = "audio"
+        signals = ["relay"]
+        max_samples = 1024
+    """))
+    assert main(["sweep", str(tmp_path / "budgets.toml"), "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
+    rows = read_results(tmp_path / "runs")
+    assert len(rows) == 3 * 2 * 2 and set(rows["param_budget"]) == {300, 3000}
+    assert ((rows["n_params"] - rows["param_budget"]).abs() <= 0.1 * rows["param_budget"]).all()
+    siren = rows[(rows["model"] == "siren") & (rows["param_budget"] == 3000)]
+    assert siren["ensemble_size"].max() > 1  # siren and winner build one network: they share ensembles
+    assert main(["sweep", str(tmp_path / "budgets.toml"), "--out", str(tmp_path / "runs")]) == 0  # all done: keys hold
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "snr_db_vs_n_params.png").is_file()
