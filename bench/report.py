@@ -55,6 +55,8 @@ def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.Data
     """``rows`` plus a ``setting`` column: the signal, and each setting column (but ``leave_out``) that takes
     several values for one signal (a column that only differs between signals, such as a clip's length,
     says nothing new)."""
+    if "param_budget" in rows and rows["param_budget"].notna().any():  # the width follows from budget and model
+        leave_out = (*leave_out, "width")
     varying = [c for c in SETTING_COLUMNS if c not in leave_out
                and c in rows and rows[c].astype(str).groupby(rows["signal"]).nunique().gt(1).any()]
     label = rows["signal"].astype(str)
