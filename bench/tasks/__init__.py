@@ -42,9 +42,10 @@ class Task:
     when fitting a signal; the clean signal when denoising; the image when fitting its gradient), after
     removing each one's mean when ``centred``. ``quality`` maps the full output [K, N, d_out] and the
     reference to further metric columns {column: [K]} (SSIM, LSD, SI-SNR), computed by the final evaluations
-    only. ``loss_column`` names a column for the final full-signal loss where it is a result of its own (e.g. a Poisson task's ``grad_mse``); meta holds extra result
-    columns (sample rate, image size, PSNR data range...). A new task builds one of these; only a task
-    that fits something other than the output overrides ``fits``.
+    only. ``loss_column`` names a column for the final full-signal loss where it is a result of its own
+    (e.g. a Poisson task's ``grad_mse``); meta holds extra result columns (sample rate, image size, PSNR
+    data range...). A new task builds one of these; only a task that fits something other than the output
+    overrides ``fits``.
     """
 
     name: str
