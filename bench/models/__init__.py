@@ -176,7 +176,7 @@ def build_ensemble(
 
 
 __all__ = [
-    "MLP", "MODELS", "PRECISIONS", "Architecture", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice", "SignalInfo",
-    "build_ensemble", "load_builtin_models", "parameter_count", "width_for_budget", "load_plugin", "parse_model", "plugin_modules", "register_model", "sine",
-    "unsupported",
+    "MLP", "MODELS", "PRECISIONS", "Architecture", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice",
+    "SignalInfo", "build_ensemble", "load_builtin_models", "load_plugin", "parameter_count", "parse_model",
+    "plugin_modules", "register_model", "sine", "unsupported", "width_for_budget",
 ]
