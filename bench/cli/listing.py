@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bench.cli.options import add_data_dir, common, positive
+from bench.errors import UsageError
 from bench.models import load_builtin_models
 from bench.signals import SYNTHETIC, SignalLibrary
 from bench.sweep.presets import DEFAULTS
@@ -57,7 +58,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _list_budget(args: argparse.Namespace) -> int:
     """Each model's width for a budget of ``--params`` parameters and its exact count."""
-    from bench.errors import UsageError
     from bench.models import ModelChoice, width_for_budget
 
     print(f"widths for {args.params:,} parameters, d_in={args.d_in}, d_out={args.d_out}, {args.layers} hidden layers:")

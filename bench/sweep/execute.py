@@ -114,7 +114,7 @@ class JobRunner:
 
     def parts(self, job: Job, task: Task) -> list[Job]:
         """The ensembles ``job`` trains as on its ``task``'s device (budgets resolved to widths)."""
-        job = Job(tuple(cell.with_width(task.info) for cell in job.cells))
+        job = self._sized(job, task)
         if not self.tune:
             return [job]
         cell = job.cells[0]
@@ -125,11 +125,20 @@ class JobRunner:
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
-        job = Job(tuple(cell.with_width(task.info) for cell in job.cells))
+        job = self._sized(job, task)
         cell = job.cells[0]
         compile = should_compile(self.compile, task, cell.model, cell.width, cell.layers, cell.train, len(job))
         rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile)
         return [row | self.columns for row in rows]
+
+    @staticmethod
+    def _sized(job: Job, task: Task) -> Job:
+        """``job`` with its parameter budget resolved to a width on ``task``, once: the cells of a job share
+        plan, layers and budget (``pack``). A job of widths, or already resolved, is returned as it is."""
+        first = job.cells[0].with_width(task.info)
+        if first is job.cells[0]:
+            return job
+        return Job(tuple(replace(cell, width=first.width) for cell in job.cells))
 
     def failed(self, job: Job, message: str) -> list[dict[str, Any]]:
         """Rows with status "error" for every cell of a job that could not run at all (e.g. its worker died)."""

@@ -83,8 +83,9 @@ class Cell:
         return MemberSpec(self.model, self.seed)
 
     def with_width(self, info: SignalInfo) -> Cell:
-        """This cell with its budget's width for a signal of ``info``'s shape (as it is without a budget)."""
-        if self.param_budget is None:
+        """This cell with its budget's width for a signal of ``info``'s shape (as it is without a budget, or
+        once resolved)."""
+        if self.param_budget is None or self.width is not None:
             return self
         width, _ = width_for_budget(self.model, info.d_in, self.layers, info.d_out, self.param_budget)
         return replace(self, width=width)
