@@ -20,32 +20,40 @@ from bench.errors import UsageError
 from bench.plotting import pyplot, save_figure
 from bench.status import OK
 
-METRICS = ("snr_db", "psnr_db", "si_snr_db", "lsd", "ssim")
+METRICS = ("snr_db", "psnr_db", "fit_snr_db", "fit_psnr_db", "si_snr_db", "lsd", "ssim")
 LOWER_IS_BETTER = ("lsd",)  # for every other metric higher is better
 
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
 # of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
 SETTING_COLUMNS = ("task", "param_budget", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
-                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed",
+                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed", "mask", "mask_seed",
                    # never pool results of two versions of a target (another file content, or rows from before
                    # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
                    "signal_fingerprint", "target_revision")
+HELD_OUT = " Inpaint tasks score it on the held-out points only (never trained on)."
+WHOLE = " Inpaint tasks score the whole output (kept and held-out points) against the whole signal."
 NOTES = {
     "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step; "
-              "higher is better.",
+              "higher is better." + HELD_OUT,
     "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
-               "convention); higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower.",
+               "convention); higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower."
+               + HELD_OUT,
+    "fit_snr_db": "SNR in dB of an inpaint task on the points it trained on (the kept points), at the last step; "
+                  "higher is better. Beside the held-out `snr_db` it tells fitting from generalizing.",
+    "fit_psnr_db": "PSNR in dB (data range 2) of an inpaint task on the pixels it trained on (the kept pixels), at "
+                   "the last step; higher is better. Beside the held-out `psnr_db` it tells fitting from "
+                   "generalizing.",
     "si_snr_db": "Scale-invariant SNR in dB at the last step (both signals mean-removed, the target scaled to its "
-                 "best fit of the reconstruction); higher is better.",
+                 "best fit of the reconstruction); higher is better." + WHOLE,
     "lsd": "Log-spectral distance in dB at the last step: over STFT frames (Hann window of 2048 samples, fewer "
            "for shorter clips; hop a quarter window), the mean of the RMS over frequency of "
-           "10 log10((P + 1e-10) / (P_hat + 1e-10)); lower is better, 0 for a perfect fit.",
+           "10 log10((P + 1e-10) / (P_hat + 1e-10)); lower is better, 0 for a perfect fit." + WHOLE,
     "ssim": "SSIM at the last step on the image in [0, 1] (reconstruction clipped to it), data range 1, Gaussian "
             "window 11 x 11 with sigma 1.5 (image mirrored at its border), averaged over all pixels and colour channels; higher is better, 1 for a "
-            "perfect fit.",
+            "perfect fit." + WHOLE,
 }
 LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)", "si_snr_db": "SI-SNR (dB)", "lsd": "LSD (dB)",
-          "ssim": "SSIM"}  # axis labels
+          "ssim": "SSIM", "fit_snr_db": "fit SNR (dB)", "fit_psnr_db": "fit PSNR (dB)"}  # axis labels
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",
               "n_params": "trainable parameters"}
 PLAIN_AXES = ("width", "layers", "n_samples")  # settings a figure may put on its x axis
@@ -380,6 +388,44 @@ def ntk_prediction_section(ok: pd.DataFrame, metric: str, out: Path) -> list[str
     return lines
 
 
+def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
+    """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
+    final and at the step best on the kept points, and a figure of fit against held-out per member."""
+    fit = f"fit_{metric}"
+    rows = with_setting(rows[rows[fit].notna()])
+    columns = {f"{fit}": "fit", metric: "held-out", f"best_{fit}": "best fit",
+               f"best_{metric}": "held-out at best fit"}
+    stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "model_spec"])
+    table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format) + " ± "
+                          + stats[column].std().fillna(0.0).map("{:.2f}".format)
+                          for column, label in (*columns.items(), ("gap", "gap (fit - held-out)"))})
+    table = table.loc[sorted(table.index, key=lambda key: (natural(key[0]), key[1]))]
+    table = table.rename_axis(["signal", "model"]).reset_index()
+    for ext, text in (("md", table.to_markdown(index=False)), ("csv", table.to_csv(index=False))):
+        (out / f"held_out_{metric}.{ext}").write_text(text + "\n")
+
+    plt, sns = pyplot()
+    settings = sorted(rows["setting"].unique(), key=natural)
+    grid = sns.relplot(rows, x=fit, y=metric, hue="model_spec", hue_order=sorted(rows["model_spec"].unique()),
+                       style="model_spec", col="setting", col_order=settings, col_wrap=min(3, len(settings)),
+                       height=3.2, aspect=1.1, s=40, facet_kws={"sharex": False, "sharey": False})
+    for ax in grid.axes.flat:  # the diagonal: held-out as good as the fit
+        low, high = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([low, high], [low, high], color="0.6", lw=0.8, ls="--", zorder=0)
+    grid.set_titles("{col_name}")
+    grid.set(xlabel=f"{LABELS[fit]} on the kept points", ylabel=f"{LABELS[metric]} on the held-out points")
+    grid.legend.set_title("model")
+    grid.figure.suptitle(f"fit against held-out {LABELS[metric]} per member at the last step (dashed: equal)",
+                         y=1.03)
+    pngs = [name for name in _save(grid.figure, out, f"{metric}_fit_vs_held_out") if name.endswith(".png")]
+    return ["### Fit and held-out side by side", "", (out / f"held_out_{metric}.md").read_text(),
+            f"Mean ± std over seeds of `{fit}` (kept points) and `{metric}` (held-out points) at the last step, "
+            f"of both at the step with the best `{fit}` (chosen on the kept points only: choosing on the held-out "
+            "points would leak them), and the gap between fit and held-out. A gap near zero is a model that "
+            "generalizes between the samples; a large gap one that memorizes the samples it saw.", "",
+            *(f"![{png}]({png})\n" for png in pngs)]
+
+
 PEAK_ONE_PSNR = "best_psnr_peak1_db"
 
 
@@ -451,6 +497,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         for png in figures(rows, metric, out):
             lines += [f"![{png}]({png})", ""]
         if metric in ("snr_db", "psnr_db"):
+            if f"fit_{metric}" in rows and rows[f"fit_{metric}"].notna().any():
+                lines += held_out_section(rows, metric, out)
             lines += ntk_prediction_section(rows, metric, out)
     ntk_pngs = ntk_figures(ok, out)
     if ntk_pngs:

@@ -12,10 +12,13 @@ import pkgutil
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from bench.errors import UsageError
+from bench.masks import digest
+from bench.metrics import spectral_centroid
 from bench.models import Ensemble, SignalInfo
 from bench.registry import Entry, Registry
 from bench.signals import SignalLibrary
@@ -45,7 +48,8 @@ class Task:
     only. ``loss_column`` names a column for the final full-signal loss where it is a result of its own
     (e.g. a Poisson task's ``grad_mse``); meta holds extra result columns (sample rate, image size, PSNR
     data range...). A new task builds one of these; only a task that fits something other than the output
-    overrides ``fits``.
+    overrides ``fits``. A task that trains on part of a signal (``held_out_task``) also scores the rest,
+    ``held_out``, in its final evaluations.
     """
 
     name: str
@@ -61,6 +65,7 @@ class Task:
     quality: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None
     loss_column: str | None = None
     eval_chunk: int = EVAL_CHUNK  # points per evaluation pass (fewer where autograd runs through it)
+    held_out: HeldOut | None = None
 
     @property
     def size(self) -> int:
@@ -69,13 +74,10 @@ class Task:
     def to(self, device: torch.device | str) -> "Task":
         """This task with its tensors on ``device`` (a tensor held by two fields, e.g. a target that is
         also the reference, stays one tensor)."""
-        moved: dict[int, Tensor] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Tensor) and id(value) not in moved:
-                moved[id(value)] = value.to(device)
-        return replace(self, **{f.name: moved[id(getattr(self, f.name))] for f in fields(self)
-                                if isinstance(getattr(self, f.name), Tensor)})
+        moved = _tensors_moved(self, device)
+        if self.held_out is not None:
+            moved["held_out"] = self.held_out.to(device)
+        return replace(self, **moved)
 
     def fits(self, model: Ensemble, coords: Tensor, precision: str, training: bool) -> tuple[Tensor, Tensor]:
         """The hook of derivative tasks: the output [K, B, d_out] at coords [B, d_in] and what the loss
@@ -128,7 +130,72 @@ class Task:
             metrics[self.loss_column] = (loss_sum / self.target.numel()).float()
         if self.quality and final:
             metrics |= self.quality(torch.cat(outs, dim=1), self.reference)
+        if self.held_out is not None and final:
+            held = self.held_out
+            whole = [self.fits(model, held.coords[start:start + self.eval_chunk], precision, training=False)[0]
+                     for start in range(0, len(held.coords), self.eval_chunk)]
+            metrics |= held.score(torch.cat(whole, dim=1))
         return metrics
+
+
+def _tensors_moved(obj, device: torch.device | str) -> dict[str, Tensor]:
+    """The tensor fields of a dataclass, each moved to ``device`` once (fields sharing a tensor share the copy)."""
+    moved: dict[int, Tensor] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, Tensor) and id(value) not in moved:
+            moved[id(value)] = value.to(device)
+    return {f.name: moved[id(getattr(obj, f.name))] for f in fields(obj) if isinstance(getattr(obj, f.name), Tensor)}
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The part of a signal a task never trains on, scored after training. ``coords`` [N, d_in] and
+    ``reference`` [N, d_out] are the whole signal in its order (kept points included, because ``quality``
+    metrics such as SSIM and LSD need a whole image or clip), ``index`` [M] the held-out points among them.
+    ``score`` gives the ``metric`` column on the M held-out points only, from ``metric_from_mse`` of their
+    MSE, and ``quality`` of the whole output."""
+
+    coords: Tensor
+    reference: Tensor
+    index: Tensor
+    metric: str
+    metric_from_mse: Callable[[Tensor], Tensor]
+    quality: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None
+
+    def to(self, device: torch.device | str) -> "HeldOut":
+        return replace(self, **_tensors_moved(self, device))
+
+    def score(self, out: Tensor) -> dict[str, Tensor]:
+        """Metrics {column: [K]} of the output out [K, N, d_out] of K members over all N points."""
+        error = out[:, self.index].double() - self.reference[self.index].double()
+        metrics = {self.metric: self.metric_from_mse(error.square().mean(dim=(1, 2)).float())}
+        if self.quality:
+            metrics |= self.quality(out, self.reference)
+        return metrics
+
+
+def held_out_task(task: Task, kept: np.ndarray, metric_from_mse: Callable[[Tensor], Callable[[Tensor], Tensor]],
+                  meta: dict[str, Any]) -> Task:
+    """``task`` trained on the points ``kept`` only (sorted int64 indices into its points, from
+    ``bench.masks``) and scored on the others. ``metric_from_mse(reference)`` gives the metric function for
+    a part of the reference (SNR needs that part's power). The returned task's own metric, tracked during
+    training and choosing the best step, is ``fit_<metric>`` on the kept points; ``<metric>`` (the column
+    tables and reports read) is measured on the held-out points, and the ``quality`` metrics on the whole
+    output. The init sees the kept points only: the centroid (WINNER's input) is that of the kept values in
+    their order, the holes closed up. ``meta`` (the mask's settings) joins the task's result columns."""
+    index = torch.from_numpy(kept)
+    held = torch.from_numpy(np.setdiff1d(np.arange(task.size), kept)).long()
+    target = task.target[index]
+    reference = target if task.reference is task.target else task.reference[index]
+    centroid = spectral_centroid(target.numpy())
+    held_out = HeldOut(task.coords, task.reference, held, task.metric, metric_from_mse(task.reference[held]),
+                       task.quality)
+    return replace(task, coords=task.coords[index], target=target, reference=reference,
+                   info=replace(task.info, centroid=centroid), metric=f"fit_{task.metric}",
+                   metric_from_mse=metric_from_mse(reference), quality=None, held_out=held_out,
+                   meta=task.meta | meta | {"centroid": centroid, "n_kept": len(kept), "n_held_out": len(held),
+                                            "mask_digest": digest(kept)})
 
 
 def load_builtin_tasks() -> Registry:

@@ -1,0 +1,41 @@
+"""Audio inpainting and super-resolution: train on part of a clip (a random subset, every K-th sample, or
+the clip less contiguous gaps) and score SNR on the samples left out; ``fit_snr_db`` on those kept."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bench.masks import choose
+from bench.metrics import snr_db
+from bench.registry import NonNegativeInt, PositiveInt
+from bench.signals import SignalLibrary
+from bench.tasks import Task, held_out_task, register_task
+from bench.tasks.audio import clip_task, load_clip
+
+MASK_HELP = {
+    "keep": "fraction of the points trained on, a random subset drawn with --mask-seed (default 0.5)",
+    "stride": "train on every K-th point instead (images: every K-th row and column): super-resolution by K",
+    "mask_seed": "seed of the random subset or of the gap positions; the same for every member (default 0)",
+}
+
+
+def power(reference):
+    """SNR in dB as a function of the MSE, against the power of ``reference`` [n, 1] (the points scored)."""
+    mean_square = float(reference.double().square().mean())
+    return lambda mse: snr_db(mse, mean_square)
+
+
+@register_task(name="inpaint-audio", domain="audio", help={
+    "max_samples": "keep the first N samples (default: the whole clip)", **MASK_HELP,
+    "gaps": "train on the clip less N contiguous gaps of --gap-length samples at random places instead",
+    "gap_length": "samples per gap, with --gaps"})
+def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
+                  keep: float | None = None, stride: int | None = None, gaps: int | None = None,
+                  gap_length: int | None = None, mask_seed: NonNegativeInt = 0) -> Task:
+    """Fit a clip on some of its samples, SNR on the others (audio's loading, then the mask)."""
+    whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples))
+    kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
+    task = held_out_task(whole, kept, power, settings)
+    return replace(task, meta=task.meta | {
+        "signal_power": float(whole.target[task.held_out.index].double().square().mean()),
+        "fit_signal_power": float(task.target.double().square().mean())})
