@@ -70,11 +70,12 @@ def digest(kept: np.ndarray) -> str:
 DEFAULT_KEEP = 0.5
 
 
-def choose(n: int, keep: float | None, stride: int | None, seed: int, count: int | None = None,
+def choose(n: int, keep: float | None, stride: int | None, seed: int | None, count: int | None = None,
            length: int | None = None, grid: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
     """The kept indices of one of the three masks, by the options given (one kind at a time: ``keep``, the
     default, a random subset; ``stride``; ``count`` gaps of ``length`` samples), and the result columns that
-    name it: ``mask`` (a label such as "keep 0.5", "stride 4", "8 gaps x 1000") and its settings. ``grid``
+    name it: ``mask`` (a label such as "keep 0.5 seed 0", "stride 4", "8 gaps x 1000 seed 0") and its
+    settings. ``grid``
     (height, width): an image, whose stride applies to rows and columns."""
     if (count is None) != (length is None):
         raise UsageError("--gaps and --gap-length go together: give both (N gaps of L samples each) or neither")
@@ -83,10 +84,14 @@ def choose(n: int, keep: float | None, stride: int | None, seed: int, count: int
         raise UsageError(f"give one of --keep, --stride and --gaps (one kind of mask), not {' and '.join(kinds)}")
     settings = {"keep": None, "stride": None, "gaps": None, "gap_length": None, "mask_seed": None}
     if stride is not None:
+        if seed is not None:
+            raise UsageError("--mask-seed applies to random masks (--keep) and gaps (--gaps); a --stride mask has none")
         kept = strided(n, stride) if grid is None else strided_grid(*grid, stride)
         return kept, settings | {"mask": f"stride {stride}", "stride": stride}
+    seed = 0 if seed is None else seed
     if count is not None:
-        return gaps(n, count, length, seed), settings | {"mask": f"{count} gaps x {length}", "gaps": count,
-                                                          "gap_length": length, "mask_seed": seed}
+        return gaps(n, count, length, seed), settings | {"mask": f"{count} gaps x {length} seed {seed}",
+                                                          "gaps": count, "gap_length": length, "mask_seed": seed}
     keep = DEFAULT_KEEP if keep is None else keep
-    return random_subset(n, keep, seed), settings | {"mask": f"keep {keep:g}", "keep": keep, "mask_seed": seed}
+    return random_subset(n, keep, seed), settings | {"mask": f"keep {keep:g} seed {seed}", "keep": keep,
+                                                      "mask_seed": seed}

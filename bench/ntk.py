@@ -35,17 +35,19 @@ DEFAULT_MAX_BYTES = 2**28
 
 
 def ntk_points(task: Task, points: int) -> tuple[Tensor, tuple[int, ...]]:
-    """coords [M, d_in] of a contiguous window of the task's grid and the grid shape ((M,) or (s, s))."""
+    """coords [M, d_in] of a contiguous window of the task's grid and the grid shape ((M,) or (s, s)); for a
+    task that holds points out, of the whole grid (the kept points of a random mask are not evenly spaced)."""
+    coords = task.held_out.coords if task.held_out is not None else task.coords
     if task.info.d_in == 1:
-        if points > task.size:
-            raise UsageError(f"--points {points} exceeds the signal's {task.size} samples")
-        return task.coords[:points], (points,)
+        if points > len(coords):
+            raise UsageError(f"--points {points} exceeds the signal's {len(coords)} samples")
+        return coords[:points], (points,)
     side = math.isqrt(points)
     height, width = task.meta["height_px"], task.meta["width_px"]
     if side * side != points or side > min(height, width):
         raise UsageError(f"--points {points} must be a square number no larger than the image ({height}x{width})")
     top, left = (height - side) // 2, (width - side) // 2
-    grid = task.coords.reshape(height, width, 2)[top:top + side, left:left + side]
+    grid = coords.reshape(height, width, 2)[top:top + side, left:left + side]
     return grid.reshape(-1, 2), (side, side)
 
 

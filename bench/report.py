@@ -26,7 +26,7 @@ LOWER_IS_BETTER = ("lsd",)  # for every other metric higher is better
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
 # of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
 SETTING_COLUMNS = ("task", "param_budget", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
-                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed", "mask", "mask_seed",
+                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed", "mask",
                    # never pool results of two versions of a target (another file content, or rows from before
                    # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
                    "signal_fingerprint", "target_revision")
@@ -202,6 +202,8 @@ def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
     points = timed["n_samples"] if "n_samples" in timed else pd.Series(np.nan, index=timed.index)
     if "height_px" in timed:
         points = points.fillna(timed["height_px"] * timed["width_px"])
+    if "n_kept" in timed:  # inpaint tasks train on their kept points
+        points = timed["n_kept"].fillna(points)
     keys = ["task", "signal", "width", "layers", "ensemble_size", "steps_per_s"]
     timed = timed.assign(points=points, problem=timed["task"] + ", " + points.map("{:,.0f} points".format)
                          + ", " + timed["layers"].astype(str) + " x " + timed["width"].astype(str))
@@ -392,15 +394,16 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
     final and at the step best on the kept points, and a figure of fit against held-out per member."""
     fit = f"fit_{metric}"
-    rows = with_setting(rows[rows[fit].notna()])
+    rows = with_setting(rows)
+    rows = rows[rows[fit].notna()]
     columns = {f"{fit}": "fit", metric: "held-out", f"best_{fit}": "best fit",
                f"best_{metric}": "held-out at best fit"}
-    stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "model_spec"])
+    stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "mask", "model_spec"])
     table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format) + " ± "
                           + stats[column].std().fillna(0.0).map("{:.2f}".format)
                           for column, label in (*columns.items(), ("gap", "gap (fit - held-out)"))})
-    table = table.loc[sorted(table.index, key=lambda key: (natural(key[0]), key[1]))]
-    table = table.rename_axis(["signal", "model"]).reset_index()
+    table = table.loc[sorted(table.index, key=lambda key: (natural(key[0]), natural(key[1]), key[2]))]
+    table = table.rename_axis(["signal", "mask", "model"]).reset_index()
     for ext, text in (("md", table.to_markdown(index=False)), ("csv", table.to_csv(index=False))):
         (out / f"held_out_{metric}.{ext}").write_text(text + "\n")
 
@@ -484,8 +487,9 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
                   (out / f"table_{metric}.md").read_text(),
                   f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
                   f"{NOTES[metric]}", ""]
-        if metric == "snr_db" and "signal_power" in rows and rows["signal_power"].notna().all():
-            lines += _peak_one_psnr_section(rows, out)
+        whole = rows[rows["fit_snr_db"].isna()] if "fit_snr_db" in rows else rows  # inpaint rows: not that number
+        if metric == "snr_db" and len(whole) and "signal_power" in whole and whole["signal_power"].notna().all():
+            lines += _peak_one_psnr_section(whole, out)
         if baseline in set(rows["model_spec"]):
             sig = significance(rows, metric, baseline)
             sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")

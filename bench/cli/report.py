@@ -47,7 +47,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def add_table(sub) -> None:
     table = sub.add_parser("table", parents=[common()], help="mean ± std over seeds by model and signal")
     table.add_argument("results", help="results directory written by bench run")
-    table.add_argument("--metric", help="snr_db, psnr_db, si_snr_db, lsd or ssim (default: every metric present)")
+    table.add_argument("--metric", help="snr_db, psnr_db, fit_snr_db, fit_psnr_db, si_snr_db, lsd or ssim "
+                                          "(default: every metric present)")
     add_format(table, ("markdown", "csv", "latex"))
     table.set_defaults(func=cmd_table)
 

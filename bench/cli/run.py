@@ -96,5 +96,8 @@ def _member_line(row: dict[str, Any]) -> str:
     if row["status"] in FAILED:
         return f"{head} {row['status']}: {row['error']}"
     status = OK if row["status"] == OK else f"diverged at step {row['diverged_step']}"
-    return (f"{head} {metric}={row[metric]:7.2f}  best={row['best_' + metric]:7.2f} @ {row['best_step']:<6d} "
-            f"{row['steps_per_s']:8.1f} steps/s  {status}")
+    fit = f"fit_{metric}"  # inpaint tasks: the metric is held-out, the best step chosen on the fit
+    scores = (f"{metric}={row[metric]:7.2f}  best={row['best_' + metric]:7.2f} @ {row['best_step']:<6d}" if fit not in row
+              else f"held-out {metric}={row[metric]:7.2f}  fit={row[fit]:7.2f}  at best fit (step "
+                   f"{row['best_step']}): {row['best_' + metric]:7.2f} / {row['best_' + fit]:7.2f}")
+    return f"{head} {scores} {row['steps_per_s']:8.1f} steps/s  {status}"

@@ -46,7 +46,8 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
         "status": member.status, task.metric: member.final, f"best_{task.metric}": member.best,
         "best_step": member.best_step, "diverged_step": member.diverged_step, "error": None,
         "curve_steps": member.curve_steps, f"curve_{task.metric}": member.curve,
-    } | member.extra | {f"best_{name}": value for name, value in member.best_extra.items()}
+    } | ({f"curve_{task.held_out.metric}": member.held_out_curve} if task.held_out else {})
+        | member.extra | {f"best_{name}": value for name, value in member.best_extra.items()}
         for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
 
 

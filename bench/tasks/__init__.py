@@ -106,6 +106,15 @@ class Task:
         return error.square().mean(dim=(1, 2))
 
     @torch.no_grad()
+    def held_out_metric(self, model: Ensemble, precision: str = "fp32") -> Tensor:
+        """The held-out metric [K] alone, on the held-out points alone (for the held-out training curve)."""
+        held = self.held_out
+        coords = held.coords[held.index]
+        return held.metric_of(torch.cat([self.fits(model, coords[start:start + self.eval_chunk], precision,
+                                                   training=False)[0]
+                                         for start in range(0, len(coords), self.eval_chunk)], dim=1))
+
+    @torch.no_grad()
     def evaluate(self, model: Ensemble, precision: str = "fp32", final: bool = True) -> dict[str, Tensor]:
         """Full-signal metrics per member, {column: [K]}, in chunks of ``eval_chunk`` points (float64 sums);
         ``final``: with the ``quality`` and ``loss_column`` metrics (not needed while training)."""
@@ -166,10 +175,14 @@ class HeldOut:
     def to(self, device: torch.device | str) -> "HeldOut":
         return replace(self, **_tensors_moved(self, device))
 
+    def metric_of(self, held: Tensor) -> Tensor:
+        """The metric [K] of outputs held [K, M, d_out] on the held-out points (MSE in float64)."""
+        error = held.double() - self.reference[self.index].double()
+        return self.metric_from_mse(error.square().mean(dim=(1, 2)).float())
+
     def score(self, out: Tensor) -> dict[str, Tensor]:
         """Metrics {column: [K]} of the output out [K, N, d_out] of K members over all N points."""
-        error = out[:, self.index].double() - self.reference[self.index].double()
-        metrics = {self.metric: self.metric_from_mse(error.square().mean(dim=(1, 2)).float())}
+        metrics = {self.metric: self.metric_of(out[:, self.index])}
         if self.quality:
             metrics |= self.quality(out, self.reference)
         return metrics

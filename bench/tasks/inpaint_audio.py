@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bench.errors import BenchError
 from bench.masks import choose
 from bench.metrics import snr_db
 from bench.registry import NonNegativeInt, PositiveInt
@@ -31,11 +32,15 @@ def power(reference):
     "gap_length": "samples per gap, with --gaps"})
 def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
                   keep: float | None = None, stride: int | None = None, gaps: int | None = None,
-                  gap_length: int | None = None, mask_seed: NonNegativeInt = 0) -> Task:
+                  gap_length: int | None = None, mask_seed: NonNegativeInt | None = None) -> Task:
     """Fit a clip on some of its samples, SNR on the others (audio's loading, then the mask)."""
     whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples))
     kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
     task = held_out_task(whole, kept, power, settings)
-    return replace(task, meta=task.meta | {
-        "signal_power": float(whole.target[task.held_out.index].double().square().mean()),
-        "fit_signal_power": float(task.target.double().square().mean())})
+    held_power = float(whole.target[task.held_out.index].double().square().mean())
+    fit_power = float(task.target.double().square().mean())
+    if held_power == 0 or fit_power == 0:
+        part = "held-out" if held_power == 0 else "kept"
+        raise BenchError(f"the {part} samples of {ref!r} ({settings['mask']}) are all silent, so its SNR is "
+                         f"undefined; use another --mask-seed, mask or --max-samples")
+    return replace(task, meta=task.meta | {"signal_power": held_power, "fit_signal_power": fit_power})

@@ -14,7 +14,7 @@ from bench.tasks.inpaint_audio import MASK_HELP
 @register_task(name="inpaint-image", domain="image",
                help={"side": "resize to SIDE x SIDE pixels (default: native size)", **MASK_HELP})
 def inpaint_image(library: SignalLibrary, ref: str, side: int | None = None, keep: float | None = None,
-                  stride: int | None = None, mask_seed: NonNegativeInt = 0) -> Task:
+                  stride: int | None = None, mask_seed: NonNegativeInt | None = None) -> Task:
     """Fit an image on some of its pixels, PSNR on the others (image's loading, then the mask)."""
     values = load_image(library, ref, side)
     whole = image_task("inpaint-image", ref, values)

@@ -75,11 +75,16 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
             if not full_batch and step % cfg.eval_every == 0:
                 with timer.paused():
                     members.record(task.evaluate(model, cfg.precision, final=False)[task.metric], step)
+                    if task.held_out is not None:
+                        members.record_held_out(task.held_out_metric(model, cfg.precision))
             idx = None if full_batch else torch.randint(task.size, (cfg.batch_size,), generator=batches).to(device)
             losses, metric = step_fn(idx, members.alive)
             members.check(losses, step)
             if metric is not None:  # full batch: the step's forward pass gives the metric of the current weights
                 members.record(metric, step)
+                if task.held_out is not None and members.curve_step(step):  # the held-out curve, not timed
+                    with timer.paused():
+                        members.record_held_out(task.held_out_metric(model, cfg.precision))
             optimizer.step()
             if scheduler:
                 scheduler.step()
@@ -95,6 +100,8 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         evaluation = task.evaluate(model, cfg.precision)
         members.check(evaluation[task.metric], cfg.steps)  # the last update made the weights non-finite
         members.record(evaluation[task.metric], cfg.steps)
+        if task.held_out is not None:
+            members.record_held_out(evaluation[task.held_out.metric])
         at_best = None
         if len(evaluation) > 1:  # the other metrics at the best step too
             with members.at_best():

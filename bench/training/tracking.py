@@ -28,6 +28,7 @@ class MemberOutcome:
     best_extra: dict[str, float]  # the same metrics of the weights at ``best_step`` (NaN where no step was finite)
     curve_steps: list[int]  # training curve: the metric after these many steps (NaN once diverged)
     curve: list[float]
+    held_out_curve: list[float] | None = None  # a held-out task's held-out metric at the same steps
 
 
 class MemberTracker:
@@ -45,6 +46,7 @@ class MemberTracker:
         self.best = torch.full((members,), -torch.inf, device=device)
         self.best_step = torch.zeros(members, dtype=torch.long, device=device)
         self.curve: list[tuple[int, Tensor]] = []  # (step, metric [K])
+        self.held_out_curve: list[Tensor] = []  # held-out metric [K] at the curve's steps (held-out tasks)
 
     def check(self, values: Tensor, step: int) -> None:
         """Members whose ``values`` [K] (losses, or the final metric) are not finite diverge at ``step``."""
@@ -59,8 +61,16 @@ class MemberTracker:
         self.best_step.copy_(torch.where(better, step, self.best_step))
         for weights, best in zip(self.weights, self.best_weights):
             best.copy_(torch.where(better.view(-1, *[1] * (weights.dim() - 1)), weights.detach(), best))
-        if step % self.curve_every == 0 or step == self.last_step:
+        if self.curve_step(step):
             self.curve.append((step, torch.where(self.alive, metric, torch.nan)))
+
+    def curve_step(self, step: int) -> bool:
+        """Whether the curve gets a point after ``step`` steps."""
+        return step % self.curve_every == 0 or step == self.last_step
+
+    def record_held_out(self, metric: Tensor) -> None:
+        """The held-out metric [K] of the weights the curve's latest point was recorded with."""
+        self.held_out_curve.append(torch.where(self.alive, metric, torch.nan))
 
     @contextmanager
     def at_best(self) -> Iterator[None]:
@@ -81,6 +91,7 @@ class MemberTracker:
         the evaluation of the weights ``at_best`` (its other metrics become ``best_extra``)."""
         steps = [step for step, _ in self.curve]
         curves = torch.stack([values for _, values in self.curve]).cpu()
+        held = torch.stack(self.held_out_curve).cpu() if self.held_out_curve else None
         members = []
         for i in range(len(self.alive)):
             ok = bool(self.alive[i])
@@ -96,6 +107,7 @@ class MemberTracker:
                             for name, values in (at_best or {}).items() if name != metric},
                 curve_steps=steps,
                 curve=[float(v) for v in curves[:, i]],
+                held_out_curve=None if held is None else [float(v) for v in held[:, i]],
             ))
         return members
 
@@ -123,6 +135,7 @@ class StepTimer:
 
     @contextmanager
     def paused(self) -> Iterator[None]:
+        synchronize(self.device)  # work queued before the pause (a step on CUDA) is timed, not paused
         began = time.perf_counter()
         yield
         synchronize(self.device)

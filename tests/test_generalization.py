@@ -1,0 +1,218 @@
+"""Inpainting and super-resolution tasks: masks, what training sees, held-out scoring, the CLI and reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench import masks
+from bench.cli import main
+from bench.errors import UsageError
+from bench.metrics import spectral_centroid
+from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+from bench.store import read_results
+from bench.tasks import held_out_task, load_task
+from bench.tasks.audio import clip_task, load_clip
+from bench.tasks.inpaint_audio import power
+from bench.training import TrainConfig, train
+
+
+def members(task, width, *models):
+    arch = Architecture(task.info.d_in, width, 2, task.info.d_out)
+    return build_ensemble([MemberSpec(parse_model(m), s) for s, m in enumerate(models)], arch, task.info)[0]
+
+
+def kept_index(task):
+    """The kept points of a held-out task, as indices into the whole signal."""
+    return np.setdiff1d(np.arange(len(task.held_out.coords)), task.held_out.index.numpy())
+
+
+def test_random_mask_depends_on_its_seed_only(library):
+    options = {"max_samples": 4096, "keep": 0.3}
+    first, again = (load_task("inpaint-audio:relay", library, options | {"mask_seed": 5}) for _ in range(2))
+    other = load_task("inpaint-audio:relay", library, options | {"mask_seed": 6})
+    assert torch.equal(first.held_out.index, again.held_out.index) and torch.equal(first.coords, again.coords)
+    assert not torch.equal(first.held_out.index, other.held_out.index)
+    assert first.size == round(0.3 * 4096) and first.size + len(first.held_out.index) == 4096
+    assert first.meta["mask_digest"] == again.meta["mask_digest"] != other.meta["mask_digest"]
+
+
+def test_training_points_are_the_kept_points_and_never_a_held_out_one(library):
+    task = load_task("inpaint-image:camera", library, {"side": 32, "keep": 0.25, "mask_seed": 1})
+    kept, held = kept_index(task), task.held_out.index.numpy()
+    assert len(np.intersect1d(kept, held)) == 0 and len(kept) + len(held) == 32 * 32
+    torch.testing.assert_close(task.coords, task.held_out.coords[kept], rtol=0, atol=0)
+    torch.testing.assert_close(task.target, task.held_out.reference[kept], rtol=0, atol=0)
+    training_points = {tuple(c) for c in task.coords.tolist()}
+    assert not training_points & {tuple(c) for c in task.held_out.coords[held].tolist()}
+
+
+@pytest.mark.parametrize("batch_size", [None, 256])
+def test_held_out_values_never_reach_training(library, batch_size):
+    """Training (full batch or minibatches) on a clip whose held-out samples are replaced by noise is bitwise
+    the same (weights and fit curve); only the held-out score changes."""
+    samples, rate = load_clip(library, "relay", 2048)
+    kept = masks.random_subset(len(samples), 0.5, seed=0)
+    garbled = samples.copy()
+    held = np.setdiff1d(np.arange(len(samples)), kept)
+    garbled[held] = np.random.default_rng(1).normal(size=len(held))
+    runs = []
+    for values in (samples, garbled):
+        task = held_out_task(clip_task("inpaint-audio", "relay", values, rate), kept, power, {})
+        model = members(task, 16, "siren", "winner")
+        outcome = train(model, task, TrainConfig(steps=30, lr=1e-4, batch_size=batch_size, eval_every=10),
+                        progress=False)
+        runs.append((model, outcome))
+    (model_a, a), (model_b, b) = runs
+    for pa, pb in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(pa, pb)
+    assert [m.curve for m in a.members] == [m.curve for m in b.members]
+    assert all(ma.extra["snr_db"] != mb.extra["snr_db"] for ma, mb in zip(a.members, b.members))
+
+
+@pytest.mark.parametrize("batch_size", [None, 512])
+def test_held_out_curve_and_best_are_of_the_right_weights(library, batch_size):
+    """The held-out curve's point after s steps is the held-out metric of a run stopped after s steps; the
+    best step is that of the best fit, and best_snr_db the held-out metric of its weights."""
+    task = load_task("inpaint-audio:relay", library, {"max_samples": 2048, "keep": 0.5})
+    cfg = TrainConfig(steps=8, lr=1e-3, batch_size=batch_size, eval_every=2)
+    outcome = train(members(task, 16, "siren", "winner"), task, cfg, progress=False).members
+    short = train(members(task, 16, "siren", "winner"), task, TrainConfig(steps=4, lr=1e-3, batch_size=batch_size,
+                                                                           eval_every=2), progress=False).members
+    at = outcome[0].curve_steps.index(4)
+    for long, stopped in zip(outcome, short):
+        assert len(long.held_out_curve) == len(long.curve) == len(long.curve_steps)
+        assert long.held_out_curve[at] == pytest.approx(stopped.extra["snr_db"], abs=1e-5)
+        assert long.curve[at] == pytest.approx(stopped.final, abs=1e-5)
+        assert long.held_out_curve[-1] == pytest.approx(long.extra["snr_db"], abs=1e-5)
+    for member in outcome:
+        best = int(np.nanargmax(member.curve))
+        assert member.best_step == member.curve_steps[best] and member.best == pytest.approx(member.curve[best])
+        assert member.best_extra["snr_db"] == pytest.approx(member.held_out_curve[best], abs=1e-5)
+
+
+def test_held_out_points_move_with_the_task(library):
+    task = load_task("inpaint-image:camera", library, {"side": 16, "stride": 2}).to("meta")
+    assert {t.device.type for t in (task.coords, task.target, task.held_out.coords, task.held_out.reference,
+                                    task.held_out.index)} == {"meta"}
+
+
+def test_ntk_of_an_inpaint_task_runs_on_the_whole_grid(library):
+    from bench.ntk import ntk_points
+
+    image = load_task("inpaint-image:camera", library, {"side": 16, "keep": 0.3})
+    coords, shape = ntk_points(image, 64)
+    assert shape == (8, 8) and torch.equal(coords, load_task("image:camera", library, {"side": 16}).coords
+                                           .reshape(16, 16, 2)[4:12, 4:12].reshape(-1, 2))
+    clip = load_task("inpaint-audio:relay", library, {"max_samples": 2048, "gaps": 2, "gap_length": 100})
+    coords, _ = ntk_points(clip, 256)
+    assert torch.equal(coords, torch.linspace(-1, 1, 2048)[:256, None])  # evenly spaced, holes included
+
+
+def test_silent_held_out_samples_are_an_error(library):
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="held-out samples .* are all silent"):
+        load_task("inpaint-audio:gt_bach", library, {"max_samples": 1300, "gaps": 1, "gap_length": 50})  # 1,242 zeros first
+
+
+def test_held_out_metric_of_an_exact_and_of_a_zero_prediction(library):
+    audio = load_task("inpaint-audio:relay", library, {"max_samples": 4096, "stride": 3})
+    image = load_task("inpaint-image:camera", library, {"side": 24, "keep": 0.5})
+    for task, metric in ((audio, "snr_db"), (image, "psnr_db")):
+        reference = task.held_out.reference
+        exact = task.held_out.score(reference[None])
+        assert exact[metric].item() == float("inf")
+        zero = task.held_out.score(torch.zeros_like(reference)[None])[metric].item()
+        y = reference[task.held_out.index].double().numpy()
+        direct = 10 * np.log10(np.mean(y**2) / np.mean(y**2)) if metric == "snr_db" else 10 * np.log10(4 / np.mean(y**2))
+        assert zero == pytest.approx(direct, abs=1e-4)
+    ssim = image.held_out.score(image.held_out.reference[None])["ssim"].item()
+    assert ssim == pytest.approx(1.0, abs=1e-6)
+
+
+def test_evaluation_scores_kept_and_held_out_points_apart(library):
+    task = load_task("inpaint-audio:relay", library, {"max_samples": 4096, "gaps": 3, "gap_length": 200,
+                                                      "mask_seed": 2})
+    model = members(task, 16, "siren2", "winner")
+    metrics = task.evaluate(model)
+    with torch.no_grad():
+        out = model(task.held_out.coords).double()
+    reference = task.held_out.reference.double()
+    held = task.held_out.index
+    kept = torch.from_numpy(kept_index(task))
+
+    def snr(idx):
+        return 10 * torch.log10(reference[idx].square().mean() / (out[:, idx] - reference[idx]).square().mean(dim=(1, 2)))
+
+    torch.testing.assert_close(metrics["snr_db"].double(), snr(held), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(metrics["fit_snr_db"].double(), snr(kept), rtol=1e-4, atol=1e-4)
+    assert {"si_snr_db", "lsd"} <= set(metrics)
+
+
+def test_init_sees_only_the_kept_samples_in_order(library):
+    samples, _ = load_clip(library, "relay", 4096)
+    strided = load_task("inpaint-audio:relay", library, {"max_samples": 4096, "stride": 4})
+    assert strided.info.centroid == pytest.approx(spectral_centroid(samples[::4, None]), rel=1e-5)
+    whole = load_task("audio:relay", library, {"max_samples": 4096})
+    assert strided.info.centroid != pytest.approx(whole.info.centroid, rel=1e-3)
+    assert strided.meta["centroid"] == strided.info.centroid
+
+
+def test_masks_shapes_and_rules():
+    grid = masks.strided_grid(6, 8, 2)
+    assert len(grid) == 3 * 4 and all((i // 8) % 2 == 0 and (i % 8) % 2 == 0 for i in grid)
+    for seed in range(20):
+        kept = masks.gaps(500, 6, 30, seed)
+        held = np.setdiff1d(np.arange(500), kept)
+        runs = np.split(held, np.flatnonzero(np.diff(held) > 1) + 1)
+        assert len(runs) == 6 and all(len(run) == 30 for run in runs)  # six separate gaps of 30
+        assert kept[0] == 0 and kept[-1] == 499
+    with pytest.raises(UsageError, match="--keep"):
+        masks.random_subset(100, 1.0, 0)
+    with pytest.raises(UsageError, match="one of --keep, --stride and --gaps"):
+        masks.choose(100, 0.5, 2, 0)
+    with pytest.raises(UsageError, match="go together"):
+        masks.choose(100, None, None, 0, count=2)
+    with pytest.raises(UsageError, match="do not fit"):
+        masks.gaps(100, 5, 20, 0)
+    with pytest.raises(UsageError, match="--stride"):
+        masks.strided(100, 1)
+
+
+@pytest.mark.parametrize("task, options, masks_run, metric", [
+    ("inpaint-audio:relay", ["--max-samples", "2048", "--gaps", "4", "--gap-length", "64"],
+     (["--mask-seed", "0"], ["--mask-seed", "1"]), "snr_db"),
+    ("inpaint-image:camera", ["--side", "24"], (["--stride", "2"], ["--stride", "3"]), "psnr_db"),
+])
+def test_a_cli_run_writes_both_columns_and_the_report_sets_them_side_by_side(tmp_path, need, task, options,
+                                                                              masks_run, metric):
+    need(task.partition(":")[2])
+    out = tmp_path / "runs"
+    for mask in masks_run:
+        assert main(["run", "--task", task, *options, *mask, "--model", "siren", "--model", "winner",
+                     "--seeds", "0-1", "--width", "16", "--layers", "2", "--steps", "20", "--device", "cpu",
+                     "--max-members", "4", "--compile", "off", "--no-progress", "--out", str(out)]) == 0
+    rows = read_results(out)
+    for column in (metric, f"fit_{metric}", f"best_{metric}", f"best_fit_{metric}"):
+        assert rows[column].notna().all(), column
+    for _, row in rows.iterrows():  # the held-out curve beside the fit curve, ending at the final value
+        assert len(row[f"curve_{metric}"]) == len(row[f"curve_fit_{metric}"]) == len(row["curve_steps"])
+        assert row[f"curve_{metric}"][-1] == pytest.approx(row[metric], abs=1e-4)
+    assert rows["cell_key"].nunique() == 8  # the mask's settings are part of the key
+    # every member of one mask trained on the same points, and the two masks differ
+    per_mask = rows.fillna({"mask_seed": -1}).groupby(["mask", "mask_seed"])["mask_digest"]
+    assert per_mask.ngroups == 2 and per_mask.nunique().eq(1).all() and rows["mask_digest"].nunique() == 2
+    report = tmp_path / "report"
+    assert main(["report", str(out), "--out", str(report)]) == 0
+    text = (report / "README.md").read_text()
+    assert "Fit and held-out side by side" in text and (report / f"{metric}_fit_vs_held_out.png").is_file()
+    assert (report / f"held_out_{metric}.md").read_text().count("winner") == 2  # one row per mask
+
+
+def test_mask_options_that_do_not_go_together_are_usage_errors(need, capsys):
+    need("camera")
+    code = main(["run", "--task", "inpaint-image:camera", "--side", "16", "--stride", "2", "--mask-seed", "1",
+                 "--steps", "1", "--device", "cpu", "--out", "/nonexistent/never-written"])
+    assert code == 2 and "--mask-seed applies to random masks" in capsys.readouterr().err
