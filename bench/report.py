@@ -459,11 +459,12 @@ def environment(results: pd.DataFrame, results_dir: Path) -> dict:
 
 
 def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: str = "siren",
-                 command: str = "", notes: str | None = None) -> Path:
+                 command: str = "", notes: str | None = None, explicit_baseline: bool = True) -> Path:
     """Write tables, significance, figures, environment.json and a README.md into ``out``; ``notes``
-    (markdown) goes under the title."""
+    (markdown) goes under the title. A ``baseline`` without results is an error when the user chose it
+    (``explicit_baseline``); the default one may be missing (a partial sweep): no paired differences then."""
     models = sorted(results["model_spec"].dropna().unique())
-    if baseline not in models:
+    if baseline not in models and explicit_baseline:
         raise UsageError(f"--baseline {baseline!r} names no model in {results_dir}; choose one of: {', '.join(models)}")
     out.mkdir(parents=True, exist_ok=True)
     ok = results[results["status"] == OK]
@@ -477,6 +478,9 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
              f"{len(results)} rows: {len(ok)} ok, {len(failed)} failed "
              f"({', '.join(f'{n} {s}' for s, n in failed['status'].value_counts().sort_index().items()) or 'none'}).",
              ""]
+    if baseline not in models:
+        lines += [f"No `{baseline}` results yet, so no paired differences against it (rerun the report once it has "
+                  f"some, or pass --baseline with one of: {', '.join(models)}).", ""]
     for metric in metrics:
         rows = metric_rows(results, metric)
         cells = cell_table(rows, metric)

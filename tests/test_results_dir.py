@@ -182,3 +182,14 @@ def test_a_plugin_must_be_a_python_file(tmp_path, capsys):
 def test_bench_bench_needs_members(capsys):
     assert main(["bench", "--members", "0", "--device", "cpu"]) == 2
     assert "ensemble sizes must be >= 1" in errors(capsys.readouterr().err)[0]
+
+
+def test_report_of_a_partial_sweep_without_the_default_baseline_yet(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--model", "winner", "--task", "audio:arch", "--max-samples", "256", "--width", "8",
+                 "--layers", "1", "--steps", "3", "--seeds", "0-1", "--device", "cpu", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "README.md").read_text()
+    assert "No `siren` results yet, so no paired differences" in text and "Paired differences" not in text
+    assert main(["report", str(out), "--out", str(tmp_path / "rep2"), "--baseline", "siren"]) == 2

@@ -20,7 +20,8 @@ def add_report(sub) -> None:
                                         "failed.md, environment.json.")
     report.add_argument("results", help="results directory")
     report.add_argument("--out", required=True, help="report directory, e.g. results/<name>")
-    report.add_argument("--baseline", default="siren", help="model spec the others are compared with (default siren)")
+    report.add_argument("--baseline", help="model spec the others are compared with (default siren; a partial sweep "
+                                           "without siren results yet gets no paired differences)")
     report.add_argument("--notes", metavar="FILE.md",
                         help="markdown placed under the report's title (what the results mean, links); kept as is")
     report.set_defaults(func=cmd_report)
@@ -31,15 +32,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.store import read_results
 
     command = f"bench report {args.results} --out {args.out}" + (
-        f" --baseline {args.baseline}" if args.baseline != "siren" else "") + (
+        f" --baseline {args.baseline}" if args.baseline else "") + (
         f" --notes {args.notes}" if args.notes else "")
     notes = None
     if args.notes:
         if not Path(args.notes).is_file():
             raise UsageError(f"notes file not found: {args.notes}; pass a markdown file")
         notes = Path(args.notes).read_text()
-    readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline, command,
-                          notes)
+    readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline or "siren",
+                          command, notes, explicit_baseline=args.baseline is not None)
     print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
     return 0
 
