@@ -394,7 +394,7 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
     final and at the step best on the kept points, and a figure of fit against held-out per member."""
     fit = f"fit_{metric}"
-    rows = with_setting(rows)
+    rows = with_setting(rows, leave_out=("mask",))  # the mask gets a column of its own
     rows = rows[rows[fit].notna()]
     columns = {f"{fit}": "fit", metric: "held-out", f"best_{fit}": "best fit",
                f"best_{metric}": "held-out at best fit"}
@@ -408,14 +408,16 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
         (out / f"held_out_{metric}.{ext}").write_text(text + "\n")
 
     plt, sns = pyplot()
-    settings = sorted(rows["setting"].unique(), key=natural)
+    rows = rows.assign(panel=rows["setting"] + ", " + rows["mask"])
+    panels = sorted(rows["panel"].unique(), key=natural)
     grid = sns.relplot(rows, x=fit, y=metric, hue="model_spec", hue_order=sorted(rows["model_spec"].unique()),
-                       style="model_spec", col="setting", col_order=settings, col_wrap=min(3, len(settings)),
+                       style="model_spec", col="panel", col_order=panels, col_wrap=min(3, len(panels)),
                        height=3.2, aspect=1.1, s=40, facet_kws={"sharex": False, "sharey": False})
     for ax in grid.axes.flat:  # the diagonal: held-out as good as the fit
         low, high = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
         ax.plot([low, high], [low, high], color="0.6", lw=0.8, ls="--", zorder=0)
     grid.set_titles("{col_name}")
+    grid.figure.subplots_adjust(hspace=0.4)  # room for the panel titles under the x labels above
     grid.set(xlabel=f"{LABELS[fit]} on the kept points", ylabel=f"{LABELS[metric]} on the held-out points")
     grid.legend.set_title("model")
     grid.figure.suptitle(f"fit against held-out {LABELS[metric]} per member at the last step (dashed: equal)",
