@@ -17,6 +17,7 @@ EPILOG = """examples:
   bench status runs/quick
   bench run --model siren2 --task audio:arch --max-samples 65536 --width 64 --layers 4 --steps 200 --seeds 0-3 --out runs/demo
   bench run --model siren --model siren2_filtered:S0=0.05,decay=0.9 --task image:camera --side 128
+  bench run --model siren --model winner --task inpaint-image:camera --side 64 --stride 2 --out runs/superres
   bench table runs/demo --metric snr_db --format markdown
   bench bench --members 1,4,16 --compile --roofline
 """
