@@ -2,7 +2,11 @@
 and column), or a clip with contiguous gaps. Each function returns the sorted indices of the kept points,
 in the signal's raster order (audio: sample index; images: row * width + col), as int64 [n_kept]; every
 other point is held out. Masks are drawn with numpy's seeded generator, so a mask depends on its
-settings and ``seed`` alone, never on the model or the init seed of a member."""
+settings and ``seed`` alone, never on the model or the init seed of a member.
+
+Random draws use numpy's legacy ``RandomState``, whose streams NumPy keeps fixed across versions (NEP 19),
+rather than ``default_rng``, whose methods may change theirs: a resumed sweep must train its remaining
+cells on the very mask its first cells saw (``digest`` identifies it in every row)."""
 
 from __future__ import annotations
 
@@ -14,14 +18,15 @@ from bench.errors import UsageError
 
 
 def random_subset(n: int, keep: float, seed: int) -> np.ndarray:
-    """round(keep * n) of the n points, drawn without replacement; at least one point is kept and one held out."""
+    """round(keep * n) of the n points, drawn without replacement (the first of a seeded permutation); at least
+    one point is kept and one held out."""
     if not 0 < keep < 1:
         raise UsageError(f"--keep must lie strictly between 0 and 1 (the fraction of points trained on), got {keep}")
     count = round(keep * n)
     if not 0 < count < n:
         raise UsageError(f"--keep {keep} of {n} points keeps {count}: nothing to train on or nothing held out; "
                          f"raise or lower --keep, or use a longer signal")
-    return np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False)).astype(np.int64)
+    return np.sort(np.random.RandomState(seed).permutation(n)[:count]).astype(np.int64)
 
 
 def strided(n: int, stride: int) -> np.ndarray:
@@ -54,7 +59,7 @@ def gaps(n: int, count: int, length: int, seed: int) -> np.ndarray:
         raise UsageError(f"{count} gaps of {length} samples do not fit into {n} samples with kept samples between "
                          f"them; use fewer or shorter gaps, or a longer clip")
     # Distinct sorted offsets s_0 < ... < s_{count-1} in [1, free - 1]; gap i starts at s_i + i * length.
-    offsets = np.sort(np.random.default_rng(seed).choice(np.arange(1, free), size=count, replace=False))
+    offsets = np.sort(np.random.RandomState(seed).permutation(np.arange(1, free))[:count])
     held = np.zeros(n, dtype=bool)
     for i, offset in enumerate(offsets):
         start = offset + i * length
