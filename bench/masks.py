@@ -1,12 +1,11 @@
 """Which points of a signal the generalization tasks train on: a random subset, every K-th sample (or row
 and column), or a clip with contiguous gaps. Each function returns the sorted indices of the kept points,
 in the signal's raster order (audio: sample index; images: row * width + col), as int64 [n_kept]; every
-other point is held out. Masks are drawn with numpy's seeded generator, so a mask depends on its
-settings and ``seed`` alone, never on the model or the init seed of a member.
-
-Random draws use numpy's legacy ``RandomState``, whose streams NumPy keeps fixed across versions (NEP 19),
-rather than ``default_rng``, whose methods may change theirs: a resumed sweep must train its remaining
-cells on the very mask its first cells saw (``digest`` identifies it in every row)."""
+other point is held out. A mask depends on its settings and ``seed`` alone, never on the model or the
+init seed of a member. Random draws use numpy's legacy ``RandomState``, whose streams NumPy keeps fixed
+across versions (NEP 19), rather than ``default_rng``, whose methods may change theirs: a resumed sweep
+must train its remaining cells on the very mask its first cells saw (``digest`` identifies it in every
+row)."""
 
 from __future__ import annotations
 
@@ -15,6 +14,8 @@ import hashlib
 import numpy as np
 
 from bench.errors import UsageError
+
+DEFAULT_KEEP = 0.5  # fraction of the points a random mask keeps when no mask option is given
 
 
 def random_subset(n: int, keep: float, seed: int) -> np.ndarray:
@@ -72,16 +73,12 @@ def digest(kept: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(kept, dtype=np.int64).tobytes()).hexdigest()[:8]
 
 
-DEFAULT_KEEP = 0.5
-
-
 def choose(n: int, keep: float | None, stride: int | None, seed: int | None, count: int | None = None,
            length: int | None = None, grid: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
     """The kept indices of one of the three masks, by the options given (one kind at a time: ``keep``, the
     default, a random subset; ``stride``; ``count`` gaps of ``length`` samples), and the result columns that
     name it: ``mask`` (a label such as "keep 0.5 seed 0", "stride 4", "8 gaps x 1000 seed 0") and its
-    settings. ``grid``
-    (height, width): an image, whose stride applies to rows and columns."""
+    settings. ``grid`` (height, width): an image, whose stride applies to rows and columns."""
     if (count is None) != (length is None):
         raise UsageError("--gaps and --gap-length go together: give both (N gaps of L samples each) or neither")
     kinds = [flag for flag, value in (("--keep", keep), ("--stride", stride), ("--gaps", count)) if value is not None]

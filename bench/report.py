@@ -396,7 +396,7 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     fit = f"fit_{metric}"
     rows = with_setting(rows, leave_out=("mask",))  # the mask gets a column of its own
     rows = rows[rows[fit].notna()]
-    columns = {f"{fit}": "fit", metric: "held-out", f"best_{fit}": "best fit",
+    columns = {fit: "fit", metric: "held-out", f"best_{fit}": "best fit",
                f"best_{metric}": "held-out at best fit"}
     stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "mask", "model_spec"])
     table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format) + " ± "

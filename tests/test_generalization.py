@@ -14,7 +14,7 @@ from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.store import read_results
 from bench.tasks import held_out_task, load_task
 from bench.tasks.audio import clip_task, load_clip
-from bench.tasks.inpaint_audio import power
+from bench.tasks.inpaint_audio import snr_against
 from bench.training import TrainConfig, train
 
 
@@ -59,7 +59,7 @@ def test_held_out_values_never_reach_training(library, batch_size):
     garbled[held] = np.random.default_rng(1).normal(size=len(held))
     runs = []
     for values in (samples, garbled):
-        task = held_out_task(clip_task("inpaint-audio", "relay", values, rate), kept, power, {})
+        task = held_out_task(clip_task("inpaint-audio", "relay", values, rate), kept, snr_against, {})
         model = members(task, 16, "siren", "winner")
         outcome = train(model, task, TrainConfig(steps=30, lr=1e-4, batch_size=batch_size, eval_every=10),
                         progress=False)

@@ -105,14 +105,15 @@ class Task:
             error = error - error.mean(dim=1, keepdim=True)
         return error.square().mean(dim=(1, 2))
 
+    def _output(self, model: Ensemble, coords: Tensor, precision: str) -> Tensor:
+        """The output [K, M, d_out] at coords [M, d_in], in chunks of ``eval_chunk`` points (no graph kept)."""
+        return torch.cat([self.fits(model, coords[start:start + self.eval_chunk], precision, training=False)[0]
+                          .detach() for start in range(0, len(coords), self.eval_chunk)], dim=1)
+
     @torch.no_grad()
     def held_out_metric(self, model: Ensemble, precision: str = "fp32") -> Tensor:
         """The held-out metric [K] alone, on the held-out points alone (for the held-out training curve)."""
-        held = self.held_out
-        coords = held.coords[held.index]
-        return held.metric_of(torch.cat([self.fits(model, coords[start:start + self.eval_chunk], precision,
-                                                   training=False)[0]
-                                         for start in range(0, len(coords), self.eval_chunk)], dim=1))
+        return self.held_out.metric_of(self._output(model, self.held_out.coords[self.held_out.index], precision))
 
     @torch.no_grad()
     def evaluate(self, model: Ensemble, precision: str = "fp32", final: bool = True) -> dict[str, Tensor]:
@@ -140,10 +141,7 @@ class Task:
         if self.quality and final:
             metrics |= self.quality(torch.cat(outs, dim=1), self.reference)
         if self.held_out is not None and final:
-            held = self.held_out
-            whole = [self.fits(model, held.coords[start:start + self.eval_chunk], precision, training=False)[0]
-                     for start in range(0, len(held.coords), self.eval_chunk)]
-            metrics |= held.score(torch.cat(whole, dim=1))
+            metrics |= self.held_out.score(self._output(model, self.held_out.coords, precision))
         return metrics
 
 

@@ -20,7 +20,7 @@ MASK_HELP = {
 }
 
 
-def power(reference):
+def snr_against(reference):
     """SNR in dB as a function of the MSE, against the power of ``reference`` [n, 1] (the points scored)."""
     mean_square = float(reference.double().square().mean())
     return lambda mse: snr_db(mse, mean_square)
@@ -36,7 +36,7 @@ def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | N
     """Fit a clip on some of its samples, SNR on the others (audio's loading, then the mask)."""
     whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples))
     kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
-    task = held_out_task(whole, kept, power, settings)
+    task = held_out_task(whole, kept, snr_against, settings)
     held_power = float(whole.target[task.held_out.index].double().square().mean())
     fit_power = float(task.target.double().square().mean())
     if held_power == 0 or fit_power == 0:
