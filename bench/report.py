@@ -398,6 +398,9 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     rows = rows[rows[fit].notna()]
     columns = {fit: "fit", metric: "held-out", f"best_{fit}": "best fit",
                f"best_{metric}": "held-out at best fit"}
+    interp = f"interp_{metric}"  # linear interpolation between the kept points, the same for every member
+    if interp in rows and rows[interp].notna().all():
+        columns[interp] = "linear interpolation"
     stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "mask", "model_spec"])
     table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format) + " ± "
                           + stats[column].std().fillna(0.0).map("{:.2f}".format)
@@ -413,21 +416,27 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     grid = sns.relplot(rows, x=fit, y=metric, hue="model_spec", hue_order=sorted(rows["model_spec"].unique()),
                        style="model_spec", col="panel", col_order=panels, col_wrap=min(3, len(panels)),
                        height=3.2, aspect=1.1, s=40, facet_kws={"sharex": False, "sharey": False})
-    for ax in grid.axes.flat:  # the diagonal: held-out as good as the fit
+    for panel, ax in grid.axes_dict.items():  # the diagonal: held-out as good as the fit
         low, high = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
         ax.plot([low, high], [low, high], color="0.6", lw=0.8, ls="--", zorder=0)
+        if interp in columns:
+            ax.axhline(rows.loc[rows["panel"] == panel, interp].mean(), color="0.3", lw=0.8, ls=":", zorder=0)
     grid.set_titles("{col_name}")
     grid.figure.subplots_adjust(hspace=0.4)  # room for the panel titles under the x labels above
     grid.set(xlabel=f"{LABELS[fit]} on the kept points", ylabel=f"{LABELS[metric]} on the held-out points")
     grid.legend.set_title("model")
-    grid.figure.suptitle(f"fit against held-out {LABELS[metric]} per member at the last step (dashed: equal)",
+    grid.figure.suptitle(f"fit against held-out {LABELS[metric]} per member at the last step (dashed: equal"
+                         + ("; dotted: linear interpolation between the kept points)" if interp in columns else ")"),
                          y=1.03)
     pngs = [name for name in _save(grid.figure, out, f"{metric}_fit_vs_held_out") if name.endswith(".png")]
     return ["### Fit and held-out side by side", "", (out / f"held_out_{metric}.md").read_text(),
             f"Mean ± std over seeds of `{fit}` (kept points) and `{metric}` (held-out points) at the last step, "
             f"of both at the step with the best `{fit}` (chosen on the kept points only: choosing on the held-out "
-            "points would leak them), and the gap between fit and held-out. A gap near zero is a model that "
-            "generalizes between the samples; a large gap one that memorizes the samples it saw.", "",
+            "points would leak them), "
+            + ("the held-out score of linear interpolation between the kept points (no network; a reference an "
+               "init should beat), " if interp in columns else "")
+            + "and the gap between fit and held-out. A gap near zero is a model that generalizes between the "
+            "samples; a large gap one that memorizes the samples it saw.", "",
             *(f"![{png}]({png})\n" for png in pngs)]
 
 

@@ -160,6 +160,27 @@ def test_init_sees_only_the_kept_samples_in_order(library):
     assert strided.meta["centroid"] == strided.info.centroid
 
 
+def test_linear_interpolation_reference(library):
+    clip = load_task("inpaint-audio:relay", library, {"max_samples": 4096, "stride": 2})
+    y = clip.held_out.reference[:, 0].double().numpy()
+    inner = np.arange(1, 4095, 2)  # held-out samples between two kept ones: their mean
+    estimate = np.append((y[inner - 1] + y[inner + 1]) / 2, y[4094])  # the last one extrapolates: nearest kept
+    held = y[clip.held_out.index.numpy()]
+    direct = 10 * np.log10(np.mean(held**2) / np.mean((held - estimate) ** 2))
+    assert clip.meta["interp_snr_db"] == pytest.approx(direct, abs=1e-3)
+
+    from bench.tasks.image import load_image
+    from bench.tasks.inpaint_image import interpolate
+
+    values = load_image(library, "camera", 16)
+    kept = masks.strided_grid(16, 16, 2)
+    on_edge = np.array([1, 16 * 2 + 3])  # (0, 1) and (2, 3): on a segment between two kept pixels of a row
+    expected = [(values[0, 0] + values[0, 2]) / 2, (values[2, 2] + values[2, 4]) / 2]
+    np.testing.assert_allclose(interpolate(values, kept, on_edge), np.stack(expected), atol=1e-12)
+    image = load_task("inpaint-image:camera", library, {"side": 16, "stride": 2})
+    assert np.isfinite(image.meta["interp_psnr_db"])
+
+
 def test_masks_shapes_and_rules():
     grid = masks.strided_grid(6, 8, 2)
     assert len(grid) == 3 * 4 and all((i // 8) % 2 == 0 and (i % 8) % 2 == 0 for i in grid)
@@ -208,6 +229,7 @@ def test_a_cli_run_writes_both_columns_and_the_report_sets_them_side_by_side(tmp
     assert main(["report", str(out), "--out", str(report)]) == 0
     text = (report / "README.md").read_text()
     assert "Fit and held-out side by side" in text and (report / f"{metric}_fit_vs_held_out.png").is_file()
+    assert rows[f"interp_{metric}"].notna().all() and "linear interpolation" in text
     assert (report / f"held_out_{metric}.md").read_text().count("winner") == 2  # one row per mask
 
 

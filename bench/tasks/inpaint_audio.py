@@ -1,9 +1,12 @@
 """Audio inpainting and super-resolution: train on part of a clip (a random subset, every K-th sample, or
-the clip less contiguous gaps) and score SNR on the samples left out; ``fit_snr_db`` on those kept."""
+the clip less contiguous gaps) and score SNR on the samples left out; ``fit_snr_db`` on those kept, and
+``interp_snr_db`` of linear interpolation between the kept samples as a reference."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+
+import numpy as np
 
 from bench.errors import BenchError
 from bench.masks import choose
@@ -43,4 +46,7 @@ def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | N
         part = "held-out" if held_power == 0 else "kept"
         raise BenchError(f"the {part} samples of {ref!r} ({settings['mask']}) are all silent, so its SNR is "
                          f"undefined; use another --mask-seed, mask or --max-samples")
-    return replace(task, meta=task.meta | {"signal_power": held_power, "fit_signal_power": fit_power})
+    samples = whole.target[:, 0].double().numpy()
+    interpolated = np.interp(task.held_out.index.numpy(), kept, samples[kept])[:, None]  # ends: nearest kept
+    return replace(task, meta=task.meta | {"signal_power": held_power, "fit_signal_power": fit_power,
+                                           "interp_snr_db": task.held_out.interpolated(interpolated)})
