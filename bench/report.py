@@ -402,8 +402,8 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     if interp in rows and rows[interp].notna().all():
         columns[interp] = "linear interpolation"
     stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "mask", "model_spec"])
-    table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format) + " ± "
-                          + stats[column].std().fillna(0.0).map("{:.2f}".format)
+    table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format) + ("" if column == interp else " ± "
+                          + stats[column].std().fillna(0.0).map("{:.2f}".format))  # one value per mask, no spread
                           for column, label in (*columns.items(), ("gap", "gap (fit - held-out)"))})
     table = table.loc[sorted(table.index, key=lambda key: (natural(key[0]), natural(key[1]), key[2]))]
     table = table.rename_axis(["signal", "mask", "model"]).reset_index()
