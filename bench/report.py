@@ -399,12 +399,13 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     columns = {fit: "fit", metric: "held-out", f"best_{fit}": "best fit",
                f"best_{metric}": "held-out at best fit"}
     interp = f"interp_{metric}"  # linear interpolation between the kept points, the same for every member
-    if interp in rows and rows[interp].notna().all():
+    if interp in rows and rows[interp].notna().any():  # rows made before it existed: n/a
         columns[interp] = "linear interpolation"
     stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "mask", "model_spec"])
-    table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format) + ("" if column == interp else " ± "
-                          + stats[column].std().fillna(0.0).map("{:.2f}".format))  # one value per mask, no spread
+    table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format).replace("nan", "n/a")
+                          + ("" if column == interp else " ± " + stats[column].std().fillna(0.0).map("{:.2f}".format))
                           for column, label in (*columns.items(), ("gap", "gap (fit - held-out)"))})
+    # (interpolation: one value per mask, no spread)
     table = table.loc[sorted(table.index, key=lambda key: (natural(key[0]), natural(key[1]), key[2]))]
     table = table.rename_axis(["signal", "mask", "model"]).reset_index()
     for ext, text in (("md", table.to_markdown(index=False)), ("csv", table.to_csv(index=False))):
@@ -416,11 +417,11 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     grid = sns.relplot(rows, x=fit, y=metric, hue="model_spec", hue_order=sorted(rows["model_spec"].unique()),
                        style="model_spec", col="panel", col_order=panels, col_wrap=min(3, len(panels)),
                        height=3.2, aspect=1.1, s=40, facet_kws={"sharex": False, "sharey": False})
-    for panel, ax in grid.axes_dict.items():  # the diagonal: held-out as good as the fit
-        low, high = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
-        ax.plot([low, high], [low, high], color="0.6", lw=0.8, ls="--", zorder=0)
-        if interp in columns:
+    for panel, ax in grid.axes_dict.items():
+        if interp in columns and rows.loc[rows["panel"] == panel, interp].notna().any():
             ax.axhline(rows.loc[rows["panel"] == panel, interp].mean(), color="0.3", lw=0.8, ls=":", zorder=0)
+        low, high = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([low, high], [low, high], color="0.6", lw=0.8, ls="--", zorder=0)  # held-out as good as the fit
     grid.set_titles("{col_name}")
     grid.figure.subplots_adjust(hspace=0.4)  # room for the panel titles under the x labels above
     grid.set(xlabel=f"{LABELS[fit]} on the kept points", ylabel=f"{LABELS[metric]} on the held-out points")
@@ -433,8 +434,8 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
             f"Mean ± std over seeds of `{fit}` (kept points) and `{metric}` (held-out points) at the last step, "
             f"of both at the step with the best `{fit}` (chosen on the kept points only: choosing on the held-out "
             "points would leak them), "
-            + ("the held-out score of linear interpolation between the kept points (no network; a reference an "
-               "init should beat), " if interp in columns else "")
+            + ("the held-out score of linear interpolation between the kept points (no network; a reference to "
+               "compare with), " if interp in columns else "")
             + "and the gap between fit and held-out. A gap near zero is a model that generalizes between the "
             "samples; a large gap one that memorizes the samples it saw.", "",
             *(f"![{png}]({png})\n" for png in pngs)]
@@ -479,6 +480,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         raise UsageError(f"--baseline {baseline!r} names no model in {results_dir}; choose one of: {', '.join(models)}")
     out.mkdir(parents=True, exist_ok=True)
     ok = results[results["status"] == OK]
+    scored = sorted(ok["model_spec"].dropna().unique())
     failed = results[results["status"] != OK]
     metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
     env = environment(results, results_dir)
@@ -489,9 +491,9 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
              f"{len(results)} rows: {len(ok)} ok, {len(failed)} failed "
              f"({', '.join(f'{n} {s}' for s, n in failed['status'].value_counts().sort_index().items()) or 'none'}).",
              ""]
-    if baseline not in models:
-        lines += [f"No `{baseline}` results yet, so no paired differences against it (rerun the report once it has "
-                  f"some, or pass --baseline with one of: {', '.join(models)}).", ""]
+    if baseline not in scored:
+        lines += [f"No `{baseline}` results yet (none finished ok), so no paired differences against it (rerun the "
+                  f"report once it has some, or pass --baseline with one of: {', '.join(scored) or 'none'}).", ""]
     for metric in metrics:
         rows = metric_rows(results, metric)
         cells = cell_table(rows, metric)

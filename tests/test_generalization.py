@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.interpolate import griddata
 
 from bench import masks
 from bench.cli import main
@@ -172,13 +173,30 @@ def test_linear_interpolation_reference(library):
     from bench.tasks.image import load_image
     from bench.tasks.inpaint_image import interpolate
 
-    values = load_image(library, "camera", 16)
-    kept = masks.strided_grid(16, 16, 2)
-    on_edge = np.array([1, 16 * 2 + 3])  # (0, 1) and (2, 3): on a segment between two kept pixels of a row
-    expected = [(values[0, 0] + values[0, 2]) / 2, (values[2, 2] + values[2, 4]) / 2]
-    np.testing.assert_allclose(interpolate(values, kept, on_edge), np.stack(expected), atol=1e-12)
+    values = load_image(library, "camera", 16)[:15, :11]  # not square, odd sides: the last row and column kept
+    kept = masks.strided_grid(15, 11, 2)
+    held = np.array([1, 11 * 3 + 5, 11 * 5 + 2])  # (0, 1), (3, 5) and (5, 2)
+    expected = [(values[0, 0] + values[0, 2]) / 2,
+                (values[2, 4] + values[2, 6] + values[4, 4] + values[4, 6]) / 4,  # bilinear: the four corners
+                (values[4, 2] + values[6, 2]) / 2]
+    np.testing.assert_allclose(interpolate(values, kept, held, stride=2), np.stack(expected), atol=1e-12)
+    # a random mask: exact on a plane (linear in row and column) inside the hull, nearest kept value outside it
+    rows, cols = np.meshgrid(np.arange(15), np.arange(11), indexing="ij")
+    plane = (0.3 * rows - 0.7 * cols + 2.0)[..., None]
+    kept = masks.random_subset(15 * 11, 0.4, seed=3)
+    held = np.setdiff1d(np.arange(15 * 11), kept)
+    estimate = interpolate(plane, kept, held)[:, 0]
+    inside = ~np.isnan(griddata(np.stack(np.divmod(kept, 11), 1), plane.reshape(-1)[kept],
+                                np.stack(np.divmod(held, 11), 1)))
+    np.testing.assert_allclose(estimate[inside], plane.reshape(-1)[held][inside], atol=1e-9)
+    assert set(estimate[~inside]) <= set(plane.reshape(-1)[kept])
+
     image = load_task("inpaint-image:camera", library, {"side": 16, "stride": 2})
-    assert np.isfinite(image.meta["interp_psnr_db"])
+    full = load_image(library, "camera", 16)
+    truth = full.reshape(-1, 1)[image.held_out.index.numpy()]
+    guess = interpolate(full, masks.strided_grid(16, 16, 2), image.held_out.index.numpy(), stride=2)
+    direct = 10 * np.log10(4 / np.mean((truth - guess) ** 2))
+    assert image.meta["interp_psnr_db"] == pytest.approx(direct, abs=1e-3)
 
 
 def test_masks_shapes_and_rules():
@@ -229,7 +247,11 @@ def test_a_cli_run_writes_both_columns_and_the_report_sets_them_side_by_side(tmp
     assert main(["report", str(out), "--out", str(report)]) == 0
     text = (report / "README.md").read_text()
     assert "Fit and held-out side by side" in text and (report / f"{metric}_fit_vs_held_out.png").is_file()
-    assert rows[f"interp_{metric}"].notna().all() and "linear interpolation" in text
+    interpolation = rows.groupby("mask")[f"interp_{metric}"].agg(["min", "max"])
+    assert (interpolation["min"] == interpolation["max"]).all()  # one value per mask
+    table = (report / f"held_out_{metric}.md").read_text()
+    assert "linear interpolation" in table and all(f"| {value:.2f} |" in table.replace("  ", " ")
+                                                   or f" {value:.2f} |" in table for value in interpolation["min"])
     assert (report / f"held_out_{metric}.md").read_text().count("winner") == 2  # one row per mask
 
 

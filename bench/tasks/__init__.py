@@ -175,8 +175,8 @@ class HeldOut:
 
     def interpolated(self, values: np.ndarray) -> float:
         """The metric of a reconstruction of the held-out points, values [M, d_out], made without the network
-        (e.g. interpolation between the kept points): a reference any init should beat."""
-        return float(self.metric_of(torch.from_numpy(values).to(self.reference)[None]))
+        (e.g. interpolation between the kept points): a reference to compare the inits with."""
+        return float(self.metric_of(torch.from_numpy(values).to(self.reference.device)[None]))
 
     def metric_of(self, held: Tensor) -> Tensor:
         """The metric [K] of outputs held [K, M, d_out] on the held-out points (MSE in float64)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.interpolate import griddata
+from scipy.interpolate import RegularGridInterpolator, griddata
 
 from bench.masks import choose
 from bench.registry import NonNegativeInt
@@ -27,16 +27,23 @@ def inpaint_image(library: SignalLibrary, ref: str, side: int | None = None, kee
     kept, settings = choose(whole.size, keep, stride, mask_seed, grid=values.shape[:2])
     task = held_out_task(whole, kept, lambda reference: whole.metric_from_mse, settings)
     return replace(task, meta=task.meta | {"interp_psnr_db": task.held_out.interpolated(
-        interpolate(values, kept, task.held_out.index.numpy()))})
+        interpolate(values, kept, task.held_out.index.numpy(), stride))})
 
 
-def interpolate(values: np.ndarray, kept: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """Values [M, C] at the held-out pixels (raster indices) by piecewise-linear interpolation between the kept
-    pixels of values [H, W, C] (scipy's Delaunay-based griddata); pixels outside the kept points' convex hull
-    take the nearest kept value."""
+def interpolate(values: np.ndarray, kept: np.ndarray, held: np.ndarray, stride: int | None = None) -> np.ndarray:
+    """Values [M, C] at the held-out pixels (raster indices) from the kept pixels of values [H, W, C]: on a
+    ``stride`` grid bilinear interpolation between the kept rows and columns (scipy's RegularGridInterpolator;
+    rows and columns beyond the last kept one take its values), otherwise piecewise-linear interpolation over
+    the Delaunay triangles of the kept pixels (scipy's griddata), with the nearest kept value outside their
+    convex hull. (A triangulation of a regular grid splits its squares along arbitrary diagonals, hence the
+    two cases.)"""
     height, width, channels = values.shape
+    targets = np.stack(np.divmod(held, width), axis=1)  # (row, col), as the raster index row * width + col
+    if stride is not None:
+        rows, cols = np.arange(0, height, stride), np.arange(0, width, stride)
+        grid = RegularGridInterpolator((rows, cols), values[::stride, ::stride], method="linear")
+        return grid(np.minimum(targets, [rows[-1], cols[-1]]))
     points = np.stack(np.divmod(kept, width), axis=1)
-    targets = np.stack(np.divmod(held, width), axis=1)
     known = values.reshape(-1, channels)[kept]
     linear = griddata(points, known, targets, method="linear")
     outside = np.isnan(linear).any(axis=1)
