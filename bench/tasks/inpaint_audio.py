@@ -23,10 +23,15 @@ MASK_HELP = {
 }
 
 
+def mean_square(values) -> float:
+    """The power of samples values [n, 1], in float64."""
+    return float(values.double().square().mean())
+
+
 def snr_against(reference):
     """SNR in dB as a function of the MSE, against the power of ``reference`` [n, 1] (the points scored)."""
-    mean_square = float(reference.double().square().mean())
-    return lambda mse: snr_db(mse, mean_square)
+    power = mean_square(reference)
+    return lambda mse: snr_db(mse, power)
 
 
 @register_task(name="inpaint-audio", domain="audio", help={
@@ -40,8 +45,7 @@ def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | N
     whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples))
     kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
     task = held_out_task(whole, kept, snr_against, settings)
-    held_power = float(whole.target[task.held_out.index].double().square().mean())
-    fit_power = float(task.target.double().square().mean())
+    held_power, fit_power = mean_square(whole.target[task.held_out.index]), mean_square(task.target)
     if held_power == 0 or fit_power == 0:
         part = "held-out" if held_power == 0 else "kept"
         raise BenchError(f"the {part} samples of {ref!r} ({settings['mask']}) are all silent, so its SNR is "
