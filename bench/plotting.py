@@ -29,3 +29,10 @@ def save_figure(fig, *paths: str | Path) -> None:
     for path in paths:
         fig.savefig(path, dpi=DPI, metadata=METADATA.get(Path(path).suffix.lower()), bbox_inches="tight")
     plt.close(fig)
+
+
+def save_png_and_pdf(fig, out: Path, name: str) -> list[str]:
+    """Write ``fig`` as out/name.png and .pdf and close it; returns the two file names."""
+    files = [f"{name}.png", f"{name}.pdf"]
+    save_figure(fig, *(out / file for file in files))
+    return files

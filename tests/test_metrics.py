@@ -10,7 +10,7 @@ import torch
 
 from bench.cli import main
 from bench.metrics import lsd_db, si_snr_db, ssim
-from bench.report import cell_table, render_table
+from bench.report.tables import cell_table, render_table
 
 
 def gray(camera_32) -> torch.Tensor:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
-from bench.report import significance
+from bench.report.tables import significance
 from bench.store import read_results
 from bench.tasks import load_task
 
@@ -118,7 +118,7 @@ def test_significance_on_a_constructed_case():
 
 
 def test_different_experiments_on_one_signal_are_separate_rows():
-    from bench.report import cell_table
+    from bench.report.tables import cell_table
 
     rows = pd.DataFrame([{"task": task, "signal": "camera", "width": 64, "layers": 3, "seed": seed,
                           "model_spec": "siren", "psnr_db": value + seed}
@@ -139,7 +139,7 @@ def test_notes_go_under_the_title(sweep_dir, tmp_path, capsys):
 
 
 def test_rank_correlation_of_a_monotone_relation_is_one_and_of_a_reversed_one_minus_one():
-    from bench.report import rank_correlation
+    from bench.report.ntk_prediction import rank_correlation
 
     x = np.arange(12.0)
     assert rank_correlation(x, np.exp(x)) | {} == {"pairs": 12, "spearman_rho": 1.0, "ci_low": 1.0, "ci_high": 1.0}

@@ -28,7 +28,7 @@ def add_report(sub) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import write_report
+    from bench.report.readme import write_report
     from bench.store import read_results
 
     command = f"bench report {args.results} --out {args.out}" + (
@@ -55,7 +55,7 @@ def add_table(sub) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from bench.report import METRICS, cell_table, metric_rows, render_table
+    from bench.report.tables import METRICS, cell_table, metric_rows, render_table
     from bench.store import read_results
 
     results = read_results(args.results)

@@ -1,0 +1,166 @@
+"""Report figures (seaborn, PNG and PDF): a metric per signal, against each swept setting, its training
+curves, the NTK energy above the centroid, and the training throughput."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.plotting import pyplot, save_png_and_pdf
+from bench.report.tables import LABELS, direction, natural, with_setting
+
+AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",
+              "n_params": "trainable parameters"}
+PLAIN_AXES = ("width", "layers", "n_samples")  # settings a figure may put on its x axis
+
+
+def without_param(spec: str, key: str) -> str:
+    """A model spec's label without parameter ``key`` ("siren2:S0=0.1,decay=0.9" -> "siren2:decay=0.9")."""
+    name, _, params = spec.partition(":")
+    kept = [item for item in filter(None, params.split(",")) if item.partition("=")[0] != key]
+    return name + (":" + ",".join(kept) if kept else "")
+
+
+def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Columns that a run varied on purpose, with the rows to plot against each: width, layers and the
+    signal length when they take several values; an init parameter when a model was given several values
+    of it in its spec (``siren2:S0=0.01``, ``siren2:S0=0.1``), with the rows of those models."""
+    found = {c: ok for c in PLAIN_AXES if c in ok and ok[c].nunique() > 1}
+    if "param_budget" in ok and ok["param_budget"].nunique() > 1:  # budgets: against the exact count, not the width
+        found = {"n_params": ok} | {c: rows for c, rows in found.items() if c != "width"}
+    given: dict[str, dict[str, set]] = {}
+    for spec in ok["model_spec"].unique():
+        name, _, params = spec.partition(":")
+        for item in filter(None, params.split(",")):
+            key, _, value = item.partition("=")
+            given.setdefault(key, {}).setdefault(name, set()).add(value)
+    for key, models in sorted(given.items()):
+        varied = [name for name, values in models.items() if len(values) > 1]
+        if varied:
+            found[f"param.{key}"] = ok[ok["model"].isin(varied)]
+    return found
+
+
+def network_families(models) -> dict[str, str]:
+    """Each model name -> the names (among ``models``) of those whose plan builds the same network, and so
+    train at the same speed (a model no longer registered is a family of its own)."""
+    from bench.models import load_builtin_models
+
+    registry = {entry.name: entry for entry in load_builtin_models()}
+    plan = {name: registry[name].meta["plan"] if name in registry else name for name in models}
+    return {name: ", ".join(sorted(other for other in models if plan[other] == plan[name])) for name in models}
+
+
+def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
+    """Member-steps per second of each ensemble trained (members x steps/s), one bar per ensemble size and
+    network family (the models that shared ensembles) for each problem (task, points, layers x width);
+    returns the PNG name. Members of one ensemble share its rate, so they make one bar, not one each."""
+    timed = results[results["steps_per_s"].notna()] if "steps_per_s" in results else results.iloc[:0]
+    if not len(timed):
+        return []
+    points = timed["n_samples"] if "n_samples" in timed else pd.Series(np.nan, index=timed.index)
+    if "height_px" in timed:
+        points = points.fillna(timed["height_px"] * timed["width_px"])
+    if "n_kept" in timed:  # inpaint tasks train on their kept points
+        points = timed["n_kept"].fillna(points)
+    keys = ["task", "signal", "width", "layers", "ensemble_size", "steps_per_s"]
+    timed = timed.assign(points=points, problem=timed["task"] + ", " + points.map("{:,.0f} points".format)
+                         + ", " + timed["layers"].astype(str) + " x " + timed["width"].astype(str))
+    timed = timed.assign(family=timed["model"].map(network_families(timed["model"].unique())))
+    ensembles = timed.drop_duplicates(keys).copy()
+    ensembles["member_steps_per_s"] = ensembles["ensemble_size"] * ensembles["steps_per_s"]
+    ensembles["network"] = ensembles["family"] + " x" + ensembles["ensemble_size"].astype(str)
+    plt, sns = pyplot()
+    problems = sorted(ensembles["problem"].unique(), key=natural)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(problems)), 4))
+    sns.barplot(ensembles, x="problem", y="member_steps_per_s", hue="network", order=problems,
+                hue_order=sorted(ensembles["network"].unique(), key=natural), errorbar=None, ax=ax)
+    ax.set(xlabel="", ylabel="member-steps/s (mean over ensembles)",
+           title="training throughput per problem (task, points, layers x width),\n"
+                 "by network family and ensemble size (x N members)")
+    ax.legend(title="models x ensemble size", fontsize=7)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return save_png_and_pdf(fig, out, "throughput")[:1]
+
+
+def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
+    """Write the figures of ``metric`` this data supports; returns their PNG file names. No figure pools
+    settings that vary: signals (with their varying settings, see ``with_setting``) are x positions or
+    panels."""
+    plt, sns = pyplot()
+    models = sorted(ok["model_spec"].unique())
+    ok = with_setting(ok)
+    settings = sorted(ok["setting"].unique(), key=natural)
+    label = LABELS.get(metric, metric)
+    made = []
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(settings) * len(models) / 3), 4))
+    sns.barplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, errorbar=None,
+                ax=ax, alpha=0.7)
+    sns.stripplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, dodge=True,
+                  ax=ax, palette="dark:k", size=3, jitter=False, legend=False)  # no jitter: deterministic files
+    ax.set(title=f"{label} per signal, {direction(metric)} is better (bars: mean over seeds; dots: seeds)",
+           ylabel=label, xlabel="")
+    ax.legend(title="model")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    made += save_png_and_pdf(fig, out, f"{metric}_per_signal")
+
+    for column, subset in swept(ok).items():
+        name = column.removeprefix("param.")
+        # one line per model spec but the swept value, one panel per setting but the swept one: nothing pooled
+        varied = (column, "param_budget", "width") if column == "n_params" else (column,)  # one axis, three names
+        subset = with_setting(subset, leave_out=varied).assign(
+            line=subset["model_spec"].map(lambda spec: without_param(spec, name)) if name != column
+            else subset["model_spec"])
+        panels = sorted(subset["setting"].unique(), key=natural)
+        grid = sns.relplot(subset, x=column, y=metric, hue="line", hue_order=sorted(subset["line"].unique()),
+                           col="setting", col_order=panels, col_wrap=min(4, len(panels)), kind="line",
+                           errorbar=("ci", 95), marker="o", seed=0, n_boot=1000, height=3.2, aspect=1.1,
+                           facet_kws={"sharey": False})
+        grid.set_titles("{col_name}")
+        logx = (subset[column] > 0).all() and subset[column].max() / subset[column].min() >= 8
+        grid.set(xscale="log" if logx else "linear", xlabel=AXIS_NAMES.get(name, name), ylabel=label)
+        grid.legend.set_title("model")
+        grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)}, {direction(metric)} is better "
+                             "(band: 95% CI over seeds)", y=1.03)
+        made += save_png_and_pdf(grid.figure, out, f"{metric}_vs_{name}")
+
+    curve = f"curve_{metric}"
+    if curve in ok and ok[curve].notna().any():
+        long = ok[["model_spec", "setting", "seed", "curve_steps", curve]].explode(["curve_steps", curve])
+        long = long.astype({"curve_steps": int, curve: float})
+        grid = sns.relplot(long, x="curve_steps", y=curve, hue="model_spec", hue_order=models, col="setting",
+                           col_order=settings, col_wrap=min(4, len(settings)), kind="line", errorbar=("ci", 95),
+                           seed=0, n_boot=200, height=2.8, aspect=1.2, facet_kws={"sharey": False})
+        grid.set(xlabel="step", ylabel=label)
+        grid.set_titles("{col_name}")
+        grid.legend.set_title("model")
+        grid.figure.suptitle(f"training curves of {label} per signal, {direction(metric)} is better "
+                             "(line: mean over seeds; band: 95% CI)", y=1.02)
+        made += save_png_and_pdf(grid.figure, out, f"{metric}_training_curves")
+
+    return [name for name in made if name.endswith(".png")]
+
+
+def ntk_figures(ok: pd.DataFrame, out: Path) -> list[str]:
+    """Per NTK stage recorded (init, final): the share of NTK energy above the target centroid per model
+    (log scale; bars: mean over members; whiskers: 95% CI); returns the PNG names."""
+    plt, sns = pyplot()
+    made = []
+    for stage in ("init", "final"):
+        column = f"ntk_{stage}_frac_above_centroid"
+        if column in ok and ok[column].notna().any():
+            fig, ax = plt.subplots(figsize=(6, 4))
+            sns.barplot(ok, x="model_spec", y=column, order=sorted(ok["model_spec"].unique()), errorbar=("ci", 95),
+                        ax=ax, seed=0)
+            ax.set(yscale="log", xlabel="", ylabel="share of NTK energy above the target centroid",
+                   title=f"NTK spectral energy above the centroid ({stage})")
+            ax.tick_params(axis="x", rotation=30)
+            fig.tight_layout()
+            made += save_png_and_pdf(fig, out, f"ntk_{stage}_energy_fraction")
+    return [name for name in made if name.endswith(".png")]

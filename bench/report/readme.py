@@ -1,0 +1,98 @@
+"""A report's README.md: every table, section and figure the results support, in one page, with the
+environment the rows were measured in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import UsageError
+from bench.report.figures import figures, ntk_figures, throughput_figure
+from bench.report.held_out import held_out_section
+from bench.report.ntk_prediction import ntk_prediction_section
+from bench.report.tables import (LABELS, METRICS, NOTES, cell_table, direction, metric_rows, peak_one_psnr_section,
+                                 render_table, significance)
+from bench.status import OK
+
+def environment(results: pd.DataFrame, results_dir: Path) -> dict:
+    """Package commit(s), torch, device(s) and the time span of the runs, plus the spec when there is one."""
+    spec = results_dir / "_spec.toml"
+    return {
+        "commits": sorted(results["commit"].dropna().unique().tolist()) if "commit" in results else [],
+        "torch": sorted(results["torch"].dropna().unique().tolist()) if "torch" in results else [],
+        "devices": sorted(results["device_name"].dropna().unique().tolist()) if "device_name" in results else [],
+        "first_run": str(results["timestamp"].min()) if "timestamp" in results else None,
+        "last_run": str(results["timestamp"].max()) if "timestamp" in results else None,
+        "spec": spec.read_text() if spec.is_file() else None,
+    }
+
+
+def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: str = "siren",
+                 command: str = "", notes: str | None = None, explicit_baseline: bool = True) -> Path:
+    """Write tables, significance, figures, environment.json and a README.md into ``out``; ``notes``
+    (markdown) goes under the title. A ``baseline`` without results is an error when the user chose it
+    (``explicit_baseline``); the default one may be missing (a partial sweep): no paired differences then."""
+    models = sorted(results["model_spec"].dropna().unique())
+    if baseline not in models and explicit_baseline:
+        raise UsageError(f"--baseline {baseline!r} names no model in {results_dir}; choose one of: {', '.join(models)}")
+    out.mkdir(parents=True, exist_ok=True)
+    ok = results[results["status"] == OK]
+    scored = sorted(ok["model_spec"].dropna().unique())
+    failed = results[results["status"] != OK]
+    metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
+    env = environment(results, results_dir)
+    lines = [f"# Report: {results_dir.name}", "", *([notes.strip(), ""] if notes else []),
+             f"Made with `{command}`." if command else "", "",
+             f"Measured on {', '.join(env['devices']) or 'unknown devices'} with torch {', '.join(env['torch'])}, "
+             f"package commit {', '.join(env['commits'])}, between {env['first_run']} and {env['last_run']} (UTC).", "",
+             f"{len(results)} rows: {len(ok)} ok, {len(failed)} failed "
+             f"({', '.join(f'{n} {s}' for s, n in failed['status'].value_counts().sort_index().items()) or 'none'}).",
+             ""]
+    if baseline not in scored:
+        lines += [f"No `{baseline}` results yet (none finished ok), so no paired differences against it (rerun the "
+                  f"report once it has some, or pass --baseline with one of: {', '.join(scored) or 'none'}).", ""]
+    for metric in metrics:
+        rows = metric_rows(results, metric)
+        cells = cell_table(rows, metric)
+        for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
+            (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
+        seeds = sorted(cells["count"][cells["signal"] != "mean over signals"].unique().tolist())
+        lines += [f"## {LABELS.get(metric, metric)}: `{metric}`, {direction(metric)} is better", "",
+                  (out / f"table_{metric}.md").read_text(),
+                  f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
+                  f"{NOTES[metric]}", ""]
+        whole = rows[rows["fit_snr_db"].isna()] if "fit_snr_db" in rows else rows  # inpaint rows: not that number
+        if metric == "snr_db" and len(whole) and "signal_power" in whole and whole["signal_power"].notna().all():
+            lines += peak_one_psnr_section(whole, out)
+        if baseline in set(rows["model_spec"]):
+            sig = significance(rows, metric, baseline)
+            sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")
+            (out / f"significance_{metric}.md").write_text(sig.to_markdown(index=False, floatfmt=".4g") + "\n")
+            better = "negative" if direction(metric) == "lower" else "positive"
+            lines += [f"Paired differences model - `{baseline}` (same signal, setting and seed): mean, bootstrap "
+                      f"95% CI, Wilcoxon signed-rank p; {direction(metric)} {metric} is better, so a {better} "
+                      "difference favours the model.", "", (out / f"significance_{metric}.md").read_text(), ""]
+        for png in figures(rows, metric, out):
+            lines += [f"![{png}]({png})", ""]
+        if metric in ("snr_db", "psnr_db"):
+            if f"fit_{metric}" in rows and rows[f"fit_{metric}"].notna().any():
+                lines += held_out_section(rows, metric, out)
+            lines += ntk_prediction_section(rows, metric, out)
+    ntk_pngs = ntk_figures(ok, out)
+    if ntk_pngs:
+        lines += ["## NTK spectral energy", "", *(f"![{png}]({png})\n" for png in ntk_pngs)]
+    for png in throughput_figure(results, out):
+        lines += ["## Throughput", "", f"![{png}]({png})", ""]
+    keep = [c for c in ["signal", "model_spec", "seed", "width", "layers", "status", "diverged_step", "error"]
+            if c in failed]
+    listing = failed[keep].sort_values(keep[:3]).to_markdown(index=False) if len(failed) else "none"
+    (out / "failed.md").write_text(listing + "\n")
+    if len(failed):
+        lines += ["## Failed cells", "", listing, ""]
+    (out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
+    lines += ["Environment (commits, torch, devices, spec): [environment.json](environment.json).", ""]
+    readme = out / "README.md"
+    readme.write_text("\n".join(lines))
+    return readme

@@ -1,0 +1,157 @@
+"""Report tables: mean ± std of a metric per (setting, model) as Markdown, CSV and LaTeX, the paired
+significance of each model against a baseline (scipy.stats bootstrap and Wilcoxon), and the labels and
+notes that say what each metric measures."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from bench.errors import UsageError
+from bench.status import OK
+
+METRICS = ("snr_db", "psnr_db", "fit_snr_db", "fit_psnr_db", "si_snr_db", "lsd", "ssim")
+LOWER_IS_BETTER = ("lsd",)  # for every other metric higher is better
+
+# Columns that make runs of one signal different experiments; a row of a table is a signal plus those
+# of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
+SETTING_COLUMNS = ("task", "param_budget", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
+                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed", "mask",
+                   # never pool results of two versions of a target (another file content, or rows from before
+                   # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
+                   "signal_fingerprint", "target_revision")
+HELD_OUT = " Inpaint tasks score it on the held-out points only (never trained on)."
+WHOLE = " Inpaint tasks score the whole output (kept and held-out points) against the whole signal."
+NOTES = {
+    "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step; "
+              "higher is better." + HELD_OUT,
+    "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
+               "convention); higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower."
+               + HELD_OUT,
+    "fit_snr_db": "SNR in dB of an inpaint task on the points it trained on (the kept points), at the last step; "
+                  "higher is better. Beside the held-out `snr_db` it tells fitting from generalizing.",
+    "fit_psnr_db": "PSNR in dB (data range 2) of an inpaint task on the pixels it trained on (the kept pixels), at "
+                   "the last step; higher is better. Beside the held-out `psnr_db` it tells fitting from "
+                   "generalizing.",
+    "si_snr_db": "Scale-invariant SNR in dB at the last step (both signals mean-removed, the target scaled to its "
+                 "best fit of the reconstruction); higher is better." + WHOLE,
+    "lsd": "Log-spectral distance in dB at the last step: over STFT frames (Hann window of 2048 samples, fewer "
+           "for shorter clips; hop a quarter window), the mean of the RMS over frequency of "
+           "10 log10((P + 1e-10) / (P_hat + 1e-10)); lower is better, 0 for a perfect fit." + WHOLE,
+    "ssim": "SSIM at the last step on the image in [0, 1] (reconstruction clipped to it), data range 1, Gaussian "
+            "window 11 x 11 with sigma 1.5 (image mirrored at its border), averaged over all pixels and colour channels; higher is better, 1 for a "
+            "perfect fit." + WHOLE,
+}
+LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)", "si_snr_db": "SI-SNR (dB)", "lsd": "LSD (dB)",
+          "ssim": "SSIM", "fit_snr_db": "fit SNR (dB)", "fit_psnr_db": "fit PSNR (dB)"}  # axis labels
+
+
+
+
+def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``rows`` plus a ``setting`` column: the signal, and each setting column (but ``leave_out``) that takes
+    several values for one signal (a column that only differs between signals, such as a clip's length,
+    says nothing new)."""
+    if "param_budget" in rows and rows["param_budget"].notna().any():  # the width follows from budget and model
+        leave_out = (*leave_out, "width")
+    varying = [c for c in SETTING_COLUMNS if c not in leave_out
+               and c in rows and rows[c].astype(str).groupby(rows["signal"]).nunique().gt(1).any()]
+    label = rows["signal"].astype(str)
+    for column in varying:
+        label = label + f" {column}=" + rows[column].astype(str)
+    return rows.assign(setting=label)
+
+
+def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """mean, std and count of ``metric`` over seeds per (setting, model_spec), plus a ``mean over signals``
+    row per model (settings as ``with_setting`` labels them)."""
+    per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count"])
+                  .reset_index().rename(columns={"setting": "signal"}))
+    overall = per_signal.groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
+                                                   count=("count", "sum")).reset_index()
+    overall["signal"] = "mean over signals"
+    return pd.concat([per_signal, overall], ignore_index=True)
+
+
+def direction(metric: str) -> str:
+    """"lower" or "higher": which values of ``metric`` are better."""
+    return "lower" if metric in LOWER_IS_BETTER else "higher"
+
+
+def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str) -> pd.DataFrame:
+    """Rows = signals, columns = models, ``mean ± std``; the best mean of each row (by the metric's
+    ``direction``) wrapped in ``bold``."""
+    means = cells.pivot(index="signal", columns="model_spec", values="mean")
+    stds = cells.pivot(index="signal", columns="model_spec", values="std").fillna(0.0)
+    digits = "{:.4f}" if metric == "ssim" else "{:.2f}"  # SSIM lives in [0, 1]
+    text = means.map(digits.format) + f" {plus_minus} " + stds.map(digits.format)
+    best = means.eq(means.min(axis=1) if direction(metric) == "lower" else means.max(axis=1), axis=0)
+    text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
+    order = [s for s in sorted(text.index, key=natural) if s != "mean over signals"] + ["mean over signals"]
+    text = text.loc[order]
+    text.index.name, text.columns.name = "signal", None
+    return text
+
+
+def natural(label: str) -> list:
+    """Sort key that orders the numbers inside a label by value ("n_samples=4096" before "=16384")."""
+    return [(0, float(part), "") if re.fullmatch(r"\d+(\.\d+)?", part) else (1, 0.0, part)
+            for part in re.split(r"(\d+(?:\.\d+)?)", label)]
+
+
+def render_table(cells: pd.DataFrame, fmt: str, metric: str) -> str:
+    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
+    if fmt == "markdown":
+        return formatted(cells, ("**", "**"), "±", metric).to_markdown()
+    if fmt == "csv":
+        return formatted(cells, ("", ""), "±", metric).to_csv()
+    return formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style.to_latex(hrules=True)
+
+
+def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows with status ok and a value of ``metric``; an absent metric is a usage error."""
+    if metric not in results.columns:
+        present = [m for m in METRICS if m in results.columns]
+        raise UsageError(f"no column {metric!r} in these results; metrics present: {', '.join(present) or 'none'}")
+    return results[(results["status"] == OK) & results[metric].notna()]
+
+
+def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) -> pd.DataFrame:
+    """Per model: paired difference model - baseline over (setting, seed) (see ``with_setting``), its mean,
+    bootstrap 95% CI (scipy.stats.bootstrap) and the Wilcoxon signed-rank p-value."""
+    if baseline not in set(ok["model_spec"]):
+        raise UsageError(f"baseline {baseline!r} has no results; choose one of: {', '.join(sorted(set(ok['model_spec'])))}")
+    wide = with_setting(ok).pivot_table(index=["setting", "seed"], columns="model_spec", values=metric)
+    rows = []
+    for model in sorted(c for c in wide.columns if c != baseline):
+        diff = (wide[model] - wide[baseline]).dropna().to_numpy()
+        row = {"model": model, "baseline": baseline, "pairs": len(diff), "mean_diff": float(np.mean(diff)) if len(diff) else np.nan,
+               "ci_low": np.nan, "ci_high": np.nan, "wilcoxon_p": np.nan}
+        if len(diff) >= 2 and np.ptp(diff) > 0:
+            ci = scipy.stats.bootstrap((diff,), np.mean, confidence_level=0.95, n_resamples=9999,
+                                       random_state=np.random.default_rng(seed)).confidence_interval
+            row |= {"ci_low": float(ci.low), "ci_high": float(ci.high)}
+        if len(diff) >= 1 and np.any(diff != 0):
+            row["wilcoxon_p"] = float(scipy.stats.wilcoxon(diff).pvalue)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["model", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"])
+
+
+PEAK_ONE_PSNR = "best_psnr_peak1_db"
+
+
+def peak_one_psnr_section(rows: pd.DataFrame, out: Path) -> list[str]:
+    """Audio results in the SIREN² code's convention: the best value over training of 20 log10(1 / rmse)
+    (its "peak PSNR"), from best_snr_db and the target's mean square (SNR = 10 log10(power / mse))."""
+    converted = rows.assign(**{PEAK_ONE_PSNR: rows["best_snr_db"] - 10 * np.log10(rows["signal_power"])})
+    cells = cell_table(converted, PEAK_ONE_PSNR)
+    for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
+        (out / f"table_{PEAK_ONE_PSNR}.{ext}").write_text(render_table(cells, fmt, PEAK_ONE_PSNR) + "\n")
+    return ["### In the SIREN² code's convention", "", (out / f"table_{PEAK_ONE_PSNR}.md").read_text(),
+            "The best value over training of 20 log10(1 / rmse) on the target (the clip divided by its peak), "
+            "the SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is "
+            "the target's mean square. Mean ± std over seeds.", ""]
