@@ -128,6 +128,23 @@ def test_different_experiments_on_one_signal_are_separate_rows():
     assert cells.loc["camera task=poisson-grad", "count"] == 2
 
 
+def test_mean_over_signals_uses_only_signals_every_model_has():
+    from bench.report.tables import cell_table, partial_signals, render_table
+
+    # a partial sweep: "winner" has finished a third clip that "siren" has not reached yet
+    rows = pd.DataFrame([{"signal": signal, "seed": 0, "model_spec": model, "snr_db": value}
+                         for model, values in (("siren", {"a": 1.0, "b": 3.0}), ("winner", {"a": 5.0, "b": 7.0, "c": 30.0}))
+                         for signal, value in values.items()])
+    cells = cell_table(rows, "snr_db").set_index(["signal", "model_spec"])
+    assert cells.loc[("mean over signals", "siren"), "mean"] == 2.0
+    assert cells.loc[("mean over signals", "winner"), "mean"] == 6.0  # c left out: siren has no result there
+    assert partial_signals(cells.reset_index()) == ["c"]
+    # no signal with every model: no mean row at all, and the table still renders
+    disjoint = cell_table(rows[rows["signal"] != "a"].assign(signal=lambda r: r["signal"] + r["model_spec"]), "snr_db")
+    assert "mean over signals" not in set(disjoint["signal"])
+    assert "mean over signals" not in render_table(disjoint, "markdown", "snr_db")
+
+
 def test_notes_go_under_the_title(sweep_dir, tmp_path, capsys):
     notes = tmp_path / "notes.md"
     notes.write_text("Why these numbers: see [the scan](../scan/README.md).\n")

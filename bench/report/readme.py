@@ -12,9 +12,16 @@ from bench.errors import UsageError
 from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.held_out import held_out_section
 from bench.report.ntk_prediction import ntk_prediction_section
-from bench.report.tables import (LABELS, METRICS, NOTES, cell_table, direction, metric_rows, peak_one_psnr_section,
-                                 render_table, significance)
+from bench.report.tables import (LABELS, METRICS, NOTES, cell_table, direction, metric_rows, partial_signals,
+                                 peak_one_psnr_section, render_table, significance)
 from bench.status import OK
+
+def left_out_of_mean(cells: pd.DataFrame) -> str:
+    """A caption sentence naming the signals the ``mean over signals`` row leaves out, if any."""
+    partial = partial_signals(cells)
+    return (f" The mean over signals leaves out {', '.join(partial)}: not every model has results there (yet)."
+            if partial else "")
+
 
 def environment(results: pd.DataFrame, results_dir: Path) -> dict:
     """Package commit(s), torch, device(s) and the time span of the runs, plus the spec when there is one."""
@@ -62,7 +69,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         lines += [f"## {LABELS.get(metric, metric)}: `{metric}`, {direction(metric)} is better", "",
                   (out / f"table_{metric}.md").read_text(),
                   f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
-                  f"{NOTES[metric]}", ""]
+                  f"{NOTES[metric]}{left_out_of_mean(cells)}", ""]
         whole = rows[rows["fit_snr_db"].isna()] if "fit_snr_db" in rows else rows  # inpaint rows: not that number
         if metric == "snr_db" and len(whole) and "signal_power" in whole and whole["signal_power"].notna().all():
             lines += peak_one_psnr_section(whole, out)

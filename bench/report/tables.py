@@ -68,13 +68,23 @@ def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.Data
 
 def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
     """mean, std and count of ``metric`` over seeds per (setting, model_spec), plus a ``mean over signals``
-    row per model (settings as ``with_setting`` labels them)."""
+    row per model (settings as ``with_setting`` labels them). That row averages only the signals on which
+    every model has results, so that a partial sweep does not compare means over different signals; it is
+    absent when no signal has them all."""
     per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count"])
                   .reset_index().rename(columns={"setting": "signal"}))
-    overall = per_signal.groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
+    complete = per_signal.groupby("signal")["model_spec"].transform("nunique") == per_signal["model_spec"].nunique()
+    overall = per_signal[complete].groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
                                                    count=("count", "sum")).reset_index()
     overall["signal"] = "mean over signals"
     return pd.concat([per_signal, overall], ignore_index=True)
+
+
+def partial_signals(cells: pd.DataFrame) -> list[str]:
+    """The signals of a ``cell_table`` on which some model has no results (left out of its mean row)."""
+    per_signal = cells[cells["signal"] != "mean over signals"]
+    counts = per_signal.groupby("signal")["model_spec"].nunique()
+    return sorted(counts.index[counts < per_signal["model_spec"].nunique()], key=natural)
 
 
 def direction(metric: str) -> str:
@@ -91,7 +101,7 @@ def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metri
     text = means.map(digits.format) + f" {plus_minus} " + stds.map(digits.format)
     best = means.eq(means.min(axis=1) if direction(metric) == "lower" else means.max(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
-    order = [s for s in sorted(text.index, key=natural) if s != "mean over signals"] + ["mean over signals"]
+    order = sorted(text.index, key=lambda s: (s == "mean over signals", natural(s)))  # the mean last
     text = text.loc[order]
     text.index.name, text.columns.name = "signal", None
     return text
