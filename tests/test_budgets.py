@@ -69,6 +69,7 @@ def test_a_sweep_over_two_budgets_records_rows_within_10_percent_and_plots_again
         seeds = [0, 1]
         params = [300, 3e3]
         layers = 2
+        max_members = 16  # a fixed cap, not a timing, decides the packing
         [train]
         steps = 10
         [models]

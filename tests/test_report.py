@@ -129,7 +129,7 @@ def test_different_experiments_on_one_signal_are_separate_rows():
 
 
 def test_mean_over_signals_uses_only_signals_every_model_has():
-    from bench.report.tables import cell_table, partial_signals, render_table
+    from bench.report.tables import cell_table, left_out_of_mean, partial_signals, render_table
 
     # a partial sweep: "winner" has finished a third clip that "siren" has not reached yet
     rows = pd.DataFrame([{"signal": signal, "seed": 0, "model_spec": model, "snr_db": value}
@@ -138,7 +138,8 @@ def test_mean_over_signals_uses_only_signals_every_model_has():
     cells = cell_table(rows, "snr_db").set_index(["signal", "model_spec"])
     assert cells.loc[("mean over signals", "siren"), "mean"] == 2.0
     assert cells.loc[("mean over signals", "winner"), "mean"] == 6.0  # c left out: siren has no result there
-    assert partial_signals(cells.reset_index()) == ["c"]
+    assert partial_signals(cells.reset_index()) == ["c"] and "leaves out c:" in left_out_of_mean(cells.reset_index())
+    assert left_out_of_mean(cell_table(rows[rows["signal"] != "c"], "snr_db")) == ""
     # no signal with every model: no mean row at all, and the table still renders
     disjoint = cell_table(rows[rows["signal"] != "a"].assign(signal=lambda r: r["signal"] + r["model_spec"]), "snr_db")
     assert "mean over signals" not in set(disjoint["signal"])

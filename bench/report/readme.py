@@ -12,15 +12,9 @@ from bench.errors import UsageError
 from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.held_out import held_out_section
 from bench.report.ntk_prediction import ntk_prediction_section
-from bench.report.tables import (LABELS, METRICS, NOTES, cell_table, direction, metric_rows, partial_signals,
-                                 peak_one_psnr_section, render_table, significance)
+from bench.report.tables import (LABELS, METRICS, NOTES, cell_table, direction, left_out_of_mean,
+                                 metric_rows, peak_one_psnr_section, render_table, significance)
 from bench.status import OK
-
-def left_out_of_mean(cells: pd.DataFrame) -> str:
-    """A caption sentence naming the signals the ``mean over signals`` row leaves out, if any."""
-    partial = partial_signals(cells)
-    return (f" The mean over signals leaves out {', '.join(partial)}: not every model has results there (yet)."
-            if partial else "")
 
 
 def environment(results: pd.DataFrame, results_dir: Path) -> dict:

@@ -75,7 +75,7 @@ def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
                   .reset_index().rename(columns={"setting": "signal"}))
     complete = per_signal.groupby("signal")["model_spec"].transform("nunique") == per_signal["model_spec"].nunique()
     overall = per_signal[complete].groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
-                                                   count=("count", "sum")).reset_index()
+                                                             count=("count", "sum")).reset_index()
     overall["signal"] = "mean over signals"
     return pd.concat([per_signal, overall], ignore_index=True)
 
@@ -85,6 +85,13 @@ def partial_signals(cells: pd.DataFrame) -> list[str]:
     per_signal = cells[cells["signal"] != "mean over signals"]
     counts = per_signal.groupby("signal")["model_spec"].nunique()
     return sorted(counts.index[counts < per_signal["model_spec"].nunique()], key=natural)
+
+
+def left_out_of_mean(cells: pd.DataFrame) -> str:
+    """A caption sentence naming the signals the ``mean over signals`` row leaves out, if any."""
+    partial = partial_signals(cells)
+    return (f" The mean over signals leaves out {', '.join(partial)}: not every model has results there (yet)."
+            if partial else "")
 
 
 def direction(metric: str) -> str:
