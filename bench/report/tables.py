@@ -16,6 +16,7 @@ from bench.status import OK
 
 METRICS = ("snr_db", "psnr_db", "fit_snr_db", "fit_psnr_db", "si_snr_db", "lsd", "ssim")
 LOWER_IS_BETTER = ("lsd",)  # for every other metric higher is better
+MEAN_ROW = "mean over signals"  # the label of a table's last row
 
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
 # of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
@@ -73,16 +74,17 @@ def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
     absent when no signal has them all."""
     per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count"])
                   .reset_index().rename(columns={"setting": "signal"}))
-    complete = per_signal.groupby("signal")["model_spec"].transform("nunique") == per_signal["model_spec"].nunique()
+    complete = ~per_signal["signal"].isin(partial_signals(per_signal))
     overall = per_signal[complete].groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
                                                              count=("count", "sum")).reset_index()
-    overall["signal"] = "mean over signals"
+    overall["signal"] = MEAN_ROW
     return pd.concat([per_signal, overall], ignore_index=True)
 
 
 def partial_signals(cells: pd.DataFrame) -> list[str]:
-    """The signals of a ``cell_table`` on which some model has no results (left out of its mean row)."""
-    per_signal = cells[cells["signal"] != "mean over signals"]
+    """The signals of a ``cell_table`` (or of its per-signal rows) on which some model has no results: the
+    mean row leaves them out."""
+    per_signal = cells[cells["signal"] != MEAN_ROW]
     counts = per_signal.groupby("signal")["model_spec"].nunique()
     return sorted(counts.index[counts < per_signal["model_spec"].nunique()], key=natural)
 
@@ -92,6 +94,11 @@ def left_out_of_mean(cells: pd.DataFrame) -> str:
     partial = partial_signals(cells)
     return (f" The mean over signals leaves out {', '.join(partial)}: not every model has results there (yet)."
             if partial else "")
+
+
+def seeds_per_cell(cells: pd.DataFrame) -> list[int]:
+    """The distinct seed counts of a ``cell_table``'s per-signal cells, for a caption."""
+    return sorted(cells["count"][cells["signal"] != MEAN_ROW].unique().tolist())
 
 
 def direction(metric: str) -> str:
@@ -108,7 +115,7 @@ def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metri
     text = means.map(digits.format) + f" {plus_minus} " + stds.map(digits.format)
     best = means.eq(means.min(axis=1) if direction(metric) == "lower" else means.max(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
-    order = sorted(text.index, key=lambda s: (s == "mean over signals", natural(s)))  # the mean last
+    order = sorted(text.index, key=lambda s: (s == MEAN_ROW, natural(s)))  # the mean last
     text = text.loc[order]
     text.index.name, text.columns.name = "signal", None
     return text
