@@ -44,7 +44,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     failed = results[results["status"] != OK]
     metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
     env = environment(results, results_dir)
-    lines = [f"# Report: {results_dir.name}", "", *([notes.strip(), ""] if notes else []),
+    # titled as published (the --out folder), not as run: a sweep kept beside its report is "sweep/"
+    lines = [f"# Report: {out.resolve().name}", "", *([notes.strip(), ""] if notes else []),
              f"Made with `{command}`." if command else "", "",
              f"Measured on {', '.join(env['devices']) or 'unknown devices'} with torch {', '.join(env['torch'])}, "
              f"package commit {', '.join(env['commits'])}, between {env['first_run']} and {env['last_run']} (UTC).", "",
