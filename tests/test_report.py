@@ -1,6 +1,7 @@
 """Reports: tables equal a direct pandas aggregation, significance on a known case, figures, failures."""
 
 import hashlib
+import io
 import textwrap
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
-from bench.report.tables import significance
+from bench.report.tables import cell_table, render_table, seeds_caption, significance
 from bench.store import read_results
 from bench.tasks import load_task
 
@@ -61,6 +62,21 @@ def test_table_cells_equal_a_direct_pandas_aggregation(sweep_dir, report_dir):
     assert f"**{per_signal_means.loc['arch', best]:.2f} ±" in markdown
     latex = (report_dir / "table_snr_db.tex").read_text()
     assert r"\toprule" in latex and r"\textbf{" in latex and r"$\pm$" in latex
+
+
+def test_a_cell_of_one_seed_shows_its_value_without_a_spread(sweep_dir):
+    ok = read_results(sweep_dir).query("status == 'ok'")
+    one_seed = ok[ok["seed"] == 0]
+    cells = cell_table(one_seed, "snr_db")
+    table = pd.read_csv(io.StringIO(render_table(cells, "csv", "snr_db")), index_col="signal", dtype=str)
+    for _, row in one_seed.iterrows():
+        assert table.loc[row["signal"], row["model_spec"]] == f"{row['snr_db']:.2f}"
+    assert "±" not in render_table(cells, "markdown", "snr_db")
+    assert seeds_caption(cells).startswith("One seed per cell")
+    mixed = cell_table(pd.concat([one_seed, ok[(ok["seed"] == 1) & (ok["signal"] == "arch")]]), "snr_db")
+    text = pd.read_csv(io.StringIO(render_table(mixed, "csv", "snr_db")), index_col="signal", dtype=str)
+    assert " ± " in text.loc["arch", "siren"] and " ± " not in text.loc["relay", "siren"]
+    assert seeds_caption(mixed) == "Mean ± std over seeds (seeds per cell: 1, 2; a cell of one seed shows its value alone)"
 
 
 def test_audio_results_in_the_siren2_codes_convention(sweep_dir, report_dir, library):

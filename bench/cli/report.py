@@ -55,7 +55,7 @@ def add_table(sub) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from bench.report.tables import METRICS, cell_table, left_out_of_mean, metric_rows, render_table, seeds_per_cell
+    from bench.report.tables import METRICS, cell_table, left_out_of_mean, metric_rows, render_table, seeds_caption
     from bench.store import read_results
 
     results = read_results(args.results)
@@ -71,8 +71,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             print(f"\n{metric}:")
         cells = cell_table(rows, metric)
         print(render_table(cells, args.format, metric))
-        seeds = ", ".join(map(str, seeds_per_cell(cells)))
-        print(f"{metric}: mean ± std over seeds (seeds per cell: {seeds}).{left_out_of_mean(cells)}", file=sys.stderr)
+        print(f"{metric}: {seeds_caption(cells)}.{left_out_of_mean(cells)}", file=sys.stderr)
     left_out = results["status"].value_counts().drop(OK, errors="ignore").sort_index()
     if len(left_out):
         print("not in the table: " + ", ".join(f"{n} {s}" for s, n in left_out.items()), file=sys.stderr)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.plotting import pyplot, save_png_and_pdf
-from bench.report.tables import LABELS, natural, with_setting
+from bench.report.tables import LABELS, natural, spread, with_setting
 
 def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
@@ -22,7 +22,7 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
         columns[interp] = "linear interpolation"
     stats = rows.assign(gap=rows[fit] - rows[metric]).groupby(["setting", "mask", "model_spec"])
     table = pd.DataFrame({label: stats[column].mean().map("{:.2f}".format).replace("nan", "n/a")
-                          + ("" if column == interp else " ± " + stats[column].std().fillna(0.0).map("{:.2f}".format))
+                          + ("" if column == interp else spread(stats[column].std(), "{:.2f}"))
                           for column, label in (*columns.items(), ("gap", "gap (fit - held-out)"))})
     # (interpolation: one value per mask, no spread)
     table = table.loc[sorted(table.index, key=lambda key: (natural(key[0]), natural(key[1]), key[2]))]

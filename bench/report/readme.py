@@ -13,7 +13,7 @@ from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.held_out import held_out_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.report.tables import (LABELS, METRICS, NOTES, cell_table, direction, left_out_of_mean,
-                                 metric_rows, peak_one_psnr_section, render_table, seeds_per_cell, significance)
+                                 metric_rows, peak_one_psnr_section, render_table, seeds_caption, significance)
 from bench.status import OK
 
 
@@ -60,10 +60,9 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         cells = cell_table(rows, metric)
         for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
             (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
-        seeds = seeds_per_cell(cells)
         lines += [f"## {LABELS.get(metric, metric)}: `{metric}`, {direction(metric)} is better", "",
                   (out / f"table_{metric}.md").read_text(),
-                  f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}); best per row in bold. "
+                  f"{seeds_caption(cells)}; best per row in bold. "
                   f"{NOTES[metric]}{left_out_of_mean(cells)}", ""]
         whole = rows[rows["fit_snr_db"].isna()] if "fit_snr_db" in rows else rows  # inpaint rows: not that number
         if metric == "snr_db" and len(whole) and "signal_power" in whole and whole["signal_power"].notna().all():

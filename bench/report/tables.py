@@ -101,24 +101,38 @@ def seeds_per_cell(cells: pd.DataFrame) -> list[int]:
     return sorted(cells["count"][cells["signal"] != MEAN_ROW].unique().tolist())
 
 
+def seeds_caption(cells: pd.DataFrame) -> str:
+    """The caption's first words on what a cell of a ``cell_table`` holds."""
+    seeds = seeds_per_cell(cells)
+    if seeds == [1]:
+        return "One seed per cell: each value is that seed's, with no spread"
+    return (f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}"
+            + ("; a cell of one seed shows its value alone" if 1 in seeds else "") + ")")
+
+
 def direction(metric: str) -> str:
     """"lower" or "higher": which values of ``metric`` are better."""
     return "lower" if metric in LOWER_IS_BETTER else "higher"
 
 
 def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str) -> pd.DataFrame:
-    """Rows = signals, columns = models, ``mean ± std``; the best mean of each row (by the metric's
-    ``direction``) wrapped in ``bold``."""
+    """Rows = signals, columns = models, ``mean ± std`` (the mean alone where one seed gives no std); the
+    best mean of each row (by the metric's ``direction``) wrapped in ``bold``."""
     means = cells.pivot(index="signal", columns="model_spec", values="mean")
-    stds = cells.pivot(index="signal", columns="model_spec", values="std").fillna(0.0)
+    stds = cells.pivot(index="signal", columns="model_spec", values="std")
     digits = "{:.4f}" if metric == "ssim" else "{:.2f}"  # SSIM lives in [0, 1]
-    text = means.map(digits.format) + f" {plus_minus} " + stds.map(digits.format)
+    text = means.map(digits.format) + spread(stds, digits, plus_minus)
     best = means.eq(means.min(axis=1) if direction(metric) == "lower" else means.max(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
     order = sorted(text.index, key=lambda s: (s == MEAN_ROW, natural(s)))  # the mean last
     text = text.loc[order]
     text.index.name, text.columns.name = "signal", None
     return text
+
+
+def spread(stds: pd.DataFrame | pd.Series, digits: str, plus_minus: str = "±") -> pd.DataFrame | pd.Series:
+    """`` ± std`` per cell, or "" where the std is NaN (a cell of one seed has no spread to show)."""
+    return (f" {plus_minus} " + stds.map(digits.format)).where(stds.notna(), "")
 
 
 def natural(label: str) -> list:
@@ -130,7 +144,7 @@ def natural(label: str) -> list:
 def render_table(cells: pd.DataFrame, fmt: str, metric: str) -> str:
     """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
     if fmt == "markdown":
-        return formatted(cells, ("**", "**"), "±", metric).to_markdown()
+        return formatted(cells, ("**", "**"), "±", metric).to_markdown(disable_numparse=True)  # "13.40" stays "13.40"
     if fmt == "csv":
         return formatted(cells, ("", ""), "±", metric).to_csv()
     return formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style.to_latex(hrules=True)
@@ -178,4 +192,4 @@ def peak_one_psnr_section(rows: pd.DataFrame, out: Path) -> list[str]:
     return ["### In the SIREN² code's convention", "", (out / f"table_{PEAK_ONE_PSNR}.md").read_text(),
             "The best value over training of 20 log10(1 / rmse) on the target (the clip divided by its peak), "
             "the SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is "
-            "the target's mean square. Mean ± std over seeds.", ""]
+            f"the target's mean square. {seeds_caption(cells)}.", ""]
