@@ -132,6 +132,22 @@ def test_unknown_flag_is_a_usage_error(capsys):
     assert exit_info.value.code == 2 and "unrecognized arguments: --widht" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["run", "--steps", "-5"], "bench run: error: argument --steps: must be a positive integer, got '-5'"),
+    (["run", "--lr", "inf"], "bench run: error: argument --lr: must be a positive number, got 'inf'"),
+    (["run", "--widht", "3"], "bench run: error: unrecognized arguments: --widht 3"),
+    (["list", "--width", "x"], "bench list: error: argument --width: must be a positive integer, got 'x'"),
+    (["sweep"], "bench sweep: error: the following arguments are required: spec"),
+    ([], "bench: error: the following arguments are required: COMMAND"),
+    (["--plugin"], "bench: error: argument --plugin: expected one argument"),
+])
+def test_argparse_errors_are_one_line_pointing_at_the_help(capsys, argv, line):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    command = line.split(": error:")[0]
+    assert exit_info.value.code == 2 and capsys.readouterr().err == f"{line} (see {command} --help)\n"
+
+
 def test_divergence_writes_the_rows_then_exits_1(capsys, tmp_path):
     code, out, err = run_cli(capsys, "run", "--model", "siren", "--model", "siren2:S0=1e30",
                              "--task", "audio:arch", "--max-samples", "512", "--seeds", "0",

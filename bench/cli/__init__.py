@@ -10,7 +10,7 @@ import os
 import sys
 
 from bench.cli import inspect, listing, report, run, speed, sweep
-from bench.cli.options import EPILOG, common
+from bench.cli.options import EPILOG, CommandParser, Parser, common
 from bench.errors import BenchError
 from bench.models import load_plugin
 
@@ -20,10 +20,9 @@ COMMANDS = (listing.add_list, run.add_run, report.add_report, inspect.add_ntk, i
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", parents=[common()], epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description="Benchmark initialization schemes for implicit neural representations.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = Parser(prog="bench", parents=[common()], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                    description="Benchmark initialization schemes for implicit neural representations.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for add in COMMANDS:
         add(sub)
     return parser
@@ -31,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    early = argparse.ArgumentParser(add_help=False)
+    early = Parser(prog="bench", add_help=False)
     early.add_argument("--plugin", action="append", default=[])
     early.add_argument("--debug", action="store_true")
     known, _ = early.parse_known_args(argv)

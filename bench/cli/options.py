@@ -4,6 +4,7 @@ adders that place a shared flag where a command lists it."""
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from bench.speed.autocompile import COMPILE_MODES
@@ -23,14 +24,34 @@ EPILOG = """examples:
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, the problem and where the help is (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class CommandParser(Parser):
+    """A command's parser: it refuses the arguments it does not know itself, so the message names the command."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def positive(kind: type):
-    """An argparse type: ``kind`` (int, float) and > 0."""
+    """An argparse type: ``kind`` (int, float), finite and > 0."""
     def convert(text: str):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(
+                f"must be a positive {'integer' if kind is int else 'number'}, got {text!r}")
         return value
-    convert.__name__ = f"positive {kind.__name__}"
     return convert
 
 
