@@ -1,5 +1,8 @@
 """Errors the CLI turns into one-line messages: usage problems exit 2, runtime problems exit 1."""
 
+import difflib
+from collections.abc import Iterable
+
 import torch
 
 
@@ -20,3 +23,10 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("out of memory", "can't allocate memory"))
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice nearest ``word`` (case aside), or "" when none is near."""
+    lowered = {choice.lower(): choice for choice in choices}
+    near = difflib.get_close_matches(str(word).lower(), lowered, n=1)
+    return f" (did you mean {lowered[near[0]]!r}?)" if near else ""

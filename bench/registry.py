@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable
 
-from bench.errors import UsageError
+from bench.errors import UsageError, did_you_mean
 
 _SCALARS = (bool, int, float, str)
 
@@ -118,7 +118,8 @@ class Entry:
             if not sep:
                 raise UsageError(f"{self.name}: expected key=value, got {item!r}; valid keys: {self.describe_params()}")
             if key not in self.params:
-                raise UsageError(f"{self.name}: unknown parameter {key!r}; valid keys: {self.describe_params()}")
+                raise UsageError(f"{self.name}: unknown parameter {key!r}{did_you_mean(key, self.params)}; "
+                                 f"valid keys: {self.describe_params()}")
             param = self.params[key]
             try:
                 values[key] = param.parse(raw.strip())
@@ -186,7 +187,8 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UsageError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}") from None
+            raise UsageError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
+                             f"choose one of: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -140,12 +140,30 @@ def test_unknown_flag_is_a_usage_error(capsys):
     (["sweep"], "bench sweep: error: the following arguments are required: spec"),
     ([], "bench: error: the following arguments are required: COMMAND"),
     (["--plugin"], "bench: error: argument --plugin: expected one argument"),
+    (["list", "modles"], "bench list: error: argument what: invalid choice: 'modles' (did you mean 'models'?); "
+                         "choose from 'models', 'tasks', 'signals'"),
 ])
 def test_argparse_errors_are_one_line_pointing_at_the_help(capsys, argv, line):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     command = line.split(": error:")[0]
     assert exit_info.value.code == 2 and capsys.readouterr().err == f"{line} (see {command} --help)\n"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "--model", "sirne"], "unknown model 'sirne' (did you mean 'siren'?); choose one of: finer, finer++,"),
+    (["run", "--task", "inpaint-audo:relay"],
+     "unknown task 'inpaint-audo' (did you mean 'inpaint-audio'?); choose one of: audio, denoise-audio,"),
+    (["run", "--model", "siren:w00=3"],
+     "siren: unknown parameter 'w00' (did you mean 'w0'?); valid keys: w0: float > 0 = 30.0, w0_first"),
+    (["run", "--model", "siren2:s0=0.1"], "siren2: unknown parameter 's0' (did you mean 'S0'?); valid keys: S0"),
+    (["sweep", "quikc"], "no preset 'quikc' (did you mean 'quick'?); pass a .toml file or one of: "
+                         "bottleneck-vs-length, budgets,"),
+])
+def test_a_near_miss_name_gets_a_suggestion(capsys, tmp_path, argv, fragment):
+    code, _, err = run_cli(capsys, *argv, "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert code == 2 and fragment in one_line_error(err)
+    assert not (tmp_path / "out").exists()
 
 
 def test_divergence_writes_the_rows_then_exits_1(capsys, tmp_path):

@@ -7,6 +7,7 @@ import argparse
 import math
 from typing import Any
 
+from bench.errors import did_you_mean
 from bench.speed.autocompile import COMPILE_MODES
 from bench.sweep.presets import DEFAULTS
 from bench.tasks import load_builtin_tasks
@@ -29,6 +30,12 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's check of a value against ``choices``, with the nearest choice suggested."""
+        if action.choices is not None and value not in action.choices:
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{did_you_mean(value, action.choices)}; "
+                                                 f"choose from {', '.join(map(repr, action.choices))}")
 
 
 class CommandParser(Parser):

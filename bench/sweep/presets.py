@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UsageError
+from bench.errors import UsageError, did_you_mean
 from bench.models import parse_model
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
@@ -30,9 +30,13 @@ def preset_names() -> list[str]:
 def spec_path(spec: str) -> Path:
     """The file of a spec given as a path, or as a preset name without suffix (``quick`` -> specs/quick.toml)."""
     path = Path(spec)
-    if not path.suffix and not path.exists():
-        path = SPECS_DIR / f"{spec}.toml"
-    return path
+    if path.suffix or path.exists():
+        return path
+    names = preset_names()
+    if spec not in names:
+        raise UsageError(f"no spec file {spec} and no preset {spec!r}{did_you_mean(spec, names)}; pass a .toml file "
+                         f"or one of: {', '.join(names)}")
+    return SPECS_DIR / f"{spec}.toml"
 
 
 def run_preset(name: str, library: SignalLibrary) -> Spec:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UsageError
+from bench.errors import UsageError, did_you_mean
 from bench.models import PRECISIONS, ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
@@ -156,7 +156,8 @@ class _Checker:
             raise self.fail("train", "expected a table of training settings")
         for key, value in table.items():
             if key not in TRAIN_FIELDS:
-                raise self.fail(f"train.{key}", f"unknown key; valid keys: {', '.join(TRAIN_FIELDS)}")
+                raise self.fail(f"train.{key}", f"unknown key{did_you_mean(key, TRAIN_FIELDS)}; "
+                                                f"valid keys: {', '.join(TRAIN_FIELDS)}")
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
             if key == "precision":
                 if value not in PRECISIONS:
@@ -185,7 +186,8 @@ class _Checker:
             axes = []
             for key, value in grid.items():
                 if key not in entry.params:
-                    raise self.fail(f"models.{name}.{key}", f"unknown parameter; valid keys: {entry.describe_params()}")
+                    raise self.fail(f"models.{name}.{key}", f"unknown parameter{did_you_mean(key, entry.params)}; "
+                                                            f"valid keys: {entry.describe_params()}")
                 values = self.values(f"models.{name}.{key}", value)
                 axes.append(unique([(key, self._coerce(entry.params[key], v, f"models.{name}.{key}"))
                                     for v in values]))
@@ -214,8 +216,9 @@ class _Checker:
             options = []
             for key, value in table.items():
                 if key not in entry.params:
-                    valid = ", ".join(["task", "signals", *entry.params])
-                    raise self.fail(f"{where}.{key}", f"unknown key for task {entry.name}; valid keys: {valid}")
+                    valid = ["task", "signals", *entry.params]
+                    raise self.fail(f"{where}.{key}", f"unknown key for task {entry.name}{did_you_mean(key, valid)}; "
+                                                      f"valid keys: {', '.join(valid)}")
                 values = self.values(f"{where}.{key}", value)
                 options.append((key, unique(self._coerce(entry.params[key], v, f"{where}.{key}") for v in values)))
             grids.append(TaskGrid(entry.name, signals, tuple(options), fingerprints))
@@ -237,7 +240,7 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
     for key in raw:
         if key not in TOP_KEYS:
-            raise check.fail(key, f"unknown key; valid keys: {', '.join(TOP_KEYS)}")
+            raise check.fail(key, f"unknown key{did_you_mean(key, TOP_KEYS)}; valid keys: {', '.join(TOP_KEYS)}")
     for key in ("models", "tasks", "seeds"):
         if key not in raw:
             raise check.fail(key, "missing (a spec needs models, tasks and seeds)")
