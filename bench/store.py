@@ -1,8 +1,16 @@
-"""Results store: one Parquet file per run under a results directory, written atomically.
+"""Results store: every row of a results directory in one Parquet file, ``results.parquet``, replaced
+atomically on each write.
 
-Each write goes to a hidden temp file in the same directory, is flushed to disk, then renamed over
-its final name, so readers (and a crash at any moment) only ever see whole files. Any reader can
-glob ``**/*.parquet`` under the directory.
+One file with one schema is what makes a plain ``pd.read_parquet(DIR)`` (or pyarrow.dataset, polars,
+duckdb) return every row with every column: readers of a folder of many files take the schema of the
+first file, and drop the columns that only later files have (another task's metrics, a plugin's
+parameters, rows of a newer version). Each write reads the stored rows, appends the new ones, keeps one
+row per cell (the latest written: rows stay in write order) and replaces the file through a hidden temp
+file, flushed, then renamed: a reader, or a crash at any moment, sees the old file or the new one, never
+part of one. The cost is a rewrite of the table per write (about a second for 10,000 rows), paid once
+per ensemble. Directories written by older versions (one file per ensemble, ``<time>-<id>.parquet``)
+are read as they are and merged into ``results.parquet`` by the next write (``migrate`` does it
+without a write).
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ import pandas as pd
 
 from bench.errors import BenchError
 
+RESULTS_FILE = "results.parquet"
+
 
 def new_run_id() -> str:
-    """Unique file name that sorts in time order: UTC time to the microsecond plus a random suffix
-    (readers take a cell's latest row by this order)."""
+    """Unique id of one write: UTC time to the microsecond plus a random suffix (the ``run_id`` column)."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
 
 
@@ -43,10 +52,36 @@ def write_atomically(path: Path, content: str | Callable[[Path], None]) -> Path:
 
 
 def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | None = None) -> Path:
-    """Write rows to ``out_dir/<run_id>.parquet`` atomically and return its path."""
-    run_id = run_id or new_run_id()
-    frame = pd.DataFrame(rows).assign(run_id=run_id)
-    return write_atomically(Path(out_dir) / f"{run_id}.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+    """Add ``rows`` (tagged with ``run_id``) to ``out_dir/results.parquet`` atomically and return its path.
+    A row replaces a stored row of the same ``cell_key`` (a failed cell run again). Hold the directory's
+    lock (``bench.sweep.run.results_lock``): two writers at once would lose each other's rows."""
+    out_dir = Path(out_dir)
+    new = pd.DataFrame(rows).assign(run_id=run_id or new_run_id())
+    return _replace(out_dir, new)
+
+
+def migrate(results_dir: str | Path) -> Path | None:
+    """Merge the per-ensemble files of an older version into ``results.parquet`` (rows and their order
+    unchanged); None when there is nothing to merge."""
+    results_dir = Path(results_dir)
+    return _replace(results_dir, None) if _legacy_files(results_dir) else None
+
+
+def _replace(out_dir: Path, new: pd.DataFrame | None) -> Path:
+    legacy = _legacy_files(out_dir)
+    frames = [frame for frame in (_stored(out_dir, legacy), new) if frame is not None]
+    merged = _one_row_per_cell(pd.concat(frames, ignore_index=True).infer_objects())
+    path = write_atomically(out_dir / RESULTS_FILE, lambda tmp: merged.to_parquet(tmp, index=False))
+    for old in legacy:  # their rows are in results.parquet now; a crash before this line only leaves duplicates
+        old.unlink()
+    return path
+
+
+def _legacy_files(results_dir: Path) -> list[Path]:
+    """Per-ensemble files of older versions, in the order they were written (their names sort by time)."""
+    if not results_dir.is_dir():
+        return []
+    return sorted(path for path in results_dir.glob("*.parquet") if path.name != RESULTS_FILE)
 
 
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -62,27 +97,47 @@ def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return frame
 
 
+def _stored(results_dir: Path, legacy: list[Path], columns: list[str] | None = None) -> pd.DataFrame | None:
+    """Every stored row in write order: ``results.parquet``, then files of an older version written
+    beside it (e.g. rows copied in from an older checkout); None when there are none."""
+    current = results_dir / RESULTS_FILE
+    files = ([current] if current.is_file() else []) + legacy
+    if not files:
+        return None
+    return _one_row_per_cell(pd.concat([_read(path, columns) for path in files], ignore_index=True))
+
+
+def _one_row_per_cell(rows: pd.DataFrame) -> pd.DataFrame:
+    """The latest row of each cell (rows without a ``cell_key`` are kept as they are)."""
+    if "cell_key" not in rows:
+        return rows
+    return rows[~rows["cell_key"].notna() | ~rows.duplicated("cell_key", keep="last")].reset_index(drop=True)
+
+
 def finished_cells(results_dir: str | Path) -> pd.DataFrame:
-    """``cell_key`` and latest ``status`` of every cell stored under ``results_dir`` (empty when there is none)."""
-    files = sorted(Path(results_dir).rglob("*.parquet")) if Path(results_dir).is_dir() else []
-    frames = [_read(path, columns=["cell_key", "status"]) for path in files]
-    if not frames:
-        return pd.DataFrame({"cell_key": [], "status": []})
-    return pd.concat(frames, ignore_index=True).drop_duplicates("cell_key", keep="last")
+    """``cell_key`` and latest ``status`` of every cell stored in ``results_dir`` (empty when there is none)."""
+    results_dir = Path(results_dir)
+    stored = _stored(results_dir, _legacy_files(results_dir), columns=["cell_key", "status"])
+    return stored if stored is not None else pd.DataFrame({"cell_key": [], "status": []})
+
+
+def has_results(results_dir: str | Path) -> bool:
+    """Whether ``results_dir`` holds stored rows (of this version or an older one)."""
+    results_dir = Path(results_dir)
+    return (results_dir / RESULTS_FILE).is_file() or bool(_legacy_files(results_dir))
 
 
 def read_results(results_dir: str | Path) -> pd.DataFrame:
-    """All rows of every ``*.parquet`` file under ``results_dir`` (recursively), in file-name order; of
-    several rows of one cell (a failed cell run again), the latest."""
+    """Every stored row of ``results_dir``, one per cell (its latest), in write order. The same rows as
+    ``pd.read_parquet(results_dir)`` once the directory is in this version's layout."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise BenchError(f"results directory not found: {results_dir}; pass the --out of a bench run")
-    files = sorted(results_dir.rglob("*.parquet"))
-    if not files:
-        raise BenchError(f"no results (*.parquet) under {results_dir}; run `bench run --out {results_dir}` first")
-    frames = [_read(path) for path in files]
-    # infer_objects: a column that was all None in one file (e.g. diverged_step) becomes numeric again
-    results = pd.concat(frames, ignore_index=True).infer_objects()
-    if "cell_key" in results:  # a failed cell run again: its latest row (files sort by time) is its result
-        results = results.drop_duplicates("cell_key", keep="last", ignore_index=True)
-    return results
+    stored = _stored(results_dir, _legacy_files(results_dir))
+    if stored is None:
+        inner = sorted({path.parent for path in results_dir.rglob("*.parquet")})
+        hint = (f" ({', '.join(str(p) for p in inner[:3])} inside it do: pass one of them)" if inner
+                else f"; run `bench run --out {results_dir}` first")
+        raise BenchError(f"no results ({RESULTS_FILE}) in {results_dir}{hint}")
+    # infer_objects: a column that was all None in one older file (e.g. diverged_step) becomes numeric again
+    return stored.infer_objects()

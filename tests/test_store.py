@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from bench.errors import BenchError
-from bench.store import read_results, write_rows
+from bench.store import RESULTS_FILE, migrate, read_results, write_rows
 
 
 def rows(n, **extra):
@@ -14,26 +14,45 @@ def rows(n, **extra):
             for i in range(n)]
 
 
-def test_round_trip_and_recursive_read(tmp_path):
+def test_round_trip_in_one_file_and_a_cell_stored_once(tmp_path):
     first = write_rows(tmp_path, rows(2), run_id="a")
-    write_rows(tmp_path / "nested", rows(1, status="diverged", diverged_step=7), run_id="b")
-    assert first == tmp_path / "a.parquet"
+    assert first == tmp_path / RESULTS_FILE
+    write_rows(tmp_path, rows(1, status="diverged", diverged_step=7), run_id="b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]
     frame = read_results(tmp_path)
-    assert len(frame) == 3 and list(frame["run_id"]) == ["a", "a", "b"]
+    assert len(frame) == 3 and list(frame["run_id"]) == ["a", "a", "b"]  # write order
     assert frame["snr_db"].tolist() == [0.0, 1.5, 0.0]
     assert frame["diverged_step"].dtype.kind == "f" and frame["diverged_step"].iloc[2] == 7
     assert math.isnan(frame["diverged_step"].iloc[0])
     written = pd.read_parquet(first)[["model", "seed", "snr_db", "status"]].to_dict("records")
-    assert written == [{k: r[k] for k in ("model", "seed", "snr_db", "status")} for r in rows(2)]
+    assert written[:2] == [{k: r[k] for k in ("model", "seed", "snr_db", "status")} for r in rows(2)]
+    keyed = [{"cell_key": "c1", "status": "error", "error": "boom"}, {"cell_key": "c2", "status": "ok", "snr_db": 1.0}]
+    write_rows(tmp_path / "keyed", keyed, run_id="x")
+    write_rows(tmp_path / "keyed", [{"cell_key": "c1", "status": "ok", "snr_db": 2.0}], run_id="y")  # c1 run again
+    stored = pd.read_parquet(tmp_path / "keyed")
+    assert stored[["cell_key", "status", "run_id"]].values.tolist() == [["c2", "ok", "x"], ["c1", "ok", "y"]]
+
+
+def test_rows_of_an_older_version_are_read_then_merged_in_order(tmp_path):
+    """Older versions wrote one file per ensemble, named by time: read as they are, merged by the next write."""
+    pd.DataFrame([{"cell_key": "c1", "status": "error", "audio_col": 1.0}]).to_parquet(tmp_path / "20260101T0-a.parquet")
+    pd.DataFrame([{"cell_key": "c1", "status": "ok", "image_col": 2.0}]).to_parquet(tmp_path / "20260102T0-b.parquet")
+    assert read_results(tmp_path)[["cell_key", "status"]].values.tolist() == [["c1", "ok"]]
+    write_rows(tmp_path, [{"cell_key": "c2", "status": "ok", "plugin_col": "x"}], run_id="new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]
+    plain = pd.read_parquet(tmp_path)
+    assert plain["cell_key"].tolist() == ["c1", "c2"] and plain["image_col"].tolist()[0] == 2.0
+    assert {"audio_col", "image_col", "plugin_col"} <= set(plain.columns)
+    assert migrate(tmp_path) is None  # nothing left to merge
 
 
 def test_a_failed_write_leaves_earlier_results_and_no_partial_file(tmp_path):
     write_rows(tmp_path, rows(2), run_id="good")
-    before = (tmp_path / "good.parquet").read_bytes()
+    before = (tmp_path / RESULTS_FILE).read_bytes()
     with pytest.raises(Exception):
         write_rows(tmp_path, [{"model": object()}], run_id="bad")  # pyarrow cannot serialise this row
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.parquet"]
-    assert (tmp_path / "good.parquet").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]
+    assert (tmp_path / RESULTS_FILE).read_bytes() == before
 
 
 def test_temp_files_of_an_interrupted_write_are_not_read(tmp_path):
@@ -46,6 +65,9 @@ def test_missing_empty_or_corrupt_results_are_clear_errors(tmp_path):
     with pytest.raises(BenchError, match="results directory not found"):
         read_results(tmp_path / "nope")
     with pytest.raises(BenchError, match="no results"):
+        read_results(tmp_path)
+    write_rows(tmp_path / "sweep", rows(1))
+    with pytest.raises(BenchError, match="sweep inside it do: pass one"):
         read_results(tmp_path)
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     with pytest.raises(BenchError, match="cannot read results file .*junk.parquet"):

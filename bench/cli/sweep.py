@@ -119,12 +119,12 @@ def add_status(sub) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench.store import read_results
+    from bench.store import has_results, read_results
     from bench.sweep.progress import eta
     from bench.sweep.run import progress_of, stored_spec
 
     out = Path(args.results)
-    results = read_results(out) if any(out.rglob("*.parquet")) else None
+    results = read_results(out) if has_results(out) else None
     spec = stored_spec(out, SignalLibrary(args.data_dir)) if out.is_dir() else None
     if spec is None:
         if results is None:

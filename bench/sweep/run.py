@@ -22,14 +22,14 @@ from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
 from bench.status import FINISHED
-from bench.store import finished_cells, write_atomically, write_rows
+from bench.store import finished_cells, has_results, write_atomically, write_rows
 from bench.sweep.execute import JobRunner
 from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
 from bench.tasks import Task, load_task
 
-# "_" prefix: pyarrow (and so pandas.read_parquet(DIR)) skips these when reading a results directory
+# "_" prefix: pyarrow, polars and duckdb (and so pandas.read_parquet(DIR)) skip these when reading a results directory
 SPEC_FILE = "_spec.toml"
 ENVIRONMENT_FILE = "_environment.json"
 LOCK_FILE = "_lock"
@@ -178,7 +178,7 @@ def _check_directory(out_dir: Path, spec: Spec, library: SignalLibrary, sweep: b
                              f"would mix into its tables: use another --out")
         return
     if existing is None:
-        if any(out_dir.glob("*.parquet")):
+        if has_results(out_dir):
             raise UsageError(f"{out_dir} holds results of bench run, not of a sweep; use another --out")
     else:
         keys = {cell.key for cell in expand(spec)}

@@ -104,14 +104,43 @@ def parse_seeds(text: str) -> list[int]:
     return list(unique(seeds))
 
 
+class SpecProblem(UsageError):
+    """One problem of a spec: the key it is at and what is wrong there."""
+
+    def __init__(self, source: str, key: str, problem: str):
+        super().__init__(f"{source}: {key}: {problem}")
+        self.key, self.problem = key, problem
+
+
 class _Checker:
-    """Collects the context (file name) for error messages."""
+    """Checks the values of a spec, collecting the problems of independent keys so that one error lists
+    them all (``source``, the file name, heads each message)."""
 
     def __init__(self, source: str):
         self.source = source
+        self.problems: list[SpecProblem] = []
 
-    def fail(self, key: str, problem: str) -> UsageError:
-        return UsageError(f"{self.source}: {key}: {problem}")
+    def fail(self, key: str, problem: str) -> SpecProblem:
+        return SpecProblem(self.source, key, problem)
+
+    def note(self, key: str, problem: str) -> None:
+        self.problems.append(self.fail(key, problem))
+
+    def collect(self, check, *args) -> Any:
+        """``check(*args)``, or None with its problem noted when it raises one."""
+        try:
+            return check(*args)
+        except SpecProblem as exc:
+            self.problems.append(exc)
+            return None
+
+    def done(self) -> None:
+        """Raise the problems noted: one as it is, several as one error that lists them in order."""
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            listed = "; ".join(f"({i}) {p.key}: {p.problem}" for i, p in enumerate(self.problems, 1))
+            raise UsageError(f"{self.source}: {len(self.problems)} problems: {listed}")
 
     def values(self, key: str, value: Any) -> list[Any]:
         """A grid axis: a value or a non-empty list of values."""
@@ -126,6 +155,13 @@ class _Checker:
             above = " and < 2^63" if maximum == MAX_SEED else (f" and <= {maximum}" if maximum else "")
             raise self.fail(key, f"expected an integer >= {minimum}{above} or a list of them, got {value!r}")
         return unique(values)
+
+    def one_int(self, key: str, value: Any, minimum: int) -> int:
+        """A setting that is one integer, not a grid axis."""
+        values = self.ints(key, value, minimum)
+        if len(values) > 1:
+            raise self.fail(key, f"expected one integer >= {minimum}, got {value!r}")
+        return values[0]
 
     def budgets(self, value: Any) -> tuple[int, ...]:
         """Parameter budgets: whole numbers >= 1, written as integers or as 1e4-style floats."""
@@ -151,78 +187,117 @@ class _Checker:
                 raise self.fail("seeds", str(exc)) from None
         return self.ints("seeds", value, 0, MAX_SEED)
 
-    def train(self, table: Any) -> TrainConfig:
+    def gpus(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise self.fail("gpus_per_job", f"expected a number >= 0 (GPUs per ensemble), got {value!r}")
+        return value
+
+    def ntk(self, stages: Any, points: Any) -> NtkOptions:
+        points = self.one_int("ntk_points", points, 2)
+        try:
+            return NtkOptions(tuple(stages if isinstance(stages, list) else [stages]), points)
+        except UsageError as exc:
+            raise self.fail("ntk", str(exc)) from None
+
+    def train(self, table: Any) -> TrainConfig | None:
         if not isinstance(table, dict):
             raise self.fail("train", "expected a table of training settings")
+        before = len(self.problems)
         for key, value in table.items():
-            if key not in TRAIN_FIELDS:
-                raise self.fail(f"train.{key}", f"unknown key{did_you_mean(key, TRAIN_FIELDS)}; "
-                                                f"valid keys: {', '.join(TRAIN_FIELDS)}")
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-            if key == "precision":
-                if value not in PRECISIONS:
-                    raise self.fail("train.precision", f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
-                continue
-            if key == "batch_seed":
-                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-            elif key in ("steps", "lr_step", "batch_size", "eval_every"):
-                ok = ok and isinstance(value, int)
-            if not ok:
-                raise self.fail(f"train.{key}", f"bad value {value!r} (a positive number is expected)")
+            self.collect(self._train_value, key, value)
+        if len(self.problems) > before:
+            return None
         floats = {key: float(value) for key, value in table.items() if TRAIN_FIELDS[key].type in ("float", float)}
         return TrainConfig(**(table | floats))  # lr = 1 and lr = 1.0 are one setting (and one cell key)
+
+    def _train_value(self, key: str, value: Any) -> None:
+        if key not in TRAIN_FIELDS:
+            raise self.fail(f"train.{key}", f"unknown key{did_you_mean(key, TRAIN_FIELDS)}; "
+                                            f"valid keys: {', '.join(TRAIN_FIELDS)}")
+        if key == "precision":
+            if value not in PRECISIONS:
+                raise self.fail("train.precision", f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
+            return
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        if key == "batch_seed":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        elif key in ("steps", "lr_step", "batch_size", "eval_every"):
+            ok = ok and isinstance(value, int)
+        if not ok:
+            raise self.fail(f"train.{key}", f"bad value {value!r} (a positive number is expected)")
 
     def models(self, table: Any) -> tuple[ModelChoice, ...]:
         if not isinstance(table, dict) or not table:
             raise self.fail("models", "expected a table naming at least one model, e.g. [models] siren = {}")
         registry, choices = load_builtin_models(), []
         for name, grid in table.items():
-            try:
-                entry = registry.get(name)
-            except UsageError as exc:
-                raise self.fail(f"models.{name}", str(exc)) from None
-            if not isinstance(grid, dict):
-                raise self.fail(f"models.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}")
-            axes = []
-            for key, value in grid.items():
-                if key not in entry.params:
-                    raise self.fail(f"models.{name}.{key}", f"unknown parameter{did_you_mean(key, entry.params)}; "
-                                                            f"valid keys: {entry.describe_params()}")
-                values = self.values(f"models.{name}.{key}", value)
-                axes.append(unique([(key, self._coerce(entry.params[key], v, f"models.{name}.{key}"))
-                                    for v in values]))
-            choices += [ModelChoice(entry, dict(combo)) for combo in itertools.product(*axes)]
+            choices += self.collect(self._model, registry, name, grid) or []
         return tuple(choices)
+
+    def _model(self, registry, name: str, grid: Any) -> list[ModelChoice] | None:
+        """The choices of one model's grid (None when one of its parameters has a problem)."""
+        try:
+            entry = registry.get(name)
+        except UsageError as exc:
+            raise self.fail(f"models.{name}", str(exc)) from None
+        if not isinstance(grid, dict):
+            raise self.fail(f"models.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}")
+        before, axes = len(self.problems), []
+        for key, value in grid.items():
+            where = f"models.{name}.{key}"
+            if key not in entry.params:
+                self.note(where, f"unknown parameter{did_you_mean(key, entry.params)}; "
+                                 f"valid keys: {entry.describe_params()}")
+            else:
+                axes.append([(key, v) for v in self.collect(self._axis, entry.params[key], value, where) or ()])
+        if len(self.problems) > before:
+            return None
+        return [ModelChoice(entry, dict(combo)) for combo in itertools.product(*axes)]
 
     def tasks(self, entries: Any, library: SignalLibrary) -> tuple[TaskGrid, ...]:
         if not isinstance(entries, list) or not entries:
             raise self.fail("tasks", "expected at least one [[tasks]] table with task and signals")
-        registry, grids = load_builtin_tasks(), []
-        for i, table in enumerate(entries):
-            where = f"tasks[{i}]"
-            table = dict(table)
-            try:
-                entry = registry.get(table.pop("task", None) or "")
-            except UsageError as exc:
-                raise self.fail(f"{where}.task", str(exc)) from None
-            signals = table.pop("signals", None)
-            if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
-                raise self.fail(f"{where}.signals", "expected a non-empty list of signal names or paths")
-            signals = unique(signals)
-            try:
-                fingerprints = tuple(library.fingerprint(ref, entry.meta["domain"]) for ref in signals)
-            except UsageError as exc:
-                raise self.fail(f"{where}.signals", str(exc)) from None
-            options = []
-            for key, value in table.items():
-                if key not in entry.params:
-                    valid = ["task", "signals", *entry.params]
-                    raise self.fail(f"{where}.{key}", f"unknown key for task {entry.name}{did_you_mean(key, valid)}; "
-                                                      f"valid keys: {', '.join(valid)}")
-                values = self.values(f"{where}.{key}", value)
-                options.append((key, unique(self._coerce(entry.params[key], v, f"{where}.{key}") for v in values)))
-            grids.append(TaskGrid(entry.name, signals, tuple(options), fingerprints))
+        registry = load_builtin_tasks()
+        grids = [self.collect(self._task, registry, f"tasks[{i}]", table, library) for i, table in enumerate(entries)]
         return tuple(grids)
+
+    def _task(self, registry, where: str, table: Any, library: SignalLibrary) -> TaskGrid | None:
+        """One [[tasks]] table (None when its signals or one of its options have a problem)."""
+        if not isinstance(table, dict):
+            raise self.fail(where, "expected a table with task and signals, e.g. {task = \"audio\", signals = [\"arch\"]}")
+        table = dict(table)
+        try:
+            entry = registry.get(table.pop("task", None) or "")
+        except UsageError as exc:
+            raise self.fail(f"{where}.task", str(exc)) from None
+        before = len(self.problems)
+        signals = self.collect(self._signals, where, table.pop("signals", None), entry.meta["domain"], library)
+        options = []
+        for key, value in table.items():
+            if key not in entry.params:
+                valid = ["task", "signals", *entry.params]
+                self.note(f"{where}.{key}", f"unknown key for task {entry.name}{did_you_mean(key, valid)}; "
+                                            f"valid keys: {', '.join(valid)}")
+            else:
+                options.append((key, self.collect(self._axis, entry.params[key], value, f"{where}.{key}")))
+        if len(self.problems) > before:
+            return None
+        return TaskGrid(entry.name, signals[0], tuple(options), signals[1])
+
+    def _signals(self, where: str, signals: Any, domain: str,
+                 library: SignalLibrary) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A task's signals, without repeats, and their fingerprints."""
+        if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
+            raise self.fail(f"{where}.signals", "expected a non-empty list of signal names or paths")
+        signals = unique(signals)
+        try:
+            return signals, tuple(library.fingerprint(ref, domain) for ref in signals)
+        except UsageError as exc:
+            raise self.fail(f"{where}.signals", str(exc)) from None
+
+    def _axis(self, param, value: Any, key: str) -> tuple[Any, ...]:
+        """A grid axis of a parameter: its distinct values, each checked."""
+        return unique(self._coerce(param, v, key) for v in self.values(key, value))
 
     def _coerce(self, param, value: Any, key: str) -> Any:
         try:
@@ -232,7 +307,8 @@ class _Checker:
 
 
 def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str = "sweep") -> Spec:
-    """Validate a spec's TOML text; ``source`` names it in error messages."""
+    """Validate a spec's TOML text; ``source`` names it in error messages. The problems of independent keys
+    are reported together, in one UsageError."""
     check = _Checker(source)
     try:
         raw = tomllib.loads(text)
@@ -240,41 +316,26 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
     for key in raw:
         if key not in TOP_KEYS:
-            raise check.fail(key, f"unknown key{did_you_mean(key, TOP_KEYS)}; valid keys: {', '.join(TOP_KEYS)}")
+            check.note(key, f"unknown key{did_you_mean(key, TOP_KEYS)}; valid keys: {', '.join(TOP_KEYS)}")
     for key in ("models", "tasks", "seeds"):
         if key not in raw:
-            raise check.fail(key, "missing (a spec needs models, tasks and seeds)")
-    max_members = raw.get("max_members")
-    if max_members is not None:
-        (max_members,) = check.ints("max_members", max_members, 1)
-    gpus = raw.get("gpus_per_job")
-    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0):
-        raise check.fail("gpus_per_job", f"expected a number >= 0 (GPUs per ensemble), got {gpus!r}")
-    ntk = None
-    if "ntk" in raw:
-        stages = raw["ntk"] if isinstance(raw["ntk"], list) else [raw["ntk"]]
-        (points,) = check.ints("ntk_points", raw.get("ntk_points", NtkOptions.points), 2)
-        try:
-            ntk = NtkOptions(tuple(stages), points)
-        except UsageError as exc:
-            raise check.fail("ntk", str(exc)) from None
+            check.note(key, "missing (a spec needs models, tasks and seeds)")
+    name = check.collect(check.name, raw["name"]) if "name" in raw else default_name
+    seeds = check.collect(check.seeds, raw["seeds"]) if "seeds" in raw else None
     if "widths" in raw and "params" in raw:
-        raise check.fail("params", "give widths or params (parameter budgets), not both")
-    budgets = check.budgets(raw["params"]) if "params" in raw else ()
-    return Spec(
-        name=check.name(raw["name"]) if "name" in raw else default_name,
-        models=check.models(raw["models"]),
-        tasks=check.tasks(raw["tasks"], library),
-        widths=() if budgets else check.ints("widths", raw.get("widths", DEFAULT_WIDTH), 1),
-        layers=check.ints("layers", raw.get("layers", DEFAULT_LAYERS), 1),
-        seeds=check.seeds(raw["seeds"]),
-        train=check.train(raw.get("train", {})),
-        max_members=max_members,
-        text=text,
-        ntk=ntk,
-        gpus_per_job=gpus,
-        budgets=budgets,
-    )
+        check.note("params", "give widths or params (parameter budgets), not both")
+    budgets = check.collect(check.budgets, raw["params"]) if "params" in raw else ()
+    widths = () if budgets else check.collect(check.ints, "widths", raw.get("widths", DEFAULT_WIDTH), 1)
+    layers = check.collect(check.ints, "layers", raw.get("layers", DEFAULT_LAYERS), 1)
+    max_members = check.collect(check.one_int, "max_members", raw["max_members"], 1) if "max_members" in raw else None
+    gpus = check.collect(check.gpus, raw["gpus_per_job"]) if "gpus_per_job" in raw else None
+    ntk = check.collect(check.ntk, raw["ntk"], raw.get("ntk_points", NtkOptions.points)) if "ntk" in raw else None
+    train = check.collect(check.train, raw.get("train", {}))
+    models = check.collect(check.models, raw["models"]) if "models" in raw else None
+    tasks = check.collect(check.tasks, raw["tasks"], library) if "tasks" in raw else None
+    check.done()
+    return Spec(name=name, models=models, tasks=tasks, widths=widths, layers=layers, seeds=seeds, train=train,
+                max_members=max_members, text=text, ntk=ntk, gpus_per_job=gpus, budgets=budgets)
 
 
 def load_spec(path: str | Path, library: SignalLibrary) -> Spec:
