@@ -314,10 +314,10 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
-    for key in raw:
-        if key not in TOP_KEYS:
-            check.note(key, f"unknown key{did_you_mean(key, TOP_KEYS)}; valid keys: {', '.join(TOP_KEYS)}")
-    for key in ("models", "tasks", "seeds"):
+    unknown = [key for key in raw if key not in TOP_KEYS]
+    for key in unknown:
+        check.note(key, f"unknown key{did_you_mean(key, TOP_KEYS)}; valid keys: {', '.join(TOP_KEYS)}")
+    for key in () if unknown else ("models", "tasks", "seeds"):  # an unknown key may be a missing one misspelled
         if key not in raw:
             check.note(key, "missing (a spec needs models, tasks and seeds)")
     name = check.collect(check.name, raw["name"]) if "name" in raw else default_name
