@@ -1,11 +1,76 @@
 """Signal metrics: SNR and PSNR in dB from a mean squared error; SI-SNR and log-spectral distance of audio;
-SSIM of images; and the spectral centroid of a target. Each batched over K members."""
+SSIM of images; and the spectral centroid of a target. Each batched over K members, and each result column
+declared once, beside its function (``Metric``: label, which way is better, note), for tables, figures,
+significance and ``bench run``'s summary. A plugin declares its own with ``declare_metric``."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from bench.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A metric's results in another convention, computed from result columns (e.g. the SIREN² code's peak
+    PSNR from an SNR): ``convert`` maps rows holding every column of ``needs`` to the values of ``metric``."""
+
+    metric: "Metric"
+    needs: tuple[str, ...]
+    convert: Callable  # pandas.DataFrame -> pandas.Series
+    title: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A result column that scores a member: ``label`` names it with its unit (axes, headings), ``note``
+    says what it measures (captions), ``digits`` are the decimals tables show. ``fit`` names the same score
+    on the points a held-out task trained on (inpainting: ``snr_db`` is held-out, ``fit_snr_db`` kept);
+    ``conversions`` are other conventions a report shows it in."""
+
+    name: str
+    label: str
+    higher_is_better: bool = True
+    note: str = ""
+    digits: int = 2
+    fit: str | None = None
+    conversions: tuple[Conversion, ...] = ()
+
+    @property
+    def direction(self) -> str:
+        """"higher" or "lower": which values are better."""
+        return "higher" if self.higher_is_better else "lower"
+
+    def better(self, a: Tensor, b: Tensor) -> Tensor:
+        """Where values ``a`` are better than ``b`` (elementwise)."""
+        return a > b if self.higher_is_better else a < b
+
+
+METRICS: dict[str, Metric] = {}  # name -> declaration, in declaration order (the order of a report's sections)
+
+
+def declare_metric(metric: Metric) -> Metric:
+    """Declare a result column as a metric (once; declaring the same again is harmless)."""
+    old = METRICS.get(metric.name)
+    if old is not None and old != metric:
+        raise UsageError(f"metric {metric.name!r} is declared twice, differently; rename one")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def declared(name: str) -> Metric:
+    """The declaration of metric ``name``; an undeclared one is a usage error."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise UsageError(f"{name!r} is not a declared metric (declared: {', '.join(METRICS)}); a task's metrics "
+                         f"are declared with bench.metrics.declare_metric") from None
 
 
 def snr_db(mse: Tensor, signal_power: float) -> Tensor:
@@ -82,3 +147,49 @@ def spectral_centroid(x: np.ndarray) -> float:
     centroid = np.divide((magnitude * freqs).sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
     channels = x.shape[1]
     return float(2.0 * centroid.mean() / channels)
+
+
+_HELD_OUT = " Inpaint tasks score it on the held-out points only (never trained on)."
+_WHOLE = " Inpaint tasks score the whole output (kept and held-out points) against the whole signal."
+
+
+def _peak_one_psnr(rows):
+    """best_snr_db - 10 log10(signal_power): the best 20 log10(1 / rmse), as SNR = 10 log10(power / mse)."""
+    return rows["best_snr_db"] - 10 * np.log10(rows["signal_power"])
+
+
+PEAK_ONE_PSNR = Metric("best_psnr_peak1_db", "best peak-1 PSNR (dB)")
+SNR = declare_metric(Metric(
+    "snr_db", "SNR (dB)", fit="fit_snr_db",
+    note="SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step; "
+         "higher is better." + _HELD_OUT,
+    conversions=(Conversion(
+        PEAK_ONE_PSNR, ("best_snr_db", "signal_power"), _peak_one_psnr, "In the SIREN² code's convention",
+        "The best value over training of 20 log10(1 / rmse) on the target (the clip divided by its peak), the "
+        "SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is the "
+        "target's mean square."),)))
+PSNR = declare_metric(Metric(
+    "psnr_db", "PSNR (dB)", fit="fit_psnr_db",
+    note="PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's convention); "
+         "higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower." + _HELD_OUT))
+FIT_SNR = declare_metric(Metric(
+    "fit_snr_db", "fit SNR (dB)", note="SNR in dB of an inpaint task on the points it trained on (the kept points), "
+    "at the last step; higher is better. Beside the held-out `snr_db` it tells fitting from generalizing."))
+FIT_PSNR = declare_metric(Metric(
+    "fit_psnr_db", "fit PSNR (dB)", note="PSNR in dB (data range 2) of an inpaint task on the pixels it trained on "
+    "(the kept pixels), at the last step; higher is better. Beside the held-out `psnr_db` it tells fitting from "
+    "generalizing."))
+SI_SNR = declare_metric(Metric(
+    "si_snr_db", "SI-SNR (dB)",
+    note="Scale-invariant SNR in dB at the last step (both signals mean-removed, the target scaled to its best fit "
+         "of the reconstruction); higher is better." + _WHOLE))
+LSD = declare_metric(Metric(
+    "lsd", "LSD (dB)", higher_is_better=False,
+    note="Log-spectral distance in dB at the last step: over STFT frames (Hann window of 2048 samples, fewer for "
+         "shorter clips; hop a quarter window), the mean of the RMS over frequency of "
+         "10 log10((P + 1e-10) / (P_hat + 1e-10)); lower is better, 0 for a perfect fit." + _WHOLE))
+SSIM = declare_metric(Metric(
+    "ssim", "SSIM", digits=4,
+    note="SSIM at the last step on the image in [0, 1] (reconstruction clipped to it), data range 1, Gaussian window "
+         "11 x 11 with sigma 1.5 (image mirrored at its border), averaged over all pixels and colour channels; higher "
+         "is better, 1 for a perfect fit." + _WHOLE))

@@ -48,18 +48,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 def add_table(sub) -> None:
     table = sub.add_parser("table", parents=[common()], help="mean ± std over seeds by model and signal")
     table.add_argument("results", help="results directory written by bench run")
-    table.add_argument("--metric", help="snr_db, psnr_db, fit_snr_db, fit_psnr_db, si_snr_db, lsd or ssim "
-                                          "(default: every metric present)")
+    table.add_argument("--metric", help="a declared metric: snr_db, psnr_db, fit_snr_db, fit_psnr_db, si_snr_db, lsd, "
+                                          "ssim or a plugin's (default: every metric present)")
     add_format(table, ("markdown", "csv", "latex"))
     table.set_defaults(func=cmd_table)
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from bench.report.tables import METRICS, cell_table, left_out_of_mean, metric_rows, render_table, seeds_caption
+    from bench.report.tables import cell_table, left_out_of_mean, metric_rows, metrics_in, render_table, seeds_caption
+    from bench.metrics import declared
     from bench.store import read_results
 
     results = read_results(args.results)
-    present = [m for m in METRICS if m in results.columns]
+    present = metrics_in(results)
     metrics = [args.metric] if args.metric else [m for m in present if not metric_rows(results, m).empty] or present
     for metric in metrics:
         rows = metric_rows(results, metric)
@@ -67,8 +68,8 @@ def cmd_table(args: argparse.Namespace) -> int:
             counts = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().sort_index().items())
             raise BenchError(f"no member in {args.results} finished ok with a {metric} value ({counts}); "
                              f"nothing to tabulate (their error and diverged_step columns say why)")
-        if len(metrics) > 1:
-            print(f"\n{metric}:")
+        declaration = declared(metric)
+        print(f"{chr(10) if metric != metrics[0] else ''}{metric}: {declaration.label}, {declaration.direction} is better")
         cells = cell_table(rows, metric)
         print(render_table(cells, args.format, metric))
         print(f"{metric}: {seeds_caption(cells)}.{left_out_of_mean(cells)}", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.cli.options import EPILOG, add_compile, add_progress, common, members, positive, task_options
 from bench.errors import BenchError, UsageError
+from bench.metrics import declared
 from bench.models import PRECISIONS
 from bench.signals import SignalLibrary
 from bench.status import FAILED, OK
@@ -90,14 +91,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _member_line(row: dict[str, Any]) -> str:
-    """One member's result: final and best metric, speed, status."""
+    """One member's result: final and best of its task's main metric (``main_metric``), speed, status."""
     head = f"{row['model_spec']:28s} seed={row['seed']:<3d}"
-    metric = "snr_db" if "snr_db" in row else "psnr_db"
     if row["status"] in FAILED:
         return f"{head} {row['status']}: {row['error']}"
+    metric = declared(row["main_metric"])
     status = OK if row["status"] == OK else f"diverged at step {row['diverged_step']}"
-    fit = f"fit_{metric}"  # inpaint tasks: the metric is held-out, the best step chosen on the fit
-    scores = (f"{metric}={row[metric]:7.2f}  best={row['best_' + metric]:7.2f} @ {row['best_step']:<6d}" if fit not in row
-              else f"held-out {metric}={row[metric]:7.2f}  fit={row[fit]:7.2f}  at best fit (step "
-                   f"{row['best_step']}): {row['best_' + metric]:7.2f} / {row['best_' + fit]:7.2f}")
+    name, fit = metric.name, metric.fit  # held-out tasks: the metric is held-out, the best step chosen on the fit
+    scores = (f"{name}={row[name]:7.2f}  best={row['best_' + name]:7.2f} @ {row['best_step']:<6d}" if fit not in row
+              else f"held-out {name}={row[name]:7.2f}  fit={row[fit]:7.2f}  at best fit (step "
+                   f"{row['best_step']}): {row['best_' + name]:7.2f} / {row['best_' + fit]:7.2f}")
     return f"{head} {scores} {row['steps_per_s']:8.1f} steps/s  {status}"

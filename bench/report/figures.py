@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from bench.plotting import pyplot, save_png_and_pdf
-from bench.report.tables import LABELS, direction, natural, with_setting
+from bench.metrics import declared
+from bench.report.tables import natural, with_setting
 
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",
               "n_params": "trainable parameters"}
@@ -95,7 +96,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     models = sorted(ok["model_spec"].unique())
     ok = with_setting(ok)
     settings = sorted(ok["setting"].unique(), key=natural)
-    label = LABELS.get(metric, metric)
+    label = declared(metric).label
     made = []
 
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(settings) * len(models) / 3), 4))
@@ -103,7 +104,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
                 ax=ax, alpha=0.7)
     sns.stripplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, dodge=True,
                   ax=ax, palette="dark:k", size=3, jitter=False, legend=False)  # no jitter: deterministic files
-    ax.set(title=f"{label} per signal, {direction(metric)} is better (bars: mean over seeds; dots: seeds)",
+    ax.set(title=f"{label} per signal, {declared(metric).direction} is better (bars: mean over seeds; dots: seeds)",
            ylabel=label, xlabel="")
     ax.legend(title="model")
     ax.tick_params(axis="x", rotation=30)
@@ -126,7 +127,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
         logx = (subset[column] > 0).all() and subset[column].max() / subset[column].min() >= 8
         grid.set(xscale="log" if logx else "linear", xlabel=AXIS_NAMES.get(name, name), ylabel=label)
         grid.legend.set_title("model")
-        grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)}, {direction(metric)} is better "
+        grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)}, {declared(metric).direction} is better "
                              "(band: 95% CI over seeds)", y=1.03)
         made += save_png_and_pdf(grid.figure, out, f"{metric}_vs_{name}")
 
@@ -140,7 +141,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
         grid.set(xlabel="step", ylabel=label)
         grid.set_titles("{col_name}")
         grid.legend.set_title("model")
-        grid.figure.suptitle(f"training curves of {label} per signal, {direction(metric)} is better "
+        grid.figure.suptitle(f"training curves of {label} per signal, {declared(metric).direction} is better "
                              "(line: mean over seeds; band: 95% CI)", y=1.02)
         made += save_png_and_pdf(grid.figure, out, f"{metric}_training_curves")
 

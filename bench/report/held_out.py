@@ -7,12 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 from bench.plotting import pyplot, save_png_and_pdf
-from bench.report.tables import LABELS, natural, spread, with_setting
+from bench.metrics import declared
+from bench.report.tables import natural, spread, with_setting
 
 def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
     final and at the step best on the kept points, and a figure of fit against held-out per member."""
-    fit = f"fit_{metric}"
+    fit = declared(metric).fit
     rows = with_setting(rows, leave_out=("mask",))  # the mask gets a column of its own
     rows = rows[rows[fit].notna()]
     columns = {fit: "fit", metric: "held-out", f"best_{fit}": "best fit",
@@ -43,9 +44,9 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
         ax.plot([low, high], [low, high], color="0.6", lw=0.8, ls="--", zorder=0)  # held-out as good as the fit
     grid.set_titles("{col_name}")
     grid.figure.subplots_adjust(hspace=0.4)  # room for the panel titles under the x labels above
-    grid.set(xlabel=f"{LABELS[fit]} on the kept points", ylabel=f"{LABELS[metric]} on the held-out points")
+    grid.set(xlabel=f"{declared(fit).label} on the kept points", ylabel=f"{declared(metric).label} on the held-out points")
     grid.legend.set_title("model")
-    grid.figure.suptitle(f"fit against held-out {LABELS[metric]} per member at the last step (dashed: equal"
+    grid.figure.suptitle(f"fit against held-out {declared(metric).label} per member at the last step (dashed: equal"
                          + ("; dotted: linear interpolation between the kept points)" if interp in columns else ")"),
                          y=1.03)
     pngs = save_png_and_pdf(grid.figure, out, f"{metric}_fit_vs_held_out")[:1]

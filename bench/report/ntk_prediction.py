@@ -11,7 +11,8 @@ import pandas as pd
 import scipy.stats
 
 from bench.plotting import pyplot, save_png_and_pdf
-from bench.report.tables import LABELS, direction, natural, with_setting
+from bench.metrics import declared
+from bench.report.tables import natural, with_setting
 
 NTK_PREDICTORS = {"ntk_init_frac_above_centroid": "NTK energy above the target centroid at init",
                   "ntk_init_effective_rank": "NTK effective rank at init"}
@@ -71,10 +72,10 @@ def ntk_prediction_figure(ok: pd.DataFrame, metric: str, predictor: str, out: Pa
         grid.set(xscale="log")
         for ax in grid.axes.flat:  # a panel spanning less than a decade would label its minor ticks on top of each other
             ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    grid.set(xlabel=NTK_PREDICTORS[predictor], ylabel=LABELS.get(metric, metric))
+    grid.set(xlabel=NTK_PREDICTORS[predictor], ylabel=declared(metric).label)
     grid.set_titles("{col_name}")
     grid.legend.set_title("model")
-    grid.figure.suptitle(f"final {LABELS.get(metric, metric)} ({direction(metric)} is better) against the "
+    grid.figure.suptitle(f"final {declared(metric).label} ({declared(metric).direction} is better) against the "
                          f"{NTK_PREDICTORS[predictor]}; one dot per member", y=1.03)
     return save_png_and_pdf(grid.figure, out, f"{metric}_vs_{predictor}")[:1]
 
@@ -88,7 +89,7 @@ def ntk_prediction_section(ok: pd.DataFrame, metric: str, out: Path) -> list[str
     (out / f"ntk_predicts_{metric}.md").write_text(table.to_markdown(index=False, floatfmt=".3g") + "\n")
     lines = [f"### Does the NTK at init predict the final {metric}?", "",
              f"Spearman's rank correlation between a member's NTK summary at init and its final {metric} "
-             f"({direction(metric)} is better), over the members of each signal (models and seeds together), "
+             f"({declared(metric).direction} is better), over the members of each signal (models and seeds together), "
              f"with a percentile bootstrap 95% CI ({PREDICTION_RESAMPLES} resamples of members; a resample in which "
              "a variable is constant has no rho and is left out); the pooled row "
              "correlates the ranks within each signal. The SIREN² paper's account predicts a positive rho for "

@@ -12,8 +12,9 @@ from bench.errors import UsageError
 from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.held_out import held_out_section
 from bench.report.ntk_prediction import ntk_prediction_section
-from bench.report.tables import (LABELS, METRICS, NOTES, cell_table, direction, left_out_of_mean,
-                                 metric_rows, peak_one_psnr_section, render_table, seeds_caption, significance)
+from bench.metrics import METRICS, declared
+from bench.report.tables import (cell_table, conversion_section, left_out_of_mean, metric_rows, metrics_in,
+                                 render_table, seeds_caption, significance)
 from bench.status import OK
 
 
@@ -42,7 +43,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     ok = results[results["status"] == OK]
     scored = sorted(ok["model_spec"].dropna().unique())
     failed = results[results["status"] != OK]
-    metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
+    metrics = [m for m in metrics_in(ok) if ok[m].notna().any()]
+    fits = {m.fit for m in METRICS.values() if m.fit}  # scores on the kept points of a held-out task
     env = environment(results, results_dir)
     # titled as published (the --out folder), not as run: a sweep kept beside its report is "sweep/"
     lines = [f"# Report: {out.resolve().name}", "", *([notes.strip(), ""] if notes else []),
@@ -56,30 +58,32 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         lines += [f"No `{baseline}` results yet (none finished ok), so no paired differences against it (rerun the "
                   f"report once it has some, or pass --baseline with one of: {', '.join(scored) or 'none'}).", ""]
     for metric in metrics:
+        declaration = declared(metric)
         rows = metric_rows(results, metric)
         cells = cell_table(rows, metric)
         for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
             (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
-        lines += [f"## {LABELS.get(metric, metric)}: `{metric}`, {direction(metric)} is better", "",
+        lines += [f"## {declaration.label}: `{metric}`, {declaration.direction} is better", "",
                   (out / f"table_{metric}.md").read_text(),
                   f"{seeds_caption(cells)}; best per row in bold. "
-                  f"{NOTES[metric]}{left_out_of_mean(cells)}", ""]
-        whole = rows[rows["fit_snr_db"].isna()] if "fit_snr_db" in rows else rows  # inpaint rows: not that number
-        if metric == "snr_db" and len(whole) and "signal_power" in whole and whole["signal_power"].notna().all():
-            lines += peak_one_psnr_section(whole, out)
+                  f"{declaration.note}{left_out_of_mean(cells)}", ""]
+        fit = declaration.fit if declaration.fit in rows else None
+        whole = rows[rows[fit].isna()] if fit else rows  # held-out rows score other points: not converted
+        for conversion in declaration.conversions:
+            lines += conversion_section(whole, conversion, out)
         if baseline in set(rows["model_spec"]):
             sig = significance(rows, metric, baseline)
             sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")
             (out / f"significance_{metric}.md").write_text(sig.to_markdown(index=False, floatfmt=".4g") + "\n")
-            better = "negative" if direction(metric) == "lower" else "positive"
+            better = "positive" if declaration.higher_is_better else "negative"
             lines += [f"Paired differences model - `{baseline}` (same signal, setting and seed): mean, bootstrap "
-                      f"95% CI, Wilcoxon signed-rank p; {direction(metric)} {metric} is better, so a {better} "
+                      f"95% CI, Wilcoxon signed-rank p; {declaration.direction} {metric} is better, so a {better} "
                       "difference favours the model.", "", (out / f"significance_{metric}.md").read_text(), ""]
         for png in figures(rows, metric, out):
             lines += [f"![{png}]({png})", ""]
-        if metric in ("snr_db", "psnr_db"):
-            if f"fit_{metric}" in rows and rows[f"fit_{metric}"].notna().any():
-                lines += held_out_section(rows, metric, out)
+        if fit and rows[fit].notna().any():
+            lines += held_out_section(rows, metric, out)
+        if metric not in fits and f"curve_{metric}" in rows:  # a score tracked in training (the task's main one)
             lines += ntk_prediction_section(rows, metric, out)
     ntk_pngs = ntk_figures(ok, out)
     if ntk_pngs:

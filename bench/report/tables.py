@@ -1,6 +1,6 @@
-"""Report tables: mean ± std of a metric per (setting, model) as Markdown, CSV and LaTeX, the paired
-significance of each model against a baseline (scipy.stats bootstrap and Wilcoxon), and the labels and
-notes that say what each metric measures."""
+"""Report tables: mean ± std of a metric per (setting, model) as Markdown, CSV and LaTeX, and the paired
+significance of each model against a baseline (scipy.stats bootstrap and Wilcoxon). What each metric
+measures, its label and which way is better come from its declaration (``bench.metrics.Metric``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import pandas as pd
 import scipy.stats
 
 from bench.errors import UsageError
+from bench.metrics import METRICS, Conversion, Metric, declared
 from bench.status import OK
 
-METRICS = ("snr_db", "psnr_db", "fit_snr_db", "fit_psnr_db", "si_snr_db", "lsd", "ssim")
-LOWER_IS_BETTER = ("lsd",)  # for every other metric higher is better
 MEAN_ROW = "mean over signals"  # the label of a table's last row
 
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
@@ -25,34 +24,6 @@ SETTING_COLUMNS = ("task", "param_budget", "width", "layers", "steps", "lr", "lr
                    # never pool results of two versions of a target (another file content, or rows from before
                    # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
                    "signal_fingerprint", "target_revision")
-HELD_OUT = " Inpaint tasks score it on the held-out points only (never trained on)."
-WHOLE = " Inpaint tasks score the whole output (kept and held-out points) against the whole signal."
-NOTES = {
-    "snr_db": "SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step; "
-              "higher is better." + HELD_OUT,
-    "psnr_db": "PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's "
-               "convention); higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower."
-               + HELD_OUT,
-    "fit_snr_db": "SNR in dB of an inpaint task on the points it trained on (the kept points), at the last step; "
-                  "higher is better. Beside the held-out `snr_db` it tells fitting from generalizing.",
-    "fit_psnr_db": "PSNR in dB (data range 2) of an inpaint task on the pixels it trained on (the kept pixels), at "
-                   "the last step; higher is better. Beside the held-out `psnr_db` it tells fitting from "
-                   "generalizing.",
-    "si_snr_db": "Scale-invariant SNR in dB at the last step (both signals mean-removed, the target scaled to its "
-                 "best fit of the reconstruction); higher is better." + WHOLE,
-    "lsd": "Log-spectral distance in dB at the last step: over STFT frames (Hann window of 2048 samples, fewer "
-           "for shorter clips; hop a quarter window), the mean of the RMS over frequency of "
-           "10 log10((P + 1e-10) / (P_hat + 1e-10)); lower is better, 0 for a perfect fit." + WHOLE,
-    "ssim": "SSIM at the last step on the image in [0, 1] (reconstruction clipped to it), data range 1, Gaussian "
-            "window 11 x 11 with sigma 1.5 (image mirrored at its border), averaged over all pixels and colour channels; higher is better, 1 for a "
-            "perfect fit." + WHOLE,
-}
-LABELS = {"snr_db": "SNR (dB)", "psnr_db": "PSNR (dB)", "si_snr_db": "SI-SNR (dB)", "lsd": "LSD (dB)",
-          "ssim": "SSIM", "fit_snr_db": "fit SNR (dB)", "fit_psnr_db": "fit PSNR (dB)"}  # axis labels
-
-
-
-
 def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.DataFrame:
     """``rows`` plus a ``setting`` column: the signal, and each setting column (but ``leave_out``) that takes
     several values for one signal (a column that only differs between signals, such as a clip's length,
@@ -110,19 +81,15 @@ def seeds_caption(cells: pd.DataFrame) -> str:
             + ("; a cell of one seed shows its value alone" if 1 in seeds else "") + ")")
 
 
-def direction(metric: str) -> str:
-    """"lower" or "higher": which values of ``metric`` are better."""
-    return "lower" if metric in LOWER_IS_BETTER else "higher"
-
-
-def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str) -> pd.DataFrame:
+def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str | Metric) -> pd.DataFrame:
     """Rows = signals, columns = models, ``mean ± std`` (the mean alone where one seed gives no std); the
     best mean of each row (by the metric's ``direction``) wrapped in ``bold``."""
     means = cells.pivot(index="signal", columns="model_spec", values="mean")
     stds = cells.pivot(index="signal", columns="model_spec", values="std")
-    digits = "{:.4f}" if metric == "ssim" else "{:.2f}"  # SSIM lives in [0, 1]
+    declaration = metric if isinstance(metric, Metric) else declared(metric)
+    digits = f"{{:.{declaration.digits}f}}"
     text = means.map(digits.format) + spread(stds, digits, plus_minus)
-    best = means.eq(means.min(axis=1) if direction(metric) == "lower" else means.max(axis=1), axis=0)
+    best = means.eq(means.max(axis=1) if declaration.higher_is_better else means.min(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
     order = sorted(text.index, key=lambda s: (s == MEAN_ROW, natural(s)))  # the mean last
     text = text.loc[order]
@@ -141,7 +108,7 @@ def natural(label: str) -> list:
             for part in re.split(r"(\d+(?:\.\d+)?)", label)]
 
 
-def render_table(cells: pd.DataFrame, fmt: str, metric: str) -> str:
+def render_table(cells: pd.DataFrame, fmt: str, metric: str | Metric) -> str:
     """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
     if fmt == "markdown":
         return formatted(cells, ("**", "**"), "±", metric).to_markdown(disable_numparse=True)  # "13.40" stays "13.40"
@@ -153,7 +120,7 @@ def render_table(cells: pd.DataFrame, fmt: str, metric: str) -> str:
 def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Rows with status ok and a value of ``metric``; an absent metric is a usage error."""
     if metric not in results.columns:
-        present = [m for m in METRICS if m in results.columns]
+        present = metrics_in(results)
         raise UsageError(f"no column {metric!r} in these results; metrics present: {', '.join(present) or 'none'}")
     return results[(results["status"] == OK) & results[metric].notna()]
 
@@ -179,17 +146,19 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
     return pd.DataFrame(rows, columns=["model", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"])
 
 
-PEAK_ONE_PSNR = "best_psnr_peak1_db"
+def metrics_in(results: pd.DataFrame) -> list[str]:
+    """The declared metrics that are columns of ``results``, in declaration order."""
+    return [name for name in METRICS if name in results.columns]
 
 
-def peak_one_psnr_section(rows: pd.DataFrame, out: Path) -> list[str]:
-    """Audio results in the SIREN² code's convention: the best value over training of 20 log10(1 / rmse)
-    (its "peak PSNR"), from best_snr_db and the target's mean square (SNR = 10 log10(power / mse))."""
-    converted = rows.assign(**{PEAK_ONE_PSNR: rows["best_snr_db"] - 10 * np.log10(rows["signal_power"])})
-    cells = cell_table(converted, PEAK_ONE_PSNR)
+def conversion_section(rows: pd.DataFrame, conversion: Conversion, out: Path) -> list[str]:
+    """A metric's results in another convention (``Conversion``), as tables and a README section; nothing
+    when some row lacks a column the conversion needs."""
+    if not len(rows) or not all(c in rows and rows[c].notna().all() for c in conversion.needs):
+        return []
+    name = conversion.metric.name
+    cells = cell_table(rows.assign(**{name: conversion.convert(rows)}), name)
     for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
-        (out / f"table_{PEAK_ONE_PSNR}.{ext}").write_text(render_table(cells, fmt, PEAK_ONE_PSNR) + "\n")
-    return ["### In the SIREN² code's convention", "", (out / f"table_{PEAK_ONE_PSNR}.md").read_text(),
-            "The best value over training of 20 log10(1 / rmse) on the target (the clip divided by its peak), "
-            "the SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is "
-            f"the target's mean square. {seeds_caption(cells)}.", ""]
+        (out / f"table_{name}.{ext}").write_text(render_table(cells, fmt, conversion.metric) + "\n")
+    return [f"### {conversion.title}", "", (out / f"table_{name}.md").read_text(),
+            f"{conversion.caption} {seeds_caption(cells)}.", ""]

@@ -82,7 +82,7 @@ def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device, status:
 
 def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint,
-             "target_revision": TARGET_REVISION}
+             "target_revision": TARGET_REVISION, "main_metric": task.table_metric}
             | task.meta
             | {"width": cell.width, "layers": cell.layers, "param_budget": cell.param_budget}
             | asdict(cell.train) | provenance(device)

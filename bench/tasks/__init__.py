@@ -18,7 +18,7 @@ from torch import Tensor
 
 from bench.errors import UsageError
 from bench.masks import digest
-from bench.metrics import spectral_centroid
+from bench.metrics import declared, spectral_centroid
 from bench.models import Ensemble, SignalInfo
 from bench.registry import Entry, Registry
 from bench.signals import SignalLibrary
@@ -63,6 +63,7 @@ class Task:
     meta: dict[str, Any] = field(default_factory=dict)
     centred: bool = False
     quality: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None
+    quality_metrics: tuple[str, ...] = ()  # the columns ``quality`` returns
     loss_column: str | None = None
     eval_chunk: int = EVAL_CHUNK  # points per evaluation pass (fewer where autograd runs through it)
     held_out: HeldOut | None = None
@@ -70,6 +71,16 @@ class Task:
     @property
     def size(self) -> int:
         return self.coords.shape[0]
+
+    @property
+    def table_metric(self) -> str:
+        """The metric tables lead with: the held-out score of a held-out task, else the tracked ``metric``."""
+        return self.held_out.metric if self.held_out is not None else self.metric
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric column this task reports, each declared (``bench.metrics.declare_metric``)."""
+        return tuple(dict.fromkeys((self.metric, self.table_metric, *self.quality_metrics)))
 
     def to(self, device: torch.device | str) -> "Task":
         """This task with its tensors on ``device`` (a tensor held by two fields, e.g. a target that is
@@ -239,4 +250,10 @@ def load_task(spec: str, library: SignalLibrary, options: dict[str, Any]) -> Tas
         if key not in entry.params:
             valid = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
             raise UsageError(f"--{key.replace('_', '-')} does not apply to task {name} (its options: {valid})")
-    return entry.fn(library, ref, **given)
+    task = entry.fn(library, ref, **given)
+    for metric in task.metrics:
+        try:
+            declared(metric)
+        except UsageError as exc:
+            raise UsageError(f"task {name} reports {exc}") from None
+    return task

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.errors import UsageError
+from bench.metrics import declared
 from bench.models import PRECISIONS, Ensemble
 from bench.tasks import Task
 from bench.training.allocator import keep_large_blocks
@@ -64,7 +65,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         batches = torch.Generator().manual_seed(cfg.batch_seed)
         curve_every = max(1, cfg.steps // CURVE_POINTS) if full_batch else cfg.eval_every
         members = MemberTracker(model.size, device, curve_every, cfg.steps,
-                                [p for p in model.parameters() if p.requires_grad])
+                                [p for p in model.parameters() if p.requires_grad], declared(task.metric))
         timer = StepTimer(device, warmup=min(10, max(1, cfg.steps // 10)))
         log_every = max(1, cfg.steps // 100)
         started, steps_done = time.perf_counter(), 0

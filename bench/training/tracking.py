@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from bench.metrics import Metric
 from bench.status import DIVERGED, OK
 
 
@@ -34,16 +35,17 @@ class MemberOutcome:
 class MemberTracker:
     """Per-member state of K members trained together, on their device (no synchronisation per step):
     alive [K] (no non-finite loss yet), the step each diverged at, the best metric, its step and a copy of
-    the ``weights`` [K, ...] at that step, and the metric every ``curve_every`` steps and at ``last_step``."""
+    the ``weights`` [K, ...] at that step, and the metric every ``curve_every`` steps and at ``last_step``.
+    ``metric`` says which way the tracked metric is better."""
 
     def __init__(self, members: int, device: torch.device, curve_every: int, last_step: int,
-                 weights: list[Tensor]):
-        self.curve_every, self.last_step = curve_every, last_step
+                 weights: list[Tensor], metric: Metric):
+        self.curve_every, self.last_step, self.metric = curve_every, last_step, metric
         self.weights = weights
         self.best_weights = [w.detach().clone() for w in weights]
         self.alive = torch.ones(members, dtype=torch.bool, device=device)
         self.diverged_step = torch.full((members,), -1, dtype=torch.long, device=device)
-        self.best = torch.full((members,), -torch.inf, device=device)
+        self.best = torch.full((members,), -torch.inf if metric.higher_is_better else torch.inf, device=device)
         self.best_step = torch.zeros(members, dtype=torch.long, device=device)
         self.curve: list[tuple[int, Tensor]] = []  # (step, metric [K])
         self.held_out_curve: list[Tensor] = []  # held-out metric [K] at the curve's steps (held-out tasks)
@@ -56,7 +58,7 @@ class MemberTracker:
 
     def record(self, metric: Tensor, step: int) -> None:
         """The metric [K] of the weights after ``step`` steps: best so far (and those weights), and the curve."""
-        better = self.alive & (metric > self.best)
+        better = self.alive & self.metric.better(metric, self.best)
         self.best.copy_(torch.where(better, metric, self.best))
         self.best_step.copy_(torch.where(better, step, self.best_step))
         for weights, best in zip(self.weights, self.best_weights):
