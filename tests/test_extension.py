@@ -4,6 +4,7 @@ plugin file outside bench/."""
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from bench.cli import main
@@ -48,3 +49,61 @@ def test_image_audio_and_plugin_rows_in_one_folder_are_read_whole_by_any_reader(
     assert list(duck.columns) == list(ours.columns) and len(duck) == len(ours)
     pd.testing.assert_series_equal(duck["snr_db"], ours["snr_db"], check_dtype=False)
     pd.testing.assert_series_equal(duck["psnr_db"], ours["psnr_db"], check_dtype=False)
+
+
+CURVE_PLUGIN = '''
+import numpy as np
+import torch
+
+from bench.metrics import Metric, declare_metric, spectral_centroid
+from bench.models import SignalInfo
+from bench.tasks import Task, register_task
+
+declare_metric(Metric("rmse", "RMSE (amplitude)", higher_is_better=False, digits=4,
+                      note="Root mean square error of the curve; lower is better."))
+
+
+@register_task(domain="curve")
+def curve(library, ref: str) -> Task:
+    """Fit a 1-D curve stored as a .npy file, scored by its RMSE."""
+    values = np.load(library.path(ref, "curve")).astype(np.float64)
+    target = torch.from_numpy(values).float()[:, None]
+    info = SignalInfo("curve", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
+    return Task("curve", ref, torch.linspace(-1, 1, len(values))[:, None], target, target, info, "rmse",
+                lambda mse: mse.sqrt(), {"n_samples": len(values)})
+'''
+
+
+def test_a_plugin_task_with_its_own_signal_kind_and_metric_runs_and_reports(tmp_path, capsys, library):
+    """A task, a kind of signal and a metric from one file outside bench/; no file under bench/ edited."""
+    import soundfile as sf
+
+    plugin = tmp_path / "curve_plugin.py"
+    plugin.write_text(CURVE_PLUGIN)
+    samples, _ = sf.read(library.path("relay", "audio"), frames=512, always_2d=True)
+    curve = tmp_path / "relay_head.npy"
+    np.save(curve, samples.mean(axis=1) / np.abs(samples).max())  # a real clip's first samples, as a curve
+    out, report = tmp_path / "runs", tmp_path / "report"
+    run = ["--plugin", str(plugin), "run", "--task", f"curve:{curve}", "--out", str(out), *TINY]
+
+    assert main(run + ["--model", "siren"]) == 2  # siren's w0_first default exists for audio and images only
+    error = capsys.readouterr().err
+    assert "siren has no default w0_first for curve signals" in error and "--model siren:w0_first=VALUE" in error
+    assert not (out / "results.parquet").exists()  # nothing stored
+
+    assert main(run + ["--model", "siren:w0_first=30", "--model", "winner:s0=10,s1=0.1", "--seeds", "0-1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and all("rmse=" in line and "best=" in line for line in lines)
+    rows = pd.read_parquet(out)
+    assert (rows["main_metric"] == "rmse").all() and (rows["best_rmse"] <= rows["curve_rmse"].map(min) + 1e-9).all()
+
+    assert main(["--plugin", str(plugin), "report", str(out), "--out", str(report), "--baseline", "siren:w0_first=30.0"]) == 0
+    readme = (report / "README.md").read_text()
+    assert "## RMSE (amplitude): `rmse`, lower is better" in readme and "lower rmse is better, so a negative" in readme
+    table = (report / "table_rmse.md").read_text()
+    means = rows.groupby("model_spec")["rmse"].mean()
+    assert f"**{means.min():.4f}" in table and f"**{means.max():.4f}" not in table  # the lower mean in bold
+    assert (report / "rmse_per_signal.png").is_file()
+    capsys.readouterr()
+    assert main(["--plugin", str(plugin), "table", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("rmse: RMSE (amplitude), lower is better")

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from bench.errors import UsageError
-from bench.models.ensemble import (MLP, PRECISIONS, Activation, Architecture, Ensemble, Layer, Member, SignalInfo,
-                                   parameter_count, sine)
+from bench.models.ensemble import (MLP, PRECISIONS, Activation, Architecture, Ensemble, Layer, Member, MissingDefault,
+                                   SignalInfo, parameter_count, sine)
 from bench.registry import Entry, Registry
 
 MODELS = Registry("model", skip=1)
@@ -169,14 +169,17 @@ def build_ensemble(
         member = Member(layers, spec.seed, signal)
         entry = spec.model.entry
         params = {name: p.default for name, p in entry.params.items()} | spec.model.params
-        reported = entry.fn(member, **spec.model.params) or {}
+        try:
+            reported = entry.fn(member, **spec.model.params) or {}
+        except MissingDefault as missing:
+            raise missing.for_scheme(entry.name) from None
         members.append(member)
         used.append(params | reported)
     return Ensemble(members, layers), used
 
 
 __all__ = [
-    "MLP", "MODELS", "PRECISIONS", "Architecture", "Ensemble", "Layer", "Member", "MemberSpec", "ModelChoice",
+    "MLP", "MODELS", "PRECISIONS", "Architecture", "Ensemble", "Layer", "Member", "MemberSpec", "MissingDefault", "ModelChoice",
     "SignalInfo", "build_ensemble", "load_builtin_models", "load_plugin", "parameter_count", "parse_model",
     "plugin_modules", "register_model", "sine", "unsupported", "width_for_budget",
 ]

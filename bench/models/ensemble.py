@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
+
+from bench.errors import UsageError
 
 Activation = Callable[[Tensor, Tensor], Tensor]
 
@@ -23,12 +25,26 @@ def sine(z: Tensor, omega: Tensor) -> Tensor:
     return torch.sin(omega * z)
 
 
+class MissingDefault(UsageError):
+    """An init scheme has no default of ``param`` for signals of kind ``domain`` (``Member.default``)."""
+
+    def __init__(self, param: str, domain: str, known: list[str]):
+        self.param, self.domain, self.known = param, domain, known
+        super().__init__(f"no default {param} for {domain} signals (defaults exist for: {', '.join(known) or 'none'})")
+
+    def for_scheme(self, scheme: str) -> UsageError:
+        """The one-line error naming the scheme and how to set the parameter."""
+        return UsageError(f"{scheme} has no default {self.param} for {self.domain} signals (it has defaults for "
+                          f"{', '.join(self.known) or 'no kind of signal'}); set it: --model {scheme}:{self.param}=VALUE "
+                          f"(or {self.param} = VALUE in the spec's [models] table)")
+
+
 @dataclass(frozen=True)
 class SignalInfo:
     """What an init scheme may know of its target.
 
-    domain: "audio" (d_in = 1) or "image" (d_in = 2); centroid: the target's spectral centroid psi
-    as methods.md defines it (1.0 = Nyquist).
+    domain: the kind of signal, as the task declares it (``register_task(domain=...)``: "audio", "image", or
+    a plugin's own); centroid: the target's spectral centroid psi as methods.md defines it (1.0 = Nyquist).
     """
 
     domain: str
@@ -116,6 +132,15 @@ class Member:
             self.weights.append(self._default((layer.fan_out, layer.fan_in), bound, layer.complex_weights))
             self.biases.append(self._default((layer.fan_out,), bound, layer.complex_weights))
         self.omegas: list[float | tuple[float, ...]] = [1.0] * sum(l.activation is not None for l in layers)
+
+    def default(self, table: Mapping[str, Mapping[str, float]], key: str, instead: str | None = None) -> float:
+        """A scheme's default for this member's kind of signal: ``table[domain][key]``, where ``table`` is
+        the scheme's defaults per domain ({domain: {key: value}}). A domain the table lacks raises
+        ``MissingDefault``, naming the parameter to set (``instead``, when the key is not a parameter)."""
+        try:
+            return table[self.signal.domain][key]
+        except KeyError:
+            raise MissingDefault(instead or key, self.signal.domain, [d for d in table if key in table[d]]) from None
 
     def _default(self, shape: tuple[int, ...], bound: float, complex_weights: bool) -> Tensor:
         if complex_weights:

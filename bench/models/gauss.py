@@ -14,9 +14,12 @@ def gaussian(z: Tensor, omega: Tensor) -> Tensor:
     return torch.exp(-(omega * z).square())
 
 
+GAUSS_DEFAULTS = {"audio": {"s": 30.0}, "image": {"s": 10.0}}  # the scale per kind of signal
+
+
 @register_model(activation=gaussian)
 def gauss(m: Member, s: PositiveFloat | None = None) -> dict:
     """Gaussian-activated MLP, nn.Linear's default weights; s auto = 30 audio, 10 images."""
-    s = (30.0 if m.signal.domain == "audio" else 10.0) if s is None else s
+    s = m.default(GAUSS_DEFAULTS, "s") if s is None else s
     m.omegas = [s] * len(m.omegas)
     return {"s": s}

@@ -35,10 +35,13 @@ class FourierFeaturePlan:
                 + [Layer(width, width, relu)] * (layers - 1) + [Layer(width, d_out, None)])
 
 
+RELU_PE_DEFAULTS = {"audio": {"sigma": 1000.0}, "image": {"sigma": 10.0}}  # frequency spread per kind of signal
+
+
 @register_model(plan=FourierFeaturePlan())
 def relu_pe(m: Member, sigma: PositiveFloat | None = None) -> dict:
     """Fourier features (B ~ N(0, sigma^2)) + ReLU MLP; sigma auto = 1000 audio, 10 images (sweep it)."""
-    sigma = (1000.0 if m.signal.domain == "audio" else 10.0) if sigma is None else sigma
+    sigma = m.default(RELU_PE_DEFAULTS, "sigma") if sigma is None else sigma
     m.weights[0] = m.normal(m.weights[0].shape, sigma)
     m.biases[0] = torch.zeros_like(m.biases[0])
     return {"sigma": sigma}

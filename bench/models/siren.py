@@ -10,8 +10,12 @@ from bench.models import Member, register_model
 from bench.registry import NonNegativeFloat, PositiveFloat
 
 
-def _w0_first_default(m: Member) -> float:
-    return 3000.0 if m.signal.domain == "audio" else 30.0
+# Defaults per kind of signal (docs/methods.md). S0 is in units of 1/w0 (S0 = 1/w0 for audio). WINNER:
+# s0 = s0_max (1 - exp(-a z)) and s1 = s1_slope z, z the target's centroid per output channel.
+SIREN_DEFAULTS = {"audio": {"w0_first": 3000.0}, "image": {"w0_first": 30.0}}
+SIREN2_DEFAULTS = {"audio": {"S0": 1.0}, "image": {"S0": 0.25}}
+WINNER_DEFAULTS = {"audio": {"a": 7.0, "s0_max": 3500.0, "s1_slope": 3.0},
+                   "image": {"a": 5.0, "s0_max": 50.0, "s1_slope": 0.4}}
 
 
 def _siren_weights(m: Member, w0: float, w0_first: float) -> None:
@@ -26,7 +30,7 @@ def _siren_weights(m: Member, w0: float, w0_first: float) -> None:
 @register_model()
 def siren(m: Member, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """SIREN (Sitzmann et al. 2020); w0_first auto = 3000 for audio, 30 for images."""
-    w0_first = _w0_first_default(m) if w0_first is None else w0_first
+    w0_first = m.default(SIREN_DEFAULTS, "w0_first") if w0_first is None else w0_first
     _siren_weights(m, w0, w0_first)
     return {"w0_first": w0_first}
 
@@ -35,7 +39,7 @@ def _perturbed(m: Member, S0: float | None, a: float, decay: float, w0: float, w
     """SIREN plus N(0, (S0 / a^k)^2) on linear layer k+1, k = 0..L-1; noise row r scaled by decay^r."""
     used = siren(m, w0, w0_first)
     if S0 is None:
-        S0 = (1.0 if m.signal.domain == "audio" else 0.25) / w0
+        S0 = m.default(SIREN2_DEFAULTS, "S0") / w0
     for k, i in enumerate(range(1, len(m.weights))):
         noise = m.normal(m.weights[i].shape, S0 / a**k)
         if decay != 1.0:
@@ -66,13 +70,13 @@ def winner(m: Member, s0: NonNegativeFloat | None = None, s1: NonNegativeFloat |
     With z = psi / C (C output channels): audio s0 = 3500 (1 - exp(-a z)), s1 = 3 z, a auto = 7;
     images s0 = 50 (1 - exp(-a z)), s1 = 0.4 z, a auto = 5.
     """
-    audio = m.signal.domain == "audio"
     z = m.signal.centroid / m.signal.d_out
-    a = (7.0 if audio else 5.0) if a is None else a
+    if a is None and (s0 is None or m.signal.domain in WINNER_DEFAULTS):  # recorded even when s0 is given
+        a = m.default(WINNER_DEFAULTS, "a")
     if s0 is None:
-        s0 = (3500.0 if audio else 50.0) * (1.0 - math.exp(-a * z))
+        s0 = m.default(WINNER_DEFAULTS, "s0_max", instead="s0") * (1.0 - math.exp(-a * z))
     if s1 is None:
-        s1 = (3.0 if audio else 0.4) * z
+        s1 = m.default(WINNER_DEFAULTS, "s1_slope", instead="s1") * z
     _siren_weights(m, w0, w0_first)
     m.weights[0] += m.normal(m.weights[0].shape, s0 / w0)
     m.weights[1] += m.normal(m.weights[1].shape, s1 / w0)

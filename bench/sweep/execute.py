@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from bench.errors import is_out_of_memory
+from bench.errors import UsageError, is_out_of_memory
 from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
@@ -56,9 +56,12 @@ def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: b
     """``train_cells`` with failures as data. A failing ensemble is split in halves and each half retried,
     so out-of-memory finds a size that fits and one bad member (say, an init scheme that raises) cannot
     fail the others; a single member that still fails is recorded with status "oom" or "error" and the
-    exception's message. With ``debug`` other exceptions propagate instead."""
+    exception's message. With ``debug`` other exceptions propagate instead; a usage error (a setting that
+    cannot work, whatever the ensemble size) always does."""
     try:
         return train_cells(task, cells, device, progress, ntk, compile)
+    except UsageError:  # a setting that cannot work (e.g. a scheme without a default for this kind of signal)
+        raise
     except Exception as exc:
         oom = is_out_of_memory(exc)
         if debug and not oom:
