@@ -64,9 +64,9 @@ declare_metric(Metric("rmse", "RMSE (amplitude)", higher_is_better=False, digits
 
 
 @register_task(domain="curve")
-def curve(library, ref: str) -> Task:
-    """Fit a 1-D curve stored as a .npy file, scored by its RMSE."""
-    values = np.load(library.path(ref, "curve")).astype(np.float64)
+def curve(library, ref: str, scale: float = 1.0) -> Task:
+    """Fit a 1-D curve stored as a .npy file, times scale, scored by its RMSE."""
+    values = scale * np.load(library.path(ref, "curve")).astype(np.float64)
     target = torch.from_numpy(values).float()[:, None]
     info = SignalInfo("curve", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
     return Task("curve", ref, torch.linspace(-1, 1, len(values))[:, None], target, target, info, "rmse",
@@ -74,15 +74,21 @@ def curve(library, ref: str) -> Task:
 '''
 
 
-def test_a_plugin_task_with_its_own_signal_kind_and_metric_runs_and_reports(tmp_path, capsys, library):
-    """A task, a kind of signal and a metric from one file outside bench/; no file under bench/ edited."""
+def curve_plugin(tmp_path, library):
+    """The plugin file and a curve for it: a real clip's first 512 samples."""
     import soundfile as sf
 
     plugin = tmp_path / "curve_plugin.py"
     plugin.write_text(CURVE_PLUGIN)
     samples, _ = sf.read(library.path("relay", "audio"), frames=512, always_2d=True)
     curve = tmp_path / "relay_head.npy"
-    np.save(curve, samples.mean(axis=1) / np.abs(samples).max())  # a real clip's first samples, as a curve
+    np.save(curve, samples.mean(axis=1) / np.abs(samples).max())
+    return plugin, curve
+
+
+def test_a_plugin_task_with_its_own_signal_kind_and_metric_runs_and_reports(tmp_path, capsys, library):
+    """A task, a kind of signal and a metric from one file outside bench/; no file under bench/ edited."""
+    plugin, curve = curve_plugin(tmp_path, library)
     out, report = tmp_path / "runs", tmp_path / "report"
     run = ["--plugin", str(plugin), "run", "--task", f"curve:{curve}", "--out", str(out), *TINY]
 
@@ -107,3 +113,41 @@ def test_a_plugin_task_with_its_own_signal_kind_and_metric_runs_and_reports(tmp_
     capsys.readouterr()
     assert main(["--plugin", str(plugin), "table", str(out)]) == 0
     assert capsys.readouterr().out.startswith("rmse: RMSE (amplitude), lower is better")
+
+
+CURVE_SPEC = """seeds = [0]
+widths = 8
+layers = 1
+max_members = 2
+[train]
+steps = 3
+[models]
+"siren" = {{w0_first = 30.0}}
+[[tasks]]
+task = "curve"
+signals = ["{curve}"]
+{scale}
+"""
+
+
+def test_task_options_are_columns_never_pooled_and_a_spelled_out_default_is_the_same_cell(tmp_path, capsys, library):
+    from bench.models import load_plugin
+    from bench.sweep.plan import expand
+    from bench.sweep.spec import parse_spec
+
+    plugin, curve = curve_plugin(tmp_path, library)
+    load_plugin(plugin)
+    keys = {text: {cell.key for cell in expand(parse_spec(CURVE_SPEC.format(curve=curve, scale=text), "s", library))}
+            for text in ("", "scale = 1.0", "scale = 1", "scale = 2.0")}
+    assert keys[""] == keys["scale = 1.0"] == keys["scale = 1"] != keys["scale = 2.0"]
+
+    spec = tmp_path / "scales.toml"
+    spec.write_text(CURVE_SPEC.format(curve=curve, scale="scale = [1.0, 2.0]"))
+    out = tmp_path / "scales"
+    assert main(["--plugin", str(plugin), "sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    rows = pd.read_parquet(out)
+    assert sorted(rows["option.scale"]) == [1.0, 2.0]
+    capsys.readouterr()
+    assert main(["--plugin", str(plugin), "table", str(out), "--format", "csv"]) == 0
+    table = capsys.readouterr().out
+    assert f"{curve} scale=1.0," in table and f"{curve} scale=2.0," in table  # two settings, one seed each

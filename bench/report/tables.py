@@ -16,6 +16,7 @@ from bench.metrics import METRICS, Conversion, Metric, declared
 from bench.status import OK
 
 MEAN_ROW = "mean over signals"  # the label of a table's last row
+OPTION_PREFIX = "option."  # the columns of a task's options
 
 # Columns that make runs of one signal different experiments; a row of a table is a signal plus those
 # of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
@@ -23,11 +24,17 @@ SETTING_COLUMNS = ("task", "param_budget", "width", "layers", "steps", "lr", "lr
                    "height_px", "width_px", "noise_snr", "noise_std", "noise_seed", "mask",
                    # never pool results of two versions of a target (another file content, or rows from before
                    # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
-                   "signal_fingerprint", "target_revision")
+                   "signal_fingerprint", "target_revision",
+                   # the other training settings (columns of every row since the first version)
+                   "eval_every", "batch_seed", "precision")
+
+
 def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.DataFrame:
     """``rows`` plus a ``setting`` column: the signal, and each setting column (but ``leave_out``) that takes
     several values for one signal (a column that only differs between signals, such as a clip's length,
-    says nothing new)."""
+    says nothing new); then each task option (``option.*``) that still splits rows of one setting, so that
+    cells that differ in any option are never pooled (an option the columns before already tell apart,
+    e.g. max_samples beside n_samples, adds nothing to the label)."""
     if "param_budget" in rows and rows["param_budget"].notna().any():  # the width follows from budget and model
         leave_out = (*leave_out, "width")
     varying = [c for c in SETTING_COLUMNS if c not in leave_out
@@ -35,6 +42,9 @@ def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.Data
     label = rows["signal"].astype(str)
     for column in varying:
         label = label + f" {column}=" + rows[column].astype(str)
+    for column in sorted(c for c in rows.columns if c.startswith(OPTION_PREFIX) and c not in leave_out):
+        if rows[column].astype(str).groupby(label).nunique().gt(1).any():
+            label = label + f" {column.removeprefix(OPTION_PREFIX)}=" + rows[column].astype(str)
     return rows.assign(setting=label)
 
 

@@ -19,7 +19,7 @@ from bench.status import ERROR, OOM
 from bench.speed.autocompile import should_compile
 from bench.speed.ensemble_size import members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
-from bench.tasks import Task
+from bench.tasks import Task, load_builtin_tasks
 from bench.training import train
 
 
@@ -89,8 +89,15 @@ def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.devic
             | task.meta
             | {"width": cell.width, "layers": cell.layers, "param_budget": cell.param_budget}
             | asdict(cell.train) | provenance(device)
+            | {f"option.{key}": value for key, value in task_options(cell).items()}
             | {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed}
             | {f"param.{key}": value for key, value in params.items()})
+
+
+def task_options(cell: Cell) -> dict[str, Any]:
+    """Every option of the cell's task as it was set: its declared default unless the cell gives it."""
+    declared = load_builtin_tasks().get(cell.task).params
+    return {name: param.default for name, param in declared.items()} | dict(cell.options)
 
 
 @dataclass(frozen=True)

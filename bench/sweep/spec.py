@@ -60,8 +60,20 @@ class TaskGrid:
     fingerprints: tuple[str, ...]
 
     def option_sets(self) -> list[dict[str, Any]]:
+        """Every combination of the options' values, without the values equal to the task's declared default:
+        a spec that spells out a default makes the same cell (and key) as one that leaves it out."""
+        params = load_builtin_tasks().get(self.task).params
         names = [name for name, _ in self.options]
-        return [dict(zip(names, combo)) for combo in itertools.product(*(values for _, values in self.options))]
+        combos = (dict(zip(names, combo)) for combo in itertools.product(*(values for _, values in self.options)))
+        return list({tuple(sorted(options.items())): options for options in (
+            {key: value for key, value in combo.items() if not _is_default(params[key].default, value)}
+            for combo in combos)}.values())
+
+
+def _is_default(default: Any, value: Any) -> bool:
+    """Whether ``value`` is ``default`` (values are coerced to the option's type first, so 10 and 10.0 of a float
+    option are one value; True and 1 are not)."""
+    return default is not None and type(default) is type(value) and default == value
 
 
 @dataclass(frozen=True)
