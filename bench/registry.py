@@ -4,7 +4,7 @@ A registered function declares its parameters as keyword arguments with type ann
 defaults; the registry reads them with ``inspect`` so that the CLI can list, parse and validate them
 (``siren2_filtered:S0=0.05,decay=0.9``) without any extra declaration. A numeric parameter is always
 finite; ``Annotated[float, Bound(0)]`` (or the aliases below, e.g. ``w0: PositiveFloat = 30.0``) also
-declares its lower bound, checked wherever a value comes in (command line, spec file).
+declares its domain, checked wherever a value comes in (command line, spec file).
 """
 
 from __future__ import annotations
@@ -23,28 +23,51 @@ _SCALARS = (bool, int, float, str)
 
 @dataclass(frozen=True)
 class Bound:
-    """The lower bound of a numeric parameter's domain; ``strict``: the bound itself is excluded."""
+    """The domain of a numeric parameter: from ``low`` (``strict``: the bound itself excluded) and, with
+    ``high``, up to ``high`` (always excluded)."""
 
     low: float
     strict: bool = False
+    high: float | None = None
 
     def problem(self, value: float) -> str | None:
         """Why ``value`` is outside the domain, or None."""
-        if value > self.low or (value == self.low and not self.strict):
-            return None
-        return f"must be {'>' if self.strict else '>='} {self.low:g}"
+        if not (value > self.low or (value == self.low and not self.strict)):
+            return f"must be {'>' if self.strict else '>='} {_number(self.low)}"
+        if self.high is not None and value >= self.high:
+            return f"must be < {_number(self.high)}"
+        return None
+
+    def describe(self) -> str:
+        """``>= 0``, ``> 0`` or ``in [0, 4294967296)``."""
+        if self.high is None:
+            return f"{'>' if self.strict else '>='} {_number(self.low)}"
+        return f"in {'(' if self.strict else '['}{_number(self.low)}, {_number(self.high)})"
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else format(value, "g")
 
 
 PositiveFloat = Annotated[float, Bound(0.0, strict=True)]
 NonNegativeFloat = Annotated[float, Bound(0.0)]
 PositiveInt = Annotated[int, Bound(1)]
 NonNegativeInt = Annotated[int, Bound(0)]
+Seed32 = Annotated[int, Bound(0, high=2**32)]  # a seed of numpy's RandomState
+
+
+class OutOfDomain(ValueError):
+    """A value of the right type outside its parameter's domain: ``shown`` (the value) and ``problem``."""
+
+    def __init__(self, shown: str, problem: str):
+        super().__init__(f"{shown} {problem}")
+        self.shown, self.problem = shown, problem
 
 
 @dataclass(frozen=True)
 class Param:
     """A keyword parameter of a registered function: scalar type, default, whether None is allowed, and
-    the lower bound of its domain (numbers are finite in any case)."""
+    the bounds of its domain (numbers are finite in any case)."""
 
     name: str
     type: type
@@ -86,7 +109,7 @@ class Param:
             finite = self.type is int or math.isfinite(value)  # ints are finite (and may exceed a float)
             problem = "must be a finite number" if not finite else self.bound.problem(value) if self.bound else None
             if problem:
-                raise ValueError(f"{value if self.type is int else format(value, 'g')} {problem}")
+                raise OutOfDomain(str(value) if self.type is int else format(value, "g"), problem)
         return value
 
     def reject(self, value: Any, error: ValueError) -> str:
@@ -95,7 +118,7 @@ class Param:
 
     def describe(self) -> str:
         default = "auto" if self.default is None else self.default
-        domain = f" {'>' if self.bound.strict else '>='} {self.bound.low:g}" if self.bound else ""
+        domain = f" {self.bound.describe()}" if self.bound else ""
         return f"{self.name}: {self.type.__name__}{domain} = {default}"
 
 
@@ -128,6 +151,20 @@ class Entry:
                     f"{self.name}: {key}={param.reject(raw.strip(), exc)}; valid keys: {self.describe_params()}"
                 ) from None
         return values
+
+    def parse_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Command-line options ({"max_samples": "4096"} from ``--max-samples 4096``) parsed and checked by the
+        parameters they name, as a spec's are; an option this entry lacks is passed on for the caller to refuse."""
+        parsed = {}
+        for key, value in options.items():
+            param, flag = self.params.get(key), "--" + key.replace("_", "-")
+            try:
+                parsed[key] = value if param is None else param.coerce(value)
+            except OutOfDomain as exc:
+                raise UsageError(f"{flag} {exc.problem}, got {exc.shown}") from None
+            except ValueError as exc:
+                raise UsageError(f"{flag}: {param.reject(value, exc)}") from None
+        return parsed
 
     def describe_params(self) -> str:
         """``name: type = default`` for each parameter, comma-separated."""

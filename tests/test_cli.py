@@ -166,6 +166,51 @@ def test_a_near_miss_name_gets_a_suggestion(capsys, tmp_path, argv, fragment):
     assert not (tmp_path / "out").exists()
 
 
+MASKED = ["--task", "inpaint-audio:synthetic:hf_noise"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", *MASKED, "--mask-seed", "-1"], "--mask-seed must be >= 0, got -1"),
+    (["run", *MASKED, "--mask-seed", "x"], "--mask-seed: 'x' is not a valid int"),
+    (["run", *MASKED, "--max-samples", "0"], "--max-samples must be >= 1, got 0"),
+    (["run", "--task", "inpaint-image:synthetic:hf_noise", "--keep", "inf"], "--keep must be a finite number, got inf"),
+    (["ntk", *MASKED, "--mask-seed", "-1"], "--mask-seed must be >= 0, got -1"),
+    (["diagnose", *MASKED, "--mask-seed", "-1"], "--mask-seed must be >= 0, got -1"),
+    (["bench", *MASKED, "--mask-seed", "-1", "--members", "1"], "--mask-seed must be >= 0, got -1"),
+])
+def test_task_flags_are_checked_by_the_task_declarations(capsys, tmp_path, argv, message):
+    out = ["--out", str(tmp_path / "out")] if argv[0] == "run" else []
+    code, _, err = run_cli(capsys, *argv, *out, "--device", "cpu")
+    assert code == 2 and one_line_error(err) == f"bench: error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+SEEDED_TASK = """
+from bench.registry import Seed32
+from bench.tasks import register_task
+from bench.tasks.audio import audio
+
+
+@register_task(name="seeded-audio", domain="audio", help={"draw_seed": "a seed of numpy's RandomState"})
+def seeded_audio(library, ref, draw_seed: Seed32 = 0):
+    \"\"\"The audio task with a seed option.\"\"\"
+    return audio(library, ref, max_samples=256)
+"""
+
+
+def test_a_seed_option_is_bounded_above_by_2_to_the_32(capsys, tmp_path):
+    plugin = tmp_path / "seeded.py"
+    plugin.write_text(SEEDED_TASK)
+    argv = ["--plugin", str(plugin), "run", "--model", "siren", "--task", "seeded-audio:synthetic:hf_noise",
+            "--seeds", "0", "--out", str(tmp_path / "out"), *TINY]
+    code, _, err = run_cli(capsys, *argv, "--draw-seed", "4294967296")
+    assert code == 2 and one_line_error(err) == "bench: error: --draw-seed must be < 4294967296, got 4294967296"
+    code, _, err = run_cli(capsys, *argv, "--draw-seed", "4294967295")
+    assert code == 0, err
+    from bench.tasks import load_builtin_tasks
+    assert load_builtin_tasks().get("seeded-audio").describe_params() == "draw_seed: int in [0, 4294967296) = 0"
+
+
 def test_divergence_writes_the_rows_then_exits_1(capsys, tmp_path):
     code, out, err = run_cli(capsys, "run", "--model", "siren", "--model", "siren2:S0=1e30",
                              "--task", "audio:arch", "--max-samples", "512", "--seeds", "0",

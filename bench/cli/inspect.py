@@ -12,7 +12,7 @@ from bench.models import parse_model
 from bench.signals import SignalLibrary
 from bench.sweep.presets import DEFAULTS
 from bench.sweep.spec import parse_seeds
-from bench.tasks import load_task
+from bench.tasks import load_task, parse_task
 
 
 def add_ntk(sub) -> None:
@@ -86,7 +86,9 @@ def _members_and_task(args: argparse.Namespace, feature: str):
     from bench.provenance import resolve_device
 
     device = resolve_device(args.device)
-    task = load_task(args.task or DEFAULTS["task"], SignalLibrary(args.data_dir), task_options(args)).to(device)
+    name = args.task or DEFAULTS["task"]
+    options = parse_task(name)[0].parse_options(task_options(args))
+    task = load_task(name, SignalLibrary(args.data_dir), options).to(device)
     specs = [MemberSpec(parse_model(text), seed) for text in args.model or DEFAULTS["models"]
              for seed in parse_seeds(args.seeds or DEFAULTS["seeds"])]
     arch = Architecture.of(task.info, args.width or DEFAULTS["width"], args.layers or DEFAULTS["layers"])

@@ -113,18 +113,19 @@ def add_compile(parser: argparse.ArgumentParser) -> None:
 
 def add_task_options(parser: argparse.ArgumentParser) -> None:
     """One flag per option of the registered tasks (``max_samples`` -> ``--max-samples``), once for all
-    the tasks that share it."""
-    options: dict[str, tuple[Any, list[str], str]] = {}
+    the tasks that share it. Its value stays text until the task is known (see ``task_options``)."""
+    options: dict[str, tuple[list[str], str]] = {}
     for entry in load_builtin_tasks():
         for param in entry.params.values():
-            kind, tasks, text = options.get(param.name, (param.type, [], ""))
-            options[param.name] = (kind, tasks + [entry.name], text or entry.meta["help"].get(param.name, ""))
-    for name, (kind, tasks, text) in options.items():
-        parser.add_argument("--" + name.replace("_", "-"), dest=f"task_{name}", type=kind, metavar=name.upper(),
+            tasks, text = options.get(param.name, ([], ""))
+            options[param.name] = (tasks + [entry.name], text or entry.meta["help"].get(param.name, ""))
+    for name, (tasks, text) in options.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=f"task_{name}", metavar=name.upper(),
                             help=f"{text} [{', '.join(tasks)}]")
 
 
-def task_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The task-option flags the user gave (``--max-samples 4096`` -> {"max_samples": 4096})."""
+def task_options(args: argparse.Namespace) -> dict[str, str]:
+    """The task-option flags the user gave, as given (``--max-samples 4096`` -> {"max_samples": "4096"}): the
+    task's ``Entry.parse_options`` parses and checks them (tasks sharing a flag may declare different domains)."""
     return {key.removeprefix("task_"): value for key, value in vars(args).items()
             if key.startswith("task_") and value is not None}

@@ -11,7 +11,7 @@ from bench.models import parse_model
 from bench.signals import SignalLibrary
 from bench.speed.measure import SPEED_CONFIGS
 from bench.sweep.spec import parse_seeds
-from bench.tasks import load_task
+from bench.tasks import load_task, parse_task
 from bench.training import TrainConfig
 
 
@@ -56,8 +56,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     config = SPEED_CONFIGS[args.config or ("audio" if device.type == "cuda" else "audio-cpu")]
-    options = (config.options if args.task is None else {}) | task_options(args)
-    task = load_task(args.task or config.task, SignalLibrary(args.data_dir), options).to(device)
+    name = args.task or config.task
+    options = (config.options if args.task is None else {}) | parse_task(name)[0].parse_options(task_options(args))
+    task = load_task(name, SignalLibrary(args.data_dir), options).to(device)
     model = parse_model(args.model)
     width, layers = args.width or config.width, args.layers or config.layers
     members = parse_seeds(args.members)  # the same syntax: 1,4,16 or 1-4

@@ -56,8 +56,8 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
 
     models: model texts (``siren2:S0=1``); task: ``TASK:SIGNAL``; seeds: ``0-3`` or ``0,2,5``;
     train: TrainConfig fields to override; task_options: on top of the preset's (its first value of
-    each); ntk: the stages at which to record NTK summaries, on ``ntk_points`` points; params: a parameter
-    budget instead of a width.
+    each), values or command-line texts, parsed and checked by the task's declarations; ntk: the stages at
+    which to record NTK summaries, on ``ntk_points`` points; params: a parameter budget instead of a width.
     """
     loaded = run_preset(preset, library) if preset is not None else None
     task = task or (f"{loaded.tasks[0].task}:{loaded.tasks[0].signals[0]}" if loaded else DEFAULTS["task"])
@@ -70,7 +70,7 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
             raise UsageError(f"preset {preset} has no {name} task (it has: "
                              f"{', '.join(g.task for g in loaded.tasks)}); choose a matching --task")
         options = {key: values[0] for key, values in grid.options}
-    options |= task_options or {}
+    options |= entry.parse_options(task_options or {})
     config = replace(loaded.train if loaded else TrainConfig(), **(train or {}))
     budgets = (params,) if params else (loaded.budgets if loaded and not width else ())
     return Spec(
