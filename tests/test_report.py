@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
-from bench.report.tables import cell_table, render_table, seeds_caption, significance
+from bench.report.tables import cell_table, fewest_pairs_note, render_table, seeds_caption, significance
 from bench.store import read_results
 from bench.tasks import load_task
 
@@ -76,7 +76,8 @@ def test_a_cell_of_one_seed_shows_its_value_without_a_spread(sweep_dir):
     mixed = cell_table(pd.concat([one_seed, ok[(ok["seed"] == 1) & (ok["signal"] == "arch")]]), "snr_db")
     text = pd.read_csv(io.StringIO(render_table(mixed, "csv", "snr_db")), index_col="signal", dtype=str)
     assert " ± " in text.loc["arch", "siren"] and " ± " not in text.loc["relay", "siren"]
-    assert seeds_caption(mixed) == "Mean ± std over seeds (seeds per cell: 1, 2; a cell of one seed shows its value alone)"
+    assert seeds_caption(mixed) == ("Mean ± std over seeds (seeds per cell: 1, 2; a cell of one seed shows its value alone; "
+                                    "a std of 2 seeds rests on 2 values, a rough guide only)")
 
 
 def test_audio_results_in_the_siren2_codes_convention(sweep_dir, report_dir, library):
@@ -203,3 +204,23 @@ def test_report_says_whether_the_ntk_at_init_predicts_the_fit(tmp_path, need):
     assert found["ci_low"] <= found["spearman_rho"] <= found["ci_high"]
     assert set(table["signal"]) == {"relay", "arch", "pooled (ranks within each signal)"}
     assert (tmp_path / "rep" / "snr_db_vs_ntk_init_frac_above_centroid.png").is_file()
+
+
+def test_captions_say_when_a_spread_or_a_p_value_rests_on_few_values(sweep_dir, tmp_path):
+    two = read_results(sweep_dir).query("seed < 2")  # the same real rows, two seeds per cell
+    cells = cell_table(two[two["status"] == "ok"], "snr_db")
+    assert "a std of 2 seeds rests on 2 values" in seeds_caption(cells)
+    assert "rests on" not in seeds_caption(cell_table(read_results(sweep_dir).query("status == 'ok'"), "snr_db"))
+    sig = significance(two[two["status"] == "ok"], "snr_db", "siren")
+    note = fewest_pairs_note(sig)
+    n = int(sig["pairs"].min())
+    assert n == 4 and f"with {n} pairs no two-sided Wilcoxon p can fall below {2 / 2**n:.3g}" in note
+
+
+def test_a_single_panel_training_curve_figure_is_not_squashed(sweep_dir, tmp_path):
+    from bench.report.figures import figures
+
+    one = read_results(sweep_dir).query("signal == 'arch' and status == 'ok'")
+    figures(one, "snr_db", tmp_path)
+    with Image.open(tmp_path / "snr_db_training_curves.png") as img:
+        assert img.size[0] > 1.6 * img.size[1]  # a wide panel, not a narrow box under a long title

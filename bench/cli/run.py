@@ -70,9 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 0
         grid = spec.tasks[0]
-        groups = f"{len(plan.jobs)} group(s) of the fastest ensemble size" if plan.tune else \
-            f"{len(plan.jobs)} ensemble(s)"
-        print(f"{grid.task}:{grid.signals[0]}: {len(plan.progress.left)} members in {groups}"
+        left = len(plan.progress.left)
+        groups = (f"{_count(len(plan.jobs), 'network')} (as many members train at once as this device runs fastest, "
+                  f"measured: perhaps one after another)" if plan.tune else _count(len(plan.jobs), "ensemble"))
+        print(f"{grid.task}:{grid.signals[0]}: {_count(left, 'member')} on {groups}"
               + (f" ({finished} already in {out})" if finished else "")
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
               + f", {spec.train.steps} steps on {device}", file=sys.stderr)
@@ -88,6 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BenchError(f"{len(failed)} of {len(rows)} members {first['status']} ({first['model_spec']} "
                          f"seed {first['seed']}: {reason}); their rows are in {out} with that status")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _member_line(row: dict[str, Any]) -> str:

@@ -54,6 +54,12 @@ def network_families(models) -> dict[str, str]:
     return {name: ", ".join(sorted(other for other in models if plan[other] == plan[name])) for name in models}
 
 
+def few_seeds(ok: pd.DataFrame) -> str:
+    """A figure title's warning when a band rests on fewer than 3 seeds."""
+    fewest = with_setting(ok).groupby(["setting", "model_spec"])["seed"].nunique().min()
+    return f" from as few as {fewest} seeds" if fewest < 3 else ""
+
+
 def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
     """Member-steps per second of each ensemble trained (members x steps/s), one bar per ensemble size and
     network family (the models that shared ensembles) for each problem (task, points, layers x width);
@@ -128,21 +134,23 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
         grid.set(xscale="log" if logx else "linear", xlabel=AXIS_NAMES.get(name, name), ylabel=label)
         grid.legend.set_title("model")
         grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)}, {declared(metric).direction} is better "
-                             "(band: 95% CI over seeds)", y=1.03)
+                             f"(band: 95% CI over seeds{few_seeds(ok)})", y=1.03)
         made += save_png_and_pdf(grid.figure, out, f"{metric}_vs_{name}")
 
     curve = f"curve_{metric}"
     if curve in ok and ok[curve].notna().any():
         long = ok[["model_spec", "setting", "seed", "curve_steps", curve]].explode(["curve_steps", curve])
         long = long.astype({"curve_steps": int, curve: float})
+        one = len(settings) == 1  # a single panel gets the room of a row of panels, not a narrow box
         grid = sns.relplot(long, x="curve_steps", y=curve, hue="model_spec", hue_order=models, col="setting",
                            col_order=settings, col_wrap=min(4, len(settings)), kind="line", errorbar=("ci", 95),
-                           seed=0, n_boot=200, height=2.8, aspect=1.2, facet_kws={"sharey": False})
+                           seed=0, n_boot=200, height=3.6 if one else 2.8, aspect=1.8 if one else 1.2,
+                           facet_kws={"sharey": False})
         grid.set(xlabel="step", ylabel=label)
         grid.set_titles("{col_name}")
         grid.legend.set_title("model")
         grid.figure.suptitle(f"training curves of {label} per signal, {declared(metric).direction} is better "
-                             "(line: mean over seeds; band: 95% CI)", y=1.02)
+                             f"(line: mean over seeds; band: 95% CI{few_seeds(ok)})", y=1.02)
         made += save_png_and_pdf(grid.figure, out, f"{metric}_training_curves")
 
     return [name for name in made if name.endswith(".png")]

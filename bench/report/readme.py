@@ -13,7 +13,7 @@ from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.held_out import held_out_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.metrics import METRICS, declared
-from bench.report.tables import (cell_table, conversion_section, left_out_of_mean, metric_rows, metrics_in,
+from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, metric_rows, metrics_in,
                                  render_table, seeds_caption, significance)
 from bench.status import OK
 
@@ -78,7 +78,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
             better = "positive" if declaration.higher_is_better else "negative"
             lines += [f"Paired differences model - `{baseline}` (same signal, setting and seed): mean, bootstrap "
                       f"95% CI, Wilcoxon signed-rank p; {declaration.direction} {metric} is better, so a {better} "
-                      "difference favours the model.", "", (out / f"significance_{metric}.md").read_text(), ""]
+                      f"difference favours the model.{fewest_pairs_note(sig)}", "", (out / f"significance_{metric}.md").read_text(), ""]
         for png in figures(rows, metric, out):
             lines += [f"![{png}]({png})", ""]
         if fit and rows[fit].notna().any():

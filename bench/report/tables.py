@@ -88,7 +88,19 @@ def seeds_caption(cells: pd.DataFrame) -> str:
     if seeds == [1]:
         return "One seed per cell: each value is that seed's, with no spread"
     return (f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}"
-            + ("; a cell of one seed shows its value alone" if 1 in seeds else "") + ")")
+            + ("; a cell of one seed shows its value alone" if 1 in seeds else "")
+            + ("; a std of 2 seeds rests on 2 values, a rough guide only" if 2 in seeds else "") + ")")
+
+
+def fewest_pairs_note(significance_table: pd.DataFrame) -> str:
+    """A sentence on what the fewest pairs of a ``significance`` table can show: with n pairs no two-sided
+    Wilcoxon p falls below 2 / 2^n, and a bootstrap interval of few pairs is rough."""
+    pairs = significance_table["pairs"][significance_table["pairs"] > 0]
+    if pairs.empty or pairs.min() >= 10:
+        return ""
+    n = int(pairs.min())
+    return (f" The fewest pairs here are {n}: with {n} pairs no two-sided Wilcoxon p can fall below {2 / 2**n:.3g}, "
+            f"and an interval from {n} values is a rough guide.")
 
 
 def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str | Metric) -> pd.DataFrame:
