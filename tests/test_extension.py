@@ -151,3 +151,12 @@ def test_task_options_are_columns_never_pooled_and_a_spelled_out_default_is_the_
     assert main(["--plugin", str(plugin), "table", str(out), "--format", "csv"]) == 0
     table = capsys.readouterr().out
     assert f"{curve} scale=1.0," in table and f"{curve} scale=2.0," in table  # two settings, one seed each
+
+
+def test_task_seed_options_outside_their_domain_are_usage_errors(tmp_path, capsys):
+    for task, flag, value in (("inpaint-audio:arch", "--mask-seed", "-1"), ("inpaint-image:camera", "--mask-seed", str(2**32)),
+                              ("denoise-audio:arch", "--noise-seed", str(2**32)), ("denoise-image:camera", "--noise-seed", "-1")):
+        assert main(["run", "--model", "siren", "--task", task, flag, value, "--out", str(tmp_path / "o"), *TINY]) == 2
+        (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench")]
+        assert flag in line and value in line, line
+    assert not (tmp_path / "o").exists()

@@ -60,13 +60,15 @@ class TaskGrid:
     fingerprints: tuple[str, ...]
 
     def option_sets(self) -> list[dict[str, Any]]:
-        """Every combination of the options' values, without the values equal to the task's declared default:
-        a spec that spells out a default makes the same cell (and key) as one that leaves it out."""
+        """Every combination of the options' values, without the values equal to the task's declared default
+        (or None, "auto"): a spec that spells out a default makes the same cell (and key) as one that leaves it
+        out. An option the task lacks is kept, for ``load_task`` to refuse by name."""
         params = load_builtin_tasks().get(self.task).params
         names = [name for name, _ in self.options]
         combos = (dict(zip(names, combo)) for combo in itertools.product(*(values for _, values in self.options)))
         return list({tuple(sorted(options.items())): options for options in (
-            {key: value for key, value in combo.items() if not _is_default(params[key].default, value)}
+            {key: value for key, value in combo.items()
+             if value is not None and not (key in params and _is_default(params[key].default, value))}
             for combo in combos)}.values())
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.masks import choose
 from bench.metrics import snr_db
-from bench.registry import NonNegativeInt, PositiveInt
+from bench.registry import PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
 from bench.tasks.audio import clip_task, load_clip
@@ -40,7 +40,7 @@ def snr_against(reference):
     "gap_length": "samples per gap, with --gaps"})
 def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
                   keep: float | None = None, stride: int | None = None, gaps: int | None = None,
-                  gap_length: int | None = None, mask_seed: NonNegativeInt | None = None) -> Task:
+                  gap_length: int | None = None, mask_seed: Seed32 | None = None) -> Task:
     """Fit a clip on some of its samples, SNR on the others (audio's loading, then the mask)."""
     whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples))
     kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
