@@ -186,6 +186,20 @@ def _scalar_type(annotation: Any, where: str) -> tuple[type, bool, Bound | None]
     raise TypeError(f"{where}: parameters must be annotated bool, int, float or str (optionally | None)")
 
 
+def declared_params(fn: Callable, skip: int = 0, kind: str = "function") -> dict[str, Param]:
+    """The annotated, defaulted keyword parameters of ``fn`` (a function, or a dataclass: its fields) after
+    its first ``skip`` ones, as ``Param``s: one validation for model parameters, task options and training
+    settings alike."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    out = {}
+    for p in list(inspect.signature(fn).parameters.values())[skip:]:
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"{kind} {fn.__name__}: parameter {p.name!r} needs a default")
+        typ, optional, bound = _scalar_type(hints.get(p.name), f"{fn.__name__}.{p.name}")
+        out[p.name] = Param(p.name, typ, p.default, optional, bound)
+    return out
+
+
 class Registry:
     """Maps names to functions; ``register`` is the decorator, ``get`` the checked lookup.
 
@@ -210,15 +224,7 @@ class Registry:
         return decorator
 
     def _params(self, fn: Callable) -> dict[str, Param]:
-        hints = typing.get_type_hints(fn, include_extras=True)
-        params = list(inspect.signature(fn).parameters.values())[self.skip:]
-        out = {}
-        for p in params:
-            if p.default is inspect.Parameter.empty:
-                raise TypeError(f"{self.kind} {fn.__name__}: parameter {p.name!r} needs a default")
-            typ, optional, bound = _scalar_type(hints.get(p.name), f"{fn.__name__}.{p.name}")
-            out[p.name] = Param(p.name, typ, p.default, optional, bound)
-        return out
+        return declared_params(fn, self.skip, self.kind)
 
     def get(self, name: str) -> Entry:
         try:

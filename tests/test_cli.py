@@ -133,8 +133,8 @@ def test_unknown_flag_is_a_usage_error(capsys):
 
 
 @pytest.mark.parametrize("argv, line", [
-    (["run", "--steps", "-5"], "bench run: error: argument --steps: must be a positive integer, got '-5'"),
-    (["run", "--lr", "inf"], "bench run: error: argument --lr: must be a positive number, got 'inf'"),
+    (["run", "--steps", "-5"], "bench run: error: argument --steps: -5 must be >= 1"),
+    (["run", "--lr", "inf"], "bench run: error: argument --lr: inf must be a finite number"),
     (["run", "--widht", "3"], "bench run: error: unrecognized arguments: --widht 3"),
     (["list", "--width", "x"], "bench list: error: argument --width: must be a positive integer, got 'x'"),
     (["sweep"], "bench sweep: error: the following arguments are required: spec"),

@@ -1,13 +1,16 @@
 """Open for extension: results any reader gets whole, and a task, signal kind and metric added from one
 plugin file outside bench/."""
 
+import re
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 
 from bench.cli import main
+from bench.errors import UsageError
 
 TINY = ["--width", "8", "--layers", "1", "--steps", "3", "--device", "cpu", "--no-progress", "--max-members", "2", "--seeds", "0"]
 
@@ -160,3 +163,30 @@ def test_task_seed_options_outside_their_domain_are_usage_errors(tmp_path, capsy
         (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench")]
         assert flag in line and value in line, line
     assert not (tmp_path / "o").exists()
+
+
+def test_the_published_sweep_keeps_its_cell_keys_and_reads_whole(library):
+    """Every committed row of results/siren2-paper-audio-cpu/sweep is a cell of its spec (a resumed sweep
+    retrains none of them), and a plain read of the folder gives them with every column."""
+    from bench.sweep.plan import expand
+    from bench.sweep.presets import spec_path
+    from bench.sweep.spec import load_spec
+
+    folder = Path(__file__).resolve().parents[1] / "results" / "siren2-paper-audio-cpu" / "sweep"
+    rows = pd.read_parquet(folder)
+    keys = {cell.key for cell in expand(load_spec(spec_path("siren2-paper-audio-cpu"), library))}
+    assert len(rows) >= 20 and set(rows["cell_key"]) <= keys and rows["cell_key"].is_unique
+    assert rows[["snr_db", "lsd", "si_snr_db", "best_snr_db", "signal_power"]].notna().all().all()
+
+
+def test_training_settings_are_checked_by_their_declared_domain_in_a_spec(library):
+    from bench.sweep.spec import parse_spec
+
+    base = "seeds = 0\n[models]\nsiren = {{}}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n[train]\n{line}\n"
+    for line, problem in (("lr = inf", "train.lr: bad value inf (inf must be a finite number)"),
+                          ("steps = 2.5", "train.steps: bad value 2.5 (2.5 is not a valid int)"),
+                          ("lr = '1e-4'", "train.lr: bad value '1e-4' ('1e-4' is text"),
+                          ("batch_seed = -1", "train.batch_seed: bad value -1 (-1 must be >= 0)")):
+        with pytest.raises(UsageError, match=re.escape(problem)):
+            parse_spec(base.format(line=line), "s.toml", library)
+    assert parse_spec(base.format(line="lr = 1"), "s.toml", library).train.lr == 1.0

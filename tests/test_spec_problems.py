@@ -36,7 +36,7 @@ def test_two_mistakes_are_reported_together(library):
     with pytest.raises(UsageError) as err:
         parse_spec(text, "spec.toml", library)
     assert str(err.value).startswith(
-        "spec.toml: 2 problems: (1) train.lr: bad value -1.0 (a positive number is expected); "
+        "spec.toml: 2 problems: (1) train.lr: bad value -1.0 (-1 must be > 0); "
         "(2) models.sirne: unknown model 'sirne' (did you mean 'siren'?); choose one of: finer,")
 
 

@@ -14,9 +14,22 @@ from bench.models import PRECISIONS
 from bench.signals import SignalLibrary
 from bench.status import FAILED, OK
 from bench.sweep.presets import DEFAULTS, preset_names, run_spec
-from bench.training import TrainConfig
+from bench.training import TRAIN_PARAMS, TrainConfig
 
 TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every", "precision")  # TrainConfig fields
+
+
+def setting(name: str):
+    """An argparse type checking a training setting by its declared type and domain (``TRAIN_PARAMS``), as a
+    spec's [train] values are checked."""
+    param = TRAIN_PARAMS[name]
+
+    def convert(text: str):
+        try:
+            return param.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(param.reject(text, exc)) from None
+    return convert
 
 
 def add_run(sub) -> None:
@@ -26,12 +39,12 @@ def add_run(sub) -> None:
     run.add_argument("--preset", choices=preset_names(),
                      help="take training settings, architecture and task options from specs/PRESET.toml "
                           "(e.g. a paper's protocol); flags you give override them")
-    run.add_argument("--steps", type=positive(int), help=f"optimizer steps (default {TrainConfig.steps})")
-    run.add_argument("--lr", type=positive(float), help=f"Adam learning rate (default {TrainConfig.lr})")
-    run.add_argument("--lr-step", type=positive(int), help="StepLR step size in steps (default: no schedule)")
-    run.add_argument("--lr-gamma", type=positive(float), help="StepLR decay factor (default 1.0)")
-    run.add_argument("--batch-size", type=positive(int), help="points per step (default: full batch)")
-    run.add_argument("--eval-every", type=positive(int),
+    run.add_argument("--steps", type=setting("steps"), help=f"optimizer steps (default {TrainConfig.steps})")
+    run.add_argument("--lr", type=setting("lr"), help=f"Adam learning rate (default {TrainConfig.lr})")
+    run.add_argument("--lr-step", type=setting("lr_step"), help="StepLR step size in steps (default: no schedule)")
+    run.add_argument("--lr-gamma", type=setting("lr_gamma"), help="StepLR decay factor (default 1.0)")
+    run.add_argument("--batch-size", type=setting("batch_size"), help="points per step (default: full batch)")
+    run.add_argument("--eval-every", type=setting("eval_every"),
                      help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
     run.add_argument("--precision", choices=PRECISIONS,
                      help="matmul precision of layers 1.. (layer 0 stays exact float32; default fp32)")

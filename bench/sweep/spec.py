@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import re
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from bench.models import PRECISIONS, ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
 from bench.tasks import load_builtin_tasks
-from bench.training import TrainConfig
+from bench.training import TRAIN_PARAMS, TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,7 +46,6 @@ DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
 TOP_KEYS = ("name", "description", "seeds", "widths", "params", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
             "train", "models", "tasks")
-TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 
 
 @dataclass(frozen=True)
@@ -217,28 +216,28 @@ class _Checker:
         if not isinstance(table, dict):
             raise self.fail("train", "expected a table of training settings")
         before = len(self.problems)
-        for key, value in table.items():
-            self.collect(self._train_value, key, value)
+        values = {key: self.collect(self._train_value, key, value) for key, value in table.items()}
         if len(self.problems) > before:
             return None
-        floats = {key: float(value) for key, value in table.items() if TRAIN_FIELDS[key].type in ("float", float)}
-        return TrainConfig(**(table | floats))  # lr = 1 and lr = 1.0 are one setting (and one cell key)
+        return TrainConfig(**values)  # coerced: lr = 1 and lr = 1.0 are one setting (and one cell key)
 
-    def _train_value(self, key: str, value: Any) -> None:
-        if key not in TRAIN_FIELDS:
-            raise self.fail(f"train.{key}", f"unknown key{did_you_mean(key, TRAIN_FIELDS)}; "
-                                            f"valid keys: {', '.join(TRAIN_FIELDS)}")
+    def _train_value(self, key: str, value: Any) -> Any:
+        """A [train] value checked by its setting's declared type and domain (``TRAIN_PARAMS``), as the
+        command line's flags are."""
+        if key not in TRAIN_PARAMS:
+            raise self.fail(f"train.{key}", f"unknown key{did_you_mean(key, TRAIN_PARAMS)}; "
+                                            f"valid keys: {', '.join(TRAIN_PARAMS)}")
         if key == "precision":
             if value not in PRECISIONS:
                 raise self.fail("train.precision", f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
-            return
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-        if key == "batch_seed":
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        elif key in ("steps", "lr_step", "batch_size", "eval_every"):
-            ok = ok and isinstance(value, int)
-        if not ok:
-            raise self.fail(f"train.{key}", f"bad value {value!r} (a positive number is expected)")
+            return value
+        param = TRAIN_PARAMS[key]
+        try:
+            if isinstance(value, str):  # a number written as text ("1e-4") is a typo to point out, not parse
+                raise ValueError(f"{value!r} is text; write the number without quotes")
+            return param.coerce(value)
+        except ValueError as exc:
+            raise self.fail(f"train.{key}", f"bad value {value!r} ({param.reject(value, exc)})") from None
 
     def models(self, table: Any) -> tuple[ModelChoice, ...]:
         if not isinstance(table, dict) or not table:

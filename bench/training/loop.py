@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from bench.errors import UsageError
 from bench.metrics import declared
 from bench.models import PRECISIONS, Ensemble
+from bench.registry import NonNegativeInt, PositiveFloat, PositiveInt, declared_params
 from bench.tasks import Task
 from bench.training.allocator import keep_large_blocks
 from bench.training.precision import matmul_precision
@@ -27,18 +28,21 @@ class TrainConfig:
     (full-batch training reads the metric off each step's forward pass); batch_seed: seed of the minibatch order;
     precision: matmul precision of layers 1.. ("fp32", "tf32", "bf16"; see ``Ensemble``)."""
 
-    steps: int = 300
-    lr: float = 1e-4
-    lr_step: int | None = None
-    lr_gamma: float = 1.0
-    batch_size: int | None = None
-    eval_every: int = 100
-    batch_seed: int = 0
+    steps: PositiveInt = 300
+    lr: PositiveFloat = 1e-4
+    lr_step: PositiveInt | None = None
+    lr_gamma: PositiveFloat = 1.0
+    batch_size: PositiveInt | None = None
+    eval_every: PositiveInt = 100
+    batch_seed: NonNegativeInt = 0
     precision: str = "fp32"
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise UsageError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+TRAIN_PARAMS = declared_params(TrainConfig, kind="training settings")  # each setting's type and domain
 
 
 @dataclass(frozen=True)
