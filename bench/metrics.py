@@ -73,6 +73,20 @@ def declared(name: str) -> Metric:
                          f"are declared with bench.metrics.declare_metric") from None
 
 
+def member_mse(out: Tensor, reference: Tensor, centred: bool = False) -> Tensor:
+    """MSE [K] of each member's output out [K, N, C] against reference [N, C], in their dtype (cast both
+    first for float64); ``centred``: each member's mean error removed first (a target known up to a constant)."""
+    error = out - reference
+    if centred:
+        error = error - error.mean(dim=1, keepdim=True)
+    return error.square().mean(dim=(1, 2))
+
+
+def mean_square(values: Tensor) -> Tensor:
+    """The mean of values^2 in float64 (a signal's power): a 0-d tensor."""
+    return values.double().square().mean()
+
+
 def snr_db(mse: Tensor, signal_power: float) -> Tensor:
     """SNR = 10 log10(mean y^2 / mse) = 10 log10(sum y^2 / sum (y - y_hat)^2), in dB."""
     return 10.0 * torch.log10(signal_power / mse)

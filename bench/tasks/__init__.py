@@ -18,7 +18,7 @@ from torch import Tensor
 
 from bench.errors import UsageError
 from bench.masks import digest
-from bench.metrics import declared, spectral_centroid
+from bench.metrics import declared, member_mse, spectral_centroid
 from bench.models import Ensemble, SignalInfo
 from bench.registry import Entry, Registry
 from bench.signals import SignalLibrary
@@ -47,9 +47,11 @@ class Task:
     reference to further metric columns {column: [K]} (SSIM, LSD, SI-SNR), computed by the final evaluations
     only. ``loss_column`` names a column for the final full-signal loss where it is a result of its own
     (e.g. a Poisson task's ``grad_mse``); meta holds extra result columns (sample rate, image size, PSNR
-    data range...). A new task builds one of these; only a task that fits something other than the output
-    overrides ``fits``. A task that trains on part of a signal (``held_out_task``) also scores the rest,
-    ``held_out``, in its final evaluations.
+    data range...). A new task builds one of these. The contract a task may change: ``fits`` (what the
+    loss compares with the target: a derivative for the Poisson tasks), ``loss`` (the training loss, MSE by
+    default), ``quality`` with ``quality_metrics`` (scores of the whole output that are no function of the
+    MSE, e.g. SSIM), and the points it never trains on (``held_out_task``: scored in its final evaluations).
+    Every metric it reports is declared (``bench.metrics.declare_metric``), which ``load_task`` checks.
     """
 
     name: str
@@ -102,19 +104,21 @@ class Task:
         metric [K] of the current weights when this batch determines it (full batch), else None."""
         coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
         out, fitted = self.fits(model, coords, precision, training=True)
-        losses = (fitted - target).square().mean(dim=(1, 2))
+        losses = self.loss(fitted, target)
         if idx is not None:
             return losses, None
         if fitted is out and self.reference is self.target and not self.centred:
             return losses, self.metric_from_mse(losses.detach())
         return losses, self.metric_from_mse(self._error_mse(out.detach(), self.reference).float())
 
+    def loss(self, fitted: Tensor, target: Tensor) -> Tensor:
+        """The hook of tasks with another training loss: losses [K] of what the members fit [K, B, C] against
+        the target there [B, C], with autograd; by default the MSE."""
+        return member_mse(fitted, target)
+
     def _error_mse(self, out: Tensor, reference: Tensor) -> Tensor:
         """MSE [K] of out [K, N, d_out] against reference [N, d_out] (both centred when ``centred``), in float64."""
-        error = out.double() - reference.double()
-        if self.centred:
-            error = error - error.mean(dim=1, keepdim=True)
-        return error.square().mean(dim=(1, 2))
+        return member_mse(out.double(), reference.double(), self.centred)
 
     def _output(self, model: Ensemble, coords: Tensor, precision: str) -> Tensor:
         """The output [K, M, d_out] at coords [M, d_in], in chunks of ``eval_chunk`` points (no graph kept)."""
@@ -191,8 +195,7 @@ class HeldOut:
 
     def metric_of(self, held: Tensor) -> Tensor:
         """The metric [K] of outputs held [K, M, d_out] on the held-out points (MSE in float64)."""
-        error = held.double() - self.reference[self.index].double()
-        return self.metric_from_mse(error.square().mean(dim=(1, 2)).float())
+        return self.metric_from_mse(member_mse(held.double(), self.reference[self.index].double()).float())
 
     def score(self, out: Tensor) -> dict[str, Tensor]:
         """Metrics {column: [K]} of the output out [K, N, d_out] of K members over all N points."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from bench.errors import BenchError, UsageError
-from bench.metrics import lsd_db, si_snr_db, snr_db, spectral_centroid
+from bench.metrics import lsd_db, mean_square, si_snr_db, snr_db, spectral_centroid
 from bench.models import SignalInfo
 from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
@@ -74,7 +74,7 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
     """Fitting ``samples`` [n] on t = linspace(-1, 1, n), scored by SNR in dB."""
     target = torch.from_numpy(samples).float()[:, None]
     coords = torch.linspace(-1, 1, len(samples))[:, None]
-    power = float(target.double().square().mean())
+    power = float(mean_square(target))
     info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
     return Task(name, ref, coords, target, target, info, "snr_db", lambda mse: snr_db(mse, power),
                 {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid, "signal_power": power},

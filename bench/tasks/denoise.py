@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bench.errors import UsageError
-from bench.metrics import snr_db
+from bench.metrics import mean_square, snr_db
 from bench.registry import Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, register_task
@@ -25,7 +25,7 @@ def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) ->
     """The task built on the noisy values, scored against the clean values instead, with the noise settings
     and the noisy signal's own metric as columns."""
     clean_target = torch.from_numpy(clean.reshape(noisy_task.target.shape)).float()
-    noisy_metric = float(metric_from_mse((noisy_task.target - clean_target).double().square().mean()))
+    noisy_metric = float(metric_from_mse(mean_square(noisy_task.target - clean_target)))
     return replace(noisy_task, reference=clean_target, metric_from_mse=metric_from_mse,
                    meta=noisy_task.meta | noise | {f"noisy_{noisy_task.metric}": noisy_metric})
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.masks import choose
-from bench.metrics import snr_db
+from bench.metrics import mean_square, snr_db
 from bench.registry import PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
@@ -23,14 +23,9 @@ MASK_HELP = {
 }
 
 
-def mean_square(values) -> float:
-    """The power of samples values [n, 1], in float64."""
-    return float(values.double().square().mean())
-
-
 def snr_against(reference):
     """SNR in dB as a function of the MSE, against the power of ``reference`` [n, 1] (the points scored)."""
-    power = mean_square(reference)
+    power = float(mean_square(reference))
     return lambda mse: snr_db(mse, power)
 
 
@@ -45,7 +40,7 @@ def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | N
     whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples))
     kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
     task = held_out_task(whole, kept, snr_against, settings)
-    held_power, fit_power = mean_square(whole.target[task.held_out.index]), mean_square(task.target)
+    held_power, fit_power = float(mean_square(whole.target[task.held_out.index])), float(mean_square(task.target))
     if held_power == 0 or fit_power == 0:
         part = "held-out" if held_power == 0 else "kept"
         raise BenchError(f"the {part} samples of {ref!r} ({settings['mask']}) are all silent, so its SNR is "
