@@ -54,27 +54,13 @@ def test_image_audio_and_plugin_rows_in_one_folder_are_read_whole_by_any_reader(
     pd.testing.assert_series_equal(duck["psnr_db"], ours["psnr_db"], check_dtype=False)
 
 
-CURVE_PLUGIN = '''
-import numpy as np
-import torch
-
-from bench.metrics import Metric, declare_metric, spectral_centroid
-from bench.models import SignalInfo
-from bench.tasks import Task, register_task
-
-declare_metric(Metric("rmse", "RMSE (amplitude)", higher_is_better=False, digits=4,
-                      note="Root mean square error of the curve; lower is better."))
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 
 
-@register_task(domain="curve")
-def curve(library, ref: str, scale: float = 1.0) -> Task:
-    """Fit a 1-D curve stored as a .npy file, times scale, scored by its RMSE."""
-    values = scale * np.load(library.path(ref, "curve")).astype(np.float64)
-    target = torch.from_numpy(values).float()[:, None]
-    info = SignalInfo("curve", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
-    return Task("curve", ref, torch.linspace(-1, 1, len(values))[:, None], target, target, info, "rmse",
-                lambda mse: mse.sqrt(), {"n_samples": len(values)})
-'''
+def curve_plugin_code() -> str:
+    """The plugin of docs/extending.md (a task with its own kind of signal and metric), as the docs give it."""
+    text = DOCS.read_text().split("### Example: a new kind of signal with its own metric", 1)[1]
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 def curve_plugin(tmp_path, library):
@@ -82,7 +68,7 @@ def curve_plugin(tmp_path, library):
     import soundfile as sf
 
     plugin = tmp_path / "curve_plugin.py"
-    plugin.write_text(CURVE_PLUGIN)
+    plugin.write_text(curve_plugin_code())
     samples, _ = sf.read(library.path("relay", "audio"), frames=512, always_2d=True)
     curve = tmp_path / "relay_head.npy"
     np.save(curve, samples.mean(axis=1) / np.abs(samples).max())
