@@ -104,3 +104,44 @@ def test_result_rows_carry_settings_metrics_throughput_and_provenance(relay_2k):
     assert row["steps_per_s"] > 0 and row["samples_per_s"] == pytest.approx(row["steps_per_s"] * 2048)
     assert row["n_params"] == (1 * 16 + 16) + (16 * 16 + 16) + (16 + 1)
     assert row["torch"] == torch.__version__ and row["device"] == "cpu" and row["commit"]
+
+
+class _SavesUntil:
+    """A checkpoint policy that saves after each of the first ``saves`` steps only (so the file holds the
+    state at that step), on the real Checkpoint's file format."""
+
+    def __init__(self, path, saves):
+        from bench.training.checkpoint import Checkpoint
+
+        self.inner, self.left = Checkpoint(path, every_s=0), saves
+
+    def due(self):
+        self.left -= 1
+        return self.left >= 0
+
+    def save(self, state):
+        self.inner.save(state)
+
+    def load(self):
+        return self.inner.load()
+
+
+@pytest.mark.parametrize("batch_size", [None, 256])
+def test_a_run_resumed_from_a_mid_run_checkpoint_equals_the_uninterrupted_run(relay_2k, tmp_path, batch_size):
+    from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+    from bench.training import TrainConfig, train
+    from bench.training.checkpoint import Checkpoint
+
+    def ensemble():
+        specs = [MemberSpec(parse_model(name), seed) for name, seed in (("siren", 0), ("winner", 1))]
+        return build_ensemble(specs, Architecture.of(relay_2k.info, 16, 2), relay_2k.info)[0]
+
+    cfg = TrainConfig(steps=40, lr=1e-3, lr_step=5, lr_gamma=0.9, batch_size=batch_size, eval_every=7)
+    whole = train(ensemble(), relay_2k, cfg, progress=False)
+    path = tmp_path / "run.pt"
+    train(ensemble(), relay_2k, cfg, progress=False, checkpoint=_SavesUntil(path, saves=17))  # state at step 17
+    assert torch.load(path, weights_only=False)["step"] == 17
+    resumed = train(ensemble(), relay_2k, cfg, progress=False, checkpoint=Checkpoint(path, every_s=1e9))
+    for a, b in zip(whole.members, resumed.members):
+        assert (a.final, a.best, a.best_step, a.curve_steps, a.extra) == (b.final, b.best, b.best_step, b.curve_steps, b.extra)
+        assert a.curve == b.curve

@@ -14,6 +14,7 @@ from bench.models import PRECISIONS, Ensemble
 from bench.registry import NonNegativeInt, PositiveFloat, PositiveInt, declared_params
 from bench.tasks import Task
 from bench.training.allocator import keep_large_blocks
+from bench.training.checkpoint import Checkpoint
 from bench.training.precision import matmul_precision
 from bench.training.step import TrainingStep
 from bench.training.tracking import MemberOutcome, MemberTracker, StepTimer
@@ -53,11 +54,15 @@ class TrainOutcome:
     compiled: bool = False  # the step ran through torch.compile to the end (no fallback to eager)
 
 
-def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, compile: bool = False) -> TrainOutcome:
+def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, compile: bool = False,
+          checkpoint: Checkpoint | None = None) -> TrainOutcome:
     """Train every member of ``model`` on ``task`` at once; a member whose loss turns NaN/inf stops
     counting (status "diverged") while the others go on. Model and task must be on the same device.
     ``compile``: run the step through torch.compile (see ``TrainingStep``); on the CPU the allocator is
-    tuned first (``keep_large_blocks``)."""
+    tuned first (``keep_large_blocks``). ``checkpoint``: continue from its saved state if there is one,
+    and save the loop's state there every ``checkpoint.every_s`` seconds (the caller removes it once
+    the results are stored); a resumed run gives the numbers of an uninterrupted one. Its steps/s
+    then times this process's steps only, and ``seconds`` adds the time saved with the checkpoint."""
     device = task.coords.device
     if device.type == "cpu":
         keep_large_blocks()
@@ -70,12 +75,16 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         curve_every = max(1, cfg.steps // CURVE_POINTS) if full_batch else cfg.eval_every
         members = MemberTracker(model.size, device, curve_every, cfg.steps,
                                 [p for p in model.parameters() if p.requires_grad], declared(task.metric))
-        timer = StepTimer(device, warmup=min(10, max(1, cfg.steps // 10)))
+        start, seconds_before = 0, 0.0
+        saved = checkpoint.load() if checkpoint else None
+        if saved is not None:
+            start, seconds_before = _restore(saved, model, optimizer, scheduler, members, batches)
+        timer = StepTimer(device, warmup=start + min(10, max(1, (cfg.steps - start) // 10)))
         log_every = max(1, cfg.steps // 100)
-        started, steps_done = time.perf_counter(), 0
-        bar = tqdm(total=cfg.steps, desc=f"{task.name}:{task.signal} x{model.size}", unit="step",
+        started, steps_done = time.perf_counter(), start
+        bar = tqdm(total=cfg.steps, initial=start, desc=f"{task.name}:{task.signal} x{model.size}", unit="step",
                    disable=True if not progress else None, leave=False, position=1)
-        for step in range(cfg.steps):
+        for step in range(start, cfg.steps):
             timer.at(step)
             if not full_batch and step % cfg.eval_every == 0:
                 with timer.paused():
@@ -94,6 +103,12 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
             if scheduler:
                 scheduler.step()
             steps_done = step + 1
+            if checkpoint is not None and checkpoint.due() and steps_done < cfg.steps:
+                with timer.paused():
+                    checkpoint.save({"step": steps_done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "scheduler": scheduler.state_dict() if scheduler else None,
+                                     "tracker": members.state_dict(), "batches": batches.get_state(),
+                                     "seconds": seconds_before + time.perf_counter() - started})
             if step % log_every == 0 or step == cfg.steps - 1:
                 if not bool(members.alive.any()):
                     break
@@ -111,5 +126,17 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         if len(evaluation) > 1:  # the other metrics at the best step too
             with members.at_best():
                 at_best = task.evaluate(model, cfg.precision)
-    return TrainOutcome(members.outcomes(evaluation, task.metric, at_best), rate, time.perf_counter() - started,
-                        step_fn.compiled is not None)
+    return TrainOutcome(members.outcomes(evaluation, task.metric, at_best), rate,
+                        seconds_before + time.perf_counter() - started, step_fn.compiled is not None)
+
+
+def _restore(saved: dict, model: Ensemble, optimizer, scheduler, members: MemberTracker,
+             batches: torch.Generator) -> tuple[int, float]:
+    """Put a checkpoint's state back into the loop's objects; returns the step reached and the seconds spent."""
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(saved["scheduler"])
+    members.load_state_dict(saved["tracker"])
+    batches.set_state(saved["batches"])
+    return saved["step"], saved["seconds"]

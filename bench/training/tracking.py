@@ -50,6 +50,23 @@ class MemberTracker:
         self.curve: list[tuple[int, Tensor]] = []  # (step, metric [K])
         self.held_out_curve: list[Tensor] = []  # held-out metric [K] at the curve's steps (held-out tasks)
 
+    def state_dict(self) -> dict:
+        """Everything tracked so far, on the CPU (for a checkpoint)."""
+        return {"alive": self.alive.cpu(), "diverged_step": self.diverged_step.cpu(), "best": self.best.cpu(),
+                "best_step": self.best_step.cpu(), "best_weights": [w.cpu() for w in self.best_weights],
+                "curve": [(step, values.cpu()) for step, values in self.curve],
+                "held_out_curve": [values.cpu() for values in self.held_out_curve]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state_dict``'s values (moved to this tracker's device)."""
+        device = self.alive.device
+        for name in ("alive", "diverged_step", "best", "best_step"):
+            getattr(self, name).copy_(state[name].to(device))
+        for best, saved in zip(self.best_weights, state["best_weights"]):
+            best.copy_(saved.to(device))
+        self.curve = [(step, values.to(device)) for step, values in state["curve"]]
+        self.held_out_curve = [values.to(device) for values in state["held_out_curve"]]
+
     def check(self, values: Tensor, step: int) -> None:
         """Members whose ``values`` [K] (losses, or the final metric) are not finite diverge at ``step``."""
         finite = torch.isfinite(values)

@@ -1,0 +1,45 @@
+"""Mid-run checkpoints: the whole state of a training loop (weights, Adam, StepLR, each member's tracking,
+the minibatch generator, the step reached), saved every few minutes so that a run killed at a session's
+end resumes where it last saved, bit for bit, instead of starting over."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.store import write_atomically
+
+DEFAULT_EVERY_S = 300.0  # seconds between saves: minutes lost at most, and a save costs well under a second
+
+
+@dataclass
+class Checkpoint:
+    """Where one run's checkpoint lives, and how often it is saved (``every_s`` seconds of wall time; 0:
+    after every step). ``load`` gives the saved state or None; ``remove`` deletes it once the run's rows
+    are stored."""
+
+    path: Path
+    every_s: float = DEFAULT_EVERY_S
+    _last: float = field(default_factory=time.perf_counter, repr=False)
+
+    def due(self) -> bool:
+        """Whether ``every_s`` has passed since the last save (or since this object was made)."""
+        return time.perf_counter() - self._last >= self.every_s
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` whole or not at all (a kill while saving keeps the previous checkpoint)."""
+        write_atomically(self.path, lambda tmp: torch.save(state, tmp))
+        self._last = time.perf_counter()
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state (on the CPU), or None when there is none."""
+        if not self.path.is_file():
+            return None
+        return torch.load(self.path, map_location="cpu", weights_only=False)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
