@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+from bench.models import parse_model
 from bench.speed.ensemble_size import members_per_ensemble
 from bench.speed.measure import SPEED_CONFIGS
-from bench.training import TrainConfig, train
+from bench.training import Problem, TrainConfig, train
 from benchmarks.conftest import CONFIGS, DEVICE, STEPS
 from benchmarks.reference import fit, siren
 
@@ -17,10 +17,9 @@ REFERENCE_SEEDS = 2  # the reference runs seeds one after another, so its rate d
 CFG = TrainConfig(steps=STEPS)
 
 
-def _ensemble(task, config, members: int):
-    arch = Architecture.of(task.info, config.width, config.layers)
-    model, _ = build_ensemble([MemberSpec(parse_model("siren"), seed) for seed in range(members)], arch, task.info)
-    return model.to(DEVICE)
+def _problem(task, config) -> Problem:
+    """SIREN on ``task`` (already on DEVICE) with the network of ``config``."""
+    return Problem(task, parse_model("siren"), config.width, config.layers, CFG)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -47,7 +46,7 @@ def test_batched_ensemble(benchmark, tasks, record, name, members, compile):
     """The warm-up round compiles (the later ones reuse it: same shapes, new members)."""
     task, config = tasks(name), SPEED_CONFIGS[name]
     benchmark.pedantic(lambda model: train(model, task, CFG, progress=False, compile=compile),
-                       setup=lambda: ((_ensemble(task, config, members),), {}), rounds=3, warmup_rounds=1)
+                       setup=lambda: ((_problem(task, config).ensemble(members),), {}), rounds=3, warmup_rounds=1)
     record(name, f"ensemble K={members}" + (" compiled" if compile else ""), benchmark, members * STEPS)
 
 
@@ -55,12 +54,13 @@ def test_batched_ensemble(benchmark, tasks, record, name, members, compile):
 def test_harness_16_members(benchmark, tasks, record, name):
     """What a 16-member sweep does: ensembles of the size measured fastest here (measured before timing)."""
     task, config = tasks(name), SPEED_CONFIGS[name]
-    size = members_per_ensemble(task, parse_model("siren"), config.width, config.layers, CFG, cap=16)
+    problem = _problem(task, config)
+    size = members_per_ensemble(problem, cap=16)
     chunks = [min(size, 16 - start) for start in range(0, 16, size)]
 
     def run():
         for members in chunks:
-            train(_ensemble(task, config, members), task, CFG, progress=False)
+            train(problem.ensemble(members), task, CFG, progress=False)
 
     benchmark.pedantic(run, rounds=3, warmup_rounds=1)
     benchmark.extra_info["ensemble_size"] = size

@@ -19,11 +19,12 @@ import torch
 from bench.cli import main
 from bench.errors import UsageError
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+from bench.provenance import device_name
 from bench.speed.autocompile import eager_step_s, pays, should_compile
 from bench.speed.ensemble_size import CpuShare, cache_key, choose, members_per_ensemble
 from bench.store import read_results
 from bench.tasks import load_task
-from bench.training import TrainConfig, train
+from bench.training import Problem, TrainConfig, train
 from benchmarks.reference import fit, siren
 
 STEPS = 60
@@ -109,24 +110,46 @@ def test_choose_takes_the_largest_size_within_five_percent_of_the_fastest():
 
 
 def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _members_cache):
-    model, cfg = parse_model("siren"), TrainConfig()
-    size = members_per_ensemble(relay_2k, model, 16, 2, cfg, cap=4)
-    key = cache_key(relay_2k, model, 16, 2, cfg, cap=4)  # this entry alone (other tests cache other shapes)
+    problem = Problem(relay_2k, parse_model("siren"), 16, 2, TrainConfig())
+    size = members_per_ensemble(problem, cap=4)
+    key = cache_key(problem, cap=4)  # this entry alone (other tests cache other shapes)
     entry = json.loads(_members_cache.read_text())[key]
     assert size == entry["members"] == choose({int(k): v for k, v in entry["member_steps_per_s"].items()})
     assert set(entry["member_steps_per_s"]) <= {"1", "2", "4"} and "1" in entry["member_steps_per_s"]
     cache = json.loads(_members_cache.read_text())
     cache[key]["members"] = 3
     _members_cache.write_text(json.dumps(cache))
-    assert members_per_ensemble(relay_2k, model, 16, 2, cfg, cap=4) == 3  # read back, not measured again
+    assert members_per_ensemble(problem, cap=4) == 3  # read back, not measured again
+
+
+def test_cache_keys_keep_their_fields_so_measured_caches_stay_valid(relay_2k):
+    """The key of each measurement, built by hand from the JSON fields it has always had."""
+    device, version = device_name(relay_2k.coords.device), torch.__version__
+    plain = Problem(relay_2k, parse_model("siren"), 16, 2, TrainConfig())
+    assert cache_key(plain, 4) == (f'{{"cap": 4, "d_in": 1, "d_out": 1, "device": {json.dumps(device)}, "layers": 2, '
+                                   f'"model": "siren", "precision": "fp32", "samples": 2048, "task": "audio", '
+                                   f'"torch": {json.dumps(version)}, "width": 16}}')
+    settings = [("siren", TrainConfig(steps=7, lr=1e-3, lr_step=2)),
+                ("gauss", TrainConfig(batch_size=512, precision="bf16")), ("finer", TrainConfig(batch_size=10**6))]
+    for model, cfg in settings:
+        problem = Problem(relay_2k, parse_model(model), 24, 3, cfg)
+        fields = {"device": device, "torch": version, "task": "audio", "model": model, "d_in": 1, "d_out": 1,
+                  "width": 24, "layers": 3, "samples": min(cfg.batch_size or 2048, 2048), "precision": cfg.precision,
+                  "cap": 8}
+        assert cache_key(problem, 8) == json.dumps(fields, sort_keys=True)
+        assert cache_key(problem, 8, compile=True) == json.dumps(fields | {"compiled": True}, sort_keys=True)
+        assert cache_key(problem, 8, what="eager step") == json.dumps(fields | {"what": "eager step"}, sort_keys=True)
+        assert cache_key(problem, 8, compile=True, what="compile probe") == json.dumps(
+            fields | {"compiled": True, "what": "compile probe"}, sort_keys=True)
 
 
 def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _members_cache, tmp_path, capsys):
-    members_per_ensemble(relay_2k, parse_model("siren"), 8, 2, TrainConfig(), cap=4)  # a job of 3: sizes up to 4
+    problem = Problem(relay_2k, parse_model("siren"), 8, 2, TrainConfig())
+    members_per_ensemble(problem, cap=4)  # a job of 3: sizes up to 4
     cache = json.loads(_members_cache.read_text())
     # as if one member at a time had measured fastest (the run below has TrainConfig's defaults but 5 steps:
     # the key holds no step count)
-    cache[cache_key(relay_2k, parse_model("siren"), 8, 2, TrainConfig(), cap=4)]["members"] = 1
+    cache[cache_key(problem, cap=4)]["members"] = 1
     _members_cache.write_text(json.dumps(cache))
     args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "2048", "--width", "8", "--layers", "2",
             "--steps", "5", "--seeds", "0-2", "--device", "cpu", "--no-progress"]
@@ -166,7 +189,7 @@ def test_a_corrupt_members_cache_is_measured_anew(relay_2k, tmp_path, monkeypatc
     path = tmp_path / "members.json"
     path.write_text("{not json")
     monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(path))
-    size = members_per_ensemble(relay_2k, parse_model("siren"), 8, 1, TrainConfig(), cap=2)
+    size = members_per_ensemble(Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig()), cap=2)
     assert size in (1, 2)
     assert [entry["members"] for entry in json.loads(path.read_text()).values()] == [size]
 
@@ -198,10 +221,9 @@ def test_compile_pays_only_when_the_time_saved_exceeds_the_compile_time():
 
 
 def test_auto_compile_leaves_short_runs_eager_and_measures_nothing_for_them(relay_2k, _members_cache, tmp_path):
-    model, cfg = parse_model("siren"), TrainConfig(steps=50)
-    assert should_compile("on", relay_2k, model, 8, 1, cfg, 2) and not should_compile("off", relay_2k, model, 8, 1,
-                                                                                     cfg, 2)
-    assert not should_compile("auto", relay_2k, model, 8, 1, cfg, 2)  # 50 steps of ms: can never pay
+    problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig(steps=50))
+    assert should_compile("on", problem, 2) and not should_compile("off", problem, 2)
+    assert not should_compile("auto", problem, 2)  # 50 steps of ms: can never pay
     assert not any("compile probe" in key for key in json.loads(_members_cache.read_text()))
     assert main(["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "8",
                  "--layers", "1", "--steps", "5", "--seeds", "0", "--device", "cpu", "--no-progress",
@@ -210,23 +232,23 @@ def test_auto_compile_leaves_short_runs_eager_and_measures_nothing_for_them(rela
 
 
 def test_auto_compile_measures_a_long_run_once_and_follows_the_measurement(relay_2k, _members_cache):
-    model, cfg = parse_model("siren"), TrainConfig(steps=2_000_000)  # eager: far beyond the 13 s bound
-    decision = should_compile("auto", relay_2k, model, 8, 1, cfg, 1)
+    problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig(steps=2_000_000))  # eager: far beyond the bound
+    decision = should_compile("auto", problem, 1)
     probes = {k: v for k, v in json.loads(_members_cache.read_text()).items() if '"compile probe"' in k}
     (probe,) = probes.values()
     assert probe["compile_s"] > 0 and probe["step_s"] > 0 and 0 <= probe["busy"]
-    assert decision == pays(cfg.steps, eager_step_s(relay_2k, model, 8, 1, cfg, 1), probe)
-    assert should_compile("auto", relay_2k, model, 8, 1, cfg, 1) == decision  # read back, not compiled again
+    assert decision == pays(problem.train.steps, eager_step_s(problem, 1), probe)
+    assert should_compile("auto", problem, 1) == decision  # read back, not compiled again
 
 
 def test_a_size_choice_made_under_load_is_measured_again(relay_2k, _members_cache):
     """A CPU kept busy by another process while sizes are timed is recorded; the next process re-measures."""
-    model, cfg = parse_model("siren"), TrainConfig()
-    key = cache_key(relay_2k, model, 24, 1, cfg, cap=4)
+    problem = Problem(relay_2k, parse_model("siren"), 24, 1, TrainConfig())
+    key = cache_key(problem, cap=4)
     cache = json.loads(_members_cache.read_text()) if _members_cache.is_file() else {}
     cache[key] = {"members": 3, "member_steps_per_s": {"1": 1.0, "2": 1.0, "4": 1.0}, "busy": 0.9}
     _members_cache.write_text(json.dumps(cache))
-    assert members_per_ensemble(relay_2k, model, 24, 1, cfg, cap=4) in (1, 2, 4)  # 3 was never a candidate
+    assert members_per_ensemble(problem, cap=4) in (1, 2, 4)  # 3 was never a candidate
     assert json.loads(_members_cache.read_text())[key]["busy"] < 0.9
 
 

@@ -12,7 +12,7 @@ from bench.signals import SignalLibrary
 from bench.speed.measure import SPEED_CONFIGS
 from bench.sweep.spec import parse_seeds
 from bench.tasks import load_task, parse_task
-from bench.training import TrainConfig
+from bench.training import Problem, TrainConfig
 
 
 def add_bench(sub) -> None:
@@ -70,13 +70,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if rates:
         print(f"measured: matmul {rates.matmul_flop_per_s / 1e9:.1f} GFLOP/s, copy {rates.bytes_per_s / 1e9:.1f} GB/s",
               file=sys.stderr, flush=True)
-    configs = [TrainConfig(steps=args.steps, lr=args.lr, precision=p.strip()) for p in args.precision.split(",")]
+    problems = [Problem(task, model, width, layers, TrainConfig(steps=args.steps, lr=args.lr, precision=p.strip()))
+                for p in args.precision.split(",")]
     rows = []
-    for cfg in configs:
+    for problem in problems:
         for compile in (False, True) if args.compile else (False,):
             for k in members:
-                result = measure(task, model, width, layers, k, cfg, compile=compile, rates=rates)
-                rows.append({"precision": cfg.precision} | asdict(result))
+                result = measure(problem, k, compile=compile, rates=rates)
+                rows.append({"precision": problem.train.precision} | asdict(result))
     table = pd.DataFrame(rows).rename(columns={"metric": task.metric})
     print(table.to_markdown(index=False, floatfmt=".4g") if args.format == "markdown" else table.to_csv(index=False))
     return 0

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import math
 
-from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
+from bench.models import ModelChoice, load_builtin_models
 from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s, read_cache,
-                                  tuning_config)
-from bench.tasks import Task
-from bench.training import TrainConfig, train
+                                       tuning_run)
+from bench.training import Problem, train
 
 COMPILE_MODES = ("auto", "on", "off")
 BEST_SPEEDUP = 2.2  # the largest compiled / eager step-rate ratio measured (benchmarks/RESULTS.md)
@@ -30,17 +29,17 @@ MARGIN = 2.0
 PROBE_STEPS = 12  # compiled steps of the compile measurement (the first one compiles)
 
 
-def should_compile(mode: str, task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig,
-                   members: int) -> bool:
-    """Whether to compile a run of ``members`` members of ``model`` for ``cfg`` (``mode``: auto, on, off)."""
+def should_compile(mode: str, problem: Problem, members: int) -> bool:
+    """Whether to compile a run of ``members`` members on ``problem`` (``mode``: auto, on, off)."""
     if mode != "auto":
         return mode == "on"
-    step_s = eager_step_s(task, model, width, layers, cfg, members)
-    if step_s is None or cfg.steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
+    steps = problem.train.steps
+    step_s = eager_step_s(problem, members)
+    if step_s is None or steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
-    key = cache_key(task, model, width, layers, cfg, members, compile=True, what="compile probe")
-    probe = cached_measurement(key, lambda: _probe(task, model, width, layers, cfg, members))
-    return pays(cfg.steps, step_s, probe)
+    key = cache_key(problem, members, compile=True, what="compile probe")
+    probe = cached_measurement(key, lambda: _probe(problem, members))
+    return pays(steps, step_s, probe)
 
 
 def pays(steps: int, eager_step_s: float, probe: dict | None) -> bool:
@@ -51,40 +50,36 @@ def pays(steps: int, eager_step_s: float, probe: dict | None) -> bool:
     return steps * (eager_step_s - probe["step_s"]) > MARGIN * probe["compile_s"]
 
 
-def eager_step_s(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig,
-                 members: int) -> float | None:
+def eager_step_s(problem: Problem, members: int) -> float | None:
     """Seconds per eager step of ``members`` members: from a cached ensemble-size measurement of this shape
     (any model with the same network runs at the same speed; the rate of the smallest timed size >= members),
     else timed now and cached."""
     cache = read_cache()
     for other in load_builtin_models():
-        if other.meta["plan"] != model.entry.meta["plan"]:
+        if other.meta["plan"] != problem.model.entry.meta["plan"]:
             continue
+        same_network = problem.with_model(ModelChoice(other, {}))
         for cap in DEFAULT_CAPS:
-            rates = cache.get(cache_key(task, ModelChoice(other, {}), width, layers, cfg, cap), {}).get(
-                "member_steps_per_s", {})
+            rates = cache.get(cache_key(same_network, cap), {}).get("member_steps_per_s", {})
             timed = sorted(int(size) for size in rates if int(size) >= members)
             if timed:
                 return members / rates[str(timed[0])]
-    entry = cached_measurement(cache_key(task, model, width, layers, cfg, members, what="eager step"),
-                               lambda: _eager(task, model, width, layers, cfg, members))
+    entry = cached_measurement(cache_key(problem, members, what="eager step"), lambda: _eager(problem, members))
     return entry["step_s"] if entry else None
 
 
-def _eager(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig, members: int) -> dict | None:
-    rate = member_steps_per_s(task, model, width, layers, members, tuning_config(cfg), compile=False)
+def _eager(problem: Problem, members: int) -> dict | None:
+    rate = member_steps_per_s(problem, members, compile=False)
     return {"step_s": members / rate} if rate else None
 
 
-def _probe(task: Task, model: ModelChoice, width: int, layers: int, cfg: TrainConfig, members: int) -> dict | None:
+def _probe(problem: Problem, members: int) -> dict | None:
     """Compile and run PROBE_STEPS steps: {"compiled": it ran compiled, "compile_s", "step_s"} ("compiled":
     False when the probe failed, so that it is not compiled again for every job)."""
-    arch = Architecture.of(task.info, width, layers)
-    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], arch, task.info)
-    ensemble.to(task.coords.device)
-    probe = TrainConfig(steps=PROBE_STEPS, lr=cfg.lr, batch_size=cfg.batch_size, precision=cfg.precision)
+    probe = tuning_run(problem, PROBE_STEPS)
+    ensemble = probe.ensemble(members)
     try:
-        outcome = train(ensemble, task, probe, progress=False, compile=True)
+        outcome = train(ensemble, probe.task, probe.train, progress=False, compile=True)
     except Exception:  # e.g. out of memory: the run itself will meet it; do not try to compile again
         return {"compiled": False, "compile_s": None, "step_s": None}
     if not math.isfinite(outcome.steps_per_s):  # every member diverged: nothing was timed

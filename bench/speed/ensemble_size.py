@@ -16,18 +16,15 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pooch
 import torch
 
-from bench.models import ModelChoice
 from bench.provenance import device_name
 from bench.speed.measure import measure
 from bench.store import write_atomically
-from bench.tasks import Task
-from bench.training import TrainConfig
+from bench.training import Problem, TrainConfig
 
 TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
 MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
@@ -45,16 +42,15 @@ def cache_path() -> Path:
     return Path(os.environ.get("BENCH_MEMBERS_CACHE") or Path(pooch.os_cache("inr-bench")) / "members-per-ensemble.json")
 
 
-def members_per_ensemble(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig,
-                         cap: int, compile: bool = False) -> int:
-    """The ensemble size (1..cap) with the most member-steps/s for this shape on ``task``'s device (timed
-    compiled when the run compiles): from the cache, else measured now and cached. A choice measured
+def members_per_ensemble(problem: Problem, cap: int, compile: bool = False) -> int:
+    """The ensemble size (1..cap) with the most member-steps/s for ``problem``'s shape on its task's device
+    (timed compiled when the run compiles): from the cache, else measured now and cached. A choice measured
     while other processes kept the CPU busy is used by this process but measured again by the next."""
     def sizes() -> dict | None:  # the cache entry: {"members", "member_steps_per_s": {size: rate}}
-        rates = _measure_sizes(task, model, width, layers, train, cap, compile)
+        rates = _measure_sizes(problem, cap, compile)
         return {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}} if rates else None
 
-    entry = cached_measurement(cache_key(task, model, width, layers, train, cap, compile), sizes)
+    entry = cached_measurement(cache_key(problem, cap, compile), sizes)
     return min(entry["members"], cap) if entry else cap
 
 
@@ -77,14 +73,15 @@ def cached_measurement(key: str, measure_now: Callable[[], dict | None]) -> dict
     return entry
 
 
-def cache_key(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int,
-              compile: bool = False, what: str = "sizes") -> str:
-    """The cache entry of a problem shape on ``task``'s device: ``what`` is measured ("sizes": the ensemble
-    sizes up to ``cap``; other measurements name themselves, with ``cap`` their ensemble size)."""
+def cache_key(problem: Problem, cap: int, compile: bool = False, what: str = "sizes") -> str:
+    """The cache entry of ``problem``'s shape on its task's device: ``what`` is measured ("sizes": the
+    ensemble sizes up to ``cap``; other measurements name themselves, with ``cap`` their ensemble size)."""
+    task, train = problem.task, problem.train
     samples = min(train.batch_size or task.size, task.size)
     fields = {"device": device_name(task.coords.device), "torch": torch.__version__, "task": task.name,
-              "model": model.entry.name, "d_in": task.info.d_in, "d_out": task.info.d_out, "width": width,
-              "layers": layers, "samples": samples, "precision": train.precision, "cap": cap}
+              "model": problem.model.entry.name, "d_in": task.info.d_in, "d_out": task.info.d_out,
+              "width": problem.width, "layers": problem.layers, "samples": samples, "precision": train.precision,
+              "cap": cap}
     extra = ({"compiled": True} if compile else {}) | ({"what": what} if what != "sizes" else {})
     return json.dumps(fields | extra, sort_keys=True)
 
@@ -109,51 +106,50 @@ def choose(rates: dict[int, float]) -> int:
     return max(k for k, rate in rates.items() if rate >= (1 - TOLERANCE) * best)
 
 
-def _measure_sizes(task: Task, model: ModelChoice, width: int, layers: int, train: TrainConfig, cap: int,
-                   compile: bool = False) -> dict[int, float]:
+def _measure_sizes(problem: Problem, cap: int, compile: bool = False) -> dict[int, float]:
     """member-steps/s of 1, 2, 4, ... members (and cap). After an untimed warm-up, sizes are timed upwards
     until one fails (e.g. runs out of memory),
     falls well behind the best, or the next would exceed the time budget; then the kept sizes are timed
     again downwards and each keeps the faster of its two readings, so neither a cold start nor a moment of
     load favours one size."""
-    cfg = tuning_config(train)
     try:
-        measure(task, model, width, layers, 1, replace(cfg, steps=WARMUP_STEPS), compile=compile)
+        measure(tuning_run(problem, WARMUP_STEPS), 1, compile=compile)
     except Exception:  # not even one member trains: the job itself records why
         return {}
     sizes = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
     rates: dict[int, float] = {}
     for size in sizes:
         started = time.perf_counter()
-        rate = member_steps_per_s(task, model, width, layers, size, cfg, compile)
+        rate = member_steps_per_s(problem, size, compile)
         if rate is None:
             break
         rates[size] = rate
         if rate < 0.7 * max(rates.values()) or 2 * (time.perf_counter() - started) > TUNE_BUDGET_S:
             break
     for size in sorted(rates, reverse=True):  # every size gets two readings, so none is favoured
-        rates[size] = max(rates[size], member_steps_per_s(task, model, width, layers, size, cfg, compile) or 0.0)
+        rates[size] = max(rates[size], member_steps_per_s(problem, size, compile) or 0.0)
     return rates
 
 
-def tuning_config(train: TrainConfig) -> TrainConfig:
-    """The short run that times a problem: ``train``'s batch and precision, TUNE_STEPS steps."""
-    return TrainConfig(steps=TUNE_STEPS, lr=train.lr, batch_size=train.batch_size, precision=train.precision)
+def tuning_run(problem: Problem, steps: int = TUNE_STEPS) -> Problem:
+    """The short run that times ``problem``: its lr, batch and precision (no schedule), ``steps`` steps."""
+    train = problem.train
+    return problem.with_train(TrainConfig(steps=steps, lr=train.lr, batch_size=train.batch_size,
+                                          precision=train.precision))
 
 
-def member_steps_per_s(task: Task, model: ModelChoice, width: int, layers: int, size: int, cfg: TrainConfig,
-          compile: bool) -> float | None:
-    """member-steps/s of ``size`` members (``cfg``: ``tuning_config``), timed for at least MIN_TIMED_S; None
-    when it fails or diverges."""
+def member_steps_per_s(problem: Problem, size: int, compile: bool) -> float | None:
+    """member-steps/s of ``size`` members on ``problem``'s ``tuning_run``, timed for at least MIN_TIMED_S;
+    None when it fails or diverges."""
     try:
-        steps_per_s = measure(task, model, width, layers, size, cfg, compile=compile).steps_per_s
+        steps_per_s = measure(tuning_run(problem), size, compile=compile).steps_per_s
         if math.isfinite(steps_per_s) and TUNE_STEPS / steps_per_s < MIN_TIMED_S:
             steps = min(MAX_TUNE_STEPS, math.ceil(MIN_TIMED_S * steps_per_s * 1.1))
-            steps_per_s = measure(task, model, width, layers, size, replace(cfg, steps=steps), compile=compile).steps_per_s
+            steps_per_s = measure(tuning_run(problem, steps), size, compile=compile).steps_per_s
     except Exception:  # out of memory, or a model that fails: sizes so far decide
         return None
     finally:
-        if task.coords.device.type == "cuda":
+        if problem.task.coords.device.type == "cuda":
             torch.cuda.empty_cache()
     return size * steps_per_s if math.isfinite(steps_per_s) else None  # NaN: every member diverged
 

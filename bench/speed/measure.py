@@ -8,10 +8,8 @@ from pathlib import Path
 
 import torch
 
-from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble
 from bench.speed.roofline import DeviceRates, step_floor_s
-from bench.tasks import Task
-from bench.training import TrainConfig, train
+from bench.training import Problem, train
 
 CLEAR_REFS = Path("/proc/self/clear_refs")  # writing "5" resets the process's peak resident set (Linux)
 STATUS = Path("/proc/self/status")
@@ -73,14 +71,12 @@ class Throughput:
     floor_ms: float  # its roofline floor (NaN unless measured; see bench.speed.roofline)
 
 
-def measure(task: Task, model: ModelChoice, width: int, layers: int, members: int, cfg: TrainConfig,
-            compile: bool = False, rates: DeviceRates | None = None) -> Throughput:
-    """Train ``members`` members (seeds 0..members-1) of ``model`` on ``task`` (already on its device) for
-    cfg.steps steps and report the rate after warm-up; with the device's ``rates``, the roofline floor too."""
+def measure(problem: Problem, members: int, compile: bool = False, rates: DeviceRates | None = None) -> Throughput:
+    """Train ``members`` members (seeds 0..members-1) of ``problem`` (its task already on its device) for its
+    steps and report the rate after warm-up; with the device's ``rates``, the roofline floor too."""
+    task, cfg = problem.task, problem.train
     device = task.coords.device
-    arch = Architecture.of(task.info, width, layers)
-    ensemble, _ = build_ensemble([MemberSpec(model, seed) for seed in range(members)], arch, task.info)
-    ensemble.to(device)
+    ensemble = problem.ensemble(members)
     reset_peak_memory(device)
     outcome = train(ensemble, task, cfg, progress=False, compile=compile)
     samples = min(cfg.batch_size or task.size, task.size)

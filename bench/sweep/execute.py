@@ -20,7 +20,7 @@ from bench.speed.autocompile import should_compile
 from bench.speed.ensemble_size import members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task, load_builtin_tasks
-from bench.training import train
+from bench.training import Problem, train
 
 
 def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool,
@@ -100,6 +100,12 @@ def task_options(cell: Cell) -> dict[str, Any]:
     return {name: param.default for name, param in declared.items()} | dict(cell.options)
 
 
+def problem_of(job: Job, task: Task) -> Problem:
+    """The training problem every cell of ``job`` (widths resolved, see ``JobRunner._sized``) shares on ``task``."""
+    cell = job.cells[0]
+    return Problem(task, cell.model, cell.width, cell.layers, cell.train)
+
+
 @dataclass(frozen=True)
 class JobRunner:
     """What training a job needs besides the job: the loaded tasks by ``Cell.task_key`` and how to train.
@@ -128,17 +134,14 @@ class JobRunner:
         job = self._sized(job, task)
         if not self.tune:
             return [job]
-        cell = job.cells[0]
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
-        size = members_per_ensemble(task, cell.model, cell.width, cell.layers, cell.train, cap,
-                                    compile=self.compile == "on")
+        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile == "on")
         return split(job, size)
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
-        cell = job.cells[0]
-        compile = should_compile(self.compile, task, cell.model, cell.width, cell.layers, cell.train, len(job))
+        compile = should_compile(self.compile, problem_of(job, task), len(job))
         rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile)
         return [row | self.columns for row in rows]
 
