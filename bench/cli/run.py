@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
               + f", {spec.train.steps} steps on {device}", file=sys.stderr)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                        compile=args.compile)
+                        compile_mode=args.compile)
     for row in rows:
         print(_member_line(row))
     print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)

@@ -81,7 +81,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
               file=sys.stderr, flush=True)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                        compile=args.compile, executor=executor)
+                        compile_mode=args.compile, executor=executor)
     counts = {status: sum(row["status"] == status for row in rows) for status in (OK, DIVERGED, OOM, ERROR)}
     print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
           file=sys.stderr)

@@ -29,10 +29,10 @@ MARGIN = 2.0
 PROBE_STEPS = 12  # compiled steps of the compile measurement (the first one compiles)
 
 
-def should_compile(mode: str, problem: Problem, members: int) -> bool:
-    """Whether to compile a run of ``members`` members on ``problem`` (``mode``: auto, on, off)."""
-    if mode != "auto":
-        return mode == "on"
+def should_compile(compile_mode: str, problem: Problem, members: int) -> bool:
+    """Whether to compile a run of ``members`` members on ``problem`` (``compile_mode``: auto, on, off)."""
+    if compile_mode != "auto":
+        return compile_mode == "on"
     steps = problem.train.steps
     step_s = eager_step_s(problem, members)
     if step_s is None or steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:

@@ -117,7 +117,7 @@ class JobRunner:
 
     tasks: dict[tuple, Task]
     ntk: NtkOptions | None = None
-    compile: str = "auto"  # auto (where it pays, see bench.speed.autocompile), on or off
+    compile_mode: str = "auto"  # auto (where it pays, see bench.speed.autocompile), on or off
     tune: bool = False
     columns: dict[str, Any] = field(default_factory=dict)
 
@@ -135,13 +135,13 @@ class JobRunner:
         if not self.tune:
             return [job]
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
-        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile == "on")
+        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile_mode == "on")
         return split(job, size)
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
-        compile = should_compile(self.compile, problem_of(job, task), len(job))
+        compile = should_compile(self.compile_mode, problem_of(job, task), len(job))
         rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile)
         return [row | self.columns for row in rows]
 

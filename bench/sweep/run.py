@@ -118,11 +118,11 @@ def _architectures(spec: Spec, signals: set) -> list[tuple[ModelChoice, Architec
 
 
 def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.device, *,
-             progress: bool = True, debug: bool = False, compile: str = "auto",
+             progress: bool = True, debug: bool = False, compile_mode: str = "auto",
              executor: LocalExecutor | RayExecutor | None = None) -> list[dict[str, Any]]:
     """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
-    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile``: auto, on or
-    off, see ``bench.speed.autocompile``), storing each ensemble's rows as they arrive; returns the rows written. Hold
+    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile_mode``: auto, on
+    or off, see ``bench.speed.autocompile``), storing each ensemble's rows as they arrive; returns the rows written. Hold
     ``results_lock(out_dir)`` around planning and running."""
     if not plan.jobs:
         return []
@@ -131,7 +131,7 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
     executor = executor or LocalExecutor(device)
     _record_environment(out_dir, device, executor.describe())
     needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
-    runner = JobRunner(needed, plan.spec.ntk, compile, plan.tune, {"sweep": plan.spec.name})
+    runner = JobRunner(needed, plan.spec.ntk, compile_mode, plan.tune, {"sweep": plan.spec.name})
     written: list[dict[str, Any]] = []
 
     def write(rows: list[dict[str, Any]]) -> None:
