@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from bench.cli import main
 from bench.errors import UsageError
@@ -356,3 +357,57 @@ def test_eta_comes_from_the_timed_cells_and_is_absent_without_any():
     assert eta(timed, 4).endswith("at 5.0 s per cell so far")
     assert eta(timed.iloc[2:], 4) is None  # only a failed cell, which records no time
     assert eta(timed, 0) is None
+
+
+CHECKPOINT_SPEC = """
+name = "checkpointed"
+seeds = [0, 1]
+widths = 32
+layers = 2
+max_members = 2
+[train]
+steps = 1500
+lr = 1e-3
+lr_step = 50
+lr_gamma = 0.9
+[models]
+winner = {}
+[[tasks]]
+task = "audio"
+signals = ["relay"]
+max_samples = 2048
+"""
+
+
+def test_a_member_killed_mid_run_resumes_from_its_checkpoint_with_the_uninterrupted_numbers(tmp_path, need):
+    need("relay")
+    spec = tmp_path / "c.toml"
+    spec.write_text(CHECKPOINT_SPEC)
+
+    def sweep(out, *flags):
+        return bench_cmd("sweep", str(spec), "--out", str(tmp_path / out), "--device", "cpu", "--no-progress",
+                         "--compile", "off", *flags)
+
+    assert subprocess.run(sweep("whole", "--checkpoint-every", "0"), capture_output=True).returncode == 0
+    first = subprocess.Popen(sweep("killed", "--checkpoint-every", "0.2"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / "killed" / "_checkpoints"
+    deadline = time.time() + 300
+    while not list(checkpoints.glob("*.pt")) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a few saves in
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    (saved,) = checkpoints.glob("*.pt")
+    step = torch.load(saved, weights_only=False)["step"]
+    assert 0 < step < 1500, "the kill should land mid-run"
+    assert not (tmp_path / "killed" / RESULTS_FILE).exists()
+
+    second = subprocess.run(sweep("killed", "--checkpoint-every", "0.2"), capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert not list(checkpoints.glob("*.pt"))  # removed once the rows are stored
+    whole, resumed = (read_results(tmp_path / name).set_index("cell_key") for name in ("whole", "killed"))
+    resumed = resumed.loc[whole.index]
+    for column in ("snr_db", "best_snr_db", "best_step", "lsd", "si_snr_db"):
+        assert whole[column].tolist() == resumed[column].tolist(), column
+    assert whole["curve_snr_db"].map(list).tolist() == resumed["curve_snr_db"].map(list).tolist()

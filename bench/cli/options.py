@@ -11,6 +11,7 @@ from bench.errors import did_you_mean
 from bench.speed.autocompile import COMPILE_MODES
 from bench.sweep.presets import DEFAULTS
 from bench.tasks import load_builtin_tasks
+from bench.training.checkpoint import DEFAULT_EVERY_S
 
 EPILOG = """examples:
   bench list models
@@ -109,6 +110,24 @@ def add_compile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", default="auto", choices=COMPILE_MODES, metavar="auto|on|off",
                         help="compile the training step with torch.compile: auto (default) where the measured time "
                              "saved exceeds twice the compile time (long runs), on, or off")
+
+
+def add_checkpoint(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint-every SECONDS of run and sweep."""
+    parser.add_argument("--checkpoint-every", type=non_negative_seconds, default=DEFAULT_EVERY_S, metavar="SECONDS",
+                        help=f"save each ensemble's training state this often into OUT/_checkpoints, so that a rerun "
+                             f"after a kill resumes it where it was, bit for bit (default {DEFAULT_EVERY_S:g}; 0: never)")
+
+
+def non_negative_seconds(text: str) -> float | None:
+    """An argparse type: seconds >= 0 and finite; 0 becomes None (never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value or None
 
 
 def add_task_options(parser: argparse.ArgumentParser) -> None:

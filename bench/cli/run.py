@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import EPILOG, add_compile, add_progress, common, members, positive, task_options
+from bench.cli.options import EPILOG, add_checkpoint, add_compile, add_progress, common, members, positive, task_options
 from bench.errors import BenchError, UsageError
 from bench.metrics import declared
 from bench.models import PRECISIONS
@@ -51,6 +51,7 @@ def add_run(sub) -> None:
     run.add_argument("--params", type=positive(int), metavar="N",
                      help="instead of --width: each model gets the width whose trainable parameter count is nearest N")
     add_compile(run)
+    add_checkpoint(run)
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
     run.add_argument("--max-members", type=positive(int),
                      help="members per ensemble (default: the size measured fastest on this device, at most 16)")
@@ -91,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
               + f", {spec.train.steps} steps on {device}", file=sys.stderr)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                        compile_mode=args.compile)
+                        compile_mode=args.compile, checkpoint_every_s=args.checkpoint_every)
     for row in rows:
         print(_member_line(row))
     print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.options import add_compile, add_data_dir, add_device, add_progress, common, positive
+from bench.cli.options import add_checkpoint, add_compile, add_data_dir, add_device, add_progress, common, positive
 from bench.errors import BenchError, UsageError
 from bench.signals import SignalLibrary
 from bench.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM
@@ -31,6 +31,7 @@ def add_sweep(sub) -> None:
                        help="members per ensemble (default: the spec's max_members, else the size measured "
                             "fastest on this device, at most 16)")
     add_compile(sweep)
+    add_checkpoint(sweep)
     sweep.add_argument("--executor", default="local", choices=["local", "ray"],
                        help="local: train here, on --device (default); ray: each ensemble a Ray task on the "
                             "cluster at --address, or on a local Ray instance (needs pip install -e \".[ray]\")")
@@ -81,7 +82,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
               file=sys.stderr, flush=True)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                        compile_mode=args.compile, executor=executor)
+                        compile_mode=args.compile, executor=executor,
+                        checkpoint_every_s=args.checkpoint_every)
     counts = {status: sum(row["status"] == status for row in rows) for status in (OK, DIVERGED, OOM, ERROR)}
     print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
           file=sys.stderr)

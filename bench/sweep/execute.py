@@ -5,8 +5,10 @@ goes on. ``JobRunner`` bundles what any executor (``bench.sweep.executors``) nee
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,12 +23,14 @@ from bench.speed.ensemble_size import members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task, load_builtin_tasks
 from bench.training import Problem, train
+from bench.training.checkpoint import DEFAULT_EVERY_S, Checkpoint
 
 
 def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool,
-                ntk: NtkOptions | None = None, compile: bool = False) -> list[dict[str, Any]]:
+                ntk: NtkOptions | None = None, compile: bool = False,
+                checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:
     """Train ``cells`` as one ensemble on ``task`` (already on ``device``); one row per cell, with NTK
-    summaries at the stages ``ntk`` asks for."""
+    summaries at the stages ``ntk`` asks for; ``checkpoint``: resume from it and save to it (``train``)."""
     first = cells[0]
     arch = Architecture.of(task.info, first.width, first.layers)
     model, used = build_ensemble([cell.member for cell in cells], arch, task.info)
@@ -35,7 +39,7 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
     spectral = [{} for _ in cells]
     if "init" in stages:
         spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_init"))]
-    outcome = train(model, task, first.train, progress, compile)
+    outcome = train(model, task, first.train, progress, compile, checkpoint)
     if "final" in stages:
         spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_final"))]
     samples = min(first.train.batch_size or task.size, task.size)
@@ -52,14 +56,16 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
 
 
 def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool = True,
-            debug: bool = False, ntk: NtkOptions | None = None, compile: bool = False) -> list[dict[str, Any]]:
+            debug: bool = False, ntk: NtkOptions | None = None, compile: bool = False,
+            checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:
     """``train_cells`` with failures as data. A failing ensemble is split in halves and each half retried,
     so out-of-memory finds a size that fits and one bad member (say, an init scheme that raises) cannot
     fail the others; a single member that still fails is recorded with status "oom" or "error" and the
     exception's message. With ``debug`` other exceptions propagate instead; a usage error (a setting that
-    cannot work, whatever the ensemble size) always does."""
+    cannot work, whatever the ensemble size) always does. ``checkpoint`` serves the whole ensemble only (its
+    halves start over)."""
     try:
-        return train_cells(task, cells, device, progress, ntk, compile)
+        return train_cells(task, cells, device, progress, ntk, compile, checkpoint)
     except UsageError:  # a setting that cannot work (e.g. a scheme without a default for this kind of signal)
         raise
     except Exception as exc:
@@ -112,7 +118,9 @@ class JobRunner:
     It is shipped as is to remote workers (the tasks' tensors travel with it, so workers need no data).
 
     tune: split each job into ensembles of the size measured fastest on the device (``bench.speed.ensemble_size``);
-    columns: extra columns of every row (e.g. the sweep's name).
+    columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
+    state every ``checkpoint_every_s`` seconds and resumes from after a kill (None: no checkpoints; local
+    runs only, since a remote worker's disk is not the driver's).
     """
 
     tasks: dict[tuple, Task]
@@ -120,6 +128,8 @@ class JobRunner:
     compile_mode: str = "auto"  # auto (where it pays, see bench.speed.autocompile), on or off
     tune: bool = False
     columns: dict[str, Any] = field(default_factory=dict)
+    checkpoint_dir: Path | None = None
+    checkpoint_every_s: float = DEFAULT_EVERY_S
 
     def on(self, device: torch.device) -> JobRunner:
         """This runner with every task moved to ``device`` once (rather than once per job)."""
@@ -142,8 +152,19 @@ class JobRunner:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
         compile = should_compile(self.compile_mode, problem_of(job, task), len(job))
-        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile)
+        checkpoint = self.checkpoint(job)
+        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile, checkpoint)
+        if checkpoint is not None:  # the rows are written next; a kill in between retrains this ensemble
+            checkpoint.remove()
         return [row | self.columns for row in rows]
+
+    def checkpoint(self, job: Job) -> Checkpoint | None:
+        """The checkpoint of this ensemble: a file named by its cells' keys, so that only the same members
+        resume from it."""
+        if self.checkpoint_dir is None:
+            return None
+        name = hashlib.sha256(" ".join(sorted(cell.key for cell in job.cells)).encode()).hexdigest()[:16]
+        return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s)
 
     @staticmethod
     def _sized(job: Job, task: Task) -> Job:

@@ -28,11 +28,13 @@ from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
 from bench.tasks import Task, load_task
+from bench.training.checkpoint import DEFAULT_EVERY_S
 
 # "_" prefix: pyarrow, polars and duckdb (and so pandas.read_parquet(DIR)) skip these when reading a results directory
 SPEC_FILE = "_spec.toml"
 ENVIRONMENT_FILE = "_environment.json"
 LOCK_FILE = "_lock"
+CHECKPOINT_DIR = "_checkpoints"  # mid-run states of the ensembles in flight (.gitignore leaves them out)
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,14 @@ def _architectures(spec: Spec, signals: set) -> list[tuple[ModelChoice, Architec
 
 def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.device, *,
              progress: bool = True, debug: bool = False, compile_mode: str = "auto",
-             executor: LocalExecutor | RayExecutor | None = None) -> list[dict[str, Any]]:
+             executor: LocalExecutor | RayExecutor | None = None,
+             checkpoint_every_s: float | None = DEFAULT_EVERY_S) -> list[dict[str, Any]]:
     """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
     ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile_mode``: auto, on
     or off, see ``bench.speed.autocompile``), storing each ensemble's rows as they arrive; returns the rows written. Hold
-    ``results_lock(out_dir)`` around planning and running."""
+    ``results_lock(out_dir)`` around planning and running. Run locally, each ensemble saves its state every
+    ``checkpoint_every_s`` seconds (None: never) into ``out_dir/_checkpoints`` (not results, not committed)
+    and a rerun after a kill resumes it from there."""
     if not plan.jobs:
         return []
     if plan.keep_spec and not (out_dir / SPEC_FILE).is_file():
@@ -131,7 +136,10 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
     executor = executor or LocalExecutor(device)
     _record_environment(out_dir, device, executor.describe())
     needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
-    runner = JobRunner(needed, plan.spec.ntk, compile_mode, plan.tune, {"sweep": plan.spec.name})
+    local = isinstance(executor, LocalExecutor) and checkpoint_every_s is not None
+    runner = JobRunner(needed, plan.spec.ntk, compile_mode, plan.tune, {"sweep": plan.spec.name},
+                       checkpoint_dir=out_dir / CHECKPOINT_DIR if local else None,
+                       checkpoint_every_s=checkpoint_every_s if local else DEFAULT_EVERY_S)
     written: list[dict[str, Any]] = []
 
     def write(rows: list[dict[str, Any]]) -> None:

@@ -66,6 +66,9 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
     device = task.coords.device
     if device.type == "cpu":
         keep_large_blocks()
+    saved = checkpoint.load() if checkpoint else None
+    if saved is not None:  # compiled and eager steps round differently: continue as the run began
+        compile = saved["compile"]
     with matmul_precision(cfg.precision):
         step_fn = TrainingStep(model, task, cfg.precision, compile)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -76,7 +79,6 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         members = MemberTracker(model.size, device, curve_every, cfg.steps,
                                 [p for p in model.parameters() if p.requires_grad], declared(task.metric))
         start, seconds_before = 0, 0.0
-        saved = checkpoint.load() if checkpoint else None
         if saved is not None:
             start, seconds_before = _restore(saved, model, optimizer, scheduler, members, batches)
         timer = StepTimer(device, warmup=start + min(10, max(1, (cfg.steps - start) // 10)))
@@ -107,7 +109,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
                 with timer.paused():
                     checkpoint.save({"step": steps_done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                      "scheduler": scheduler.state_dict() if scheduler else None,
-                                     "tracker": members.state_dict(), "batches": batches.get_state(),
+                                     "tracker": members.state_dict(), "batches": batches.get_state(), "compile": compile,
                                      "seconds": seconds_before + time.perf_counter() - started})
             if step % log_every == 0 or step == cfg.steps - 1:
                 if not bool(members.alive.any()):
