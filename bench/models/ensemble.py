@@ -7,9 +7,11 @@ holds exactly the weights a run of that seed alone would hold; ``Ensemble`` stac
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -161,6 +163,56 @@ EXACT_FAN_IN = 4  # under reduced precision, layer 0 with at most this many inpu
 NARROW_FAN_OUT = 4  # see Ensemble._matmul
 
 
+@functools.lru_cache(maxsize=256)
+def lone_path_differs(points: int, fan_in: int, fan_out: int, shared_input: bool, device: torch.device) -> bool:
+    """Whether, on this device, a lone member's weight gradient for a layer of this shape differs from the
+    one it gets in an ensemble of two (random inputs; one backward each, once per shape and process).
+    ``shared_input``: layer 0, whose input (the coordinates) all members share."""
+    generator = torch.Generator().manual_seed(0)
+    h = torch.randn((points, fan_in) if shared_input else (2, points, fan_in), generator=generator).to(device)
+    weights = torch.randn(2, fan_out, fan_in, generator=generator).to(device)
+    grad = torch.randn(2, points, fan_out, generator=generator).to(device)
+    found = []
+    for k in (2, 1):
+        w = weights[:k].clone().requires_grad_(True)
+        out = Ensemble._matmul(h if shared_input else h[:k], w, torch.zeros(k, 1, fan_out, device=device))
+        out.backward(grad[:k])
+        found.append(w.grad[0])
+    return not torch.equal(*found)
+
+
+class LoneMemberLinear(torch.autograd.Function):
+    """W h + b of an ensemble of one member (h [N, in] or [1, N, in], weights [1, out, in], bias [1, 1, out])
+    with the weight gradient an ensemble of several computes. On some CPUs (AVX-512 builds of the BLAS)
+    the weight gradient of a lone matrix, a reduction over the N points, is summed in another order than
+    that of a batch of matrices, and at w0 = 3000 the last-bit difference grows into dB; so it is computed
+    as the first of two copies, on the layers where the plain path differs (``lone_path_differs``; about
+    a fifth more time per step of a lone member where it does). The forward pass and the input and bias
+    gradients already agree."""
+
+    @staticmethod
+    def forward(h: Tensor, weights: Tensor, bias: Tensor) -> Tensor:
+        return Ensemble._matmul(h, weights, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        h, weights, _ = inputs
+        ctx.save_for_backward(h, weights)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        h, weights = ctx.saved_tensors
+        points = h if h.dim() == 3 else h[None]
+        two = [t.expand(2, -1, -1) for t in (grad.transpose(1, 2), points)]
+        grad_weights = torch.bmm(*two)[:1] if ctx.needs_input_grad[1] else None
+        grad_h = None
+        if ctx.needs_input_grad[0]:
+            grad_h = torch.bmm(grad, weights)
+            grad_h = grad_h if h.dim() == 3 else grad_h[0]
+        grad_bias = grad.sum(dim=1, keepdim=True) if ctx.needs_input_grad[2] else None
+        return grad_h, grad_weights, grad_bias
+
+
 class Ensemble(nn.Module):
     """K stacked members sharing one layer plan.
 
@@ -178,6 +230,7 @@ class Ensemble(nn.Module):
     def __init__(self, members: list[Member], layers: list[Layer]):
         super().__init__()
         self.layers = layers
+        self._lone_layers: tuple[bool, ...] = ()  # the layers that take LoneMemberLinear (as_in_an_ensemble)
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([m.weights[i] for m in members]), requires_grad=layer.trainable)
             for i, layer in enumerate(layers))
@@ -190,6 +243,22 @@ class Ensemble(nn.Module):
     @property
     def size(self) -> int:
         return self.weights[0].shape[0]
+
+    @contextmanager
+    def as_in_an_ensemble(self, points: int) -> Iterator[None]:
+        """Inside the block a lone member's gradients on ``points`` points are those it would get in an
+        ensemble of several (``LoneMemberLinear`` on the layers where this device's plain path differs,
+        ``lone_path_differs``), so that its training does not depend on how many members share its run.
+        Training steps use it; a Jacobian (torch.func) or a derivative task (gradients with respect to
+        the coordinates) takes the plain path."""
+        if self.size == 1 and not self.weights[0].is_complex():
+            device = self.weights[0].device
+            self._lone_layers = tuple(lone_path_differs(points, w.shape[2], w.shape[1], i == 0, device)
+                                      for i, w in enumerate(self.weights))
+        try:
+            yield
+        finally:
+            self._lone_layers = ()
 
     def _linear(self, i: int, h: Tensor, precision: str, scale: Tensor | None = None) -> Tensor:
         """Layer i's W h + b [K, N, fan_out] at ``precision``; with ``scale`` [K, 1, 1], (scale W) h + scale b."""
@@ -204,6 +273,8 @@ class Ensemble(nn.Module):
                 return sum((h[..., j, None] * weights[:, None, :, j] for j in range(weights.shape[2])), bias)
             if i > 0 and precision == "bf16":
                 return self._matmul(h.bfloat16(), weights.bfloat16(), bias.bfloat16()).float()
+        if self._lone_layers and self._lone_layers[i] and not weights.is_complex() and torch.is_grad_enabled():
+            return LoneMemberLinear.apply(h, weights, bias)
         return self._matmul(h, weights, bias)
 
     @staticmethod
@@ -227,6 +298,8 @@ class Ensemble(nn.Module):
             yield z, h
 
     def forward(self, coords: Tensor, precision: str = "fp32") -> Tensor:
+        if coords.requires_grad:  # a derivative task: its double backward takes the plain path
+            self._lone_layers = ()
         h = coords
         for i, layer in enumerate(self.layers[:-1]):
             if layer.activation is sine:

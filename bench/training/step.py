@@ -50,6 +50,11 @@ class TrainingStep:
                                           mode="reduce-overhead" if self.cuda_graphs else None)
 
     def __call__(self, idx: Tensor | None, alive: Tensor) -> tuple[Tensor, Tensor | None]:
+        points = self.task.size if idx is None else len(idx)
+        with self.model.as_in_an_ensemble(points):  # a lone member's gradients as in any ensemble
+            return self._step(idx, alive)
+
+    def _step(self, idx: Tensor | None, alive: Tensor) -> tuple[Tensor, Tensor | None]:
         self.model.zero_grad(set_to_none=True)
         if self.compiled is not None:
             try:
