@@ -38,12 +38,15 @@ def ntk_points(task: Task, points: int) -> tuple[Tensor, tuple[int, ...]]:
     """coords [M, d_in] of a contiguous window of the task's grid and the grid shape ((M,) or (s, s)); for a
     task that holds points out, of the whole grid (the kept points of a random mask are not evenly spaced)."""
     coords = task.held_out.coords if task.held_out is not None else task.coords
-    if task.info.d_in == 1:
+    if task.grid is None or len(task.grid) not in (1, 2):
+        raise UsageError(f"the NTK spectrum needs points on a 1-D or 2-D grid, and task {task.name} declares none "
+                         f"(Task.grid); drop the NTK option for it")
+    if len(task.grid) == 1:
         if points > len(coords):
             raise UsageError(f"--points {points} exceeds the signal's {len(coords)} samples")
         return coords[:points], (points,)
     side = math.isqrt(points)
-    height, width = task.meta["height_px"], task.meta["width_px"]
+    height, width = task.grid
     if side * side != points or side > min(height, width):
         raise UsageError(f"--points {points} must be a square number no larger than the image ({height}x{width})")
     top, left = (height - side) // 2, (width - side) // 2

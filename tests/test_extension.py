@@ -86,6 +86,9 @@ def test_a_plugin_task_with_its_own_signal_kind_and_metric_runs_and_reports(tmp_
     assert "siren has no default w0_first for curve signals" in error and "--model siren:w0_first=VALUE" in error
     assert not (out / "results.parquet").exists()  # nothing stored
 
+    assert main(run + ["--model", "siren:w0_first=30", "--ntk", "init"]) == 2  # its points lie on no declared grid
+    assert "declares none (Task.grid)" in capsys.readouterr().err
+
     assert main(run + ["--model", "siren:w0_first=30", "--model", "winner:s0=10,s1=0.1", "--seeds", "0-1"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and all("rmse=" in line and "best=" in line for line in lines)

@@ -69,6 +69,7 @@ class Task:
     loss_column: str | None = None
     eval_chunk: int = EVAL_CHUNK  # points per evaluation pass (fewer where autograd runs through it)
     held_out: HeldOut | None = None
+    grid: tuple[int, ...] | None = None  # the shape the whole signal's points lie on, row-major: (N,) or (H, W)
 
     @property
     def size(self) -> int:

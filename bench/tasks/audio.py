@@ -78,7 +78,7 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
     info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
     return Task(name, ref, coords, target, target, info, "snr_db", lambda mse: snr_db(mse, power),
                 {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid, "signal_power": power},
-                quality=audio_quality, quality_metrics=("si_snr_db", "lsd"))
+                quality=audio_quality, quality_metrics=("si_snr_db", "lsd"), grid=(len(samples),))
 
 
 @register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"})

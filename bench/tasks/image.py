@@ -128,7 +128,7 @@ def image_task(name: str, ref: str, values: np.ndarray) -> Task:
     target = torch.from_numpy(values.reshape(-1, channels)).float()
     return Task(name, ref, pixel_grid(height, width), target, target, info, "psnr_db",
                 lambda mse: psnr_db(mse, DATA_RANGE), meta, quality=ImageQuality(height, width),
-                quality_metrics=("ssim",))
+                quality_metrics=("ssim",), grid=(height, width))
 
 
 @register_task(domain="image", help={"side": "resize to SIDE x SIDE pixels (default: native size)"})

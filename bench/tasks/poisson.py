@@ -58,7 +58,8 @@ def _poisson(name: str, library: SignalLibrary, ref: str, side: int | None, orde
     return PoissonTask(name, ref, pixel_grid(height, width), torch.from_numpy(target.reshape(height * width, -1)).float(),
                        torch.from_numpy(gray.reshape(-1, 1)).float(), info, "psnr_db",
                        lambda mse: psnr_db(mse, DATA_RANGE), meta, centred=True,
-                       loss_column="grad_mse" if order == 1 else "lapl_mse", eval_chunk=CHUNK, order=order)
+                       loss_column="grad_mse" if order == 1 else "lapl_mse", eval_chunk=CHUNK, order=order,
+                       grid=(height, width))
 
 
 @register_task(name="poisson-grad", domain="image")
