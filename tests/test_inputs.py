@@ -128,3 +128,32 @@ def test_truncated_aiff_is_refused(library, tmp_path):
     assert load_task(f"audio:{tmp_path / 'whole.aiff'}", library, {}).size == 4000
     with pytest.raises(BenchError, match="cut.aiff is truncated"):
         load_task(f"audio:{tmp_path / 'cut.aiff'}", library, {})
+
+
+EXACT_PLUGIN = '''
+import torch
+from bench.models import Member, register_model
+from bench.models.siren import siren
+
+
+@register_model()
+def exact_black(m: Member) -> dict:
+    """SIREN, then an output layer that is -1 everywhere: an exact fit of a black image."""
+    used = siren(m)
+    m.weights[-1] = torch.zeros_like(m.weights[-1])
+    m.biases[-1] = torch.full_like(m.biases[-1], -1.0)
+    return used
+'''
+
+
+def test_a_perfect_fit_is_a_result_not_a_divergence(tmp_path, capsys):
+    plugin, image = tmp_path / "exact.py", tmp_path / "black.png"
+    plugin.write_text(EXACT_PLUGIN)
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(image)
+    out = tmp_path / "out"
+    code = main(["--plugin", str(plugin), "run", "--model", "exact_black", "--task", f"image:{image}", "--steps", "5",
+                 "--width", "8", "--layers", "1", "--seeds", "0", "--device", "cpu", "--no-progress", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    row = pd.read_parquet(out).iloc[0]
+    assert row["status"] == "ok" and row["psnr_db"] == np.inf and row["best_psnr_db"] == np.inf  # zero error
+    assert pd.isna(row["diverged_step"]) and row["ssim"] == pytest.approx(1.0)

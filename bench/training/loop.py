@@ -120,7 +120,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         bar.close()
         rate = timer.rate(steps_done)
         evaluation = task.evaluate(model, cfg.precision)
-        members.check(evaluation[task.metric], cfg.steps)  # the last update made the weights non-finite
+        members.check_metric(evaluation[task.metric], cfg.steps)  # the last update made the weights non-finite
         members.record(evaluation[task.metric], cfg.steps)
         if task.held_out is not None:
             members.record_held_out(evaluation[task.held_out.metric])

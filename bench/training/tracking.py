@@ -26,7 +26,7 @@ class MemberOutcome:
     best_step: int
     diverged_step: int | None
     extra: dict[str, float]  # the task's other final metrics (SSIM, LSD, a Poisson task's gradient error; NaN if diverged)
-    best_extra: dict[str, float]  # the same metrics of the weights at ``best_step`` (NaN where no step was finite)
+    best_extra: dict[str, float]  # the same metrics of the weights at ``best_step`` (NaN where no step was scored)
     curve_steps: list[int]  # training curve: the metric after these many steps (NaN once diverged)
     curve: list[float]
     held_out_curve: list[float] | None = None  # a held-out task's held-out metric at the same steps
@@ -73,6 +73,12 @@ class MemberTracker:
         self.diverged_step.copy_(torch.where(self.alive & ~finite, step, self.diverged_step))
         self.alive &= finite
 
+    def check_metric(self, metric: Tensor, step: int) -> None:
+        """Members whose final ``metric`` [K] shows non-finite weights diverge at ``step``: NaN, or the worst
+        infinity (an SNR of -inf: an infinite error). The best infinity is a perfect fit (zero error), a result."""
+        worst = -torch.inf if self.metric.higher_is_better else torch.inf
+        self.check(torch.where(metric.isnan() | (metric == worst), torch.nan, 0.0), step)
+
     def record(self, metric: Tensor, step: int) -> None:
         """The metric [K] of the weights after ``step`` steps: best so far (and those weights), and the curve."""
         better = self.alive & self.metric.better(metric, self.best)
@@ -112,17 +118,18 @@ class MemberTracker:
         curves = torch.stack([values for _, values in self.curve]).cpu()
         held = torch.stack(self.held_out_curve).cpu() if self.held_out_curve else None
         members = []
+        unset = -torch.inf if self.metric.higher_is_better else torch.inf  # no step was ever recorded as best
         for i in range(len(self.alive)):
-            ok = bool(self.alive[i])
+            ok, scored = bool(self.alive[i]), bool(self.best[i] != unset)
             members.append(MemberOutcome(
                 status=OK if ok else DIVERGED,
                 final=float(evaluation[metric][i]) if ok else float("nan"),
-                best=float(self.best[i]) if torch.isfinite(self.best[i]) else float("nan"),
+                best=float(self.best[i]) if scored else float("nan"),
                 best_step=int(self.best_step[i]),
                 diverged_step=None if ok else int(self.diverged_step[i]),
                 extra={name: float(values[i]) if ok else float("nan") for name, values in evaluation.items()
                        if name != metric},
-                best_extra={name: float(values[i]) if torch.isfinite(self.best[i]) else float("nan")
+                best_extra={name: float(values[i]) if scored else float("nan")
                             for name, values in (at_best or {}).items() if name != metric},
                 curve_steps=steps,
                 curve=[float(v) for v in curves[:, i]],
