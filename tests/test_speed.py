@@ -266,3 +266,23 @@ def test_other_processes_cpu_use_is_measured_and_our_own_children_are_not():
     subprocess.run([sys.executable, "-c", SPIN], check=True)
     ours = share.others()
     assert others - ours > 0.5 / os.cpu_count()  # one core busy the whole time, minus a little slack
+
+
+@pytest.mark.parametrize("bad", [-1, 0, "x", None, 1.5, True])
+def test_a_corrupt_ensemble_size_entry_is_measured_anew(relay_2k, _members_cache, tmp_path, bad):
+    problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig())
+    key = cache_key(problem, 2)
+    members_per_ensemble(problem, cap=2)
+    cache = json.loads(_members_cache.read_text())
+    cache[key]["members"] = bad
+    _members_cache.write_text(json.dumps(cache))
+    assert members_per_ensemble(problem, cap=2) in (1, 2)
+    assert json.loads(_members_cache.read_text())[key]["members"] in (1, 2)  # measured again and stored
+    cache = json.loads(_members_cache.read_text())
+    cache[key] = {"members": bad, "member_steps_per_s": {"1": 10.0}}
+    _members_cache.write_text(json.dumps(cache))
+    out = tmp_path / "out"
+    assert main(["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "2048", "--width", "8",
+                 "--layers", "1", "--steps", "3", "--seeds", "0-1", "--device", "cpu", "--no-progress",
+                 "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 2

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 from bench.models import ModelChoice, load_builtin_models
-from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s, read_cache,
-                                       tuning_run)
+from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s,
+                                       positive_number, read_cache, tuning_run, valid_sizes)
 from bench.training import Problem, train
 
 COMPILE_MODES = ("auto", "on", "off")
@@ -38,7 +38,7 @@ def should_compile(compile_mode: str, problem: Problem, members: int) -> bool:
     if step_s is None or steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
     key = cache_key(problem, members, compile=True, what="compile probe")
-    probe = cached_measurement(key, lambda: _probe(problem, members))
+    probe = cached_measurement(key, lambda: _probe(problem, members), _valid_probe)
     return pays(steps, step_s, probe)
 
 
@@ -60,12 +60,25 @@ def eager_step_s(problem: Problem, members: int) -> float | None:
             continue
         same_network = problem.with_model(ModelChoice(other, {}))
         for cap in DEFAULT_CAPS:
-            rates = cache.get(cache_key(same_network, cap), {}).get("member_steps_per_s", {})
+            sizes = cache.get(cache_key(same_network, cap))
+            if not (isinstance(sizes, dict) and valid_sizes(sizes)):
+                continue
+            rates = sizes["member_steps_per_s"]
             timed = sorted(int(size) for size in rates if int(size) >= members)
             if timed:
                 return members / rates[str(timed[0])]
-    entry = cached_measurement(cache_key(problem, members, what="eager step"), lambda: _eager(problem, members))
+    entry = cached_measurement(cache_key(problem, members, what="eager step"), lambda: _eager(problem, members),
+                               lambda entry: positive_number(entry.get("step_s")))
     return entry["step_s"] if entry else None
+
+
+def _valid_probe(entry: dict) -> bool:
+    """A compile-probe entry: {"compiled": bool, "compile_s", "step_s"}, the times set when it compiled."""
+    compiled = entry.get("compiled")
+    if compiled is False:
+        return True
+    return (compiled is True and positive_number(entry.get("step_s")) and isinstance(entry.get("compile_s"), (int, float))
+            and not isinstance(entry.get("compile_s"), bool) and entry["compile_s"] >= 0)
 
 
 def _eager(problem: Problem, members: int) -> dict | None:

@@ -50,16 +50,35 @@ def members_per_ensemble(problem: Problem, cap: int, compile: bool = False) -> i
         rates = _measure_sizes(problem, cap, compile)
         return {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}} if rates else None
 
-    entry = cached_measurement(cache_key(problem, cap, compile), sizes)
+    entry = cached_measurement(cache_key(problem, cap, compile), sizes, valid_sizes)
     return min(entry["members"], cap) if entry else cap
 
 
-def cached_measurement(key: str, measure_now: Callable[[], dict | None]) -> dict | None:
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def positive_number(value) -> bool:
+    """Whether a cache value is a positive finite number (a time or a rate)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def valid_sizes(entry: dict) -> bool:
+    """An ensemble-size entry: {"members": n >= 1, "member_steps_per_s": {"size": rate > 0}}."""
+    rates = entry.get("member_steps_per_s")
+    return (_count(entry.get("members")) and isinstance(rates, dict) and bool(rates)
+            and all(size.isdigit() and int(size) >= 1 and positive_number(rate) for size, rate in rates.items()))
+
+
+def cached_measurement(key: str, measure_now: Callable[[], dict | None],
+                       valid: Callable[[dict], bool] = lambda entry: True) -> dict | None:
     """The cache's entry ``key``, else ``measure_now()`` (None: it could not measure) stored with "busy", the
-    share of the CPUs other processes used meanwhile. A busy entry is measured again by the next process."""
+    share of the CPUs other processes used meanwhile. A busy entry is measured again by the next process,
+    and so is one that is not a dict or fails ``valid`` (a cache edited by hand or written by a bug)."""
     path = cache_path()
     entry = _read(path).get(key)
-    if entry is not None and (entry.get("busy", 0.0) <= BUSY or key in _measured_here):
+    usable = isinstance(entry, dict) and isinstance(entry.get("busy", 0.0), (int, float)) and valid(entry)
+    if usable and (entry.get("busy", 0.0) <= BUSY or key in _measured_here):
         return entry
     cpu = CpuShare()
     entry = measure_now()
