@@ -104,3 +104,17 @@ def test_a_malformed_value_is_a_usage_error_not_a_crash(library, text, message):
     with pytest.raises(UsageError) as err:
         parse_spec(text, "test.toml", library)
     assert str(err.value).startswith(message)
+
+
+def test_grids_too_large_to_plan_are_refused_before_planning(tmp_path, capsys):
+    from bench.cli import main
+
+    spec = tmp_path / "huge.toml"
+    base = "widths = [8, 16]\nlayers = 1\n[models]\nsiren = {{}}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n"
+    spec.write_text('seeds = "0-100000000"\n' + base.format())
+    assert main(["sweep", str(spec), "--dry-run"]) == 2
+    assert "name 100,000,001 seeds, more than 100,000" in capsys.readouterr().err
+    spec.write_text('seeds = "0-999"\n' + base.format())
+    assert main(["sweep", str(spec), "--dry-run", "--max-cells", "1000"]) == 2
+    assert "2,000 cells, more than --max-cells 1,000" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--dry-run", "--max-cells", "2000"]) == 0

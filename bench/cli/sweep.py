@@ -15,6 +15,7 @@ from bench.sweep.spec import Spec, load_spec
 
 DRY_RUN_LINES = 40  # ensembles listed by --dry-run before "... and N more"
 LARGE_GRID = 10_000  # cells from which bench sweep announces the count before planning
+MAX_CELLS = 1_000_000  # cells bench sweep plans unless --max-cells says more
 
 
 def add_sweep(sub) -> None:
@@ -42,6 +43,8 @@ def add_sweep(sub) -> None:
                             "when the cluster has GPUs, else 0)")
     add_data_dir(sweep)
     sweep.add_argument("--dry-run", action="store_true", help="print the ensembles that would run, run nothing")
+    sweep.add_argument("--max-cells", type=positive(int), default=MAX_CELLS, metavar="N",
+                       help=f"refuse a grid of more cells, before planning it (default {MAX_CELLS:,})")
     add_progress(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
@@ -60,6 +63,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.executor == "ray" and args.device != "auto":
         raise UsageError("--device applies to --executor local; on Ray, --gpus-per-job decides (0: CPUs)")
     count = cell_count(spec)
+    if count > args.max_cells:
+        raise UsageError(f"{spec.name}: {count:,} cells, more than --max-cells {args.max_cells:,}; split the spec into "
+                         f"smaller sweeps, or raise --max-cells (planning takes about a minute and a GB per million "
+                         f"cells)")
     if count > LARGE_GRID:  # planning takes seconds: say at once what is coming
         print(f"{spec.name}: {count:,} cells in the grid; planning them", file=sys.stderr, flush=True)
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")

@@ -42,6 +42,7 @@ else:  # pragma: no cover - Python 3.10
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_SEED = 2**63 - 1  # seeds are stored as int64
+MAX_SEEDS = 100_000  # seeds one spec or --seeds may name
 DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
 TOP_KEYS = ("name", "description", "seeds", "widths", "params", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
@@ -103,13 +104,18 @@ def unique(values) -> tuple:
 def parse_seeds(text: str) -> list[int]:
     """``0-3`` -> [0, 1, 2, 3]; ``0,2,5``; ``1-3,7`` (the syntax of --seeds and of a spec's seeds); a seed
     named twice counts once."""
-    seeds: list[int] = []
+    ranges: list[range] = []
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
             lo, sep, hi = part.partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+            ranges.append(range(int(lo), int(hi) + 1) if sep else range(int(lo), int(lo) + 1))
     except ValueError:
         raise UsageError(f"seeds {text!r} is not a list of seeds; write e.g. 0-3 or 0,2,5") from None
+    count = sum(len(r) for r in ranges)  # before expanding: "0-100000000" would take minutes and GBs
+    if count > MAX_SEEDS:
+        raise UsageError(f"seeds {text!r} name {count:,} seeds, more than {MAX_SEEDS:,}; name fewer (a sweep's seeds "
+                         f"are trained one member each)")
+    seeds = [seed for r in ranges for seed in r]
     if not seeds:
         raise UsageError(f"seeds {text!r} names no seed (a range lo-hi needs lo <= hi); write e.g. 0-3")
     if min(seeds) < 0 or max(seeds) > MAX_SEED:
