@@ -94,6 +94,13 @@ class SignalLibrary:
             return ref
         return found.sha256 if isinstance(found, SignalEntry) else sha256_of(found)
 
+    def canonical(self, ref: str, kind: str) -> str:
+        """One name per signal: a user's file by its resolved absolute path (``in/x.wav``, ``in/./x.wav`` and
+        the absolute path are one signal and one cell), a manifest or synthetic name as it is. Raises the
+        error ``path`` would raise for an unknown name or a missing file."""
+        found = self._resolve(ref, kind)
+        return str(found.resolve()) if isinstance(found, Path) else ref
+
     def path(self, ref: str, kind: str) -> Path:
         """The file for a manifest name (found or downloaded, hash checked) or a user path.
 

@@ -157,3 +157,19 @@ def test_a_perfect_fit_is_a_result_not_a_divergence(tmp_path, capsys):
     row = pd.read_parquet(out).iloc[0]
     assert row["status"] == "ok" and row["psnr_db"] == np.inf and row["best_psnr_db"] == np.inf  # zero error
     assert pd.isna(row["diverged_step"]) and row["ssim"] == pytest.approx(1.0)
+
+
+def test_two_spellings_of_one_file_are_one_signal_and_one_cell(tmp_path, capsys, library, monkeypatch):
+    clip = tmp_path / "in" / "x.wav"
+    clip.parent.mkdir()
+    sf.write(clip, sf.read(library.path("arch", "audio"), frames=256)[0], 8000)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    run = ["run", "--model", "siren", "--max-samples", "256", "--width", "8", "--layers", "1", "--steps", "2",
+           "--seeds", "0", "--device", "cpu", "--no-progress", "--out", str(out)]
+    assert main(run + ["--task", "audio:in/x.wav"]) == 0
+    for spelling in ("in/./x.wav", "./in/x.wav", str(clip)):
+        assert main(run + ["--task", f"audio:{spelling}"]) == 0
+        assert "nothing to run" in capsys.readouterr().err
+    rows = pd.read_parquet(out)
+    assert len(rows) == 1 and rows["signal"].iloc[0] == str(clip.resolve())

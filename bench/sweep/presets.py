@@ -62,6 +62,7 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
     loaded = run_preset(preset, library) if preset is not None else None
     task = task or (f"{loaded.tasks[0].task}:{loaded.tasks[0].signals[0]}" if loaded else DEFAULTS["task"])
     entry, ref = parse_task(task)
+    ref = library.canonical(ref, entry.meta["domain"])  # two spellings of one file are one signal
     name = entry.name
     options = {}
     if loaded:

@@ -308,8 +308,8 @@ class _Checker:
         """A task's signals, without repeats, and their fingerprints."""
         if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
             raise self.fail(f"{where}.signals", "expected a non-empty list of signal names or paths")
-        signals = unique(signals)
         try:
+            signals = unique(library.canonical(ref, domain) for ref in signals)
             return signals, tuple(library.fingerprint(ref, domain) for ref in signals)
         except UsageError as exc:
             raise self.fail(f"{where}.signals", str(exc)) from None
