@@ -143,6 +143,8 @@ class Entry:
             if key not in self.params:
                 raise UsageError(f"{self.name}: unknown parameter {key!r}{did_you_mean(key, self.params)}; "
                                  f"valid keys: {self.describe_params()}")
+            if key in values:
+                raise UsageError(f"{self.name}: {key} is given twice ({text.strip()!r}); give each parameter once")
             param = self.params[key]
             try:
                 values[key] = param.parse(raw.strip())

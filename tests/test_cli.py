@@ -107,7 +107,7 @@ def bad_files(tmp_path):
     (["--task", "audio"], 2, "--task needs NAME:SIGNAL"),
     (["--task", "video:arch"], 2, "unknown task 'video'; choose one of: audio, denoise-audio"),
     (["--task", "audio:arch", "--side", "32"], 2, "--side does not apply to task audio"),
-    (["--task", "audio:arch", "--max-samples", "0"], 2, "--max-samples must be a positive integer"),
+    (["--task", "audio:arch", "--max-samples", "0"], 2, "--max-samples must be >= 1, got 0"),
     (["--seeds", "a-b"], 2, "seeds 'a-b' is not a list of seeds"),
     (["--device", "cuda:0"], 2, "CUDA is not available"),
     (["--task", "audio:/no/such/file.wav"], 1, "file not found: /no/such/file.wav"),

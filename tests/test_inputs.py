@@ -173,3 +173,28 @@ def test_two_spellings_of_one_file_are_one_signal_and_one_cell(tmp_path, capsys,
         assert "nothing to run" in capsys.readouterr().err
     rows = pd.read_parquet(out)
     assert len(rows) == 1 and rows["signal"].iloc[0] == str(clip.resolve())
+
+
+def test_one_line_for_a_repeated_key_an_auto_label_and_out_of_domain_flags(tmp_path, capsys, library):
+    from bench.models import parse_model
+    from bench.sweep.spec import parse_spec
+
+    assert main(["run", "--model", "siren:w0=30,w0=40", "--task", "audio:arch"]) == 2
+    assert "w0 is given twice" in capsys.readouterr().err
+    assert parse_model("siren2:S0=auto").label == "siren2" == parse_model("siren2").label  # the default, not "None"
+    for argv, flag in ((["sweep", "quick", "--gpus-per-job", "nan"], "--gpus-per-job"),
+                       (["run", "--lr-gamma", "inf"], "--lr-gamma"),
+                       (["run", "--task", "denoise-image:camera", "--noise-std", "inf"], "--noise-std")):
+        assert exit_code(argv + ["--out", str(tmp_path / "o")]) == 2
+        assert flag in capsys.readouterr().err
+    spec = "seeds = 0\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 0\n"
+    with pytest.raises(BenchError, match=r"tasks\[0\]\.max_samples: 0 must be >= 1"):
+        parse_spec(spec, "s.toml", library)
+
+
+def exit_code(argv) -> int:
+    """bench's exit code for ``argv``: what main returns, or the code of argparse's SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code

@@ -18,7 +18,7 @@ def test_parse_model_with_typed_values_and_label():
     choice = parse_model("siren2_filtered:S0=0.05,decay=0.9")
     assert choice.params == {"S0": 0.05, "decay": 0.9}
     assert choice.label == "siren2_filtered:S0=0.05,decay=0.9"
-    assert parse_model("winner:s0=auto").params == {"s0": None}
+    assert parse_model("winner:s0=auto").params == {}  # auto is the default: the same model as plain winner
     assert parse_model("siren").label == "siren"
 
 

@@ -80,6 +80,10 @@ class ModelChoice:
     entry: Entry
     params: dict[str, Any]
 
+    def __post_init__(self):  # "auto" (None) for a parameter whose default is auto is the default: left out
+        object.__setattr__(self, "params", {key: value for key, value in self.params.items()
+                                            if not (value is None and self.entry.params[key].default is None)})
+
     @property
     def label(self) -> str:
         """``name`` or ``name:key=value,...`` with the keys sorted: what tables group by."""

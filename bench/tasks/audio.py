@@ -12,6 +12,7 @@ from torch import Tensor
 from bench.errors import BenchError, UsageError
 from bench.metrics import lsd_db, mean_square, si_snr_db, snr_db, spectral_centroid
 from bench.models import SignalInfo
+from bench.registry import PositiveInt
 from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
@@ -82,6 +83,6 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
 
 
 @register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"})
-def audio(library: SignalLibrary, ref: str, max_samples: int | None = None) -> Task:
+def audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None) -> Task:
     """Fit a clip: mono mixdown, divided by the whole clip's max|x|, then its first max_samples samples (all when unset)."""
     return clip_task("audio", ref, *load_clip(library, ref, max_samples))

@@ -14,7 +14,7 @@ import torch
 
 from bench.errors import UsageError
 from bench.metrics import mean_square, snr_db
-from bench.registry import Seed32
+from bench.registry import PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, register_task
 from bench.tasks.audio import clip_task, load_clip
@@ -32,7 +32,7 @@ def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) ->
 
 @register_task(name="denoise-audio", domain="audio", help={"noise_snr": "SNR of the added noise in dB (default 10)",
                                            "noise_seed": "seed of the added noise (default 0)"})
-def denoise_audio(library: SignalLibrary, ref: str, max_samples: int | None = None, noise_snr: float = 10.0,
+def denoise_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None, noise_snr: float = 10.0,
                   noise_seed: Seed32 = 0) -> Task:
     """Fit a clip plus Gaussian noise at noise_snr dB; SNR against the clean clip."""
     if not math.isfinite(noise_snr):
@@ -46,7 +46,7 @@ def denoise_audio(library: SignalLibrary, ref: str, max_samples: int | None = No
 
 @register_task(name="denoise-image", domain="image",
                help={"noise_std": "std of the added noise on the [0, 1] pixel scale (default 0.1)"})
-def denoise_image(library: SignalLibrary, ref: str, side: int | None = None, noise_std: float = 0.1,
+def denoise_image(library: SignalLibrary, ref: str, side: PositiveInt | None = None, noise_std: float = 0.1,
                   noise_seed: Seed32 = 0) -> Task:
     """Fit an image plus Gaussian noise of std noise_std (pixel range [0, 1]); PSNR against the clean image."""
     if not noise_std >= 0:

@@ -12,6 +12,7 @@ from torch import Tensor
 from bench.errors import BenchError, UsageError
 from bench.metrics import psnr_db, spectral_centroid, ssim
 from bench.models import SignalInfo
+from bench.registry import PositiveInt
 from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
@@ -132,6 +133,6 @@ def image_task(name: str, ref: str, values: np.ndarray) -> Task:
 
 
 @register_task(domain="image", help={"side": "resize to SIDE x SIDE pixels (default: native size)"})
-def image(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
+def image(library: SignalLibrary, ref: str, side: PositiveInt | None = None) -> Task:
     """Fit an image (grayscale or RGB), optionally resized to side x side pixels."""
     return image_task("image", ref, load_image(library, ref, side))

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.interpolate import RegularGridInterpolator, griddata
 
 from bench.masks import choose
-from bench.registry import Seed32
+from bench.registry import PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
 from bench.tasks.image import image_task, load_image
@@ -19,7 +19,7 @@ from bench.tasks.inpaint_audio import MASK_HELP
 
 @register_task(name="inpaint-image", domain="image",
                help={"side": "resize to SIDE x SIDE pixels (default: native size)", **MASK_HELP})
-def inpaint_image(library: SignalLibrary, ref: str, side: int | None = None, keep: float | None = None,
+def inpaint_image(library: SignalLibrary, ref: str, side: PositiveInt | None = None, keep: float | None = None,
                   stride: int | None = None, mask_seed: Seed32 | None = None) -> Task:
     """Fit an image on some of its pixels, PSNR on the others (image's loading, then the mask)."""
     values = load_image(library, ref, side)

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from bench.metrics import psnr_db
 from bench.models import Ensemble
+from bench.registry import PositiveInt
 from bench.signals import SignalLibrary
 from bench.tasks import Task, register_task
 from bench.tasks.image import DATA_RANGE, image_info, load_image, pixel_grid
@@ -63,12 +64,12 @@ def _poisson(name: str, library: SignalLibrary, ref: str, side: int | None, orde
 
 
 @register_task(name="poisson-grad", domain="image")
-def poisson_grad(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
+def poisson_grad(library: SignalLibrary, ref: str, side: PositiveInt | None = None) -> Task:
     """Reconstruct an image from its Sobel gradient; PSNR with means removed, and grad_mse."""
     return _poisson("poisson-grad", library, ref, side, order=1)
 
 
 @register_task(name="poisson-lapl", domain="image")
-def poisson_lapl(library: SignalLibrary, ref: str, side: int | None = None) -> Task:
+def poisson_lapl(library: SignalLibrary, ref: str, side: PositiveInt | None = None) -> Task:
     """Reconstruct an image from its Laplacian; PSNR with means removed, and lapl_mse."""
     return _poisson("poisson-lapl", library, ref, side, order=2)
