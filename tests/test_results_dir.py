@@ -194,3 +194,33 @@ def test_report_of_a_partial_sweep_without_the_default_baseline_yet(tmp_path, ca
     assert "No `siren` results yet (none finished ok), so no paired differences" in text
     assert "Paired differences" not in text
     assert main(["report", str(out), "--out", str(tmp_path / "rep2"), "--baseline", "siren"]) == 2
+
+
+def test_results_directories_do_not_nest_either_way(tmp_path, capsys):
+    run = ["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "64", "--width", "4", "--layers", "1",
+           "--steps", "2", "--seeds", "0", "--device", "cpu", "--no-progress"]
+    outer, spec = tmp_path / "outer", write_spec(tmp_path / "s.toml")
+    assert main(run + ["--out", str(outer / "inner")]) == 0
+    assert sweep(spec, outer) == 2  # a sweep over a folder holding a run
+    assert "holds the results directory" in errors(capsys.readouterr().err)[0]
+    assert sweep(spec, tmp_path / "swept") == 0
+    assert main(run + ["--out", str(tmp_path / "swept" / "run")]) == 2  # a run inside a sweep
+    assert "is inside the results directory" in errors(capsys.readouterr().err)[0]
+    assert not (tmp_path / "swept" / "run").exists() and not (outer / "results.parquet").exists()
+
+
+def test_a_claimed_but_empty_sweep_directory_takes_a_corrected_spec_and_a_sweep_may_grow(tmp_path, capsys):
+    out, spec = tmp_path / "out", write_spec(tmp_path / "s.toml")
+    out.mkdir()
+    (out / "_spec.toml").write_text(SPEC.replace("SIGNAL", "relay"))  # as a failed start leaves it: no rows
+    assert sweep(spec, out) == 0
+    assert (out / "_spec.toml").read_text() == (tmp_path / "s.toml").read_text()
+    grown = tmp_path / "grown.toml"
+    grown.write_text((tmp_path / "s.toml").read_text().replace("seeds = [0]", "seeds = [0, 1]"))
+    before = pd.read_parquet(out)
+    capsys.readouterr()
+    assert sweep(str(grown), out) == 0  # the same cells and more: trains the new ones only
+    after = pd.read_parquet(out)
+    assert len(after) == 2 * len(before) and set(before["cell_key"]) < set(after["cell_key"])
+    assert (out / "_spec.toml").read_text() == grown.read_text()
+    assert sweep(spec, out) == 2  # back to fewer cells: its rows would not all be this spec's

@@ -22,7 +22,7 @@ from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
 from bench.status import FINISHED
-from bench.store import finished_cells, has_results, write_atomically, write_rows
+from bench.store import RESULTS_FILE, finished_cells, has_results, write_atomically, write_rows
 from bench.sweep.execute import JobRunner
 from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
@@ -131,8 +131,9 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
     and a rerun after a kill resumes it from there."""
     if not plan.jobs:
         return []
-    if plan.keep_spec and not (out_dir / SPEC_FILE).is_file():
-        write_atomically(out_dir / SPEC_FILE, plan.spec.text)
+    spec_file = out_dir / SPEC_FILE
+    if plan.keep_spec and (not spec_file.is_file() or spec_file.read_text() != plan.spec.text):
+        write_atomically(spec_file, plan.spec.text)  # a new sweep, or one grown by cells (_check_directory)
     executor = executor or LocalExecutor(device)
     _record_environment(out_dir, device, executor.describe())
     needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
@@ -153,8 +154,10 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
 @contextmanager
 def results_lock(out_dir: Path):
     """Hold the results directory's lock (``_lock`` in it): a second process writing there is refused at
-    once, so that no cell is trained or stored twice and no session record is lost. Callers validate
-    everything first, so that a bad command creates no directory."""
+    once, so that no cell is trained or stored twice and no session record is lost. A directory inside
+    another results directory, or holding one, is refused before it is made. Callers validate everything
+    first, so that a bad command creates no directory."""
+    _check_not_nested(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(out_dir / LOCK_FILE)
     try:
@@ -179,7 +182,9 @@ def _check_ntk(spec: Spec, tasks: dict[tuple, Task], architectures: list[tuple[M
 
 
 def _check_directory(out_dir: Path, spec: Spec, library: SignalLibrary, sweep: bool) -> None:
-    existing = stored_spec(out_dir, library)
+    """A results directory keeps its kind: a sweep's holds that sweep (or a grown one: the same cells and
+    more), a run's holds runs, and neither nests in the other (a reader of the outer one would mix them in)."""
+    existing = stored_spec(out_dir, library) if has_results(out_dir) else None  # a spec without rows claims nothing
     if not sweep:
         if existing is not None:
             raise UsageError(f"{out_dir} holds the sweep {existing.name!r} ({out_dir / SPEC_FILE}); bench run rows "
@@ -190,14 +195,28 @@ def _check_directory(out_dir: Path, spec: Spec, library: SignalLibrary, sweep: b
             raise UsageError(f"{out_dir} holds results of bench run, not of a sweep; use another --out")
     else:
         keys = {cell.key for cell in expand(spec)}
-        if {cell.key for cell in expand(existing)} != keys or existing.ntk != spec.ntk:
-            raise UsageError(f"{out_dir} holds results of a different spec ({out_dir / SPEC_FILE}); "
-                             f"use another --out or the same spec")
+        if not {cell.key for cell in expand(existing)} <= keys or existing.ntk != spec.ntk:
+            raise UsageError(f"{out_dir} holds results of a different spec ({out_dir / SPEC_FILE}); use another --out, "
+                             f"the same spec, or one that adds cells to it (more seeds, models, signals)")
         stale = set(finished_cells(out_dir)["cell_key"]) - keys
         if stale:  # made by an older bench (another TARGET_REVISION) or before a signal file changed
             raise UsageError(f"{out_dir} holds {len(stale)} results of cells this spec no longer has (made by an "
                              f"older version of bench, or from a signal file since changed); tables would mix "
                              f"them in: move the directory aside and rerun, or use another --out")
+
+
+def _check_not_nested(out_dir: Path) -> None:
+    """Refuse a results directory inside another one, or one holding another one."""
+    out_dir = out_dir.resolve()
+    for outer in out_dir.parents:
+        if (outer / RESULTS_FILE).is_file() or (outer / SPEC_FILE).is_file():  # not any *.parquet up to /
+            raise UsageError(f"{out_dir} is inside the results directory {outer}; a reader of that one would mix these "
+                             f"rows in: use an --out outside it")
+    if out_dir.is_dir():
+        inner = next((path.parent for path in out_dir.rglob(RESULTS_FILE) if path.parent != out_dir), None)
+        if inner is not None:
+            raise UsageError(f"{out_dir} holds the results directory {inner}; a reader of {out_dir} would mix them in: "
+                             f"use another --out")
 
 
 def _record_environment(out_dir: Path, device: torch.device, executor: str) -> None:
