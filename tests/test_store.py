@@ -72,3 +72,11 @@ def test_missing_empty_or_corrupt_results_are_clear_errors(tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"not parquet")
     with pytest.raises(BenchError, match="cannot read results file .*junk.parquet"):
         read_results(tmp_path)
+
+
+def test_a_cells_current_row_is_the_latest_written_whatever_the_clock_says(tmp_path):
+    """Write order decides, not ids or file names: a clock that moved back cannot let an old error row win."""
+    write_rows(tmp_path, [{"cell_key": "c", "status": "error", "error": "boom"}], run_id="20991231T235959-zzzzzz")
+    write_rows(tmp_path, [{"cell_key": "c", "status": "ok", "snr_db": 3.0}], run_id="20000101T000000-aaaaaa")
+    for frame in (read_results(tmp_path), pd.read_parquet(tmp_path)):
+        assert frame[["cell_key", "status"]].values.tolist() == [["c", "ok"]]
