@@ -224,3 +224,17 @@ def test_a_single_panel_training_curve_figure_is_not_squashed(sweep_dir, tmp_pat
     figures(one, "snr_db", tmp_path)
     with Image.open(tmp_path / "snr_db_training_curves.png") as img:
         assert img.size[0] > 1.6 * img.size[1]  # a wide panel, not a narrow box under a long title
+
+
+def test_rows_that_differ_in_a_training_setting_are_never_pooled(tmp_path, capsys, need):
+    need("arch")
+    out = tmp_path / "out"
+    for precision in ("fp32", "bf16"):
+        assert main(["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "256", "--width", "8",
+                     "--layers", "1", "--steps", "3", "--seeds", "0", "--device", "cpu", "--no-progress",
+                     "--precision", precision, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["table", str(out), "--metric", "snr_db", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert "arch precision=bf16," in captured.out and "arch precision=fp32," in captured.out
+    assert "One seed per cell" in captured.err  # not "2 seeds" of one cell
