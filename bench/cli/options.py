@@ -119,15 +119,22 @@ def add_checkpoint(parser: argparse.ArgumentParser) -> None:
                              f"after a kill resumes it where it was, bit for bit (default {DEFAULT_EVERY_S:g}; 0: never)")
 
 
+def non_negative(unit: str):
+    """An argparse type: a finite number >= 0 of ``unit`` (fractions allowed)."""
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"must be a finite number of {unit} >= 0, got {text!r}")
+        return value
+    return convert
+
+
 def non_negative_seconds(text: str) -> float | None:
     """An argparse type: seconds >= 0 and finite; 0 becomes None (never)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value or None
+    return non_negative("seconds")(text) or None
 
 
 def add_task_options(parser: argparse.ArgumentParser) -> None:

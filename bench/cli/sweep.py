@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-from bench.cli.options import add_checkpoint, add_compile, add_data_dir, add_device, add_progress, common, positive
+from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, common,
+                               non_negative, positive)
 from bench.errors import BenchError, UsageError
 from bench.signals import SignalLibrary
 from bench.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM
@@ -39,7 +39,7 @@ def add_sweep(sub) -> None:
                             "cluster at --address, or on a local Ray instance (needs pip install -e \".[ray]\")")
     sweep.add_argument("--address", help="ray: address of a running cluster, e.g. auto or ray://HEAD:10001 "
                                          "(default: start a local instance)")
-    sweep.add_argument("--gpus-per-job", type=gpu_share,
+    sweep.add_argument("--gpus-per-job", type=non_negative("GPUs"),
                        help="ray: GPUs per ensemble, fractions allowed (default: the spec's gpus_per_job, else 1 "
                             "when the cluster has GPUs, else 0)")
     add_data_dir(sweep)
@@ -119,17 +119,6 @@ def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | N
     if len(plan.jobs) > DRY_RUN_LINES:
         print(f"... and {len(plan.jobs) - DRY_RUN_LINES:,} more ensembles")
     return 0
-
-
-def gpu_share(text: str) -> float:
-    """An argparse type: a finite number of GPUs >= 0 (fractions allowed)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number of GPUs >= 0, got {text!r}")
-    return value
 
 
 def add_status(sub) -> None:
