@@ -98,13 +98,17 @@ def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 
 
 def _stored(results_dir: Path, legacy: list[Path], columns: list[str] | None = None) -> pd.DataFrame | None:
-    """Every stored row in write order: ``results.parquet``, then files of an older version written
-    beside it (e.g. rows copied in from an older checkout); None when there are none."""
+    """Every stored row in write order: the files of an older version (which the next write merges), then
+    ``results.parquet``; None when there are none."""
     current = results_dir / RESULTS_FILE
-    files = ([current] if current.is_file() else []) + legacy
-    if not files:
+    # older files first: a merge killed after its rename leaves them beside the newer rows it wrote
+    frames = [_read(path) for path in legacy]  # small, and an old one may lack some of ``columns``
+    frames = [frame[[c for c in columns or frame.columns if c in frame]] for frame in frames]
+    if current.is_file():
+        frames.append(_read(current, columns))
+    if not frames:
         return None
-    return _one_row_per_cell(pd.concat([_read(path, columns) for path in files], ignore_index=True))
+    return _one_row_per_cell(pd.concat(frames, ignore_index=True))
 
 
 def _one_row_per_cell(rows: pd.DataFrame) -> pd.DataFrame:

@@ -80,3 +80,13 @@ def test_a_cells_current_row_is_the_latest_written_whatever_the_clock_says(tmp_p
     write_rows(tmp_path, [{"cell_key": "c", "status": "ok", "snr_db": 3.0}], run_id="20000101T000000-aaaaaa")
     for frame in (read_results(tmp_path), pd.read_parquet(tmp_path)):
         assert frame[["cell_key", "status"]].values.tolist() == [["c", "ok"]]
+
+
+def test_a_merge_killed_before_removing_the_old_files_keeps_the_newer_row(tmp_path):
+    old = pd.DataFrame([{"cell_key": "x", "status": "error", "run_id": "20250101T0-aaaaaa"}])
+    old.to_parquet(tmp_path / "20250101T0-aaaaaa.parquet")
+    write_rows(tmp_path, [{"cell_key": "x", "status": "ok"}], run_id="b")
+    old.to_parquet(tmp_path / "20250101T0-aaaaaa.parquet")  # as if killed after the rename, before the unlink
+    assert read_results(tmp_path)[["cell_key", "status"]].values.tolist() == [["x", "ok"]]
+    from bench.store import finished_cells
+    assert finished_cells(tmp_path).values.tolist() == [["x", "ok"]]

@@ -411,3 +411,12 @@ def test_a_member_killed_mid_run_resumes_from_its_checkpoint_with_the_uninterrup
     for column in ("snr_db", "best_snr_db", "best_step", "lsd", "si_snr_db"):
         assert whole[column].tolist() == resumed[column].tolist(), column
     assert whole["curve_snr_db"].map(list).tolist() == resumed["curve_snr_db"].map(list).tolist()
+
+
+def test_a_checkpoint_serves_only_the_same_members_in_the_same_places(tmp_path):
+    """Reordering a spec's models keeps the set of cells but not which member of the saved weights is whom."""
+    from bench.sweep.execute import JobRunner
+
+    runner = JobRunner({}, checkpoint_dir=tmp_path)
+    assert runner.checkpoint(["a", "b"]).path != runner.checkpoint(["b", "a"]).path
+    assert runner.checkpoint(["a", "b"]).path == runner.checkpoint(["a", "b"]).path

@@ -145,3 +145,23 @@ def test_a_run_resumed_from_a_mid_run_checkpoint_equals_the_uninterrupted_run(re
     for a, b in zip(whole.members, resumed.members):
         assert (a.final, a.best, a.best_step, a.curve_steps, a.extra) == (b.final, b.best, b.best_step, b.curve_steps, b.extra)
         assert a.curve == b.curve
+
+
+def test_an_unusable_checkpoint_is_removed_and_the_run_starts_over(relay_2k, tmp_path):
+    from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+    from bench.training import TrainConfig, train
+    from bench.training.checkpoint import Checkpoint
+
+    def ensemble(width=16):
+        return build_ensemble([MemberSpec(parse_model("siren"), 0)], Architecture.of(relay_2k.info, width, 2),
+                              relay_2k.info)[0]
+
+    cfg = TrainConfig(steps=12, lr=1e-3)
+    plain = train(ensemble(), relay_2k, cfg, progress=False).members[0]
+    other = tmp_path / "other.pt"  # a checkpoint of another network (another width)
+    train(ensemble(8), relay_2k, cfg, progress=False, checkpoint=_SavesUntil(other, saves=5))
+    for path in (other, tmp_path / "garbage.pt"):
+        if path.name == "garbage.pt":
+            path.write_bytes(b"not a checkpoint")
+        again = train(ensemble(), relay_2k, cfg, progress=False, checkpoint=Checkpoint(path, every_s=1e9)).members[0]
+        assert (again.final, again.curve) == (plain.final, plain.curve) and not path.exists()

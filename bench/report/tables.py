@@ -38,14 +38,20 @@ def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.Data
     if "param_budget" in rows and rows["param_budget"].notna().any():  # the width follows from budget and model
         leave_out = (*leave_out, "width")
     varying = [c for c in SETTING_COLUMNS if c not in leave_out
-               and c in rows and rows[c].astype(str).groupby(rows["signal"]).nunique().gt(1).any()]
-    label = rows["signal"].astype(str)
+               and c in rows and text(rows[c]).groupby(rows["signal"]).nunique().gt(1).any()]
+    label = text(rows["signal"])
     for column in varying:
-        label = label + f" {column}=" + rows[column].astype(str)
+        label = label + f" {column}=" + text(rows[column])
     for column in sorted(c for c in rows.columns if c.startswith(OPTION_PREFIX) and c not in leave_out):
-        if rows[column].astype(str).groupby(label).nunique().gt(1).any():
-            label = label + f" {column.removeprefix(OPTION_PREFIX)}=" + rows[column].astype(str)
+        if text(rows[column]).groupby(label).nunique().gt(1).any():
+            label = label + f" {column.removeprefix(OPTION_PREFIX)}=" + text(rows[column])
     return rows.assign(setting=label)
+
+
+def text(values: pd.Series) -> pd.Series:
+    """Values as labels, a missing one (None, NaN: an unset setting) as "None": pandas' astype(str) keeps
+    NaN, which nunique ignores and groupby drops, pooling or losing the rows of an unset setting."""
+    return values.map(lambda value: "None" if pd.isna(value) else str(value)).astype(object)
 
 
 def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -152,18 +152,17 @@ class JobRunner:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
         compile = should_compile(self.compile_mode, problem_of(job, task), len(job))
-        checkpoint = self.checkpoint(job)
+        checkpoint = self.checkpoint([cell.key for cell in job.cells])
         rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile, checkpoint)
-        if checkpoint is not None:  # the rows are written next; a kill in between retrains this ensemble
-            checkpoint.remove()
-        return [row | self.columns for row in rows]
+        return [row | self.columns for row in rows]  # the caller removes the checkpoint once they are stored
 
-    def checkpoint(self, job: Job) -> Checkpoint | None:
-        """The checkpoint of this ensemble: a file named by its cells' keys, so that only the same members
-        resume from it."""
+    def checkpoint(self, cell_keys: list[str]) -> Checkpoint | None:
+        """The checkpoint of the ensemble of these cells, in this order (member k of the saved weights is
+        cell k): a file named by the keys in order, so that only the same members in the same places resume
+        from it."""
         if self.checkpoint_dir is None:
             return None
-        name = hashlib.sha256(" ".join(sorted(cell.key for cell in job.cells)).encode()).hexdigest()[:16]
+        name = hashlib.sha256(" ".join(cell_keys).encode()).hexdigest()[:16]
         return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s)
 
     @staticmethod

@@ -146,6 +146,9 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
     def write(rows: list[dict[str, Any]]) -> None:
         write_rows(out_dir, rows)
         written.extend(rows)
+        checkpoint = runner.checkpoint([row["cell_key"] for row in rows])  # the rows are the job's cells, in order
+        if checkpoint is not None:  # stored: the ensemble's checkpoint has served
+            checkpoint.remove()
 
     executor.run(plan.jobs, runner, write, progress, debug)
     return written

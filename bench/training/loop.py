@@ -66,7 +66,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
     device = task.coords.device
     if device.type == "cpu":
         keep_large_blocks()
-    saved = checkpoint.load() if checkpoint else None
+    saved = _loadable(checkpoint, model) if checkpoint else None
     if saved is not None:  # compiled and eager steps round differently: continue as the run began
         compile = saved["compile"]
     with matmul_precision(cfg.precision):
@@ -130,6 +130,26 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
                 at_best = task.evaluate(model, cfg.precision)
     return TrainOutcome(members.outcomes(evaluation, task.metric, at_best), rate,
                         seconds_before + time.perf_counter() - started, step_fn.compiled is not None)
+
+
+def _loadable(checkpoint: Checkpoint, model: Ensemble) -> dict | None:
+    """The checkpoint's state if it holds this network (the same tensors, of the same shapes); a file that
+    cannot be read or holds another network (e.g. left by an older version) is removed, and the run starts
+    from step 0: a checkpoint is only ever a head start."""
+    try:
+        saved = checkpoint.load()
+    except Exception:  # noqa: BLE001 - truncated, foreign or unpicklable: start over
+        saved = {}
+    if saved is None:
+        return None
+    ours = {name: tensor.shape for name, tensor in model.state_dict().items()}
+    needed = ("step", "seconds", "compile", "optimizer", "scheduler", "tracker", "batches")
+    theirs = saved.get("model") if isinstance(saved, dict) else None
+    if (not isinstance(theirs, dict) or {name: getattr(t, "shape", None) for name, t in theirs.items()} != ours
+            or not all(key in saved for key in needed)):
+        checkpoint.remove()
+        return None
+    return saved
 
 
 def _restore(saved: dict, model: Ensemble, optimizer, scheduler, members: MemberTracker,
