@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import tifffile
 import torch
 from PIL import Image
 
@@ -92,23 +93,105 @@ def test_a_replaced_user_file_is_trained_anew(tmp_path, capsys):
     assert len(rows) == 2 and rows["signal_fingerprint"].nunique() == 2 and rows["cell_key"].nunique() == 2
 
 
-def _png_gray_alpha_16(path, values):
-    """A 16-bit gray + alpha PNG written by hand (Pillow cannot write one); ``values`` [H, W] uint16."""
+PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type: gray, gray + alpha, RGB, RGBA
+
+
+def _png(path, values):
+    """A PNG written by hand from ``values`` [H, W, channels] (uint8 or uint16), independently of any reader."""
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    height, width = values.shape
-    rows = b"".join(b"\x00" + b"".join(struct.pack(">HH", int(v), 65535) for v in row) for row in values)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    height, width, channels = values.shape
+    bits = values.dtype.itemsize * 8
+    stored = values.astype(">u2" if bits == 16 else "u1").reshape(height, -1)
+    rows = b"".join(b"\x00" + row.tobytes() for row in stored)
+    header = struct.pack(">IIBBBBB", width, height, bits, PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+
+
+def _pixels(library, path):
+    """What the image task fits for ``path``, back in [0, 1]: [H, W, C] float64."""
+    task = load_task(f"image:{path}", library, {})
+    return ((task.target.double() + 1) / 2).reshape(*task.grid, -1).numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_pngs_of_every_colour_type_and_depth_are_read_at_their_true_scale(library, tmp_path, dtype, channels):
+    """Random values in every bit (a dark 16-bit image's high bytes are all 0); alpha is dropped."""
+    top = np.iinfo(dtype).max
+    values = np.random.default_rng(channels).integers(0, top + 1, (5, 7, channels)).astype(dtype)
+    values[..., 0] //= 200  # dark: only the low byte set in 16 bits
+    _png(tmp_path / "x.png", values)
+    colours = values[..., :3] if channels >= 3 else values[..., :1]
+    np.testing.assert_allclose(_pixels(library, tmp_path / "x.png"), colours / top, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int8, np.int16, np.int32, np.float32])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_tiffs_of_every_sample_type_are_read_at_their_true_scale(library, tmp_path, dtype, channels):
+    """Checked against the written array: a uint32 or int8 TIFF no longer wraps, 16-bit RGB keeps its low byte."""
+    rng = np.random.default_rng(channels)
+    if np.issubdtype(dtype, np.integer):
+        kind = np.iinfo(dtype)
+        values = rng.integers(kind.min, kind.max, (5, 7, channels), endpoint=True).astype(dtype)
+        expected = (values.astype(np.float64) - kind.min) / (float(kind.max) - kind.min)
+    else:
+        values = expected = rng.random((5, 7, channels)).astype(dtype)
+    tifffile.imwrite(tmp_path / "x.tif", values[..., 0] if channels == 1 else values,
+                     photometric="minisblack" if channels == 1 else "rgb")
+    np.testing.assert_allclose(_pixels(library, tmp_path / "x.tif"), expected, rtol=0, atol=1e-7)
+
+
+def test_palette_and_compressed_8_bit_images_read_like_their_rgb(library, tmp_path):
+    rgb = Image.open(library.path("camera", "image")).convert("RGB").resize((24, 24)).quantize(16).convert("RGB")
+    expected = np.asarray(rgb, dtype=np.float64) / 255
+    for name, image, options in (("p.png", rgb.quantize(16), {}), ("p.tif", rgb.quantize(16), {}),
+                                 ("lzw.tif", rgb, {"compression": "tiff_lzw"})):
+        image.save(tmp_path / name, **options)
+        np.testing.assert_allclose(_pixels(library, tmp_path / name), expected, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_an_orientation_tag_is_applied_as_viewers_show_the_image(library, tmp_path, orientation):
+    """Pillow's exif_transpose is the independent reference for JPEG; a TIFF's own tag is honoured the same way."""
+    from PIL import ImageOps
+
+    stored = Image.fromarray(np.random.default_rng(4).integers(0, 256, (6, 10), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "x.jpg", exif=exif, quality=100)
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "x.jpg")), dtype=np.float64)[..., None] / 255
+    np.testing.assert_allclose(_pixels(library, tmp_path / "x.jpg"), shown, atol=1e-7)
+    tifffile.imwrite(tmp_path / "x.tif", np.asarray(stored), extratags=[(274, "H", 1, orientation, True)])
+    raw = np.asarray(stored, dtype=np.float64)[..., None] / 255
+    expected = np.asarray(ImageOps.exif_transpose(_with_orientation(stored, orientation)), dtype=np.float64)
+    np.testing.assert_allclose(_pixels(library, tmp_path / "x.tif"), expected[..., None] / 255, atol=1e-7)
+    assert (raw.shape[:2] == _pixels(library, tmp_path / "x.tif").shape[:2]) == (orientation <= 4)
+
+
+def _with_orientation(image, orientation):
+    tagged = image.copy()
+    tagged.getexif()[0x0112] = orientation
+    return tagged
 
 
 def test_16_bit_gray_with_alpha_stays_one_channel(library, tmp_path):
     eight = np.asarray(Image.open(library.path("camera", "image")).resize((24, 24)))
     Image.fromarray(eight).save(tmp_path / "c8.png")
-    _png_gray_alpha_16(tmp_path / "la16.png", eight.astype(np.uint16) * 257)
+    _png(tmp_path / "la16.png", np.stack([eight.astype(np.uint16) * 257, np.full_like(eight, 7, np.uint16)], -1))
     wide = load_task(f"image:{tmp_path / 'la16.png'}", library, {})
     assert wide.info.d_out == 1
     torch.testing.assert_close(wide.target, load_task(f"image:{tmp_path / 'c8.png'}", library, {}).target)
+
+
+def test_images_no_reader_gets_exactly_are_refused_in_one_line(library, tmp_path):
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 5, 6), np.uint8), photometric="minisblack")
+    with pytest.raises(BenchError, match="stack.tif holds a .* array, not one image"):
+        load_task(f"image:{tmp_path / 'stack.tif'}", library, {})
+    (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    with pytest.raises(BenchError, match="cannot read image file .*junk.png"):
+        load_task(f"image:{tmp_path / 'junk.png'}", library, {})
 
 
 def test_integer_tiffs_are_scaled_by_their_type_and_odd_floats_refused(library, tmp_path):

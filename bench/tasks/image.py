@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
-from bench.errors import BenchError, UsageError
+from bench.errors import UsageError
+from bench.image_files import read_unit_pixels
 from bench.metrics import psnr_db, spectral_centroid, ssim
 from bench.models import SignalInfo
 from bench.registry import PositiveInt
@@ -18,50 +19,6 @@ from bench.tasks import Task, register_task
 
 DATA_RANGE = 2.0  # targets live in [-1, 1]: PSNR = 20 log10(2 / rmse), SIREN's convention
 SYNTHETIC_SIDE = 256  # pixels per side of a synthetic image when --side is not given
-GRAY_MODES = ("1", "L", "LA", "La")  # 8-bit Pillow modes read as one channel; other 8-bit modes become RGB
-WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535}  # 16-bit integer gray: full scale
-
-
-TIFF_BITS, TIFF_SAMPLE_FORMAT = 258, 339  # TIFF tags: bits per sample; 1 unsigned, 2 signed integer, 3 float
-
-
-def _unit_pixels(img: Image.Image, path) -> np.ndarray:
-    """An opened image as float64 values [H, W, C] in [0, 1]: integer depths scaled by their range (so
-    8-bit, 16-bit and float versions of one picture agree), float images taken as they are (they must lie
-    in [0, 1]). Pillow's own conversion to 8 bits clips wider depths, hence the explicit modes."""
-    rawmode = img.tile[0].args if img.tile and isinstance(img.tile[0].args, str) else ""
-    if img.mode in WIDE_MODES:
-        pixels = np.asarray(img).astype(np.float64) / WIDE_MODES[img.mode]
-    elif img.mode == "I":
-        pixels = _scaled_integers(img, path)
-    elif img.mode == "F":
-        pixels = np.asarray(img).astype(np.float64)
-        if not np.isfinite(pixels).all():
-            raise BenchError(f"image file {path} holds NaN or infinite pixels; give an image of finite values")
-        if pixels.min() < 0 or pixels.max() > 1:
-            raise BenchError(f"float image file {path} has values in [{pixels.min():g}, {pixels.max():g}]; float "
-                             f"pixels must lie in [0, 1] (divide by the full scale, or save integer pixels)")
-    elif img.mode == "RGBA" and rawmode.startswith("LA"):  # Pillow opens 16-bit gray + alpha PNGs as RGBA
-        pixels = np.asarray(img, dtype=np.float64)[..., 0] / 255.0
-    else:
-        pixels = np.asarray(img.convert("L" if img.mode in GRAY_MODES else "RGB"), dtype=np.float64) / 255.0
-    return pixels[..., None] if pixels.ndim == 2 else pixels
-
-
-def _scaled_integers(img: Image.Image, path) -> np.ndarray:
-    """Pillow's 32-bit integer mode "I" holds 16-bit PNGs (older Pillow) and TIFFs of 16 or 32 signed or
-    unsigned bits: the file says which, and the values are scaled from that type's range to [0, 1]."""
-    values = np.asarray(img).astype(np.float64)
-    if img.format == "PNG":  # a PNG holds at most 16 unsigned bits
-        return values / 65535
-    tags = getattr(img, "tag_v2", {})
-    bits, kind = (value[0] if isinstance(value, tuple) else value
-                  for value in (tags.get(TIFF_BITS), tags.get(TIFF_SAMPLE_FORMAT, 1)))
-    if bits not in (8, 16, 32) or kind not in (1, 2):
-        raise BenchError(f"cannot tell the integer type of the pixels of {path}; save it as 8- or 16-bit PNG/TIFF "
-                         f"or float TIFF in [0, 1]")
-    low = -(2 ** (bits - 1)) if kind == 2 else 0
-    return (values - low) / (2**bits - 1)
 
 
 def _resized(pixels: np.ndarray, side: int) -> np.ndarray:
@@ -74,13 +31,9 @@ def _resized(pixels: np.ndarray, side: int) -> np.ndarray:
 
 
 def read_pixels(path, side: int | None) -> np.ndarray:
-    """Pixels [H, W, C] (C = 1 grayscale or 3 RGB; integer depths scaled to [0, 1], float images as stored),
-    resized to side x side when given."""
-    try:
-        with Image.open(path) as img:
-            pixels = _unit_pixels(img, path)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BenchError(f"cannot read image file {path}: {exc}; give a PNG/JPEG/TIFF file Pillow can open") from None
+    """Pixels [H, W, C] in [0, 1] (C = 1 grayscale or 3 RGB; see ``read_unit_pixels``), resized to side x
+    side when given."""
+    pixels = read_unit_pixels(path)
     return pixels if side is None else _resized(pixels, side)
 
 
