@@ -73,6 +73,15 @@ def digest(kept: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(kept, dtype=np.int64).tobytes()).hexdigest()[:8]
 
 
+def without_default_mask(options: dict) -> dict:
+    """Inpainting options without the spelled-out default mask (``keep`` 0.5 when no other kind of mask is
+    given; ``mask_seed`` 0), so that a spec writing them makes the same cell as one leaving them out."""
+    random_mask = options.get("stride") is None and options.get("gaps") is None
+    return {key: value for key, value in options.items()
+            if not (key == "keep" and random_mask and value == DEFAULT_KEEP)
+            and not (key == "mask_seed" and value == 0 and type(value) is int)}
+
+
 def choose(n: int, keep: float | None, stride: int | None, seed: int | None, count: int | None = None,
            length: int | None = None, grid: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
     """The kept indices of one of the three masks, by the options given (one kind at a time: ``keep``, the

@@ -260,3 +260,18 @@ def test_mask_options_that_do_not_go_together_are_usage_errors(need, capsys):
     code = main(["run", "--task", "inpaint-image:camera", "--side", "16", "--stride", "2", "--mask-seed", "1",
                  "--steps", "1", "--device", "cpu", "--out", "/nonexistent/never-written"])
     assert code == 2 and "--mask-seed applies to random masks" in capsys.readouterr().err
+
+
+def test_a_spelled_out_default_mask_is_the_same_cell_as_none(library, tmp_path):
+    from bench.sweep.plan import expand
+    from bench.sweep.spec import load_spec
+
+    def keys(mask_lines):
+        spec = tmp_path / "s.toml"
+        spec.write_text('seeds = [0]\nwidths = 8\nlayers = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = "inpaint-audio"\n'
+                        f'signals = ["arch"]\nmax_samples = 512\n{mask_lines}\n'
+                        f'[[tasks]]\ntask = "inpaint-image"\nsignals = ["camera"]\nside = 16\n{mask_lines}\n')
+        return sorted(cell.key for cell in expand(load_spec(spec, library)))
+
+    assert keys("") == keys("keep = 0.5") == keys("keep = 0.5\nmask_seed = 0") == keys("mask_seed = 0")
+    assert keys("keep = 0.25") != keys("") != keys("mask_seed = 1")

@@ -281,3 +281,24 @@ def exit_code(argv) -> int:
         return main(argv)
     except SystemExit as exc:
         return exc.code
+
+
+def test_samples_beyond_a_clip_are_the_whole_clip_and_one_cell(tmp_path, capsys, library):
+    """--max-samples past a clip's end fits the samples there are: keyed (and shown) as those samples."""
+    clip, out = tmp_path / "my.wav", tmp_path / "runs"
+    sf.write(clip, np.random.default_rng(5).uniform(-0.5, 0.5, 700), 8000, subtype="PCM_16")
+    argv = ["run", "--model", "siren", "--task", f"audio:{clip}", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    for extra in (["--max-samples", "700"], ["--max-samples", "5000"]):
+        assert main([*argv, *extra]) == 0 and "nothing to run" in capsys.readouterr().err, extra
+    assert main([*argv, "--max-samples", "699"]) == 0
+    rows = pd.read_parquet(out)
+    assert sorted(rows["option.max_samples"]) == [699, 700] and sorted(rows["n_samples"]) == [699, 700]
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'seeds = [0]\nwidths = 8\nlayers = 1\n[train]\nsteps = 2\n[models]\nsiren = {{}}\n'
+                    f'[[tasks]]\ntask = "audio"\nsignals = ["{clip}", "arch"]\nmax_samples = [700, 9000, 10000000]\n')
+    from bench.sweep.plan import expand
+    from bench.sweep.spec import load_spec
+    cells = expand(load_spec(spec, library))
+    assert sorted((cell.signal == "arch", dict(cell.options)["max_samples"]) for cell in cells) == [
+        (False, 700), (True, 700), (True, 9000), (True, 136055)]  # arch: 136,055 samples in the manifest

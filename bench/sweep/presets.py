@@ -10,7 +10,7 @@ from bench.errors import UsageError, did_you_mean
 from bench.models import parse_model
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
-from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, TaskGrid, load_spec, parse_seeds
+from bench.sweep.spec import DEFAULT_LAYERS, DEFAULT_WIDTH, Spec, load_spec, parse_seeds, task_grid
 from bench.tasks import parse_task
 from bench.training import TrainConfig
 
@@ -77,8 +77,7 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
     return Spec(
         name="run",
         models=tuple(parse_model(text) for text in models or DEFAULTS["models"]),
-        tasks=(TaskGrid(name, (ref,), tuple((key, (value,)) for key, value in options.items()),
-                        (library.fingerprint(ref, entry.meta["domain"]),)),),
+        tasks=(task_grid(name, (ref,), tuple((key, (value,)) for key, value in options.items()), library),),
         widths=() if budgets else (width or (loaded.widths[0] if loaded else DEFAULTS["width"]),),
         budgets=budgets,
         layers=(layers or (loaded.layers[0] if loaded else DEFAULTS["layers"]),),

@@ -93,11 +93,10 @@ def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
     written), with the parameter budgets and NTK options checked against them."""
     tasks: dict[tuple, Task] = {}
     for grid in spec.tasks:
-        for signal in grid.signals:
-            for options in grid.option_sets():
-                key = (grid.task, signal, tuple(sorted(options.items())))
-                if key not in tasks:
-                    tasks[key] = load_task(f"{grid.task}:{signal}", library, options)
+        for target in grid.targets:
+            key = (grid.task, target.signal, target.options)
+            if key not in tasks:
+                tasks[key] = load_task(f"{grid.task}:{target.signal}", library, dict(target.options))
     architectures = _architectures(spec, {task.info for task in tasks.values()})  # budgets out of reach stop here
     if spec.ntk:
         _check_ntk(spec, tasks, architectures)

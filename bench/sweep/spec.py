@@ -26,13 +26,13 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.errors import UsageError, did_you_mean
 from bench.models import PRECISIONS, ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
-from bench.tasks import load_builtin_tasks
+from bench.tasks import effective_options, load_builtin_tasks
 from bench.training import TRAIN_PARAMS, TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -49,27 +49,45 @@ TOP_KEYS = ("name", "description", "seeds", "widths", "params", "layers", "max_m
             "train", "models", "tasks")
 
 
+class Target(NamedTuple):
+    """One signal a task fits, with one combination of its options (sorted (name, value) pairs)."""
+
+    signal: str
+    fingerprint: str
+    options: tuple[tuple[str, Any], ...]
+
+
 @dataclass(frozen=True)
 class TaskGrid:
     """One [[tasks]] entry: a task over signals, with each option's values (a grid axis each).
-    ``fingerprints[i]`` identifies the content of ``signals[i]`` (``SignalLibrary.fingerprint``)."""
+    ``fingerprints[i]`` identifies the content of ``signals[i]`` (``SignalLibrary.fingerprint``);
+    ``targets`` is every distinct (signal, options) the grid makes (``task_grid``)."""
 
     task: str
     signals: tuple[str, ...]
     options: tuple[tuple[str, tuple[Any, ...]], ...]
     fingerprints: tuple[str, ...]
+    targets: tuple[Target, ...]
 
-    def option_sets(self) -> list[dict[str, Any]]:
-        """Every combination of the options' values, without the values equal to the task's declared default
-        (or None, "auto"): a spec that spells out a default makes the same cell (and key) as one that leaves it
-        out. An option the task lacks is kept, for ``load_task`` to refuse by name."""
-        params = load_builtin_tasks().get(self.task).params
-        names = [name for name, _ in self.options]
-        combos = (dict(zip(names, combo)) for combo in itertools.product(*(values for _, values in self.options)))
-        return list({tuple(sorted(options.items())): options for options in (
-            {key: value for key, value in combo.items()
-             if value is not None and not (key in params and _is_default(params[key].default, value))}
-            for combo in combos)}.values())
+
+def task_grid(task: str, signals: tuple[str, ...], options: tuple[tuple[str, tuple[Any, ...]], ...],
+              library: SignalLibrary) -> TaskGrid:
+    """The grid of ``task`` over ``signals`` and every combination of the options' values, each target once
+    as it acts: without the values equal to the task's declared default (or None, "auto"), so a spec that
+    spells out a default makes the same cell (and key) as one that leaves it out; then as the task says the
+    options act on each signal (``effective_options``: e.g. ``max_samples`` beyond a clip is its length).
+    An option the task lacks is kept, for ``load_task`` to refuse by name."""
+    entry = load_builtin_tasks().get(task)
+    domain = entry.meta["domain"]
+    fingerprints = tuple(library.fingerprint(ref, domain) for ref in signals)
+    names = [name for name, _ in options]
+    combos = [dict(zip(names, combo)) for combo in itertools.product(*(values for _, values in options))]
+    given = [{key: value for key, value in combo.items()
+              if value is not None and not (key in entry.params and _is_default(entry.params[key].default, value))}
+             for combo in combos]
+    targets = (Target(ref, fingerprint, tuple(sorted(effective_options(entry, library, ref, combo).items())))
+               for ref, fingerprint in zip(signals, fingerprints) for combo in given)
+    return TaskGrid(task, signals, options, fingerprints, unique(targets))
 
 
 def _is_default(default: Any, value: Any) -> bool:
@@ -301,16 +319,14 @@ class _Checker:
                 options.append((key, self.collect(self._axis, entry.params[key], value, f"{where}.{key}")))
         if len(self.problems) > before:
             return None
-        return TaskGrid(entry.name, signals[0], tuple(options), signals[1])
+        return task_grid(entry.name, signals, tuple(options), library)
 
-    def _signals(self, where: str, signals: Any, domain: str,
-                 library: SignalLibrary) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """A task's signals, without repeats, and their fingerprints."""
+    def _signals(self, where: str, signals: Any, domain: str, library: SignalLibrary) -> tuple[str, ...]:
+        """A task's signals, each by its one name (``SignalLibrary.canonical``), without repeats."""
         if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
             raise self.fail(f"{where}.signals", "expected a non-empty list of signal names or paths")
         try:
-            signals = unique(library.canonical(ref, domain) for ref in signals)
-            return signals, tuple(library.fingerprint(ref, domain) for ref in signals)
+            return unique(library.canonical(ref, domain) for ref in signals)
         except UsageError as exc:
             raise self.fail(f"{where}.signals", str(exc)) from None
 

@@ -26,10 +26,19 @@ from bench.signals import SignalLibrary
 TASKS = Registry("task", skip=2)
 
 
-def register_task(name: str | None = None, *, domain: str, help: dict[str, str] | None = None):
+def register_task(name: str | None = None, *, domain: str, help: dict[str, str] | None = None,
+                  effective: Callable[[SignalLibrary, str, dict[str, Any]], dict[str, Any]] | None = None):
     """Decorator registering a task; ``domain`` ("audio" or "image") is the kind of signal it reads,
-    ``help`` the command-line help of its options."""
-    return TASKS.register(name, domain=domain, help=help or {})
+    ``help`` the command-line help of its options. ``effective(library, ref, options)`` gives the options
+    as they act on signal ``ref`` (e.g. ``max_samples`` beyond a clip's length is its length), so that
+    two spellings of one run are one cell; by default the options as given."""
+    return TASKS.register(name, domain=domain, help=help or {}, effective=effective)
+
+
+def effective_options(entry: Entry, library: SignalLibrary, ref: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of task ``entry`` as they act on signal ``ref`` (see ``register_task``)."""
+    hook = entry.meta.get("effective")
+    return options if hook is None else hook(library, ref, options)
 
 
 EVAL_CHUNK = 65536  # points per evaluation pass

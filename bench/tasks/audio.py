@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -66,6 +67,33 @@ def load_clip(library: SignalLibrary, ref: str, max_samples: int | None) -> tupl
     return samples, rate
 
 
+def clip_length(library: SignalLibrary, ref: str) -> int:
+    """Samples of clip ``ref`` without reading them: a synthetic clip's length, the manifest's ``frames``,
+    or a file's header."""
+    if is_synthetic(ref):
+        return SYNTHETIC_LENGTH
+    entry = library.entries.get(ref)
+    if entry is not None and "frames" in entry.details:
+        return int(entry.details["frames"])
+    try:
+        return sf.info(str(library.path(ref, "audio"))).frames
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise BenchError(f"cannot read audio file {ref}: {exc}; give a WAV/FLAC/OGG file soundfile can open") from None
+
+
+def samples_used(library: SignalLibrary, ref: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of a clip task with ``max_samples`` as the number of samples actually fitted: the
+    clip's length when unset or beyond it, so that the whole clip asked for in any of these ways is one cell
+    (an invalid value, or an empty clip, stays as given, for the task to refuse)."""
+    asked = options.get("max_samples")
+    if asked is not None and (not isinstance(asked, int) or asked < 1):
+        return options
+    length = clip_length(library, ref)
+    if length < 1:  # an empty clip: the task says so
+        return options
+    return options | {"max_samples": length if asked is None else min(asked, length)}
+
+
 def audio_quality(out: Tensor, reference: Tensor) -> dict[str, Tensor]:
     """SI-SNR and log-spectral distance [K] of clips out [K, N, 1] against reference [N, 1]."""
     return {"si_snr_db": si_snr_db(out[..., 0], reference[:, 0]), "lsd": lsd_db(out[..., 0], reference[:, 0])}
@@ -82,7 +110,8 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
                 quality=audio_quality, quality_metrics=("si_snr_db", "lsd"), grid=(len(samples),))
 
 
-@register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"})
+@register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"},
+               effective=samples_used)
 def audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None) -> Task:
     """Fit a clip: mono mixdown, divided by the whole clip's max|x|, then its first max_samples samples (all when unset)."""
     return clip_task("audio", ref, *load_clip(library, ref, max_samples))

@@ -17,7 +17,7 @@ from bench.metrics import mean_square, snr_db
 from bench.registry import PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, register_task
-from bench.tasks.audio import clip_task, load_clip
+from bench.tasks.audio import clip_task, load_clip, samples_used
 from bench.tasks.image import image_task, load_image
 
 
@@ -31,7 +31,8 @@ def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) ->
 
 
 @register_task(name="denoise-audio", domain="audio", help={"noise_snr": "SNR of the added noise in dB (default 10)",
-                                           "noise_seed": "seed of the added noise (default 0)"})
+                                           "noise_seed": "seed of the added noise (default 0)"},
+               effective=samples_used)
 def denoise_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None, noise_snr: float = 10.0,
                   noise_seed: Seed32 = 0) -> Task:
     """Fit a clip plus Gaussian noise at noise_snr dB; SNR against the clean clip."""

@@ -9,12 +9,12 @@ from dataclasses import replace
 import numpy as np
 
 from bench.errors import BenchError
-from bench.masks import choose
+from bench.masks import choose, without_default_mask
 from bench.metrics import mean_square, snr_db
 from bench.registry import PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
-from bench.tasks.audio import clip_task, load_clip
+from bench.tasks.audio import clip_task, load_clip, samples_used
 
 MASK_HELP = {
     "keep": "fraction of the points trained on, a random subset drawn with --mask-seed (default 0.5)",
@@ -29,10 +29,16 @@ def snr_against(reference):
     return lambda mse: snr_db(mse, power)
 
 
+def _as_fitted(library: SignalLibrary, ref: str, options: dict) -> dict:
+    """The options as they act: the samples used, and no spelled-out default mask."""
+    return samples_used(library, ref, without_default_mask(options))
+
+
 @register_task(name="inpaint-audio", domain="audio", help={
     "max_samples": "keep the first N samples (default: the whole clip)", **MASK_HELP,
     "gaps": "train on the clip less N contiguous gaps of --gap-length samples at random places instead",
-    "gap_length": "samples per gap, with --gaps"})
+    "gap_length": "samples per gap, with --gaps"},
+    effective=_as_fitted)
 def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
                   keep: float | None = None, stride: int | None = None, gaps: int | None = None,
                   gap_length: int | None = None, mask_seed: Seed32 | None = None) -> Task:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator, griddata
 
-from bench.masks import choose
+from bench.masks import choose, without_default_mask
 from bench.registry import PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
@@ -18,7 +18,8 @@ from bench.tasks.inpaint_audio import MASK_HELP
 
 
 @register_task(name="inpaint-image", domain="image",
-               help={"side": "resize to SIDE x SIDE pixels (default: native size)", **MASK_HELP})
+               help={"side": "resize to SIDE x SIDE pixels (default: native size)", **MASK_HELP},
+               effective=lambda library, ref, options: without_default_mask(options))
 def inpaint_image(library: SignalLibrary, ref: str, side: PositiveInt | None = None, keep: float | None = None,
                   stride: int | None = None, mask_seed: Seed32 | None = None) -> Task:
     """Fit an image on some of its pixels, PSNR on the others (image's loading, then the mask)."""
