@@ -18,6 +18,11 @@ class UsageError(BenchError):
     exit_code = 2
 
 
+class BenchWarning(UserWarning):
+    """Something the user should know about their input that does not stop the run (the CLI prints
+    ``bench: warning: ...``)."""
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA OOM, or the CPU allocator failing (RuntimeError "can't allocate memory"), or MemoryError."""
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):

@@ -302,3 +302,22 @@ def test_samples_beyond_a_clip_are_the_whole_clip_and_one_cell(tmp_path, capsys,
     cells = expand(load_spec(spec, library))
     assert sorted((cell.signal == "arch", dict(cell.options)["max_samples"]) for cell in cells) == [
         (False, 700), (True, 700), (True, 9000), (True, 136055)]  # arch: 136,055 samples in the manifest
+
+
+def test_stereo_that_cancels_in_the_mix_is_named_and_a_channel_can_be_chosen(library, tmp_path, capsys):
+    left = np.random.default_rng(6).uniform(-0.5, 0.5, 600)
+    sf.write(tmp_path / "cancel.wav", np.stack([left, -left], 1), 8000, subtype="FLOAT")
+    with pytest.raises(BenchError, match="2 channels of audio file .*cancel.wav cancel in the mono mix.*--channel N"):
+        load_task(f"audio:{tmp_path / 'cancel.wav'}", library, {})
+    right = load_task(f"audio:{tmp_path / 'cancel.wav'}", library, {"channel": 1})
+    np.testing.assert_allclose(right.target[:, 0].numpy(), -left / np.abs(left).max(), atol=1e-6)
+    with pytest.raises(BenchError, match="--channel 2: audio file .* has 2 channel"):
+        load_task(f"audio:{tmp_path / 'cancel.wav'}", library, {"channel": 2})
+
+    sf.write(tmp_path / "near.wav", np.stack([left, -0.9 * left], 1), 8000, subtype="FLOAT")
+    with pytest.warns(UserWarning, match=r"mono mix of audio file .*near.wav keeps 0\.3% of its channels' power"):
+        load_task(f"audio:{tmp_path / 'near.wav'}", library, {})
+    argv = ["run", "--model", "siren", "--task", f"audio:{tmp_path / 'near.wav'}", "--out", str(tmp_path / "r"), *TINY]
+    assert main(argv) == 0 and "bench: warning: the mono mix" in capsys.readouterr().err
+    assert main([*argv, "--channel", "0"]) == 0
+    assert pd.read_parquet(tmp_path / "r")["option.channel"].dropna().tolist() == [0]

@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from bench.cli import inspect, listing, report, run, speed, sweep
 from bench.cli.options import EPILOG, CommandParser, Parser, common
-from bench.errors import BenchError
+from bench.errors import BenchError, BenchWarning
 from bench.models import load_plugin
 
 # The subcommands, in the order `bench --help` lists them.
@@ -34,6 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     early.add_argument("--plugin", action="append", default=[])
     early.add_argument("--debug", action="store_true")
     known, _ = early.parse_known_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", BenchWarning)  # each warning once per command
+        warnings.showwarning = _show_warning
+        return _run(argv, known)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings as one line (``bench: warning: ...``), others as Python shows them."""
+    if issubclass(category, BenchWarning):
+        print(f"bench: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _run(argv: list[str], known: argparse.Namespace) -> int:
     try:
         for plugin in known.plugin:  # before the parser is built, so plugin tasks get their flags
             load_plugin(plugin)

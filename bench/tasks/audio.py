@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -10,10 +11,10 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
-from bench.errors import BenchError, UsageError
+from bench.errors import BenchError, BenchWarning, UsageError
 from bench.metrics import lsd_db, mean_square, si_snr_db, snr_db, spectral_centroid
 from bench.models import SignalInfo
-from bench.registry import PositiveInt
+from bench.registry import NonNegativeInt, PositiveInt
 from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
@@ -26,11 +27,13 @@ SYNTHETIC_LENGTH = 16384  # samples of a synthetic clip (before --max-samples)
 # way to the declared size. 0 and 0xFFFFFFFF are the "length unknown" sizes of streamed WAVs.
 _SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
 _UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)
+MIX_POWER_WARNING = 0.25  # a mono mix under this fraction of the channels' mean power: they mostly cancel
 
 
-def read_mono(path) -> tuple[np.ndarray, int]:
-    """Samples [n] (float64, channels averaged) and the sample rate of an audio file; a file shorter than
-    its header declares is an error, not a shorter clip."""
+def read_mono(path, channel: int | None = None) -> tuple[np.ndarray, int]:
+    """Samples [n] (float64: the mean of the channels, or the one ``channel`` named) and the sample rate of
+    an audio file. A file shorter than its header declares is an error, not a shorter clip; channels that
+    cancel in the mix are an error, and a mix that keeps under a quarter of the channels' power a warning."""
     try:
         log = sf.info(str(path)).extra_info
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
@@ -40,19 +43,39 @@ def read_mono(path) -> tuple[np.ndarray, int]:
         if declared > present and declared not in _UNKNOWN_LENGTHS:
             raise BenchError(f"audio file {path} is truncated: its header declares {declared:,} bytes of samples but "
                              f"the file holds {present:,}; give the complete file")
-    return data.mean(axis=1), rate
+    channels = data.shape[1]
+    if channel is not None:
+        if channel >= channels:
+            raise UsageError(f"--channel {channel}: audio file {path} has {channels} channel(s), numbered "
+                             f"0-{channels - 1}")
+        return data[:, channel], rate
+    mono = data.mean(axis=1)
+    if channels > 1 and data.any():
+        kept = float(np.mean(mono**2) / np.mean(data**2))  # 1: equal channels, 0.5: unrelated ones, 0: cancelling
+        pick = f"pick one channel with --channel N (0-{channels - 1})"
+        if not mono.any():
+            raise BenchError(f"the {channels} channels of audio file {path} cancel in the mono mix (their mean is 0 "
+                             f"everywhere, though they are not silent); {pick}")
+        if kept < MIX_POWER_WARNING:
+            warnings.warn(f"the mono mix of audio file {path} keeps {kept:.1%} of its channels' power (they nearly "
+                          f"cancel), and is then scaled to max|x| = 1; {pick} to fit a channel instead",
+                          BenchWarning, stacklevel=2)
+    return mono, rate
 
 
-def load_clip(library: SignalLibrary, ref: str, max_samples: int | None) -> tuple[np.ndarray, int]:
+def load_clip(library: SignalLibrary, ref: str, max_samples: int | None,
+              channel: int | None = None) -> tuple[np.ndarray, int]:
     """The clip ``ref`` as mono samples [n] divided by the whole clip's max|x|, then cut to the first
     max_samples (this order is the official SIREN² code's: a slice keeps its level relative to the clip),
     and its sample rate."""
     if max_samples is not None and max_samples < 1:
         raise UsageError(f"--max-samples must be a positive integer, got {max_samples}")
     if is_synthetic(ref):
+        if channel:
+            raise UsageError(f"--channel {channel}: the synthetic clip {ref} has one channel, numbered 0")
         samples, rate = synthetic(ref, (SYNTHETIC_LENGTH,)), SYNTHETIC_RATE
     else:
-        samples, rate = read_mono(library.path(ref, "audio"))
+        samples, rate = read_mono(library.path(ref, "audio"), channel)
     if samples.size == 0:
         raise BenchError(f"audio signal {ref!r} is empty; give a clip with samples")
     if not np.isfinite(samples).all():
@@ -110,8 +133,13 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
                 quality=audio_quality, quality_metrics=("si_snr_db", "lsd"), grid=(len(samples),))
 
 
-@register_task(domain="audio", help={"max_samples": "keep the first N samples (default: the whole clip)"},
-               effective=samples_used)
-def audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None) -> Task:
-    """Fit a clip: mono mixdown, divided by the whole clip's max|x|, then its first max_samples samples (all when unset)."""
-    return clip_task("audio", ref, *load_clip(library, ref, max_samples))
+CLIP_HELP = {"max_samples": "keep the first N samples (default: the whole clip)",
+             "channel": "fit channel N (from 0) instead of the mean of the channels"}
+
+
+@register_task(domain="audio", help=CLIP_HELP, effective=samples_used)
+def audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
+          channel: NonNegativeInt | None = None) -> Task:
+    """Fit a clip: mono mixdown (or one channel), divided by the whole clip's max|x|, then its first max_samples
+    samples (all when unset)."""
+    return clip_task("audio", ref, *load_clip(library, ref, max_samples, channel))

@@ -14,10 +14,10 @@ import torch
 
 from bench.errors import UsageError
 from bench.metrics import mean_square, snr_db
-from bench.registry import PositiveInt, Seed32
+from bench.registry import NonNegativeInt, PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, register_task
-from bench.tasks.audio import clip_task, load_clip, samples_used
+from bench.tasks.audio import CLIP_HELP, clip_task, load_clip, samples_used
 from bench.tasks.image import image_task, load_image
 
 
@@ -30,15 +30,15 @@ def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) ->
                    meta=noisy_task.meta | noise | {f"noisy_{noisy_task.metric}": noisy_metric})
 
 
-@register_task(name="denoise-audio", domain="audio", help={"noise_snr": "SNR of the added noise in dB (default 10)",
-                                           "noise_seed": "seed of the added noise (default 0)"},
-               effective=samples_used)
+@register_task(name="denoise-audio", domain="audio", effective=samples_used,
+               help={**CLIP_HELP, "noise_snr": "SNR of the added noise in dB (default 10)",
+                     "noise_seed": "seed of the added noise (default 0)"})
 def denoise_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None, noise_snr: float = 10.0,
-                  noise_seed: Seed32 = 0) -> Task:
+                  noise_seed: Seed32 = 0, channel: NonNegativeInt | None = None) -> Task:
     """Fit a clip plus Gaussian noise at noise_snr dB; SNR against the clean clip."""
     if not math.isfinite(noise_snr):
         raise UsageError(f"--noise-snr must be a finite number of dB, got {noise_snr}")
-    clean, rate = load_clip(library, ref, max_samples)
+    clean, rate = load_clip(library, ref, max_samples, channel)
     power = float(np.mean(clean**2))
     noise = np.random.default_rng(noise_seed).normal(0.0, math.sqrt(power / 10 ** (noise_snr / 10)), clean.shape)
     return _noisy(clip_task("denoise-audio", ref, clean + noise, rate), clean, lambda mse: snr_db(mse, power),

@@ -11,10 +11,10 @@ import numpy as np
 from bench.errors import BenchError
 from bench.masks import choose, without_default_mask
 from bench.metrics import mean_square, snr_db
-from bench.registry import PositiveInt, Seed32
+from bench.registry import NonNegativeInt, PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
-from bench.tasks.audio import clip_task, load_clip, samples_used
+from bench.tasks.audio import CLIP_HELP, clip_task, load_clip, samples_used
 
 MASK_HELP = {
     "keep": "fraction of the points trained on, a random subset drawn with --mask-seed (default 0.5)",
@@ -35,15 +35,16 @@ def _as_fitted(library: SignalLibrary, ref: str, options: dict) -> dict:
 
 
 @register_task(name="inpaint-audio", domain="audio", help={
-    "max_samples": "keep the first N samples (default: the whole clip)", **MASK_HELP,
+    **CLIP_HELP, **MASK_HELP,
     "gaps": "train on the clip less N contiguous gaps of --gap-length samples at random places instead",
     "gap_length": "samples per gap, with --gaps"},
     effective=_as_fitted)
 def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
                   keep: float | None = None, stride: int | None = None, gaps: int | None = None,
-                  gap_length: int | None = None, mask_seed: Seed32 | None = None) -> Task:
+                  gap_length: int | None = None, mask_seed: Seed32 | None = None,
+                  channel: NonNegativeInt | None = None) -> Task:
     """Fit a clip on some of its samples, SNR on the others (audio's loading, then the mask)."""
-    whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples))
+    whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples, channel))
     kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
     task = held_out_task(whole, kept, snr_against, settings)
     held_power, fit_power = float(mean_square(whole.target[task.held_out.index])), float(mean_square(task.target))
