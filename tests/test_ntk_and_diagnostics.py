@@ -154,3 +154,16 @@ def test_run_records_ntk_columns_at_init_and_after_training(tmp_path, capsys):
                      "--device", "cpu", "--out", str(tmp_path / "checked"), *args])
         assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "checked").exists()  # refused before anything trained or was written
+
+
+def test_ntk_asked_of_members_stored_without_it_is_refused_not_skipped(tmp_path, capsys):
+    base = ["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "256", "--width", "8", "--layers", "1",
+            "--steps", "3", "--seeds", "0", "--device", "cpu", "--out", str(tmp_path / "without"), "--no-progress"]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--ntk", "init", "--ntk-points", "32"]) == 2
+    assert "1 of the members asked for are already stored" in capsys.readouterr().err
+    assert "ntk_init_total" not in pd.read_parquet(tmp_path / "without")
+    assert main([*base, "--ntk", "init", "--ntk-points", "32", "--out", str(tmp_path / "with")]) == 0
+    assert main([*base, "--ntk", "init", "--ntk-points", "32", "--out", str(tmp_path / "with")]) == 0  # stored with it
+    assert "nothing to run" in capsys.readouterr().err

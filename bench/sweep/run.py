@@ -22,7 +22,7 @@ from bench.ntk import ntk_points
 from bench.provenance import provenance
 from bench.signals import SignalLibrary
 from bench.status import FINISHED
-from bench.store import RESULTS_FILE, finished_cells, has_results, write_atomically, write_rows
+from bench.store import RESULTS_FILE, finished_cells, has_results, read_results, write_atomically, write_rows
 from bench.sweep.execute import JobRunner
 from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
@@ -84,8 +84,27 @@ def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: i
     per device."""
     _check_directory(out_dir, spec, library, keep_spec)
     state = progress_of(spec, out_dir)
+    if spec.ntk:
+        _check_stored_ntk(spec, state, out_dir)
     cap = max_members or spec.max_members
     return Plan(spec, state, pack(state.left, cap or DEFAULT_MAX_MEMBERS), tune=cap is None, keep_spec=keep_spec)
+
+
+def _check_stored_ntk(spec: Spec, state: Progress, out_dir: Path) -> None:
+    """Refuse NTK stages asked of members already stored without them: the summaries are computed while a
+    member trains, so skipping the member as finished would quietly leave the columns out."""
+    finished = {cell.key for cell in state.cells} - {cell.key for cell in state.left}
+    if not finished:
+        return
+    rows = read_results(out_dir)
+    rows = rows[rows["cell_key"].isin(finished) & rows["status"].eq("ok")]
+    for stage in spec.ntk.stages:
+        column = f"ntk_{stage}_total"
+        lacking = len(rows) if column not in rows else int(rows[column].isna().sum())
+        if lacking:
+            raise UsageError(f"{lacking} of the members asked for are already stored in {out_dir} without the NTK "
+                             f"at {stage} (it is computed while a member trains); write to a new --out to train them "
+                             f"with --ntk {','.join(spec.ntk.stages)}")
 
 
 def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
