@@ -22,6 +22,8 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):  # the only kinds its kernels, timings and memory checks are tested on
+        raise UsageError(f"device {name!r}: bench trains on the CPU or a CUDA GPU; use --device cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device {name!r} requested but CUDA is not available here; use --device cpu")
     return device

@@ -115,6 +115,12 @@ def bad_files(tmp_path):
     (["--task", "audio:{silent}"], 1, "is silent (max|x| = 0)"),
     (["--task", "audio:{empty}"], 1, "is empty"),
     (["--task", "image:{image}"], 1, "cannot read image file"),
+    (["--device", "meta"], 2, "device 'meta': bench trains on the CPU or a CUDA GPU"),
+    (["--device", "mps"], 2, "device 'mps': bench trains on the CPU or a CUDA GPU"),
+    (["--device", "xpu"], 2, "device 'xpu': bench trains on the CPU or a CUDA GPU"),
+    (["--task", "image:camera", "--side", "100000"], 2, "--side 100000 makes 10,000,000,000 pixels"),
+    (["--task", "denoise-audio:arch", "--noise-snr=-1e308"], 2, "--noise-snr must be a number of dB within ±200"),
+    (["--task", "denoise-audio:arch", "--noise-snr", "nan"], 2, "--noise-snr must be a finite number"),
 ])
 def test_bad_input_is_one_line_with_the_right_exit_code(capsys, tmp_path, bad_files, args, code, fragment):
     if "cuda" in " ".join(args) and __import__("torch").cuda.is_available():
@@ -259,3 +265,44 @@ def test_console_script_and_module_entry_point():
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip() == (
         "bench: error: plugin file not found: /no/such.py; pass the path of a .py file")
+
+
+def test_paths_that_cannot_be_written_and_inputs_that_cannot_be_read_are_one_line(capsys, tmp_path):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    for argv, fragment in (
+            (["run", *TINY, "--out", str(in_the_way)], "a file is in the way"),
+            (["run", *TINY, "--out", str(in_the_way / "sub")], "a part of the path is a file, not a folder"),
+            (["diagnose", "--model", "siren", "--points", "64", "--plot", str(in_the_way / "x.png")],
+             "a part of the path is a file"),
+            (["diagnose", "--model", "wire", "--points", "64"], "complex-valued models (wire) are not supported"),
+    ):
+        code, _, err = run_cli(capsys, *argv)
+        assert code in (1, 2) and fragment in one_line_error(err), argv
+    assert main(["run", *TINY, "--out", str(tmp_path / "ok")]) == 0
+    (tmp_path / "notes.md").write_bytes(b"\xff\xfe notes")
+    for argv, fragment in (
+            (["report", str(tmp_path / "ok"), "--out", str(in_the_way)], "a file is in the way"),
+            (["report", str(tmp_path / "ok"), "--out", str(tmp_path / "r"), "--notes", str(tmp_path / "notes.md")],
+             "is not UTF-8 text"),
+    ):
+        code, _, err = run_cli(capsys, *argv)
+        assert code in (1, 2) and fragment in one_line_error(err), argv
+    rows = pd.read_parquet(tmp_path / "ok")
+    (tmp_path / "foreign").mkdir()
+    rows.drop(columns=["model_spec"]).to_parquet(tmp_path / "foreign" / "results.parquet")
+    code, _, err = run_cli(capsys, "table", str(tmp_path / "foreign"))
+    assert code == 1 and "no model_spec column: not written by bench run" in one_line_error(err)
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("ntk = 5", 'ntk: expected stage names ("init", "final" or a list of them), got 5'),
+    ("gpus_per_job = nan", "gpus_per_job: expected a finite number >= 0 (GPUs per ensemble), got nan"),
+    ("gpus_per_job = inf", "gpus_per_job: expected a finite number >= 0 (GPUs per ensemble), got inf"),
+])
+def test_spec_values_outside_their_domain_name_their_key(capsys, tmp_path, line, fragment):
+    spec = tmp_path / "s.toml"
+    spec.write_text(f"seeds = [0]\nwidths = 8\nlayers = 1\n{line}\n[models]\nsiren = {{}}\n"
+                    "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 64\n")
+    code, _, err = run_cli(capsys, "sweep", str(spec), "--out", str(tmp_path / "out"), "--device", "cpu")
+    assert code == 2 and fragment in one_line_error(err)

@@ -321,3 +321,11 @@ def test_stereo_that_cancels_in_the_mix_is_named_and_a_channel_can_be_chosen(lib
     assert main(argv) == 0 and "bench: warning: the mono mix" in capsys.readouterr().err
     assert main([*argv, "--channel", "0"]) == 0
     assert pd.read_parquet(tmp_path / "r")["option.channel"].dropna().tolist() == [0]
+
+
+def test_an_image_over_pillows_bomb_limit_is_one_line_even_with_side(library, tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(BenchError, match=r"cannot read image file .*big.png: Image size \(1600 pixels\) exceeds limit"
+                                         r".*downsize the file itself"):
+        load_task(f"image:{tmp_path / 'big.png'}", library, {"side": 8})

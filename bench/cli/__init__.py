@@ -20,6 +20,14 @@ COMMANDS = (listing.add_list, run.add_run, report.add_report, inspect.add_ntk, i
             sweep.add_sweep, speed.add_bench, sweep.add_status, report.add_table)
 
 
+# The fix of each way a path given on the command line cannot be used.
+PATH_FIXES = {FileExistsError: "a file is in the way: choose another path, or move the file",
+              NotADirectoryError: "a part of the path is a file, not a folder: choose another path",
+              IsADirectoryError: "it is a folder: name a file inside it",
+              PermissionError: "you may not read or write it: choose a path you can, or fix its permissions"}
+PATH_ERRORS = tuple(PATH_FIXES)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="bench", parents=[common()], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                     description="Benchmark initialization schemes for implicit neural representations.")
@@ -63,6 +71,12 @@ def _run(argv: list[str], known: argparse.Namespace) -> int:
         return exc.exit_code
     except BrokenPipeError:  # output piped into a reader that stopped early (e.g. `| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except PATH_ERRORS as exc:  # a path the user gave that cannot be made, read or written (--out, --plot, ...)
+        if known.debug:
+            raise
+        print(f"bench: error: cannot use {exc.filename}: {exc.strerror or exc}; {PATH_FIXES[type(exc)]}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bench: interrupted; results already written are kept", file=sys.stderr)

@@ -94,6 +94,7 @@ def _members_and_task(args: argparse.Namespace, feature: str):
     arch = Architecture.of(task.info, args.width or DEFAULTS["width"], args.layers or DEFAULTS["layers"])
     reason = unsupported([spec.model for spec in specs], arch, feature)
     if reason:
-        raise UsageError(f"{reason}; " + ("drop that model" if feature == "ntk" else "use an audio task (the default)"))
+        raise UsageError(f"{reason}; " + ("use an audio task (the default)" if "1-D inputs" in reason
+                                           else "drop that model"))
     model, _ = build_ensemble(specs, arch, task.info)
     return task, specs, model.to(device), arch, device

@@ -38,7 +38,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.notes:
         if not Path(args.notes).is_file():
             raise UsageError(f"notes file not found: {args.notes}; pass a markdown file")
-        notes = Path(args.notes).read_text()
+        try:
+            notes = Path(args.notes).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"notes file {args.notes} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                             f"save it as UTF-8") from None
     readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline or "siren",
                           command, notes, explicit_baseline=args.baseline is not None)
     print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)

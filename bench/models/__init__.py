@@ -123,6 +123,9 @@ def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str)
                              if any(layer.complex_weights for layer in arch.layers_of(model.entry.meta["plan"]))})
     if feature == "ntk" and complex_models:
         return f"the NTK of complex-valued models ({', '.join(complex_models)}) is not supported"
+    if feature == "diagnose" and complex_models:  # its statistics (mean, std, spectrum) are of real activations
+        return (f"bench diagnose summarises real activations; complex-valued models ({', '.join(complex_models)}) "
+                f"are not supported")
     if feature == "diagnose" and arch.d_in != 1:
         return f"bench diagnose evaluates 1-D inputs, and this signal has {arch.d_in}"
     if feature not in FEATURES:

@@ -22,6 +22,7 @@ names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -225,12 +226,15 @@ class _Checker:
         return self.ints("seeds", value, 0, MAX_SEED)
 
     def gpus(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise self.fail("gpus_per_job", f"expected a number >= 0 (GPUs per ensemble), got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise self.fail("gpus_per_job", f"expected a finite number >= 0 (GPUs per ensemble), got {value!r}")
         return value
 
     def ntk(self, stages: Any, points: Any) -> NtkOptions:
         points = self.one_int("ntk_points", points, 2)
+        listed = stages if isinstance(stages, list) else [stages]
+        if not all(isinstance(stage, str) for stage in listed):
+            raise self.fail("ntk", f"expected stage names (\"init\", \"final\" or a list of them), got {stages!r}")
         try:
             return NtkOptions(tuple(stages if isinstance(stages, list) else [stages]), points)
         except UsageError as exc:

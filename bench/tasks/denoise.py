@@ -20,6 +20,8 @@ from bench.tasks import Task, register_task
 from bench.tasks.audio import CLIP_HELP, clip_task, load_clip, samples_used
 from bench.tasks.image import image_task, load_image
 
+NOISE_SNR_LIMIT_DB = 200.0  # noise 10^10 times weaker or stronger than the signal, in amplitude
+
 
 def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) -> Task:
     """The task built on the noisy values, scored against the clean values instead, with the noise settings
@@ -36,8 +38,8 @@ def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) ->
 def denoise_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None, noise_snr: float = 10.0,
                   noise_seed: Seed32 = 0, channel: NonNegativeInt | None = None) -> Task:
     """Fit a clip plus Gaussian noise at noise_snr dB; SNR against the clean clip."""
-    if not math.isfinite(noise_snr):
-        raise UsageError(f"--noise-snr must be a finite number of dB, got {noise_snr}")
+    if not -NOISE_SNR_LIMIT_DB <= noise_snr <= NOISE_SNR_LIMIT_DB:  # beyond, the noise's std under/overflows
+        raise UsageError(f"--noise-snr must be a number of dB within ±{NOISE_SNR_LIMIT_DB:g}, got {noise_snr}")
     clean, rate = load_clip(library, ref, max_samples, channel)
     power = float(np.mean(clean**2))
     noise = np.random.default_rng(noise_seed).normal(0.0, math.sqrt(power / 10 ** (noise_snr / 10)), clean.shape)

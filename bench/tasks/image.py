@@ -41,6 +41,9 @@ def load_image(library: SignalLibrary, ref: str, side: int | None) -> np.ndarray
     """The image ``ref`` as values [H, W, C] in [-1, 1], resized to side x side when given."""
     if side is not None and side < 2:
         raise UsageError(f"--side must be an integer >= 2, got {side}")
+    if side is not None and side * side > Image.MAX_IMAGE_PIXELS:  # the size Pillow reads safely, for any image
+        raise UsageError(f"--side {side} makes {side * side:,} pixels, over the {Image.MAX_IMAGE_PIXELS:,} an image "
+                         f"may have here; give a smaller --side")
     if is_synthetic(ref):
         pixels = synthetic(ref, (side or SYNTHETIC_SIDE,) * 2)
         pixels = ((pixels - pixels.min()) / np.ptp(pixels))[..., None]
