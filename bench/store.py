@@ -84,17 +84,13 @@ def _legacy_files(results_dir: Path) -> list[Path]:
     return sorted(path for path in results_dir.glob("*.parquet") if path.name != RESULTS_FILE)
 
 
-IDENTITY_COLUMNS = ("cell_key", "status", "model_spec", "signal")  # what every stored row has
-
-
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """One results file (all columns, or ``columns``); a corrupt or foreign one (without the identity columns) is a
+    """One results file (all columns, or ``columns``); a corrupt or foreign one (no ``status`` column) is a
     one-line error naming it, and nothing is changed."""
     try:
         frame = pd.read_parquet(path, columns=columns)
-        lacking = [c for c in IDENTITY_COLUMNS if c not in frame and (columns is None or c in columns)]
-        if lacking:
-            raise ValueError(f"no {' or '.join(lacking)} column: not written by bench run or bench sweep")
+        if "status" not in frame:
+            raise ValueError("no status column: not written by bench run or bench sweep")
     except Exception as exc:  # ArrowInvalid (not Parquet, truncated), a missing column (foreign file), OSError
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BenchError(f"cannot read results file {path} ({reason}); move it out of the directory") from None

@@ -292,7 +292,7 @@ def test_paths_that_cannot_be_written_and_inputs_that_cannot_be_read_are_one_lin
     (tmp_path / "foreign").mkdir()
     rows.drop(columns=["model_spec"]).to_parquet(tmp_path / "foreign" / "results.parquet")
     code, _, err = run_cli(capsys, "table", str(tmp_path / "foreign"))
-    assert code == 1 and "no model_spec column: not written by bench run" in one_line_error(err)
+    assert code == 1 and "have no model_spec column, so they were not written by bench run" in one_line_error(err)
 
 
 @pytest.mark.parametrize("line, fragment", [

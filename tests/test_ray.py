@@ -148,4 +148,4 @@ def test_executor_options_are_checked(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('gpus_per_job = -1\n' + SPEC.format(extra="finer"))
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
-    assert "gpus_per_job: expected a number >= 0" in capsys.readouterr().err
+    assert "gpus_per_job: expected a finite number >= 0" in capsys.readouterr().err

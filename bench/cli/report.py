@@ -29,7 +29,6 @@ def add_report(sub) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report.readme import write_report
-    from bench.store import read_results
 
     command = f"bench report {args.results} --out {args.out}" + (
         f" --baseline {args.baseline}" if args.baseline else "") + (
@@ -43,7 +42,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         except UnicodeDecodeError as exc:
             raise UsageError(f"notes file {args.notes} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                              f"save it as UTF-8") from None
-    readme = write_report(read_results(args.results), Path(args.results), Path(args.out), args.baseline or "siren",
+    readme = write_report(_results(args.results), Path(args.results), Path(args.out), args.baseline or "siren",
                           command, notes, explicit_baseline=args.baseline is not None)
     print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
     return 0
@@ -58,12 +57,25 @@ def add_table(sub) -> None:
     table.set_defaults(func=cmd_table)
 
 
+REPORTED_BY = ("model_spec", "signal", "status")  # the columns tables and reports group by
+
+
+def _results(path: str):
+    """The rows of results directory ``path``, which must have the columns reports group by."""
+    from bench.store import read_results
+
+    results = read_results(path)
+    lacking = [column for column in REPORTED_BY if column not in results]
+    if lacking:
+        raise BenchError(f"the rows in {path} have no {' or '.join(lacking)} column, so they were not written by "
+                         f"bench run or bench sweep; point at a results directory of theirs")
+    return results
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     from bench.report.tables import cell_table, left_out_of_mean, metric_rows, metrics_in, render_table, seeds_caption
     from bench.metrics import declared
-    from bench.store import read_results
-
-    results = read_results(args.results)
+    results = _results(args.results)
     present = metrics_in(results)
     metrics = [args.metric] if args.metric else [m for m in present if not metric_rows(results, m).empty] or present
     for metric in metrics:

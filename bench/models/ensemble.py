@@ -163,11 +163,20 @@ EXACT_FAN_IN = 4  # under reduced precision, layer 0 with at most this many inpu
 NARROW_FAN_OUT = 4  # see Ensemble._matmul
 
 
-@functools.lru_cache(maxsize=256)
 def lone_path_differs(points: int, fan_in: int, fan_out: int, shared_input: bool, device: torch.device) -> bool:
     """Whether, on this device, a lone member's weight gradient for a layer of this shape differs from the
-    one it gets in an ensemble of two (random inputs; one backward each, once per shape and process).
+    one it gets in an ensemble of two (random inputs; one backward each, once per shape, process and
+    kernel choice: the thread count and float32 matmul precision pick the BLAS kernels).
     ``shared_input``: layer 0, whose input (the coordinates) all members share."""
+    return _lone_path_differs(points, fan_in, fan_out, shared_input, device, torch.get_num_threads(),
+                              torch.get_float32_matmul_precision())
+
+
+@functools.lru_cache(maxsize=256)
+def _lone_path_differs(points: int, fan_in: int, fan_out: int, shared_input: bool, device: torch.device,
+                       threads: int, matmul_precision: str) -> bool:
+    """``lone_path_differs``, measured under the current settings (``threads`` and ``matmul_precision`` only
+    key the cache)."""
     generator = torch.Generator().manual_seed(0)
     h = torch.randn((points, fan_in) if shared_input else (2, points, fan_in), generator=generator).to(device)
     weights = torch.randn(2, fan_out, fan_in, generator=generator).to(device)
