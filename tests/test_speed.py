@@ -122,6 +122,23 @@ def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _memb
     assert members_per_ensemble(problem, cap=4) == 3  # read back, not measured again
 
 
+def test_measuring_a_short_job_times_fewer_sizes_and_a_longer_job_measures_again(relay_2k, _members_cache):
+    """Measuring costs at most a tenth of the job: 20 member-steps afford only the first size; a job of a
+    million member-steps may time every size, so the short job's entry is not reused for it."""
+    short = Problem(relay_2k, parse_model("siren"), 40, 2, TrainConfig(steps=10))
+    members_per_ensemble(short, cap=8, members=2)
+    key = cache_key(short, cap=8)
+    entry = json.loads(_members_cache.read_text())[key]
+    assert list(entry["member_steps_per_s"]) == ["1"] and entry["complete"] is False
+    assert entry["job_member_steps"] == 20
+    long = short.with_train(TrainConfig(steps=125_000))
+    members_per_ensemble(long, cap=8)
+    again = json.loads(_members_cache.read_text())[key]
+    assert again["job_member_steps"] == 1_000_000 and len(again["member_steps_per_s"]) >= 2
+    members_per_ensemble(short, cap=8, members=2)  # the longer measurement serves the short job
+    assert json.loads(_members_cache.read_text())[key] == again
+
+
 def test_cache_keys_keep_their_fields_so_measured_caches_stay_valid(relay_2k):
     """The key of each measurement, built by hand from the JSON fields it has always had."""
     device, version = device_name(relay_2k.coords.device), torch.__version__

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,8 @@ TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
 MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
 MAX_TUNE_STEPS = 200
 WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
-TUNE_BUDGET_S = 30.0  # stop trying larger sizes once the next one would take longer than this
+TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
+MEASURE_SHARE = 0.1  # ... and at most this share of the job it sizes (predicted from the first size's rate)
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
 BUSY = 0.25  # other processes used more than this share of the CPUs while timing: measure again next time
 
@@ -42,15 +44,27 @@ def cache_path() -> Path:
     return Path(os.environ.get("BENCH_MEMBERS_CACHE") or Path(pooch.os_cache("inr-bench")) / "members-per-ensemble.json")
 
 
-def members_per_ensemble(problem: Problem, cap: int, compile: bool = False) -> int:
+def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, members: int | None = None) -> int:
     """The ensemble size (1..cap) with the most member-steps/s for ``problem``'s shape on its task's device
-    (timed compiled when the run compiles): from the cache, else measured now and cached. A choice measured
-    while other processes kept the CPU busy is used by this process but measured again by the next."""
-    def sizes() -> dict | None:  # the cache entry: {"members", "member_steps_per_s": {size: rate}}
-        rates = _measure_sizes(problem, cap, compile)
-        return {"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()}} if rates else None
+    (timed compiled when the run compiles): from the cache, else measured now and cached. Measuring costs
+    at most MEASURE_SHARE of the job it sizes (``members`` members, default ``cap``, for ``problem``'s
+    steps), so a short job times fewer sizes; a later, longer job measures again when it can afford more.
+    A choice measured while other processes kept the CPU busy is used by this process but measured again
+    by the next."""
+    member_steps = (members or cap) * problem.train.steps
 
-    entry = cached_measurement(cache_key(problem, cap, compile), sizes, valid_sizes)
+    def sizes() -> dict | None:  # the cache entry: {"members", "member_steps_per_s": {size: rate}, "complete"}
+        print(f"measuring how many members of this shape train fastest together on {problem.task.coords.device} "
+              f"(sizes up to {cap}, at most a tenth of the job; cached for the next run)", file=sys.stderr)
+        rates, complete = _measure_sizes(problem, cap, compile, member_steps)
+        return ({"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()},
+                 "complete": complete, "job_member_steps": member_steps} if rates else None)
+
+    def enough(entry: dict) -> bool:  # complete, or measured for a job at least as long as this one
+        return valid_sizes(entry) and (entry.get("complete", True) is True
+                                       or entry.get("job_member_steps", 0) >= member_steps)
+
+    entry = cached_measurement(cache_key(problem, cap, compile), sizes, enough)
     return min(entry["members"], cap) if entry else cap
 
 
@@ -125,29 +139,41 @@ def choose(rates: dict[int, float]) -> int:
     return max(k for k, rate in rates.items() if rate >= (1 - TOLERANCE) * best)
 
 
-def _measure_sizes(problem: Problem, cap: int, compile: bool = False) -> dict[int, float]:
-    """member-steps/s of 1, 2, 4, ... members (and cap). After an untimed warm-up, sizes are timed upwards
-    until one fails (e.g. runs out of memory),
-    falls well behind the best, or the next would exceed the time budget; then the kept sizes are timed
-    again downwards and each keeps the faster of its two readings, so neither a cold start nor a moment of
-    load favours one size."""
+def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: int) -> tuple[dict[int, float], bool]:
+    """member-steps/s of 1, 2, 4, ... members (and cap), and whether every size up to the end was timed.
+    After an untimed warm-up, sizes are timed upwards until one fails (e.g. runs out of memory) or is
+    slower than the best so far; then the kept sizes are timed again downwards and each keeps the faster
+    of its two readings, so neither a cold start nor a moment of load favours one size. The whole costs
+    at most MEASURE_SHARE of the job's predicted time (its member-steps at the first size's rate): sizes
+    that would exceed it are left untimed."""
+    started = time.perf_counter()
     try:
         measure(tuning_run(problem, WARMUP_STEPS), 1, compile=compile)
     except Exception:  # not even one member trains: the job itself records why
-        return {}
+        return {}, True
     sizes = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
     rates: dict[int, float] = {}
+    took: dict[int, float] = {}
+    budget = TUNE_BUDGET_S
+    complete = True
     for size in sizes:
-        started = time.perf_counter()
+        begun = time.perf_counter()
         rate = member_steps_per_s(problem, size, compile)
         if rate is None:
             break
-        rates[size] = rate
-        if rate < 0.7 * max(rates.values()) or 2 * (time.perf_counter() - started) > TUNE_BUDGET_S:
+        rates[size], took[size] = rate, time.perf_counter() - begun
+        budget = min(TUNE_BUDGET_S, MEASURE_SHARE * job_member_steps / rates[sizes[0]])
+        if rate < max(rates.values()):  # larger ensembles only get slower from here
             break
-    for size in sorted(rates, reverse=True):  # every size gets two readings, so none is favoured
+        following = sizes[sizes.index(size) + 1:]
+        if following and time.perf_counter() - started + 2 * took[size] * following[0] / size > budget:
+            complete = False  # the next size (about twice this one's time) would not fit
+            break
+    for size in sorted(rates, reverse=True):  # a second reading each where the budget allows: none is favoured
+        if time.perf_counter() - started + took[size] > budget:
+            continue
         rates[size] = max(rates[size], member_steps_per_s(problem, size, compile) or 0.0)
-    return rates
+    return rates, complete
 
 
 def tuning_run(problem: Problem, steps: int = TUNE_STEPS) -> Problem:

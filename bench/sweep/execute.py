@@ -145,7 +145,7 @@ class JobRunner:
         if not self.tune:
             return [job]
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
-        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile_mode == "on")
+        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile_mode == "on", members=len(job))
         return split(job, size)
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
