@@ -5,6 +5,8 @@ significance and ``bench run``'s summary. A plugin declares its own with ``decla
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,7 +34,8 @@ class Metric:
     """A result column that scores a member: ``label`` names it with its unit (axes, headings), ``note``
     says what it measures (captions), ``digits`` are the decimals tables show. ``fit`` names the same score
     on the points a held-out task trained on (inpainting: ``snr_db`` is held-out, ``fit_snr_db`` kept);
-    ``conversions`` are other conventions a report shows it in."""
+    ``conversions`` are other conventions a report shows it in; ``levels`` the values of it whose steps to
+    reach each row records (``time_to_quality``)."""
 
     name: str
     label: str
@@ -41,6 +44,7 @@ class Metric:
     digits: int = 2
     fit: str | None = None
     conversions: tuple[Conversion, ...] = ()
+    levels: tuple[float, ...] = ()  # values whose steps to reach rows record (``time_to_quality``)
 
     @property
     def direction(self) -> str:
@@ -173,8 +177,9 @@ def _peak_one_psnr(rows):
 
 
 PEAK_ONE_PSNR = Metric("best_psnr_peak1_db", "best peak-1 PSNR (dB)")
+TIME_TO_LEVELS_DB = (20.0, 30.0, 40.0)  # dB: the levels whose steps to reach rows record (weight scaling's claims are of speed)
 SNR = declare_metric(Metric(
-    "snr_db", "SNR (dB)", fit="fit_snr_db",
+    "snr_db", "SNR (dB)", fit="fit_snr_db", levels=TIME_TO_LEVELS_DB,
     note="SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step; "
          "higher is better." + _HELD_OUT,
     conversions=(Conversion(
@@ -183,7 +188,7 @@ SNR = declare_metric(Metric(
         "SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is the "
         "target's mean square."),)))
 PSNR = declare_metric(Metric(
-    "psnr_db", "PSNR (dB)", fit="fit_psnr_db",
+    "psnr_db", "PSNR (dB)", fit="fit_psnr_db", levels=TIME_TO_LEVELS_DB,
     note="PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's convention); "
          "higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower." + _HELD_OUT))
 FIT_SNR = declare_metric(Metric(
@@ -207,3 +212,41 @@ SSIM = declare_metric(Metric(
     note="SSIM at the last step on the image in [0, 1] (reconstruction clipped to it), data range 1, Gaussian window "
          "11 x 11 with sigma 1.5 (image mirrored at its border), averaged over all pixels and colour channels; higher "
          "is better, 1 for a perfect fit." + _WHOLE))
+
+
+def steps_to_column(metric: str, level: float) -> str:
+    """The column of the steps ``metric`` took to reach ``level``, e.g. ``steps_to_30_snr_db``."""
+    return f"steps_to_{level:g}_{metric}"
+
+
+def steps_to_level(steps: Sequence[int], curve: Sequence[float], level: float, higher_is_better: bool = True) -> float:
+    """The first step of a training curve (the metric after ``steps[i]`` steps is ``curve[i]``) at which the
+    metric reached ``level``; NaN when it never did. As fine as the curve: every steps // 100 steps."""
+    for step, value in zip(steps, curve):
+        if value is not None and math.isfinite(value) and (value >= level if higher_is_better else value <= level):
+            return float(step)
+    return math.nan
+
+
+def time_to_quality(metric: str, steps: Sequence[int], curve: Sequence[float], seconds: float,
+                    total_steps: int) -> dict[str, float]:
+    """For each of ``metric``'s levels: ``steps_to_{level}_{metric}`` and ``seconds_to_{level}_{metric}``
+    (those steps at the run's mean seconds per step, ``seconds`` over ``total_steps``); NaN where never
+    reached."""
+    declaration = METRICS[metric]
+    columns = {}
+    for level in declaration.levels:
+        reached = steps_to_level(steps, curve, level, declaration.higher_is_better)
+        columns[steps_to_column(metric, level)] = reached
+        columns[f"seconds_to_{level:g}_{metric}"] = reached * seconds / total_steps if total_steps else math.nan
+    return columns
+
+
+for _base in (SNR, PSNR):
+    for _level in _base.levels:
+        declare_metric(Metric(
+            steps_to_column(_base.name, _level), f"steps to {_level:g} dB {_base.label.removesuffix(' (dB)')}",
+            higher_is_better=False, digits=0,
+            note=f"Training steps until the {_base.name} curve first reached {_level:g} dB (to the curve's "
+                 f"resolution, a hundredth of the run); lower is better. Mean over the seeds that reached it: the "
+                 f"count says how many did (NaN, left out, where a seed never did)."))

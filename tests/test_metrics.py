@@ -105,3 +105,34 @@ def test_best_step_metrics_are_those_of_the_weights_at_the_best_step(camera_32):
     assert again.final == pytest.approx(member.best, abs=1e-4)
     assert member.best_extra["ssim"] == pytest.approx(again.extra["ssim"], abs=1e-6)
     assert member.best_extra["ssim"] != pytest.approx(member.extra["ssim"], abs=1e-4)
+
+
+def test_steps_to_a_level_is_the_first_curve_point_at_or_past_it():
+    from bench.metrics import steps_to_level
+
+    steps, curve = [10, 20, 30, 40], [5.0, 19.9, 20.0, 35.0]
+    assert steps_to_level(steps, curve, 20.0) == 30 and steps_to_level(steps, curve, 35.0) == 40
+    assert np.isnan(steps_to_level(steps, curve, 40.0))  # never reached
+    assert np.isnan(steps_to_level([10, 20], [float("nan"), float("nan")], 0.0))  # diverged
+    assert steps_to_level(steps, [9.0, 4.0, 1.0, 0.5], 1.0, higher_is_better=False) == 30
+
+
+def test_runs_record_steps_to_each_level_and_reports_compute_them_for_older_rows(tmp_path, capsys, need):
+    """The columns a run writes equal what its own curve gives; rows stored without them get them on read."""
+    need("arch")
+    out = tmp_path / "run"
+    assert main(["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "1024", "--width", "64",
+                 "--layers", "2", "--steps", "200", "--lr", "1e-3", "--seeds", "0", "--device", "cpu",
+                 "--out", str(out), "--no-progress"]) == 0
+    row = pd.read_parquet(out).iloc[0]
+    curve = np.asarray(row["curve_snr_db"])
+    reached = [step for step, value in zip(row["curve_steps"], curve) if value >= 20]
+    assert row["snr_db"] > 20 and row["steps_to_20_snr_db"] == reached[0]
+    assert row["seconds_to_20_snr_db"] == pytest.approx(reached[0] * row["seconds"] / 200)
+    assert np.isnan(row["steps_to_40_snr_db"]) == (curve.max() < 40)
+    older = tmp_path / "older"
+    older.mkdir()
+    pd.read_parquet(out).drop(columns=[c for c in row.index if "_to_" in c]).to_parquet(older / "results.parquet")
+    capsys.readouterr()
+    assert main(["table", str(older), "--metric", "steps_to_20_snr_db"]) == 0
+    assert f"| **{int(reached[0])}** " in capsys.readouterr().out

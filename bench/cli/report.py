@@ -62,6 +62,7 @@ REPORTED_BY = ("model_spec", "signal", "status")  # the columns tables and repor
 
 def _results(path: str):
     """The rows of results directory ``path``, which must have the columns reports group by."""
+    from bench.report.time_to_quality import with_time_to_quality
     from bench.store import read_results
 
     results = read_results(path)
@@ -69,7 +70,7 @@ def _results(path: str):
     if lacking:
         raise BenchError(f"the rows in {path} have no {' or '.join(lacking)} column, so they were not written by "
                          f"bench run or bench sweep; point at a results directory of theirs")
-    return results
+    return with_time_to_quality(results)
 
 
 def cmd_table(args: argparse.Namespace) -> int:

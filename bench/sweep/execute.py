@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from bench.errors import UsageError, is_out_of_memory
+from bench.metrics import time_to_quality
 from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
@@ -50,7 +51,8 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
         "status": member.status, task.metric: member.final, f"best_{task.metric}": member.best,
         "best_step": member.best_step, "diverged_step": member.diverged_step, "error": None,
         "curve_steps": member.curve_steps, f"curve_{task.metric}": member.curve,
-    } | ({f"curve_{task.held_out.metric}": member.held_out_curve} if task.held_out else {})
+    } | time_to_quality(task.metric, member.curve_steps, member.curve, outcome.seconds, first.train.steps)
+        | ({f"curve_{task.held_out.metric}": member.held_out_curve} if task.held_out else {})
         | member.extra | {f"best_{name}": value for name, value in member.best_extra.items()}
         for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
 

@@ -1,0 +1,27 @@
+"""Steps (and seconds) each run took to reach the levels of its metric, from the training curve every
+row holds: written into new rows at training time, and computed here for rows stored before that."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.metrics import METRICS, time_to_quality
+
+
+def with_time_to_quality(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``steps_to_*`` and ``seconds_to_*`` columns for every metric with levels whose curve
+    they hold (``curve_{metric}``, ``curve_steps``, ``seconds``, ``steps``); rows without that curve keep NaN."""
+    needed = {"curve_steps", "seconds", "steps"}
+    if not needed <= set(rows.columns):
+        return rows
+    rows = rows.copy()
+    for metric, declaration in METRICS.items():
+        curve = f"curve_{metric}"
+        if not declaration.levels or curve not in rows:
+            continue
+        found = [time_to_quality(metric, list(row["curve_steps"]), list(row[curve]), row["seconds"], row["steps"])
+                 if row[curve] is not None and row["curve_steps"] is not None else {}
+                 for _, row in rows.iterrows()]
+        for column in dict.fromkeys(key for columns in found for key in columns):
+            rows[column] = [columns.get(column, float("nan")) for columns in found]
+    return rows
