@@ -229,9 +229,9 @@ def test_bench_bench_roofline_gives_a_floor_below_the_step_time(capsys):
     assert (table["floor_ms"] > 0).all() and (table["floor_ms"] < table["step_ms"]).all()
 
 
-def test_compile_pays_only_when_the_time_saved_exceeds_the_compile_time():
-    probe = {"compiled": True, "compile_s": 60.0, "step_s": 2.7}
-    assert pays(1000, 3.0, probe)  # 1000 x 0.3 s saved > 2 x 60 s
+def test_compile_pays_only_when_the_time_saved_exceeds_the_warm_compile_time():
+    probe = {"compiled": True, "compile_s": 200.0, "warm_compile_s": 60.0, "step_s": 2.7}
+    assert pays(1000, 3.0, probe)  # 1000 x 0.3 s saved > 2 x 60 s (the cold 200 s is the probe's, paid once)
     assert not pays(300, 3.0, probe)  # 90 s saved < 2 x 60 s: too near break-even
     assert not pays(10**6, 3.0, probe | {"compiled": False})  # compiling failed: it ran eagerly
     assert not pays(1000, 3.0, None)
@@ -253,9 +253,17 @@ def test_auto_compile_measures_a_long_run_once_and_follows_the_measurement(relay
     decision = should_compile("auto", problem, 1)
     probes = {k: v for k, v in json.loads(_members_cache.read_text()).items() if '"compile probe"' in k}
     (probe,) = probes.values()
-    assert probe["compile_s"] > 0 and probe["step_s"] > 0 and 0 <= probe["busy"]
+    assert probe["compile_s"] > 0 and probe["warm_compile_s"] >= 0 and probe["step_s"] > 0 and 0 <= probe["busy"]
     assert decision == pays(problem.train.steps, eager_step_s(problem, 1), probe)
     assert should_compile("auto", problem, 1) == decision  # read back, not compiled again
+
+
+def test_a_probe_from_before_the_warm_compile_time_is_measured_again():
+    from bench.speed.autocompile import _valid_probe
+
+    assert _valid_probe({"compiled": True, "compile_s": 9.0, "warm_compile_s": 2.0, "step_s": 0.1})
+    assert not _valid_probe({"compiled": True, "compile_s": 9.0, "step_s": 0.1})  # older entry: no warm time
+    assert _valid_probe({"compiled": False})
 
 
 def test_a_size_choice_made_under_load_is_measured_again(relay_2k, _members_cache):
@@ -303,3 +311,19 @@ def test_a_corrupt_ensemble_size_entry_is_measured_anew(relay_2k, _members_cache
                  "--layers", "1", "--steps", "3", "--seeds", "0-1", "--device", "cpu", "--no-progress",
                  "--out", str(out)]) == 0
     assert len(pd.read_parquet(out)) == 2
+
+
+def test_bench_cache_shows_and_clears_both_caches(tmp_path, monkeypatch, capsys):
+    measurements, compiled = tmp_path / "members.json", tmp_path / "compiled"
+    monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(measurements))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(compiled))
+    measurements.write_text("{}")
+    (compiled / "fxgraph").mkdir(parents=True)
+    (compiled / "fxgraph" / "entry").write_bytes(b"x" * 2**20)
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert f"measurements: {measurements} (0.0 MiB)" in out and f"compiled steps: {compiled} (1.0 MiB)" in out
+    assert main(["cache", "--clear"]) == 0
+    assert not measurements.exists() and not compiled.exists()
+    capsys.readouterr()
+    assert main(["cache"]) == 0 and capsys.readouterr().out.count("(empty)") == 2

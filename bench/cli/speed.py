@@ -45,6 +45,30 @@ def add_bench(sub) -> None:
     speed.set_defaults(func=cmd_bench)
 
 
+def add_cache(sub) -> None:
+    cache = sub.add_parser("cache", parents=[common()], help="where measurements and compiled steps are cached; --clear",
+                           description="Show the caches later runs reuse: the measured ensemble sizes and compile "
+                                       "timings ($BENCH_MEMBERS_CACHE) and torch.compile's artifacts "
+                                       "($TORCHINDUCTOR_CACHE_DIR, default under the project's cache folder). "
+                                       "--clear empties both: the next run measures and compiles anew.")
+    cache.add_argument("--clear", action="store_true", help="remove both caches")
+    cache.set_defaults(func=cmd_cache)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from bench.speed.caches import clear, compile_cache_dir, folder_size
+    from bench.speed.ensemble_size import cache_path
+
+    paths = {"measurements": cache_path(), "compiled steps": compile_cache_dir()}
+    for what, path in paths.items():
+        size = path.stat().st_size if path.is_file() else folder_size(path)
+        print(f"{what}: {path} ({size / 2**20:.1f} MiB)" if path.exists() else f"{what}: {path} (empty)")
+    if args.clear:
+        clear(list(paths.values()))
+        print("cleared: the next run measures and compiles anew", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 

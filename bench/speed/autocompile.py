@@ -7,13 +7,15 @@ measuring: a run must save MARGIN times its compile time, so one whose eager ste
 MARGIN x CHEAPEST_COMPILE_S / (1 - 1 / BEST_SPEEDUP) (22 s with today's constants) runs eagerly (its eager
 step time comes from the ensemble-size measurement, or, with a fixed ensemble size, from one short eager
 timing per shape, cached). A longer one is measured once per problem shape, ensemble size and device (cached
-beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time and compiled step time; it
+beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time (the warm one: torch's compile
+caches, ``bench.speed.caches``, hold the artifacts after a first compile) and compiled step time; it
 compiles when steps x (eager - compiled step time) exceeds twice the compile time.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 from bench.models import ModelChoice, load_builtin_models
 from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s,
@@ -43,11 +45,12 @@ def should_compile(compile_mode: str, problem: Problem, members: int) -> bool:
 
 
 def pays(steps: int, eager_step_s: float, probe: dict | None) -> bool:
-    """A run of ``steps`` saves MARGIN times what the compile costs (``probe``: {"compiled", "compile_s",
-    "step_s"})."""
+    """A run of ``steps`` saves MARGIN times what its compile costs (``probe``: {"compiled", "compile_s",
+    "warm_compile_s", "step_s"}): the warm compile, since the probe has filled torch's compile caches
+    (``bench.speed.caches``) and every later compile of this shape reads them."""
     if not probe or not probe["compiled"]:  # compiling failed (e.g. double backward): the step ran eagerly
         return False
-    return steps * (eager_step_s - probe["step_s"]) > MARGIN * probe["compile_s"]
+    return steps * (eager_step_s - probe["step_s"]) > MARGIN * probe["warm_compile_s"]
 
 
 def eager_step_s(problem: Problem, members: int) -> float | None:
@@ -73,12 +76,14 @@ def eager_step_s(problem: Problem, members: int) -> float | None:
 
 
 def _valid_probe(entry: dict) -> bool:
-    """A compile-probe entry: {"compiled": bool, "compile_s", "step_s"}, the times set when it compiled."""
+    """A compile-probe entry: {"compiled": bool, "compile_s", "warm_compile_s", "step_s"}, the times set when
+    it compiled."""
     compiled = entry.get("compiled")
     if compiled is False:
         return True
-    return (compiled is True and positive_number(entry.get("step_s")) and isinstance(entry.get("compile_s"), (int, float))
-            and not isinstance(entry.get("compile_s"), bool) and entry["compile_s"] >= 0)
+    seconds = [entry.get("compile_s"), entry.get("warm_compile_s")]  # an entry without the warm time is measured again
+    return (compiled is True and positive_number(entry.get("step_s"))
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t >= 0 for t in seconds))
 
 
 def _eager(problem: Problem, members: int) -> dict | None:
@@ -87,16 +92,22 @@ def _eager(problem: Problem, members: int) -> dict | None:
 
 
 def _probe(problem: Problem, members: int) -> dict | None:
-    """Compile and run PROBE_STEPS steps: {"compiled": it ran compiled, "compile_s", "step_s"} ("compiled":
-    False when the probe failed, so that it is not compiled again for every job)."""
+    """Compile and run PROBE_STEPS steps, twice: {"compiled": it ran compiled, "compile_s": the first
+    compile (torch's compile caches empty for this shape, or as a previous process left them),
+    "warm_compile_s": the second, the cost a run pays from then on, "step_s"} ("compiled": False when the
+    probe failed, so that it is not compiled again for every job)."""
     probe = tuning_run(problem, PROBE_STEPS)
-    ensemble = probe.ensemble(members)
-    try:
-        outcome = train(ensemble, probe.task, probe.train, progress=False, compile=True)
-    except Exception:  # e.g. out of memory: the run itself will meet it; do not try to compile again
-        return {"compiled": False, "compile_s": None, "step_s": None}
-    if not math.isfinite(outcome.steps_per_s):  # every member diverged: nothing was timed
-        return {"compiled": False, "compile_s": None, "step_s": None}
-    step_s = 1 / outcome.steps_per_s
-    return {"compiled": outcome.compiled, "compile_s": max(0.0, outcome.seconds - PROBE_STEPS * step_s),
+    print("compiling the training step of this shape to time it (once; cached for the next run)", file=sys.stderr)
+    outcomes = []
+    for _ in range(2):  # a new step function compiles anew, reading what the first compile stored
+        try:
+            outcome = train(probe.ensemble(members), probe.task, probe.train, progress=False, compile=True)
+        except Exception:  # e.g. out of memory: the run itself will meet it; do not try to compile again
+            return {"compiled": False, "compile_s": None, "warm_compile_s": None, "step_s": None}
+        if not math.isfinite(outcome.steps_per_s):  # every member diverged: nothing was timed
+            return {"compiled": False, "compile_s": None, "warm_compile_s": None, "step_s": None}
+        outcomes.append(outcome)
+    step_s = 1 / max(outcome.steps_per_s for outcome in outcomes)
+    cold, warm = (max(0.0, outcome.seconds - PROBE_STEPS * step_s) for outcome in outcomes)
+    return {"compiled": all(outcome.compiled for outcome in outcomes), "compile_s": cold, "warm_compile_s": warm,
             "step_s": step_s}

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pooch
 import torch
 
 from bench.provenance import device_name
+from bench.speed.caches import cache_root
 from bench.speed.measure import measure
 from bench.store import write_atomically
 from bench.training import Problem, TrainConfig
@@ -41,7 +41,7 @@ _measured_here: set[str] = set()  # keys this process measured (a busy reading i
 
 
 def cache_path() -> Path:
-    return Path(os.environ.get("BENCH_MEMBERS_CACHE") or Path(pooch.os_cache("inr-bench")) / "members-per-ensemble.json")
+    return Path(os.environ.get("BENCH_MEMBERS_CACHE") or cache_root() / "members-per-ensemble.json")
 
 
 def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, members: int | None = None) -> int:

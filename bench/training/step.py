@@ -10,6 +10,7 @@ from torch import Tensor
 
 from bench.errors import is_out_of_memory
 from bench.models import Ensemble
+from bench.speed.caches import use_compile_cache
 from bench.tasks import Task
 
 
@@ -45,6 +46,7 @@ class TrainingStep:
         self.cuda_graphs = compile and task.coords.device.type == "cuda"
         self.compiled = None
         if compile:
+            use_compile_cache()
             _allow_recompiles()
             self.compiled = torch.compile(self._forward_backward, dynamic=False,
                                           mode="reduce-overhead" if self.cuda_graphs else None)
