@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -327,3 +328,14 @@ def test_bench_cache_shows_and_clears_both_caches(tmp_path, monkeypatch, capsys)
     assert not measurements.exists() and not compiled.exists()
     capsys.readouterr()
     assert main(["cache"]) == 0 and capsys.readouterr().out.count("(empty)") == 2
+
+
+def test_the_gpu_check_runs_its_cpu_path_and_skips_the_cuda_parts_in_one_line(tmp_path, need):
+    need("relay")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    result = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--smoke", "--device", "cpu"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert "member 2 of 4 against its solo run, 20 steps eager: bit for bit equal" in summary
+    assert "skipped without CUDA: compiled against eager, the throughput tables, `bench sweep quick`" in summary
