@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -339,3 +341,28 @@ def test_the_gpu_check_runs_its_cpu_path_and_skips_the_cuda_parts_in_one_line(tm
     summary = (tmp_path / "summary.md").read_text()
     assert "member 2 of 4 against its solo run, 20 steps eager: bit for bit equal" in summary
     assert "skipped without CUDA: compiled against eager, the throughput tables, `bench sweep quick`" in summary
+
+
+def test_threads_follow_the_cores_other_processes_leave_free_and_niced_ones_count_as_free():
+    from bench.speed.threads import free_cores, set_threads
+
+    cores = os.cpu_count() or 1
+    busy = [sys.executable, "-c", "while True: pass"]
+    for command, held in ((busy, 1.0), (["nice", "-n", "19", *busy], 0.0)):
+        # started through a shell that exits at once: another process's, not our child (ours would count as ours)
+        started = subprocess.run(["sh", "-c", f"{shlex.join(command)} >/dev/null 2>&1 & echo $!"],
+                                 capture_output=True, text=True, check=True)
+        hog = int(started.stdout)
+        try:
+            time.sleep(0.3)  # let it start spinning
+            free = free_cores(0.6)
+        finally:
+            os.kill(hog, signal.SIGKILL)
+        assert cores - held - 0.4 <= free <= cores - held + 0.4, (command[0], free)
+    threads = torch.get_num_threads()
+    try:
+        assert set_threads("1") == "1 thread (--threads)" and torch.get_num_threads() == 1
+        with pytest.raises(UsageError, match="--threads must be auto or a positive number of threads, got 'x'"):
+            set_threads("x")
+    finally:
+        torch.set_num_threads(threads)

@@ -105,6 +105,19 @@ def add_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (also off when not a terminal)")
 
 
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", default="auto", metavar="auto|N",
+                        help="CPU threads of torch: auto (default) as many as the cores other processes leave free "
+                             "(lower-priority ones count as free), or N")
+
+
+def cpu_threads(args: argparse.Namespace, device) -> str:
+    """Apply --threads on a CPU run; the words the run header adds (empty on a GPU)."""
+    from bench.speed.threads import set_threads
+
+    return f", {set_threads(args.threads)}" if device.type == "cpu" else ""
+
+
 def add_compile(parser: argparse.ArgumentParser) -> None:
     """--compile auto|on|off of run and sweep (bench bench's --compile is a switch of its own)."""
     parser.add_argument("--compile", default="auto", choices=COMPILE_MODES, metavar="auto|on|off",

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import EPILOG, add_checkpoint, add_compile, add_progress, common, members, positive, task_options
+from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_threads, common, cpu_threads,
+                               members, positive, task_options)
 from bench.errors import BenchError, UsageError
 from bench.metrics import declared
 from bench.models import PRECISIONS
@@ -51,6 +52,7 @@ def add_run(sub) -> None:
     run.add_argument("--params", type=positive(int), metavar="N",
                      help="instead of --width: each model gets the width whose trainable parameter count is nearest N")
     add_compile(run)
+    add_threads(run)
     add_checkpoint(run)
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
     run.add_argument("--max-members", type=positive(int),
@@ -74,6 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     preset=args.preset, task_options=task_options(args),
                     ntk=tuple(args.ntk.split(",")) if args.ntk else None, ntk_points=args.ntk_points)
     device = resolve_device(args.device)
+    threads = cpu_threads(args, device)
     out = Path(args.out or DEFAULTS["out"])
     tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
     with results_lock(out):
@@ -90,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{grid.task}:{grid.signals[0]}: {_count(left, 'member')} on {groups}"
               + (f" ({finished} already in {out})" if finished else "")
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
-              + f", {spec.train.steps} steps on {device}", file=sys.stderr)
+              + f", {spec.train.steps} steps on {device}{threads}", file=sys.stderr)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
                         compile_mode=args.compile, checkpoint_every_s=args.checkpoint_every)
     for row in rows:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, common,
-                               non_negative, positive)
+from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, add_threads,
+                               common, cpu_threads, non_negative, positive)
 from bench.errors import BenchError, UsageError
 from bench.signals import SignalLibrary
 from bench.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM
@@ -33,6 +33,7 @@ def add_sweep(sub) -> None:
                        help="members per ensemble (default: the spec's max_members, else the size measured "
                             "fastest on this device, at most 16)")
     add_compile(sweep)
+    add_threads(sweep)
     add_checkpoint(sweep)
     sweep.add_argument("--executor", default="local", choices=["local", "ray"],
                        help="local: train here, on --device (default); ray: each ensemble a Ray task on the "
@@ -71,6 +72,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if count > LARGE_GRID:  # planning takes seconds: say at once what is coming
         print(f"{spec.name}: {count:,} cells in the grid; planning them", file=sys.stderr, flush=True)
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
+    threads = cpu_threads(args, device) if args.executor == "local" else ""
     gpus = args.gpus_per_job
     if args.executor == "ray" and gpus is None:
         gpus = spec.gpus_per_job
@@ -87,8 +89,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
         groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
             f"{len(plan.jobs)} ensembles"
-        print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
-              file=sys.stderr, flush=True)
+        print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where}{threads} "
+              f"-> {out}", file=sys.stderr, flush=True)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
                         compile_mode=args.compile, executor=executor,
                         checkpoint_every_s=args.checkpoint_every)

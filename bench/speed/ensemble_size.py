@@ -229,11 +229,12 @@ def _own_seconds() -> float:
     return seconds
 
 
-def _busy_seconds() -> float | None:
-    """CPU seconds all processes spent busy since boot (user + nice + system + irq + softirq + steal)."""
+def _busy_seconds(niced: bool = True) -> float | None:
+    """CPU seconds all processes spent busy since boot (user + nice + system + irq + softirq + steal;
+    without ``niced``, less the time of processes at a lower priority, which yield their cores to ours)."""
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
         user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
     except (OSError, ValueError):
         return None
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return (user + (nice if niced else 0) + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
