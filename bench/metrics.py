@@ -74,7 +74,8 @@ def declared(name: str) -> Metric:
         return METRICS[name]
     except KeyError:
         raise UsageError(f"{name!r} is not a declared metric (declared: {', '.join(METRICS)}); a task's metrics "
-                         f"are declared with bench.metrics.declare_metric") from None
+                         f"are declared with bench.metrics.declare_metric (a plugin's: pass its file with "
+                         f"--plugin FILE)") from None
 
 
 def member_mse(out: Tensor, reference: Tensor, centred: bool = False) -> Tensor:
