@@ -8,6 +8,7 @@ of them reads exactly is refused with one line."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -36,22 +37,38 @@ def read_unit_pixels(path: Path) -> np.ndarray:
         if head[:4] in TIFF_SIGNATURES:
             pixels, orientation = _tiff(path)
         elif head[:8] == PNG_SIGNATURE and len(head) > PNG_BIT_DEPTH_AT and head[PNG_BIT_DEPTH_AT] == 16:
+            width, height = struct.unpack(">II", head[16:24])
+            _check_size(path, width * height)
             pixels, orientation = _png_16(path), _pillow_orientation(path)
         else:
             pixels, orientation = _pillow(path)
     except Image.DecompressionBombError as exc:
         raise BenchError(f"cannot read image file {path}: {str(exc).rstrip('.')}; downsize the file itself "
                          f"(--side resizes only after reading)") from None
-    except (UnidentifiedImageError, OSError, ValueError, png.Error, tifffile.TiffFileError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, NotImplementedError, png.Error, tifffile.TiffFileError) as exc:
         raise BenchError(f"cannot read image file {path}: {exc}; give a PNG/JPEG/TIFF file") from None
     return _as_displayed(pixels, orientation)
+
+
+def _check_size(path: Path, pixels: int) -> None:
+    """Refuse, before decoding, an image larger than Pillow reads (twice ``Image.MAX_IMAGE_PIXELS``, its
+    decompression-bomb error), whichever library would decode it."""
+    limit = 2 * Image.MAX_IMAGE_PIXELS
+    if pixels > limit:
+        raise BenchError(f"cannot read image file {path}: {pixels:,} pixels exceeds the limit of {limit:,} "
+                         f"(Pillow's decompression-bomb guard); downsize the file itself (--side resizes only "
+                         f"after reading)")
 
 
 def _pillow(path: Path) -> tuple[np.ndarray, int]:
     """8-bit formats (JPEG, 8-bit PNG, BMP, GIF, WebP, ...) through Pillow, which reads them exactly."""
     with Image.open(path) as img:
         orientation = img.getexif().get(ORIENTATION_TAG, 1)
-        rawmode = img.tile[0].args if img.tile and isinstance(img.tile[0].args, str) else ""
+        args = img.tile[0].args if img.tile else ""
+        rawmode = args if isinstance(args, str) else ""
+        if img.format == "PPM" and isinstance(args, tuple) and any(isinstance(a, int) and a > 255 for a in args):
+            raise BenchError(f"cannot read the pixels of image file {path} exactly (a PPM/PGM of more than 8 bits, "
+                             f"which Pillow cuts to 8); save it as a 16-bit PNG or TIFF")
         if img.mode == "F":
             return _unit_scale(np.asarray(img), path), orientation
         if img.mode.startswith("I;16"):  # 16-bit gray of formats other than PNG/TIFF (e.g. PGM)
@@ -86,10 +103,14 @@ def _tiff(path: Path) -> tuple[np.ndarray, int]:
         page = series.keyframe
         tag = page.tags.get(ORIENTATION_TAG)
         orientation = int(tag.value) if tag is not None else 1
+        _check_size(path, int(np.prod(page.shape[:2] if page.axes.startswith("YX") else page.shape[-2:])))
+        bits, unsigned = page.bitspersample, page.sampleformat == 1
+        if unsigned and bits < 8:  # 1, 2, 4 bits: Pillow scales them to 8 bits exactly (3 x 85 = 255)
+            return _pillow(path)[0], orientation
         try:
             values = series.asarray()
-        except ValueError as exc:  # e.g. "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
-            if page.bitspersample <= 8 and page.sampleformat == 1:
+        except (ValueError, NotImplementedError) as exc:  # "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
+            if bits <= 8 and unsigned:
                 return _pillow(path)[0], orientation
             raise BenchError(f"cannot decode image file {path}: {exc}; save it uncompressed or with deflate, "
                              f"or pip install imagecodecs") from None
@@ -103,10 +124,10 @@ def _tiff(path: Path) -> tuple[np.ndarray, int]:
     if photometric == PALETTE and colormap is not None:
         return np.moveaxis(_unit_colormap(colormap)[:, values[..., 0]], 0, -1), orientation
     if photometric in (MINISBLACK, MINISWHITE):
-        gray = _unit_scale(values[..., :1], path)
+        gray = _unit_scale(values[..., :1], path, bits)
         return (1 - gray if photometric == MINISWHITE else gray), orientation
     if photometric == RGB and values.shape[-1] >= 3:
-        return _unit_scale(values[..., :3], path), orientation
+        return _unit_scale(values[..., :3], path, bits), orientation
     if page.bitspersample <= 8 and page.sampleformat == 1:  # e.g. CMYK, YCbCr: Pillow converts 8 bits exactly
         return _pillow(path)[0], orientation
     raise BenchError(f"cannot read the pixels of image file {path} exactly (TIFF photometric {photometric}, "
@@ -122,14 +143,16 @@ def _unit_colormap(colormap: np.ndarray) -> np.ndarray:
     return colormap / 65535.0
 
 
-def _unit_scale(values: np.ndarray, path: Path) -> np.ndarray:
-    """Stored samples as float64 in [0, 1]: unsigned integers over their maximum, signed ones shifted from
-    their minimum, booleans as 0/1, floats as they are (refused outside [0, 1])."""
+def _unit_scale(values: np.ndarray, path: Path, bits: int | None = None) -> np.ndarray:
+    """Stored samples as float64 in [0, 1]: integers of ``bits`` bits (default: their type's) over that
+    range, unsigned from 0 and signed from their minimum (a 12-bit TIFF comes back as uint16: 4095 is 1),
+    booleans as 0/1, floats as they are (refused outside [0, 1])."""
     if values.dtype == bool:
         return values.astype(np.float64)
     if np.issubdtype(values.dtype, np.integer):
-        kind = np.iinfo(values.dtype)
-        return (values.astype(np.float64) - kind.min) / (float(kind.max) - kind.min)
+        bits = bits or values.dtype.itemsize * 8
+        low = -(2 ** (bits - 1)) if np.issubdtype(values.dtype, np.signedinteger) else 0
+        return (values.astype(np.float64) - low) / (2.0**bits - 1)
     pixels = values.astype(np.float64)
     if not np.isfinite(pixels).all():
         raise BenchError(f"image file {path} holds NaN or infinite pixels; give an image of finite values")

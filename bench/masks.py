@@ -75,11 +75,12 @@ def digest(kept: np.ndarray) -> str:
 
 def without_default_mask(options: dict) -> dict:
     """Inpainting options without the spelled-out default mask (``keep`` 0.5 when no other kind of mask is
-    given; ``mask_seed`` 0), so that a spec writing them makes the same cell as one leaving them out."""
+    given; ``mask_seed`` 0 where a seed applies), so that a spec writing them makes the same cell as one
+    leaving them out (a stride mask keeps a seed given, for the task to refuse)."""
     random_mask = options.get("stride") is None and options.get("gaps") is None
     return {key: value for key, value in options.items()
             if not (key == "keep" and random_mask and value == DEFAULT_KEEP)
-            and not (key == "mask_seed" and value == 0 and type(value) is int)}
+            and not (key == "mask_seed" and value == 0 and type(value) is int and options.get("stride") is None)}
 
 
 def choose(n: int, keep: float | None, stride: int | None, seed: int | None, count: int | None = None,

@@ -2,6 +2,7 @@
 order, and user files keyed by their content."""
 
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -314,6 +315,14 @@ def test_stereo_that_cancels_in_the_mix_is_named_and_a_channel_can_be_chosen(lib
     with pytest.raises(BenchError, match="--channel 2: audio file .* has 2 channel"):
         load_task(f"audio:{tmp_path / 'cancel.wav'}", library, {"channel": 2})
 
+    sf.write(tmp_path / "inverted16.wav", np.stack([left, -left], 1), 8000, subtype="PCM_16")  # rounding remains
+    with pytest.raises(BenchError, match="inverted16.wav cancel in the mono mix"):
+        load_task(f"audio:{tmp_path / 'inverted16.wav'}", library, {})
+    unrelated = np.random.default_rng(7).uniform(-0.5, 0.5, (600, 6))
+    sf.write(tmp_path / "six.wav", unrelated, 8000, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # six unrelated channels keep 1/6 of their power: no warning
+        load_task(f"audio:{tmp_path / 'six.wav'}", library, {})
     sf.write(tmp_path / "near.wav", np.stack([left, -0.9 * left], 1), 8000, subtype="FLOAT")
     with pytest.warns(UserWarning, match=r"mono mix of audio file .*near.wav keeps 0\.3% of its channels' power"):
         load_task(f"audio:{tmp_path / 'near.wav'}", library, {})
@@ -329,3 +338,19 @@ def test_an_image_over_pillows_bomb_limit_is_one_line_even_with_side(library, tm
     with pytest.raises(BenchError, match=r"cannot read image file .*big.png: Image size \(1600 pixels\) exceeds limit"
                                          r".*downsize the file itself"):
         load_task(f"image:{tmp_path / 'big.png'}", library, {"side": 8})
+
+
+def test_low_depth_tiffs_16_bit_ppm_and_oversized_files_before_decoding(library, tmp_path, monkeypatch):
+    bits = np.random.default_rng(8).integers(0, 2, (6, 9)).astype(bool)
+    Image.fromarray(bits).save(tmp_path / "one.tif")  # a 1-bit TIFF: tifffile without imagecodecs cannot unpack it
+    np.testing.assert_array_equal(_pixels(library, tmp_path / "one.tif")[..., 0], bits.astype(np.float64))
+    header = b"P6 2 1 65535\n"
+    (tmp_path / "wide.ppm").write_bytes(header + np.array([1, 2, 3, 4, 5, 6], ">u2").tobytes())
+    with pytest.raises(BenchError, match="wide.ppm exactly \\(a PPM/PGM of more than 8 bits"):
+        load_task(f"image:{tmp_path / 'wide.ppm'}", library, {})
+    _png(tmp_path / "big16.png", np.zeros((30, 30, 1), np.uint16))
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((30, 30), np.uint16))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    for name in ("big16.png", "big.tif"):
+        with pytest.raises(BenchError, match=f"{name}: 900 pixels exceeds the limit of 200"):
+            load_task(f"image:{tmp_path / name}", library, {})

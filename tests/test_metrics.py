@@ -136,3 +136,21 @@ def test_runs_record_steps_to_each_level_and_reports_compute_them_for_older_rows
     capsys.readouterr()
     assert main(["table", str(older), "--metric", "steps_to_20_snr_db"]) == 0
     assert f"| **{int(reached[0])}** " in capsys.readouterr().out
+
+
+def test_steps_to_levels_of_held_out_curves_and_of_merged_files_without_curves(tmp_path, capsys, need):
+    need("arch")
+    out = tmp_path / "inpaint"
+    assert main(["run", "--model", "siren", "--task", "inpaint-audio:arch", "--max-samples", "512", "--width", "16",
+                 "--layers", "1", "--steps", "20", "--seeds", "0", "--device", "cpu", "--out", str(out),
+                 "--no-progress"]) == 0
+    row = pd.read_parquet(out).iloc[0]
+    assert "steps_to_20_snr_db" in row.index  # the held-out snr_db's levels, from its own curve
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    rows = pd.read_parquet(out)
+    rows.to_parquet(merged / "20250101T000000-a.parquet")  # two files of an older version, one without curves
+    rows.drop(columns=[c for c in rows.columns if c.startswith("curve_") or "_to_" in c]).assign(
+        cell_key="0123456789abcdef", seed=1).to_parquet(merged / "20250101T000001-b.parquet")
+    capsys.readouterr()
+    assert main(["table", str(merged), "--metric", "snr_db"]) == 0

@@ -75,7 +75,8 @@ def _run(argv: list[str], known: argparse.Namespace) -> int:
     except PATH_ERRORS as exc:  # a path the user gave that cannot be made, read or written (--out, --plot, ...)
         if known.debug:
             raise
-        print(f"bench: error: cannot use {exc.filename}: {exc.strerror or exc}; {PATH_FIXES[type(exc)]}",
+        path = exc.filename2 or exc.filename  # a rename's target, not the temporary file it came from
+        print(f"bench: error: cannot use {path or 'a path'}: {exc.strerror or exc}; {PATH_FIXES[type(exc)]}",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,9 +3,15 @@ row holds: written into new rows at training time, and computed here for rows st
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from bench.metrics import METRICS, time_to_quality
+
+
+def _is_curve(value) -> bool:
+    """Whether a cell holds a curve (a list or array), not None or the NaN a merge of older files leaves."""
+    return isinstance(value, (list, tuple, np.ndarray))
 
 
 def with_time_to_quality(rows: pd.DataFrame) -> pd.DataFrame:
@@ -20,7 +26,7 @@ def with_time_to_quality(rows: pd.DataFrame) -> pd.DataFrame:
         if not declaration.levels or curve not in rows:
             continue
         found = [time_to_quality(metric, list(row["curve_steps"]), list(row[curve]), row["seconds"], row["steps"])
-                 if row[curve] is not None and row["curve_steps"] is not None else {}
+                 if _is_curve(row[curve]) and _is_curve(row["curve_steps"]) else {}
                  for _, row in rows.iterrows()]
         for column in dict.fromkeys(key for columns in found for key in columns):
             rows[column] = [columns.get(column, float("nan")) for columns in found]

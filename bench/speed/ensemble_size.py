@@ -34,6 +34,8 @@ WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-
 TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
 MEASURE_SHARE = 0.1  # ... and at most this share of the job it sizes (predicted from the first size's rate)
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
+SLOWER = 0.7  # a size under this share of the best rate so far ends the timing (a small dip does not: a GPU's
+# rate can dip at 2 members and climb to many times the first size's after)
 BUSY = 0.25  # other processes used more than this share of the CPUs while timing: measure again next time
 
 DEFAULT_CAPS = (1, 2, 4, 8, 16)  # the caps a sweep asks sizes for: powers of two up to its 16-member limit
@@ -141,8 +143,8 @@ def choose(rates: dict[int, float]) -> int:
 
 def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: int) -> tuple[dict[int, float], bool]:
     """member-steps/s of 1, 2, 4, ... members (and cap), and whether every size up to the end was timed.
-    After an untimed warm-up, sizes are timed upwards until one fails (e.g. runs out of memory) or is
-    slower than the best so far; then the kept sizes are timed again downwards and each keeps the faster
+    After an untimed warm-up, sizes are timed upwards until one fails (e.g. runs out of memory) or falls
+    well behind the best so far; then the kept sizes are timed again downwards and each keeps the faster
     of its two readings, so neither a cold start nor a moment of load favours one size. The whole costs
     at most MEASURE_SHARE of the job's predicted time (its member-steps at the first size's rate): sizes
     that would exceed it are left untimed."""
@@ -163,7 +165,7 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
             break
         rates[size], took[size] = rate, time.perf_counter() - begun
         budget = min(TUNE_BUDGET_S, MEASURE_SHARE * job_member_steps / rates[sizes[0]])
-        if rate < max(rates.values()):  # larger ensembles only get slower from here
+        if rate < SLOWER * max(rates.values()):  # well behind the best: larger ensembles only get slower from here
             break
         following = sizes[sizes.index(size) + 1:]
         if following and time.perf_counter() - started + 2 * took[size] * following[0] / size > budget:

@@ -52,7 +52,9 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
         "best_step": member.best_step, "diverged_step": member.diverged_step, "error": None,
         "curve_steps": member.curve_steps, f"curve_{task.metric}": member.curve,
     } | time_to_quality(task.metric, member.curve_steps, member.curve, outcome.seconds, first.train.steps)
-        | ({f"curve_{task.held_out.metric}": member.held_out_curve} if task.held_out else {})
+        | ({f"curve_{task.held_out.metric}": member.held_out_curve} | time_to_quality(
+            task.held_out.metric, member.curve_steps, member.held_out_curve, outcome.seconds, first.train.steps)
+           if task.held_out else {})
         | member.extra | {f"best_{name}": value for name, value in member.best_extra.items()}
         for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
 

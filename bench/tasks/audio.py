@@ -27,13 +27,17 @@ SYNTHETIC_LENGTH = 16384  # samples of a synthetic clip (before --max-samples)
 # way to the declared size. 0 and 0xFFFFFFFF are the "length unknown" sizes of streamed WAVs.
 _SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
 _UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)
-MIX_POWER_WARNING = 0.25  # a mono mix under this fraction of the channels' mean power: they mostly cancel
+# A mono mix's power over the channels' mean power is 1 for equal channels and 1/N for N unrelated ones: under
+# half of that they partly cancel (a warning); under CANCELLED they cancel but for rounding (an error; inverted
+# 16-bit channels keep about 1e-9).
+MIX_POWER_WARNING = 0.5
+CANCELLED = 1e-6
 
 
 def read_mono(path, channel: int | None = None) -> tuple[np.ndarray, int]:
     """Samples [n] (float64: the mean of the channels, or the one ``channel`` named) and the sample rate of
     an audio file. A file shorter than its header declares is an error, not a shorter clip; channels that
-    cancel in the mix are an error, and a mix that keeps under a quarter of the channels' power a warning."""
+    cancel in the mix are an error, and a mix that keeps under half the power unrelated channels keep a warning."""
     try:
         log = sf.info(str(path)).extra_info
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
@@ -51,12 +55,12 @@ def read_mono(path, channel: int | None = None) -> tuple[np.ndarray, int]:
         return data[:, channel], rate
     mono = data.mean(axis=1)
     if channels > 1 and data.any():
-        kept = float(np.mean(mono**2) / np.mean(data**2))  # 1: equal channels, 0.5: unrelated ones, 0: cancelling
+        kept = float(np.mean(mono**2) / np.mean(data**2))  # 1: equal channels, 1/N: unrelated ones, 0: cancelling
         pick = f"pick one channel with --channel N (0-{channels - 1})"
-        if not mono.any():
-            raise BenchError(f"the {channels} channels of audio file {path} cancel in the mono mix (their mean is 0 "
-                             f"everywhere, though they are not silent); {pick}")
-        if kept < MIX_POWER_WARNING:
+        if kept < CANCELLED:
+            raise BenchError(f"the {channels} channels of audio file {path} cancel in the mono mix (it keeps "
+                             f"{kept:.1e} of their power: rounding, where they are not silent); {pick}")
+        if kept < MIX_POWER_WARNING / channels:
             warnings.warn(f"the mono mix of audio file {path} keeps {kept:.1%} of its channels' power (they nearly "
                           f"cancel), and is then scaled to max|x| = 1; {pick} to fit a channel instead",
                           BenchWarning, stacklevel=2)
