@@ -123,3 +123,54 @@ def test_weight_scaling_matches_the_official_bounds_at_its_commit(alpha):
     scaled = [w * alpha for w in siren_weights[:-1]] + [siren_weights[-1]]
     assert all(torch.equal(a, b) for a, b in zip(weights, scaled))
     assert all(torch.equal(a, b) for a, b in zip(biases, siren_biases))
+
+
+def test_vi3nr_output_moments_match_closed_forms_and_the_official_monte_carlo():
+    """Chumbyte/vi3nr @ 4d27816 estimates E[f(z)^2] = mu^2 + var of the activation's output from 1e6
+    samples of N(0, sigma_p^2) (vi3nr_gain_MC); the quadrature here equals the closed forms and that estimate."""
+    from bench.models.ensemble import sine
+    from bench.models.finer import finer_sine
+    from bench.models.gauss import gaussian
+    from bench.models.vi3nr import output_second_moment
+
+    for omega, sigma in ((30.0, 1.0), (30.0, 1 / 30), (3000.0, 1.0), (1.0, 0.5)):
+        assert output_second_moment(sine, omega, sigma) == pytest.approx((1 - math.exp(-2 * (omega * sigma) ** 2)) / 2,
+                                                                         abs=1e-12)
+    for s, sigma in ((30.0, 1.0), (10.0, 0.1)):
+        assert output_second_moment(gaussian, s, sigma) == pytest.approx(1 / math.sqrt(1 + 4 * (s * sigma) ** 2),
+                                                                         abs=1e-12)
+    z = torch.randn(1_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.1
+    for activation, omega in ((finer_sine, 30.0), (gaussian, 10.0)):
+        out = activation(z, torch.tensor(omega, dtype=torch.float64))
+        mc, error = float(out.mean() ** 2 + out.var()), float((out * out).std()) / 1000  # the official estimate, its SE
+        assert output_second_moment(activation, omega, 0.1) == pytest.approx(mc, abs=4 * error)
+
+
+@pytest.mark.parametrize("model, activation_of", [("vi3nr", "sine"), ("vi3nr_gauss", "gaussian"),
+                                                  ("vi3nr_finer", "finer_sine")])
+def test_vi3nr_gives_every_layer_the_chosen_pre_activation_std(model, activation_of):
+    """The official demo's check, the std of each layer's pre-activations on the inputs: the bounds follow
+    the rule with the assumed input moments, and the pre-activations have the std the weights give on the
+    inputs they meet (the default biases, which the official code keeps, add 1 / (3 fan_in) of variance, so
+    later layers meet inputs a little off the assumed N(0, sigma_p^2); the first layer meets exactly sigma_p)."""
+    from bench.models import ensemble, finer, gauss
+    from bench.models.vi3nr import output_second_moment
+
+    activation = {"sine": ensemble.sine, "gaussian": gauss.gaussian, "finer_sine": finer.finer_sine}[activation_of]
+    sigma_p = 0.5
+    weights, biases, omegas, used = init(f"{model}:sigma_p={sigma_p}", IMAGE, width=512, layers=3)
+    assert used["sigma_p"] == sigma_p
+    h = torch.rand(20_000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    moment = 1 / 3
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        bound = math.sqrt(3) * sigma_p / math.sqrt(w.shape[1] * moment)
+        assert bound * 0.98 <= w.abs().max() <= bound
+        z = h @ w.double().T + b.double()
+        weight_variance = w.double().var().item()
+        expected = math.sqrt(w.shape[1] * weight_variance * h.square().mean().item() + 1 / (3 * w.shape[1]))
+        assert z.std().item() == pytest.approx(expected, rel=0.1 if w.shape[0] > 1 else 0.3), i
+        if i == 0:
+            assert z.std().item() == pytest.approx(math.sqrt(sigma_p**2 + 1 / (3 * w.shape[1])), rel=0.05)
+        if i < len(omegas):
+            h = activation(z, torch.tensor(omegas[i], dtype=torch.float64))
+            moment = output_second_moment(activation, omegas[i], sigma_p)
