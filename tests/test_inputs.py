@@ -354,3 +354,18 @@ def test_low_depth_tiffs_16_bit_ppm_and_oversized_files_before_decoding(library,
     for name in ("big16.png", "big.tif"):
         with pytest.raises(BenchError, match=f"{name}: 900 pixels exceeds the limit of 200"):
             load_task(f"image:{tmp_path / name}", library, {})
+
+
+def test_channel_0_of_a_mono_clip_is_the_clip_itself_and_one_cell(library, tmp_path):
+    from bench.sweep.plan import expand
+    from bench.sweep.spec import load_spec
+
+    sf.write(tmp_path / "mono.wav", np.random.default_rng(9).uniform(-0.5, 0.5, 300), 8000, subtype="FLOAT")
+    sf.write(tmp_path / "stereo.wav", np.random.default_rng(9).uniform(-0.5, 0.5, (300, 2)), 8000, subtype="FLOAT")
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'seeds = [0]\nwidths = 8\nlayers = 1\n[models]\nsiren = {{}}\n[[tasks]]\ntask = "audio"\n'
+                    f'signals = ["{tmp_path / "mono.wav"}", "{tmp_path / "stereo.wav"}", "arch"]\nchannel = [0]\n'
+                    f'[[tasks]]\ntask = "audio"\nsignals = ["{tmp_path / "mono.wav"}", "arch"]\n')
+    options = sorted((cell.signal.rsplit("/", 1)[-1], dict(cell.options).get("channel")) for cell in
+                     expand(load_spec(spec, library)))
+    assert options == [("arch", None), ("mono.wav", None), ("stereo.wav", 0)]  # arch is mono in the manifest

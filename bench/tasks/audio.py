@@ -94,29 +94,31 @@ def load_clip(library: SignalLibrary, ref: str, max_samples: int | None,
     return samples, rate
 
 
-def clip_length(library: SignalLibrary, ref: str) -> int:
-    """Samples of clip ``ref`` without reading them: a synthetic clip's length, the manifest's ``frames``,
-    or a file's header."""
+def clip_shape(library: SignalLibrary, ref: str) -> tuple[int, int]:
+    """Samples and channels of clip ``ref`` without reading its samples: a synthetic clip's, the
+    manifest's ``frames`` and ``channels``, or a file's header."""
     if is_synthetic(ref):
-        return SYNTHETIC_LENGTH
+        return SYNTHETIC_LENGTH, 1
     entry = library.entries.get(ref)
-    if entry is not None and "frames" in entry.details:
-        return int(entry.details["frames"])
+    if entry is not None and {"frames", "channels"} <= set(entry.details):
+        return int(entry.details["frames"]), int(entry.details["channels"])
     try:
-        return sf.info(str(library.path(ref, "audio"))).frames
+        info = sf.info(str(library.path(ref, "audio")))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise BenchError(f"cannot read audio file {ref}: {exc}; give a WAV/FLAC/OGG file soundfile can open") from None
+    return info.frames, info.channels
 
 
 def samples_used(library: SignalLibrary, ref: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The options of a clip task with ``max_samples`` as the number of samples actually fitted: the
-    clip's length when unset or beyond it, so that the whole clip asked for in any of these ways is one cell
-    (an invalid value, or an empty clip, stays as given, for the task to refuse)."""
+    """The options of a clip task as they act on clip ``ref``: ``max_samples`` as the number of samples
+    actually fitted (the clip's length when unset or beyond it), and ``channel`` 0 of a mono clip left
+    out (it is the clip itself), so that one run asked for in any of these ways is one cell. An invalid
+    value, or an empty clip, stays as given, for the task to refuse."""
+    length, channels = clip_shape(library, ref)
+    if channels == 1 and options.get("channel") == 0 and type(options["channel"]) is int:
+        options = {key: value for key, value in options.items() if key != "channel"}
     asked = options.get("max_samples")
-    if asked is not None and (not isinstance(asked, int) or asked < 1):
-        return options
-    length = clip_length(library, ref)
-    if length < 1:  # an empty clip: the task says so
+    if (asked is not None and (not isinstance(asked, int) or asked < 1)) or length < 1:
         return options
     return options | {"max_samples": length if asked is None else min(asked, length)}
 
