@@ -94,7 +94,7 @@ def _members_and_task(args: argparse.Namespace, feature: str):
     arch = Architecture.of(task.info, args.width or DEFAULTS["width"], args.layers or DEFAULTS["layers"])
     reason = unsupported([spec.model for spec in specs], arch, feature)
     if reason:
-        raise UsageError(f"{reason}; " + ("use an audio task (the default)" if "1-D inputs" in reason
-                                           else "drop that model"))
+        fix = "use an audio task (the default)" if feature == "diagnose" and arch.d_in != 1 else "drop that model"
+        raise UsageError(f"{reason}; {fix}")
     model, _ = build_ensemble(specs, arch, task.info)
     return task, specs, model.to(device), arch, device

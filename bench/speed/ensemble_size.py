@@ -164,7 +164,8 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
         if rate is None:
             break
         rates[size], took[size] = rate, time.perf_counter() - begun
-        budget = min(TUNE_BUDGET_S, MEASURE_SHARE * job_member_steps / rates[sizes[0]])
+        if size == sizes[0]:  # the job's time predicted from the first size's rate
+            budget = min(TUNE_BUDGET_S, MEASURE_SHARE * job_member_steps / rate)
         if rate < SLOWER * max(rates.values()):  # well behind the best: larger ensembles only get slower from here
             break
         following = sizes[sizes.index(size) + 1:]
@@ -204,13 +205,15 @@ def member_steps_per_s(problem: Problem, size: int, compile: bool) -> float | No
 class CpuShare:
     """The share of all CPUs that other processes used since construction: from /proc/stat (Linux), minus
     the CPU time of this process and of its children (torch.compile's worker processes); 0 where
-    /proc/stat is absent. (psutil would add a dependency for these few lines.)"""
+    /proc/stat is absent. Without ``niced``, processes at a lower priority are left out (they yield their
+    cores to ours). (psutil would add a dependency for these few lines.)"""
 
-    def __init__(self):
-        self.wall, self.own, self.busy = time.perf_counter(), _own_seconds(), _busy_seconds()
+    def __init__(self, niced: bool = True):
+        self.niced = niced
+        self.wall, self.own, self.busy = time.perf_counter(), _own_seconds(), _busy_seconds(niced)
 
     def others(self) -> float:
-        busy = _busy_seconds()
+        busy = _busy_seconds(self.niced)
         if busy is None or self.busy is None:
             return 0.0
         wall = (time.perf_counter() - self.wall) * (os.cpu_count() or 1)

@@ -13,7 +13,7 @@ import time
 import torch
 
 from bench.errors import UsageError
-from bench.speed.ensemble_size import _busy_seconds, _own_seconds
+from bench.speed.ensemble_size import CpuShare
 
 SAMPLE_S = 0.3  # seconds of /proc/stat sampled to see what other processes use
 
@@ -22,13 +22,9 @@ def free_cores(sample_s: float = SAMPLE_S) -> float:
     """Cores not kept busy by other processes of our priority or higher, over ``sample_s`` seconds (all
     cores where /proc/stat is absent)."""
     cores = os.cpu_count() or 1
-    before, own, wall = _busy_seconds(niced=False), _own_seconds(), time.perf_counter()
+    share = CpuShare(niced=False)
     time.sleep(sample_s)
-    after = _busy_seconds(niced=False)
-    if before is None or after is None:
-        return float(cores)
-    others = max(0.0, (after - before) - (_own_seconds() - own)) / (time.perf_counter() - wall)
-    return max(0.0, cores - others)
+    return max(0.0, cores * (1.0 - share.others()))
 
 
 def set_threads(setting: str) -> str:
