@@ -134,6 +134,7 @@ class Member:
             self.weights.append(self._default((layer.fan_out, layer.fan_in), bound, layer.complex_weights))
             self.biases.append(self._default((layer.fan_out,), bound, layer.complex_weights))
         self.omegas: list[float | tuple[float, ...]] = [1.0] * sum(l.activation is not None for l in layers)
+        self.bounds: dict[int, Tensor] = {}  # layer -> |weight| bound kept during training (``keep_within``)
 
     def default(self, table: Mapping[str, Mapping[str, float]], key: str, instead: str | None = None) -> float:
         """A scheme's default for this member's kind of signal: ``table[domain][key]``, where ``table`` is
@@ -148,6 +149,25 @@ class Member:
         if complex_weights:
             return torch.complex(self.uniform(shape, bound), self.uniform(shape, bound))
         return self.uniform(shape, bound)
+
+    def keep_within(self, layer: int, bound: float | Tensor) -> None:
+        """Keep the weights of linear layer ``layer`` in [-bound, bound] during training: after every
+        optimizer step they are clamped there (``Ensemble.project``). ``bound``: a float, or a tensor that
+        broadcasts to the layer's weights [fan_out, fan_in] (e.g. one bound per row [fan_out, 1]); inf
+        leaves an entry free. A scheme declares this in its init function, which is how a scheme shapes
+        training as well as the start (e.g. TUNER's bounded hidden weights)."""
+        weights = self.weights[layer]
+        bound = torch.as_tensor(bound, dtype=torch.float32)
+        if weights.is_complex():
+            raise UsageError(f"keep_within: layer {layer} has complex weights; a bound applies to real ones")
+        try:
+            bound = torch.broadcast_to(bound, weights.shape).clone()
+        except RuntimeError:
+            raise UsageError(f"keep_within: a bound of shape {tuple(bound.shape)} does not broadcast to layer "
+                             f"{layer}'s weights {tuple(weights.shape)}") from None
+        if bool((bound.isnan() | (bound < 0)).any()):
+            raise UsageError(f"keep_within: layer {layer}'s bound must be >= 0 (inf: no bound), not NaN or negative")
+        self.bounds[layer] = bound
 
     def uniform(self, shape: tuple[int, ...], bound: float) -> Tensor:
         """U(-bound, bound) samples of the given shape."""
@@ -248,10 +268,26 @@ class Ensemble(nn.Module):
             for i, layer in enumerate(layers))
         omegas = torch.tensor([m.omegas for m in members], dtype=torch.float32)  # [K, A] or [K, A, P]
         self.register_buffer("omegas", omegas.transpose(0, 1)[:, :, None, None].contiguous())
+        # |weight| bounds [K, fan_out, fan_in] of the layers any member bounds (inf where a member does not);
+        # not saved with the weights: the init that declared them makes them again
+        self.bounded = tuple(i for i in range(len(layers)) if any(i in m.bounds for m in members))
+        for i in self.bounded:
+            free = torch.full(self.weights[i].shape[1:], math.inf)
+            self.register_buffer(f"bound_{i}", torch.stack([m.bounds.get(i, free) for m in members]),
+                                 persistent=False)
 
     @property
     def size(self) -> int:
         return self.weights[0].shape[0]
+
+    @torch.no_grad()
+    def project(self) -> None:
+        """Clamp the weights of each bounded layer into [-bound, bound] (``Member.keep_within``); the
+        training loop calls it after every optimizer step. Elementwise, so a member's weights do not
+        depend on the other members of its ensemble."""
+        for i in self.bounded:
+            bound = getattr(self, f"bound_{i}")
+            self.weights[i].copy_(torch.minimum(torch.maximum(self.weights[i], -bound), bound))
 
     @contextmanager
     def as_in_an_ensemble(self, points: int) -> Iterator[None]:

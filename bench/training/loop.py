@@ -102,6 +102,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
                     with timer.paused():
                         members.record_held_out(task.held_out_metric(model, cfg.precision))
             optimizer.step()
+            model.project()  # the bounds a scheme keeps during training (Member.keep_within), if any
             if scheduler:
                 scheduler.step()
             steps_done = step + 1
