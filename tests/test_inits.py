@@ -174,3 +174,86 @@ def test_vi3nr_gives_every_layer_the_chosen_pre_activation_std(model, activation
         if i < len(omegas):
             h = activation(z, torch.tensor(omegas[i], dtype=torch.float64))
             moment = output_second_moment(activation, omegas[i], sigma_p)
+
+
+@pytest.mark.parametrize("signal, width, bandlimit, low_band", [(AUDIO, 64, 1910, 10), (IMAGE, 256, 85, 220)])
+def test_tuner_first_layer_holds_distinct_integer_frequencies_up_to_its_band_limit(signal, width, bandlimit, low_band):
+    """DianaPat/TUNER @ 3a08967, networks/mrnet.py: first-layer weights are integer frequency vectors k times
+    2 pi / period (period 4 in configs/config_init.yml), frozen, one per direction (the half-plane). Ours: the
+    whole low band max |k_i| <= 10 first (10 in 1-D, (21^2 - 1) / 2 = 220 in 2-D), then evenly spaced up to
+    the band limit (auto: 1910 audio, 85 images)."""
+    weights, _, omegas, used = init("tuner", signal, width=width, layers=3)
+    assert used["bandlimit"] == bandlimit and omegas == [1.0, 30.0, 30.0]
+    k = weights[0] / (2 * math.pi / 4)
+    assert torch.allclose(k, k.round(), atol=1e-4)
+    k = k.round().long()
+    first_nonzero = torch.stack([row[row != 0][0] for row in k])
+    assert (first_nonzero > 0).all()  # no k = 0, and never both k and -k
+    assert len({tuple(row.tolist()) for row in k}) == width
+    norms = k.abs().amax(dim=1)
+    assert int((norms <= 10).sum()) == low_band and int(norms.max()) == bandlimit
+
+
+def test_tuner_bounds_and_hidden_init_follow_the_official_clamps():
+    """DianaPat/TUNER @ 3a08967: utils.py create_clamps gives column j of the first hidden matrix c_L (1.0) when
+    max |k_i| <= block_limit (10), else c_H (0.6); training/optimizers.py clamps w to +-c_j / w0 (w0 = 30) after
+    each step, deeper hidden layers to +-c / w0 (config bounds [[1., .6], 1.]); mrnet.py's Initializer draws
+    column j from N(0, (0.3 c_j / w0)^2). Checked: the declared bounds, each column's std, a KS test of the
+    standardised draws, and deeper layers as SIREN's."""
+    from scipy import stats
+
+    ensemble, _ = build_ensemble([MemberSpec(parse_model("tuner"), 0)], Architecture(2, 256, 3, 1), IMAGE)
+    k = (ensemble.weights[0][0] / (math.pi / 2)).round().abs().amax(dim=1)
+    expected = torch.where(k <= 10, 1.0, 0.6) / 30
+    assert torch.equal(ensemble.bound_1[0], expected[None, :].expand(256, 256))
+    assert torch.equal(ensemble.bound_2[0], torch.full((256, 256), 1.0 / 30))
+    assert ensemble.bounded == (1, 2)  # not the frozen first layer, not the output
+    hidden = ensemble.weights[1][0].detach()
+    standardised = hidden / (0.3 * expected)
+    assert stats.kstest(standardised.flatten().double().numpy(), "norm").pvalue > 1e-3
+    for c, columns in ((1.0, k <= 10), (0.6, k > 10)):
+        assert hidden[:, columns].std().item() == pytest.approx(0.3 * c / 30, rel=0.03)
+    assert ensemble.weights[2][0].abs().max() <= math.sqrt(6 / 256) / 30
+    assert not ensemble.weights[0].requires_grad and not ensemble.biases[0].requires_grad
+
+
+def test_tuner_trains_within_its_bounds_its_first_layer_frozen_and_a_member_equals_its_solo_run(relay_2k):
+    from bench.training import TrainConfig, train
+
+    def fitted(seeds):
+        model, _ = build_ensemble([MemberSpec(parse_model("tuner:c_high=0.2,c_deep=0.3"), s) for s in seeds],
+                                  Architecture.of(relay_2k.info, 32, 3), relay_2k.info)
+        start = model.weights[0].detach().clone()
+        outcome = train(model, relay_2k, TrainConfig(steps=60, lr=1e-3), progress=False)
+        assert torch.equal(model.weights[0], start)  # frozen
+        for i in model.bounded:
+            assert (model.weights[i].abs() <= getattr(model, f"bound_{i}")).all()
+        return [w.detach() for w in model.weights], [m.final for m in outcome.members]
+
+    weights, finals = fitted([0, 1, 2])
+    solo_weights, solo_finals = fitted([1])
+    assert all(torch.equal(w[1], s[0]) for w, s in zip(weights, solo_weights)) and finals[1] == solo_finals[0]
+
+
+def test_tuner_refuses_a_band_too_small_for_its_width():
+    with pytest.raises(Exception, match="raise bandlimit or narrow the network"):
+        init("tuner:bandlimit=20", AUDIO, width=64, layers=2)
+    with pytest.raises(Exception, match="exceeds bandlimit"):
+        init("tuner:low=30,bandlimit=20", AUDIO, width=8, layers=2)
+
+
+@pytest.mark.parametrize("signal, w0_first", [(AUDIO, 3000.0), (IMAGE, 30.0)])
+def test_h_siren_is_siren_draw_for_draw_with_a_hyperbolic_first_activation(signal, w0_first):
+    """arXiv 2410.04716: the first layer's sin(x) becomes sin(sinh(2x)); here sin(w0_first sinh(2 z)), z = W x + b,
+    SIREN's init and SIREN's layers elsewhere. The forward pass equals that formula written out by hand."""
+    weights, biases, omegas, used = init("h_siren", signal, width=32, layers=2)
+    siren_weights, siren_biases, siren_omegas, _ = init("siren", signal, width=32, layers=2)
+    assert all(torch.equal(a, b) for a, b in zip(weights + biases, siren_weights + siren_biases))
+    assert omegas == siren_omegas == [w0_first, 30.0] and used["w0_first"] == w0_first
+    ensemble, _ = build_ensemble([MemberSpec(parse_model("h_siren"), 0)], Architecture(signal.d_in, 32, 2, 1), signal)
+    x = torch.rand(50, signal.d_in) * 2 - 1
+    h = torch.sin(w0_first * torch.sinh(2 * (x @ weights[0].T + biases[0])))
+    h = torch.sin(30.0 * (h @ weights[1].T + biases[1]))
+    expected = h @ weights[2].T + biases[2]
+    with torch.no_grad():
+        assert torch.allclose(ensemble(x)[0], expected, rtol=1e-4, atol=1e-5)
