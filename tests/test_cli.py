@@ -76,7 +76,10 @@ def test_list_commands(capsys):
     code, out, _ = run_cli(capsys, "list", "models")
     assert code == 0
     for name, params in [("siren", "w0_first: float > 0 = auto"), ("siren2", "a: float > 0 = 100.0"),
-                         ("siren2_filtered", "decay: float >= 0 = 0.9"), ("winner", "s1: float >= 0 = auto")]:
+                         ("siren2_filtered", "decay: float >= 0 = 0.9"), ("winner", "s1: float >= 0 = auto"),
+                         ("weight_scaling", "alpha: float > 0 = 2.5"), ("vi3nr", "sigma_p: float > 0 = 1.0"),
+                         ("tuner", "bandlimit: int >= 1 = auto, c_low: float > 0 = 1.0, c_high: float > 0 = 0.6"),
+                         ("h_siren", "w0: float > 0 = 30.0, w0_first: float > 0 = auto")]:
         assert re.search(rf"^{name}\s", out, re.M) and params in out
     code, out, _ = run_cli(capsys, "list", "signals")
     local = SignalLibrary().local_path(SignalLibrary().entries["relay"]) is not None
@@ -100,7 +103,7 @@ def bad_files(tmp_path):
 
 
 @pytest.mark.parametrize("args, code, fragment", [
-    (["--model", "nope"], 2, "unknown model 'nope'; choose one of: finer, finer++, gauss, relu_pe, siren, siren2, siren2_filtered, vi3nr, vi3nr_finer, vi3nr_gauss, weight_scaling, winner, wire"),
+    (["--model", "nope"], 2, "unknown model 'nope'; choose one of: finer, finer++, gauss, h_siren, relu_pe, siren, siren2, siren2_filtered, tuner, vi3nr, vi3nr_finer, vi3nr_gauss, weight_scaling, winner, wire"),
     (["--model", "siren2:S1=3"], 2, "unknown parameter 'S1'; valid keys: S0: float >= 0 = auto"),
     (["--model", "siren2:S0=big"], 2, "S0='big' is not a valid float"),
     (["--task", "audio:no_such_clip"], 2, "unknown signal 'no_such_clip'"),
