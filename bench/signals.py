@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import pooch
 
+from bench import band_noise
 from bench.errors import BenchError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -91,7 +92,7 @@ class SignalLibrary:
         Raises the error ``path`` would raise for an unknown name or a missing file."""
         found = self._resolve(ref, kind)
         if found is None:
-            return ref
+            return SYNTHETIC_PREFIX + synthetic_name(ref)
         return found.sha256 if isinstance(found, SignalEntry) else sha256_of(found)
 
     def canonical(self, ref: str, kind: str) -> str:
@@ -99,6 +100,8 @@ class SignalLibrary:
         the absolute path are one signal and one cell), a manifest or synthetic name as it is. Raises the
         error ``path`` would raise for an unknown name or a missing file."""
         found = self._resolve(ref, kind)
+        if is_synthetic(ref):
+            return SYNTHETIC_PREFIX + synthetic_name(ref)
         return str(found.resolve()) if isinstance(found, Path) else ref
 
     def path(self, ref: str, kind: str) -> Path:
@@ -125,7 +128,8 @@ class SignalLibrary:
         if path.suffix or os.sep in ref:
             raise BenchError(f"file not found: {path}; check the path")
         names = ", ".join(name for name, e in self.entries.items() if e.kind == kind)
-        raise UsageError(f"unknown signal {ref!r}; use a file path, synthetic:{{{','.join(SYNTHETIC)}}}, or one of: {names}")
+        raise UsageError(f"unknown signal {ref!r}; use a file path, synthetic:{{{','.join(SYNTHETIC)}}}, "
+                         f"synthetic:{band_noise.USAGE}, or one of: {names}")
 
     def _verified(self, entry: SignalEntry) -> Path:
         path = self.local_path(entry)
@@ -167,16 +171,36 @@ SYNTHETIC: dict[str, Callable[[tuple[int, ...], np.random.Generator], np.ndarray
 
 
 def synthetic_name(ref: str) -> str:
-    """NAME of ``synthetic:NAME``, checked against the known generators."""
+    """NAME of ``synthetic:NAME``, checked against the known generators; a band-noise call
+    (``band(centroid=...)``, bench.band_noise) in its canonical form."""
     name = ref.removeprefix(SYNTHETIC_PREFIX)
+    band = band_noise.parse(name)
+    if band is not None:
+        return band.name
     if name not in SYNTHETIC:
-        raise UsageError(f"unknown synthetic signal {name!r}; choose one of: {', '.join(SYNTHETIC)}")
+        raise UsageError(f"unknown synthetic signal {name!r}; choose one of: {', '.join(SYNTHETIC)}, "
+                         f"{band_noise.USAGE}")
     return name
+
+
+def is_band(ref: str) -> bool:
+    """Whether ``ref`` is band noise, which is generated at the length fitted (bench.band_noise)."""
+    return is_synthetic(ref) and band_noise.parse(ref.removeprefix(SYNTHETIC_PREFIX)) is not None
 
 
 def synthetic(ref: str, shape: tuple[int, ...]) -> np.ndarray:
     """The synthetic signal ``synthetic:NAME`` as a float64 array of the given shape."""
-    return SYNTHETIC[synthetic_name(ref)](shape, np.random.default_rng(0))
+    name = synthetic_name(ref)
+    if name in SYNTHETIC:
+        return SYNTHETIC[name](shape, np.random.default_rng(0))
+    return _band(name, shape)
+
+
+@lru_cache(maxsize=16)
+def _band(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    signal = band_noise.parse(name).generate(shape)
+    signal.flags.writeable = False  # shared by the cache
+    return signal
 
 
 def is_synthetic(ref: str) -> bool:

@@ -7,7 +7,9 @@ import argparse
 from bench.cli.options import add_data_dir, common, positive
 from bench.errors import UsageError
 from bench.models import load_builtin_models
+from bench import band_noise
 from bench.signals import SYNTHETIC, SignalLibrary
+from bench.tasks.audio import SYNTHETIC_LENGTH
 from bench.sweep.presets import DEFAULTS
 from bench.tasks import load_builtin_tasks
 
@@ -44,6 +46,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for entry in load_builtin_tasks():
             options = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
             print(f"{entry.name:14s} {entry.summary}  [options: {options}]")
+        print(f"signals: a manifest name (bench list signals), a file path, synthetic:{', synthetic:'.join(SYNTHETIC)}, "
+              f"or synthetic:{band_noise.USAGE}")
     else:
         library = SignalLibrary(args.data_dir)
         for entry in library.entries.values():
@@ -53,6 +57,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{entry.name:18s} {entry.kind:6s} {details}  [{status}]")
         for name in SYNTHETIC:
             print(f"{'synthetic:' + name:18s} both   generated in code (seed 0)  [always available]")
+        print(f"{'synthetic:band':18s} both   noise with a controlled spectrum: synthetic:{band_noise.USAGE}; centroid in\n"
+              f"{'':25s} Nyquist units (0, 1), bandwidth the band's FWHM, floor the level of frequencies below it\n"
+              f"{'':25s} (0..1 of the band's peak); clips are made at --max-samples (default {SYNTHETIC_LENGTH:,}), images\n"
+              f"{'':25s} at --side  [always available]")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from typing import Any
 
@@ -15,7 +16,7 @@ from bench.errors import BenchError, BenchWarning, UsageError
 from bench.metrics import lsd_db, mean_square, si_snr_db, snr_db, spectral_centroid
 from bench.models import SignalInfo
 from bench.registry import NonNegativeInt, PositiveInt
-from bench.signals import SignalLibrary, is_synthetic, synthetic
+from bench.signals import SignalLibrary, is_band, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
 SYNTHETIC_RATE = 16000  # nominal sample rate (Hz) recorded for synthetic clips
@@ -77,7 +78,8 @@ def load_clip(library: SignalLibrary, ref: str, max_samples: int | None,
     if is_synthetic(ref):
         if channel:
             raise UsageError(f"--channel {channel}: the synthetic clip {ref} has one channel, numbered 0")
-        samples, rate = synthetic(ref, (SYNTHETIC_LENGTH,)), SYNTHETIC_RATE
+        length = (max_samples or SYNTHETIC_LENGTH) if is_band(ref) else SYNTHETIC_LENGTH  # band noise: as fitted
+        samples, rate = np.array(synthetic(ref, (length,))), SYNTHETIC_RATE
     else:
         samples, rate = read_mono(library.path(ref, "audio"), channel)
     if samples.size == 0:
@@ -98,7 +100,7 @@ def clip_shape(library: SignalLibrary, ref: str) -> tuple[int, int]:
     """Samples and channels of clip ``ref`` without reading its samples: a synthetic clip's, the
     manifest's ``frames`` and ``channels``, or a file's header."""
     if is_synthetic(ref):
-        return SYNTHETIC_LENGTH, 1
+        return (sys.maxsize if is_band(ref) else SYNTHETIC_LENGTH), 1  # band noise: any length asked for
     entry = library.entries.get(ref)
     if entry is not None and {"frames", "channels"} <= set(entry.details):
         return int(entry.details["frames"]), int(entry.details["channels"])
@@ -114,6 +116,8 @@ def samples_used(library: SignalLibrary, ref: str, options: dict[str, Any]) -> d
     actually fitted (the clip's length when unset or beyond it), and ``channel`` 0 of a mono clip left
     out (it is the clip itself), so that one run asked for in any of these ways is one cell. An invalid
     value, or an empty clip, stays as given, for the task to refuse."""
+    if is_band(ref):  # generated at the length asked for
+        options = options | {"max_samples": options.get("max_samples") or SYNTHETIC_LENGTH}
     length, channels = clip_shape(library, ref)
     if channels == 1 and options.get("channel") == 0 and type(options["channel"]) is int:
         options = {key: value for key, value in options.items() if key != "channel"}

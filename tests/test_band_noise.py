@@ -1,0 +1,68 @@
+"""synthetic:band(...): noise whose spectral centroid (docs/methods.md) is the one asked for, as trained."""
+
+import numpy as np
+import pytest
+
+from bench.errors import UsageError
+from bench.signals import SignalLibrary
+from bench.tasks import load_task
+
+
+@pytest.mark.parametrize("length", [1024, 16384, 150000])
+@pytest.mark.parametrize("centroid, floor", [(0.05, 0.0), (0.2, 0.5), (0.45, 0.1), (0.63, 0.0), (0.9, 0.0)])
+def test_a_clip_has_the_requested_centroid_within_two_percent(length, centroid, floor):
+    task = load_task(f"audio:synthetic:band(centroid={centroid},floor={floor})", SignalLibrary(),
+                     {"max_samples": length})
+    assert task.size == length and task.info.centroid == pytest.approx(centroid, rel=0.02)
+    assert float(task.target.abs().max()) == pytest.approx(1.0)  # divided by its peak like any clip
+
+
+@pytest.mark.parametrize("side", [32, 64, 256])
+@pytest.mark.parametrize("centroid, floor", [(0.1, 0.0), (0.3, 0.3), (0.55, 0.0)])
+def test_an_image_has_the_requested_centroid_within_two_percent(side, centroid, floor):
+    task = load_task(f"image:synthetic:band(centroid={centroid},floor={floor})", SignalLibrary(), {"side": side})
+    assert task.grid == (side, side) and task.info.centroid == pytest.approx(centroid, rel=0.02)
+    assert float(task.target.min()) == -1.0 and float(task.target.max()) == 1.0
+
+
+def spectrum(name: str, length: int = 8192) -> np.ndarray:
+    task = load_task(f"audio:synthetic:{name}", SignalLibrary(), {"max_samples": length})
+    return np.abs(np.fft.rfft(task.target[:, 0].double().numpy()))
+
+
+def test_the_floor_sets_the_lows_and_the_band_its_width():
+    frequencies = np.fft.rfftfreq(8192) * 2  # 1 = Nyquist
+    bare, floored = spectrum("band(centroid=0.6)"), spectrum("band(centroid=0.45,floor=0.25)")
+    for magnitude, floor in ((bare, 0.0), (floored, 0.25)):
+        peak = frequencies[magnitude.argmax()]
+        lows = (frequencies > 0) & (frequencies < peak - 0.1)  # below the band (its half-support is 0.1)
+        assert magnitude[lows].mean() == pytest.approx(floor * magnitude.max(), rel=0.05, abs=1e-6 * magnitude.max())  # float32 targets
+    half_max = frequencies[bare >= bare.max() / 2]
+    assert half_max.max() - half_max.min() == pytest.approx(0.1, abs=0.002)  # bandwidth: full width at half maximum
+
+
+def test_one_signal_per_spelling_and_a_new_one_per_seed():
+    library = SignalLibrary()
+    names = ["synthetic:band(centroid=0.3)", "synthetic:band( centroid=0.30, floor=0 )",
+             "synthetic:band(seed=0,bandwidth=0.1,centroid=0.3)"]
+    assert {library.canonical(n, "audio") for n in names} == {"synthetic:band(centroid=0.3,bandwidth=0.1,floor=0,seed=0)"}
+    assert len({library.fingerprint(n, "audio") for n in names}) == 1
+    first, again, other = (spectrum(n, 2048) for n in ("band(centroid=0.3)", "band(centroid=0.3)",
+                                                       "band(centroid=0.3,seed=1)"))
+    assert np.array_equal(first, again)
+    task = load_task("audio:synthetic:band(centroid=0.3,seed=1)", library, {"max_samples": 2048})
+    assert not np.array_equal(task.target.numpy(), load_task("audio:synthetic:band(centroid=0.3)", library,
+                                                             {"max_samples": 2048}).target.numpy())
+
+
+@pytest.mark.parametrize("name, message", [
+    ("band(centroid=1.5)", "centroid must lie in (0, 1)"),
+    ("band(bandwidth=0.2)", "give centroid=C"),
+    ("band(centroid=0.3,width=2)", "'width=2' is not KEY=VALUE with KEY one of centroid, bandwidth, floor, seed"),
+    ("band(centroid=abc)", "centroid='abc' is not a number"),
+    ("band(centroid=0.3,seed=1.5)", "seed='1.5' is not an integer"),
+    ("band(centroid=0.85,floor=0.3)", "centroid 0.85 is out of reach"),
+])
+def test_a_bad_band_is_one_usage_error(name, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_task(f"audio:synthetic:{name}", SignalLibrary(), {"max_samples": 1024})
