@@ -178,4 +178,4 @@ def test_training_settings_are_checked_by_their_declared_domain_in_a_spec(librar
                           ("batch_seed = -1", "train.batch_seed: bad value -1 (-1 must be >= 0)")):
         with pytest.raises(UsageError, match=re.escape(problem)):
             parse_spec(base.format(line=line), "s.toml", library)
-    assert parse_spec(base.format(line="lr = 1"), "s.toml", library).train.lr == 1.0
+    assert parse_spec(base.format(line="lr = 1"), "s.toml", library).trains[0].lr == 1.0

@@ -137,7 +137,8 @@ def test_shipped_presets_are_valid(library):
     for name in names:
         assert expand(load_spec(SPECS_DIR / f"{name}.toml", library))
     paper = load_spec(SPECS_DIR / "siren2-paper-audio.toml", library)
-    assert (paper.widths, paper.layers, paper.train.steps, paper.train.lr_step, paper.train.lr_gamma) == (
+    train, = paper.trains
+    assert (paper.widths, paper.layers, train.steps, train.lr_step, train.lr_gamma) == (
         (222,), (4,), 1000, 20, 0.99)
     assert len(paper.seeds) == 5 and len(paper.tasks[0].signals) == 11
 

@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{grid.task}:{grid.signals[0]}: {_count(left, 'member')} on {groups}"
               + (f" ({finished} already in {out})" if finished else "")
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
-              + f", {spec.train.steps} steps on {device}{threads}", file=sys.stderr)
+              + f", {spec.trains[0].steps} steps on {device}{threads}", file=sys.stderr)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
                         compile_mode=args.compile, checkpoint_every_s=args.checkpoint_every)
     for row in rows:

@@ -104,7 +104,7 @@ class Job:
 def cell_count(spec: Spec) -> int:
     """How many cells ``expand`` gives, without expanding."""
     targets = {(grid.task, *target) for grid in spec.tasks for target in grid.targets}
-    return len(targets) * len(sizes(spec)) * len(spec.layers) * len(spec.models) * len(spec.seeds)
+    return len(targets) * len(sizes(spec)) * len(spec.layers) * len(spec.trains) * len(spec.models) * len(spec.seeds)
 
 
 def sizes(spec: Spec) -> list[tuple[int | None, int | None]]:
@@ -113,13 +113,14 @@ def sizes(spec: Spec) -> list[tuple[int | None, int | None]]:
 
 
 def expand(spec: Spec) -> list[Cell]:
-    """Every cell of the grid: tasks x signals x options x widths x layers x models x seeds, each once
+    """Every cell of the grid: tasks x signals x options x widths x layers x training settings x models x seeds, each once
     (a value listed twice, e.g. S0 = [0.1, 1e-1], gives one cell)."""
     cells = (
-        Cell(grid.task, target.signal, target.options, width, layers, spec.train, model, seed, target.fingerprint,
+        Cell(grid.task, target.signal, target.options, width, layers, train, model, seed, target.fingerprint,
              budget)
         for grid in spec.tasks for target in grid.targets
-        for width, budget in sizes(spec) for layers in spec.layers for model in spec.models for seed in spec.seeds
+        for width, budget in sizes(spec) for layers in spec.layers for train in spec.trains for model in spec.models
+        for seed in spec.seeds
     )
     return list({cell.key: cell for cell in cells}.values())
 

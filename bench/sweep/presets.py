@@ -72,7 +72,7 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
                              f"{', '.join(g.task for g in loaded.tasks)}); choose a matching --task")
         options = {key: values[0] for key, values in grid.options}
     options |= entry.parse_options(task_options or {})
-    config = replace(loaded.train if loaded else TrainConfig(), **(train or {}))
+    config = replace(loaded.trains[0] if loaded else TrainConfig(), **(train or {}))
     budgets = (params,) if params else (loaded.budgets if loaded and not width else ())
     return Spec(
         name="run",
@@ -82,5 +82,5 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
         budgets=budgets,
         layers=(layers or (loaded.layers[0] if loaded else DEFAULTS["layers"]),),
         seeds=tuple(parse_seeds(seeds or DEFAULTS["seeds"])),
-        train=config, max_members=None, text="",
+        trains=(config,), max_members=None, text="",
         ntk=NtkOptions(ntk, ntk_points) if ntk else None)

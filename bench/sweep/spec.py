@@ -9,7 +9,7 @@ names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
     gpus_per_job = 0.5       # optional: GPUs per ensemble with --executor ray (--gpus-per-job overrides)
     ntk = ["init", "final"]  # optional: NTK spectral summaries as result columns, on ntk_points points
     [train]                  # steps, lr, lr_step, lr_gamma, batch_size, eval_every, batch_seed, precision
-    steps = 1000
+    steps = 1000             # each a value or a list (a grid axis: lr = [1e-4, 3e-4, 1e-3])
     [models]                 # name = {param = value or [values]}; each list is a grid axis
     siren = {}
     siren2 = {S0 = [0.01, 0.033, 0.1]}
@@ -107,7 +107,7 @@ class Spec:
     widths: tuple[int, ...]
     layers: tuple[int, ...]
     seeds: tuple[int, ...]
-    train: TrainConfig
+    trains: tuple[TrainConfig, ...]  # the training settings' grid ([train] values may be lists)
     max_members: int | None
     text: str
     ntk: NtkOptions | None = None
@@ -240,14 +240,19 @@ class _Checker:
         except UsageError as exc:
             raise self.fail("ntk", str(exc)) from None
 
-    def train(self, table: Any) -> TrainConfig | None:
+    def train(self, table: Any) -> tuple[TrainConfig, ...] | None:
+        """The grid of training settings: each [train] value, or list of values, is an axis."""
         if not isinstance(table, dict):
             raise self.fail("train", "expected a table of training settings")
         before = len(self.problems)
-        values = {key: self.collect(self._train_value, key, value) for key, value in table.items()}
+        axes = {key: self.collect(self._train_values, key, value) for key, value in table.items()}
         if len(self.problems) > before:
             return None
-        return TrainConfig(**values)  # coerced: lr = 1 and lr = 1.0 are one setting (and one cell key)
+        # coerced: lr = 1 and lr = 1.0 are one setting (and one cell key); a value listed twice is one
+        return unique(TrainConfig(**dict(zip(axes, values))) for values in itertools.product(*axes.values()))
+
+    def _train_values(self, key: str, value: Any) -> list[Any]:
+        return [self._train_value(key, v) for v in self.values(f"train.{key}", value)]
 
     def _train_value(self, key: str, value: Any) -> Any:
         """A [train] value checked by its setting's declared type and domain (``TRAIN_PARAMS``), as the
@@ -369,11 +374,11 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
     max_members = check.collect(check.one_int, "max_members", raw["max_members"], 1) if "max_members" in raw else None
     gpus = check.collect(check.gpus, raw["gpus_per_job"]) if "gpus_per_job" in raw else None
     ntk = check.collect(check.ntk, raw["ntk"], raw.get("ntk_points", NtkOptions.points)) if "ntk" in raw else None
-    train = check.collect(check.train, raw.get("train", {}))
+    trains = check.collect(check.train, raw.get("train", {}))
     models = check.collect(check.models, raw["models"]) if "models" in raw else None
     tasks = check.collect(check.tasks, raw["tasks"], library) if "tasks" in raw else None
     check.done()
-    return Spec(name=name, models=models, tasks=tasks, widths=widths, layers=layers, seeds=seeds, train=train,
+    return Spec(name=name, models=models, tasks=tasks, widths=widths, layers=layers, seeds=seeds, trains=trains,
                 max_members=max_members, text=text, ntk=ntk, gpus_per_job=gpus, budgets=budgets)
 
 

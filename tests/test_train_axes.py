@@ -1,0 +1,58 @@
+"""Training settings as grid axes: [train] values may be lists, each combination its own cells, keyed
+as a spec of single values keys them (so published cells are found again)."""
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.errors import UsageError
+from bench.sweep.plan import cell_count, expand
+from bench.sweep.spec import parse_spec
+
+HEAD = "seeds = [0, 1]\nwidths = 8\nlayers = 1\n"
+TAIL = "[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 256\n"
+
+
+def spec(train: str, library):
+    return parse_spec(HEAD + "[train]\nsteps = 4\n" + train + "\n" + TAIL, "t.toml", library)
+
+
+def test_lists_in_train_are_axes_and_single_values_keep_their_cell_keys(library):
+    grid = spec("lr = [1e-4, 1e-3, 0.001]\nlr_gamma = [1.0, 0.99]\nlr_step = 2", library)
+    assert cell_count(grid) == 2 * 3 * 2 - 4  # 0.001 and 1e-3 are one value
+    cells = expand(grid)
+    assert len(cells) == 8 and {(c.train.lr, c.train.lr_gamma) for c in cells} == {
+        (1e-4, 1.0), (1e-4, 0.99), (1e-3, 1.0), (1e-3, 0.99)}
+    for lr, gamma in ((1e-4, 1.0), (1e-3, 0.99)):
+        single = expand(spec(f"lr = {lr}\nlr_gamma = {gamma}\nlr_step = 2", library))
+        listed = expand(spec(f"lr = [{lr}]\nlr_gamma = [{gamma}]\nlr_step = 2", library))
+        found = {c.key for c in cells if (c.train.lr, c.train.lr_gamma) == (lr, gamma)}
+        assert {c.key for c in single} == {c.key for c in listed} == found
+
+
+@pytest.mark.parametrize("train, message", [
+    ("lr = []", "t.toml: train.lr: empty list; give at least one value"),
+    ("lr = [1e-4, -1.0]", "t.toml: train.lr: bad value -1.0"),
+    ("lr_step = [10, '20']", "t.toml: train.lr_step: bad value '20'"),
+])
+def test_a_bad_value_in_a_train_list_names_the_setting(library, train, message):
+    with pytest.raises(UsageError) as err:
+        spec(train, library)
+    assert str(err.value).startswith(message)
+
+
+def test_a_swept_learning_rate_gives_each_cell_the_numbers_of_its_own_run(tmp_path, capsys):
+    path = tmp_path / "lr.toml"
+    path.write_text(HEAD + "[train]\nsteps = 30\nlr = [1e-4, 1e-3]\n" + TAIL)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "swept"), "--device", "cpu", "--no-progress"]) == 0
+    swept = pd.read_parquet(tmp_path / "swept" / "results.parquet")
+    assert sorted(swept["lr"].unique()) == [1e-4, 1e-3] and len(swept) == 4
+    for lr in (1e-4, 1e-3):
+        assert main(["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "256", "--width", "8",
+                     "--layers", "1", "--steps", "30", "--lr", str(lr), "--seeds", "0-1", "--device", "cpu",
+                     "--out", str(tmp_path / f"run{lr}"), "--no-progress"]) == 0
+        alone = pd.read_parquet(tmp_path / f"run{lr}" / "results.parquet").sort_values("seed")
+        cells = swept[swept["lr"] == lr].sort_values("seed")
+        assert list(cells["cell_key"]) == list(alone["cell_key"])
+        assert list(cells["snr_db"]) == list(alone["snr_db"])
+    capsys.readouterr()
