@@ -41,12 +41,14 @@ def test_a_bad_value_in_a_train_list_names_the_setting(library, train, message):
     assert str(err.value).startswith(message)
 
 
-def test_a_swept_learning_rate_gives_each_cell_the_numbers_of_its_own_run(tmp_path, capsys):
+def test_swept_learning_rates_share_an_ensemble_and_each_cell_has_the_numbers_of_its_own_run(tmp_path, capsys):
     path = tmp_path / "lr.toml"
     path.write_text(HEAD + "[train]\nsteps = 30\nlr = [1e-4, 1e-3]\n" + TAIL)
-    assert main(["sweep", str(path), "--out", str(tmp_path / "swept"), "--device", "cpu", "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--out", str(tmp_path / "swept"), "--device", "cpu", "--no-progress",
+                 "--max-members", "4"]) == 0
     swept = pd.read_parquet(tmp_path / "swept" / "results.parquet")
     assert sorted(swept["lr"].unique()) == [1e-4, 1e-3] and len(swept) == 4
+    assert (swept["ensemble_size"] == 4).all()  # both learning rates trained as one ensemble
     for lr in (1e-4, 1e-3):
         assert main(["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "256", "--width", "8",
                      "--layers", "1", "--steps", "30", "--lr", str(lr), "--seeds", "0-1", "--device", "cpu",

@@ -40,7 +40,7 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
     spectral = [{} for _ in cells]
     if "init" in stages:
         spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_init"))]
-    outcome = train(model, task, first.train, progress, compile, checkpoint)
+    outcome = train(model, task, first.train, progress, compile, checkpoint, [cell.train for cell in cells])
     if "final" in stages:
         spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_final"))]
     samples = min(first.train.batch_size or task.size, task.size)

@@ -125,12 +125,23 @@ def expand(spec: Spec) -> list[Cell]:
     return list({cell.key: cell for cell in cells}.values())
 
 
+PER_MEMBER_SETTINGS = ("lr", "lr_step", "lr_gamma")  # training settings members of one ensemble may differ in
+
+
+def shared_settings(train: TrainConfig) -> tuple:
+    """The training settings every member of an ensemble must share: all but the learning rate and its
+    schedule, which each member may have of its own (``bench.training.member_adam``)."""
+    return tuple((key, value) for key, value in asdict(train).items() if key not in PER_MEMBER_SETTINGS)
+
+
 def pack(cells: list[Cell], max_members: int) -> list[Job]:
-    """Group cells that can share an ensemble (same task, options, architecture, training and network plan),
-    in first-seen order, and split each group into the fewest jobs of at most ``max_members`` cells."""
+    """Group cells that can share an ensemble (same task, options, architecture, network plan and training
+    settings but the learning rate and its schedule), in first-seen order, and split each group into the
+    fewest jobs of at most ``max_members`` cells."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
-        key = (cell.task_key, cell.width, cell.param_budget, cell.layers, cell.train, cell.model.entry.meta["plan"])
+        key = (cell.task_key, cell.width, cell.param_budget, cell.layers, shared_settings(cell.train),
+               cell.model.entry.meta["plan"])
         groups.setdefault(key, []).append(cell)
     return [part for group in groups.values() for part in split(Job(tuple(group)), max_members)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +16,7 @@ from bench.registry import NonNegativeInt, PositiveFloat, PositiveInt, declared_
 from bench.tasks import Task
 from bench.training.allocator import keep_large_blocks
 from bench.training.checkpoint import Checkpoint
+from bench.training.member_adam import MemberAdam, MemberStepLR
 from bench.training.precision import matmul_precision
 from bench.training.step import TrainingStep
 from bench.training.tracking import MemberOutcome, MemberTracker, StepTimer
@@ -55,14 +57,16 @@ class TrainOutcome:
 
 
 def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, compile: bool = False,
-          checkpoint: Checkpoint | None = None) -> TrainOutcome:
+          checkpoint: Checkpoint | None = None, member_rates: Sequence[TrainConfig] | None = None) -> TrainOutcome:
     """Train every member of ``model`` on ``task`` at once; a member whose loss turns NaN/inf stops
     counting (status "diverged") while the others go on. Model and task must be on the same device.
     ``compile``: run the step through torch.compile (see ``TrainingStep``); on the CPU the allocator is
     tuned first (``keep_large_blocks``). ``checkpoint``: continue from its saved state if there is one,
     and save the loop's state there every ``checkpoint.every_s`` seconds (the caller removes it once
     the results are stored); a resumed run gives the numbers of an uninterrupted one. Its steps/s
-    then times this process's steps only, and ``seconds`` adds the time saved with the checkpoint."""
+    then times this process's steps only, and ``seconds`` adds the time saved with the checkpoint.
+    ``member_rates``: one setting per member whose lr, lr_step and lr_gamma that member trains at (the rest
+    of ``cfg`` is shared); where they differ, ``MemberAdam`` gives each member the updates of its lone run."""
     device = task.coords.device
     if device.type == "cpu":
         keep_large_blocks()
@@ -71,8 +75,7 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
         compile = saved["compile"]
     with matmul_precision(cfg.precision):
         step_fn = TrainingStep(model, task, cfg.precision, compile)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+        optimizer, scheduler = _optimizer(model, cfg, member_rates)
         full_batch = cfg.batch_size is None or cfg.batch_size >= task.size
         batches = torch.Generator().manual_seed(cfg.batch_seed)
         curve_every = max(1, cfg.steps // CURVE_POINTS) if full_batch else cfg.eval_every
@@ -131,6 +134,19 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
                 at_best = task.evaluate(model, cfg.precision)
     return TrainOutcome(members.outcomes(evaluation, task.metric, at_best), rate,
                         seconds_before + time.perf_counter() - started, step_fn.compiled is not None)
+
+
+def _optimizer(model: Ensemble, cfg: TrainConfig, member_rates: Sequence[TrainConfig] | None):
+    """Adam and StepLR for the ensemble: torch's when every member trains at ``cfg``'s rates, else one rate
+    and schedule per member (``MemberAdam``, ``MemberStepLR``)."""
+    rates = [(s.lr, s.lr_step, s.lr_gamma) for s in member_rates or ()]
+    if len(set(rates)) > 1:
+        optimizer = MemberAdam(model.parameters(), [lr for lr, _, _ in rates])
+        return optimizer, (MemberStepLR(optimizer, [step for _, step, _ in rates], [gamma for _, _, gamma in rates])
+                           if any(step for _, step, _ in rates) else None)
+    lr, lr_step, lr_gamma = rates[0] if rates else (cfg.lr, cfg.lr_step, cfg.lr_gamma)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, lr_step, lr_gamma) if lr_step else None
 
 
 def _loadable(checkpoint: Checkpoint, model: Ensemble) -> dict | None:
