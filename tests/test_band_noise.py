@@ -66,3 +66,19 @@ def test_one_signal_per_spelling_and_a_new_one_per_seed():
 def test_a_bad_band_is_one_usage_error(name, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_task(f"audio:synthetic:{name}", SignalLibrary(), {"max_samples": 1024})
+
+
+def test_a_report_of_band_noise_draws_the_spectral_map(tmp_path, capsys):
+    from bench.cli import main
+
+    spec = tmp_path / "map.toml"
+    spec.write_text("name = 'map'\nseeds = [0, 1]\nwidths = 8\nlayers = 1\nntk = 'init'\nntk_points = 32\n"
+                    "[train]\nsteps = 5\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\n"
+                    "signals = ['synthetic:band(centroid=0.2)', 'synthetic:band(centroid=0.7)']\n"
+                    "max_samples = [256, 512]\n")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "rows"), "--device", "cpu", "--no-progress"]) == 0
+    assert main(["report", str(tmp_path / "rows"), "--out", str(tmp_path / "report")]) == 0
+    readme = (tmp_path / "report" / "README.md").read_text()
+    for name in ("map_snr_db", "map_snr_db_lines", "map_ntk_init_frac_above_centroid"):
+        assert (tmp_path / "report" / f"{name}.png").stat().st_size > 0 and f"({name}.png)" in readme
+    capsys.readouterr()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.errors import UsageError
 from bench.report.figures import figures, ntk_figures, throughput_figure
+from bench.report.spectral_map import spectral_map_figures
 from bench.report.held_out import held_out_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.metrics import METRICS, declared
@@ -85,6 +86,14 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
             lines += held_out_section(rows, metric, out)
         if metric not in fits and f"curve_{metric}" in rows:  # a score tracked in training (the task's main one)
             lines += ntk_prediction_section(rows, metric, out)
+    main_metric = ok["main_metric"].iloc[0] if "main_metric" in ok and len(ok) else None
+    maps = [(column, label) for column, label in (
+        (main_metric, declared(main_metric).label if main_metric else ""),
+        ("ntk_init_frac_above_centroid", "share of NTK energy above the centroid at init")) if column]
+    map_pngs = [png for column, label in maps for png in spectral_map_figures(ok, column, label, out)]
+    if map_pngs:
+        lines += ["## Spectral map", "", "Band-noise targets (`synthetic:band`) by spectral centroid and length.", "",
+                  *(f"![{png}]({png})\n" for png in map_pngs)]
     ntk_pngs = ntk_figures(ok, out)
     if ntk_pngs:
         lines += ["## NTK spectral energy", "", *(f"![{png}]({png})\n" for png in ntk_pngs)]
