@@ -22,6 +22,9 @@ from bench.errors import UsageError
 from bench.metrics import spectral_centroid
 
 NAME = "band"
+CENTROID_TOLERANCE = 0.02  # relative: a made signal's centroid is within 2% of the one asked for, or refused
+MAX_VALUES = 2**24  # samples (or pixels) of a band-noise signal: 128 MiB of float64 and its FFTs
+MAX_SEED = 2**63 - 1
 _CALL = re.compile(r"^band\((.*)\)$")
 
 
@@ -45,18 +48,24 @@ class Band:
 
     @property
     def name(self) -> str:
-        """The canonical name: every parameter, in declaration order (one signal, one name, one cell)."""
-        return f"{NAME}(" + ",".join(f"{f.name}={getattr(self, f.name):g}" for f in fields(self)) + ")"
+        """The canonical name: every parameter, in declaration order, each number written so that it reads
+        back exactly (one signal, one name, one cell)."""
+        return f"{NAME}(" + ",".join(f"{f.name}={_exact(getattr(self, f.name))}" for f in fields(self)) + ")"
 
     def amplitude(self, radius: np.ndarray, center: float) -> np.ndarray:
         """Designed magnitude at radial frequency ``radius`` (1 = Nyquist) for a band centred at ``center``."""
         half = self.bandwidth  # a raised cosine of this half-support has this full width at half maximum
         bump = np.where(np.abs(radius - center) < half, np.cos(math.pi / 2 * (radius - center) / half) ** 2, 0.0)
-        lows = np.where((radius > 0) & (radius < center), self.floor, 0.0)
-        return np.where(radius <= 1, np.maximum(bump, lows), 0.0)
+        lows = np.where(radius < center, self.floor, 0.0)
+        return np.where((radius > 0) & (radius <= 1), np.maximum(bump, lows), 0.0)  # nothing at DC
 
     def generate(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The signal [n] or [H, W], float64, with the band placed so that its target's centroid is ``centroid``."""
+        """The signal [n] or [H, W], float64, with the band placed so that its target's centroid is ``centroid``
+        (within CENTROID_TOLERANCE, else a usage error: short signals have too few frequencies to place it)."""
+        size = math.prod(shape)
+        if size > MAX_VALUES:
+            raise UsageError(f"synthetic:{self.name}: {size:,} values is over the {MAX_VALUES:,} band noise is made "
+                             f"with; ask for fewer samples or a smaller side")
         rng = np.random.default_rng(self.seed)
         grids = np.meshgrid(*[np.fft.fftfreq(n) for n in shape[:-1]], np.fft.rfftfreq(shape[-1]), indexing="ij")
         radius = np.sqrt(sum(g**2 for g in grids)) / 0.5
@@ -68,21 +77,47 @@ class Band:
         def miss(center: float) -> float:
             return as_target(signal(center)) - self.centroid
 
-        low, high = 1e-4, 1.0
-        reach = (miss(low) + self.centroid, miss(high) + self.centroid)
-        if not reach[0] <= self.centroid <= reach[1]:
-            raise UsageError(f"synthetic:{self.name}: centroid {self.centroid:g} is out of reach for a "
-                             f"{'x'.join(map(str, shape))} signal with bandwidth {self.bandwidth:g} and floor "
-                             f"{self.floor:g} (reachable: {reach[0]:.3f} to {reach[1]:.3f}); change one of them")
-        return signal(brentq(miss, low, high, xtol=1e-9))
+        # the band's centre on a coarse grid first: a short signal has no frequency under a band centred
+        # low (no signal there), so the bracket is taken between the first centres that make one
+        centres = np.linspace(1e-4, 1.0, 41)
+        misses = np.array([miss(c) for c in centres])
+        where = f"for a {'x'.join(map(str, shape))} signal with bandwidth {self.bandwidth:g} and floor {self.floor:g}"
+        made_any = np.isfinite(misses)
+        if not made_any.any():
+            raise UsageError(f"synthetic:{self.name}: centroid {self.centroid:g} cannot be placed {where} (too few "
+                             f"frequencies); use a longer clip or a larger side")
+        crossing = np.flatnonzero(made_any[:-1] & made_any[1:] & (np.sign(misses[:-1]) != np.sign(misses[1:])))
+        reach = misses[made_any] + self.centroid
+        if not len(crossing) and reach.min() <= self.centroid <= reach.max():  # it jumps over: too few frequencies
+            nearest = reach[np.abs(reach - self.centroid).argmin()]
+            raise UsageError(f"synthetic:{self.name}: centroid {self.centroid:g} cannot be placed {where} (the "
+                             f"nearest made is {nearest:.3f}: too few frequencies); use a longer clip or a larger side")
+        if not len(crossing):
+            raise UsageError(f"synthetic:{self.name}: centroid {self.centroid:g} is out of reach {where} "
+                             f"(reachable: {reach.min():.3f} to {reach.max():.3f}); change one of them")
+        low, high = centres[crossing[0]], centres[crossing[0] + 1]
+        made = signal(brentq(miss, low, high, xtol=1e-9))
+        measured = as_target(made)
+        if not abs(measured - self.centroid) <= CENTROID_TOLERANCE * self.centroid:  # NaN fails too
+            raise UsageError(f"synthetic:{self.name}: centroid {self.centroid:g} cannot be placed {where} (the "
+                             f"nearest made is {measured:.3f}: too few frequencies); use a longer clip or a larger side")
+        return made
 
 
 def as_target(x: np.ndarray) -> float:
-    """psi of x as a task trains on it: a clip divided by its peak, an image mapped to [-1, 1] by its range."""
+    """psi of x as a task trains on it: a clip divided by its peak, an image mapped to [-1, 1] by its range
+    (NaN for a constant signal, which has no band)."""
+    spread = np.abs(x).max() if x.ndim == 1 else np.ptp(x)
+    if not spread > 0:
+        return math.nan
     if x.ndim == 1:
-        return spectral_centroid((x / np.abs(x).max())[:, None])
-    unit = (x - x.min()) / np.ptp(x)
-    return spectral_centroid((unit * 2 - 1).reshape(-1, 1))
+        return spectral_centroid((x / spread)[:, None])
+    return spectral_centroid((((x - x.min()) / spread) * 2 - 1).reshape(-1, 1))
+
+
+def _exact(value: float | int) -> str:
+    """A parameter as the canonical name writes it: an integer as one, a float as its shortest exact form."""
+    return str(value) if isinstance(value, int) else repr(float(value)).removesuffix(".0")
 
 
 def parse(name: str) -> Band | None:
@@ -91,18 +126,26 @@ def parse(name: str) -> Band | None:
     if found is None:
         return None
     known = {f.name: f.type for f in fields(Band)}
-    values = {}
+    values: dict[str, float | int] = {}
     for part in filter(None, found.group(1).split(",")):
         key, sep, value = part.partition("=")
         if not sep or key not in known:
             raise UsageError(f"synthetic:{name}: {part!r} is not KEY=VALUE with KEY one of {', '.join(known)}")
+        if key in values:
+            raise UsageError(f"synthetic:{name}: {key} is given twice; give it once")
         try:
             number = float(value)
-            values[key] = int(number) if key == "seed" and number == int(number) else number
         except ValueError:
             raise UsageError(f"synthetic:{name}: {key}={value!r} is not a number") from None
-        if key == "seed" and not isinstance(values[key], int):
-            raise UsageError(f"synthetic:{name}: seed={value!r} is not an integer")
+        if not math.isfinite(number):
+            raise UsageError(f"synthetic:{name}: {key}={value!r} is not a finite number")
+        if key == "seed":
+            exact = int(value) if value.lstrip("+-").isdigit() else int(number) if number.is_integer() else None
+            if exact is None or exact > MAX_SEED:
+                raise UsageError(f"synthetic:{name}: seed={value!r} is not an integer from 0 to {MAX_SEED}")
+            values[key] = exact
+        else:
+            values[key] = number
     if "centroid" not in values:
         raise UsageError(f"synthetic:{name}: give centroid=C (0 < C < 1, 1 = Nyquist), e.g. band(centroid=0.3)")
     return Band(**values)

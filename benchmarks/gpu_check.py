@@ -91,7 +91,7 @@ def quick_sweep(out: Path) -> str:
 
 
 def parse_parts(text: str) -> list[str]:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    parts = list(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))  # a part named twice runs once
     unknown = sorted(set(parts) - set(PARTS))
     if unknown or not parts:
         raise SystemExit(f"--parts {text}: unknown part(s) {', '.join(unknown) or '(none given)'}; "
@@ -113,8 +113,9 @@ def main() -> None:
     samples, steps = (1024, 20) if args.smoke else (16384, 300)
     task = load_task("audio:relay", SignalLibrary(), {"max_samples": samples}).to(device)
     summary = args.out / "summary.md"
-    if not summary.exists():
-        summary.write_text(f"# GPU check on {device_name(device)}, torch {torch.__version__}\n\n")
+    header = f"# GPU check on {device_name(device)}, torch {torch.__version__}\n"
+    if not summary.exists() or not summary.read_text().startswith(header):  # another machine's: start anew
+        summary.write_text(header + "\n")
     runs = {"equal": lambda: member_equals_solo(task, steps), "compiled": lambda: compiled_near_eager(task, steps),
             "throughput": lambda: throughput_tables(args.out, args.smoke), "quick": lambda: quick_sweep(args.out)}
     skipped = [part for part in args.parts if part in CUDA_ONLY and not cuda]
@@ -126,7 +127,8 @@ def main() -> None:
         try:
             line = runs[part]()
         except Exception as exc:  # noqa: BLE001 - the summary names it and the next part runs
-            line, failed = f"{part} FAILED: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}", True
+            said = (str(exc).strip().splitlines() or ["(no message)"])[-1][:300]
+            line, failed = f"{part} FAILED: {type(exc).__name__}: {said}", True
         line = f"- {line} [{time.perf_counter() - started:.0f} s]"
         with summary.open("a") as f:
             f.write(line + "\n")

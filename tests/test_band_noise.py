@@ -55,7 +55,35 @@ def test_one_signal_per_spelling_and_a_new_one_per_seed():
                                                              {"max_samples": 2048}).target.numpy())
 
 
+def test_every_seed_is_its_own_signal_and_nothing_sits_at_dc():
+    library = SignalLibrary()
+    assert library.canonical("synthetic:band(centroid=0.1234567,seed=1234567)", "audio") == \
+        "synthetic:band(centroid=0.1234567,bandwidth=0.1,floor=0,seed=1234567)"
+    one, other = (load_task(f"audio:synthetic:band(centroid=0.3,seed={seed})", library, {"max_samples": 1024})
+                  for seed in (1234567, 1234568))
+    assert not np.array_equal(one.target.numpy(), other.target.numpy())
+    low = load_task("audio:synthetic:band(centroid=0.05)", library, {"max_samples": 4096}).target.double()
+    assert abs(float(low.mean())) < 1e-6 * float(low.abs().max())  # the band reaches DC, its amplitude does not
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("band(centroid=0.3)", {"max_samples": 8}, "cannot be placed for a 8 signal"),
+    ("band(centroid=0.3)", {"max_samples": 2**25}, "33,554,432 values is over the 16,777,216"),
+])
+def test_a_clip_too_short_or_too_long_for_its_band_is_refused(name, options, message):
+    with pytest.raises(UsageError, match=message):
+        load_task(f"audio:synthetic:{name}", SignalLibrary(), options)
+
+
+def test_an_image_too_small_for_its_band_is_refused():
+    with pytest.raises(UsageError, match="cannot be placed|out of reach"):
+        load_task("image:synthetic:band(centroid=0.3)", SignalLibrary(), {"side": 2})
+
+
 @pytest.mark.parametrize("name, message", [
+    ("band(centroid=0.3,centroid=0.5)", "centroid is given twice"),
+    ("band(centroid=0.3,seed=inf)", "seed='inf' is not a finite number"),
+    ("band(centroid=0.3,seed=1e30)", "seed='1e30' is not an integer from 0 to"),
     ("band(centroid=1.5)", "centroid must lie in (0, 1)"),
     ("band(bandwidth=0.2)", "give centroid=C"),
     ("band(centroid=0.3,width=2)", "'width=2' is not KEY=VALUE with KEY one of centroid, bandwidth, floor, seed"),

@@ -51,13 +51,15 @@ def test_a_bounded_member_in_an_ensemble_equals_its_solo_run(relay_2k):
         assert finals[k] == solo_finals[0], name
 
 
-@pytest.mark.parametrize("bound, message", [
-    (torch.ones(3, 3), "does not broadcast"),
-    (-1.0, "must be >= 0"),
-    (float("nan"), "must be >= 0"),
+@pytest.mark.parametrize("bound, message, layer", [
+    (torch.ones(3, 3), "does not broadcast", 1),
+    (0.1, "layer -1 does not exist; this network's linear layers are 0..2", -1),
+    (0.1, "layer 3 does not exist", 3),
+    (-1.0, "must be >= 0", 1),
+    (float("nan"), "must be >= 0", 1),
 ])
-def test_a_bad_bound_is_a_usage_error_naming_the_layer(relay_2k, bound, message):
+def test_a_bad_bound_is_a_usage_error_naming_the_layer(relay_2k, bound, message, layer):
     member = Member(Architecture.of(relay_2k.info, 16, 2).layers_of(parse_model("siren").entry.meta["plan"]), 0,
                     relay_2k.info)
     with pytest.raises(UsageError, match=message):
-        member.keep_within(1, bound)
+        member.keep_within(layer, bound)

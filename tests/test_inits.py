@@ -235,7 +235,11 @@ def test_tuner_trains_within_its_bounds_its_first_layer_frozen_and_a_member_equa
     assert all(torch.equal(w[1], s[0]) for w, s in zip(weights, solo_weights)) and finals[1] == solo_finals[0]
 
 
-def test_tuner_refuses_a_band_too_small_for_its_width():
+def test_tuner_refuses_a_band_too_small_for_its_width_a_lattice_too_large_and_a_single_hidden_layer():
+    with pytest.raises(Exception, match="give bandlimit <= 2235"):
+        init("tuner:bandlimit=5000", IMAGE, width=16, layers=2)
+    with pytest.raises(Exception, match="needs at least 2 hidden layers"):
+        init("tuner", AUDIO, width=16, layers=1)
     with pytest.raises(Exception, match="raise bandlimit or narrow the network"):
         init("tuner:bandlimit=20", AUDIO, width=64, layers=2)
     with pytest.raises(Exception, match="exceeds bandlimit"):

@@ -58,3 +58,12 @@ def test_swept_learning_rates_share_an_ensemble_and_each_cell_has_the_numbers_of
         assert list(cells["cell_key"]) == list(alone["cell_key"])
         assert list(cells["snr_db"]) == list(alone["snr_db"])
     capsys.readouterr()
+
+
+def test_a_preset_that_sweeps_train_settings_is_refused_by_bench_run(tmp_path, monkeypatch, capsys):
+    from bench.sweep import presets
+
+    (tmp_path / "lrs.toml").write_text(HEAD + "[train]\nsteps = 4\nlr = [1e-4, 1e-3]\n" + TAIL)
+    monkeypatch.setattr(presets, "SPECS_DIR", tmp_path)  # a user's own specs folder
+    assert main(["run", "--preset", "lrs", "--device", "cpu", "--out", str(tmp_path / "out")]) == 2
+    assert "spec lrs sweeps widths, params, layers or [train] settings and cannot be a --preset" in capsys.readouterr().err

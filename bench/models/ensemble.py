@@ -156,6 +156,9 @@ class Member:
         broadcasts to the layer's weights [fan_out, fan_in] (e.g. one bound per row [fan_out, 1]); inf
         leaves an entry free. A scheme declares this in its init function, which is how a scheme shapes
         training as well as the start (e.g. TUNER's bounded hidden weights)."""
+        if not 0 <= layer < len(self.weights):
+            raise UsageError(f"keep_within: layer {layer} does not exist; this network's linear layers are "
+                             f"0..{len(self.weights) - 1} (the last is the output)")
         weights = self.weights[layer]
         bound = torch.as_tensor(bound, dtype=torch.float32)
         if weights.is_complex():

@@ -6,10 +6,11 @@ training/optimizers.py); what the port decides that the 2-D code does not is in 
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from bench.errors import UsageError
@@ -21,6 +22,7 @@ from bench.registry import PositiveFloat, PositiveInt
 TUNER_DEFAULTS = {"audio": {"bandlimit": 1910}, "image": {"bandlimit": 85}}
 HIDDEN_INIT_SCALE = 0.3  # layer 1, column j ~ N(0, (0.3 c_j / w0)^2) (official Initializer)
 MAX_INPUTS = 3  # the integer lattice is enumerated: up to 3-D inputs
+MAX_LATTICE = 2 * 10**7  # integer vectors enumerated at most (a few hundred MB, a few seconds)
 
 
 @dataclass(frozen=True)
@@ -32,27 +34,37 @@ class TunerPlan:
                 + [Layer(width, d_out, None)])
 
 
+@functools.lru_cache(maxsize=32)  # every member of a run asks for the same frequencies
 def integer_frequencies(d: int, count: int, low: int, bandlimit: int) -> torch.Tensor:
     """``count`` distinct integer vectors k [count, d], one per direction (k and -k give the same sines up to
     phase, so the first non-zero coordinate is positive; k = 0 is left out): every one with max |k_i| <= low
     first (by that norm, then lexicographically), then the rest evenly spaced along the ones with
-    low < max |k_i| <= bandlimit in the same order."""
+    low < max |k_i| <= bandlimit in the same order. The lattice is enumerated whole (numpy), so it is
+    capped at MAX_LATTICE points."""
     if d > MAX_INPUTS:
         raise UsageError(f"tuner enumerates integer frequencies for up to {MAX_INPUTS}-D inputs, not {d}-D")
-    span = range(-bandlimit, bandlimit + 1)
-    candidates = [k for k in itertools.product(span, repeat=d) if next((c for c in k if c), 0) > 0]
-    candidates.sort(key=lambda k: (max(map(abs, k)), k))
-    low_band = [k for k in candidates if max(map(abs, k)) <= low]
-    high_band = candidates[len(low_band):]
-    if count <= len(low_band):
-        chosen = low_band[:count]
+    if (2 * bandlimit + 1) ** d > MAX_LATTICE:
+        largest = int((MAX_LATTICE ** (1 / d) - 1) // 2)
+        raise UsageError(f"tuner: bandlimit {bandlimit} makes a {d}-D lattice of {(2 * bandlimit + 1) ** d:,} integer "
+                         f"vectors to choose from, over the {MAX_LATTICE:,} enumerated; give bandlimit <= {largest}")
+    span = np.arange(-bandlimit, bandlimit + 1)
+    lattice = np.stack(np.meshgrid(*[span] * d, indexing="ij"), axis=-1).reshape(-1, d)
+    nonzero = lattice != 0
+    leading = lattice[np.arange(len(lattice)), nonzero.argmax(axis=1)]
+    candidates = lattice[nonzero.any(axis=1) & (leading > 0)]
+    norms = np.abs(candidates).max(axis=1)
+    order = np.lexsort([candidates[:, i] for i in reversed(range(d))] + [norms])  # by norm, then k_0, k_1, ...
+    candidates, norms = candidates[order], norms[order]
+    low_count = int((norms <= low).sum())
+    if count <= low_count:
+        chosen = candidates[:count]
     else:
-        wanted = count - len(low_band)
-        if wanted > len(high_band):
+        wanted = count - low_count
+        if wanted > len(candidates) - low_count:
             raise UsageError(f"tuner: {count} first-layer units need {count} distinct frequencies, but band limit "
                              f"{bandlimit} holds {len(candidates)}; raise bandlimit or narrow the network")
-        picks = torch.linspace(0, len(high_band) - 1, wanted).round().long().tolist()
-        chosen = low_band + [high_band[i] for i in picks]
+        picks = low_count + torch.linspace(0, len(candidates) - low_count - 1, wanted).round().long().numpy()
+        chosen = np.concatenate([candidates[:low_count], candidates[picks]])
     return torch.tensor(chosen, dtype=torch.float32)
 
 
@@ -63,6 +75,9 @@ def tuner(m: Member, period: PositiveFloat = 4.0, low: PositiveInt = 10, bandlim
     """TUNER (Novello et al. 2025): frozen integer first-layer frequencies (2 pi / period) k up to bandlimit
     (auto = 1910 audio, 85 images), first hidden layer bounded per column by c_low / w0 (max |k_i| <= low) or
     c_high / w0 during training, deeper hidden layers by c_deep / w0."""
+    if len(m.weights) < 3:
+        raise UsageError("tuner needs at least 2 hidden layers (--layers 2): the first holds the frozen frequencies, "
+                         "the second the bounded weights that read them; the output layer stays free")
     bandlimit = int(m.default(TUNER_DEFAULTS, "bandlimit")) if bandlimit is None else bandlimit
     if low > bandlimit:
         raise UsageError(f"tuner: low = {low} exceeds bandlimit = {bandlimit}; the low band lies within the band limit")

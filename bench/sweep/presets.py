@@ -42,8 +42,9 @@ def spec_path(spec: str) -> Path:
 def run_preset(name: str, library: SignalLibrary) -> Spec:
     """The preset ``name`` as the settings of one run: one width and one depth."""
     preset = load_spec(SPECS_DIR / f"{name}.toml", library)
-    if len(preset.widths) + len(preset.budgets) > 1 or len(preset.layers) > 1:
-        raise UsageError(f"spec {name} sweeps widths, params or layers and cannot be a --preset; run it with bench sweep")
+    if len(preset.widths) + len(preset.budgets) > 1 or len(preset.layers) > 1 or len(preset.trains) > 1:
+        raise UsageError(f"spec {name} sweeps widths, params, layers or [train] settings and cannot be a --preset; "
+                         f"run it with bench sweep")
     return preset
 
 
