@@ -1,9 +1,9 @@
 """Adam and StepLR with a learning rate per ensemble member, so that members of different learning-rate
 settings share one ensemble. Each member's update is the one ``torch.optim.Adam`` (its single-tensor path,
 the CPU default) and ``StepLR`` give a lone run of that member: the moments are elementwise, and the final
-``addcdiv_`` runs on each member's slice with that member's scalar step size, as the lone run's does on the
-whole tensor. (torch's Adam takes one learning rate per parameter group, and a stacked [K, ...] parameter
-is one tensor, so it cannot be given K of them; hence this optimizer.)"""
+update is ``addcdiv_``'s operations with one step size per member (tested bit for bit against torch).
+torch's Adam takes one learning rate per parameter group, and a stacked [K, ...] parameter is one tensor,
+so it cannot be given K of them; hence this optimizer."""
 
 from __future__ import annotations
 
@@ -45,8 +45,10 @@ class MemberAdam(torch.optim.Optimizer):
         bias_correction1 = 1 - beta1**step
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-        for k, lr in enumerate(lrs):
-            param[k].addcdiv_(exp_avg[k], denom[k], value=-(lr / bias_correction1))
+        # addcdiv_(exp_avg, denom, value=-step) computes param + (step * exp_avg) / denom in the parameter's
+        # dtype, the step rounded to it first: the same operations, one step size per member
+        steps = torch.tensor([-(lr / bias_correction1) for lr in lrs], dtype=param.dtype, device=param.device)
+        param.add_(steps.view(-1, *[1] * (param.dim() - 1)) * exp_avg / denom)
 
 
 class MemberStepLR:
