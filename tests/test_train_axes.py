@@ -67,3 +67,16 @@ def test_a_preset_that_sweeps_train_settings_is_refused_by_bench_run(tmp_path, m
     monkeypatch.setattr(presets, "SPECS_DIR", tmp_path)  # a user's own specs folder
     assert main(["run", "--preset", "lrs", "--device", "cpu", "--out", str(tmp_path / "out")]) == 2
     assert "spec lrs sweeps widths, params, layers or [train] settings and cannot be a --preset" in capsys.readouterr().err
+
+
+def test_bench_run_sweeps_comma_separated_settings_and_names_them_per_member(tmp_path, capsys):
+    args = ["run", "--model", "siren", "--task", "audio:arch", "--max-samples", "256", "--width", "8", "--layers", "1",
+            "--steps", "12", "--seeds", "0", "--device", "cpu", "--no-progress"]
+    assert main(args + ["--lr", "1e-4,1e-3,0.001", "--out", str(tmp_path / "both")]) == 0
+    out = capsys.readouterr().out
+    assert "lr=0.0001 " in out and "lr=0.001 " in out
+    both = pd.read_parquet(tmp_path / "both" / "results.parquet").sort_values("lr")
+    assert list(both["lr"]) == [1e-4, 1e-3]
+    assert main(args + ["--lr", "1e-3", "--out", str(tmp_path / "one")]) == 0
+    one = pd.read_parquet(tmp_path / "one" / "results.parquet")
+    assert list(one["cell_key"]) == [both["cell_key"].iloc[1]] and list(one["snr_db"]) == [both["snr_db"].iloc[1]]

@@ -22,14 +22,18 @@ TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every",
 
 def setting(name: str):
     """An argparse type checking a training setting by its declared type and domain (``TRAIN_PARAMS``), as a
-    spec's [train] values are checked."""
+    spec's [train] values are checked: one value, or several separated by commas (a grid axis, as a list
+    is in a spec), returned as a list."""
     param = TRAIN_PARAMS[name]
 
-    def convert(text: str):
-        try:
-            return param.parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(param.reject(text, exc)) from None
+    def convert(text: str) -> list:
+        values = []
+        for part in text.split(","):
+            try:
+                values.append(param.parse(part.strip()))
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(param.reject(part.strip(), exc)) from None
+        return list(dict.fromkeys(values))
     return convert
 
 
@@ -40,8 +44,10 @@ def add_run(sub) -> None:
     run.add_argument("--preset", choices=preset_names(),
                      help="take training settings, architecture and task options from specs/PRESET.toml "
                           "(e.g. a paper's protocol); flags you give override them")
-    run.add_argument("--steps", type=setting("steps"), help=f"optimizer steps (default {TrainConfig.steps})")
-    run.add_argument("--lr", type=setting("lr"), help=f"Adam learning rate (default {TrainConfig.lr})")
+    run.add_argument("--steps", type=setting("steps"), help=f"optimizer steps (default {TrainConfig.steps}); these "
+                                                            f"settings take comma-separated values to sweep")
+    run.add_argument("--lr", type=setting("lr"), help=f"Adam learning rate, e.g. 1e-4 or 1e-4,3e-4,1e-3 (members of "
+                                                      f"several rates share ensembles; default {TrainConfig.lr})")
     run.add_argument("--lr-step", type=setting("lr_step"), help="StepLR step size in steps (default: no schedule)")
     run.add_argument("--lr-gamma", type=setting("lr_gamma"), help="StepLR decay factor (default 1.0)")
     run.add_argument("--batch-size", type=setting("batch_size"), help="points per step (default: full batch)")
@@ -93,11 +99,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{grid.task}:{grid.signals[0]}: {_count(left, 'member')} on {groups}"
               + (f" ({finished} already in {out})" if finished else "")
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
-              + f", {spec.trains[0].steps} steps on {device}{threads}", file=sys.stderr)
+              + f", {'/'.join(str(s) for s in dict.fromkeys(t.steps for t in spec.trains))} steps on {device}{threads}",
+              file=sys.stderr)
         rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
                         compile_mode=args.compile, checkpoint_every_s=args.checkpoint_every)
+    varied = [key for key in TRAIN_FLAGS if len({getattr(train, key) for train in spec.trains}) > 1]
     for row in rows:
-        print(_member_line(row))
+        print(_member_line(row, varied))
     print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
     failed = [row for row in rows if row["status"] != OK]
     if failed:
@@ -112,9 +120,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
-def _member_line(row: dict[str, Any]) -> str:
-    """One member's result: final and best of its task's main metric (``main_metric``), speed, status."""
-    head = f"{row['model_spec']:28s} seed={row['seed']:<3d}"
+def _member_line(row: dict[str, Any], varied: list[str] = ()) -> str:
+    """One member's result: final and best of its task's main metric (``main_metric``), speed, status; with
+    the ``varied`` training settings named (several values were asked for)."""
+    head = f"{row['model_spec']:28s} seed={row['seed']:<3d}" + "".join(f" {key}={row[key]:g}" for key in varied)
     if row["status"] in FAILED:
         return f"{head} {row['status']}: {row['error']}"
     metric = declared(row["main_metric"])

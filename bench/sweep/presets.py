@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,7 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
     """The one-task spec `bench run` means: each value given, else the preset's, else DEFAULTS.
 
     models: model texts (``siren2:S0=1``); task: ``TASK:SIGNAL``; seeds: ``0-3`` or ``0,2,5``;
-    train: TrainConfig fields to override; task_options: on top of the preset's (its first value of
+    train: TrainConfig fields to override, each a value or a list of values (a grid axis); task_options: on top of the preset's (its first value of
     each), values or command-line texts, parsed and checked by the task's declarations; ntk: the stages at
     which to record NTK summaries, on ``ntk_points`` points; params: a parameter budget instead of a width.
     """
@@ -73,7 +75,9 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
                              f"{', '.join(g.task for g in loaded.tasks)}); choose a matching --task")
         options = {key: values[0] for key, values in grid.options}
     options |= entry.parse_options(task_options or {})
-    config = replace(loaded.trains[0] if loaded else TrainConfig(), **(train or {}))
+    grid = {key: value if isinstance(value, list) else [value] for key, value in (train or {}).items()}
+    trains = tuple(dict.fromkeys(replace(loaded.trains[0] if loaded else TrainConfig(), **dict(zip(grid, values)))
+                                 for values in itertools.product(*grid.values())))
     budgets = (params,) if params else (loaded.budgets if loaded and not width else ())
     return Spec(
         name="run",
@@ -83,5 +87,5 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
         budgets=budgets,
         layers=(layers or (loaded.layers[0] if loaded else DEFAULTS["layers"]),),
         seeds=tuple(parse_seeds(seeds or DEFAULTS["seeds"])),
-        trains=(config,), max_members=None, text="",
+        trains=trains, max_members=None, text="",
         ntk=NtkOptions(ntk, ntk_points) if ntk else None)
