@@ -57,7 +57,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.provenance import resolve_device
     from bench.sweep.executors import make_executor
     from bench.sweep.plan import cell_count
-    from bench.sweep.run import load_tasks, plan_sweep, results_lock, run_plan
+    from bench.sweep.run import load_tasks
 
     library = SignalLibrary(args.data_dir)
     spec = load_spec(spec_path(args.spec), library)
@@ -77,23 +77,81 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.executor == "ray" and gpus is None:
         gpus = spec.gpus_per_job
     executor = make_executor(args.executor, device, args.address, gpus)
+    where = (str(device) if args.executor == "local" else f"ray ({args.address or 'local instance'})") + threads
+    if spec.tune is not None:
+        return _sweep_tuned(spec, out, library, args, device, executor, where)
     if args.dry_run:
         return _dry_run(spec, out, library, args.max_members)
     tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
+    rows = _train(spec, out, library, args, device, executor, where, tasks)
+    return _summary(rows, out)
+
+
+def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor, where: str,
+           tasks: dict, cells=None, sweep: bool = True) -> list[dict]:
+    """Plan and train the cells of ``spec`` (or ``cells``) not yet in ``out``; the rows written."""
+    from bench.sweep.run import plan_sweep, results_lock, run_plan
+
     with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members)
+        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=sweep, cells=cells)
         total, left = len(plan.progress.cells), len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)
-            return 0
-        where = device if args.executor == "local" else f"ray ({args.address or 'local instance'})"
+            return []
         groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
             f"{len(plan.jobs)} ensembles"
-        print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where}{threads} "
-              f"-> {out}", file=sys.stderr, flush=True)
-        rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                        compile_mode=args.compile, executor=executor,
-                        checkpoint_every_s=args.checkpoint_every)
+        print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
+              file=sys.stderr, flush=True)
+        return run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
+                        compile_mode=args.compile, executor=executor, checkpoint_every_s=args.checkpoint_every)
+
+
+def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor,
+                 where: str) -> int:
+    """A spec with [tune]: the tuning split into OUT/tuning, each model's choice from those rows alone into
+    OUT/chosen.json, then the test split (defaults and chosen values) into OUT/test (bench.sweep.tuning)."""
+    from dataclasses import replace
+
+    from bench.store import read_results
+    from bench.sweep.run import load_tasks
+    from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, choose, test_cells, tuning_spec, write_chosen
+
+    tuning, test = tuning_spec(spec), replace(spec, tune=None)
+    if args.dry_run:
+        print(f"{spec.name}: the tuning split first (into {out / TUNING_DIR}), then the test split at each model's "
+              f"choice and at the defaults (into {out / TEST_DIR})", file=sys.stderr)
+        return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False)
+    tasks = load_tasks(tuning, library) | load_tasks(test, library)  # every bad file or option stops here
+    (out / "spec.toml").parent.mkdir(parents=True, exist_ok=True)
+    (out / "spec.toml").write_text(spec.text)
+    rows = _train(tuning, out / TUNING_DIR, library, args, device, executor, where, tasks, sweep=False)
+    failed = [row for row in rows if row["status"] in FAILED]
+    if failed:
+        return _summary(rows, out / TUNING_DIR)
+    choices = choose(spec, read_results(out / TUNING_DIR))
+    write_chosen(out, choices)
+    for choice in choices:
+        print(f"chosen for {choice.model}: {choice.chosen.label}{_settings(spec, choice)} (mean {choice.metric} "
+              f"{choice.score:.2f} on the tuning split)", file=sys.stderr)
+    print(f"choices in {out / CHOSEN_FILE}", file=sys.stderr)
+    rows += _train(test, out / TEST_DIR, library, args, device, executor, where, tasks,
+                   cells=test_cells(spec, choices), sweep=False)
+    return _summary(rows, out)
+
+
+def _settings(spec: Spec, choice) -> str:
+    """The tuned training settings of a choice, as ``lr=0.001``."""
+    from dataclasses import asdict
+
+    first = asdict(spec.tune.trains[0])
+    varied = [key for key in first if len({getattr(t, key) for t in spec.tune.trains}) > 1]
+    return "".join(f", {key}={getattr(choice.train, key)}" for key in varied)
+
+
+def _summary(rows: list[dict], out: Path) -> int:
+    """The one line of what ran, and exit 1 when cells failed."""
+    if not rows:
+        return 0
     counts = {status: sum(row["status"] == status for row in rows) for status in (OK, DIVERGED, OOM, ERROR)}
     print(f"ran {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; results in {out}",
           file=sys.stderr)
@@ -104,11 +162,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | None) -> int:
+def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | None, sweep: bool = True) -> int:
     """Print what a sweep would run (the first ensembles of it), writing nothing."""
     from bench.sweep.run import plan_sweep
 
-    plan = plan_sweep(spec, out, library, max_members)
+    plan = plan_sweep(spec, out, library, max_members, keep_spec=sweep)
     total, left = len(plan.progress.cells), len(plan.progress.left)
     groups = f"{len(plan.jobs)} groups (sizes measured on the device)" if plan.tune else f"{len(plan.jobs)} ensembles"
     print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} -> {out}", file=sys.stderr)

@@ -50,8 +50,9 @@ class Progress:
         return [cell for cell in self.cells if self.status.get(cell.key) not in FINISHED]
 
 
-def progress_of(spec: Spec, out_dir: Path) -> Progress:
-    cells = expand(spec)
+def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> Progress:
+    """The spec's cells (or ``cells``, e.g. a tuned test split) and the status stored for each."""
+    cells = expand(spec) if cells is None else cells
     keys = {cell.key for cell in cells}
     stored = finished_cells(out_dir)
     return Progress(cells, {k: s for k, s in zip(stored["cell_key"], stored["status"]) if k in keys})
@@ -77,13 +78,13 @@ class Plan:
 
 
 def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: int | None = None,
-               keep_spec: bool = True) -> Plan:
+               keep_spec: bool = True, cells: list[Cell] | None = None) -> Plan:
     """Plan the cells of ``spec`` not yet stored under ``out_dir``, writing nothing. With ``keep_spec`` (a
     sweep) the directory must hold this spec's sweep or nothing; without (``bench run``) it must not hold
     a sweep. ``max_members`` (else the spec's) fixes the ensemble size; when neither is set it is measured
-    per device."""
+    per device. ``cells``: these instead of the spec's (runs only, ``keep_spec`` False)."""
     _check_directory(out_dir, spec, library, keep_spec)
-    state = progress_of(spec, out_dir)
+    state = progress_of(spec, out_dir, cells)
     if spec.ntk:
         _check_stored_ntk(spec, state, out_dir)
     cap = max_members or spec.max_members

@@ -25,11 +25,12 @@ import itertools
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench.errors import UsageError, did_you_mean
+from bench.metrics import METRICS
 from bench.models import PRECISIONS, ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
@@ -47,7 +48,8 @@ MAX_SEEDS = 100_000  # seeds one spec or --seeds may name
 DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
 TOP_KEYS = ("name", "description", "seeds", "widths", "params", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
-            "train", "models", "tasks")
+            "train", "models", "tasks", "tune")
+TUNE_KEYS = ("seeds", "metric", "models", "tasks")  # and any [train] setting: the values tried for every model
 
 
 class Target(NamedTuple):
@@ -98,6 +100,22 @@ def _is_default(default: Any, value: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """A spec's [tune] section (bench.sweep.tuning): each model's settings are chosen on the tuning split
+    (``seeds``, and ``tasks`` when given, else the spec's own tasks) by ``metric`` (None: the task's main
+    one), then the spec's seeds and tasks (the test split) train at the chosen values.
+
+    trains: every training setting tried (the spec's [train] with the [tune] values); models: for each of
+    the spec's models (its label), every variant of its parameters tried."""
+
+    seeds: tuple[int, ...]
+    metric: str | None
+    trains: tuple[TrainConfig, ...]
+    models: tuple[tuple[str, tuple[ModelChoice, ...]], ...]
+    tasks: tuple[TaskGrid, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     """A validated sweep; ``text`` is the TOML it came from (kept beside the results)."""
 
@@ -113,6 +131,7 @@ class Spec:
     ntk: NtkOptions | None = None
     gpus_per_job: float | None = None
     budgets: tuple[int, ...] = ()  # parameter budgets (spec key ``params``), instead of ``widths`` (then empty)
+    tune: Tuning | None = None  # choose settings per model on a tuning split first ([tune])
 
 
 def unique(values) -> tuple:
@@ -300,12 +319,65 @@ class _Checker:
             return None
         return [ModelChoice(entry, dict(combo)) for combo in itertools.product(*axes)]
 
-    def tasks(self, entries: Any, library: SignalLibrary) -> tuple[TaskGrid, ...]:
+    def tasks(self, entries: Any, library: SignalLibrary, where: str = "tasks") -> tuple[TaskGrid, ...]:
         if not isinstance(entries, list) or not entries:
-            raise self.fail("tasks", "expected at least one [[tasks]] table with task and signals")
+            raise self.fail(where, "expected at least one [[tasks]] table with task and signals")
         registry = load_builtin_tasks()
-        grids = [self.collect(self._task, registry, f"tasks[{i}]", table, library) for i, table in enumerate(entries)]
+        grids = [self.collect(self._task, registry, f"{where}[{i}]", table, library) for i, table in enumerate(entries)]
         return tuple(grids)
+
+    def tune(self, table: Any, seeds: tuple[int, ...], trains: tuple[TrainConfig, ...],
+             models: tuple[ModelChoice, ...], tasks: tuple[TaskGrid, ...], library: SignalLibrary) -> Tuning | None:
+        """The [tune] section, checked against the test split it must stay apart from."""
+        if not isinstance(table, dict):
+            raise self.fail("tune", "expected a table: seeds, metric, models, tasks and [train] settings to try")
+        before = len(self.problems)
+        for key in table:
+            if key not in TUNE_KEYS and key not in TRAIN_PARAMS:
+                valid = [*TUNE_KEYS, *TRAIN_PARAMS]
+                self.note(f"tune.{key}", f"unknown key{did_you_mean(key, valid)}; valid keys: {', '.join(valid)}")
+        if "seeds" not in table:
+            raise self.fail("tune.seeds", "missing: the tuning split's seeds (apart from the spec's seeds)")
+        tune_seeds = self.collect(self.seeds, table["seeds"])
+        if tune_seeds and seeds and set(tune_seeds) & set(seeds):
+            self.note("tune.seeds", f"seeds {sorted(set(tune_seeds) & set(seeds))} are test seeds too; tuning must "
+                                    f"not see the seeds it is judged on: choose others")
+        metric = table.get("metric")
+        if metric is not None and (not isinstance(metric, str) or metric not in METRICS):
+            self.note("tune.metric", f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        tried_trains = None
+        if trains is not None:
+            if len(trains) > 1:
+                self.note("train", "give single values in [train] when the spec has [tune]: the settings to try "
+                                   "are listed in [tune]")
+            axes = {key: self.collect(self._train_values, key, value) for key, value in table.items()
+                    if key in TRAIN_PARAMS}
+            if all(values is not None for values in axes.values()):
+                tried_trains = unique(replace(trains[0], **dict(zip(axes, values)))
+                                      for values in itertools.product(*axes.values()))
+        grids = table.get("models", {})
+        if not isinstance(grids, dict):
+            raise self.fail("tune.models", "expected a table: model = {parameter = [values]}")
+        names = {model.entry.name for model in models or ()}
+        for name in grids:
+            if models is not None and name not in names:
+                self.note(f"tune.models.{name}", f"not a model of this spec's [models] ({', '.join(sorted(names))})")
+        tried_models = []
+        for model in models or ():
+            grid = grids.get(model.entry.name, {})
+            variants = self.collect(self._model, load_builtin_models(), model.entry.name, grid) or []
+            tried = (ModelChoice(model.entry, model.params | v.params) for v in variants)
+            tried_models.append((model.label, tuple({c.label: c for c in tried}.values())))  # each variant once
+        tune_tasks = self.collect(self.tasks, table["tasks"], library, "tune.tasks") if "tasks" in table else None
+        for i, grid in enumerate(tune_tasks or ()):
+            tested = {signal for test in tasks or () if test and grid and test.task == grid.task for signal in test.signals}
+            shared = [signal for signal in (grid.signals if grid else ()) if signal in tested]
+            if shared:
+                self.note(f"tune.tasks[{i}].signals", f"{', '.join(shared)} are test signals of task {grid.task} "
+                                                      f"too; tune on other signals (or leave tune.tasks out)")
+        if len(self.problems) > before or tried_trains is None:
+            return None
+        return Tuning(tune_seeds, metric, tried_trains, tuple(tried_models), tune_tasks)
 
     def _task(self, registry, where: str, table: Any, library: SignalLibrary) -> TaskGrid | None:
         """One [[tasks]] table (None when its signals or one of its options have a problem)."""
@@ -377,9 +449,10 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
     trains = check.collect(check.train, raw.get("train", {}))
     models = check.collect(check.models, raw["models"]) if "models" in raw else None
     tasks = check.collect(check.tasks, raw["tasks"], library) if "tasks" in raw else None
+    tune = check.collect(check.tune, raw["tune"], seeds, trains, models, tasks, library) if "tune" in raw else None
     check.done()
     return Spec(name=name, models=models, tasks=tasks, widths=widths, layers=layers, seeds=seeds, trains=trains,
-                max_members=max_members, text=text, ntk=ntk, gpus_per_job=gpus, budgets=budgets)
+                max_members=max_members, text=text, ntk=ntk, gpus_per_job=gpus, budgets=budgets, tune=tune)
 
 
 def load_spec(path: str | Path, library: SignalLibrary) -> Spec:
