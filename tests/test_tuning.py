@@ -98,3 +98,19 @@ def test_a_tuning_section_that_would_mix_the_splits_or_is_malformed_is_refused(l
     with pytest.raises(UsageError) as err:
         parse_spec(SPEC.replace(*change), "spec.toml", library)
     assert message in str(err.value)
+
+
+def test_the_tuned_report_shows_the_choices_both_tables_and_the_ranking(tuned, tmp_path, capsys):
+    run, spec = tuned
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
+    readme = (tmp_path / "report" / "README.md").read_text()
+    chosen = {c["model"]: c for c in json.loads((run / "chosen.json").read_text())}
+    for model, choice in chosen.items():
+        assert f"| {model} " in readme and choice["chosen"] in readme
+    assert "on the test split, defaults" in readme and "on the test split, each model at its choice" in readme
+    assert ("Tuning leaves the ranking as it is." in readme) != ("**Tuning changes the ranking.**" in readme)
+    for name in ("table_default_snr_db.md", "table_tuned_snr_db.tex", "sensitivity_lr.png", "test/README.md"):
+        assert (tmp_path / "report" / name).is_file()
+    tuned_table = (tmp_path / "report" / "table_tuned_snr_db.md").read_text()
+    assert "| siren " in tuned_table.splitlines()[0] + " " and "lr=" not in tuned_table  # one column per model
+    capsys.readouterr()

@@ -42,8 +42,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         except UnicodeDecodeError as exc:
             raise UsageError(f"notes file {args.notes} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                              f"save it as UTF-8") from None
-    readme = write_report(_results(args.results), Path(args.results), Path(args.out), args.baseline or "siren",
-                          command, notes, explicit_baseline=args.baseline is not None)
+    from bench.report.tuned import is_tuned, write_tuned_report
+
+    if is_tuned(Path(args.results)):  # a tuned sweep's folder: its tuned report, then the test split's own
+        from bench.signals import SignalLibrary
+
+        write_tuned_report(Path(args.results), Path(args.out), command, SignalLibrary(), notes)
+        args.results = str(Path(args.results) / "test")
+        readme = write_report(_results(args.results), Path(args.results), Path(args.out) / "test",
+                              args.baseline or "siren", command, notes, explicit_baseline=args.baseline is not None)
+        readme = Path(args.out) / "README.md"
+    else:
+        readme = write_report(_results(args.results), Path(args.results), Path(args.out), args.baseline or "siren",
+                              command, notes, explicit_baseline=args.baseline is not None)
     print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
     return 0
 
