@@ -93,6 +93,8 @@ def test_a_missing_tuning_cell_stops_the_choice(tuned):
     (("lr = 1e-4\n", "lr = [1e-4, 1e-3]\n"), "train: give single values in [train] when the spec has [tune]"),
     (("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetrc = 'psnr_db'"), "tune.metrc: unknown key (did you mean 'metric'?)"),
     (("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'bogus'"), "tune.metric: unknown metric 'bogus'"),
+    (("[tune]", "[[tasks]]\ntask = 'image'\nsignals = ['camera']\nside = 16\n[tune]"),
+     "tune.tasks: no tuning signals for task image"),
 ])
 def test_a_tuning_section_that_would_mix_the_splits_or_is_malformed_is_refused(library, change, message):
     with pytest.raises(UsageError) as err:
@@ -107,10 +109,11 @@ def test_the_tuned_report_shows_the_choices_both_tables_and_the_ranking(tuned, t
     chosen = {c["model"]: c for c in json.loads((run / "chosen.json").read_text())}
     for model, choice in chosen.items():
         assert f"| {model} " in readme and choice["chosen"] in readme
-    assert "on the test split, defaults" in readme and "on the test split, each model at its choice" in readme
+    assert "audio: SNR (dB) on the test split, defaults" in readme and "on the test split, each model at its choice" in readme
     assert ("Tuning leaves the ranking as it is." in readme) != ("**Tuning changes the ranking.**" in readme)
-    for name in ("table_default_snr_db.md", "table_tuned_snr_db.tex", "sensitivity_lr.png", "test/README.md"):
+    for name in ("table_default_audio_snr_db.md", "table_tuned_audio_snr_db.tex", "sensitivity_lr.png",
+                 "test/README.md"):
         assert (tmp_path / "report" / name).is_file()
-    tuned_table = (tmp_path / "report" / "table_tuned_snr_db.md").read_text()
+    tuned_table = (tmp_path / "report" / "table_tuned_audio_snr_db.md").read_text()
     assert "| siren " in tuned_table.splitlines()[0] + " " and "lr=" not in tuned_table  # one column per model
     capsys.readouterr()

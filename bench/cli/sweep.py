@@ -131,7 +131,7 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
     choices = choose(spec, read_results(out / TUNING_DIR))
     write_chosen(out, choices)
     for choice in choices:
-        print(f"chosen for {choice.model}: {choice.chosen.label}{_settings(spec, choice)} (mean {choice.metric} "
+        print(f"chosen for {choice.model} on {choice.task}: {choice.chosen.label}{_settings(spec, choice)} (mean {choice.metric} "
               f"{choice.score:.2f} on the tuning split)", file=sys.stderr)
     print(f"choices in {out / CHOSEN_FILE}", file=sys.stderr)
     rows += _train(test, out / TEST_DIR, library, args, device, executor, where, tasks,

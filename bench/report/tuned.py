@@ -4,7 +4,6 @@ sensitivity of the tuning metric to each tuned setting."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from bench.status import OK
 from bench.store import read_results
 from bench.sweep.plan import expand
 from bench.sweep.spec import parse_spec
-from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, Choice, choose
+from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, Choice, choose, chosen_spec
 
 
 def is_tuned(path: Path) -> bool:
@@ -33,39 +32,41 @@ def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrar
     choices = choose(spec, read_results(run / TUNING_DIR))  # from the tuning rows, as the sweep chose
     test = read_results(run / TEST_DIR)
     test = test[test["status"] == OK]
-    metric = choices[0].metric
     default_keys = {cell.key for cell in expand(replace(spec, tune=None))}
-    tuned_keys = {cell.key: choice.model for choice in choices
-                  for cell in expand(replace(spec, models=(choice.chosen,), trains=(choice.train,), tune=None))}
+    tuned_keys = {cell.key: choice.model for choice in choices for cell in expand(chosen_spec(spec, choice))}
     tuned_columns = _tuned_columns(spec)
-    default = _by_model(test[test["cell_key"].isin(default_keys)], tuned_columns)
-    tuned = _by_model(test[test["cell_key"].isin(tuned_keys)].assign(
-        model=lambda rows: rows["cell_key"].map(tuned_keys)), tuned_columns)
     out.mkdir(parents=True, exist_ok=True)
-    label = declared(metric)
     lines = [f"# Tuned report: {spec.name}", "", *([notes.strip(), ""] if notes else []), f"Made with `{command}`; "
              f"every table, figure and significance test of the test split's rows: [test/](test/README.md).", "",
-             f"Each model's settings were chosen by the mean {metric} over the tuning split (seeds "
-             f"{', '.join(map(str, spec.tune.seeds))}; signals: "
+             f"Each model's settings were chosen per task by the mean of the task's metric over the tuning split "
+             f"(seeds {', '.join(map(str, spec.tune.seeds))}; signals: "
              f"{', '.join(s for g in (spec.tune.tasks or spec.tasks) for s in g.signals)}), from those rows alone; "
              f"the test split (seeds {', '.join(map(str, spec.seeds))}; signals: "
              f"{', '.join(s for g in spec.tasks for s in g.signals)}) was then trained at each choice and at the "
              f"defaults.", "", "## Chosen values", "", _chosen_table(choices, tuned_columns), ""]
-    ranks = {}
-    for name, rows in (("default", default), ("tuned", tuned)):
-        cells = cell_table(rows, metric)
-        for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
-            (out / f"table_{name}_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
-        means = cells[cells["signal"] == MEAN_ROW].set_index("model_spec")["mean"]
-        ranks[name] = list(means.sort_values(ascending=not label.higher_is_better).index)
-        lines += [f"## {label.label} on the test split, {'each model at its choice' if name == 'tuned' else 'defaults'}",
-                  "", (out / f"table_{name}_{metric}.md").read_text(), f"{seeds_caption(cells)}; best per row in bold.",
-                  ""]
-    same = ranks["default"] == ranks["tuned"]
-    lines += ["## Ranking by the mean over the test signals", "",
-              f"- defaults: {' > '.join(ranks['default'])}", f"- tuned: {' > '.join(ranks['tuned'])}", "",
-              "Tuning leaves the ranking as it is." if same else "**Tuning changes the ranking.**", ""]
-    for png in _sensitivity(choices, tuned_columns, metric, out):
+    for task in dict.fromkeys(choice.task for choice in choices):
+        metric = next(choice.metric for choice in choices if choice.task == task)
+        label = declared(metric)
+        rows = test[test["task"] == task]
+        default = _by_model(rows[rows["cell_key"].isin(default_keys)], tuned_columns)
+        tuned = _by_model(rows[rows["cell_key"].isin(tuned_keys)].assign(
+            model=lambda r: r["cell_key"].map(tuned_keys)), tuned_columns)
+        ranks = {}
+        for name, part in (("default", default), ("tuned", tuned)):
+            cells = cell_table(part, metric)
+            stem = f"table_{name}_{task}_{metric}"
+            for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
+                (out / f"{stem}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
+            means = cells[cells["signal"] == MEAN_ROW].set_index("model_spec")["mean"]
+            ranks[name] = list(means.sort_values(ascending=not label.higher_is_better).index)
+            lines += [f"## {task}: {label.label} on the test split, "
+                      f"{'each model at its choice' if name == 'tuned' else 'defaults'}", "",
+                      (out / f"{stem}.md").read_text(), f"{seeds_caption(cells)}; best per row in bold.", ""]
+        same = ranks["default"] == ranks["tuned"]
+        lines += [f"## {task}: ranking by the mean over the test signals", "",
+                  f"- defaults: {' > '.join(ranks['default'])}", f"- tuned: {' > '.join(ranks['tuned'])}", "",
+                  "Tuning leaves the ranking as it is." if same else "**Tuning changes the ranking.**", ""]
+    for png in _sensitivity(choices, tuned_columns, out):
         lines += [f"![{png}]({png})", ""]
     readme = out / "README.md"
     readme.write_text("\n".join(lines))
@@ -84,27 +85,31 @@ def _by_model(rows: pd.DataFrame, tuned_columns: list[str]) -> pd.DataFrame:
 
 
 def _chosen_table(choices: list[Choice], tuned_columns: list[str]) -> str:
-    table = pd.DataFrame([{"model": c.model, "chosen": c.chosen.label,
+    table = pd.DataFrame([{"model": c.model, "task": c.task, "chosen": c.chosen.label,
                            **{column: getattr(c.train, column) for column in tuned_columns},
                            f"tuning mean {c.metric}": c.score} for c in choices])
     return table.to_markdown(index=False, floatfmt=".4g")
 
 
-def _sensitivity(choices: list[Choice], tuned_columns: list[str], metric: str, out: Path) -> list[str]:
+def _sensitivity(choices: list[Choice], tuned_columns: list[str], out: Path) -> list[str]:
     """The tuning metric against each tuned setting, one line per model variant (the other settings at
     their tried values averaged over); returns the PNG names."""
-    tried = pd.DataFrame([row | {"model": c.model} for c in choices for row in c.scores])
+    tried = pd.DataFrame([row | {"task": c.task, "metric": c.metric} for c in choices for row in c.scores])
     tried = tried[tried["mean"].abs() != float("inf")]
     plt, sns = pyplot()
     made = []
     for column in tuned_columns:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        sns.lineplot(tried, x=column, y="mean", hue="model_spec", marker="o", errorbar=None, ax=ax)
-        if (tried[column] > 0).all() and tried[column].max() / tried[column].min() >= 8:
-            ax.set(xscale="log")
-        ax.set(ylabel=f"mean {declared(metric).label} on the tuning split", xlabel=column,
-               title=f"sensitivity to {column} (tuning split; diverged settings left out)")
-        ax.legend(title="model", fontsize=7)
+        tasks = list(dict.fromkeys(tried["task"]))
+        fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            rows = tried[tried["task"] == task]
+            sns.lineplot(rows, x=column, y="mean", hue="model_spec", marker="o", errorbar=None, ax=ax)
+            if (rows[column] > 0).all() and rows[column].max() / rows[column].min() >= 8:
+                ax.set(xscale="log")
+            ax.set(ylabel=f"mean {declared(rows['metric'].iloc[0]).label} on the tuning split", xlabel=column,
+                   title=f"{task}: sensitivity to {column}")
+            ax.legend(title="model", fontsize=6)
+        fig.suptitle("tuning split; diverged settings left out", y=1.0)
         fig.tight_layout()
         made += save_png_and_pdf(fig, out, f"sensitivity_{column}")
     return [name for name in made if name.endswith(".png")]

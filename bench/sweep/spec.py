@@ -369,6 +369,11 @@ class _Checker:
             tried = (ModelChoice(model.entry, model.params | v.params) for v in variants)
             tried_models.append((model.label, tuple({c.label: c for c in tried}.values())))  # each variant once
         tune_tasks = self.collect(self.tasks, table["tasks"], library, "tune.tasks") if "tasks" in table else None
+        if tune_tasks and all(tune_tasks) and tasks and all(tasks):
+            untuned = sorted({g.task for g in tasks} - {g.task for g in tune_tasks})
+            if untuned:
+                self.note("tune.tasks", f"no tuning signals for task {', '.join(untuned)}; each model chooses per "
+                                        f"task, so give every task of [[tasks]] a [[tune.tasks]] entry")
         for i, grid in enumerate(tune_tasks or ()):
             tested = {signal for test in tasks or () if test and grid and test.task == grid.task for signal in test.signals}
             shared = [signal for signal in (grid.signals if grid else ()) if signal in tested]

@@ -1,7 +1,7 @@
 """Fair comparisons: each model's learning rate and parameters chosen on a tuning split, then judged on a
 test split it was never chosen on. A spec's [tune] section (``Tuning``) names the values to try; the sweep
 trains them on the tuning seeds (and tuning signals, when given) into OUT/tuning, ``choose`` picks each
-model's best by the tuning metric from those rows alone, writes OUT/chosen.json, and then the spec's own
+model's best per task by the tuning metric from those rows alone, writes OUT/chosen.json, and then the spec's own
 seeds and signals train at the chosen values and at the defaults into OUT/test."""
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ def tuning_spec(spec: Spec) -> Spec:
 
 @dataclass(frozen=True)
 class Choice:
-    """One model's choice: the variant (parameters) and training settings with the best mean tuning metric,
-    and every variant's mean (``scores``: rows of model_spec, the tuned settings, mean, cells)."""
+    """One model's choice for one task: the variant (parameters) and training settings with the best mean
+    tuning metric on that task's tuning signals, and every variant's mean (``scores``: rows of model_spec,
+    the tuned settings, mean, cells)."""
 
     model: str
+    task: str
     chosen: ModelChoice
     train: TrainConfig
     metric: str
@@ -47,10 +49,10 @@ class Choice:
 
 
 def choose(spec: Spec, rows: pd.DataFrame) -> list[Choice]:
-    """Each model's best variant on the tuning split, from ``rows`` of the tuning cells only: rows of any
-    other cell (a test cell) are dropped before anything is read. A variant's score is the mean of the
-    metric over its tuning cells (seeds x signals); a diverged cell scores the worst. Ties go to the variant
-    tried first. Every tuning cell must have finished (rerun the sweep otherwise)."""
+    """Each model's best variant per task on the tuning split, from ``rows`` of the tuning cells only: rows of
+    any other cell (a test cell) are dropped before anything is read. A variant's score is the mean of the
+    metric over its tuning cells of that task (seeds x signals); a diverged cell scores the worst. Ties go to
+    the variant tried first. Every tuning cell must have finished (rerun the sweep otherwise)."""
     cells = expand(tuning_spec(spec))
     rows = rows[rows["cell_key"].isin({cell.key for cell in cells}) & rows["status"].isin(FINISHED)]
     rows = rows.drop_duplicates("cell_key", keep="last").set_index("cell_key")
@@ -58,23 +60,24 @@ def choose(spec: Spec, rows: pd.DataFrame) -> list[Choice]:
     if missing:
         raise BenchError(f"{len(missing)} tuning cells have no result (e.g. {missing[0].model.label} seed "
                          f"{missing[0].seed} on {missing[0].signal}); rerun the sweep to train them")
-    metric = spec.tune.metric or str(rows["main_metric"].iloc[0])
-    sign = 1.0 if declared(metric).higher_is_better else -1.0
     tuned_keys = sorted({key for train in spec.tune.trains for key, value in asdict(train).items()
                          if value != getattr(spec.tune.trains[0], key)} or {"lr"})
     choices = []
-    for label, variants in spec.tune.models:
+    for task, label, variants in ((t, label, v) for t in dict.fromkeys(c.task for c in cells)
+                                  for label, v in spec.tune.models):
+        metric = spec.tune.metric or str(rows.loc[[c.key for c in cells if c.task == task], "main_metric"].iloc[0])
+        sign = 1.0 if declared(metric).higher_is_better else -1.0
         scores = []
         for variant in variants:
             for train in spec.tune.trains:
-                keys = [c.key for c in cells if c.model == variant and c.train == train]
+                keys = [c.key for c in cells if c.task == task and c.model == variant and c.train == train]
                 values = rows.loc[keys, metric] if metric in rows else pd.Series(dtype=float)
                 usable = len(values) and values.notna().all() and (rows.loc[keys, "status"] != DIVERGED).all()
                 score = float(values.mean()) if usable else -sign * math.inf
                 scores.append({"model_spec": variant.label, **{k: getattr(train, k) for k in tuned_keys},
                                "mean": score, "cells": len(keys), "_variant": variant, "_train": train})
         best = max(scores, key=lambda s: sign * s["mean"])  # max keeps the first of equals
-        choices.append(Choice(label, best["_variant"], best["_train"], metric, best["mean"],
+        choices.append(Choice(label, task, best["_variant"], best["_train"], metric, best["mean"],
                               [{k: v for k, v in s.items() if not k.startswith("_")} for s in scores]))
     return choices
 
@@ -84,14 +87,21 @@ def test_cells(spec: Spec, choices: list[Choice]) -> list[Cell]:
     where the two coincide)."""
     cells = expand(replace(spec, tune=None))
     for choice in choices:
-        cells += expand(replace(spec, models=(choice.chosen,), trains=(choice.train,), tune=None))
+        cells += expand(chosen_spec(spec, choice))
     return list({cell.key: cell for cell in cells}.values())
 
 
+def chosen_spec(spec: Spec, choice: Choice) -> Spec:
+    """The test split of one choice: its model at its settings on the tasks of its task."""
+    return replace(spec, models=(choice.chosen,), trains=(choice.train,), tune=None,
+                   tasks=tuple(grid for grid in spec.tasks if grid.task == choice.task))
+
+
 def write_chosen(out: Path, choices: list[Choice]) -> None:
-    """OUT/chosen.json: per model, the chosen parameters and settings, its tuning score, and every variant's."""
+    """OUT/chosen.json: per model and task, the chosen parameters and settings, its tuning score, and every
+    variant's."""
     from bench.store import write_atomically
 
-    record = [{"model": c.model, "chosen": c.chosen.label, "train": asdict(c.train), "metric": c.metric,
+    record = [{"model": c.model, "task": c.task, "chosen": c.chosen.label, "train": asdict(c.train), "metric": c.metric,
                "tuning_mean": c.score, "tried": c.scores} for c in choices]
     write_atomically(out / CHOSEN_FILE, json.dumps(record, indent=2, default=float) + "\n")
