@@ -117,3 +117,10 @@ def test_the_tuned_report_shows_the_choices_both_tables_and_the_ranking(tuned, t
     tuned_table = (tmp_path / "report" / "table_tuned_audio_snr_db.md").read_text()
     assert "| siren " in tuned_table.splitlines()[0] + " " and "lr=" not in tuned_table  # one column per model
     capsys.readouterr()
+
+
+def test_bench_status_counts_both_splits_of_a_tuned_sweep(tuned, capsys):
+    run, _ = tuned
+    assert main(["status", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"{run / 'tuning'}: 12 rows, 12 ok" in out and f"choices: {run / 'chosen.json'}" in out

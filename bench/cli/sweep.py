@@ -194,6 +194,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     from bench.sweep.run import progress_of, stored_spec
 
     out = Path(args.results)
+    from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR
+
+    if (out / TUNING_DIR).is_dir() and not has_results(out):  # a tuned sweep: its two splits
+        for split in (TUNING_DIR, TEST_DIR):
+            rows = read_results(out / split) if has_results(out / split) else None
+            counts = rows["status"].value_counts() if rows is not None else {}
+            print(f"{out / split}: {len(rows) if rows is not None else 0} rows"
+                  + "".join(f", {n} {s}" for s, n in counts.items()))
+        print(f"choices: {out / CHOSEN_FILE}" if (out / CHOSEN_FILE).is_file() else "choices: not made yet")
+        return 0
     results = read_results(out) if has_results(out) else None
     spec = stored_spec(out, SignalLibrary(args.data_dir)) if out.is_dir() else None
     if spec is None:
