@@ -4,9 +4,10 @@ A raised-cosine band of full width at half maximum ``bandwidth`` (in units of th
 ``floor`` (0..1, relative to the band's peak) the amplitude of every frequency below the band, random
 phases from ``seed``, and the band's position solved so that the target as trained has spectral centroid
 ``centroid`` (docs/methods.md's psi: clips divided by their peak; images mapped to [-1, 1] by their range,
-the raster's one-dimensional FFT). 1-D clips are generated at the length fitted, images at their side.
-Magnitudes are the designed ones exactly in 1-D, so a clip's centroid is the requested one to the solver's
-tolerance; in 2-D the range mapping adds a DC term, which the solver counts.
+the raster's one-dimensional FFT). The spectrum is laid on a grid twice the signal's length per axis and
+the signal is the first half (quarter) of its inverse DFT, so that it is not periodic over the domain.
+1-D clips are generated at the length fitted, images at their side; the solver measures the centroid of
+the crop, range mapping included.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bench.metrics import spectral_centroid
 
 NAME = "band"
 CENTROID_TOLERANCE = 0.02  # relative: a made signal's centroid is within 2% of the one asked for, or refused
-MAX_VALUES = 2**24  # samples (or pixels) of a band-noise signal: 128 MiB of float64 and its FFTs
+MAX_VALUES = 2**25  # values of the doubled grid a band-noise signal is cut from: 256 MiB of float64
 MAX_SEED = 2**63 - 1
 _CALL = re.compile(r"^band\((.*)\)$")
 
@@ -63,16 +64,20 @@ class Band:
         """The signal [n] or [H, W], float64, with the band placed so that its target's centroid is ``centroid``
         (within CENTROID_TOLERANCE, else a usage error: short signals have too few frequencies to place it)."""
         size = math.prod(shape)
-        if size > MAX_VALUES:
-            raise UsageError(f"synthetic:{self.name}: {size:,} values is over the {MAX_VALUES:,} band noise is made "
-                             f"with; ask for fewer samples or a smaller side")
+        if size * 2 ** len(shape) > MAX_VALUES:
+            raise UsageError(f"synthetic:{self.name}: {size:,} values is over the {MAX_VALUES // 2 ** len(shape):,} "
+                             f"band noise is made with in {len(shape)}-D; ask for fewer samples or a smaller side")
         rng = np.random.default_rng(self.seed)
-        grids = np.meshgrid(*[np.fft.fftfreq(n) for n in shape[:-1]], np.fft.rfftfreq(shape[-1]), indexing="ij")
+        # made on a grid twice as long per axis, then cropped: an inverse DFT is periodic over its grid, a
+        # trigonometric polynomial that inits of integer frequencies (TUNER) would represent exactly
+        whole = tuple(2 * n for n in shape)
+        grids = np.meshgrid(*[np.fft.fftfreq(n) for n in whole[:-1]], np.fft.rfftfreq(whole[-1]), indexing="ij")
         radius = np.sqrt(sum(g**2 for g in grids)) / 0.5
         phases = np.exp(2j * math.pi * rng.random(radius.shape))
+        crop = tuple(slice(0, n) for n in shape)
 
         def signal(center: float) -> np.ndarray:
-            return np.fft.irfftn(self.amplitude(radius, center) * phases, s=shape, axes=range(len(shape)))
+            return np.fft.irfftn(self.amplitude(radius, center) * phases, s=whole, axes=range(len(shape)))[crop]
 
         def miss(center: float) -> float:
             return as_target(signal(center)) - self.centroid

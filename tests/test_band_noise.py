@@ -9,7 +9,7 @@ from bench.tasks import load_task
 
 
 @pytest.mark.parametrize("length", [1024, 16384, 150000])
-@pytest.mark.parametrize("centroid, floor", [(0.05, 0.0), (0.2, 0.5), (0.45, 0.1), (0.63, 0.0), (0.9, 0.0)])
+@pytest.mark.parametrize("centroid, floor", [(0.1, 0.0), (0.2, 0.5), (0.45, 0.1), (0.63, 0.0), (0.9, 0.0)])
 def test_a_clip_has_the_requested_centroid_within_two_percent(length, centroid, floor):
     task = load_task(f"audio:synthetic:band(centroid={centroid},floor={floor})", SignalLibrary(),
                      {"max_samples": length})
@@ -18,27 +18,32 @@ def test_a_clip_has_the_requested_centroid_within_two_percent(length, centroid, 
 
 
 @pytest.mark.parametrize("side", [32, 64, 256])
-@pytest.mark.parametrize("centroid, floor", [(0.1, 0.0), (0.3, 0.3), (0.55, 0.0)])
+@pytest.mark.parametrize("centroid, floor", [(0.2, 0.0), (0.3, 0.3), (0.55, 0.0)])
 def test_an_image_has_the_requested_centroid_within_two_percent(side, centroid, floor):
     task = load_task(f"image:synthetic:band(centroid={centroid},floor={floor})", SignalLibrary(), {"side": side})
     assert task.grid == (side, side) and task.info.centroid == pytest.approx(centroid, rel=0.02)
     assert float(task.target.min()) == -1.0 and float(task.target.max()) == 1.0
 
 
-def spectrum(name: str, length: int = 8192) -> np.ndarray:
+def smoothed_magnitude(name: str, length: int = 16384):
+    """Frequencies (1 = Nyquist) and the square root of Welch's power spectrum of a band clip: its magnitude
+    spectrum with the crop's leakage and the random phases averaged out."""
+    from scipy.signal import welch
+
     task = load_task(f"audio:synthetic:{name}", SignalLibrary(), {"max_samples": length})
-    return np.abs(np.fft.rfft(task.target[:, 0].double().numpy()))
+    frequencies, power = welch(task.target[:, 0].double().numpy(), nperseg=1024)
+    return frequencies * 2, np.sqrt(power)
 
 
 def test_the_floor_sets_the_lows_and_the_band_its_width():
-    frequencies = np.fft.rfftfreq(8192) * 2  # 1 = Nyquist
-    bare, floored = spectrum("band(centroid=0.6)"), spectrum("band(centroid=0.45,floor=0.25)")
-    for magnitude, floor in ((bare, 0.0), (floored, 0.25)):
+    for name, floor in (("band(centroid=0.6)", 0.0), ("band(centroid=0.45,floor=0.25)", 0.25)):
+        frequencies, magnitude = smoothed_magnitude(name)
         peak = frequencies[magnitude.argmax()]
-        lows = (frequencies > 0) & (frequencies < peak - 0.1)  # below the band (its half-support is 0.1)
-        assert magnitude[lows].mean() == pytest.approx(floor * magnitude.max(), rel=0.05, abs=1e-6 * magnitude.max())  # float32 targets
-    half_max = frequencies[bare >= bare.max() / 2]
-    assert half_max.max() - half_max.min() == pytest.approx(0.1, abs=0.002)  # bandwidth: full width at half maximum
+        lows = (frequencies > 0.05) & (frequencies < peak - 0.15)  # below the band (half-support 0.1), off DC
+        assert magnitude[lows].mean() == pytest.approx(floor * magnitude.max(), abs=0.03 * magnitude.max())
+        if floor == 0:
+            half_max = frequencies[magnitude >= magnitude.max() / 2]
+            assert half_max.max() - half_max.min() == pytest.approx(0.1, abs=0.015)  # the FWHM, from Welch.s estimate
 
 
 def test_one_signal_per_spelling_and_a_new_one_per_seed():
@@ -47,27 +52,31 @@ def test_one_signal_per_spelling_and_a_new_one_per_seed():
              "synthetic:band(seed=0,bandwidth=0.1,centroid=0.3)"]
     assert {library.canonical(n, "audio") for n in names} == {"synthetic:band(centroid=0.3,bandwidth=0.1,floor=0,seed=0)"}
     assert len({library.fingerprint(n, "audio") for n in names}) == 1
-    first, again, other = (spectrum(n, 2048) for n in ("band(centroid=0.3)", "band(centroid=0.3)",
-                                                       "band(centroid=0.3,seed=1)"))
-    assert np.array_equal(first, again)
+    first, again = (load_task(f"audio:synthetic:{n}", library, {"max_samples": 2048}).target
+                    for n in ("band(centroid=0.3)", "band( centroid=0.3 )"))
+    assert np.array_equal(first.numpy(), again.numpy())
     task = load_task("audio:synthetic:band(centroid=0.3,seed=1)", library, {"max_samples": 2048})
     assert not np.array_equal(task.target.numpy(), load_task("audio:synthetic:band(centroid=0.3)", library,
                                                              {"max_samples": 2048}).target.numpy())
 
 
-def test_every_seed_is_its_own_signal_and_nothing_sits_at_dc():
+def test_every_seed_is_its_own_signal_and_a_clip_is_not_periodic_over_its_domain():
     library = SignalLibrary()
     assert library.canonical("synthetic:band(centroid=0.1234567,seed=1234567)", "audio") == \
         "synthetic:band(centroid=0.1234567,bandwidth=0.1,floor=0,seed=1234567)"
     one, other = (load_task(f"audio:synthetic:band(centroid=0.3,seed={seed})", library, {"max_samples": 1024})
                   for seed in (1234567, 1234568))
     assert not np.array_equal(one.target.numpy(), other.target.numpy())
-    low = load_task("audio:synthetic:band(centroid=0.05)", library, {"max_samples": 4096}).target.double()
-    assert abs(float(low.mean())) < 1e-6 * float(low.abs().max())  # the band reaches DC, its amplitude does not
+    # cut from a longer inverse DFT: not a sum of whole periods of the domain, which integer-frequency inits
+    # (TUNER) would represent exactly; so its DFT is not the designed band alone but leaks around it
+    clip = load_task("audio:synthetic:band(centroid=0.3)", library, {"max_samples": 4096}).target[:, 0].double()
+    spectrum = np.abs(np.fft.rfft(clip.numpy()))
+    frequencies = np.fft.rfftfreq(4096) * 2
+    assert spectrum[frequencies < 0.05].max() > 1e-3 * spectrum.max()
 
 
 @pytest.mark.parametrize("name, options, message", [
-    ("band(centroid=0.3)", {"max_samples": 8}, "cannot be placed for a 8 signal"),
+    ("band(centroid=0.3)", {"max_samples": 4}, "cannot be placed for a 4 signal"),
     ("band(centroid=0.3)", {"max_samples": 2**25}, "33,554,432 values is over the 16,777,216"),
 ])
 def test_a_clip_too_short_or_too_long_for_its_band_is_refused(name, options, message):
