@@ -68,8 +68,8 @@ class Band:
             raise UsageError(f"synthetic:{self.name}: {size:,} values is over the {MAX_VALUES // 2 ** len(shape):,} "
                              f"band noise is made with in {len(shape)}-D; ask for fewer samples or a smaller side")
         rng = np.random.default_rng(self.seed)
-        # made on a grid twice as long per axis, then cropped: an inverse DFT is periodic over its grid, a
-        # trigonometric polynomial that inits of integer frequencies (TUNER) would represent exactly
+        # made on a grid twice as long per axis, then cropped: an inverse DFT over the signal's own grid would
+        # be periodic over the domain (its end joining its start), which no recorded signal is
         whole = tuple(2 * n for n in shape)
         grids = np.meshgrid(*[np.fft.fftfreq(n) for n in whole[:-1]], np.fft.rfftfreq(whole[-1]), indexing="ij")
         radius = np.sqrt(sum(g**2 for g in grids)) / 0.5

@@ -67,8 +67,8 @@ def test_every_seed_is_its_own_signal_and_a_clip_is_not_periodic_over_its_domain
     one, other = (load_task(f"audio:synthetic:band(centroid=0.3,seed={seed})", library, {"max_samples": 1024})
                   for seed in (1234567, 1234568))
     assert not np.array_equal(one.target.numpy(), other.target.numpy())
-    # cut from a longer inverse DFT: not a sum of whole periods of the domain, which integer-frequency inits
-    # (TUNER) would represent exactly; so its DFT is not the designed band alone but leaks around it
+    # cut from a longer inverse DFT: not periodic over the domain, so its DFT is not the designed band alone
+    # but leaks around it
     clip = load_task("audio:synthetic:band(centroid=0.3)", library, {"max_samples": 4096}).target[:, 0].double()
     spectrum = np.abs(np.fft.rfft(clip.numpy()))
     frequencies = np.fft.rfftfreq(4096) * 2
