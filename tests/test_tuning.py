@@ -79,11 +79,14 @@ def test_the_choice_reads_only_tuning_rows(tuned):
     assert after["siren"] == (loser["model_spec"], loser["lr"]) and after["winner"] == before["winner"]
 
 
-def test_a_missing_tuning_cell_stops_the_choice(tuned):
+def test_a_missing_tuning_cell_or_an_unrecorded_metric_stops_the_choice(tuned, library):
     run, spec = tuned
     tuning = read_results(run / "tuning")
     with pytest.raises(Exception, match="tuning cells have no result"):
         choose(spec, tuning.iloc[1:])
+    psnr = parse_spec(SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'psnr_db'"), "s.toml", library)
+    with pytest.raises(Exception, match="tune.metric psnr_db is not recorded by task audio"):
+        choose(psnr, tuning)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -66,6 +66,9 @@ def choose(spec: Spec, rows: pd.DataFrame) -> list[Choice]:
     for task, label, variants in ((t, label, v) for t in dict.fromkeys(c.task for c in cells)
                                   for label, v in spec.tune.models):
         metric = spec.tune.metric or str(rows.loc[[c.key for c in cells if c.task == task], "main_metric"].iloc[0])
+        if metric not in rows or rows.loc[[c.key for c in cells if c.task == task], metric].isna().all():
+            raise BenchError(f"tune.metric {metric} is not recorded by task {task}; leave it out (the task's main "
+                             f"metric) or name one of the task's metrics (bench list tasks)")
         sign = 1.0 if declared(metric).higher_is_better else -1.0
         scores = []
         for variant in variants:
