@@ -122,7 +122,7 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
               f"choice and at the defaults (into {out / TEST_DIR})", file=sys.stderr)
         return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False)
     tasks = load_tasks(tuning, library) | load_tasks(test, library)  # every bad file or option stops here
-    (out / "spec.toml").parent.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "spec.toml").write_text(spec.text)
     rows = _train(tuning, out / TUNING_DIR, library, args, device, executor, where, tasks, sweep=False)
     failed = [row for row in rows if row["status"] in FAILED]
@@ -140,12 +140,10 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
 
 
 def _settings(spec: Spec, choice) -> str:
-    """The tuned training settings of a choice, as ``lr=0.001``."""
-    from dataclasses import asdict
+    """The tuned training settings of a choice, as ``, lr=0.001``."""
+    from bench.sweep.tuning import tuned_settings
 
-    first = asdict(spec.tune.trains[0])
-    varied = [key for key in first if len({getattr(t, key) for t in spec.tune.trains}) > 1]
-    return "".join(f", {key}={getattr(choice.train, key)}" for key in varied)
+    return "".join(f", {key}={getattr(choice.train, key)}" for key in tuned_settings(spec))
 
 
 def _summary(rows: list[dict], out: Path) -> int:

@@ -17,7 +17,7 @@ from bench.status import OK
 from bench.store import read_results
 from bench.sweep.plan import expand
 from bench.sweep.spec import parse_spec
-from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, Choice, choose, chosen_spec
+from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, Choice, choose, chosen_spec, tuned_settings
 
 
 def is_tuned(path: Path) -> bool:
@@ -34,7 +34,7 @@ def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrar
     test = test[test["status"] == OK]
     default_keys = {cell.key for cell in expand(replace(spec, tune=None))}
     tuned_keys = {cell.key: choice.model for choice in choices for cell in expand(chosen_spec(spec, choice))}
-    tuned_columns = _tuned_columns(spec)
+    tuned_columns = tuned_settings(spec)
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Tuned report: {spec.name}", "", *([notes.strip(), ""] if notes else []), f"Made with `{command}`; "
              f"every table, figure and significance test of the test split's rows: [test/](test/README.md).", "",
@@ -71,12 +71,6 @@ def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrar
     readme = out / "README.md"
     readme.write_text("\n".join(lines))
     return readme
-
-
-def _tuned_columns(spec) -> list[str]:
-    """The training settings the tuning varied (columns of the rows)."""
-    first = spec.tune.trains[0]
-    return [key for key in vars(first) if len({getattr(t, key) for t in spec.tune.trains}) > 1]
 
 
 def _by_model(rows: pd.DataFrame, tuned_columns: list[str]) -> pd.DataFrame:

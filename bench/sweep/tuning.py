@@ -60,8 +60,7 @@ def choose(spec: Spec, rows: pd.DataFrame) -> list[Choice]:
     if missing:
         raise BenchError(f"{len(missing)} tuning cells have no result (e.g. {missing[0].model.label} seed "
                          f"{missing[0].seed} on {missing[0].signal}); rerun the sweep to train them")
-    tuned_keys = sorted({key for train in spec.tune.trains for key, value in asdict(train).items()
-                         if value != getattr(spec.tune.trains[0], key)} or {"lr"})
+    tuned_keys = tuned_settings(spec) or ["lr"]
     choices = []
     for task, label, variants in ((t, label, v) for t in dict.fromkeys(c.task for c in cells)
                                   for label, v in spec.tune.models):
@@ -83,6 +82,11 @@ def choose(spec: Spec, rows: pd.DataFrame) -> list[Choice]:
         choices.append(Choice(label, task, best["_variant"], best["_train"], metric, best["mean"],
                               [{k: v for k, v in s.items() if not k.startswith("_")} for s in scores]))
     return choices
+
+
+def tuned_settings(spec: Spec) -> list[str]:
+    """The training settings the tuning tries several values of (``lr``, ...), in TrainConfig's order."""
+    return [key for key in asdict(spec.tune.trains[0]) if len({getattr(t, key) for t in spec.tune.trains}) > 1]
 
 
 def test_cells(spec: Spec, choices: list[Choice]) -> list[Cell]:
