@@ -238,3 +238,16 @@ def test_rows_that_differ_in_a_training_setting_are_never_pooled(tmp_path, capsy
     captured = capsys.readouterr()
     assert "arch precision=bf16," in captured.out and "arch precision=fp32," in captured.out
     assert "One seed per cell" in captured.err  # not "2 seeds" of one cell
+
+
+def test_rows_from_before_the_main_metric_column_mix_with_newer_ones(sweep_dir, tmp_path):
+    # a sweep resumed across versions: its first rows have no main_metric (NaN), later ones name it
+    import shutil
+
+    old = tmp_path / "runs"
+    shutil.copytree(sweep_dir, old)
+    rows = pd.read_parquet(old / "results.parquet")
+    rows.loc[rows.index[: len(rows) // 2], "main_metric"] = None
+    rows.to_parquet(old / "results.parquet")
+    assert main(["report", str(old), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "table_snr_db.md").exists()

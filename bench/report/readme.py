@@ -86,7 +86,9 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
             lines += held_out_section(rows, metric, out)
         if metric not in fits and f"curve_{metric}" in rows:  # a score tracked in training (the task's main one)
             lines += ntk_prediction_section(rows, metric, out)
-    main_metric = ok["main_metric"].iloc[0] if "main_metric" in ok and len(ok) else None
+    # rows written before the column existed hold NaN there: the first row that names its metric decides
+    named = ok["main_metric"].dropna() if "main_metric" in ok else ok.iloc[:0, 0]
+    main_metric = named.iloc[0] if len(named) else None
     maps = [(column, label) for column, label in (
         (main_metric, declared(main_metric).label if main_metric else ""),
         ("ntk_init_frac_above_centroid", "share of NTK energy above the centroid at init")) if column]
