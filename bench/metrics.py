@@ -214,6 +214,26 @@ SSIM = declare_metric(Metric(
          "11 x 11 with sigma 1.5 (image mirrored at its border), averaged over all pixels and colour channels; higher "
          "is better, 1 for a perfect fit." + _WHOLE))
 
+# The sdf task's scores (bench.tasks.sdf; the surface ones computed by bench.shapes.surface_scores). Lengths are
+# in the units of the cube [-1, 1]^3 the shape is scaled into (its largest half-extent 0.9).
+SDF_RMSE = declare_metric(Metric(
+    "sdf_rmse", "SDF RMSE", higher_is_better=False, digits=4,
+    note="RMSE of the predicted signed distance against the exact one at the task's points (half on the surface, "
+         "half uniform in the cube [-1, 1]^3), in the cube's units, at the last step; lower is better."))
+CHAMFER = declare_metric(Metric(
+    "chamfer", "Chamfer distance", higher_is_better=False, digits=4,
+    note="Chamfer distance of the surface extracted at level 0 by marching cubes on the scoring grid: 10,000 points "
+         "sampled on it and on the true surface, the mean distance from each to the nearest of the other set, "
+         "summed over both directions, in the cube's units; lower is better (NaN: no surface extracted)."))
+IOU = declare_metric(Metric(
+    "iou", "IoU", digits=4,
+    note="Intersection over union of the inside (signed distance < 0) of the fit and of the shape, over the points "
+         "of the scoring grid; higher is better, 1 for the same solid."))
+NORMAL_CONSISTENCY = declare_metric(Metric(
+    "normal_consistency", "normal consistency", digits=4,
+    note="Mean |cos| of the angle between the normals of the extracted surface and of the true one at nearest "
+         "points (10,000 on each, both directions averaged); higher is better, 1 for the same surface."))
+
 
 def steps_to_column(metric: str, level: float) -> str:
     """The column of the steps ``metric`` took to reach ``level``, e.g. ``steps_to_30_snr_db``."""

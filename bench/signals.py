@@ -20,6 +20,7 @@ import numpy as np
 import pooch
 
 from bench import band_noise
+from bench.shapes import SYNTHETIC_SHAPES
 from bench.errors import BenchError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -177,9 +178,9 @@ def synthetic_name(ref: str) -> str:
     band = band_noise.parse(name)
     if band is not None:
         return band.name
-    if name not in SYNTHETIC:
+    if name not in SYNTHETIC and name not in SYNTHETIC_SHAPES:
         raise UsageError(f"unknown synthetic signal {name!r}; choose one of: {', '.join(SYNTHETIC)}, "
-                         f"{band_noise.USAGE}")
+                         f"{band_noise.USAGE}, or a shape for the sdf task: {', '.join(SYNTHETIC_SHAPES)}")
     return name
 
 
@@ -191,6 +192,9 @@ def is_band(ref: str) -> bool:
 def synthetic(ref: str, shape: tuple[int, ...]) -> np.ndarray:
     """The synthetic signal ``synthetic:NAME`` as a float64 array of the given shape."""
     name = synthetic_name(ref)
+    if name in SYNTHETIC_SHAPES:
+        raise UsageError(f"synthetic:{name} is a 3-D shape, not a clip or an image; fit it with the sdf task "
+                         f"(--task sdf:synthetic:{name})")
     if name in SYNTHETIC:
         return SYNTHETIC[name](shape, np.random.default_rng(0))
     return _band(name, shape)

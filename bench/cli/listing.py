@@ -8,6 +8,7 @@ from bench.cli.options import add_data_dir, common, positive
 from bench.errors import UsageError
 from bench.models import load_builtin_models
 from bench import band_noise
+from bench.shapes import SYNTHETIC_SHAPES
 from bench.signals import SYNTHETIC, SignalLibrary
 from bench.tasks.audio import SYNTHETIC_LENGTH
 from bench.sweep.presets import DEFAULTS
@@ -47,7 +48,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             options = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
             print(f"{entry.name:14s} {entry.summary}  [options: {options}]")
         print(f"signals: a manifest name (bench list signals), a file path, synthetic:{', synthetic:'.join(SYNTHETIC)}, "
-              f"or synthetic:{band_noise.USAGE}")
+              f"or synthetic:{band_noise.USAGE}; shapes (sdf): a mesh file, a manifest shape or "
+              f"synthetic:{', synthetic:'.join(SYNTHETIC_SHAPES)}")
     else:
         library = SignalLibrary(args.data_dir)
         for entry in library.entries.values():
@@ -61,6 +63,8 @@ def cmd_list(args: argparse.Namespace) -> int:
               f"{'':25s} Nyquist units (0, 1), bandwidth the band's FWHM, floor the level of frequencies below it\n"
               f"{'':25s} (0..1 of the band's peak); clips are made at --max-samples (default {SYNTHETIC_LENGTH:,}), images\n"
               f"{'':25s} at --side  [always available]")
+        for name in SYNTHETIC_SHAPES:
+            print(f"{'synthetic:' + name:18s} shape  a {name} mesh made in code (sdf task)  [always available]")
     return 0
 
 

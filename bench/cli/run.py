@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,19 @@ def _member_line(row: dict[str, Any], varied: list[str] = ()) -> str:
         return f"{head} {row['status']}: {row['error']}"
     metric = declared(row["main_metric"])
     status = OK if row["status"] == OK else f"diverged at step {row['diverged_step']}"
-    name, fit = metric.name, metric.fit  # held-out tasks: the metric is held-out, the best step chosen on the fit
-    scores = (f"{name}={row[name]:7.2f}  best={row['best_' + name]:7.2f} @ {row['best_step']:<6d}" if fit not in row
-              else f"held-out {name}={row[name]:7.2f}  fit={row[fit]:7.2f}  at best fit (step "
-                   f"{row['best_step']}): {row['best_' + name]:7.2f} / {row['best_' + fit]:7.2f}")
-    return f"{head} {scores} {row['steps_per_s']:8.1f} steps/s  {status}"
+    name, fit, d = metric.name, metric.fit, metric.digits  # held-out tasks: the best step is chosen on the fit
+    scores = (f"{name}={row[name]:7.{d}f}  best={row['best_' + name]:7.{d}f} @ {row['best_step']:<6d}" if fit not in row
+              else f"held-out {name}={row[name]:7.{d}f}  fit={row[fit]:7.{d}f}  at best fit (step "
+                   f"{row['best_step']}): {row['best_' + name]:7.{d}f} / {row['best_' + fit]:7.{d}f}")
+    return f"{head} {scores} {row['steps_per_s']:8.1f} steps/s  {status}{_other_scores(row, metric)}"
+
+
+def _other_scores(row: dict[str, Any], main) -> str:
+    """The task's other declared scores at the last step (the sdf task's Chamfer distance, IoU and normal
+    consistency; an image's SSIM...), each to its declared digits: "  [iou=0.9862 ...]"; "" when none."""
+    from bench.metrics import METRICS
+
+    shown = [f"{name}={row[name]:.{m.digits}f}" for name, m in METRICS.items()
+             if name not in (main.name, main.fit) and not m.levels and not name.startswith("steps_to_")
+             and isinstance(row.get(name), float) and math.isfinite(row[name])]
+    return f"  [{' '.join(shown)}]" if shown else ""

@@ -14,7 +14,7 @@ def gaussian(z: Tensor, omega: Tensor) -> Tensor:
     return torch.exp(-(omega * z).square())
 
 
-GAUSS_DEFAULTS = {"audio": {"s": 30.0}, "image": {"s": 10.0}}  # the scale per kind of signal
+GAUSS_DEFAULTS = {"audio": {"s": 30.0}, "image": {"s": 10.0}, "shape": {"s": 10.0}}  # the scale per kind of signal (shapes: the image value)
 
 
 @register_model(activation=gaussian)

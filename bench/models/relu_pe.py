@@ -35,7 +35,8 @@ class FourierFeaturePlan:
                 + [Layer(width, width, relu)] * (layers - 1) + [Layer(width, d_out, None)])
 
 
-RELU_PE_DEFAULTS = {"audio": {"sigma": 1000.0}, "image": {"sigma": 10.0}}  # frequency spread per kind of signal
+RELU_PE_DEFAULTS = {"audio": {"sigma": 1000.0}, "image": {"sigma": 10.0},  # frequency spread per kind of signal
+                    "shape": {"sigma": 10.0}}  # shapes: the image value
 
 
 @register_model(plan=FourierFeaturePlan())

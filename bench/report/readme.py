@@ -11,6 +11,7 @@ import pandas as pd
 from bench.errors import UsageError
 from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.spectral_map import spectral_map_figures
+from bench.report.surfaces import surface_figures
 from bench.report.held_out import held_out_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.metrics import METRICS, declared
@@ -96,6 +97,11 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     if map_pngs:
         lines += ["## Spectral map", "", "Band-noise targets (`synthetic:band`) by spectral centroid and length.", "",
                   *(f"![{png}]({png})\n" for png in map_pngs)]
+    surface_pngs = surface_figures(ok, out)
+    if surface_pngs:
+        lines += ["## Fitted surfaces", "", "The zero level set of each init's fitted signed distance (its lowest "
+                  "seed), extracted by marching cubes from the coarse field the row keeps.", "",
+                  *(f"![{png}]({png})\n" for png in surface_pngs)]
     ntk_pngs = ntk_figures(ok, out)
     if ntk_pngs:
         lines += ["## NTK spectral energy", "", *(f"![{png}]({png})\n" for png in ntk_pngs)]

@@ -127,15 +127,21 @@ class MemberTracker:
                 best=float(self.best[i]) if scored else float("nan"),
                 best_step=int(self.best_step[i]),
                 diverged_step=None if ok else int(self.diverged_step[i]),
-                extra={name: float(values[i]) if ok else float("nan") for name, values in evaluation.items()
-                       if name != metric},
+                extra={name: _value(values[i]) if ok else float("nan") if values.dim() == 1 else None
+                       for name, values in evaluation.items() if name != metric},
                 best_extra={name: float(values[i]) if scored else float("nan")
-                            for name, values in (at_best or {}).items() if name != metric},
+                            for name, values in (at_best or {}).items() if name != metric and values.dim() == 1},
                 curve_steps=steps,
                 curve=[float(v) for v in curves[:, i]],
                 held_out_curve=None if held is None else [float(v) for v in held[:, i]],
             ))
         return members
+
+
+def _value(value: Tensor) -> float | list[float]:
+    """A member's value of a result column: a number, or a list for a task's per-member array (e.g. the sdf
+    task's coarse field, which its report draws); arrays are kept at the last step only."""
+    return float(value) if value.dim() == 0 else [float(v) for v in value.flatten()]
 
 
 def synchronize(device: torch.device) -> None:

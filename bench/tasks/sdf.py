@@ -1,0 +1,140 @@
+"""3-D signed distance fitting (SIREN paper, section 4.2): (x, y, z) in [-1, 1]^3 -> the signed distance to a
+shape's surface (negative inside).
+
+The points are fixed when the task is built, from seed 0: ``surface_points`` on the surface (with its outward
+normals) and as many uniform in the cube (with their exact signed distances, bench.shapes). SIREN's code
+draws fresh off-surface points each step; a fixed set keeps a run reproducible and lets ``--batch-size``
+draw minibatches from it as in every other task. Two losses:
+
+- ``siren`` (default): SIREN's SDF loss (``loss_functions.sdf`` in vsitzmann/siren @ 4df34ba), per member
+  and averaged over the batch's points: 3e3 |f| on the surface, 1e2 exp(-100 |f|) off it, 1e2 (1 - cos)
+  between the gradient of f and the normal on the surface, and 5e1 | |grad f| - 1 | (eikonal) everywhere.
+  It needs only an oriented point cloud; the exact distances are used for scoring only.
+- ``regression``: the MSE against the exact signed distance at every point.
+
+Tracked during training: ``sdf_rmse`` (exact distance against prediction at the task's points). Scored after
+training, on a grid of ``grid`` points per side: ``chamfer``, ``iou`` and ``normal_consistency`` of the
+zero level set (bench.shapes.surface_scores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bench.errors import UsageError
+from bench.metrics import member_mse, spectral_centroid
+from bench.models import Ensemble, SignalInfo
+from bench.registry import PositiveInt
+from bench.shapes import SURFACE_METRICS, Shape, SurfaceTruth, cube_grid, load_shape, surface_scores
+from bench.signals import SignalLibrary, is_synthetic, synthetic_name
+from bench.tasks import Task, register_task
+
+LOSSES = ("siren", "regression")
+SDF_LOSS_WEIGHTS = {"surface": 3e3, "off_surface": 1e2, "normal": 1e2, "eikonal": 5e1}  # SIREN's constants
+OFF_SURFACE_SHARPNESS = 100.0  # exp(-100 |f|): SIREN's penalty on small values away from the surface
+GRID_CHUNK = 65536  # grid points per evaluation pass
+FIGURE_GRID = 22  # points per side of the coarse field each row keeps for the report's surface figure
+FIELD_COLUMN = "sdf_field"  # that field, FIGURE_GRID^3 values x-major on [-1, 1]^3 (not a metric)
+
+
+def _unit_rmse(mse: Tensor) -> Tensor:
+    return mse.sqrt()
+
+
+@dataclass(frozen=True)
+class SdfTask(Task):
+    """coords [N, 3]: the ``surface_points`` points on the surface first, then as many off the surface. target [N, 5]:
+    on-surface flag (1/0), outward normal (zeros off the surface) and the exact signed distance; reference
+    [N, 1]: that distance. ``truth`` scores the extracted surface."""
+
+    truth: SurfaceTruth | None = None
+    regression: bool = False
+
+    def fits(self, model: Ensemble, coords: Tensor, precision: str, training: bool) -> tuple[Tensor, Tensor]:
+        """Output [K, B, 1] and, for SIREN's loss while training, [K, B, 4]: the output and its gradient."""
+        if self.regression or not training:
+            out = model(coords, precision)
+            return out, out
+        with torch.enable_grad():
+            x = coords.expand(model.size, -1, -1).clone().requires_grad_(True)  # one leaf per member
+            out = model(x, precision)
+            grad = torch.autograd.grad(out.sum(), x, create_graph=True)[0]
+        return out, torch.cat([out, grad], dim=-1)
+
+    def loss(self, fitted: Tensor, target: Tensor) -> Tensor:
+        """Losses [K]: SIREN's SDF loss of fitted [K, B, 4] (value, gradient), or the regression MSE."""
+        if self.regression:
+            return member_mse(fitted, target[:, 4:])
+        on = target[:, 0]
+        value, grad = fitted[..., 0], fitted[..., 1:]
+        w = SDF_LOSS_WEIGHTS
+        surface = (on * value.abs()).mean(dim=1)
+        off = ((1 - on) * torch.exp(-OFF_SURFACE_SHARPNESS * value.abs())).mean(dim=1)
+        normal = (on * (1 - F.cosine_similarity(grad, target[:, 1:4].expand_as(grad), dim=-1))).mean(dim=1)
+        eikonal = (grad.norm(dim=-1) - 1).abs().mean(dim=1)
+        return w["surface"] * surface + w["off_surface"] * off + w["normal"] * normal + w["eikonal"] * eikonal
+
+    def step(self, model: Ensemble, idx: Tensor | None, precision: str = "fp32") -> tuple[Tensor, Tensor | None]:
+        """Training losses [K] and, on a full batch, ``sdf_rmse`` [K] of the weights the step started from."""
+        coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
+        out, fitted = self.fits(model, coords, precision, training=True)
+        losses = self.loss(fitted, target)
+        if idx is not None:
+            return losses, None
+        return losses, self.metric_from_mse(self._error_mse(out.detach(), self.reference).float())
+
+    @torch.no_grad()
+    def evaluate(self, model: Ensemble, precision: str = "fp32", final: bool = True) -> dict[str, Tensor]:
+        """``sdf_rmse`` [K]; ``final``: with the surface scores [K] of each member's field on the grid."""
+        metrics = super().evaluate(model, precision, final)
+        if final:
+            points = torch.from_numpy(cube_grid(self.truth.resolution)).float().to(self.coords.device)
+            field = torch.cat([model(points[start:start + GRID_CHUNK], precision)
+                               for start in range(0, len(points), GRID_CHUNK)], dim=1)
+            fields = field[..., 0].double().cpu().numpy().reshape(model.size, *self.truth.inside.shape)
+            scores = [surface_scores(one, self.truth) for one in fields]
+            metrics |= {name: torch.tensor([s[name] for s in scores], device=self.coords.device)
+                        for name in SURFACE_METRICS}
+            keep = np.linspace(0, self.truth.resolution - 1, FIGURE_GRID).round().astype(int)  # nearly even
+            coarse = fields[:, keep][:, :, keep][:, :, :, keep]
+            metrics[FIELD_COLUMN] = torch.from_numpy(coarse.reshape(model.size, -1).round(4)).float()
+        return metrics
+
+
+def _shape(library: SignalLibrary, ref: str) -> Shape:
+    if is_synthetic(ref):
+        return load_shape(f"synthetic:{synthetic_name(ref)}", None)
+    return load_shape(ref, library.path(ref, "shape"))
+
+
+@register_task(domain="shape", help={
+    "surface_points": "points on the surface, and as many uniform in the cube (default 20000)",
+    "loss": "siren: SIREN's SDF loss on an oriented point cloud (default); regression: MSE on exact distances",
+    "grid": "points per side of the grid the surface is extracted and scored on (default 64)"})
+def sdf(library: SignalLibrary, ref: str, surface_points: PositiveInt = 20000, loss: str = "siren",
+        grid: PositiveInt = 64) -> Task:
+    """Fit a 3-D shape's signed distance (a mesh file, a manifest shape, synthetic:torus|sphere)."""
+    if loss not in LOSSES:
+        raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if grid < 8:
+        raise UsageError(f"--grid must be at least 8 points per side to extract a surface, got {grid}")
+    shape = _shape(library, ref)
+    surface, normals = shape.surface_points(surface_points, seed=0)
+    free = np.random.default_rng(0).uniform(-1.0, 1.0, (surface_points, 3))
+    distance = np.concatenate([np.zeros(surface_points), shape.signed_distance(free)])
+    coords = torch.from_numpy(np.concatenate([surface, free])).float()
+    target = torch.from_numpy(np.concatenate([
+        np.concatenate([np.ones((surface_points, 1)), normals], axis=1), np.zeros((surface_points, 4))])).float()
+    target = torch.cat([target, torch.from_numpy(distance).float()[:, None]], dim=1)
+    reference = target[:, 4:].clone()
+    truth = SurfaceTruth.of(shape, grid)
+    # psi of the exact distance on the scoring grid, flattened x-major as an image's pixels are (docs/methods.md)
+    info = SignalInfo("shape", d_in=3, d_out=1, centroid=spectral_centroid(truth.distance.reshape(-1, 1)))
+    meta = {"n_surface_points": surface_points, "grid": grid, "loss": loss, "faces": len(shape.faces),
+            "inside_fraction": float(truth.inside.mean()), "centroid": info.centroid}
+    return SdfTask("sdf", ref, coords, target, reference, info, "sdf_rmse", _unit_rmse, meta,
+                   quality_metrics=SURFACE_METRICS, truth=truth, regression=loss == "regression")
