@@ -26,6 +26,15 @@ def _members_cache(tmp_path_factory):
         yield path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _learned_cache(tmp_path_factory):
+    """Inits learned during the tests (bench.models.meta_learned) go to a temporary folder, not the user's cache."""
+    path = tmp_path_factory.mktemp("learned")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_LEARNED_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture(autouse=True)
 def _registries_as_before():
     """Models and tasks a test registers (plugins) are gone after it: no test sees another's."""

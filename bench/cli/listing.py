@@ -32,17 +32,16 @@ def add_list(sub) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "models":
-        from bench.models import Architecture, MemberSpec, ModelChoice, SignalInfo, build_ensemble
+        from bench.models import Architecture, parameter_count
 
         if args.params:
             return _list_budget(args)
         arch = Architecture(args.d_in, args.width, args.layers, args.d_out)
-        signal = SignalInfo("audio" if args.d_in == 1 else "image", args.d_in, args.d_out, centroid=0.5)
         print(f"parameters for d_in={args.d_in}, d_out={args.d_out}, {args.layers} x {args.width}:")
-        for entry in load_builtin_models():
-            model, _ = build_ensemble([MemberSpec(ModelChoice(entry, {}), 0)], arch, signal)
+        for entry in load_builtin_models():  # counted from each plan: no init runs (a learned one would learn)
             print(f"{entry.name:18s} {entry.summary}")
-            print(f"{'':18s} {model.member_parameters():,} parameters; params: {entry.describe_params()}")
+            print(f"{'':18s} {parameter_count(arch.layers_of(entry.meta['plan'])):,} parameters; "
+                  f"params: {entry.describe_params()}")
     elif args.what == "tasks":
         for entry in load_builtin_tasks():
             options = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"

@@ -69,10 +69,10 @@ def read_mono(path, channel: int | None = None) -> tuple[np.ndarray, int]:
 
 
 def load_clip(library: SignalLibrary, ref: str, max_samples: int | None,
-              channel: int | None = None) -> tuple[np.ndarray, int]:
-    """The clip ``ref`` as mono samples [n] divided by the whole clip's max|x|, then cut to the first
-    max_samples (this order is the official SIREN² code's: a slice keeps its level relative to the clip),
-    and its sample rate."""
+              channel: int | None = None, offset: int | None = None) -> tuple[np.ndarray, int]:
+    """The clip ``ref`` as mono samples [n] divided by the whole clip's max|x|, then cut to max_samples from
+    sample ``offset`` (default 0; this order is the official SIREN² code's: a slice keeps its level relative
+    to the clip), and its sample rate."""
     if max_samples is not None and max_samples < 1:
         raise UsageError(f"--max-samples must be a positive integer, got {max_samples}")
     if is_synthetic(ref):
@@ -89,10 +89,15 @@ def load_clip(library: SignalLibrary, ref: str, max_samples: int | None,
     peak = np.abs(samples).max()
     if peak == 0:
         raise BenchError(f"audio signal {ref!r} is silent (max|x| = 0); nothing to fit")
-    samples = samples[:max_samples] / peak
+    start = offset or 0
+    if start >= samples.size:
+        raise UsageError(f"--offset {start} is past the end of audio signal {ref!r} ({samples.size:,} samples); "
+                         f"give an offset below {samples.size:,}")
+    samples = samples[start:start + max_samples if max_samples else None] / peak
     if not samples.any():
-        raise BenchError(f"the first {len(samples)} samples of audio signal {ref!r} are silent; "
-                         f"raise --max-samples or give another clip")
+        where = f"from sample {start:,}" if start else "first"
+        raise BenchError(f"the {where} {len(samples)} samples of audio signal {ref!r} are silent; "
+                         f"raise --max-samples, move --offset or give another clip")
     return samples, rate
 
 
@@ -121,10 +126,13 @@ def samples_used(library: SignalLibrary, ref: str, options: dict[str, Any]) -> d
     length, channels = clip_shape(library, ref)
     if channels == 1 and options.get("channel") == 0 and type(options["channel"]) is int:
         options = {key: value for key, value in options.items() if key != "channel"}
-    asked = options.get("max_samples")
-    if (asked is not None and (not isinstance(asked, int) or asked < 1)) or length < 1:
+    if options.get("offset") == 0 and type(options["offset"]) is int:  # the start: the same as no offset
+        options = {key: value for key, value in options.items() if key != "offset"}
+    asked, start = options.get("max_samples"), options.get("offset") or 0
+    if ((asked is not None and (not isinstance(asked, int) or asked < 1)) or not isinstance(start, int)
+            or length <= start):
         return options
-    return options | {"max_samples": length if asked is None else min(asked, length)}
+    return options | {"max_samples": length - start if asked is None else min(asked, length - start)}
 
 
 def audio_quality(out: Tensor, reference: Tensor) -> dict[str, Tensor]:
@@ -137,7 +145,7 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
     target = torch.from_numpy(samples).float()[:, None]
     coords = torch.linspace(-1, 1, len(samples))[:, None]
     power = float(mean_square(target))
-    info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()))
+    info = SignalInfo("audio", d_in=1, d_out=1, centroid=spectral_centroid(target.numpy()), source=ref)
     return Task(name, ref, coords, target, target, info, "snr_db", lambda mse: snr_db(mse, power),
                 {"sample_rate": rate, "n_samples": len(samples), "centroid": info.centroid, "signal_power": power},
                 quality=audio_quality, quality_metrics=("si_snr_db", "lsd"), grid=(len(samples),))
@@ -147,9 +155,10 @@ CLIP_HELP = {"max_samples": "keep the first N samples (default: the whole clip)"
              "channel": "fit channel N (from 0) instead of the mean of the channels"}
 
 
-@register_task(domain="audio", help=CLIP_HELP, effective=samples_used)
+@register_task(domain="audio", help=CLIP_HELP | {
+    "offset": "start at sample N (default 0): with --max-samples, a window of the clip"}, effective=samples_used)
 def audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
-          channel: NonNegativeInt | None = None) -> Task:
-    """Fit a clip: mono mixdown (or one channel), divided by the whole clip's max|x|, then its first max_samples
-    samples (all when unset)."""
-    return clip_task("audio", ref, *load_clip(library, ref, max_samples, channel))
+          channel: NonNegativeInt | None = None, offset: NonNegativeInt | None = None) -> Task:
+    """Fit a clip: mono mixdown (or one channel), divided by the whole clip's max|x|, then max_samples samples
+    from sample offset (all, from 0, when unset)."""
+    return clip_task("audio", ref, *load_clip(library, ref, max_samples, channel, offset))

@@ -1,0 +1,116 @@
+"""Meta-learned init (Tancik et al., "Learned Initializations for Optimizing Coordinate-Based Neural
+Representations", CVPR 2021, arXiv 2012.02189; code tancik/learnit): the starting weights are meta-learned
+over many signals of one kind, then a new signal is fitted from them as usual. Here with Reptile (Nichol et
+al. 2018, one of the paper's two meta-learners): from SIREN's init of the member's seed, each outer step
+fits ``batch`` pieces of the family's train split for ``inner_steps`` Adam steps, all at once as one
+ensemble of ``batch`` members (each member its own piece), and moves the starting weights ``outer_lr`` of
+the way to the mean of the fitted ones. docs/methods.md, "Learned inits".
+
+Learning runs once per (parameters, family definition and train-source content, network, seed, torch
+version) and is cached as a file keyed by that content (``BENCH_LEARNED_CACHE``, else the project's cache
+folder): the next member of the same seed reads it back. It runs on the CPU, where every init runs, and
+records its cost (``learn_seconds``, ``learn_member_steps``) in each row it starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from bench.errors import UsageError
+from bench.families import Family, check_not_learned_from, family_named, train_pieces
+from bench.models import Member, register_model
+from bench.models.ensemble import Ensemble
+from bench.models.siren import siren
+from bench.registry import PositiveFloat, PositiveInt
+from bench.signals import SignalLibrary
+from bench.speed.caches import cache_root
+from bench.store import write_atomically
+
+CACHE_ENV = "BENCH_LEARNED_CACHE"
+VERSION = 1  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
+
+
+def learned_cache_dir() -> Path:
+    """Where learned inits are kept: $BENCH_LEARNED_CACHE, else ``learned/`` in the project's cache folder."""
+    return Path(os.environ.get(CACHE_ENV) or cache_root() / "learned")
+
+
+@register_model()
+def meta_learned(m: Member, family: str = "audio-windows", outer_steps: PositiveInt = 100,
+                 inner_steps: PositiveInt = 8, inner_lr: PositiveFloat = 1e-4, outer_lr: PositiveFloat = 1.0,
+                 batch: PositiveInt = 4, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
+    """Meta-learned (Tancik et al. 2021), Reptile over a family's train split from SIREN's init; cached."""
+    chosen = family_named(family)
+    if m.signal.domain != chosen.kind:
+        raise UsageError(f"meta_learned: family {family!r} holds {chosen.kind} signals, and this task fits "
+                         f"{m.signal.domain}; choose a {m.signal.domain} family (datasets/families.toml)")
+    check_not_learned_from(chosen, m.signal.source, "meta_learned")
+    used = siren(m, w0, w0_first)
+    learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
+    settings = {"outer_steps": outer_steps, "inner_steps": inner_steps, "inner_lr": inner_lr, "outer_lr": outer_lr,
+                "batch": batch}
+    library = SignalLibrary()
+    key = _cache_key(chosen, library, m, settings | used | {"w0": w0}, learning_seed)
+    path = learned_cache_dir() / f"meta_learned-{key[:20]}.pt"
+    if path.is_file():
+        learned = torch.load(path, weights_only=True)
+    else:
+        learned = _reptile(m, train_pieces(chosen, library), settings, learning_seed)
+        write_atomically(path, lambda tmp: torch.save(learned, tmp))
+    m.weights = [w.clone() for w in learned["weights"]]
+    m.biases = [b.clone() for b in learned["biases"]]
+    return used | {"learn_seconds": learned["seconds"], "learn_member_steps": learned["member_steps"],
+                   "learned_key": key[:20]}
+
+
+def _cache_key(family: Family, library: SignalLibrary, m: Member, settings: dict, seed: int) -> str:
+    """sha256 (hex) of everything the learned weights depend on."""
+    content = {"scheme": "meta_learned", "version": VERSION, "torch": torch.__version__, "settings": settings,
+               "family": family.fingerprint(library), "seed": seed, "omegas": m.omegas,
+               "layers": [(layer.fan_in, layer.fan_out, getattr(layer.activation, "__name__", None), layer.trainable)
+                          for layer in m.layers]}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reptile(m: Member, pieces, settings: dict, seed: int) -> dict:
+    """Reptile from the member's current weights over ``pieces`` [P, L] (float64): {"weights", "biases" (the
+    learned ones, in Member's shapes), "seconds", "member_steps"}."""
+    targets = torch.from_numpy(pieces).float()[..., None]  # [P, L, 1]
+    coords = torch.linspace(-1, 1, targets.shape[1])[:, None]
+    batch = min(settings["batch"], len(targets))
+    draws = torch.Generator().manual_seed(seed)
+    weights = [w.clone() for w in m.weights]
+    biases = [b.clone() for b in m.biases]
+    started = time.perf_counter()
+    for _ in tqdm(range(settings["outer_steps"]), desc="meta_learned: Reptile", unit="outer step", leave=False,
+                  disable=None):
+        chosen = torch.randperm(len(targets), generator=draws)[:batch]
+        inner = Ensemble([_member_with(m, weights, biases) for _ in range(batch)], m.layers)
+        optimizer = torch.optim.Adam(inner.parameters(), lr=settings["inner_lr"])
+        for _ in range(settings["inner_steps"]):
+            loss = (inner(coords) - targets[chosen]).square().mean(dim=(1, 2)).sum()  # one piece per member
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():  # theta <- theta + outer_lr (mean of the fitted weights - theta)
+            for i in range(len(weights)):
+                weights[i] += settings["outer_lr"] * (inner.weights[i].mean(dim=0) - weights[i])
+                biases[i] += settings["outer_lr"] * (inner.biases[i][:, 0].mean(dim=0) - biases[i])
+    return {"weights": weights, "biases": biases, "seconds": time.perf_counter() - started,
+            "member_steps": settings["outer_steps"] * settings["inner_steps"] * batch}
+
+
+def _member_with(m: Member, weights: list, biases: list) -> Member:
+    """A copy of member ``m`` (its layers, omegas and signal) holding these weights and biases."""
+    copy = Member(m.layers, 0, m.signal)
+    copy.weights = [w.clone() for w in weights]
+    copy.biases = [b.clone() for b in biases]
+    copy.omegas = list(m.omegas)
+    return copy

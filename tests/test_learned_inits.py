@@ -1,0 +1,95 @@
+"""Learned inits (issue #33): signal families split by whole source, no test-split signal reaching learning,
+and meta_learned's Reptile init cached, reused and reproducible from its seed."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from bench.cli import main
+from bench.errors import BenchError, UsageError
+from bench.families import family_named, load_families, train_pieces
+from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
+from bench.tasks import load_task
+from bench.tasks.audio import load_clip
+
+SMALL = {"outer_steps": 3, "inner_steps": 2, "batch": 2}  # learning in about a second
+
+
+@pytest.fixture(scope="module")
+def family(library):
+    return family_named("audio-windows", library)
+
+
+def test_the_declared_family_splits_whole_sources(family):
+    assert family.kind == "audio" and not set(family.train) & set(family.test)
+    assert len(family.pieces("test")) == len(family.test) * len(family.offsets)
+    with pytest.raises(UsageError, match="train or test"):
+        family.pieces("validation")
+
+
+def test_a_family_with_a_source_in_both_splits_or_an_unknown_one_is_refused(tmp_path, library):
+    path = tmp_path / "families.toml"
+    path.write_text('[f]\nkind = "audio"\nlength = 64\noffsets = [0]\ntrain = ["arch", "relay"]\ntest = ["relay"]\n')
+    with pytest.raises(BenchError, match="'relay' is in both splits|relay is in both splits"):
+        load_families(path, library)
+    path.write_text('[f]\nkind = "audio"\nlength = 64\noffsets = [0]\ntrain = ["arch"]\ntest = ["camera"]\n')
+    with pytest.raises(BenchError, match="not a audio signal"):
+        load_families(path, library)
+
+
+def test_learning_reads_the_train_windows_and_nothing_of_the_test_split(family, library):
+    pieces = train_pieces(family, library)
+    assert pieces.shape == (len(family.train) * len(family.offsets), family.length)
+    for row, (source, offset) in zip(pieces, family.pieces("train")):  # exactly the train windows, in order
+        np.testing.assert_array_equal(row, load_clip(library, source, family.length, offset=offset)[0])
+    # what learning depends on ignores the test split: another test split learns the same init
+    assert family.fingerprint(library) == dataclasses.replace(family, test=("relay",)).fingerprint(library)
+    assert family.fingerprint(library) != dataclasses.replace(family, train=family.train[1:]).fingerprint(library)
+    leaking = dataclasses.replace(family, test=family.test + (family.train[0],))
+    with pytest.raises(UsageError, match="cannot be learned from"):
+        train_pieces(leaking, library)
+
+
+def test_fitting_a_train_split_signal_with_a_learned_init_is_an_error(capsys, tmp_path):
+    code = main(["run", "--task", "audio:arch", "--offset", "16384", "--max-samples", "4096", "--model",
+                 "meta_learned:outer_steps=3,inner_steps=2,batch=2", "--seeds", "0", "--steps", "5", "--device", "cpu",
+                 "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds 'arch'" in err, err
+
+
+def _learned(task, seed, **params):
+    entry = load_builtin_models().get("meta_learned")
+    model, used = build_ensemble([MemberSpec(ModelChoice(entry, SMALL | params), seed)], Architecture(1, 16, 2, 1),
+                                 task.info)
+    return [w.detach().clone() for w in model.weights], used[0]
+
+
+def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library, _learned_cache):
+    task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
+    first, used = _learned(task, seed=0)
+    files = sorted(_learned_cache.glob("meta_learned-*.pt"))
+    assert len(files) == 1 and used["learn_member_steps"] == 3 * 2 * 2 and used["learn_seconds"] > 0
+    stamp = files[0].stat().st_mtime_ns
+    again, used_again = _learned(task, seed=0)  # read back, not learned again
+    assert files[0].stat().st_mtime_ns == stamp and used_again["learn_seconds"] == used["learn_seconds"]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    files[0].unlink()  # learned again from scratch: bit for bit the same weights
+    relearned, _ = _learned(task, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(first, relearned))
+    other, _ = _learned(task, seed=1)
+    assert not torch.equal(first[1], other[1]) and len(list(_learned_cache.glob("meta_learned-*.pt"))) == 2
+    siren = build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("siren"), {}), 0)],
+                           Architecture(1, 16, 2, 1), task.info)[0]
+    assert not torch.equal(first[1], siren.weights[1].detach())  # learning moved SIREN's start
+
+
+def test_an_offset_window_is_the_clip_normalized_then_cut(library):
+    whole, _ = load_clip(library, "relay", None)
+    window = load_task("audio:relay", library, {"offset": 1000, "max_samples": 500})
+    np.testing.assert_allclose(window.target[:, 0].numpy(), whole[1000:1500], rtol=1e-6, atol=1e-7)
+    assert window.info.source == "relay"
+    with pytest.raises(UsageError, match="past the end"):
+        load_task("audio:relay", library, {"offset": 10**7})
