@@ -103,7 +103,7 @@ def bad_files(tmp_path):
 
 
 @pytest.mark.parametrize("args, code, fragment", [
-    (["--model", "nope"], 2, "unknown model 'nope'; choose one of: finer, finer++, gauss, h_siren, meta_learned, relu_pe, siren, siren2, siren2_filtered, tuner, vi3nr, vi3nr_finer, vi3nr_gauss, weight_scaling, winner, wire"),
+    (["--model", "nope"], 2, "unknown model 'nope'; choose one of: finer, finer++, gauss, h_siren, meta_learned, relu_pe, siren, siren2, siren2_filtered, strainer, tuner, vi3nr, vi3nr_finer, vi3nr_gauss, weight_scaling, winner, wire"),
     (["--model", "siren2:S1=3"], 2, "unknown parameter 'S1'; valid keys: S0: float >= 0 = auto"),
     (["--model", "siren2:S0=big"], 2, "S0='big' is not a valid float"),
     (["--task", "audio:no_such_clip"], 2, "unknown signal 'no_such_clip'"),

@@ -15,6 +15,7 @@ from bench.tasks import load_task
 from bench.tasks.audio import load_clip
 
 SMALL = {"outer_steps": 3, "inner_steps": 2, "batch": 2}  # learning in about a second
+SMALL_STRAINER = {"steps": 3}
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +61,10 @@ def test_fitting_a_train_split_signal_with_a_learned_init_is_an_error(capsys, tm
     assert code == 2 and "holds 'arch'" in err, err
 
 
-def _learned(task, seed, **params):
-    entry = load_builtin_models().get("meta_learned")
-    model, used = build_ensemble([MemberSpec(ModelChoice(entry, SMALL | params), seed)], Architecture(1, 16, 2, 1),
+def _learned(task, seed, scheme="meta_learned", **params):
+    entry = load_builtin_models().get(scheme)
+    small = SMALL if scheme == "meta_learned" else SMALL_STRAINER
+    model, used = build_ensemble([MemberSpec(ModelChoice(entry, small | params), seed)], Architecture(1, 16, 2, 1),
                                  task.info)
     return [w.detach().clone() for w in model.weights], used[0]
 
@@ -93,3 +95,18 @@ def test_an_offset_window_is_the_clip_normalized_then_cut(library):
     assert window.info.source == "relay"
     with pytest.raises(UsageError, match="past the end"):
         load_task("audio:relay", library, {"offset": 10**7})
+
+
+def test_strainer_learns_the_shared_encoder_and_starts_a_fresh_decoder(library, _learned_cache):
+    task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
+    learned, used = _learned(task, seed=0, scheme="strainer")
+    assert used["shared"] == 1 and used["learn_member_steps"] == 3 * 24  # 3 steps x 6 clips x 4 windows
+    siren = build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("siren"), {}), 0)],
+                           Architecture(1, 16, 2, 1), task.info)[0]
+    assert not torch.equal(learned[0], siren.weights[0].detach())  # the encoder moved
+    assert all(torch.equal(learned[i], siren.weights[i].detach()) for i in (1, 2))  # the decoder: SIREN's, same seed
+    again, _ = _learned(task, seed=0, scheme="strainer")
+    assert all(torch.equal(a, b) for a, b in zip(learned, again))
+    assert len(list(_learned_cache.glob("strainer-*.pt"))) == 1
+    with pytest.raises(UsageError, match="share 1 to 1"):
+        _learned(task, seed=0, scheme="strainer", shared=2)

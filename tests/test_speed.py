@@ -316,20 +316,24 @@ def test_a_corrupt_ensemble_size_entry_is_measured_anew(relay_2k, _members_cache
     assert len(pd.read_parquet(out)) == 2
 
 
-def test_bench_cache_shows_and_clears_both_caches(tmp_path, monkeypatch, capsys):
-    measurements, compiled = tmp_path / "members.json", tmp_path / "compiled"
+def test_bench_cache_shows_and_clears_the_three_caches(tmp_path, monkeypatch, capsys):
+    measurements, compiled, learned = tmp_path / "members.json", tmp_path / "compiled", tmp_path / "learned"
     monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(measurements))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(compiled))
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(learned))
     measurements.write_text("{}")
     (compiled / "fxgraph").mkdir(parents=True)
     (compiled / "fxgraph" / "entry").write_bytes(b"x" * 2**20)
+    learned.mkdir()
+    (learned / "strainer-0123.pt").write_bytes(b"x" * 2**21)
     assert main(["cache"]) == 0
     out = capsys.readouterr().out
     assert f"measurements: {measurements} (0.0 MiB)" in out and f"compiled steps: {compiled} (1.0 MiB)" in out
+    assert f"learned inits: {learned} (2.0 MiB)" in out
     assert main(["cache", "--clear"]) == 0
-    assert not measurements.exists() and not compiled.exists()
+    assert not measurements.exists() and not compiled.exists() and not learned.exists()
     capsys.readouterr()
-    assert main(["cache"]) == 0 and capsys.readouterr().out.count("(empty)") == 2
+    assert main(["cache"]) == 0 and capsys.readouterr().out.count("(empty)") == 3
 
 
 def test_the_gpu_check_runs_its_cpu_path_and_skips_the_cuda_parts_in_one_line(tmp_path, need):

@@ -46,26 +46,29 @@ def add_bench(sub) -> None:
 
 
 def add_cache(sub) -> None:
-    cache = sub.add_parser("cache", parents=[common()], help="where measurements and compiled steps are cached; --clear",
+    cache = sub.add_parser("cache", parents=[common()],
+                           help="where measurements, compiled steps and learned inits are cached; --clear",
                            description="Show the caches later runs reuse: the measured ensemble sizes and compile "
-                                       "timings ($BENCH_MEMBERS_CACHE) and torch.compile's artifacts "
-                                       "($TORCHINDUCTOR_CACHE_DIR, default under the project's cache folder). "
-                                       "--clear empties both: the next run measures and compiles anew.")
-    cache.add_argument("--clear", action="store_true", help="remove both caches")
+                                       "timings ($BENCH_MEMBERS_CACHE), torch.compile's artifacts "
+                                       "($TORCHINDUCTOR_CACHE_DIR) and the learned inits of meta_learned and "
+                                       "strainer ($BENCH_LEARNED_CACHE), by default under the project's cache "
+                                       "folder. --clear empties them: the next run measures, compiles and learns anew.")
+    cache.add_argument("--clear", action="store_true", help="remove the three caches")
     cache.set_defaults(func=cmd_cache)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from bench.learned_cache import learned_cache_dir
     from bench.speed.caches import clear, compile_cache_dir, folder_size
     from bench.speed.ensemble_size import cache_path
 
-    paths = {"measurements": cache_path(), "compiled steps": compile_cache_dir()}
+    paths = {"measurements": cache_path(), "compiled steps": compile_cache_dir(), "learned inits": learned_cache_dir()}
     for what, path in paths.items():
         size = path.stat().st_size if path.is_file() else folder_size(path)
         print(f"{what}: {path} ({size / 2**20:.1f} MiB)" if path.exists() else f"{what}: {path} (empty)")
     if args.clear:
         clear(list(paths.values()))
-        print("cleared: the next run measures and compiles anew", file=sys.stderr)
+        print("cleared: the next run measures, compiles and learns anew", file=sys.stderr)
     return 0
 
 

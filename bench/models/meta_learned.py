@@ -7,39 +7,28 @@ ensemble of ``batch`` members (each member its own piece), and moves the startin
 the way to the mean of the fitted ones. docs/methods.md, "Learned inits".
 
 Learning runs once per (parameters, family definition and train-source content, network, seed, torch
-version) and is cached as a file keyed by that content (``BENCH_LEARNED_CACHE``, else the project's cache
-folder): the next member of the same seed reads it back. It runs on the CPU, where every init runs, and
+version) and is cached as a file keyed by that content (bench.learned_cache): the next member of the same
+seed reads it back. It runs on the CPU, where every init runs, and
 records its cost (``learn_seconds``, ``learn_member_steps``) in each row it starts.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from bench.errors import UsageError
-from bench.families import Family, check_not_learned_from, family_named, train_pieces
+from bench.families import check_not_learned_from, family_named, train_pieces
+from bench.learned_cache import learning_key, load_or_learn
 from bench.models import Member, register_model
 from bench.models.ensemble import Ensemble
 from bench.models.siren import siren
 from bench.registry import PositiveFloat, PositiveInt
 from bench.signals import SignalLibrary
-from bench.speed.caches import cache_root
-from bench.store import write_atomically
 
-CACHE_ENV = "BENCH_LEARNED_CACHE"
 VERSION = 1  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
-
-
-def learned_cache_dir() -> Path:
-    """Where learned inits are kept: $BENCH_LEARNED_CACHE, else ``learned/`` in the project's cache folder."""
-    return Path(os.environ.get(CACHE_ENV) or cache_root() / "learned")
 
 
 @register_model()
@@ -57,26 +46,13 @@ def meta_learned(m: Member, family: str = "audio-windows", outer_steps: Positive
     settings = {"outer_steps": outer_steps, "inner_steps": inner_steps, "inner_lr": inner_lr, "outer_lr": outer_lr,
                 "batch": batch}
     library = SignalLibrary()
-    key = _cache_key(chosen, library, m, settings | used | {"w0": w0}, learning_seed)
-    path = learned_cache_dir() / f"meta_learned-{key[:20]}.pt"
-    if path.is_file():
-        learned = torch.load(path, weights_only=True)
-    else:
-        learned = _reptile(m, train_pieces(chosen, library), settings, learning_seed)
-        write_atomically(path, lambda tmp: torch.save(learned, tmp))
+    key = learning_key("meta_learned", VERSION, settings | used | {"w0": w0}, chosen, library, m, learning_seed)
+    learned = load_or_learn("meta_learned", key,
+                            lambda: _reptile(m, train_pieces(chosen, library), settings, learning_seed))
     m.weights = [w.clone() for w in learned["weights"]]
     m.biases = [b.clone() for b in learned["biases"]]
     return used | {"learn_seconds": learned["seconds"], "learn_member_steps": learned["member_steps"],
                    "learned_key": key[:20]}
-
-
-def _cache_key(family: Family, library: SignalLibrary, m: Member, settings: dict, seed: int) -> str:
-    """sha256 (hex) of everything the learned weights depend on."""
-    content = {"scheme": "meta_learned", "version": VERSION, "torch": torch.__version__, "settings": settings,
-               "family": family.fingerprint(library), "seed": seed, "omegas": m.omegas,
-               "layers": [(layer.fan_in, layer.fan_out, getattr(layer.activation, "__name__", None), layer.trainable)
-                          for layer in m.layers]}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _reptile(m: Member, pieces, settings: dict, seed: int) -> dict:

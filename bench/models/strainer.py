@@ -1,0 +1,89 @@
+"""STRAINER (Vyas et al., "Learning Transferable Features for Implicit Neural Representations", NeurIPS 2024,
+arXiv 2409.09566): a SIREN whose first ``shared`` sine layers (the encoder) are trained jointly on every
+piece of a family's train split, each piece with a decoder of its own (the remaining sine layers and the
+linear output); a new signal then starts from the shared encoder and a fresh decoder (SIREN's init of the
+member's seed), and is fitted as usual. The joint training is full-batch Adam on the sum over pieces of each
+piece's MSE, as the official code's ``shared_encoder_training`` does. docs/methods.md, "Learned inits".
+
+Learned once per (parameters, family, network, seed, torch version) and cached (bench.learned_cache); each
+row records the cost (``learn_seconds``, ``learn_member_steps``: steps x pieces).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from tqdm import tqdm
+
+from bench.errors import UsageError
+from bench.families import check_not_learned_from, family_named, train_pieces
+from bench.learned_cache import learning_key, load_or_learn
+from bench.models import Member, register_model
+from bench.models.siren import siren
+from bench.registry import PositiveFloat, PositiveInt
+from bench.signals import SignalLibrary
+
+VERSION = 1  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
+
+
+@register_model()
+def strainer(m: Member, family: str = "audio-windows", shared: int | None = None, steps: PositiveInt = 300,
+             lr: PositiveFloat = 1e-4, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
+    """STRAINER (Vyas et al. 2024): the first `shared` sine layers learned jointly on a family's train split."""
+    chosen = family_named(family)
+    if m.signal.domain != chosen.kind:
+        raise UsageError(f"strainer: family {family!r} holds {chosen.kind} signals, and this task fits "
+                         f"{m.signal.domain}; choose a {m.signal.domain} family (datasets/families.toml)")
+    check_not_learned_from(chosen, m.signal.source, "strainer")
+    sine_layers = len(m.weights) - 1
+    shared = sine_layers - 1 if shared is None else shared
+    if not 1 <= shared < sine_layers:
+        raise UsageError(f"strainer: shared = {shared} sine layers, but this network has {sine_layers}; share 1 to "
+                         f"{sine_layers - 1} (each piece keeps a decoder of at least one sine layer and the output)")
+    used = siren(m, w0, w0_first) | {"shared": shared}
+    learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
+    library = SignalLibrary()
+    key = learning_key("strainer", VERSION, {"steps": steps, "lr": lr, "w0": w0} | used, chosen, library, m,
+                       learning_seed)
+    learned = load_or_learn("strainer", key, lambda: _shared_encoder(m, train_pieces(chosen, library), shared,
+                                                                     steps, lr, w0, learning_seed))
+    for i in range(shared):  # the encoder learned; the decoder stays SIREN's init of this member's seed
+        m.weights[i] = learned["weights"][i].clone()
+        m.biases[i] = learned["biases"][i].clone()
+    return used | {"learn_seconds": learned["seconds"], "learn_member_steps": learned["member_steps"],
+                   "learned_key": key[:20]}
+
+
+def _shared_encoder(m: Member, pieces, shared: int, steps: int, lr: float, w0: float, seed: int) -> dict:
+    """Train the encoder (the member's first ``shared`` layers) with one decoder per piece [P, L] (each SIREN's
+    init, drawn from ``seed``): {"weights", "biases" (the encoder's), "seconds", "member_steps"}."""
+    targets = torch.from_numpy(pieces).float()[..., None]  # [P, L, 1]
+    coords = torch.linspace(-1, 1, targets.shape[1])[:, None]
+    count = len(targets)
+    draws = torch.Generator().manual_seed(seed)
+    encoder = [(m.weights[i].clone().requires_grad_(), m.biases[i].clone().requires_grad_()) for i in range(shared)]
+    decoder = []
+    for i in range(shared, len(m.weights)):  # [P, out, in] and [P, 1, out]: SIREN's hidden/output bounds
+        fan_out, fan_in = m.weights[i].shape
+        bound = math.sqrt(6.0 / fan_in) / w0
+        weights = (torch.rand(count, fan_out, fan_in, generator=draws) * 2 - 1) * bound
+        biases = (torch.rand(count, 1, fan_out, generator=draws) * 2 - 1) / math.sqrt(fan_in)  # nn.Linear's
+        decoder.append((weights.requires_grad_(), biases.requires_grad_()))
+    optimizer = torch.optim.Adam([t for pair in encoder + decoder for t in pair], lr=lr)
+    started = time.perf_counter()
+    for _ in tqdm(range(steps), desc="strainer: shared encoder", unit="step", leave=False, disable=None):
+        h = coords
+        for i, (weights, bias) in enumerate(encoder):
+            h = torch.sin(m.omegas[i] * (h @ weights.T + bias))  # [L, width], shared by every piece
+        h = h.expand(count, *h.shape)
+        for j, (weights, bias) in enumerate(decoder):
+            z = torch.baddbmm(bias, h, weights.transpose(1, 2))
+            h = torch.sin(m.omegas[shared + j] * z) if j < len(decoder) - 1 else z
+        loss = (h - targets).square().mean(dim=(1, 2)).sum()  # the sum over pieces of each piece's MSE
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return {"weights": [w.detach() for w, _ in encoder], "biases": [b.detach() for _, b in encoder],
+            "seconds": time.perf_counter() - started, "member_steps": steps * count}
