@@ -93,6 +93,8 @@ def test_an_offset_window_is_the_clip_normalized_then_cut(library):
     window = load_task("audio:relay", library, {"offset": 1000, "max_samples": 500})
     np.testing.assert_allclose(window.target[:, 0].numpy(), whole[1000:1500], rtol=1e-6, atol=1e-7)
     assert window.info.source == "relay"
+    few = load_task("inpaint-audio:relay", library, {"offset": 1000, "max_samples": 500, "keep": 0.25})
+    assert few.held_out.reference.shape == (500, 1) and torch.equal(few.held_out.reference, window.target)
     with pytest.raises(UsageError, match="past the end"):
         load_task("audio:relay", library, {"offset": 10**7})
 

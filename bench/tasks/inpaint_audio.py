@@ -35,16 +35,16 @@ def _as_fitted(library: SignalLibrary, ref: str, options: dict) -> dict:
 
 
 @register_task(name="inpaint-audio", domain="audio", help={
-    **CLIP_HELP, **MASK_HELP,
+    **CLIP_HELP, **MASK_HELP, "offset": "start at sample N (default 0): with --max-samples, a window of the clip",
     "gaps": "train on the clip less N contiguous gaps of --gap-length samples at random places instead",
     "gap_length": "samples per gap, with --gaps"},
     effective=_as_fitted)
 def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
                   keep: float | None = None, stride: int | None = None, gaps: int | None = None,
                   gap_length: int | None = None, mask_seed: Seed32 | None = None,
-                  channel: NonNegativeInt | None = None) -> Task:
+                  channel: NonNegativeInt | None = None, offset: NonNegativeInt | None = None) -> Task:
     """Fit a clip on some of its samples, SNR on the others (audio's loading, then the mask)."""
-    whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples, channel))
+    whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples, channel, offset))
     kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
     task = held_out_task(whole, kept, snr_against, settings)
     held_power, fit_power = float(mean_square(whole.target[task.held_out.index])), float(mean_square(task.target))
