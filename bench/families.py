@@ -68,6 +68,8 @@ def load_families(path: Path = FAMILIES, library: SignalLibrary | None = None) -
     for name, fields in declared.items():
         where = f"family {name!r} in {path.name}"
         try:
+            if not all(isinstance(fields[key], list) for key in ("offsets", "train", "test")):
+                raise TypeError("offsets, train and test must be lists")
             family = Family(name, str(fields["kind"]), int(fields["length"]), tuple(int(o) for o in fields["offsets"]),
                             tuple(fields["train"]), tuple(fields["test"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -99,11 +101,17 @@ def family_named(name: str, library: SignalLibrary | None = None) -> Family:
     return families[name]
 
 
-def check_not_learned_from(family: Family, source: str | None, scheme: str) -> None:
-    """Refuse to fit ``source`` with an init learned from ``family``'s train split when the source is in it:
-    the init would be judged on a signal it learned from."""
-    if source is not None and source in family.train:
-        raise UsageError(f"{scheme} learns from the train split of family {family.name!r}, which holds {source!r}; "
+def check_not_learned_from(family: Family, source: str | None, scheme: str, library: SignalLibrary) -> None:
+    """Refuse to fit ``source`` with an init learned from ``family``'s train split when the source is one of its
+    signals, by name or by content (a copy of a train clip under another path is the same signal): the init
+    would be judged on a signal it learned from."""
+    if source is None:
+        return
+    learned_from = {library.fingerprint(train, family.kind): train for train in family.train}
+    same = source if source in family.train else learned_from.get(library.fingerprint(source, family.kind))
+    if same is not None:
+        shown = repr(source) if source == same else f"{source!r} (the content of {same!r})"
+        raise UsageError(f"{scheme} learns from the train split of family {family.name!r}, which holds {shown}; "
                          f"fit a test-split signal ({', '.join(family.test)})")
 
 

@@ -30,8 +30,12 @@ def learning_key(scheme: str, version: int, settings: dict, family: Family, libr
                  m: Member, seed: int) -> str:
     """sha256 (hex) of a learning's inputs: the scheme and its procedure's version, its settings, the family's
     fingerprint (definition and train-source content, not the test split), the network (layers and
-    frequencies), the learning seed and the torch version."""
+    frequencies) and the member's weights it starts from, the learning seed and the torch version."""
+    start = hashlib.sha256()
+    for tensor in m.weights + m.biases:
+        start.update(tensor.detach().contiguous().numpy().tobytes())
     content = {"scheme": scheme, "version": version, "torch": torch.__version__, "settings": settings,
+               "start": start.hexdigest(),
                "family": family.fingerprint(library), "seed": seed, "omegas": m.omegas,
                "layers": [(layer.fan_in, layer.fan_out, getattr(layer.activation, "__name__", None), layer.trainable)
                           for layer in m.layers]}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.spatial
 
 from bench.errors import BenchError, UsageError
 
@@ -72,7 +71,7 @@ class Shape:
 def load_shape(ref: str, path: Path | None) -> Shape:
     """The shape ``synthetic:NAME`` (``path`` None) or the mesh file at ``path`` (any format trimesh reads:
     OBJ, PLY, STL, OFF, GLB...), its texture seams merged, centred and scaled so that its largest
-    half-extent is ``EXTENT``, faces turned outward. An unreadable file or a mesh without faces is a one-line
+    half-extent is ``EXTENT``, faces turned outward (where the winding number inside is negative). An unreadable file or a mesh without faces is a one-line
     error."""
     trimesh, _, _ = _libraries()
     if path is None:
@@ -86,12 +85,14 @@ def load_shape(ref: str, path: Path | None) -> Shape:
         if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
             raise BenchError(f"{path} holds no triangles; pass a triangle mesh file (OBJ, PLY, STL, OFF)")
         mesh.merge_vertices(merge_tex=True, merge_norm=True)  # an OBJ's texture seams split its vertices
-    if mesh.is_watertight and mesh.volume < 0:
-        mesh.invert()  # faces wound inward: the winding number would call the outside inside
     low, high = mesh.bounds
     scale = EXTENT / (float(np.max(high - low)) / 2)
     vertices = (np.asarray(mesh.vertices, dtype=np.float64) - (low + high) / 2) * scale
-    return Shape(np.ascontiguousarray(vertices), np.ascontiguousarray(mesh.faces, dtype=np.int64))
+    shape = Shape(np.ascontiguousarray(vertices), np.ascontiguousarray(mesh.faces, dtype=np.int64))
+    _, igl, _ = _libraries()
+    if igl.winding_number(shape.vertices, shape.faces, cube_grid(16)).sum() < 0:  # -1 inside: wound inward
+        shape = Shape(shape.vertices, np.ascontiguousarray(shape.faces[:, ::-1]))
+    return shape
 
 
 def cube_grid(resolution: int) -> np.ndarray:
@@ -138,6 +139,8 @@ def surface_scores(field: np.ndarray, truth: SurfaceTruth) -> dict[str, float]:
       averaged (1 for the same surface; |cos| because a surface's orientation is not compared).
 
     A field with no zero crossing has no surface: its Chamfer distance and normal consistency are NaN."""
+    import scipy.spatial
+
     trimesh, _, measure = _libraries()
     inside = field < 0
     union = np.logical_or(inside, truth.inside).sum()

@@ -38,6 +38,9 @@ def test_a_family_with_a_source_in_both_splits_or_an_unknown_one_is_refused(tmp_
     path.write_text('[f]\nkind = "audio"\nlength = 64\noffsets = [0]\ntrain = ["arch"]\ntest = ["camera"]\n')
     with pytest.raises(BenchError, match="not a audio signal"):
         load_families(path, library)
+    path.write_text('[f]\nkind = "audio"\nlength = 64\noffsets = [0]\ntrain = "arch"\ntest = ["relay"]\n')
+    with pytest.raises(BenchError, match="must be lists"):
+        load_families(path, library)
 
 
 def test_learning_reads_the_train_windows_and_nothing_of_the_test_split(family, library):
@@ -59,6 +62,16 @@ def test_fitting_a_train_split_signal_with_a_learned_init_is_an_error(capsys, tm
                  "--out", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2 and "holds 'arch'" in err, err
+
+
+def test_a_copy_of_a_train_clip_under_another_name_is_refused_too(library, tmp_path):
+    import shutil
+
+    copy = tmp_path / "not_arch.wav"
+    shutil.copy(library.path("arch", "audio"), copy)
+    task = load_task(f"audio:{copy}", library, {"offset": 16384, "max_samples": 4096})
+    with pytest.raises(UsageError, match="the content of 'arch'"):
+        _learned(task, seed=0)
 
 
 def _learned(task, seed, scheme="meta_learned", **params):
@@ -97,6 +110,8 @@ def test_an_offset_window_is_the_clip_normalized_then_cut(library):
     assert few.held_out.reference.shape == (500, 1) and torch.equal(few.held_out.reference, window.target)
     with pytest.raises(UsageError, match="past the end"):
         load_task("audio:relay", library, {"offset": 10**7})
+    with pytest.raises(UsageError, match="band noise"):
+        load_task("audio:synthetic:band(centroid=0.5)", library, {"offset": 10, "max_samples": 1024})
 
 
 def test_strainer_learns_the_shared_encoder_and_starts_a_fresh_decoder(library, _learned_cache):

@@ -40,12 +40,12 @@ def meta_learned(m: Member, family: str = "audio-windows", outer_steps: Positive
     if m.signal.domain != chosen.kind:
         raise UsageError(f"meta_learned: family {family!r} holds {chosen.kind} signals, and this task fits "
                          f"{m.signal.domain}; choose a {m.signal.domain} family (datasets/families.toml)")
-    check_not_learned_from(chosen, m.signal.source, "meta_learned")
+    library = SignalLibrary()
+    check_not_learned_from(chosen, m.signal.source, "meta_learned", library)
     used = siren(m, w0, w0_first)
     learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
     settings = {"outer_steps": outer_steps, "inner_steps": inner_steps, "inner_lr": inner_lr, "outer_lr": outer_lr,
                 "batch": batch}
-    library = SignalLibrary()
     key = learning_key("meta_learned", VERSION, settings | used | {"w0": w0}, chosen, library, m, learning_seed)
     learned = load_or_learn("meta_learned", key,
                             lambda: _reptile(m, train_pieces(chosen, library), settings, learning_seed))

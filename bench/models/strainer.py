@@ -36,15 +36,17 @@ def strainer(m: Member, family: str = "audio-windows", shared: int | None = None
     if m.signal.domain != chosen.kind:
         raise UsageError(f"strainer: family {family!r} holds {chosen.kind} signals, and this task fits "
                          f"{m.signal.domain}; choose a {m.signal.domain} family (datasets/families.toml)")
-    check_not_learned_from(chosen, m.signal.source, "strainer")
+    library = SignalLibrary()
+    check_not_learned_from(chosen, m.signal.source, "strainer", library)
     sine_layers = len(m.weights) - 1
+    if sine_layers < 2:
+        raise UsageError("strainer needs at least 2 hidden layers (--layers 2): a shared encoder and a decoder")
     shared = sine_layers - 1 if shared is None else shared
     if not 1 <= shared < sine_layers:
         raise UsageError(f"strainer: shared = {shared} sine layers, but this network has {sine_layers}; share 1 to "
                          f"{sine_layers - 1} (each piece keeps a decoder of at least one sine layer and the output)")
     used = siren(m, w0, w0_first) | {"shared": shared}
     learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
-    library = SignalLibrary()
     key = learning_key("strainer", VERSION, {"steps": steps, "lr": lr, "w0": w0} | used, chosen, library, m,
                        learning_seed)
     learned = load_or_learn("strainer", key, lambda: _shared_encoder(m, train_pieces(chosen, library), shared,

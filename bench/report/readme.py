@@ -88,7 +88,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         if metric not in fits and f"curve_{metric}" in rows:  # a score tracked in training (the task's main one)
             lines += ntk_prediction_section(rows, metric, out)
     # rows written before the column existed hold NaN there: the first row that names its metric decides
-    named = ok["main_metric"].dropna() if "main_metric" in ok else ok.iloc[:0, 0]
+    named = ok["main_metric"].dropna() if "main_metric" in ok else pd.Series(dtype=object)
     main_metric = named.iloc[0] if len(named) else None
     maps = [(column, label) for column, label in (
         (main_metric, declared(main_metric).label if main_metric else ""),

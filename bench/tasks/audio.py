@@ -76,6 +76,8 @@ def load_clip(library: SignalLibrary, ref: str, max_samples: int | None,
     if max_samples is not None and max_samples < 1:
         raise UsageError(f"--max-samples must be a positive integer, got {max_samples}")
     if is_synthetic(ref):
+        if offset and is_band(ref):
+            raise UsageError(f"--offset: band noise {ref} is made at the length fitted; leave --offset out")
         if channel:
             raise UsageError(f"--channel {channel}: the synthetic clip {ref} has one channel, numbered 0")
         length = (max_samples or SYNTHETIC_LENGTH) if is_band(ref) else SYNTHETIC_LENGTH  # band noise: as fitted
@@ -151,12 +153,12 @@ def clip_task(name: str, ref: str, samples: np.ndarray, rate: int) -> Task:
                 quality=audio_quality, quality_metrics=("si_snr_db", "lsd"), grid=(len(samples),))
 
 
-CLIP_HELP = {"max_samples": "keep the first N samples (default: the whole clip)",
-             "channel": "fit channel N (from 0) instead of the mean of the channels"}
+CLIP_HELP = {"max_samples": "keep N samples, from the first or from --offset (default: the whole clip)",
+             "channel": "fit channel N (from 0) instead of the mean of the channels",
+             "offset": "start at sample N (default 0): with --max-samples, a window of the clip"}
 
 
-@register_task(domain="audio", help=CLIP_HELP | {
-    "offset": "start at sample N (default 0): with --max-samples, a window of the clip"}, effective=samples_used)
+@register_task(domain="audio", help=CLIP_HELP, effective=samples_used)
 def audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None,
           channel: NonNegativeInt | None = None, offset: NonNegativeInt | None = None) -> Task:
     """Fit a clip: mono mixdown (or one channel), divided by the whole clip's max|x|, then max_samples samples

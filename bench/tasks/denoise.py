@@ -33,7 +33,7 @@ def _noisy(noisy_task: Task, clean: np.ndarray, metric_from_mse, noise: dict) ->
 
 
 @register_task(name="denoise-audio", domain="audio", effective=samples_used,
-               help={**CLIP_HELP, "noise_snr": "SNR of the added noise in dB (default 10)",
+               help={**{k: v for k, v in CLIP_HELP.items() if k != "offset"}, "noise_snr": "SNR of the added noise in dB (default 10)",
                      "noise_seed": "seed of the added noise (default 0)"})
 def denoise_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | None = None, noise_snr: float = 10.0,
                   noise_seed: Seed32 = 0, channel: NonNegativeInt | None = None) -> Task:

@@ -35,7 +35,7 @@ def _as_fitted(library: SignalLibrary, ref: str, options: dict) -> dict:
 
 
 @register_task(name="inpaint-audio", domain="audio", help={
-    **CLIP_HELP, **MASK_HELP, "offset": "start at sample N (default 0): with --max-samples, a window of the clip",
+    **CLIP_HELP, **MASK_HELP,
     "gaps": "train on the clip less N contiguous gaps of --gap-length samples at random places instead",
     "gap_length": "samples per gap, with --gaps"},
     effective=_as_fitted)

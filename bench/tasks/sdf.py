@@ -9,7 +9,7 @@ draw minibatches from it as in every other task. Two losses:
 - ``siren`` (default): SIREN's SDF loss (``loss_functions.sdf`` in vsitzmann/siren @ 4df34ba), per member
   and averaged over the batch's points: 3e3 |f| on the surface, 1e2 exp(-100 |f|) off it, 1e2 (1 - cos)
   between the gradient of f and the normal on the surface, and 5e1 | |grad f| - 1 | (eikonal) everywhere.
-  It needs only an oriented point cloud; the exact distances are used for scoring only.
+  It needs only an oriented point cloud; the exact distances are used for scoring (and WINNER's centroid).
 - ``regression``: the MSE against the exact signed distance at every point.
 
 Tracked during training: ``sdf_rmse`` (exact distance against prediction at the task's points). Scored after
@@ -29,16 +29,16 @@ from bench.errors import UsageError
 from bench.metrics import member_mse, spectral_centroid
 from bench.models import Ensemble, SignalInfo
 from bench.registry import PositiveInt
-from bench.shapes import SURFACE_METRICS, Shape, SurfaceTruth, cube_grid, load_shape, surface_scores
+from bench.shapes import SURFACE_METRICS, SYNTHETIC_SHAPES, Shape, SurfaceTruth, cube_grid, load_shape, surface_scores
 from bench.signals import SignalLibrary, is_synthetic, synthetic_name
 from bench.tasks import Task, register_task
 
 LOSSES = ("siren", "regression")
 SDF_LOSS_WEIGHTS = {"surface": 3e3, "off_surface": 1e2, "normal": 1e2, "eikonal": 5e1}  # SIREN's constants
 OFF_SURFACE_SHARPNESS = 100.0  # exp(-100 |f|): SIREN's penalty on small values away from the surface
-GRID_CHUNK = 65536  # grid points per evaluation pass
 FIGURE_GRID = 22  # points per side of the coarse field each row keeps for the report's surface figure
 FIELD_COLUMN = "sdf_field"  # that field, FIGURE_GRID^3 values x-major on [-1, 1]^3 (not a metric)
+CENTROID_GRID = 64  # points per side of the grid WINNER's centroid is measured on, whatever --grid scores on
 
 
 def _unit_rmse(mse: Tensor) -> Tensor:
@@ -78,36 +78,33 @@ class SdfTask(Task):
         eikonal = (grad.norm(dim=-1) - 1).abs().mean(dim=1)
         return w["surface"] * surface + w["off_surface"] * off + w["normal"] * normal + w["eikonal"] * eikonal
 
-    def step(self, model: Ensemble, idx: Tensor | None, precision: str = "fp32") -> tuple[Tensor, Tensor | None]:
-        """Training losses [K] and, on a full batch, ``sdf_rmse`` [K] of the weights the step started from."""
-        coords, target = (self.coords, self.target) if idx is None else (self.coords[idx], self.target[idx])
-        out, fitted = self.fits(model, coords, precision, training=True)
-        losses = self.loss(fitted, target)
-        if idx is not None:
-            return losses, None
-        return losses, self.metric_from_mse(self._error_mse(out.detach(), self.reference).float())
-
     @torch.no_grad()
     def evaluate(self, model: Ensemble, precision: str = "fp32", final: bool = True) -> dict[str, Tensor]:
         """``sdf_rmse`` [K]; ``final``: with the surface scores [K] of each member's field on the grid."""
         metrics = super().evaluate(model, precision, final)
         if final:
-            points = torch.from_numpy(cube_grid(self.truth.resolution)).float().to(self.coords.device)
-            field = torch.cat([model(points[start:start + GRID_CHUNK], precision)
-                               for start in range(0, len(points), GRID_CHUNK)], dim=1)
-            fields = field[..., 0].double().cpu().numpy().reshape(model.size, *self.truth.inside.shape)
+            fields = self._field(model, self.truth.resolution, precision)
             scores = [surface_scores(one, self.truth) for one in fields]
             metrics |= {name: torch.tensor([s[name] for s in scores], device=self.coords.device)
                         for name in SURFACE_METRICS}
-            keep = np.linspace(0, self.truth.resolution - 1, FIGURE_GRID).round().astype(int)  # nearly even
-            coarse = fields[:, keep][:, :, keep][:, :, :, keep]
+            coarse = self._field(model, FIGURE_GRID, precision)
             metrics[FIELD_COLUMN] = torch.from_numpy(coarse.reshape(model.size, -1).round(4)).float()
         return metrics
+
+    def _field(self, model: Ensemble, resolution: int, precision: str) -> np.ndarray:
+        """Each member's output on ``cube_grid(resolution)``: [K, R, R, R] (float64)."""
+        points = torch.from_numpy(cube_grid(resolution)).float().to(self.coords.device)
+        return self._output(model, points, precision)[..., 0].double().cpu().numpy().reshape(
+            model.size, resolution, resolution, resolution)
 
 
 def _shape(library: SignalLibrary, ref: str) -> Shape:
     if is_synthetic(ref):
-        return load_shape(f"synthetic:{synthetic_name(ref)}", None)
+        name = synthetic_name(ref)
+        if name not in SYNTHETIC_SHAPES:
+            raise UsageError(f"synthetic:{name} is not a shape; the sdf task fits a mesh file, a manifest shape "
+                             f"or synthetic:{', synthetic:'.join(SYNTHETIC_SHAPES)}")
+        return load_shape(f"synthetic:{name}", None)
     return load_shape(ref, library.path(ref, "shape"))
 
 
@@ -132,8 +129,9 @@ def sdf(library: SignalLibrary, ref: str, surface_points: PositiveInt = 20000, l
     target = torch.cat([target, torch.from_numpy(distance).float()[:, None]], dim=1)
     reference = target[:, 4:].clone()
     truth = SurfaceTruth.of(shape, grid)
-    # psi of the exact distance on the scoring grid, flattened x-major as an image's pixels are (docs/methods.md)
-    info = SignalInfo("shape", d_in=3, d_out=1, centroid=spectral_centroid(truth.distance.reshape(-1, 1)))
+    # psi of the exact distance on a fixed grid, flattened x-major as an image's pixels are (docs/methods.md)
+    on_grid = truth.distance if grid == CENTROID_GRID else shape.signed_distance(cube_grid(CENTROID_GRID))
+    info = SignalInfo("shape", d_in=3, d_out=1, centroid=spectral_centroid(on_grid.reshape(-1, 1)), source=ref)
     meta = {"n_surface_points": surface_points, "grid": grid, "loss": loss, "faces": len(shape.faces),
             "inside_fraction": float(truth.inside.mean()), "centroid": info.centroid}
     return SdfTask("sdf", ref, coords, target, reference, info, "sdf_rmse", _unit_rmse, meta,

@@ -141,7 +141,7 @@ class MemberTracker:
 def _value(value: Tensor) -> float | list[float]:
     """A member's value of a result column: a number, or a list for a task's per-member array (e.g. the sdf
     task's coarse field, which its report draws); arrays are kept at the last step only."""
-    return float(value) if value.dim() == 0 else [float(v) for v in value.flatten()]
+    return float(value) if value.dim() == 0 else value.flatten().tolist()
 
 
 def synchronize(device: torch.device) -> None:
