@@ -127,3 +127,16 @@ def test_strainer_learns_the_shared_encoder_and_starts_a_fresh_decoder(library, 
     assert len(list(_learned_cache.glob("strainer-*.pt"))) == 1
     with pytest.raises(UsageError, match="share 1 to 1"):
         _learned(task, seed=0, scheme="strainer", shared=2)
+
+
+def test_timing_a_learned_init_times_sirens_network_and_learns_nothing(library, _learned_cache):
+    from bench.speed.ensemble_size import tuning_run
+    from bench.training import Problem, TrainConfig
+
+    task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
+    for scheme in ("meta_learned", "strainer"):
+        problem = Problem(task, ModelChoice(load_builtin_models().get(scheme), {}), 16, 2, TrainConfig(steps=100))
+        timed = tuning_run(problem)
+        assert timed.model.entry.name == "siren" and timed.train.steps < 100
+        assert timed.architecture.layers_of(timed.model.entry.meta["plan"]) == problem.architecture.layers_of(
+            problem.model.entry.meta["plan"])  # the same network, so the same speed

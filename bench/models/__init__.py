@@ -26,14 +26,16 @@ from bench.registry import Entry, Registry
 MODELS = Registry("model", skip=1)
 
 
-def register_model(name: str | None = None, activation: Activation = sine, plan: Callable | None = None):
+def register_model(name: str | None = None, activation: Activation = sine, plan: Callable | None = None,
+                   learned: bool = False):
     """Decorator registering an init scheme under ``name`` (default: the function's name).
 
     The network is ``plan(d_in, width, layers, d_out) -> list[Layer]``, by default ``MLP(activation)``
     (hidden layers with that activation, then a linear output); give a plan for anything else (an input
-    encoding, complex layers, another width).
+    encoding, complex layers, another width). ``learned``: the init learns from other signals (slow once,
+    then cached), so timing runs use another scheme of the same network instead.
     """
-    return MODELS.register(name, plan=plan or MLP(activation))
+    return MODELS.register(name, plan=plan or MLP(activation), learned=learned)
 
 
 def load_builtin_models() -> Registry:

@@ -31,7 +31,7 @@ from bench.signals import SignalLibrary
 VERSION = 1  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
 
 
-@register_model()
+@register_model(learned=True)
 def meta_learned(m: Member, family: str = "audio-windows", outer_steps: PositiveInt = 100,
                  inner_steps: PositiveInt = 8, inner_lr: PositiveFloat = 1e-4, outer_lr: PositiveFloat = 1.0,
                  batch: PositiveInt = 4, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:

@@ -28,7 +28,7 @@ from bench.signals import SignalLibrary
 VERSION = 1  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
 
 
-@register_model()
+@register_model(learned=True)
 def strainer(m: Member, family: str = "audio-windows", shared: int | None = None, steps: PositiveInt = 300,
              lr: PositiveFloat = 1e-4, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """STRAINER (Vyas et al. 2024): the first `shared` sine layers learned jointly on a family's train split."""

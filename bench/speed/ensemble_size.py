@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from bench.models import ModelChoice, load_builtin_models
 from bench.provenance import device_name
 from bench.speed.caches import cache_root
 from bench.speed.measure import measure
@@ -180,10 +181,16 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
 
 
 def tuning_run(problem: Problem, steps: int = TUNE_STEPS) -> Problem:
-    """The short run that times ``problem``: its lr, batch and precision (no schedule), ``steps`` steps."""
+    """The short run that times ``problem``: its lr, batch and precision (no schedule), ``steps`` steps; a
+    learned init is timed as siren when it builds siren's network (the speed is the network's, and timing it
+    would learn an init for every seed of every size tried)."""
     train = problem.train
-    return problem.with_train(TrainConfig(steps=steps, lr=train.lr, batch_size=train.batch_size,
-                                          precision=train.precision))
+    timed = problem.with_train(TrainConfig(steps=steps, lr=train.lr, batch_size=train.batch_size,
+                                           precision=train.precision))
+    siren = load_builtin_models().get("siren")
+    if problem.model.entry.meta.get("learned") and problem.model.entry.meta["plan"] == siren.meta["plan"]:
+        return timed.with_model(ModelChoice(siren, {}))
+    return timed
 
 
 def member_steps_per_s(problem: Problem, size: int, compile: bool) -> float | None:
