@@ -115,6 +115,17 @@ def check_not_learned_from(family: Family, source: str | None, scheme: str, libr
                          f"fit a test-split signal ({', '.join(family.test)})")
 
 
+def family_to_learn_from(name: str, signal, scheme: str, library: SignalLibrary) -> Family:
+    """The family ``name`` a learned init ``scheme`` learns from to fit ``signal`` (its SignalInfo): refused when
+    the family holds another kind of signal, or when the fitted signal is one of its train sources."""
+    family = family_named(name, library)
+    if signal.domain != family.kind:
+        raise UsageError(f"{scheme}: family {name!r} holds {family.kind} signals, and this task fits {signal.domain}; "
+                         f"choose a {signal.domain} family (datasets/families.toml)")
+    check_not_learned_from(family, signal.source, scheme, library)
+    return family
+
+
 def train_pieces(family: Family, library: SignalLibrary) -> np.ndarray:
     """The train split's pieces [P, length] (float64), in ``pieces("train")`` order: the only way learning
     reads a family. A source of the test split never reaches it (refused, should a family say otherwise)."""

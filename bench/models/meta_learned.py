@@ -19,8 +19,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from bench.errors import UsageError
-from bench.families import check_not_learned_from, family_named, train_pieces
+from bench.families import family_to_learn_from, train_pieces
 from bench.learned_cache import learning_key, load_or_learn
 from bench.models import Member, register_model
 from bench.models.ensemble import Ensemble
@@ -36,12 +35,8 @@ def meta_learned(m: Member, family: str = "audio-windows", outer_steps: Positive
                  inner_steps: PositiveInt = 8, inner_lr: PositiveFloat = 1e-4, outer_lr: PositiveFloat = 1.0,
                  batch: PositiveInt = 4, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """Meta-learned (Tancik et al. 2021), Reptile over a family's train split from SIREN's init; cached."""
-    chosen = family_named(family)
-    if m.signal.domain != chosen.kind:
-        raise UsageError(f"meta_learned: family {family!r} holds {chosen.kind} signals, and this task fits "
-                         f"{m.signal.domain}; choose a {m.signal.domain} family (datasets/families.toml)")
     library = SignalLibrary()
-    check_not_learned_from(chosen, m.signal.source, "meta_learned", library)
+    chosen = family_to_learn_from(family, m.signal, "meta_learned", library)
     used = siren(m, w0, w0_first)
     learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
     settings = {"outer_steps": outer_steps, "inner_steps": inner_steps, "inner_lr": inner_lr, "outer_lr": outer_lr,

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from bench.errors import UsageError
-from bench.families import check_not_learned_from, family_named, train_pieces
+from bench.families import family_to_learn_from, train_pieces
 from bench.learned_cache import learning_key, load_or_learn
 from bench.models import Member, register_model
 from bench.models.siren import siren
@@ -32,12 +32,8 @@ VERSION = 1  # of the learning procedure: a change that alters learned weights b
 def strainer(m: Member, family: str = "audio-windows", shared: int | None = None, steps: PositiveInt = 300,
              lr: PositiveFloat = 1e-4, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """STRAINER (Vyas et al. 2024): the first `shared` sine layers learned jointly on a family's train split."""
-    chosen = family_named(family)
-    if m.signal.domain != chosen.kind:
-        raise UsageError(f"strainer: family {family!r} holds {chosen.kind} signals, and this task fits "
-                         f"{m.signal.domain}; choose a {m.signal.domain} family (datasets/families.toml)")
     library = SignalLibrary()
-    check_not_learned_from(chosen, m.signal.source, "strainer", library)
+    chosen = family_to_learn_from(family, m.signal, "strainer", library)
     sine_layers = len(m.weights) - 1
     if sine_layers < 2:
         raise UsageError("strainer needs at least 2 hidden layers (--layers 2): a shared encoder and a decoder")
