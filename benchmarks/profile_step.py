@@ -2,12 +2,9 @@
 per operator summed over the profiled steps, self time (what the operator itself ran, not its callees).
 
     python benchmarks/profile_step.py [--members 8] [--samples 16384] [--width 64] [--layers 4] [--steps 20]
-                                      [--compile] [--device cpu] [--sine-ab ROUNDS]
+                                      [--compile] [--device cpu]
 
 Prints a Markdown table (operator, calls per step, ms per step, share of the step) for benchmarks/RESULTS.md.
-``--sine-ab ROUNDS`` instead times whole eager steps (member-steps/s) with the ensemble's sine
-(``bench.models.ensemble.Sin``, cos(z) times the gradient in place) and with plain ``torch.sin``, alternating
-ROUNDS times in one process so that both see the same machine.
 Nothing is asserted: it is a measurement. The problem is the whole-process bar's (relay's first samples,
 SIREN, full batch, Adam), built and trained by the package's own code.
 """
@@ -31,16 +28,12 @@ def main() -> None:
         parser.add_argument(f"--{flag}", type=int, default=default)
     parser.add_argument("--compile", action="store_true", help="profile the compiled step (compiled before profiling)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--sine-ab", type=int, default=0, metavar="ROUNDS",
-                        help="time eager steps with the ensemble's sine against plain torch.sin, alternating")
     args = parser.parse_args()
     device = torch.device(args.device)
     task = load_task("audio:relay", SignalLibrary(), {"max_samples": args.samples}).to(device)
     problem = Problem(task, parse_model("siren"), args.width, args.layers, TrainConfig(steps=args.steps))
     model = problem.ensemble(args.members)
     train(model, task, TrainConfig(steps=3), progress=False, compile=args.compile)  # warm-up (and compile)
-    if args.sine_ab:
-        return sine_ab(model, task, problem.train, args.sine_ab)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         train(model, task, problem.train, progress=False, compile=args.compile)
@@ -53,22 +46,6 @@ def main() -> None:
     for event in events[:15]:
         print(f"| `{event.key}` | {event.count / args.steps:.1f} | {event.self_cpu_time_total / 1e3 / args.steps:.2f} "
               f"| {event.self_cpu_time_total / total_us:.1%} |")
-
-
-def sine_ab(model, task, cfg: TrainConfig, rounds: int) -> None:
-    """Member-steps/s of eager training with the ensemble's sine and with torch.sin, alternating."""
-    from bench.models import ensemble
-
-    ours = ensemble._sin
-    rates = {"Sin (in-place backward)": [], "torch.sin": []}
-    for _ in range(rounds):
-        for label, sin in (("Sin (in-place backward)", ours), ("torch.sin", torch.sin)):
-            ensemble._sin = sin  # a benchmark's swap, undone below; the package always uses its own
-            rates[label].append(model.size * train(model, task, cfg, progress=False).steps_per_s)
-    ensemble._sin = ours
-    print("| sine | member-steps/s, each round |\n|---|---|")
-    for label, values in rates.items():
-        print(f"| {label} | {', '.join(f'{v:.1f}' for v in values)} |")
 
 
 if __name__ == "__main__":

@@ -248,33 +248,6 @@ class LoneMemberLinear(torch.autograd.Function):
         return grad_h, grad_weights, grad_bias
 
 
-class Sin(torch.autograd.Function):
-    """sin(z) whose backward multiplies the incoming gradient into cos(z) in place: one pass and one [K, N,
-    width] buffer fewer than autograd's ``grad * cos(z)`` (measured 20 against 29 ms on 8 x 16,384 x 64 on the
-    2-core CPU: benchmarks/RESULTS.md section 6), the same numbers bit for bit. A double backward (the Poisson
-    and sdf tasks) takes the out-of-place product, which autograd can differentiate."""
-
-    @staticmethod
-    def forward(ctx, z: Tensor) -> Tensor:
-        ctx.save_for_backward(z)
-        return torch.sin(z)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        (z,) = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: the product must stay differentiable
-            return grad * torch.cos(z)
-        return torch.cos(z).mul_(grad)
-
-
-def _sin(z: Tensor) -> Tensor:
-    """sin(z) through ``Sin`` in eager training; plain torch.sin where inductor fuses the step (compiling) or
-    no gradient is taken."""
-    if torch.compiler.is_compiling() or not (torch.is_grad_enabled() and z.requires_grad):
-        return torch.sin(z)
-    return Sin.apply(z)
-
-
 class Ensemble(nn.Module):
     """K stacked members sharing one layer plan.
 
@@ -383,7 +356,7 @@ class Ensemble(nn.Module):
             if layer.activation is sine:
                 # sin((omega W) h + omega b): omega scales the small [K, out, in] weights instead of the
                 # [K, N, out] activations, one elementwise pass fewer forward and one backward
-                h = _sin(self._linear(i, h, precision, scale=self.omegas[i]))
+                h = torch.sin(self._linear(i, h, precision, scale=self.omegas[i]))
             else:
                 h = layer.activation(self._linear(i, h, precision), self.omegas[i])
         out = self._linear(len(self.layers) - 1, h, precision)
