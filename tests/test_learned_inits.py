@@ -140,3 +140,17 @@ def test_timing_a_learned_init_times_sirens_network_and_learns_nothing(library, 
         assert timed.model.entry.name == "siren" and timed.train.steps < 100
         assert timed.architecture.layers_of(timed.model.entry.meta["plan"]) == problem.architecture.layers_of(
             problem.model.entry.meta["plan"])  # the same network, so the same speed
+
+
+def test_a_learned_init_reads_its_family_from_the_commands_data_dir(tmp_path, monkeypatch, capsys):
+    import os
+
+    data = os.environ["BENCH_DATA"]
+    monkeypatch.delenv("BENCH_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # an empty download cache
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path / "learned"))
+    code = main(["run", "--task", "audio:relay", "--offset", "49152", "--max-samples", "1024", "--model",
+                 "meta_learned:outer_steps=1,inner_steps=1,batch=1", "--seeds", "0", "--steps", "2", "--width", "8",
+                 "--layers", "2", "--device", "cpu", "--data-dir", data, "--out", str(tmp_path / "runs")])
+    assert code == 0, capsys.readouterr().err
+    assert not list((tmp_path / "cache").rglob("*.wav"))  # every train clip came from --data-dir, none downloaded
