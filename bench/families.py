@@ -108,7 +108,7 @@ def check_not_learned_from(family: Family, source: str | None, scheme: str, libr
     if source is None:
         return
     learned_from = {library.fingerprint(train, family.kind): train for train in family.train}
-    same = source if source in family.train else learned_from.get(library.fingerprint(source, family.kind))
+    same = learned_from.get(library.fingerprint(source, family.kind))  # a train name's is its manifest sha256
     if same is not None:
         shown = repr(source) if source == same else f"{source!r} (the content of {same!r})"
         raise UsageError(f"{scheme} learns from the train split of family {family.name!r}, which holds {shown}; "

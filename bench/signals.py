@@ -20,8 +20,8 @@ import numpy as np
 import pooch
 
 from bench import band_noise
-from bench.shapes import SYNTHETIC_SHAPES
 from bench.errors import BenchError, UsageError
+from bench.shapes import SYNTHETIC_SHAPES
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,7 +11,7 @@ from typing import Any
 from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_threads, common, cpu_threads,
                                members, positive, task_options)
 from bench.errors import BenchError, UsageError
-from bench.metrics import declared
+from bench.metrics import METRICS, declared
 from bench.models import PRECISIONS
 from bench.signals import SignalLibrary
 from bench.status import FAILED, OK
@@ -139,8 +139,6 @@ def _member_line(row: dict[str, Any], varied: list[str] = ()) -> str:
 def _other_scores(row: dict[str, Any], main) -> str:
     """The task's other declared scores at the last step (the sdf task's Chamfer distance, IoU and normal
     consistency; an image's SSIM...), each to its declared digits: "  [iou=0.9862 ...]"; "" when none."""
-    from bench.metrics import METRICS
-
     shown = [f"{name}={row[name]:.{m.digits}f}" for name, m in METRICS.items()
              if name not in (main.name, main.fit) and not m.levels and not name.startswith("steps_to_")
              and isinstance(row.get(name), float) and math.isfinite(row[name])]

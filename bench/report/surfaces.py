@@ -10,8 +10,7 @@ import pandas as pd
 
 from bench.plotting import pyplot, save_png_and_pdf
 from bench.report.tables import natural
-
-FIELD_COLUMN = "sdf_field"  # bench.tasks.sdf.FIELD_COLUMN (not imported: the report needs no task module)
+from bench.tasks.sdf import FIELD_COLUMN
 
 
 def surface_figures(ok: pd.DataFrame, out: Path) -> list[str]:

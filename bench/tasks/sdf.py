@@ -122,11 +122,11 @@ def sdf(library: SignalLibrary, ref: str, surface_points: PositiveInt = 20000, l
     shape = _shape(library, ref)
     surface, normals = shape.surface_points(surface_points, seed=0)
     free = np.random.default_rng(0).uniform(-1.0, 1.0, (surface_points, 3))
-    distance = np.concatenate([np.zeros(surface_points), shape.signed_distance(free)])
+    on_surface = np.repeat([1.0, 0.0], surface_points)[:, None]
+    distance = np.concatenate([np.zeros(surface_points), shape.signed_distance(free)])[:, None]
     coords = torch.from_numpy(np.concatenate([surface, free])).float()
-    target = torch.from_numpy(np.concatenate([
-        np.concatenate([np.ones((surface_points, 1)), normals], axis=1), np.zeros((surface_points, 4))])).float()
-    target = torch.cat([target, torch.from_numpy(distance).float()[:, None]], dim=1)
+    target = torch.from_numpy(np.hstack([on_surface, np.concatenate([normals, np.zeros_like(normals)]),
+                                         distance])).float()
     reference = target[:, 4:].clone()
     truth = SurfaceTruth.of(shape, grid)
     # psi of the exact distance on a fixed grid, flattened x-major as an image's pixels are (docs/methods.md)
