@@ -1,22 +1,26 @@
 """Signal families for learned inits: pieces of several source signals of one kind, split by whole source
 into a train split (what a learned init may learn from) and a test split (what it is judged on), declared
-in ``datasets/families.toml``.
+in ``datasets/families.toml`` (or the file ``$BENCH_FAMILIES`` names).
 
-A piece of an audio family is the window of ``length`` samples from sample ``offset`` of a source clip,
-divided by the whole clip's peak first: the task ``audio:SOURCE --offset O --max-samples LENGTH``, so a test
-piece is fitted as any other clip is. ``train_pieces`` is the only reader of a family's signals for
-learning, and it refuses any source of the test split.
+A piece is a signal the benchmark's own task fits: for an audio family the window of ``length`` samples from
+sample ``offset`` of a source clip (``audio:SOURCE --max-samples LENGTH --offset O``: divided by the whole
+clip's peak first), for an image family the ``size`` x ``size`` crop at ``(row, col)`` (``image:SOURCE --crop
+SIZE --crop-row ROW --crop-col COL``). So a test piece is fitted as any other signal is, and learning reads
+exactly what a fit would. ``train_pieces`` is the only reader of a family's signals for learning, and it
+refuses any source of the test split.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import torch
 
 from bench.errors import BenchError, UsageError, did_you_mean
 from bench.signals import SignalLibrary
@@ -27,57 +31,98 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 FAMILIES = Path(__file__).resolve().parents[1] / "datasets" / "families.toml"
-KINDS = ("audio",)  # kinds whose pieces are defined (image crops: not yet)
+FAMILIES_ENV = "BENCH_FAMILIES"
+
+
+def _window(length: int, offset: int) -> dict[str, Any]:
+    return {"max_samples": length, "offset": offset}
+
+
+def _crop(size: int, corner: list[int]) -> dict[str, Any]:
+    row, col = corner
+    return {"crop": size, "crop_row": row, "crop_col": col}
+
+
+# kind -> (the key of a piece's size, the key of the list of where pieces start, options of the piece's task)
+PIECES = {"audio": ("length", "offsets", _window), "image": ("size", "corners", _crop)}
 
 
 @dataclass(frozen=True)
 class Family:
-    """name; kind of its signals; ``length`` samples per piece, starting at each of ``offsets`` in every
-    source; ``train`` and ``test``: the sources of each split (disjoint)."""
+    """name; kind of its signals (its pieces are fitted by the task of that name); ``size``: samples of a
+    window (audio) or pixels of a square crop's side (image); ``starts``: where each piece starts in every
+    source (audio: an offset; image: a [row, col] corner); ``train`` and ``test``: the sources of each split
+    (disjoint)."""
 
     name: str
     kind: str
-    length: int
-    offsets: tuple[int, ...]
+    size: int
+    starts: tuple
     train: tuple[str, ...]
     test: tuple[str, ...]
 
-    def pieces(self, split: str) -> list[tuple[str, int]]:
-        """(source, offset) of every piece of ``split`` ("train" or "test"), sources in declared order."""
+    def pieces(self, split: str) -> list[tuple[str, dict[str, Any]]]:
+        """(source, task options) of every piece of ``split`` ("train" or "test"), sources in declared order."""
         if split not in ("train", "test"):
             raise UsageError(f"a family's split is train or test, not {split!r}")
-        return [(source, offset) for source in getattr(self, split) for offset in self.offsets]
+        options = PIECES[self.kind][2]
+        return [(source, options(self.size, start)) for source in getattr(self, split) for start in self.starts]
 
     def fingerprint(self, library: SignalLibrary) -> str:
         """sha256 (hex) of what learning from this family depends on: its definition without the test
         split, and the content (sha256) of each train source. Changing the test split leaves it alone."""
-        content = {k: v for k, v in asdict(self).items() if k != "test"}
-        content["sources"] = [library.fingerprint(source, self.kind) for source in self.train]
+        content = {"name": self.name, "kind": self.kind, "pieces": self.pieces("train"),
+                   "sources": [library.fingerprint(source, self.kind) for source in self.train]}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def load_families(path: Path = FAMILIES, library: SignalLibrary | None = None) -> dict[str, Family]:
-    """The families declared in ``path``, each checked: a known kind, a positive length, offsets >= 0, two
-    non-empty disjoint splits of manifest signals of that kind."""
+def families_file() -> Path:
+    """$BENCH_FAMILIES (a families file of one's own), else the project's datasets/families.toml."""
+    return Path(os.environ.get(FAMILIES_ENV) or FAMILIES)
+
+
+def _starts(kind: str, declared: list) -> tuple:
+    """Where the pieces start, checked: offsets >= 0 (audio), [row, col] corners >= 0 (image)."""
+    if kind == "audio":
+        starts = tuple(int(offset) for offset in declared)
+        flat = starts
+    else:
+        if not all(isinstance(corner, list) and len(corner) == 2 for corner in declared):
+            raise ValueError("corners are [row, col] pairs")
+        starts = tuple((int(row), int(col)) for row, col in declared)
+        flat = [value for corner in starts for value in corner]
+    if not starts or min(flat) < 0:
+        raise ValueError("where pieces start must be given and non-negative")
+    return starts
+
+
+def load_families(path: Path | None = None, library: SignalLibrary | None = None) -> dict[str, Family]:
+    """The families declared in ``path`` (default: ``families_file()``), each checked: a known kind, a positive
+    piece size, non-negative starts, two non-empty disjoint splits of manifest signals of that kind."""
+    path = path or families_file()
     library = library or SignalLibrary()
     try:
         declared = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise BenchError(f"cannot read the families file {path} ({exc}); restore datasets/families.toml") from None
+        fix = f"fix or unset ${FAMILIES_ENV}" if path != FAMILIES else "restore datasets/families.toml"
+        raise BenchError(f"cannot read the families file {path} ({exc}); {fix}") from None
     families = {}
     for name, fields in declared.items():
         where = f"family {name!r} in {path.name}"
+        kind = fields.get("kind") if isinstance(fields, dict) else None
+        if kind not in PIECES:
+            raise BenchError(f"{where}: kind {kind!r} has no pieces defined (kinds: {', '.join(PIECES)}); fix {path}")
+        size_key, starts_key, _ = PIECES[kind]
         try:
-            if not all(isinstance(fields[key], list) for key in ("offsets", "train", "test")):
-                raise TypeError("offsets, train and test must be lists")
-            family = Family(name, str(fields["kind"]), int(fields["length"]), tuple(int(o) for o in fields["offsets"]),
+            if not all(isinstance(fields[key], list) for key in (starts_key, "train", "test")):
+                raise TypeError(f"{starts_key}, train and test must be lists")
+            family = Family(name, kind, int(fields[size_key]), _starts(kind, fields[starts_key]),
                             tuple(fields["train"]), tuple(fields["test"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise BenchError(f"{where} needs kind, length, offsets, train and test ({exc}); fix {path}") from None
-        if family.kind not in KINDS:
-            raise BenchError(f"{where}: kind {family.kind!r} has no pieces defined (kinds: {', '.join(KINDS)})")
-        if family.length < 1 or not family.offsets or min(family.offsets) < 0:
-            raise BenchError(f"{where}: length must be positive and offsets non-negative and given")
+            raise BenchError(f"{where} needs kind, {size_key}, {starts_key}, train and test ({exc}); "
+                             f"fix {path}") from None
+        if family.size < 1:
+            raise BenchError(f"{where}: {size_key} must be positive; fix {path}")
         if not family.train or not family.test:
             raise BenchError(f"{where}: both splits need a source")
         both = sorted(set(family.train) & set(family.test))
@@ -97,7 +142,7 @@ def family_named(name: str, library: SignalLibrary | None = None) -> Family:
     families = load_families(library=library)
     if name not in families:
         raise UsageError(f"unknown signal family {name!r}{did_you_mean(name, families)}; declared in "
-                         f"datasets/families.toml: {', '.join(families)}")
+                         f"{families_file().name}: {', '.join(families)}")
     return families[name]
 
 
@@ -121,23 +166,37 @@ def family_to_learn_from(name: str, signal, scheme: str, library: SignalLibrary)
     family = family_named(name, library)
     if signal.domain != family.kind:
         raise UsageError(f"{scheme}: family {name!r} holds {family.kind} signals, and this task fits {signal.domain}; "
-                         f"choose a {signal.domain} family (datasets/families.toml)")
+                         f"choose a {signal.domain} family ({families_file().name})")
     check_not_learned_from(family, signal.source, scheme, library)
     return family
 
 
-def train_pieces(family: Family, library: SignalLibrary) -> np.ndarray:
-    """The train split's pieces [P, length] (float64), in ``pieces("train")`` order: the only way learning
-    reads a family. A source of the test split never reaches it (refused, should a family say otherwise)."""
-    from bench.tasks.audio import load_clip
+def train_pieces(family: Family, library: SignalLibrary) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train split's pieces as their tasks make them: coords [N, d_in] (the same for every piece) and
+    targets [P, N, d_out] (float32), in ``pieces("train")`` order. The only way learning reads a family; a source
+    of the test split never reaches it (refused, should a family say otherwise)."""
+    from bench.tasks import load_task
 
-    pieces = []
-    for source, offset in family.pieces("train"):
+    coords, targets = None, []
+    for source, options in family.pieces("train"):
         if source in family.test:
             raise UsageError(f"family {family.name!r}: test-split signal {source!r} cannot be learned from")
-        samples, _ = load_clip(library, source, family.length, offset=offset)
-        if len(samples) < family.length:
-            raise BenchError(f"family {family.name!r}: {source} holds {offset + len(samples):,} samples, too few for "
-                             f"a window of {family.length:,} at offset {offset:,}; lower the offsets")
-        pieces.append(samples)
-    return np.stack(pieces)
+        try:
+            task = load_task(f"{family.kind}:{source}", library, options)
+        except BenchError as exc:
+            raise type(exc)(f"family {family.name!r}, piece of {source} at {_where(options)}: {exc}") from None
+        if len(task.target) != _piece_points(family):
+            raise BenchError(f"family {family.name!r}: the piece of {source} at {_where(options)} is cut short by the "
+                             f"end of the signal ({len(task.target):,} points); move the family's "
+                             f"{PIECES[family.kind][1]} ({families_file()})")
+        coords = task.coords if coords is None else coords
+        targets.append(task.target)
+    return coords, torch.stack(targets)
+
+
+def _piece_points(family: Family) -> int:
+    return family.size if family.kind == "audio" else family.size ** 2
+
+
+def _where(options: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in options.items())

@@ -94,10 +94,10 @@ REQUIRE_DATA = os.environ.get("BENCH_REQUIRE_DATA") == "1"
 def pytest_sessionstart(session):
     if REQUIRE_DATA:
         library = SignalLibrary()
-        # the audio clips and images CI keeps offline; the meshes (kind "shape") are fetched on first use, and
-        # the tests fit shapes made in code or written by the test instead
+        # the audio clips and images CI keeps offline; those marked fetch_on_first_use (the meshes, scikit-image's
+        # images) no test reads: the tests fit shapes made in code and families declared from the offline images
         missing = [entry.file for entry in library.entries.values()
-                   if entry.kind in ("audio", "image") and library.local_path(entry) is None]
+                   if not entry.details.get("fetch_on_first_use") and library.local_path(entry) is None]
         if missing:
             pytest.exit(f"BENCH_REQUIRE_DATA=1 but {len(missing)} manifest files are not in $BENCH_DATA or the cache "
                         f"(e.g. {missing[0]}); set BENCH_DATA to the datasets folder", returncode=1)

@@ -25,7 +25,7 @@ def family(library):
 
 def test_the_declared_family_splits_whole_sources(family):
     assert family.kind == "audio" and not set(family.train) & set(family.test)
-    assert len(family.pieces("test")) == len(family.test) * len(family.offsets)
+    assert len(family.pieces("test")) == len(family.test) * len(family.starts)
     with pytest.raises(UsageError, match="train or test"):
         family.pieces("validation")
 
@@ -41,13 +41,20 @@ def test_a_family_with_a_source_in_both_splits_or_an_unknown_one_is_refused(tmp_
     path.write_text('[f]\nkind = "audio"\nlength = 64\noffsets = [0]\ntrain = "arch"\ntest = ["relay"]\n')
     with pytest.raises(BenchError, match="must be lists"):
         load_families(path, library)
+    path.write_text('[f]\nkind = "image"\nsize = 8\ncorners = [0, 8]\ntrain = ["noise1"]\ntest = ["camera"]\n')
+    with pytest.raises(BenchError, match=r"\[row, col\] pairs"):
+        load_families(path, library)
+    path.write_text('[f]\nkind = "video"\nsize = 8\n')
+    with pytest.raises(BenchError, match="kinds: audio, image"):
+        load_families(path, library)
 
 
 def test_learning_reads_the_train_windows_and_nothing_of_the_test_split(family, library):
-    pieces = train_pieces(family, library)
-    assert pieces.shape == (len(family.train) * len(family.offsets), family.length)
-    for row, (source, offset) in zip(pieces, family.pieces("train")):  # exactly the train windows, in order
-        np.testing.assert_array_equal(row, load_clip(library, source, family.length, offset=offset)[0])
+    coords, pieces = train_pieces(family, library)
+    assert pieces.shape == (len(family.train) * len(family.starts), family.size, 1) and coords.shape == (family.size, 1)
+    for row, (source, options) in zip(pieces, family.pieces("train")):  # exactly the train windows, in order
+        window = load_clip(library, source, family.size, offset=options["offset"])[0]
+        np.testing.assert_array_equal(row[:, 0].numpy(), window.astype(np.float32))
     # what learning depends on ignores the test split: another test split learns the same init
     assert family.fingerprint(library) == dataclasses.replace(family, test=("relay",)).fingerprint(library)
     assert family.fingerprint(library) != dataclasses.replace(family, train=family.train[1:]).fingerprint(library)
@@ -154,3 +161,65 @@ def test_a_learned_init_reads_its_family_from_the_commands_data_dir(tmp_path, mo
                  "--layers", "2", "--device", "cpu", "--data-dir", data, "--out", str(tmp_path / "runs")])
     assert code == 0, capsys.readouterr().err
     assert not list((tmp_path / "cache").rglob("*.wav"))  # every train clip came from --data-dir, none downloaded
+
+
+def test_an_image_crop_is_the_loaded_image_cut_and_one_cell_however_spelled(library):
+    from bench.tasks import TASKS, effective_options
+    from bench.tasks.image import load_image
+
+    crop = load_task("image:camera", library, {"side": 64, "crop": 16, "crop_row": 3, "crop_col": 5})
+    whole = load_image(library, "camera", 64)
+    np.testing.assert_array_equal(crop.target.numpy().reshape(16, 16, 1), whole[3:19, 5:21].astype(np.float32))
+    assert crop.info.source == "camera" and crop.coords.shape == (256, 2)
+    few = load_task("inpaint-image:camera", library, {"side": 64, "crop": 16, "crop_row": 3, "crop_col": 5, "keep": 0.25})
+    assert torch.equal(few.held_out.reference, crop.target)
+    for name in ("image", "inpaint-image"):  # a corner of 0 is the default corner: the same cell
+        assert effective_options(TASKS.get(name), library, "camera", {"crop": 16, "crop_row": 0, "crop_col": 2}) == {
+            "crop": 16, "crop_col": 2}
+    with pytest.raises(UsageError, match="leaves image 'camera'"):
+        load_task("image:camera", library, {"side": 64, "crop": 16, "crop_row": 50})
+    with pytest.raises(UsageError, match="give its size with --crop"):
+        load_task("image:camera", library, {"crop_col": 4})
+
+
+@pytest.fixture
+def image_family(tmp_path, monkeypatch, library):
+    """A families file of one's own ($BENCH_FAMILIES): 16 x 16 crops, learned from noise1 and braided, judged on camera."""
+    path = tmp_path / "families.toml"
+    path.write_text('[crops]\nkind = "image"\nsize = 16\ncorners = [[0, 0], [100, 50]]\n'
+                    'train = ["noise1", "braided"]\ntest = ["camera"]\n')
+    monkeypatch.setenv("BENCH_FAMILIES", str(path))
+    return family_named("crops", library)
+
+
+def test_an_image_family_learns_from_its_train_crops_and_fits_a_test_crop(image_family, library, _learned_cache):
+    coords, pieces = train_pieces(image_family, library)
+    assert pieces.shape == (4, 256, 1) and coords.shape == (256, 2)
+    for piece, (source, options) in zip(pieces, image_family.pieces("train")):  # what the image task fits
+        assert torch.equal(piece, load_task(f"image:{source}", library, options).target)
+    task = load_task("image:camera", library, {"crop": 16, "crop_row": 100, "crop_col": 50})
+    for scheme in ("meta_learned", "strainer"):
+        entry = load_builtin_models().get(scheme)
+        small = (SMALL if scheme == "meta_learned" else SMALL_STRAINER) | {"family": "crops"}
+        model, used = build_ensemble([MemberSpec(ModelChoice(entry, small), 0)], Architecture(2, 16, 2, 1), task.info)
+        assert used[0]["learn_member_steps"] == (3 * 2 * 2 if scheme == "meta_learned" else 3 * 4)
+        assert model(task.coords).shape == (1, 256, 1)
+    refused = load_task("image:braided", library, {"crop": 16})
+    with pytest.raises(UsageError, match="holds 'braided'"):
+        build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("meta_learned"), SMALL | {"family": "crops"}),
+                                   0)], Architecture(2, 16, 2, 1), refused.info)
+    audio = load_task("audio:relay", library, {"max_samples": 256})
+    with pytest.raises(UsageError, match="holds image signals"):
+        build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("strainer"), SMALL_STRAINER | {"family": "crops"}),
+                                   0)], Architecture(1, 16, 2, 1), audio.info)
+
+
+def test_a_family_piece_past_its_source_names_the_family(tmp_path, monkeypatch, library):
+    path = tmp_path / "families.toml"
+    path.write_text('[far]\nkind = "image"\nsize = 64\ncorners = [[480, 0]]\ntrain = ["noise1"]\ntest = ["camera"]\n')
+    monkeypatch.setenv("BENCH_FAMILIES", str(path))
+    with pytest.raises(UsageError, match="family 'far', piece of noise1 at crop 64, crop_row 480, crop_col 0: --crop"):
+        train_pieces(family_named("far", library), library)
+    monkeypatch.setenv("BENCH_FAMILIES", str(tmp_path / "absent.toml"))
+    with pytest.raises(BenchError, match="unset \\$BENCH_FAMILIES"):
+        family_named("far", library)

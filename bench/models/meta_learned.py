@@ -43,18 +43,16 @@ def meta_learned(m: Member, family: str = "audio-windows", outer_steps: Positive
                 "batch": batch}
     key = learning_key("meta_learned", VERSION, settings | used | {"w0": w0}, chosen, library, m, learning_seed)
     learned = load_or_learn("meta_learned", key,
-                            lambda: _reptile(m, train_pieces(chosen, library), settings, learning_seed))
+                            lambda: _reptile(m, *train_pieces(chosen, library), settings, learning_seed))
     m.weights = [w.clone() for w in learned["weights"]]
     m.biases = [b.clone() for b in learned["biases"]]
     return used | {"learn_seconds": learned["seconds"], "learn_member_steps": learned["member_steps"],
                    "learned_key": key[:20]}
 
 
-def _reptile(m: Member, pieces, settings: dict, seed: int) -> dict:
-    """Reptile from the member's current weights over ``pieces`` [P, L] (float64): {"weights", "biases" (the
-    learned ones, in Member's shapes), "seconds", "member_steps"}."""
-    targets = torch.from_numpy(pieces).float()[..., None]  # [P, L, 1]
-    coords = torch.linspace(-1, 1, targets.shape[1])[:, None]
+def _reptile(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict, seed: int) -> dict:
+    """Reptile from the member's current weights over the pieces ``targets`` [P, N, d_out] at ``coords`` [N, d_in]:
+    {"weights", "biases" (the learned ones, in Member's shapes), "seconds", "member_steps"}."""
     batch = min(settings["batch"], len(targets))
     draws = torch.Generator().manual_seed(seed)
     weights = [w.clone() for w in m.weights]

@@ -45,7 +45,7 @@ def strainer(m: Member, family: str = "audio-windows", shared: int | None = None
     learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
     key = learning_key("strainer", VERSION, {"steps": steps, "lr": lr, "w0": w0} | used, chosen, library, m,
                        learning_seed)
-    learned = load_or_learn("strainer", key, lambda: _shared_encoder(m, train_pieces(chosen, library), shared,
+    learned = load_or_learn("strainer", key, lambda: _shared_encoder(m, *train_pieces(chosen, library), shared,
                                                                      steps, lr, w0, learning_seed))
     for i in range(shared):  # the encoder learned; the decoder stays SIREN's init of this member's seed
         m.weights[i] = learned["weights"][i].clone()
@@ -54,11 +54,11 @@ def strainer(m: Member, family: str = "audio-windows", shared: int | None = None
                    "learned_key": key[:20]}
 
 
-def _shared_encoder(m: Member, pieces, shared: int, steps: int, lr: float, w0: float, seed: int) -> dict:
-    """Train the encoder (the member's first ``shared`` layers) with one decoder per piece [P, L] (each SIREN's
-    init, drawn from ``seed``): {"weights", "biases" (the encoder's), "seconds", "member_steps"}."""
-    targets = torch.from_numpy(pieces).float()[..., None]  # [P, L, 1]
-    coords = torch.linspace(-1, 1, targets.shape[1])[:, None]
+def _shared_encoder(m: Member, coords: torch.Tensor, targets: torch.Tensor, shared: int, steps: int, lr: float,
+                    w0: float, seed: int) -> dict:
+    """Train the encoder (the member's first ``shared`` layers) with one decoder per piece of ``targets``
+    [P, N, d_out] at ``coords`` [N, d_in] (each decoder SIREN's init, drawn from ``seed``): {"weights", "biases"
+    (the encoder's), "seconds", "member_steps"}."""
     count = len(targets)
     draws = torch.Generator().manual_seed(seed)
     encoder = [(m.weights[i].clone().requires_grad_(), m.biases[i].clone().requires_grad_()) for i in range(shared)]
@@ -74,7 +74,7 @@ def _shared_encoder(m: Member, pieces, shared: int, steps: int, lr: float, w0: f
     for _ in tqdm(range(steps), desc="strainer: shared encoder", unit="step", leave=False, disable=None):
         h = coords
         for i, (weights, bias) in enumerate(encoder):
-            h = torch.sin(m.omegas[i] * (h @ weights.T + bias))  # [L, width], shared by every piece
+            h = torch.sin(m.omegas[i] * (h @ weights.T + bias))  # [N, width], shared by every piece
         h = h.expand(count, *h.shape)
         for j, (weights, bias) in enumerate(decoder):
             z = torch.baddbmm(bias, h, weights.transpose(1, 2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from bench.errors import UsageError
 from bench.image_files import read_unit_pixels
 from bench.metrics import psnr_db, spectral_centroid, ssim
 from bench.models import SignalInfo
-from bench.registry import PositiveInt
+from bench.registry import NonNegativeInt, PositiveInt
 from bench.signals import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
@@ -52,16 +53,26 @@ def load_image(library: SignalLibrary, ref: str, side: int | None) -> np.ndarray
     return pixels * 2.0 - 1.0
 
 
+def crop_square(values: np.ndarray, ref: str, size: int, row: int, col: int) -> np.ndarray:
+    """The size x size pixels of values [H, W, C] whose top-left pixel is (row, col): [size, size, C]."""
+    height, width = values.shape[:2]
+    if row + size > height or col + size > width:
+        raise UsageError(f"--crop {size} from row {row}, column {col} leaves image {ref!r} ({height} x {width} "
+                         f"pixels as loaded); give a smaller --crop or move --crop-row/--crop-col")
+    return values[row:row + size, col:col + size]
+
+
 def pixel_grid(height: int, width: int) -> torch.Tensor:
     """(row, col) coordinates [H * W, 2] on a [-1, 1]^2 grid, rows outermost."""
     rows, cols = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
     return torch.stack([rows, cols], -1).reshape(-1, 2)
 
 
-def image_info(values: np.ndarray) -> tuple[SignalInfo, dict]:
-    """SignalInfo and result columns of image values [H, W, C]."""
+def image_info(values: np.ndarray, ref: str | None = None) -> tuple[SignalInfo, dict]:
+    """SignalInfo and result columns of image values [H, W, C] cut from image ``ref``."""
     height, width, channels = values.shape
-    info = SignalInfo("image", d_in=2, d_out=channels, centroid=spectral_centroid(values.reshape(-1, channels)))
+    info = SignalInfo("image", d_in=2, d_out=channels, centroid=spectral_centroid(values.reshape(-1, channels)),
+                      source=ref)
     return info, {"height_px": height, "width_px": width, "channels": channels, "psnr_data_range": DATA_RANGE,
                   "centroid": info.centroid}
 
@@ -81,14 +92,38 @@ class ImageQuality:
 def image_task(name: str, ref: str, values: np.ndarray) -> Task:
     """Fitting values [H, W, C] in [-1, 1] on the pixel grid, scored by PSNR (data range 2)."""
     height, width, channels = values.shape
-    info, meta = image_info(values)
+    info, meta = image_info(values, ref)
     target = torch.from_numpy(values.reshape(-1, channels)).float()
     return Task(name, ref, pixel_grid(height, width), target, target, info, "psnr_db",
                 lambda mse: psnr_db(mse, DATA_RANGE), meta, quality=ImageQuality(height, width),
                 quality_metrics=("ssim",), grid=(height, width))
 
 
-@register_task(domain="image", help={"side": "resize to SIDE x SIDE pixels (default: native size)"})
-def image(library: SignalLibrary, ref: str, side: PositiveInt | None = None) -> Task:
-    """Fit an image (grayscale or RGB), optionally resized to side x side pixels."""
-    return image_task("image", ref, load_image(library, ref, side))
+def load_crop(library: SignalLibrary, ref: str, side: int | None, crop: int | None, crop_row: int | None,
+              crop_col: int | None) -> np.ndarray:
+    """The image ``ref`` as ``load_image`` gives it, then its crop x crop pixels from (crop_row, crop_col) (0
+    when unset) when ``crop`` is given: [H, W, C] in [-1, 1]."""
+    if crop is None and (crop_row or crop_col):
+        raise UsageError("--crop-row and --crop-col place a crop: give its size with --crop")
+    values = load_image(library, ref, side)
+    return values if crop is None else crop_square(values, ref, crop, crop_row or 0, crop_col or 0)
+
+
+def crop_at_origin(library: SignalLibrary, ref: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options of an image task without a crop's row or column of 0 (the default), so that one crop asked for
+    in either way is one cell."""
+    return {key: value for key, value in options.items()
+            if not (key in ("crop_row", "crop_col") and value == 0 and type(value) is int)}
+
+
+IMAGE_HELP = {"side": "resize to SIDE x SIDE pixels (default: native size)",
+              "crop": "fit the CROP x CROP pixels from --crop-row, --crop-col (after --side; default: the whole image)",
+              "crop_row": "first row of the crop (default 0)",
+              "crop_col": "first column of the crop (default 0)"}
+
+
+@register_task(domain="image", help=IMAGE_HELP, effective=crop_at_origin)
+def image(library: SignalLibrary, ref: str, side: PositiveInt | None = None, crop: PositiveInt | None = None,
+          crop_row: NonNegativeInt | None = None, crop_col: NonNegativeInt | None = None) -> Task:
+    """Fit an image (grayscale or RGB), optionally resized to side x side pixels, or a square crop of it."""
+    return image_task("image", ref, load_crop(library, ref, side, crop, crop_row, crop_col))

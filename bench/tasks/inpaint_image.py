@@ -10,20 +10,21 @@ import numpy as np
 from scipy.interpolate import RegularGridInterpolator, griddata
 
 from bench.masks import choose, without_default_mask
-from bench.registry import PositiveInt, Seed32
+from bench.registry import NonNegativeInt, PositiveInt, Seed32
 from bench.signals import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
-from bench.tasks.image import image_task, load_image
+from bench.tasks.image import IMAGE_HELP, crop_at_origin, image_task, load_crop
 from bench.tasks.inpaint_audio import MASK_HELP
 
 
 @register_task(name="inpaint-image", domain="image",
-               help={"side": "resize to SIDE x SIDE pixels (default: native size)", **MASK_HELP},
-               effective=lambda library, ref, options: without_default_mask(options))
-def inpaint_image(library: SignalLibrary, ref: str, side: PositiveInt | None = None, keep: float | None = None,
-                  stride: int | None = None, mask_seed: Seed32 | None = None) -> Task:
-    """Fit an image on some of its pixels, PSNR on the others (image's loading, then the mask)."""
-    values = load_image(library, ref, side)
+               help=IMAGE_HELP | MASK_HELP,
+               effective=lambda library, ref, options: without_default_mask(crop_at_origin(library, ref, options)))
+def inpaint_image(library: SignalLibrary, ref: str, side: PositiveInt | None = None, crop: PositiveInt | None = None,
+                  crop_row: NonNegativeInt | None = None, crop_col: NonNegativeInt | None = None,
+                  keep: float | None = None, stride: int | None = None, mask_seed: Seed32 | None = None) -> Task:
+    """Fit an image (or a crop of it) on some of its pixels, PSNR on the others (image's loading, then the mask)."""
+    values = load_crop(library, ref, side, crop, crop_row, crop_col)
     whole = image_task("inpaint-image", ref, values)
     kept, settings = choose(whole.size, keep, stride, mask_seed, grid=values.shape[:2])
     task = held_out_task(whole, kept, lambda reference: whole.metric_from_mse, settings)
