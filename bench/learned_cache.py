@@ -1,14 +1,17 @@
 """Where learned inits keep what they learned (bench.models.meta_learned, bench.models.strainer): one file per
 learning, named by the sha256 of everything the learned weights depend on, so that a later member, run or
-process with the same key reads it back instead of learning again, and a change of any input learns anew."""
+process with the same key reads it back instead of learning again, and a change of any input learns anew.
+While it learns, its progress is saved beside it now and then (``Progress``), so that a learning killed
+midway resumes where it was saved and ends with the weights it would have had uninterrupted."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -19,6 +22,8 @@ from bench.speed.caches import cache_root
 from bench.store import write_atomically
 
 CACHE_ENV = "BENCH_LEARNED_CACHE"
+PROGRESS_ENV = "BENCH_LEARN_SAVE_SECONDS"
+SAVE_SECONDS = 30.0  # how often a learning's progress is saved (at most; $BENCH_LEARN_SAVE_SECONDS)
 
 
 def learned_cache_dir() -> Path:
@@ -42,11 +47,38 @@ def learning_key(scheme: str, version: int, settings: dict, family: Family, libr
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def load_or_learn(scheme: str, key: str, learn: Callable[[], dict]) -> dict:
-    """The learned state of ``key``: read from its file, or ``learn()``-ed and written there atomically."""
+class Progress:
+    """A learning's progress on disk (``<scheme>-<key>.partial.pt``, written atomically): ``saved`` is the state
+    saved last (None when starting afresh); ``save(state)`` writes the state a learning gives when at least
+    ``SAVE_SECONDS`` have passed since the last write (or always, with ``force``). ``seconds()``: wall seconds
+    learned so far, over every process that worked on it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.saved: dict[str, Any] | None = torch.load(path, weights_only=True) if path.is_file() else None
+        self._earlier = self.saved["seconds"] if self.saved else 0.0
+        self._started = self._last = time.perf_counter()
+        self.every = float(os.environ.get(PROGRESS_ENV) or SAVE_SECONDS)
+
+    def seconds(self) -> float:
+        return self._earlier + time.perf_counter() - self._started
+
+    def save(self, state: Callable[[], dict[str, Any]], force: bool = False) -> None:
+        """Write ``state()`` with the seconds learned so far, if due."""
+        if force or time.perf_counter() - self._last >= self.every:
+            write_atomically(self.path, lambda tmp: torch.save(state() | {"seconds": self.seconds()}, tmp))
+            self._last = time.perf_counter()
+
+
+def load_or_learn(scheme: str, key: str, learn: Callable[[Progress], dict]) -> dict:
+    """The learned state of ``key``: read from its file, or ``learn(progress)``-ed (resuming from the progress a
+    killed learning saved; ``resumed_from`` records its step, 0 for none) and written there atomically, its
+    progress file then removed."""
     path = learned_cache_dir() / f"{scheme}-{key[:20]}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True)
-    learned = learn()
+    progress = Progress(path.with_suffix(".partial.pt"))
+    learned = learn(progress) | {"resumed_from": progress.saved["step"] if progress.saved else 0}
     write_atomically(path, lambda tmp: torch.save(learned, tmp))
+    progress.path.unlink(missing_ok=True)
     return learned

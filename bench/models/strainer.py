@@ -12,14 +12,13 @@ row records the cost (``learn_seconds``, ``learn_member_steps``: steps x pieces)
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from tqdm import tqdm
 
 from bench.errors import UsageError
 from bench.families import family_to_learn_from, train_pieces
-from bench.learned_cache import learning_key, load_or_learn
+from bench.learned_cache import Progress, learning_key, load_or_learn
 from bench.models import Member, register_model
 from bench.models.siren import siren
 from bench.registry import PositiveFloat, PositiveInt
@@ -45,8 +44,8 @@ def strainer(m: Member, family: str = "audio-windows", shared: int | None = None
     learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
     key = learning_key("strainer", VERSION, {"steps": steps, "lr": lr, "w0": w0} | used, chosen, library, m,
                        learning_seed)
-    learned = load_or_learn("strainer", key, lambda: _shared_encoder(m, *train_pieces(chosen, library), shared,
-                                                                     steps, lr, w0, learning_seed))
+    learned = load_or_learn("strainer", key, lambda progress: _shared_encoder(
+        m, *train_pieces(chosen, library), shared, steps, lr, w0, learning_seed, progress))
     for i in range(shared):  # the encoder learned; the decoder stays SIREN's init of this member's seed
         m.weights[i] = learned["weights"][i].clone()
         m.biases[i] = learned["biases"][i].clone()
@@ -55,10 +54,10 @@ def strainer(m: Member, family: str = "audio-windows", shared: int | None = None
 
 
 def _shared_encoder(m: Member, coords: torch.Tensor, targets: torch.Tensor, shared: int, steps: int, lr: float,
-                    w0: float, seed: int) -> dict:
+                    w0: float, seed: int, progress: Progress) -> dict:
     """Train the encoder (the member's first ``shared`` layers) with one decoder per piece of ``targets``
-    [P, N, d_out] at ``coords`` [N, d_in] (each decoder SIREN's init, drawn from ``seed``): {"weights", "biases"
-    (the encoder's), "seconds", "member_steps"}."""
+    [P, N, d_out] at ``coords`` [N, d_in] (each decoder SIREN's init, drawn from ``seed``), from the start or the
+    progress saved: {"weights", "biases" (the encoder's), "seconds", "member_steps"}."""
     count = len(targets)
     draws = torch.Generator().manual_seed(seed)
     encoder = [(m.weights[i].clone().requires_grad_(), m.biases[i].clone().requires_grad_()) for i in range(shared)]
@@ -69,9 +68,17 @@ def _shared_encoder(m: Member, coords: torch.Tensor, targets: torch.Tensor, shar
         weights = (torch.rand(count, fan_out, fan_in, generator=draws) * 2 - 1) * bound
         biases = (torch.rand(count, 1, fan_out, generator=draws) * 2 - 1) / math.sqrt(fan_in)  # nn.Linear's
         decoder.append((weights.requires_grad_(), biases.requires_grad_()))
-    optimizer = torch.optim.Adam([t for pair in encoder + decoder for t in pair], lr=lr)
-    started = time.perf_counter()
-    for _ in tqdm(range(steps), desc="strainer: shared encoder", unit="step", leave=False, disable=None):
+    trained = [t for pair in encoder + decoder for t in pair]
+    optimizer = torch.optim.Adam(trained, lr=lr)
+    done = 0
+    if progress.saved:
+        with torch.no_grad():
+            for tensor, saved in zip(trained, progress.saved["trained"]):
+                tensor.copy_(saved)
+        optimizer.load_state_dict(progress.saved["optimizer"])
+        done = progress.saved["step"]
+    for step in tqdm(range(done, steps), desc="strainer: shared encoder", unit="step", initial=done, total=steps,
+                     leave=False, disable=None):
         h = coords
         for i, (weights, bias) in enumerate(encoder):
             h = torch.sin(m.omegas[i] * (h @ weights.T + bias))  # [N, width], shared by every piece
@@ -83,5 +90,7 @@ def _shared_encoder(m: Member, coords: torch.Tensor, targets: torch.Tensor, shar
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        progress.save(lambda: {"trained": [t.detach() for t in trained], "optimizer": optimizer.state_dict(),
+                               "step": step + 1})
     return {"weights": [w.detach() for w, _ in encoder], "biases": [b.detach() for _, b in encoder],
-            "seconds": time.perf_counter() - started, "member_steps": steps * count}
+            "seconds": progress.seconds(), "member_steps": steps * count}

@@ -13,6 +13,7 @@ names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
     [models]                 # name = {param = value or [values]}; each list is a grid axis
     siren = {}
     siren2 = {S0 = [0.01, 0.033, 0.1]}
+    meta_learned = [{}, {method = "maml"}]  # a list of tables: several grids of one model
     [[tasks]]                # task = audio | image | ...; signals; task options (value or list)
     task = "audio"
     signals = ["arch", "relay"]
@@ -295,8 +296,9 @@ class _Checker:
         if not isinstance(table, dict) or not table:
             raise self.fail("models", "expected a table naming at least one model, e.g. [models] siren = {}")
         registry, choices = load_builtin_models(), []
-        for name, grid in table.items():
-            choices += self.collect(self._model, registry, name, grid) or []
+        for name, grids in table.items():
+            for grid in grids if isinstance(grids, list) and grids else [grids]:
+                choices += self.collect(self._model, registry, name, grid) or []
         return tuple(choices)
 
     def _model(self, registry, name: str, grid: Any) -> list[ModelChoice] | None:
@@ -306,7 +308,8 @@ class _Checker:
         except UsageError as exc:
             raise self.fail(f"models.{name}", str(exc)) from None
         if not isinstance(grid, dict):
-            raise self.fail(f"models.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}")
+            raise self.fail(f"models.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}, or a list "
+                                              "of such tables")
         before, axes = len(self.problems), []
         for key, value in grid.items():
             where = f"models.{name}.{key}"
