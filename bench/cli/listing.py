@@ -1,4 +1,4 @@
-"""`bench list`: the registered models (with parameter counts), tasks and signals."""
+"""`bench list`: the registered models (with parameter counts), tasks, signals and signal families."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from bench.tasks import load_builtin_tasks
 
 
 def add_list(sub) -> None:
-    listing = sub.add_parser("list", parents=[common()], help="list models, tasks or signals")
-    listing.add_argument("what", choices=["models", "tasks", "signals"])
+    listing = sub.add_parser("list", parents=[common()], help="list models, tasks, signals or signal families",
+                             description="List the registered models (with parameter counts), tasks, the signals of "
+                                         "the manifest, or the signal families learned inits learn from (their "
+                                         "pieces and the sources of each split).")
+    listing.add_argument("what", choices=["models", "tasks", "signals", "families"])
     add_data_dir(listing)
     listing.add_argument("--width", type=positive(int), default=DEFAULTS["width"],
                          help=f"models: count parameters at this width (default {DEFAULTS['width']})")
@@ -42,6 +45,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{entry.name:18s} {entry.summary}")
             print(f"{'':18s} {parameter_count(arch.layers_of(entry.meta['plan'])):,} parameters; "
                   f"params: {entry.describe_params()}")
+    elif args.what == "families":
+        _list_families(args)
     elif args.what == "tasks":
         for entry in load_builtin_tasks():
             options = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
@@ -65,6 +70,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name in SYNTHETIC_SHAPES:
             print(f"{'synthetic:' + name:18s} shape  a {name} mesh made in code (sdf task)  [always available]")
     return 0
+
+
+def _list_families(args: argparse.Namespace) -> None:
+    """Each declared family: its pieces (the task options of the first), count, and the sources of each split."""
+    from bench.families import families_file, load_families
+
+    library = SignalLibrary(args.data_dir)
+    print(f"signal families in {families_file()} (learned inits learn from train, are judged on test):")
+    for family in load_families(library=library).values():
+        source, options = family.pieces("train")[0]
+        first = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in options.items())
+        print(f"{family.name:18s} {family.kind:6s} {len(family.starts)} pieces a source, e.g. "
+              f"{family.kind}:{source} {first}")
+        print(f"{'':25s} train: {', '.join(family.train)}")
+        print(f"{'':25s} test:  {', '.join(family.test)}")
 
 
 def _list_budget(args: argparse.Namespace) -> int:
