@@ -150,7 +150,7 @@ def test_unknown_flag_is_a_usage_error(capsys):
     ([], "bench: error: the following arguments are required: COMMAND"),
     (["--plugin"], "bench: error: argument --plugin: expected one argument"),
     (["list", "modles"], "bench list: error: argument what: invalid choice: 'modles' (did you mean 'models'?); "
-                         "choose from 'models', 'tasks', 'signals'"),
+                         "choose from 'models', 'tasks', 'signals', 'families'"),
 ])
 def test_argparse_errors_are_one_line_pointing_at_the_help(capsys, argv, line):
     with pytest.raises(SystemExit) as exit_info:
