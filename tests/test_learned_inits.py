@@ -4,6 +4,7 @@ and meta_learned's Reptile init cached, reused and reproducible from its seed.""
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -303,3 +304,15 @@ def test_bench_list_families_shows_each_familys_pieces_and_splits(capsys, image_
     assert main(["list", "families"]) == 0
     out = capsys.readouterr().out
     assert "crops" in out and "image:noise1 --crop 16 --crop-row 0 --crop-col 0" in out and "test:  camera" in out
+
+
+def test_a_report_counts_what_learning_cost_beside_a_fit(image_family, tmp_path, capsys):
+    runs, report = tmp_path / "runs", tmp_path / "report"
+    assert main(["run", "--task", "image:camera", "--crop", "16", "--crop-row", "100", "--model", "siren", "--model",
+                 "meta_learned:family=crops,outer_steps=3,inner_steps=2,batch=2", "--seeds", "0-1", "--steps", "5",
+                 "--width", "8", "--layers", "2", "--device", "cpu", "--out", str(runs)]) == 0
+    assert main(["report", str(runs), "--out", str(report)]) == 0
+    cost = pd.read_csv(report / "learning_cost.csv")
+    assert cost["model"].tolist() == ["meta_learned:batch=2,family=crops,inner_steps=2,outer_steps=3"]
+    assert cost["learnings"].tolist() == [2] and cost["member-steps a learning"].tolist() == [12]  # one per seed
+    assert cost["fits from them"].tolist() == [2] and "## Cost of learning" in (report / "README.md").read_text()

@@ -8,5 +8,6 @@ report diffs cleanly in git. Failed cells (diverged, oom, error) are counted and
 - ``figures``: a metric per signal, against swept settings, training curves, NTK energy, throughput;
 - ``held_out``: inpaint tasks' fit beside held-out scores;
 - ``ntk_prediction``: whether the NTK at init predicts the final score;
+- ``learning_cost``: what learned inits cost to learn, beside one fit;
 - ``readme``: ``write_report``, which writes all of them and the README.md that shows them.
 """

@@ -13,6 +13,7 @@ from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.spectral_map import spectral_map_figures
 from bench.report.surfaces import surface_figures
 from bench.report.held_out import held_out_section
+from bench.report.learning_cost import learning_cost_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.metrics import METRICS, declared
 from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, metric_rows, metrics_in,
@@ -102,6 +103,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         lines += ["## Fitted surfaces", "", "The zero level set of each init's fitted signed distance (its lowest "
                   "seed), extracted by marching cubes from the coarse field the row keeps.", "",
                   *(f"![{png}]({png})\n" for png in surface_pngs)]
+    lines += learning_cost_section(ok, out)
     ntk_pngs = ntk_figures(ok, out)
     if ntk_pngs:
         lines += ["## NTK spectral energy", "", *(f"![{png}]({png})\n" for png in ntk_pngs)]

@@ -1,0 +1,44 @@
+"""What the learned inits of a results directory cost to learn (``param.learn_seconds`` and
+``param.learn_member_steps`` of the rows they started), beside what one fit costs: a fair comparison with
+an analytic init counts the learning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+KEY, SECONDS, MEMBER_STEPS = "param.learned_key", "param.learn_seconds", "param.learn_member_steps"
+
+
+def learning_cost_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per learned model: distinct learnings (cache keys), median wall seconds and member-steps of a
+    learning, the fits that started from them, and the median seconds of one of those fits at their largest
+    step budget. Empty when no row was started by a learned init."""
+    if KEY not in rows or rows[KEY].isna().all():
+        return pd.DataFrame()
+    learned = rows.dropna(subset=[KEY])
+    table = []
+    for model, fits in learned.groupby("model_spec", sort=True):
+        learnings = fits.drop_duplicates(KEY)
+        longest = fits[fits["steps"] == fits["steps"].max()] if "steps" in fits else fits
+        table.append({"model": model, "learnings": len(learnings),
+                      "seconds a learning": learnings[SECONDS].median(),
+                      "member-steps a learning": learnings[MEMBER_STEPS].median(),
+                      "fits from them": len(fits),
+                      "seconds a fit" + (f" ({int(longest['steps'].iloc[0])} steps)" if "steps" in fits else ""):
+                          longest["seconds"].median() if "seconds" in longest else float("nan")})
+    return pd.DataFrame(table)
+
+
+def learning_cost_section(rows: pd.DataFrame, out: Path) -> list[str]:
+    """README lines (and learning_cost.md/.csv in ``out``) for the learned inits among ``rows``; none without."""
+    table = learning_cost_table(rows)
+    if table.empty:
+        return []
+    table.to_csv(out / "learning_cost.csv", index=False, float_format="%.6g")
+    (out / "learning_cost.md").write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n")
+    return ["## Cost of learning", "",
+            "What each learned init cost to learn, once per learning (a cache key: parameters, family, network, "
+            "seed), and what one fit from it costs: medians of wall seconds on the device each ran on.", "",
+            (out / "learning_cost.md").read_text(), ""]
