@@ -48,10 +48,11 @@ def learning_key(scheme: str, version: int, settings: dict, family: Family, libr
 
 
 class Progress:
-    """A learning's progress on disk (``<scheme>-<key>.partial.pt``, written atomically): ``saved`` is the state
-    saved last (None when starting afresh); ``save(state)`` writes the state a learning gives when at least
-    ``SAVE_SECONDS`` have passed since the last write (or always, with ``force``). ``seconds()``: wall seconds
-    learned so far, over every process that worked on it."""
+    """A learning's progress on disk (``<scheme>-<key>.partial.pt``, written atomically): the tensors it
+    trains, its optimizer's state, the generator that draws its pieces and the step it reached. ``restore``
+    puts a saved state back (none when starting afresh); ``save`` writes the current one when at least
+    ``SAVE_SECONDS`` have passed since the last write. ``seconds()``: wall seconds learned so far, over every
+    process that worked on it."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -63,11 +64,33 @@ class Progress:
     def seconds(self) -> float:
         return self._earlier + time.perf_counter() - self._started
 
-    def save(self, state: Callable[[], dict[str, Any]], force: bool = False) -> None:
-        """Write ``state()`` with the seconds learned so far, if due."""
-        if force or time.perf_counter() - self._last >= self.every:
-            write_atomically(self.path, lambda tmp: torch.save(state() | {"seconds": self.seconds()}, tmp))
-            self._last = time.perf_counter()
+    def restore(self, tensors: list[torch.Tensor], optimizer: torch.optim.Optimizer | None = None,
+                draws: torch.Generator | None = None) -> int:
+        """Copy the saved state into ``tensors`` (in place), ``optimizer`` and ``draws``; the step to go on
+        from (0 when nothing was saved)."""
+        if self.saved is None:
+            return 0
+        with torch.no_grad():
+            for tensor, saved in zip(tensors, self.saved["tensors"]):
+                tensor.copy_(saved)
+        if optimizer is not None:
+            optimizer.load_state_dict(self.saved["optimizer"])
+        if draws is not None:
+            draws.set_state(self.saved["draws"])
+        return self.saved["step"]
+
+    def save(self, step: int, tensors: list[torch.Tensor], optimizer: torch.optim.Optimizer | None = None,
+             draws: torch.Generator | None = None) -> None:
+        """Write the state after ``step`` steps, if due: what ``restore`` puts back."""
+        if time.perf_counter() - self._last < self.every:
+            return
+        state = {"step": step, "tensors": [t.detach() for t in tensors], "seconds": self.seconds()}
+        if optimizer is not None:
+            state["optimizer"] = optimizer.state_dict()
+        if draws is not None:
+            state["draws"] = draws.get_state()
+        write_atomically(self.path, lambda tmp: torch.save(state, tmp))
+        self._last = time.perf_counter()
 
 
 def load_or_learn(scheme: str, key: str, learn: Callable[[Progress], dict]) -> dict:

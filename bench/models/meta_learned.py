@@ -77,10 +77,7 @@ def _reptile(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: d
     draws = torch.Generator().manual_seed(seed)
     weights = [w.clone() for w in m.weights]
     biases = [b.clone() for b in m.biases]
-    done = 0
-    if progress.saved:
-        weights, biases, done = progress.saved["weights"], progress.saved["biases"], progress.saved["step"]
-        draws.set_state(progress.saved["draws"])
+    done = progress.restore(weights + biases, draws=draws)
     for step in tqdm(range(done, settings["outer_steps"]), desc="meta_learned: Reptile", unit="outer step",
                      initial=done, total=settings["outer_steps"], leave=False, disable=None):
         chosen = torch.randperm(len(targets), generator=draws)[:batch]
@@ -95,7 +92,7 @@ def _reptile(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: d
             for i in range(len(weights)):
                 weights[i] += settings["outer_lr"] * (inner.weights[i].mean(dim=0) - weights[i])
                 biases[i] += settings["outer_lr"] * (inner.biases[i][:, 0].mean(dim=0) - biases[i])
-        progress.save(lambda: {"weights": weights, "biases": biases, "step": step + 1, "draws": draws.get_state()})
+        progress.save(step + 1, weights + biases, draws=draws)
     return {"weights": weights, "biases": biases, "seconds": progress.seconds(),
             "member_steps": settings["outer_steps"] * settings["inner_steps"] * batch}
 
@@ -111,14 +108,7 @@ def _maml(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict
     draws = torch.Generator().manual_seed(seed)
     start = [t.clone().requires_grad_() for t in m.weights + m.biases]
     optimizer = torch.optim.Adam(start, lr=settings["outer_lr"])
-    done = 0
-    if progress.saved:
-        with torch.no_grad():
-            for tensor, saved in zip(start, progress.saved["start"]):
-                tensor.copy_(saved)
-        optimizer.load_state_dict(progress.saved["optimizer"])
-        draws.set_state(progress.saved["draws"])
-        done = progress.saved["step"]
+    done = progress.restore(start, optimizer, draws)
     layers = len(m.weights)
     omegas = [float(omega) for omega in m.omegas[:layers - 1]]
 
@@ -145,8 +135,7 @@ def _maml(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict
         for tensor, grad in zip(start, grads):
             tensor.grad = grad
         optimizer.step()
-        progress.save(lambda: {"start": [t.detach() for t in start], "optimizer": optimizer.state_dict(),
-                               "step": step + 1, "draws": draws.get_state()})
+        progress.save(step + 1, start, optimizer, draws)
     learned = [t.detach() for t in start]
     return {"weights": learned[:layers], "biases": learned[layers:], "seconds": progress.seconds(),
             "member_steps": settings["outer_steps"] * settings["inner_steps"] * batch}

@@ -70,13 +70,7 @@ def _shared_encoder(m: Member, coords: torch.Tensor, targets: torch.Tensor, shar
         decoder.append((weights.requires_grad_(), biases.requires_grad_()))
     trained = [t for pair in encoder + decoder for t in pair]
     optimizer = torch.optim.Adam(trained, lr=lr)
-    done = 0
-    if progress.saved:
-        with torch.no_grad():
-            for tensor, saved in zip(trained, progress.saved["trained"]):
-                tensor.copy_(saved)
-        optimizer.load_state_dict(progress.saved["optimizer"])
-        done = progress.saved["step"]
+    done = progress.restore(trained, optimizer)
     for step in tqdm(range(done, steps), desc="strainer: shared encoder", unit="step", initial=done, total=steps,
                      leave=False, disable=None):
         h = coords
@@ -90,7 +84,6 @@ def _shared_encoder(m: Member, coords: torch.Tensor, targets: torch.Tensor, shar
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        progress.save(lambda: {"trained": [t.detach() for t in trained], "optimizer": optimizer.state_dict(),
-                               "step": step + 1})
+        progress.save(step + 1, trained, optimizer)
     return {"weights": [w.detach() for w, _ in encoder], "biases": [b.detach() for _, b in encoder],
             "seconds": progress.seconds(), "member_steps": steps * count}
