@@ -81,60 +81,87 @@ def families_file() -> Path:
     return Path(os.environ.get(FAMILIES_ENV) or FAMILIES)
 
 
-def _starts(kind: str, declared: list) -> tuple:
-    """Where the pieces start, checked: offsets >= 0 (audio), [row, col] corners >= 0 (image)."""
+def _whole(value, what: str) -> int:
+    """``value`` as an int >= 0 (a TOML integer, not a float or a boolean), else ValueError naming ``what``."""
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{what} must be whole numbers >= 0, got {value!r}")
+    return value
+
+
+def _starts(kind: str, declared: list, key: str) -> tuple:
+    """Where the pieces start, each once: offsets (audio), [row, col] corners (image), whole numbers >= 0."""
     if kind == "audio":
-        starts = tuple(int(offset) for offset in declared)
-        flat = starts
+        starts = tuple(_whole(offset, key) for offset in declared)
     else:
         if not all(isinstance(corner, list) and len(corner) == 2 for corner in declared):
-            raise ValueError("corners are [row, col] pairs")
-        starts = tuple((int(row), int(col)) for row, col in declared)
-        flat = [value for corner in starts for value in corner]
-    if not starts or min(flat) < 0:
-        raise ValueError("where pieces start must be given and non-negative")
+            raise ValueError(f"{key} are [row, col] pairs")
+        starts = tuple((_whole(row, key), _whole(col, key)) for row, col in declared)
+    if not starts or len(set(starts)) < len(starts):
+        raise ValueError(f"{key} must be given, each once")
     return starts
 
 
 def load_families(path: Path | None = None, library: SignalLibrary | None = None) -> dict[str, Family]:
     """The families declared in ``path`` (default: ``families_file()``), each checked: a known kind, a positive
-    piece size, non-negative starts, two non-empty disjoint splits of manifest signals of that kind."""
+    piece size, starts and sources given once, two non-empty disjoint splits of manifest signals of that kind.
+    A family of a file of one's own may not redefine a project family under its name (results keyed by the
+    name would mix the two)."""
     path = path or families_file()
     library = library or SignalLibrary()
+    families = {name: _family(name, fields, path, library) for name, fields in _read(path).items()}
+    if path.resolve() != FAMILIES.resolve():
+        project = _read(FAMILIES) if FAMILIES.is_file() else {}
+        for name in families.keys() & project.keys():
+            theirs = _family(name, project[name], FAMILIES, library)
+            if families[name].fingerprint(library) != theirs.fingerprint(library):
+                raise BenchError(f"family {name!r} in {path} is not the project's family of that name "
+                                 f"(datasets/families.toml), and results name the family they learned from; give "
+                                 f"yours another name")
+    return families
+
+
+def _read(path: Path) -> dict:
     try:
-        declared = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        fix = f"fix or unset ${FAMILIES_ENV}" if path != FAMILIES else "restore datasets/families.toml"
+        named = os.environ.get(FAMILIES_ENV) and path == families_file()
+        fix = ("restore datasets/families.toml" if path == FAMILIES else
+               f"fix it or unset ${FAMILIES_ENV}, which names it" if named else "fix it")
         raise BenchError(f"cannot read the families file {path} ({exc}); {fix}") from None
-    families = {}
-    for name, fields in declared.items():
-        where = f"family {name!r} in {path.name}"
-        kind = fields.get("kind") if isinstance(fields, dict) else None
-        if kind not in PIECES:
-            raise BenchError(f"{where}: kind {kind!r} has no pieces defined (kinds: {', '.join(PIECES)}); fix {path}")
-        size_key, starts_key, _ = PIECES[kind]
-        try:
-            if not all(isinstance(fields[key], list) for key in (starts_key, "train", "test")):
-                raise TypeError(f"{starts_key}, train and test must be lists")
-            family = Family(name, kind, int(fields[size_key]), _starts(kind, fields[starts_key]),
-                            tuple(fields["train"]), tuple(fields["test"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BenchError(f"{where} needs kind, {size_key}, {starts_key}, train and test ({exc}); "
-                             f"fix {path}") from None
-        if family.size < 1:
-            raise BenchError(f"{where}: {size_key} must be positive; fix {path}")
-        if not family.train or not family.test:
-            raise BenchError(f"{where}: both splits need a source")
-        both = sorted(set(family.train) & set(family.test))
+
+
+def _family(name: str, fields, path: Path, library: SignalLibrary) -> Family:
+    """The family ``name`` declared by ``fields`` in ``path``, checked (see ``load_families``)."""
+    where = f"family {name!r} in {path}"
+    kind = fields.get("kind") if isinstance(fields, dict) else None
+    if kind not in PIECES:
+        given = "has no kind" if kind is None else f"kind {kind!r} has no pieces defined"
+        raise BenchError(f"{where}: {given} (kinds: {', '.join(PIECES)}); fix it")
+    size_key, starts_key, _ = PIECES[kind]
+    try:
+        if not all(isinstance(fields.get(key), list) for key in (starts_key, "train", "test")):
+            raise ValueError(f"{starts_key}, train and test must be lists")
+        size = _whole(fields.get(size_key), size_key)
+        family = Family(name, kind, size, _starts(kind, fields[starts_key], starts_key), tuple(fields["train"]),
+                        tuple(fields["test"]))
+    except ValueError as exc:
+        raise BenchError(f"{where} needs kind, {size_key}, {starts_key}, train and test: {exc}; fix it") from None
+    if family.size < 1:
+        raise BenchError(f"{where}: {size_key} must be positive; fix it")
+    if not family.train or not family.test:
+        raise BenchError(f"{where}: both splits need a source; fix it")
+    sources = family.train + family.test
+    if len(set(sources)) < len(sources):
+        both = sorted({source for source in family.train if source in family.test})
         if both:
             raise BenchError(f"{where}: {', '.join(both)} is in both splits; a source belongs to one split, so that "
                              f"no piece of a test signal is learned from")
-        for source in family.train + family.test:
-            entry = library.entries.get(source)
-            if entry is None or entry.kind != family.kind:
-                raise BenchError(f"{where}: {source!r} is not a {family.kind} signal of the manifest")
-        families[name] = family
-    return families
+        raise BenchError(f"{where}: a source is listed twice in a split; list each once")
+    for source in sources:
+        entry = library.entries.get(source) if isinstance(source, str) else None
+        if entry is None or entry.kind != family.kind:
+            raise BenchError(f"{where}: {source!r} is not a {family.kind} signal of the manifest; fix it")
+    return family
 
 
 def family_named(name: str, library: SignalLibrary | None = None) -> Family:
@@ -171,10 +198,11 @@ def family_to_learn_from(name: str, signal, scheme: str, library: SignalLibrary)
     return family
 
 
-def train_pieces(family: Family, library: SignalLibrary) -> tuple[torch.Tensor, torch.Tensor]:
+def train_pieces(family: Family, library: SignalLibrary, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The train split's pieces as their tasks make them: coords [N, d_in] (the same for every piece) and
-    targets [P, N, d_out] (float32), in ``pieces("train")`` order. The only way learning reads a family; a source
-    of the test split never reaches it (refused, should a family say otherwise)."""
+    targets [P, N, channels] (float32), in ``pieces("train")`` order. The only way learning reads a family; a
+    source of the test split never reaches it (refused, should a family say otherwise), and pieces of another
+    number of channels than the fitted signal's (``channels``) are refused."""
     from bench.tasks import load_task
 
     coords, targets = None, []
@@ -189,6 +217,9 @@ def train_pieces(family: Family, library: SignalLibrary) -> tuple[torch.Tensor, 
             raise BenchError(f"family {family.name!r}: the piece of {source} at {_where(options)} is cut short by the "
                              f"end of the signal ({len(task.target):,} points); move the family's "
                              f"{PIECES[family.kind][1]} ({families_file()})")
+        if task.target.shape[-1] != channels:
+            raise UsageError(f"family {family.name!r}: {source} has {task.target.shape[-1]} channel(s) and the fitted "
+                             f"signal {channels}; learn from a family of signals with as many channels")
         coords = task.coords if coords is None else coords
         targets.append(task.target)
     return coords, torch.stack(targets)

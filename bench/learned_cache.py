@@ -10,11 +10,13 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from bench.errors import BenchError, BenchWarning
 from bench.families import Family
 from bench.models.ensemble import Member
 from bench.signals import SignalLibrary
@@ -56,10 +58,25 @@ class Progress:
 
     def __init__(self, path: Path):
         self.path = path
-        self.saved: dict[str, Any] | None = torch.load(path, weights_only=True) if path.is_file() else None
-        self._earlier = self.saved["seconds"] if self.saved else 0.0
+        self.saved: dict[str, Any] | None = None
+        if path.is_file():
+            try:
+                self.saved = torch.load(path, weights_only=True)
+            except Exception as exc:  # whatever makes it unreadable (torn copy, another format): start afresh
+                self._discard(f"cannot be read ({type(exc).__name__})")
+        self._earlier = self.saved["seconds"] if self.saved and "seconds" in self.saved else 0.0
         self._started = self._last = time.perf_counter()
-        self.every = float(os.environ.get(PROGRESS_ENV) or SAVE_SECONDS)
+        try:
+            self.every = float(os.environ.get(PROGRESS_ENV) or SAVE_SECONDS)
+        except ValueError:
+            raise BenchError(f"${PROGRESS_ENV} = {os.environ[PROGRESS_ENV]!r} is not a number of seconds; set it to "
+                             f"one (e.g. 30) or unset it") from None
+
+    def _discard(self, why: str) -> None:
+        warnings.warn(f"the saved progress {self.path} {why}; learning from the start", BenchWarning, stacklevel=3)
+        self.saved = None
+        self._earlier = 0.0
+        self.path.unlink(missing_ok=True)
 
     def seconds(self) -> float:
         return self._earlier + time.perf_counter() - self._started
@@ -68,6 +85,11 @@ class Progress:
                 draws: torch.Generator | None = None) -> int:
         """Copy the saved state into ``tensors`` (in place), ``optimizer`` and ``draws``; the step to go on
         from (0 when nothing was saved)."""
+        needed = {"step", "tensors", "seconds"} | ({"optimizer"} if optimizer is not None else set()) | (
+            {"draws"} if draws is not None else set())
+        if self.saved is not None and not (isinstance(self.saved, dict) and needed <= self.saved.keys() and [
+                t.shape for t in tensors] == [t.shape for t in self.saved["tensors"]]):
+            self._discard("does not fit this learning (saved by another version?)")
         if self.saved is None:
             return 0
         with torch.no_grad():

@@ -48,10 +48,23 @@ def test_a_family_with_a_source_in_both_splits_or_an_unknown_one_is_refused(tmp_
     path.write_text('[f]\nkind = "video"\nsize = 8\n')
     with pytest.raises(BenchError, match="kinds: audio, image"):
         load_families(path, library)
+    for wrong, message in (("size = 8.5\ncorners = [[0, 0]]", "size must be whole numbers >= 0, got 8.5"),
+                           ("size = 8\ncorners = [[0, -4]]", "corners must be whole numbers >= 0, got -4"),
+                           ("size = 8\ncorners = [[0, 0], [0, 0]]", "corners must be given, each once")):
+        path.write_text(f'[f]\nkind = "image"\n{wrong}\ntrain = ["noise1"]\ntest = ["camera"]\n')
+        with pytest.raises(BenchError, match=message.replace("[", "\\[")):
+            load_families(path, library)
+    path.write_text('[f]\nkind = "image"\nsize = 8\ncorners = [[0, 0]]\ntrain = ["noise1", "noise1"]\ntest = ["camera"]\n')
+    with pytest.raises(BenchError, match="listed twice"):
+        load_families(path, library)
+    # a file of one's own may not redefine a project family under its name
+    path.write_text('[audio-windows]\nkind = "audio"\nlength = 64\noffsets = [0]\ntrain = ["arch"]\ntest = ["relay"]\n')
+    with pytest.raises(BenchError, match="not the project's family of that name"):
+        load_families(path, library)
 
 
 def test_learning_reads_the_train_windows_and_nothing_of_the_test_split(family, library):
-    coords, pieces = train_pieces(family, library)
+    coords, pieces = train_pieces(family, library, 1)
     assert pieces.shape == (len(family.train) * len(family.starts), family.size, 1) and coords.shape == (family.size, 1)
     for row, (source, options) in zip(pieces, family.pieces("train")):  # exactly the train windows, in order
         window = load_clip(library, source, family.size, offset=options["offset"])[0]
@@ -61,7 +74,7 @@ def test_learning_reads_the_train_windows_and_nothing_of_the_test_split(family, 
     assert family.fingerprint(library) != dataclasses.replace(family, train=family.train[1:]).fingerprint(library)
     leaking = dataclasses.replace(family, test=family.test + (family.train[0],))
     with pytest.raises(UsageError, match="cannot be learned from"):
-        train_pieces(leaking, library)
+        train_pieces(leaking, library, 1)
 
 
 def test_fitting_a_train_split_signal_with_a_learned_init_is_an_error(capsys, tmp_path):
@@ -193,8 +206,11 @@ def image_family(tmp_path, monkeypatch, library):
     return family_named("crops", library)
 
 
-def test_an_image_family_learns_from_its_train_crops_and_fits_a_test_crop(image_family, library, _learned_cache):
-    coords, pieces = train_pieces(image_family, library)
+def test_an_image_family_learns_from_its_train_crops_and_fits_a_test_crop(image_family, library, _learned_cache,
+                                                                        tmp_path):
+    from PIL import Image
+
+    coords, pieces = train_pieces(image_family, library, 1)
     assert pieces.shape == (4, 256, 1) and coords.shape == (256, 2)
     for piece, (source, options) in zip(pieces, image_family.pieces("train")):  # what the image task fits
         assert torch.equal(piece, load_task(f"image:{source}", library, options).target)
@@ -209,6 +225,15 @@ def test_an_image_family_learns_from_its_train_crops_and_fits_a_test_crop(image_
     with pytest.raises(UsageError, match="holds 'braided'"):
         build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("meta_learned"), SMALL | {"family": "crops"}),
                                    0)], Architecture(2, 16, 2, 1), refused.info)
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(rgb)
+    with pytest.raises(UsageError, match="noise1 has 1 channel\\(s\\) and the fitted signal 3"):
+        build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("meta_learned"), SMALL | {"family": "crops"}),
+                                   0)], Architecture(2, 16, 2, 3), load_task(f"image:{rgb}", library, {}).info)
+    poisson = load_task("poisson-grad:braided", library, {"side": 16})  # every image task names its source
+    with pytest.raises(UsageError, match="holds 'braided'"):
+        build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("strainer"), SMALL_STRAINER | {"family": "crops"}),
+                                   0)], Architecture(2, 16, 2, 1), poisson.info)
     audio = load_task("audio:relay", library, {"max_samples": 256})
     with pytest.raises(UsageError, match="holds image signals"):
         build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("strainer"), SMALL_STRAINER | {"family": "crops"}),
@@ -220,7 +245,7 @@ def test_a_family_piece_past_its_source_names_the_family(tmp_path, monkeypatch, 
     path.write_text('[far]\nkind = "image"\nsize = 64\ncorners = [[480, 0]]\ntrain = ["noise1"]\ntest = ["camera"]\n')
     monkeypatch.setenv("BENCH_FAMILIES", str(path))
     with pytest.raises(UsageError, match="family 'far', piece of noise1 at crop 64, crop_row 480, crop_col 0: --crop"):
-        train_pieces(family_named("far", library), library)
+        train_pieces(family_named("far", library), library, 1)
     monkeypatch.setenv("BENCH_FAMILIES", str(tmp_path / "absent.toml"))
     with pytest.raises(BenchError, match="unset \\$BENCH_FAMILIES"):
         family_named("far", library)
@@ -273,7 +298,7 @@ def test_a_learning_killed_midway_resumes_to_the_weights_it_would_have_learned(l
 
 def test_maml_lowers_the_loss_after_its_inner_steps_on_the_train_crops(image_family, library):
     task = load_task("image:camera", library, {"crop": 16, "crop_row": 100, "crop_col": 50})
-    coords, pieces = train_pieces(image_family, library)
+    coords, pieces = train_pieces(image_family, library, 1)
 
     def adapted_loss(model) -> float:  # MAML's objective: mean train-crop MSE after 2 gradient steps of 1e-2
         total = 0.0
@@ -315,4 +340,26 @@ def test_a_report_counts_what_learning_cost_beside_a_fit(image_family, tmp_path,
     cost = pd.read_csv(report / "learning_cost.csv")
     assert cost["model"].tolist() == ["meta_learned:batch=2,family=crops,inner_steps=2,outer_steps=3"]
     assert cost["learnings"].tolist() == [2] and cost["member-steps a learning"].tolist() == [12]  # one per seed
-    assert cost["fits from them"].tolist() == [2] and "## Cost of learning" in (report / "README.md").read_text()
+    assert cost["fits from them"].tolist() == [2] and cost["steps of a fit"].tolist() == [5]
+    assert "## Cost of learning" in (report / "README.md").read_text()
+
+
+def test_saved_progress_that_does_not_fit_its_learning_is_dropped_with_a_warning(tmp_path, monkeypatch):
+    from bench.errors import BenchWarning
+    from bench.learned_cache import Progress
+
+    path = tmp_path / "x.partial.pt"
+    weights = [torch.zeros(3, 2)]
+    torch.save({"step": 4, "start": weights, "seconds": 1.0}, path)  # another version's keys
+    with pytest.warns(BenchWarning, match="does not fit this learning"):
+        assert Progress(path).restore(weights) == 0
+    assert not path.exists()
+    path.write_bytes(b"torn")
+    with pytest.warns(BenchWarning, match="cannot be read"):
+        assert Progress(path).restore(weights) == 0
+    torch.save({"step": 4, "tensors": [torch.ones(3, 2)], "seconds": 1.0}, path)
+    restored = [torch.zeros(3, 2)]
+    assert Progress(path).restore(restored) == 4 and torch.equal(restored[0], torch.ones(3, 2))
+    monkeypatch.setenv("BENCH_LEARN_SAVE_SECONDS", "often")
+    with pytest.raises(BenchError, match="not a number of seconds"):
+        Progress(path)

@@ -259,13 +259,15 @@ def test_a_value_listed_twice_is_one_cell(library):
 
 
 def test_a_list_of_tables_gives_a_model_several_grids_with_the_keys_each_has_alone(library):
-    grids = spec_of("seeds = 0\n[models]\nsiren2 = [{}, {S0 = [0.01, 0.1]}, {a = 10}]\n"
+    grids = spec_of("seeds = 0\n[models]\nsiren2 = [{}, {S0 = [0.01, 0.1]}, {a = 10}, {S0 = 0.1}]\n"
                     "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n", library)
     assert [m.label for m in grids.models] == ["siren2", "siren2:S0=0.01", "siren2:S0=0.1", "siren2:a=10.0"]
     alone = spec_of("seeds = 0\n[models]\nsiren2 = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n", library)
     assert expand(alone)[0].key == expand(grids)[0].key  # adding a grid leaves the cells of the others alone
     with pytest.raises(UsageError, match="or a list of such tables"):
         spec_of("[models]\nsiren2 = [{}, 3]\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n", library)
+    with pytest.raises(UsageError, match="an empty list"):
+        spec_of("[models]\nsiren2 = []\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n", library)
 
 
 def test_planning_a_huge_grid_is_cheap(library):

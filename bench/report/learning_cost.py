@@ -13,21 +13,20 @@ KEY, SECONDS, MEMBER_STEPS = "param.learned_key", "param.learn_seconds", "param.
 
 def learning_cost_table(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per learned model: distinct learnings (cache keys), median wall seconds and member-steps of a
-    learning, the fits that started from them, and the median seconds of one of those fits at their largest
-    step budget. Empty when no row was started by a learned init."""
+    learning, the fits that started from them, and the median seconds of one of those fits (its ensemble's
+    seconds over its members) at their largest step budget. Empty when no row was started by a learned init."""
     if KEY not in rows or rows[KEY].isna().all():
         return pd.DataFrame()
     learned = rows.dropna(subset=[KEY])
     table = []
     for model, fits in learned.groupby("model_spec", sort=True):
         learnings = fits.drop_duplicates(KEY)
-        longest = fits[fits["steps"] == fits["steps"].max()] if "steps" in fits else fits
+        longest = fits[fits["steps"] == fits["steps"].max()]
         table.append({"model": model, "learnings": len(learnings),
                       "seconds a learning": learnings[SECONDS].median(),
                       "member-steps a learning": learnings[MEMBER_STEPS].median(),
-                      "fits from them": len(fits),
-                      "seconds a fit" + (f" ({int(longest['steps'].iloc[0])} steps)" if "steps" in fits else ""):
-                          longest["seconds"].median() if "seconds" in longest else float("nan")})
+                      "fits from them": len(fits), "steps of a fit": int(longest["steps"].iloc[0]),
+                      "seconds a fit": (longest["seconds"] / longest["ensemble_size"]).median()})
     return pd.DataFrame(table)
 
 
@@ -40,5 +39,6 @@ def learning_cost_section(rows: pd.DataFrame, out: Path) -> list[str]:
     (out / "learning_cost.md").write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n")
     return ["## Cost of learning", "",
             "What each learned init cost to learn, once per learning (a cache key: parameters, family, network, "
-            "seed), and what one fit from it costs: medians of wall seconds on the device each ran on.", "",
+            "seed), and what one fit from it costs at its largest step budget (its ensemble's wall seconds over "
+            "its members): medians, on the device each ran on.", "",
             (out / "learning_cost.md").read_text(), ""]

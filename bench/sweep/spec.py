@@ -297,9 +297,11 @@ class _Checker:
             raise self.fail("models", "expected a table naming at least one model, e.g. [models] siren = {}")
         registry, choices = load_builtin_models(), []
         for name, grids in table.items():
-            for grid in grids if isinstance(grids, list) and grids else [grids]:
+            if grids == []:
+                raise self.fail(f"models.{name}", "an empty list; give a table of parameters ({} for the defaults)")
+            for grid in grids if isinstance(grids, list) else [grids]:
                 choices += self.collect(self._model, registry, name, grid) or []
-        return tuple(choices)
+        return tuple({choice.label: choice for choice in choices}.values())  # a variant in two grids: once
 
     def _model(self, registry, name: str, grid: Any) -> list[ModelChoice] | None:
         """The choices of one model's grid (None when one of its parameters has a problem)."""

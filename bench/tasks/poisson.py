@@ -55,7 +55,7 @@ def _poisson(name: str, library: SignalLibrary, ref: str, side: int | None, orde
         target = np.stack([scipy.ndimage.sobel(gray, axis=a) / 8 * scale[a] for a in (0, 1)], axis=-1)
     else:
         target = sum(scipy.ndimage.correlate1d(gray, [1.0, -2.0, 1.0], axis=a) * scale[a] ** 2 for a in (0, 1))[..., None]
-    info, meta = image_info(gray[..., None])
+    info, meta = image_info(gray[..., None], ref)
     return PoissonTask(name, ref, pixel_grid(height, width), torch.from_numpy(target.reshape(height * width, -1)).float(),
                        torch.from_numpy(gray.reshape(-1, 1)).float(), info, "psnr_db",
                        lambda mse: psnr_db(mse, DATA_RANGE), meta, centred=True,
