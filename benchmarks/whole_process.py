@@ -1,8 +1,10 @@
 """The speed a user sees: the whole `bench run` process (start-up, measuring, compiling, training, writing)
-against the plain reference loop run in a process of its own, on one shape, first with an empty
-ensemble-size cache and then with the cache the first run filled.
+against the plain reference loop run in a process of its own, on one shape, first with empty caches (the
+ensemble sizes and compile measurements, and torch's compile artifacts) and then with the caches the first
+run filled.
 
     python benchmarks/whole_process.py [--members 8] [--steps 300] [--samples 16384] [--width 64] [--layers 4]
+                                       [--compile auto|on|off]
 
 Prints one Markdown table row per run (seconds, ratio to the reference, the load average before it) for
 benchmarks/RESULTS.md. Nothing is asserted: speed is measured, not tested.
@@ -45,19 +47,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for flag, default in (("members", 8), ("steps", 300), ("samples", 16384), ("width", 64), ("layers", 4)):
         parser.add_argument(f"--{flag}", type=int, default=default)
+    parser.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="bench run's --compile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        env = os.environ | {"BENCH_MEMBERS_CACHE": str(Path(scratch) / "members.json")}
+        env = os.environ | {"BENCH_MEMBERS_CACHE": str(Path(scratch) / "members.json"),
+                            "TORCHINDUCTOR_CACHE_DIR": str(Path(scratch) / "torch-compile")}
         reference = timed([sys.executable, "-c", REFERENCE.format(root=str(ROOT), **vars(args))], env)
         run = [sys.executable, "-m", "bench", "run", "--model", "siren", "--task", "audio:relay", "--max-samples",
                str(args.samples), "--width", str(args.width), "--layers", str(args.layers), "--steps",
-               str(args.steps), "--seeds", f"0-{args.members - 1}", "--device", "cpu", "--no-progress"]
+               str(args.steps), "--seeds", f"0-{args.members - 1}", "--device", "cpu", "--no-progress",
+               "--compile", args.compile]
         print(f"| run | seconds | x reference | load average before |\n|---|---|---|---|\n"
               f"| reference loop, {args.members} seeds one after another | {reference:.1f} | 1.00 | |")
-        for label in ("bench run, members cache empty", "bench run, cache warm"):
+        for label in ("bench run, caches empty", "bench run, caches warm"):
             load = os.getloadavg()[0]
             seconds = timed([*run, "--out", str(Path(scratch) / label.split(",")[1].strip())], env)
-            print(f"| {label} | {seconds:.1f} | {reference / seconds:.2f} | {load:.2f} |")
+            print(f"| {label} (--compile {args.compile}) | {seconds:.1f} | {reference / seconds:.2f} | {load:.2f} |")
 
 
 if __name__ == "__main__":

@@ -261,6 +261,22 @@ def test_auto_compile_measures_a_long_run_once_and_follows_the_measurement(relay
     assert should_compile("auto", problem, 1) == decision  # read back, not compiled again
 
 
+def test_auto_compile_counts_the_steps_of_the_whole_job_and_pays_a_shape_once(relay_2k, _members_cache):
+    """Ensembles of one job share a compiled step: the decision weighs their steps together against one
+    compile, and a shape this process compiled is compiled again at no cost."""
+    problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig(steps=300))
+    eager = eager_step_s(problem, 2)  # timed now
+    saved_by_one = problem.train.steps * eager / 2  # an ensemble's steps at twice the speed
+    key = cache_key(problem, 2, compile=True, what="compile probe")
+    cache = json.loads(_members_cache.read_text())
+    cache[key] = {"compiled": True, "compile_s": 900 * saved_by_one, "warm_compile_s": 100 * saved_by_one,
+                  "step_s": eager / 2, "busy": 0.0}  # a measurement: pays for more than 200 such ensembles
+    _members_cache.write_text(json.dumps(cache))
+    assert not should_compile("auto", problem, 2, ensembles=150)
+    assert should_compile("auto", problem, 2, ensembles=1000)
+    assert should_compile("auto", problem, 2, ensembles=1)  # the rest of the job: compiled here already
+
+
 def test_a_probe_from_before_the_warm_compile_time_is_measured_again():
     from bench.speed.autocompile import _valid_probe
 

@@ -9,7 +9,9 @@ step time comes from the ensemble-size measurement, or, with a fixed ensemble si
 timing per shape, cached). A longer one is measured once per problem shape, ensemble size and device (cached
 beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time (the warm one: torch's compile
 caches, ``bench.speed.caches``, hold the artifacts after a first compile) and compiled step time; it
-compiles when steps x (eager - compiled step time) exceeds twice the compile time.
+compiles when steps x (eager - compiled step time) exceeds twice the compile time. The steps counted are
+those of every ensemble of the job still to run (``ensembles``): they share one compiled step, since a
+process compiles a shape once and its later ensembles of that shape reuse it (``compiled_here``).
 """
 
 from __future__ import annotations
@@ -35,23 +37,30 @@ PROBE_STEPS = 12  # compiled steps of the compile measurement (the first one com
 # took 3.5 s for a 16 x 2 siren on 2,048 samples on the 2-core CPU, where a second compile in the probe's own
 # process (after torch._dynamo.reset) took about 1 s; the probe records the larger of its reading and this.
 WARM_COMPILE_FLOOR_S = 3.5
+_compiled_here: set[str] = set()  # the probe keys of shapes this process has compiled (their compile is paid)
 
 
-def should_compile(compile_mode: str, problem: Problem, members: int) -> bool:
-    """Whether to compile a run of ``members`` members on ``problem`` (``compile_mode``: auto, on, off)."""
+def should_compile(compile_mode: str, problem: Problem, members: int, ensembles: int = 1) -> bool:
+    """Whether to compile a run of ``members`` members on ``problem`` (``compile_mode``: auto, on, off), the
+    first of ``ensembles`` ensembles of its job still to run on this shape (the others reuse its compile)."""
     if compile_mode != "auto":
         return compile_mode == "on"
-    steps = problem.train.steps
+    key = cache_key(problem, members, compile=True, what="compile probe")
+    if key in _compiled_here:  # compiled here for an earlier ensemble, where it paid: its compile is paid
+        return True
+    steps = problem.train.steps * ensembles
     step_s = eager_step_s(problem, members)
     if step_s is None or steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
-    key = cache_key(problem, members, compile=True, what="compile probe")
     probe = cached_measurement(key, lambda: _probe(problem, members), _valid_probe)
-    return pays(steps, step_s, probe)
+    if pays(steps, step_s, probe):
+        _compiled_here.add(key)
+        return True
+    return False
 
 
 def pays(steps: int, eager_step_s: float, probe: dict | None) -> bool:
-    """A run of ``steps`` saves MARGIN times what its compile costs (``probe``: {"compiled", "compile_s",
+    """``steps`` save MARGIN times what their compile costs (``probe``: {"compiled", "compile_s",
     "warm_compile_s", "step_s"}): the warm compile, since the probe has filled torch's compile caches
     (``bench.speed.caches``) and every later compile of this shape reads them."""
     if not probe or not probe["compiled"]:  # compiling failed (e.g. double backward): the step ran eagerly

@@ -152,10 +152,12 @@ class JobRunner:
         size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile_mode == "on", members=len(job))
         return split(job, size)
 
-    def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
-        """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
+    def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False,
+            ensembles: int = 1) -> list[dict[str, Any]]:
+        """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``); ``ensembles``:
+        how many of its job's ensembles (``parts``), this one included, are still to run in this process."""
         job = self._sized(job, task)
-        compile = should_compile(self.compile_mode, problem_of(job, task), len(job))
+        compile = should_compile(self.compile_mode, problem_of(job, task), len(job), ensembles)
         checkpoint = self.checkpoint([cell.key for cell in job.cells])
         rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile, checkpoint)
         return [row | self.columns for row in rows]  # the caller removes the checkpoint once they are stored

@@ -39,8 +39,9 @@ class LocalExecutor:
         with CellProgress(sum(map(len, jobs)), bar=progress) as cells:
             for job in jobs:
                 task = runner.task(job, self.device)
-                for part in runner.parts(job, task):
-                    rows = runner.run(part, task, progress, debug)
+                parts = runner.parts(job, task)
+                for i, part in enumerate(parts):
+                    rows = runner.run(part, task, progress, debug, ensembles=len(parts) - i)
                     write(rows)
                     cells.update(rows)
 
@@ -49,7 +50,8 @@ def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) ->
     """A Ray task: the job's ensembles on this worker's GPU (Ray sets CUDA_VISIBLE_DEVICES) or CPU."""
     device = torch.device("cuda" if use_gpu else "cpu")
     task = runner.task(job, device)
-    return [row for part in runner.parts(job, task) for row in runner.run(part, task, False, debug)]
+    parts = runner.parts(job, task)
+    return [row for i, part in enumerate(parts) for row in runner.run(part, task, False, debug, len(parts) - i)]
 
 
 class RayExecutor:
