@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import os
 import shlex
 import signal
@@ -177,6 +178,16 @@ def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _mem
     assert main(args + ["--out", str(tmp_path / "fixed"), "--max-members", "3"]) == 0
     assert read_results(tmp_path / "tuned")["ensemble_size"].tolist() == [1, 1, 1]
     assert read_results(tmp_path / "fixed")["ensemble_size"].tolist() == [3, 3, 3]
+
+
+def test_a_run_that_measured_says_how_long_and_its_share_and_a_warm_one_says_nothing(tmp_path, capsys):
+    args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "6", "--layers", "1",
+            "--steps", "40", "--seeds", "0-1", "--device", "cpu", "--no-progress"]  # a shape no other test measures
+    assert main(args + ["--out", str(tmp_path / "first")]) == 0
+    line = re.search(r"measuring took ([\d.]+) s of this run's ([\d.]+) s \((\d+)%\)", capsys.readouterr().err)
+    assert line and 0 < float(line[1]) <= float(line[2])
+    assert main(args + ["--out", str(tmp_path / "again")]) == 0
+    assert "measuring took" not in capsys.readouterr().err  # read from the cache
 
 
 def test_bench_bench_prints_throughput_and_flops(capsys):

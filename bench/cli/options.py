@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from bench.errors import did_you_mean
 from bench.speed.autocompile import COMPILE_MODES
@@ -168,3 +171,18 @@ def task_options(args: argparse.Namespace) -> dict[str, str]:
     task's ``Entry.parse_options`` parses and checks them (tasks sharing a flag may declare different domains)."""
     return {key.removeprefix("task_"): value for key, value in vars(args).items()
             if key.startswith("task_") and value is not None}
+
+
+@contextmanager
+def measuring_share() -> Iterator[None]:
+    """Around a run: print, when it measured anything, the seconds it spent measuring (ensemble sizes,
+    compile probes) and their share of the run, which ``bench.speed.ensemble_size`` keeps under a tenth of
+    the job it sizes."""
+    from bench.speed.ensemble_size import measuring_seconds
+
+    before, started = measuring_seconds(), time.perf_counter()
+    yield
+    spent, total = measuring_seconds() - before, time.perf_counter() - started
+    if spent > 0:
+        print(f"measuring took {spent:.1f} s of this run's {total:.1f} s ({spent / total:.0%}); cached for the next "
+              f"run on this device", file=sys.stderr)

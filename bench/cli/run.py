@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_threads, common, cpu_threads,
-                               members, positive, task_options)
+                               measuring_share, members, positive, task_options)
 from bench.errors import BenchError, UsageError
 from bench.metrics import METRICS, declared
 from bench.models import PRECISIONS
@@ -102,8 +102,9 @@ def cmd_run(args: argparse.Namespace) -> int:
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
               + f", {'/'.join(str(s) for s in dict.fromkeys(t.steps for t in spec.trains))} steps on {device}{threads}",
               file=sys.stderr)
-        rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                        compile_mode=args.compile, checkpoint_every_s=args.checkpoint_every)
+        with measuring_share():
+            rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
+                            compile_mode=args.compile, checkpoint_every_s=args.checkpoint_every)
     varied = [key for key in TRAIN_FLAGS if len({getattr(train, key) for train in spec.trains}) > 1]
     for row in rows:
         print(_member_line(row, varied))

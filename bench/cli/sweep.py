@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, add_threads,
-                               common, cpu_threads, non_negative, positive)
+                               common, cpu_threads, measuring_share, non_negative, positive)
 from bench.errors import BenchError, UsageError
 from bench.signals import SignalLibrary
 from bench.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM
@@ -102,8 +102,9 @@ def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespa
             f"{len(plan.jobs)} ensembles"
         print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
               file=sys.stderr, flush=True)
-        return run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                        compile_mode=args.compile, executor=executor, checkpoint_every_s=args.checkpoint_every)
+        with measuring_share():
+            return run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
+                            compile_mode=args.compile, executor=executor, checkpoint_every_s=args.checkpoint_every)
 
 
 def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor,

@@ -41,6 +41,12 @@ BUSY = 0.25  # other processes used more than this share of the CPUs while timin
 
 DEFAULT_CAPS = (1, 2, 4, 8, 16)  # the caps a sweep asks sizes for: powers of two up to its 16-member limit
 _measured_here: set[str] = set()  # keys this process measured (a busy reading is not measured twice by one process)
+_measuring_s = [0.0]  # wall seconds this process has spent measuring (sizes, eager steps, compile probes)
+
+
+def measuring_seconds() -> float:
+    """Wall seconds this process has spent taking the measurements ``cached_measurement`` caches."""
+    return _measuring_s[0]
 
 
 def cache_path() -> Path:
@@ -97,8 +103,11 @@ def cached_measurement(key: str, measure_now: Callable[[], dict | None],
     usable = isinstance(entry, dict) and isinstance(entry.get("busy", 0.0), (int, float)) and valid(entry)
     if usable and (entry.get("busy", 0.0) <= BUSY or key in _measured_here):
         return entry
-    cpu = CpuShare()
-    entry = measure_now()
+    cpu, started = CpuShare(), time.perf_counter()
+    try:
+        entry = measure_now()
+    finally:
+        _measuring_s[0] += time.perf_counter() - started
     if entry is None:  # even one member failed: the job itself will record why
         return None
     entry["busy"] = round(cpu.others(), 3)
