@@ -272,9 +272,15 @@ def test_auto_compile_measures_a_long_run_once_and_follows_the_measurement(relay
     assert should_compile("auto", problem, 1) == decision  # read back, not compiled again
 
 
-def test_auto_compile_counts_the_steps_of_the_whole_job_and_pays_a_shape_once(relay_2k, _members_cache):
+def test_auto_compile_counts_the_steps_of_the_whole_job_and_pays_a_shape_once(relay_2k, _members_cache,
+                                                                              monkeypatch):
     """Ensembles of one job share a compiled step: the decision weighs their steps together against one
     compile, and a shape this process compiled is compiled again at no cost."""
+    from bench.speed import autocompile
+    from bench.sweep.executors import alike_ahead
+
+    monkeypatch.setattr(autocompile, "_compiled_here", set())  # this test's decisions stay its own
+    assert [alike_ahead([[0, 1], [2, 3], [4, 5], [6]], i) for i in range(4)] == [3, 2, 1, 1]
     problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig(steps=300))
     eager = eager_step_s(problem, 2)  # timed now
     saved_by_one = problem.train.steps * eager / 2  # an ensemble's steps at twice the speed

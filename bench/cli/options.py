@@ -175,14 +175,13 @@ def task_options(args: argparse.Namespace) -> dict[str, str]:
 
 @contextmanager
 def measuring_share() -> Iterator[None]:
-    """Around a run: print, when it measured anything, the seconds it spent measuring (ensemble sizes,
-    compile probes) and their share of the run, which ``bench.speed.ensemble_size`` keeps under a tenth of
-    the job it sizes."""
+    """Around a run: print, when this process measured anything (ensemble sizes, eager steps, compile probes),
+    the seconds it spent measuring and their share of the run (the sizes' timing aims at a tenth of the job
+    it sizes; probes and fixed warm-up costs come on top)."""
     from bench.speed.ensemble_size import measuring_seconds
 
     before, started = measuring_seconds(), time.perf_counter()
     yield
     spent, total = measuring_seconds() - before, time.perf_counter() - started
     if spent > 0:
-        print(f"measuring took {spent:.1f} s of this run's {total:.1f} s ({spent / total:.0%}); cached for the next "
-              f"run on this device", file=sys.stderr)
+        print(f"measuring took {spent:.1f} s of this run's {total:.1f} s ({spent / total:.0%})", file=sys.stderr)

@@ -11,7 +11,7 @@ beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time (the
 caches, ``bench.speed.caches``, hold the artifacts after a first compile) and compiled step time; it
 compiles when steps x (eager - compiled step time) exceeds twice the compile time. The steps counted are
 those of every ensemble of the job still to run (``ensembles``): they share one compiled step, since a
-process compiles a shape once and its later ensembles of that shape reuse it (``compiled_here``).
+process compiles a shape once and its later ensembles of that shape reuse it (``_compiled_here``).
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ def _probe(problem: Problem, members: int) -> dict | None:
     for attempt in range(2):
         if attempt:  # forget the compiled code in memory: the second compile reads what the first stored on disk
             torch._dynamo.reset()
+            _compiled_here.clear()  # every shape compiled before is gone too: the next run of one compiles again
         try:
             outcome = train(probe.ensemble(members), probe.task, probe.train, progress=False, compile=True)
         except Exception:  # e.g. out of memory: the run itself will meet it; do not try to compile again

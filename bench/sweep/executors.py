@@ -24,6 +24,11 @@ RAY_RETRIES = 2  # a job whose worker dies is run again at most this many times,
 CONNECT_TIMEOUT_S = 5.0
 
 
+def alike_ahead(parts: list[Job], i: int) -> int:
+    """How many of a job's ensembles from ``parts[i]`` on have its size: they share its compiled step."""
+    return sum(len(part) == len(parts[i]) for part in parts[i:])
+
+
 class LocalExecutor:
     """Every job in this process on ``device``, one after another; each ensemble is written as it ends."""
 
@@ -41,7 +46,7 @@ class LocalExecutor:
                 task = runner.task(job, self.device)
                 parts = runner.parts(job, task)
                 for i, part in enumerate(parts):
-                    rows = runner.run(part, task, progress, debug, ensembles=len(parts) - i)
+                    rows = runner.run(part, task, progress, debug, ensembles=alike_ahead(parts, i))
                     write(rows)
                     cells.update(rows)
 
@@ -51,7 +56,7 @@ def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) ->
     device = torch.device("cuda" if use_gpu else "cpu")
     task = runner.task(job, device)
     parts = runner.parts(job, task)
-    return [row for i, part in enumerate(parts) for row in runner.run(part, task, False, debug, len(parts) - i)]
+    return [row for i, part in enumerate(parts) for row in runner.run(part, task, False, debug, alike_ahead(parts, i))]
 
 
 class RayExecutor:
