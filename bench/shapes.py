@@ -71,8 +71,8 @@ class Shape:
 def load_shape(ref: str, path: Path | None) -> Shape:
     """The shape ``synthetic:NAME`` (``path`` None) or the mesh file at ``path`` (any format trimesh reads:
     OBJ, PLY, STL, OFF, GLB...), its texture seams merged, centred and scaled so that its largest
-    half-extent is ``EXTENT``, faces turned outward (where the winding number inside is negative). An unreadable file or a mesh without faces is a one-line
-    error."""
+    half-extent is ``EXTENT``, faces turned outward (where the winding number inside is negative). An
+    unreadable file or a mesh without faces is a one-line error."""
     trimesh, _, _ = _libraries()
     if path is None:
         mesh = SYNTHETIC_SHAPES[ref.removeprefix("synthetic:")](trimesh)

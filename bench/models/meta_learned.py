@@ -46,7 +46,9 @@ def meta_learned(m: Member, family: str = "audio-windows", method: str = "reptil
                  inner_lr: PositiveFloat | None = None,
                  outer_lr: PositiveFloat | None = None, batch: PositiveInt = 4, w0: PositiveFloat = 30.0,
                  w0_first: PositiveFloat | None = None) -> dict:
-    """Meta-learned (Tancik et al. 2021) from SIREN's init; auto: Reptile 8 x Adam 1e-4, outer 1; MAML 2 x 1e-2, Adam 1e-3."""
+    """Meta-learned (Tancik et al. 2021) from SIREN's init; auto: Reptile 8 x Adam 1e-4, outer 1; MAML 2 x 1e-2.
+
+    MAML's outer step is Adam at 1e-3 unless ``outer_lr`` says otherwise (``DEFAULTS``)."""
     if method not in DEFAULTS:
         raise UsageError(f"meta_learned: method={method} is not a meta-learner here; choose reptile or maml")
     library = SignalLibrary()

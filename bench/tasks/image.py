@@ -68,7 +68,7 @@ def pixel_grid(height: int, width: int) -> torch.Tensor:
     return torch.stack([rows, cols], -1).reshape(-1, 2)
 
 
-def image_info(values: np.ndarray, ref: str | None = None) -> tuple[SignalInfo, dict]:
+def image_info(values: np.ndarray, ref: str) -> tuple[SignalInfo, dict]:
     """SignalInfo and result columns of image values [H, W, C] cut from image ``ref``."""
     height, width, channels = values.shape
     info = SignalInfo("image", d_in=2, d_out=channels, centroid=spectral_centroid(values.reshape(-1, channels)),
