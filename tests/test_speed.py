@@ -184,7 +184,8 @@ def test_a_run_that_measured_says_how_long_and_its_share_and_a_warm_one_says_not
     args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "6", "--layers", "1",
             "--steps", "40", "--seeds", "0-1", "--device", "cpu", "--no-progress"]  # a shape no other test measures
     assert main(args + ["--out", str(tmp_path / "first")]) == 0
-    line = re.search(r"measuring took ([\d.]+) s of this run's ([\d.]+) s \((\d+)%\)", capsys.readouterr().err)
+    line = re.search(r"measuring took ([\d.]+) s of this run's ([\d.]+) s \((\d+)%\); besides, the run reused "
+                     r"([\d.]+) s of warming up", capsys.readouterr().err)  # the sizes' untimed first steps
     assert line and 0 < float(line[1]) <= float(line[2])
     assert main(args + ["--out", str(tmp_path / "again")]) == 0
     assert "measuring took" not in capsys.readouterr().err  # read from the cache
@@ -270,6 +271,21 @@ def test_auto_compile_measures_a_long_run_once_and_follows_the_measurement(relay
     assert probe["compile_s"] > 0 and probe["warm_compile_s"] >= 0 and probe["step_s"] > 0 and 0 <= probe["busy"]
     assert decision == pays(problem.train.steps, eager_step_s(problem, 1), probe)
     assert should_compile("auto", problem, 1) == decision  # read back, not compiled again
+
+
+def test_a_probe_compiles_once_and_a_run_of_its_shape_reuses_that_compile(relay_2k, _members_cache):
+    """The probe keeps its compiled step: a run of the same shape (other lr and steps) compiles nothing more,
+    which is why a run that compiles counts the probe's compile as its own compiling, not as measuring."""
+    from torch._dynamo.utils import counters
+
+    from bench.speed.autocompile import WARM_COMPILE_FLOOR_S, _probe
+
+    problem = Problem(relay_2k, parse_model("siren"), 7, 2, TrainConfig(steps=30, lr=3e-4))  # a shape of its own
+    probe = _probe(problem, 2)
+    assert probe["compiled"] and probe["compile_s"] > 0 and probe["warm_compile_s"] >= WARM_COMPILE_FLOOR_S
+    frames = counters["frames"]["ok"]
+    outcome = train(problem.ensemble(2), relay_2k, problem.train, progress=False, compile=True)
+    assert outcome.compiled and counters["frames"]["ok"] == frames  # no frame compiled again
 
 
 def test_auto_compile_counts_the_steps_of_the_whole_job_and_pays_a_shape_once(relay_2k, _members_cache,
@@ -367,6 +383,16 @@ def test_bench_cache_shows_and_clears_the_three_caches(tmp_path, monkeypatch, ca
     assert not measurements.exists() and not compiled.exists() and not learned.exists()
     capsys.readouterr()
     assert main(["cache"]) == 0 and capsys.readouterr().out.count("(empty)") == 3
+
+
+def test_compiled_steps_land_in_the_project_cache_though_torch_set_its_own_default(relay_2k, tmp_path, monkeypatch):
+    from bench.speed.caches import _torch_default
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the project's cache folder moves here
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", _torch_default())  # what importing torch._dynamo does
+    problem = Problem(relay_2k, parse_model("siren"), 5, 3, TrainConfig(steps=3))  # a shape no other test compiles
+    assert train(problem.ensemble(1), relay_2k, problem.train, progress=False, compile=True).compiled
+    assert any(path.is_file() for path in (tmp_path / "inr-bench" / "torch-compile").rglob("*"))
 
 
 def test_the_gpu_check_runs_its_cpu_path_and_skips_the_cuda_parts_in_one_line(tmp_path, need):

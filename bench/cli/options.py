@@ -176,12 +176,17 @@ def task_options(args: argparse.Namespace) -> dict[str, str]:
 @contextmanager
 def measuring_share() -> Iterator[None]:
     """Around a run: print, when this process measured anything (ensemble sizes, eager steps, compile probes),
-    the seconds it spent measuring and their share of the run (the sizes' timing aims at a tenth of the job
-    it sizes; probes and fixed warm-up costs come on top)."""
-    from bench.speed.ensemble_size import measuring_seconds
+    the seconds it spent measuring and their share of the run, and apart from them what the run reused of
+    that time (a probe's compile, the warm-up's first-use costs; the sizes' timing aims at under a tenth of
+    the job it sizes)."""
+    from bench.speed.ensemble_size import measuring_seconds, reused_seconds
 
-    before, started = measuring_seconds(), time.perf_counter()
+    before, reused_before, started = measuring_seconds(), reused_seconds(), time.perf_counter()
     yield
     spent, total = measuring_seconds() - before, time.perf_counter() - started
-    if spent > 0:
-        print(f"measuring took {spent:.1f} s of this run's {total:.1f} s ({spent / total:.0%})", file=sys.stderr)
+    reused = {what: seconds - reused_before.get(what, 0.0) for what, seconds in reused_seconds().items()}
+    reused = {what: seconds for what, seconds in reused.items() if seconds > 0}
+    if spent > 0 or reused:
+        parts = " and ".join(f"{seconds:.1f} s of {what}" for what, seconds in reused.items())
+        print(f"measuring took {spent:.1f} s of this run's {total:.1f} s ({spent / total:.0%})"
+              + (f"; besides, the run reused {parts}" if parts else ""), file=sys.stderr)

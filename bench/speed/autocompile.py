@@ -7,9 +7,10 @@ measuring: a run must save MARGIN times its compile time, so one whose eager ste
 MARGIN x CHEAPEST_COMPILE_S / (1 - 1 / BEST_SPEEDUP) (22 s with today's constants) runs eagerly (its eager
 step time comes from the ensemble-size measurement, or, with a fixed ensemble size, from one short eager
 timing per shape, cached). A longer one is measured once per problem shape, ensemble size and device (cached
-beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time (the warm one: torch's compile
-caches, ``bench.speed.caches``, hold the artifacts after a first compile) and compiled step time; it
-compiles when steps x (eager - compiled step time) exceeds twice the compile time. The steps counted are
+beside the ensemble sizes, see ``bench.speed.ensemble_size``): compile time and compiled step time, from one
+compile that the run then reuses when it compiles (so the time counts as compiling, not measuring). It
+compiles when steps x (eager - compiled step time) exceeds twice the warm compile time, the cost of a compile
+once torch's compile caches (``bench.speed.caches``) hold the shape. The steps counted are
 those of every ensemble of the job still to run (``ensembles``): they share one compiled step, since a
 process compiles a shape once and its later ensembles of that shape reuse it (``_compiled_here``).
 """
@@ -19,11 +20,11 @@ from __future__ import annotations
 import math
 import sys
 
-import torch
 
 from bench.models import ModelChoice, load_builtin_models
-from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, member_steps_per_s,
-                                       positive_number, read_cache, tuning_run, valid_sizes)
+from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, count_as_reused,
+                                       measured_here, member_steps_per_s, positive_number, read_cache, tuning_run,
+                                       valid_sizes)
 from bench.training import Problem, train
 
 COMPILE_MODES = ("auto", "on", "off")
@@ -33,9 +34,10 @@ CHEAPEST_COMPILE_S = 6.0  # the shortest compile of one shape measured (benchmar
 # decision from run to run, and a compiled run's numbers differ from an eager run's by float rounding.
 MARGIN = 2.0
 PROBE_STEPS = 12  # compiled steps of the compile measurement (the first one compiles)
-# The least a compile costs a run once torch's caches hold the shape: a fresh process reading a filled cache
-# took 3.5 s for a 16 x 2 siren on 2,048 samples on the 2-core CPU, where a second compile in the probe's own
-# process (after torch._dynamo.reset) took about 1 s; the probe records the larger of its reading and this.
+# What a compile costs a fresh process once torch's caches hold the shape, where the probe's own compile was
+# cold (it cannot tell): at most this, measured on the 2-core CPU with torch 2.13 (2.3-2.7 s for 4 x 64, 8 x 128
+# and 3 x 64 networks; benchmarks/RESULTS.md section 4b). A probe that read the caches keeps its own reading
+# if it is longer.
 WARM_COMPILE_FLOOR_S = 3.5
 _compiled_here: set[str] = set()  # the probe keys of shapes this process has compiled (their compile is paid)
 
@@ -54,6 +56,8 @@ def should_compile(compile_mode: str, problem: Problem, members: int, ensembles:
         return False
     probe = cached_measurement(key, lambda: _probe(problem, members), _valid_probe)
     if pays(steps, step_s, probe):
+        if measured_here(key):  # the probe compiled this shape in this process: the run reuses that compile
+            count_as_reused("compiling", probe["compile_s"])
         _compiled_here.add(key)
         return True
     return False
@@ -107,26 +111,30 @@ def _eager(problem: Problem, members: int) -> dict | None:
 
 
 def _probe(problem: Problem, members: int) -> dict | None:
-    """Compile and run PROBE_STEPS steps, twice: {"compiled": it ran compiled, "compile_s": the first
-    compile (torch's compile caches empty for this shape, or as a previous process left them),
-    "warm_compile_s": the second, the cost a run pays from then on, "step_s"} ("compiled": False when the
-    probe failed, so that it is not compiled again for every job)."""
+    """Compile and run PROBE_STEPS steps, keeping the compiled step for the run: {"compiled": it ran
+    compiled, "compile_s": this compile (cold, or from torch's compile caches as a previous process left
+    them), "warm_compile_s": what a compile costs from now on (torch's caches hold the shape), "step_s"}
+    ("compiled": False when the probe failed, so that it is not compiled again for every job)."""
     probe = tuning_run(problem, PROBE_STEPS)
     print("compiling the training step of this shape to time it (once; cached for the next run)", file=sys.stderr)
-    outcomes = []
-    for attempt in range(2):
-        if attempt:  # forget the compiled code in memory: the second compile reads what the first stored on disk
-            torch._dynamo.reset()
-            _compiled_here.clear()  # every shape compiled before is gone too: the next run of one compiles again
-        try:
-            outcome = train(probe.ensemble(members), probe.task, probe.train, progress=False, compile=True)
-        except Exception:  # e.g. out of memory: the run itself will meet it; do not try to compile again
-            return {"compiled": False, "compile_s": None, "warm_compile_s": None, "step_s": None}
-        if not math.isfinite(outcome.steps_per_s):  # every member diverged: nothing was timed
-            return {"compiled": False, "compile_s": None, "warm_compile_s": None, "step_s": None}
-        outcomes.append(outcome)
-    step_s = 1 / max(outcome.steps_per_s for outcome in outcomes)
-    cold, warm = (max(0.0, outcome.seconds - PROBE_STEPS * step_s) for outcome in outcomes)
-    warm = max(warm, WARM_COMPILE_FLOOR_S)  # a new process also loads inductor and its artifacts
-    return {"compiled": all(outcome.compiled for outcome in outcomes), "compile_s": cold, "warm_compile_s": warm,
+    hits = _compile_cache_hits()
+    try:
+        outcome = train(probe.ensemble(members), probe.task, probe.train, progress=False, compile=True)
+    except Exception:  # e.g. out of memory: the run itself will meet it; do not try to compile again
+        outcome = None
+    if outcome is None or not math.isfinite(outcome.steps_per_s):  # failed, or every member diverged
+        return {"compiled": False, "compile_s": None, "warm_compile_s": None, "step_s": None}
+    step_s = 1 / outcome.steps_per_s
+    compile_s = max(0.0, outcome.seconds - PROBE_STEPS * step_s)
+    read_caches = _compile_cache_hits() > hits
+    return {"compiled": outcome.compiled, "compile_s": compile_s,
+            "warm_compile_s": max(compile_s, WARM_COMPILE_FLOOR_S) if read_caches else WARM_COMPILE_FLOOR_S,
             "step_s": step_s}
+
+
+def _compile_cache_hits() -> int:
+    """How many compiled graphs this process has read from inductor's FX-graph cache (0 where this torch
+    does not count them: the probe then takes its compile as cold)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"].get("fxgraph_cache_hit", 0))

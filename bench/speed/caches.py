@@ -19,16 +19,34 @@ def cache_root() -> Path:
 
 
 def compile_cache_dir() -> Path:
-    """torch.compile's artifact folder: $TORCHINDUCTOR_CACHE_DIR when the user set one, else the project's."""
-    return Path(os.environ.get(COMPILE_CACHE_ENV) or cache_root() / "torch-compile")
+    """torch.compile's artifact folder: $TORCHINDUCTOR_CACHE_DIR when the user set one, else the project's
+    (importing torch._dynamo sets the variable to torch's own default, a folder under /tmp: that value is
+    torch's, not the user's)."""
+    given = os.environ.get(COMPILE_CACHE_ENV)
+    if given and os.path.abspath(given) != _torch_default():
+        return Path(given)
+    return cache_root() / "torch-compile"
 
 
 def use_compile_cache() -> Path:
     """Point torch.compile at ``compile_cache_dir`` (a compile in a later process then mostly reads its
     artifacts back: seconds, where a cold compile takes tens of seconds on a CPU)."""
     path = compile_cache_dir()
-    os.environ.setdefault(COMPILE_CACHE_ENV, str(path))
+    os.environ[COMPILE_CACHE_ENV] = str(path)
     return path
+
+
+def _torch_default() -> str | None:
+    """The folder torch.compile uses when $TORCHINDUCTOR_CACHE_DIR is unset (None where this torch keeps the
+    function elsewhere)."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:
+        try:  # torch < 2.6
+            from torch._inductor.runtime.runtime_utils import default_cache_dir
+        except ImportError:
+            return None
+    return os.path.abspath(default_cache_dir())
 
 
 def folder_size(path: Path) -> int:

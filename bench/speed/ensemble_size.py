@@ -33,7 +33,8 @@ MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less th
 MAX_TUNE_STEPS = 200
 WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
 TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
-MEASURE_SHARE = 0.1  # ... and at most this share of the job it sizes (predicted from the first size's rate)
+MEASURE_SHARE = 0.08  # ... and at most this share of the job it sizes (predicted at the best rate timed so far),
+# which leaves room below a tenth of the run for a compile probe's timed steps
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
 SLOWER = 0.7  # a size under this share of the best rate so far ends the timing (a small dip does not: a GPU's
 # rate can dip at 2 members and climb to many times the first size's after)
@@ -41,12 +42,32 @@ BUSY = 0.25  # other processes used more than this share of the CPUs while timin
 
 DEFAULT_CAPS = (1, 2, 4, 8, 16)  # the caps a sweep asks sizes for: powers of two up to its 16-member limit
 _measured_here: set[str] = set()  # keys this process measured (a busy reading is not measured twice by one process)
-_measuring_s = [0.0]  # wall seconds this process has spent measuring (sizes, eager steps, compile probes)
+_spent_s = {"measuring": 0.0}  # wall seconds this process spent measuring (sizes, eager steps, compile probes),
+# less the parts its runs reused, kept under their own names ("compiling", "warming up")
 
 
 def measuring_seconds() -> float:
-    """Wall seconds this process has spent taking the measurements ``cached_measurement`` caches."""
-    return _measuring_s[0]
+    """Wall seconds this process has spent taking the measurements ``cached_measurement`` caches, less the
+    parts its runs reused (``count_as_reused``)."""
+    return _spent_s["measuring"]
+
+
+def reused_seconds() -> dict[str, float]:
+    """Wall seconds of measuring that this process's runs reused, by what they did: {"compiling": a probe's
+    compile of the step the run then ran, "warming up": the process's first-use costs (torch's lazy imports,
+    the allocator's growth), which the run's first ensemble would otherwise pay}."""
+    return {what: seconds for what, seconds in _spent_s.items() if what != "measuring"}
+
+
+def count_as_reused(what: str, seconds: float) -> None:
+    """``seconds`` of measuring that did what a run then reused (``what``: "compiling", "warming up")."""
+    _spent_s["measuring"] -= seconds
+    _spent_s[what] = _spent_s.get(what, 0.0) + seconds
+
+
+def measured_here(key: str) -> bool:
+    """Whether this process took the measurement ``key`` (rather than reading it from the cache)."""
+    return key in _measured_here
 
 
 def cache_path() -> Path:
@@ -64,7 +85,7 @@ def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, memb
 
     def sizes() -> dict | None:  # the cache entry: {"members", "member_steps_per_s": {size: rate}, "complete"}
         print(f"measuring how many members of this shape train fastest together on {problem.task.coords.device} "
-              f"(sizes up to {cap}, at most a tenth of the job; cached for the next run)", file=sys.stderr)
+              f"(sizes up to {cap}, under a tenth of the job; cached for the next run)", file=sys.stderr)
         rates, complete = _measure_sizes(problem, cap, compile, member_steps)
         return ({"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()},
                  "complete": complete, "job_member_steps": member_steps} if rates else None)
@@ -107,7 +128,7 @@ def cached_measurement(key: str, measure_now: Callable[[], dict | None],
     try:
         entry = measure_now()
     finally:
-        _measuring_s[0] += time.perf_counter() - started
+        _spent_s["measuring"] += time.perf_counter() - started
     if entry is None:  # even one member failed: the job itself will record why
         return None
     entry["busy"] = round(cpu.others(), 3)
@@ -155,14 +176,18 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     """member-steps/s of 1, 2, 4, ... members (and cap), and whether every size up to the end was timed.
     After an untimed warm-up, sizes are timed upwards until one fails (e.g. runs out of memory) or falls
     well behind the best so far; then the kept sizes are timed again downwards and each keeps the faster
-    of its two readings, so neither a cold start nor a moment of load favours one size. The whole costs
-    at most MEASURE_SHARE of the job's predicted time (its member-steps at the first size's rate): sizes
-    that would exceed it are left untimed."""
-    started = time.perf_counter()
+    of its two readings, so neither a cold start nor a moment of load favours one size. The timing costs
+    at most MEASURE_SHARE of the job's predicted time (its member-steps at the best rate so far): sizes
+    that would exceed it are left untimed. The warm-up counts as the run's (``count_as_reused``): it pays
+    the process's first-use costs, which the run's first ensemble would pay otherwise."""
+    begun = time.perf_counter()
     try:
         measure(tuning_run(problem, WARMUP_STEPS), 1, compile=compile)
     except Exception:  # not even one member trains: the job itself records why
         return {}, True
+    finally:
+        count_as_reused("warming up", time.perf_counter() - begun)
+    started = time.perf_counter()
     sizes = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
     rates: dict[int, float] = {}
     took: dict[int, float] = {}
@@ -170,12 +195,13 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     complete = True
     for size in sizes:
         begun = time.perf_counter()
-        rate = member_steps_per_s(problem, size, compile)
+        # expected: the previous size's member-steps/s (it sizes the timing without a first, too short one)
+        rate = member_steps_per_s(problem, size, compile, expected=max(rates.values()) if rates else None)
         if rate is None:
             break
         rates[size], took[size] = rate, time.perf_counter() - begun
-        if size == sizes[0]:  # the job's time predicted from the first size's rate
-            budget = min(TUNE_BUDGET_S, MEASURE_SHARE * job_member_steps / rate)
+        # the job's time predicted at the best rate so far (the rate it will at least train at)
+        budget = min(TUNE_BUDGET_S, MEASURE_SHARE * job_member_steps / max(rates.values()))
         if rate < SLOWER * max(rates.values()):  # well behind the best: larger ensembles only get slower from here
             break
         following = sizes[sizes.index(size) + 1:]
@@ -185,7 +211,7 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     for size in sorted(rates, reverse=True):  # a second reading each where the budget allows: none is favoured
         if time.perf_counter() - started + took[size] > budget:
             continue
-        rates[size] = max(rates[size], member_steps_per_s(problem, size, compile) or 0.0)
+        rates[size] = max(rates[size], member_steps_per_s(problem, size, compile, expected=rates[size]) or 0.0)
     return rates, complete
 
 
@@ -202,13 +228,15 @@ def tuning_run(problem: Problem, steps: int = TUNE_STEPS) -> Problem:
     return timed
 
 
-def member_steps_per_s(problem: Problem, size: int, compile: bool) -> float | None:
+def member_steps_per_s(problem: Problem, size: int, compile: bool, expected: float | None = None) -> float | None:
     """member-steps/s of ``size`` members on ``problem``'s ``tuning_run``, timed for at least MIN_TIMED_S;
-    None when it fails or diverges."""
+    None when it fails or diverges. ``expected``: the member-steps/s it should run at, which sets the number
+    of steps at once; without it TUNE_STEPS steps are timed first (and more after them when too short)."""
     try:
-        steps_per_s = measure(tuning_run(problem), size, compile=compile).steps_per_s
-        if math.isfinite(steps_per_s) and TUNE_STEPS / steps_per_s < MIN_TIMED_S:
-            steps = min(MAX_TUNE_STEPS, math.ceil(MIN_TIMED_S * steps_per_s * 1.1))
+        steps = TUNE_STEPS if expected is None else _steps_lasting(MIN_TIMED_S, expected / size)
+        steps_per_s = measure(tuning_run(problem, steps), size, compile=compile).steps_per_s
+        if math.isfinite(steps_per_s) and steps / steps_per_s < MIN_TIMED_S:
+            steps = _steps_lasting(MIN_TIMED_S, steps_per_s)
             steps_per_s = measure(tuning_run(problem, steps), size, compile=compile).steps_per_s
     except Exception:  # out of memory, or a model that fails: sizes so far decide
         return None
@@ -216,6 +244,11 @@ def member_steps_per_s(problem: Problem, size: int, compile: bool) -> float | No
         if problem.task.coords.device.type == "cuda":
             torch.cuda.empty_cache()
     return size * steps_per_s if math.isfinite(steps_per_s) else None  # NaN: every member diverged
+
+
+def _steps_lasting(seconds: float, steps_per_s: float) -> int:
+    """Steps that take a bit more than ``seconds`` at ``steps_per_s`` (TUNE_STEPS to MAX_TUNE_STEPS)."""
+    return min(MAX_TUNE_STEPS, max(TUNE_STEPS, math.ceil(seconds * steps_per_s * 1.1)))
 
 
 class CpuShare:
