@@ -4,7 +4,8 @@ A registered function declares its parameters as keyword arguments with type ann
 defaults; the registry reads them with ``inspect`` so that the CLI can list, parse and validate them
 (``siren2_filtered:S0=0.05,decay=0.9``) without any extra declaration. A numeric parameter is always
 finite; ``Annotated[float, Bound(0)]`` (or the aliases below, e.g. ``w0: PositiveFloat = 30.0``) also
-declares its domain, checked wherever a value comes in (command line, spec file).
+declares its domain, and ``Annotated[str, OneOf("a", "b")]`` the choices of a text parameter, checked wherever
+a value comes in (command line, spec file).
 """
 
 from __future__ import annotations
@@ -45,6 +46,25 @@ class Bound:
         return f"in {'(' if self.strict else '['}{_number(self.low)}, {_number(self.high)})"
 
 
+@dataclass(frozen=True, init=False)
+class OneOf:
+    """The domain of a text parameter: one of ``choices`` (``Annotated[str, OneOf("reptile", "maml")]``)."""
+
+    choices: tuple[str, ...]
+
+    def __init__(self, *choices: str):
+        object.__setattr__(self, "choices", choices)
+
+    def problem(self, value: str) -> str | None:
+        """Why ``value`` is not one of the choices, or None."""
+        if value in self.choices:
+            return None
+        return f"must be one of {', '.join(self.choices)}{did_you_mean(value, self.choices)}"
+
+    def describe(self) -> str:
+        return "in {" + ", ".join(self.choices) + "}"
+
+
 def _number(value: float) -> str:
     return str(value) if isinstance(value, int) else format(value, "g")
 
@@ -73,7 +93,7 @@ class Param:
     type: type
     default: Any
     optional: bool
-    bound: Bound | None = None
+    bound: Bound | OneOf | None = None
 
     def parse(self, text: str) -> Any:
         """Parse a command-line value; raises ValueError (with the reason, when there is one) when it does
@@ -105,11 +125,12 @@ class Param:
         return self._checked(value)
 
     def _checked(self, value: Any) -> Any:
-        if self.type in (int, float):
-            finite = self.type is int or math.isfinite(value)  # ints are finite (and may exceed a float)
-            problem = "must be a finite number" if not finite else self.bound.problem(value) if self.bound else None
-            if problem:
-                raise OutOfDomain(str(value) if self.type is int else format(value, "g"), problem)
+        if self.type is float and not math.isfinite(value):  # ints are finite (and may exceed a float)
+            problem = "must be a finite number"
+        else:
+            problem = self.bound.problem(value) if self.bound else None
+        if problem:
+            raise OutOfDomain(format(value, "g") if self.type is float else str(value), problem)
         return value
 
     def reject(self, value: Any, error: ValueError) -> str:
@@ -173,8 +194,9 @@ class Entry:
         return ", ".join(p.describe() for p in self.params.values()) or "(none)"
 
 
-def _scalar_type(annotation: Any, where: str) -> tuple[type, bool, Bound | None]:
-    """Return (scalar type, optional, bound) for ``float``, ``int | None``, ``PositiveFloat | None`` and the like."""
+def _scalar_type(annotation: Any, where: str) -> tuple[type, bool, Bound | OneOf | None]:
+    """Return (scalar type, optional, domain) for ``float``, ``int | None``, ``PositiveFloat | None``,
+    ``Annotated[str, OneOf(...)]`` and the like."""
     optional, bound = False, None
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -182,7 +204,9 @@ def _scalar_type(annotation: Any, where: str) -> tuple[type, bool, Bound | None]
             annotation, optional = args[0], True
     if typing.get_origin(annotation) is Annotated:
         annotation, *extras = typing.get_args(annotation)
-        bound = next((extra for extra in extras if isinstance(extra, Bound)), None)
+        bound = next((extra for extra in extras if isinstance(extra, (Bound, OneOf))), None)
+    if bound is not None and (annotation is str) != isinstance(bound, OneOf):
+        raise TypeError(f"{where}: OneOf is the domain of a str parameter, Bound that of an int or float")
     if annotation in _SCALARS:
         return annotation, optional, bound
     raise TypeError(f"{where}: parameters must be annotated bool, int, float or str (optionally | None)")

@@ -4,9 +4,10 @@ ensemble sizes and compile measurements, and torch's compile artifacts) and then
 run filled.
 
     python benchmarks/whole_process.py [--members 8] [--steps 300] [--samples 16384] [--width 64] [--layers 4]
-                                       [--compile auto|on|off]
+                                       [--compile auto|on|off] [--rounds 1]
 
-Prints one Markdown table row per run (seconds, ratio to the reference, the load average before it) for
+Prints one Markdown table row per run (seconds, ratio to the reference, the share of the CPUs other processes
+used meanwhile, what `bench run` said about its measuring) for
 benchmarks/RESULTS.md. Nothing is asserted: speed is measured, not tested.
 """
 
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.speed.ensemble_size import CpuShare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,11 +40,18 @@ run_seeds(coords, target, list(range({members})), {width}, {layers}, {steps}, w0
 """
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    """Wall seconds of one process, from its start to its exit (which must be 0)."""
-    started = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    return time.perf_counter() - started
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds of one process, from its start to its exit (which must be 0), the share of all CPUs
+    other processes used meanwhile (0: the machine was ours), and its stderr."""
+    others, started = CpuShare(), time.perf_counter()
+    done = subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+                          text=True)
+    return time.perf_counter() - started, others.others(), done.stderr
+
+
+def measuring_line(stderr: str) -> str:
+    """bench run's "measuring took ..." line (empty when it measured nothing)."""
+    return next((line.strip() for line in stderr.splitlines() if line.startswith("measuring took")), "")
 
 
 def main() -> None:
@@ -48,21 +59,30 @@ def main() -> None:
     for flag, default in (("members", 8), ("steps", 300), ("samples", 16384), ("width", 64), ("layers", 4)):
         parser.add_argument(f"--{flag}", type=int, default=default)
     parser.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="bench run's --compile")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the three runs, each with its own empty "
+                        "caches; more than one ends with the median ratios")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        env = os.environ | {"BENCH_MEMBERS_CACHE": str(Path(scratch) / "members.json"),
-                            "TORCHINDUCTOR_CACHE_DIR": str(Path(scratch) / "torch-compile")}
-        reference = timed([sys.executable, "-c", REFERENCE.format(root=str(ROOT), **vars(args))], env)
-        run = [sys.executable, "-m", "bench", "run", "--model", "siren", "--task", "audio:relay", "--max-samples",
-               str(args.samples), "--width", str(args.width), "--layers", str(args.layers), "--steps",
-               str(args.steps), "--seeds", f"0-{args.members - 1}", "--device", "cpu", "--no-progress",
-               "--compile", args.compile]
-        print(f"| run | seconds | x reference | load average before |\n|---|---|---|---|\n"
-              f"| reference loop, {args.members} seeds one after another | {reference:.1f} | 1.00 | |")
-        for label in ("bench run, caches empty", "bench run, caches warm"):
-            load = os.getloadavg()[0]
-            seconds = timed([*run, "--out", str(Path(scratch) / label.split(",")[1].strip())], env)
-            print(f"| {label} (--compile {args.compile}) | {seconds:.1f} | {reference / seconds:.2f} | {load:.2f} |")
+    run = [sys.executable, "-m", "bench", "run", "--model", "siren", "--task", "audio:relay", "--max-samples",
+           str(args.samples), "--width", str(args.width), "--layers", str(args.layers), "--steps",
+           str(args.steps), "--seeds", f"0-{args.members - 1}", "--device", "cpu", "--no-progress",
+           "--compile", args.compile]
+    print("| round | run | seconds | x reference | others' CPU | measuring |\n|---|---|---|---|---|---|")
+    ratios: dict[str, list[float]] = {"caches empty": [], "caches warm": []}
+    for round_ in range(1, args.rounds + 1):
+        with tempfile.TemporaryDirectory() as scratch:
+            env = os.environ | {"BENCH_MEMBERS_CACHE": str(Path(scratch) / "members.json"),
+                                "TORCHINDUCTOR_CACHE_DIR": str(Path(scratch) / "torch-compile")}
+            reference, others, _ = timed([sys.executable, "-c", REFERENCE.format(root=str(ROOT), **vars(args))], env)
+            print(f"| {round_} | reference loop, {args.members} seeds one after another | {reference:.1f} | 1.00 "
+                  f"| {others:.0%} | |", flush=True)
+            for caches in ratios:
+                seconds, others, stderr = timed([*run, "--out", str(Path(scratch) / caches.split()[1])], env)
+                ratios[caches].append(reference / seconds)
+                print(f"| {round_} | bench run, {caches} (--compile {args.compile}) | {seconds:.1f} "
+                      f"| {reference / seconds:.2f} | {others:.0%} | {measuring_line(stderr)} |", flush=True)
+    if args.rounds > 1:
+        print("\nmedian x reference: " + ", ".join(f"{caches} {statistics.median(r):.2f} (range {min(r):.2f}-"
+                                                    f"{max(r):.2f})" for caches, r in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -31,12 +31,14 @@ def test_parse_model_with_typed_values_and_label():
     ("siren2:S0=-0.1", "S0=-0.1 must be >= 0"),
     ("siren2:a=0", "a=0 must be > 0"),
     ("siren2:a=" + "9" * 400, "must be a finite number"),
+    ("meta_learned:method=mamal", "method=mamal must be one of reptile, maml (did you mean 'maml'?)"),
 ])
 def test_bad_model_strings_are_usage_errors_listing_valid_choices(text, fragment):
     with pytest.raises(UsageError) as err:
         parse_model(text)
     assert fragment in str(err.value)
-    assert ("siren2_filtered" in str(err.value)) if text == "nope" else ("S0: float >= 0 = auto" in str(err.value))
+    listed = "S0: float >= 0 = auto" if text.startswith("siren2") else "method: str in {reptile, maml} = reptile"
+    assert ("siren2_filtered" in str(err.value)) if text == "nope" else (listed in str(err.value))
 
 
 def test_registry_rejects_unannotated_or_undefaulted_params():
@@ -63,3 +65,30 @@ def test_bool_and_int_parameters_parse():
     with pytest.raises(UsageError):
         entry.parse_params("count=2.5")
     assert entry.summary == "A scheme."
+
+
+def test_a_text_parameter_with_choices_takes_only_them():
+    from typing import Annotated
+
+    from bench.registry import Bound, OneOf
+
+    registry = Registry("thing", skip=1)
+
+    @registry.register()
+    def scheme(m, kind: Annotated[str, OneOf("a", "b")] = "a"):
+        """A scheme."""
+
+    entry = registry.get("scheme")
+    assert entry.parse_params("kind=b") == {"kind": "b"} and entry.params["kind"].coerce("a") == "a"
+    with pytest.raises(ValueError, match="must be one of a, b"):
+        entry.params["kind"].coerce("c")  # a spec's value
+
+    def counted(m, n: Annotated[int, OneOf("1")] = 1):
+        return None
+
+    def worded(m, word: Annotated[str, Bound(0)] = "x"):
+        return None
+
+    for wrong in (counted, worded):
+        with pytest.raises(TypeError, match="OneOf"):
+            registry.register()(wrong)

@@ -19,6 +19,8 @@ TASK = "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n"
      "test.toml: train.step: unknown key (did you mean 'steps'?); valid keys: steps, lr,"),
     ("seeds = 1\n[models]\nsiren = {w0_frist = 3}\n" + TASK,
      "test.toml: models.siren.w0_frist: unknown parameter (did you mean 'w0_first'?); valid keys: w0: float"),
+    ("seeds = 1\n[models]\nmeta_learned = {method = 'reptil'}\n" + TASK,
+     "test.toml: models.meta_learned.method: reptil must be one of reptile, maml (did you mean 'reptile'?)"),
     ("seeds = 1\n[models]\nsirne = {}\n" + TASK,
      "test.toml: models.sirne: unknown model 'sirne' (did you mean 'siren'?); choose one of: finer,"),
     ("seeds = 1\n[models]\nsiren = {}\n" + TASK + "max_sample = 64\n",

@@ -20,16 +20,17 @@ docs/methods.md, "Learned inits".
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from tqdm import tqdm
 
-from bench.errors import UsageError
 from bench.families import family_to_learn_from, train_pieces
 from bench.learned_cache import Progress, learning_key, load_or_learn
 from bench.models import Member, register_model
 from bench.models.ensemble import Ensemble
 from bench.models.siren import siren
-from bench.registry import PositiveFloat, PositiveInt
+from bench.registry import OneOf, PositiveFloat, PositiveInt
 from bench.signals import SignalLibrary
 
 VERSION = 1  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
@@ -41,7 +42,7 @@ DEFAULTS = {"reptile": (8, 1e-4, 1.0), "maml": (2, 1e-2, 1e-3)}
 
 
 @register_model(learned=True)
-def meta_learned(m: Member, family: str = "audio-windows", method: str = "reptile",
+def meta_learned(m: Member, family: str = "audio-windows", method: Annotated[str, OneOf(*DEFAULTS)] = "reptile",
                  outer_steps: PositiveInt = 100, inner_steps: PositiveInt | None = None,
                  inner_lr: PositiveFloat | None = None,
                  outer_lr: PositiveFloat | None = None, batch: PositiveInt = 4, w0: PositiveFloat = 30.0,
@@ -49,8 +50,6 @@ def meta_learned(m: Member, family: str = "audio-windows", method: str = "reptil
     """Meta-learned (Tancik et al. 2021) from SIREN's init; auto: Reptile 8 x Adam 1e-4, outer 1; MAML 2 x 1e-2.
 
     MAML's outer step is Adam at 1e-3 unless ``outer_lr`` says otherwise (``DEFAULTS``)."""
-    if method not in DEFAULTS:
-        raise UsageError(f"meta_learned: method={method} is not a meta-learner here; choose reptile or maml")
     library = SignalLibrary()
     chosen = family_to_learn_from(family, m.signal, "meta_learned", library)
     used = siren(m, w0, w0_first)

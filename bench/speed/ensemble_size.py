@@ -33,7 +33,7 @@ MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less th
 MAX_TUNE_STEPS = 200
 WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
 TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
-MEASURE_SHARE = 0.08  # ... and at most this share of the job it sizes (predicted at the best rate timed so far),
+MEASURE_SHARE = 0.06  # ... and at most this share of the job it sizes (predicted at the best rate timed so far),
 # which leaves room below a tenth of the run for a compile probe's timed steps
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
 SLOWER = 0.7  # a size under this share of the best rate so far ends the timing (a small dip does not: a GPU's
@@ -149,6 +149,8 @@ def cache_key(problem: Problem, cap: int, compile: bool = False, what: str = "si
               "width": problem.width, "layers": problem.layers, "samples": samples, "precision": train.precision,
               "cap": cap}
     extra = ({"compiled": True} if compile else {}) | ({"what": what} if what != "sizes" else {})
+    if "loss" in task.meta:  # a task whose loss is an option (e.g. sdf): another loss is another step to time
+        extra["loss"] = task.meta["loss"]
     return json.dumps(fields | extra, sort_keys=True)
 
 

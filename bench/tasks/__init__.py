@@ -263,7 +263,7 @@ def load_task(spec: str, library: SignalLibrary, options: dict[str, Any]) -> Tas
         if key not in entry.params:
             valid = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
             raise UsageError(f"--{key.replace('_', '-')} does not apply to task {name} (its options: {valid})")
-    task = entry.fn(library, ref, **given)
+    task = entry.fn(library, ref, **entry.parse_options(given))  # each value of its type and in its domain
     for metric in task.metrics:
         try:
             declared(metric)

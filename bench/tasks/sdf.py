@@ -20,6 +20,8 @@ zero level set (bench.shapes.surface_scores).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,7 +30,7 @@ from torch import Tensor
 from bench.errors import UsageError
 from bench.metrics import member_mse, spectral_centroid
 from bench.models import Ensemble, SignalInfo
-from bench.registry import PositiveInt
+from bench.registry import OneOf, PositiveInt
 from bench.shapes import SURFACE_METRICS, SYNTHETIC_SHAPES, Shape, SurfaceTruth, cube_grid, load_shape, surface_scores
 from bench.signals import SignalLibrary, is_synthetic, synthetic_name
 from bench.tasks import Task, register_task
@@ -112,11 +114,9 @@ def _shape(library: SignalLibrary, ref: str) -> Shape:
     "surface_points": "points on the surface, and as many uniform in the cube (default 20000)",
     "loss": "siren: SIREN's SDF loss on an oriented point cloud (default); regression: MSE on exact distances",
     "grid": "points per side of the grid the surface is extracted and scored on (default 64)"})
-def sdf(library: SignalLibrary, ref: str, surface_points: PositiveInt = 20000, loss: str = "siren",
-        grid: PositiveInt = 64) -> Task:
+def sdf(library: SignalLibrary, ref: str, surface_points: PositiveInt = 20000,
+        loss: Annotated[str, OneOf(*LOSSES)] = "siren", grid: PositiveInt = 64) -> Task:
     """Fit a 3-D shape's signed distance (a mesh file, a manifest shape, synthetic:torus|sphere)."""
-    if loss not in LOSSES:
-        raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     if grid < 8:
         raise UsageError(f"--grid must be at least 8 points per side to extract a surface, got {grid}")
     shape = _shape(library, ref)
