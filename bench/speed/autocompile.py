@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import sys
 
-
 from bench.models import ModelChoice, load_builtin_models
 from bench.speed.ensemble_size import (DEFAULT_CAPS, cache_key, cached_measurement, count_as_reused,
                                        measured_here, member_steps_per_s, positive_number, read_cache, tuning_run,
