@@ -53,6 +53,8 @@ class OneOf:
     choices: tuple[str, ...]
 
     def __init__(self, *choices: str):
+        if not choices or not all(isinstance(choice, str) for choice in choices):
+            raise TypeError(f"OneOf{choices}: give one or more text choices")
         object.__setattr__(self, "choices", choices)
 
     def problem(self, value: str) -> str | None:
@@ -222,6 +224,8 @@ def declared_params(fn: Callable, skip: int = 0, kind: str = "function") -> dict
         if p.default is inspect.Parameter.empty:
             raise TypeError(f"{kind} {fn.__name__}: parameter {p.name!r} needs a default")
         typ, optional, bound = _scalar_type(hints.get(p.name), f"{fn.__name__}.{p.name}")
+        if isinstance(bound, OneOf) and p.default is not None and p.default not in bound.choices:
+            raise TypeError(f"{kind} {fn.__name__}: the default {p.default!r} of {p.name!r} is not one of its choices")
         out[p.name] = Param(p.name, typ, p.default, optional, bound)
     return out
 

@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the three runs, each with its own empty "
                         "caches; more than one ends with the median ratios")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     run = [sys.executable, "-m", "bench", "run", "--model", "siren", "--task", "audio:relay", "--max-samples",
            str(args.samples), "--width", str(args.width), "--layers", str(args.layers), "--steps",
            str(args.steps), "--seeds", f"0-{args.members - 1}", "--device", "cpu", "--no-progress",

@@ -27,6 +27,15 @@ def _members_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _compile_cache(tmp_path_factory):
+    """Steps torch.compile compiles during the tests go to a temporary folder, not the user's cache."""
+    path = tmp_path_factory.mktemp("torch-compile")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _learned_cache(tmp_path_factory):
     """Inits learned during the tests (bench.models.meta_learned) go to a temporary folder, not the user's cache."""
     path = tmp_path_factory.mktemp("learned")

@@ -89,6 +89,9 @@ def test_a_text_parameter_with_choices_takes_only_them():
     def worded(m, word: Annotated[str, Bound(0)] = "x"):
         return None
 
-    for wrong in (counted, worded):
-        with pytest.raises(TypeError, match="OneOf"):
+    def defaulted(m, kind: Annotated[str, OneOf("a", "b")] = "c"):
+        return None
+
+    for wrong in (counted, worded, defaulted):
+        with pytest.raises(TypeError, match="OneOf|choices"):
             registry.register()(wrong)

@@ -184,8 +184,7 @@ def test_a_run_that_measured_says_how_long_and_its_share_and_a_warm_one_says_not
     args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "6", "--layers", "1",
             "--steps", "40", "--seeds", "0-1", "--device", "cpu", "--no-progress"]  # a shape no other test measures
     assert main(args + ["--out", str(tmp_path / "first")]) == 0
-    line = re.search(r"measuring took ([\d.]+) s of this run's ([\d.]+) s \((\d+)%\); besides, the run reused "
-                     r"([\d.]+) s of warming up", capsys.readouterr().err)  # the sizes' untimed first steps
+    line = re.search(r"measuring took ([\d.]+) s of this run's ([\d.]+) s \((\d+)%\)", capsys.readouterr().err)
     assert line and 0 < float(line[1]) <= float(line[2])
     assert main(args + ["--out", str(tmp_path / "again")]) == 0
     assert "measuring took" not in capsys.readouterr().err  # read from the cache
@@ -308,6 +307,25 @@ def test_auto_compile_counts_the_steps_of_the_whole_job_and_pays_a_shape_once(re
     assert not should_compile("auto", problem, 2, ensembles=150)
     assert should_compile("auto", problem, 2, ensembles=1000)
     assert should_compile("auto", problem, 2, ensembles=1)  # the rest of the job: compiled here already
+
+
+def test_a_probe_measured_earlier_in_the_process_is_not_counted_again_as_reused(relay_2k, _members_cache,
+                                                                                monkeypatch):
+    """A probe that paid only for a later, longer job (e.g. a sweep's test stage after its tuning stage)
+    was measuring where it ran: the later window did not spend its compile and must not subtract it."""
+    from bench.speed import autocompile, ensemble_size
+
+    monkeypatch.setattr(autocompile, "_compiled_here", set())
+    problem = Problem(relay_2k, parse_model("siren"), 9, 1, TrainConfig(steps=300))  # a shape of its own
+    eager = eager_step_s(problem, 2)
+    key = cache_key(problem, 2, compile=True, what="compile probe")
+    cache = json.loads(_members_cache.read_text())
+    cache[key] = {"compiled": True, "compile_s": 5.0, "warm_compile_s": 1e-9, "step_s": eager / 2, "busy": 0.0}
+    _members_cache.write_text(json.dumps(cache))
+    monkeypatch.setattr(ensemble_size, "_measured_here", ensemble_size._measured_here | {key})  # measured before
+    reused = ensemble_size.reused_seconds().get("compiling", 0.0)
+    assert should_compile("auto", problem, 2, ensembles=1000)
+    assert ensemble_size.reused_seconds().get("compiling", 0.0) == reused
 
 
 def test_a_probe_from_before_the_warm_compile_time_is_measured_again():

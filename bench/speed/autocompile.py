@@ -53,9 +53,11 @@ def should_compile(compile_mode: str, problem: Problem, members: int, ensembles:
     step_s = eager_step_s(problem, members)
     if step_s is None or steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
+    probed_now = not measured_here(key)
     probe = cached_measurement(key, lambda: _probe(problem, members), _valid_probe)
+    probed_now = probed_now and measured_here(key)  # this call compiled the shape: the run reuses that compile
     if pays(steps, step_s, probe):
-        if measured_here(key):  # the probe compiled this shape in this process: the run reuses that compile
+        if probed_now:  # (torch >= 2.5 reuses it for the run's new ensemble; 2.4 recompiles, from the caches)
             count_as_reused("compiling", probe["compile_s"])
         _compiled_here.add(key)
         return True

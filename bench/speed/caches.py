@@ -46,7 +46,10 @@ def _torch_default() -> str | None:
             from torch._inductor.runtime.runtime_utils import default_cache_dir
         except ImportError:
             return None
-    return os.path.abspath(default_cache_dir())
+    try:
+        return os.path.abspath(default_cache_dir())
+    except Exception:  # torch < 2.6 asks getpass for the user name, which fails without a passwd entry
+        return None
 
 
 def folder_size(path: Path) -> int:

@@ -42,6 +42,7 @@ BUSY = 0.25  # other processes used more than this share of the CPUs while timin
 
 DEFAULT_CAPS = (1, 2, 4, 8, 16)  # the caps a sweep asks sizes for: powers of two up to its 16-member limit
 _measured_here: set[str] = set()  # keys this process measured (a busy reading is not measured twice by one process)
+_warmed_up = [False]  # whether this process has trained the sizes' warm-up steps (its first-use costs are paid)
 _spent_s = {"measuring": 0.0}  # wall seconds this process spent measuring (sizes, eager steps, compile probes),
 # less the parts its runs reused, kept under their own names ("compiling", "warming up")
 
@@ -180,15 +181,17 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     well behind the best so far; then the kept sizes are timed again downwards and each keeps the faster
     of its two readings, so neither a cold start nor a moment of load favours one size. The timing costs
     at most MEASURE_SHARE of the job's predicted time (its member-steps at the best rate so far): sizes
-    that would exceed it are left untimed. The warm-up counts as the run's (``count_as_reused``): it pays
-    the process's first-use costs, which the run's first ensemble would pay otherwise."""
+    that would exceed it are left untimed. The process's first warm-up counts as the run's
+    (``count_as_reused``): it pays the process's first-use costs, which the first ensemble would pay otherwise."""
     begun = time.perf_counter()
     try:
-        measure(tuning_run(problem, WARMUP_STEPS), 1, compile=compile)
+        measure(tuning_run(problem, WARMUP_STEPS), 1)  # eager: first-use costs, not a compile
     except Exception:  # not even one member trains: the job itself records why
         return {}, True
     finally:
-        count_as_reused("warming up", time.perf_counter() - begun)
+        if not _warmed_up[0]:  # the process's first: its costs are the first ensemble's otherwise
+            count_as_reused("warming up", time.perf_counter() - begun)
+            _warmed_up[0] = True
     started = time.perf_counter()
     sizes = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
     rates: dict[int, float] = {}
@@ -197,7 +200,7 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     complete = True
     for size in sizes:
         begun = time.perf_counter()
-        # expected: the previous size's member-steps/s (it sizes the timing without a first, too short one)
+        # expected: the best member-steps/s so far (it sizes the timing without a first, too short one)
         rate = member_steps_per_s(problem, size, compile, expected=max(rates.values()) if rates else None)
         if rate is None:
             break
