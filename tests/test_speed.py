@@ -127,10 +127,10 @@ def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _memb
 
 
 def test_measuring_a_short_job_times_fewer_sizes_and_a_longer_job_measures_again(relay_2k, _members_cache):
-    """Measuring costs at most a tenth of the job: 20 member-steps afford only the first size; a job of a
+    """Measuring aims at a share of the job: 20 member-steps afford only the first size; a job of a
     million member-steps may time every size, so the short job's entry is not reused for it."""
     short = Problem(relay_2k, parse_model("siren"), 40, 2, TrainConfig(steps=10))
-    members_per_ensemble(short, cap=8, members=2)
+    members_per_ensemble(short, cap=8, member_steps=20)
     key = cache_key(short, cap=8)
     entry = json.loads(_members_cache.read_text())[key]
     assert list(entry["member_steps_per_s"]) == ["1"] and entry["complete"] is False
@@ -139,7 +139,7 @@ def test_measuring_a_short_job_times_fewer_sizes_and_a_longer_job_measures_again
     members_per_ensemble(long, cap=8)
     again = json.loads(_members_cache.read_text())[key]
     assert again["job_member_steps"] == 1_000_000 and len(again["member_steps_per_s"]) >= 2
-    members_per_ensemble(short, cap=8, members=2)  # the longer measurement serves the short job
+    members_per_ensemble(short, cap=8, member_steps=20)  # the longer measurement serves the short job
     assert json.loads(_members_cache.read_text())[key] == again
 
 
@@ -178,6 +178,19 @@ def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _mem
     assert main(args + ["--out", str(tmp_path / "fixed"), "--max-members", "3"]) == 0
     assert read_results(tmp_path / "tuned")["ensemble_size"].tolist() == [1, 1, 1]
     assert read_results(tmp_path / "fixed")["ensemble_size"].tolist() == [3, 3, 3]
+
+
+def test_a_sweep_budgets_measuring_against_every_job_of_the_shape(tmp_path, _members_cache, need):
+    """Two clips of one length are two jobs of one shape: the measurement is sized for both (a sweep of
+    many short jobs would otherwise afford only the first size for each and never batch)."""
+    need("arch", "relay")
+    spec = tmp_path / "two.toml"
+    spec.write_text("seeds = [0, 1]\nwidths = 5\nlayers = 1\n[train]\nsteps = 7\n[models]\nsiren = {}\n"
+                    "[[tasks]]\ntask = 'audio'\nsignals = ['arch', 'relay']\nmax_samples = 1000\n")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--no-progress", "--device", "cpu"]) == 0
+    (entry,) = [v for k, v in json.loads(_members_cache.read_text()).items()
+                if json.loads(k)["width"] == 5 and json.loads(k)["samples"] == 1000]
+    assert entry["job_member_steps"] == 2 * 2 * 7  # both jobs' members x steps
 
 
 def test_a_run_that_measured_says_how_long_and_its_share_and_a_warm_one_says_nothing(tmp_path, capsys):

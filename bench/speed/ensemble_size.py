@@ -29,7 +29,7 @@ from bench.store import write_atomically
 from bench.training import Problem, TrainConfig
 
 TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
-MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
+MIN_TIMED_S = 0.3  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
 MAX_TUNE_STEPS = 200
 WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
 TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
@@ -75,14 +75,14 @@ def cache_path() -> Path:
     return Path(os.environ.get("BENCH_MEMBERS_CACHE") or cache_root() / "members-per-ensemble.json")
 
 
-def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, members: int | None = None) -> int:
+def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, member_steps: int | None = None) -> int:
     """The ensemble size (1..cap) with the most member-steps/s for ``problem``'s shape on its task's device
-    (timed compiled when the run compiles): from the cache, else measured now and cached. Measuring costs
-    at most MEASURE_SHARE of the job it sizes (``members`` members, default ``cap``, for ``problem``'s
-    steps), so a short job times fewer sizes; a later, longer job measures again when it can afford more.
-    A choice measured while other processes kept the CPU busy is used by this process but measured again
-    by the next."""
-    member_steps = (members or cap) * problem.train.steps
+    (timed compiled when the run compiles): from the cache, else measured now and cached. Measuring aims at
+    MEASURE_SHARE of the work it sizes (``member_steps``: of this shape in the run, default ``cap`` members
+    for ``problem``'s steps), so a short job times fewer sizes; a later, longer job measures again when it
+    can afford more. A choice measured while other processes kept the CPU busy is used by this process but
+    measured again by the next."""
+    member_steps = member_steps or cap * problem.train.steps
 
     def sizes() -> dict | None:  # the cache entry: {"members", "member_steps_per_s": {size: rate}, "complete"}
         print(f"measuring how many members of this shape train fastest together on {problem.task.coords.device} "
@@ -210,14 +210,21 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
         if rate < SLOWER * max(rates.values()):  # well behind the best: larger ensembles only get slower from here
             break
         following = sizes[sizes.index(size) + 1:]
-        if following and time.perf_counter() - started + 2 * took[size] * following[0] / size > budget:
-            complete = False  # the next size (about twice this one's time) would not fit
+        if following and time.perf_counter() - started + _predicted_s(took[size], following[0], rate) > budget:
+            complete = False  # the next size would not fit
             break
     for size in sorted(rates, reverse=True):  # a second reading each where the budget allows: none is favoured
         if time.perf_counter() - started + took[size] > budget:
             continue
         rates[size] = max(rates[size], member_steps_per_s(problem, size, compile, expected=rates[size]) or 0.0)
     return rates, complete
+
+
+def _predicted_s(took: float, size: int, rate: float) -> float:
+    """Seconds that timing ``size`` members should take, after a size that took ``took`` seconds at ``rate``
+    member-steps/s: as long (each timing lasts about MIN_TIMED_S), or longer where TUNE_STEPS steps of
+    ``size`` members outlast that; a quarter more, since a larger ensemble may run slower per member."""
+    return 1.25 * took * max(1.0, TUNE_STEPS * size / rate / (MIN_TIMED_S * 1.1))
 
 
 def tuning_run(problem: Problem, steps: int = TUNE_STEPS) -> Problem:

@@ -20,7 +20,7 @@ from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
 from bench.status import ERROR, OOM
 from bench.speed.autocompile import should_compile
-from bench.speed.ensemble_size import members_per_ensemble
+from bench.speed.ensemble_size import cache_key, members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task, load_builtin_tasks
 from bench.training import Problem, train
@@ -143,14 +143,24 @@ class JobRunner:
         """The task of ``job`` on ``device``."""
         return self.tasks[job.cells[0].task_key].to(device)
 
-    def parts(self, job: Job, task: Task) -> list[Job]:
-        """The ensembles ``job`` trains as on its ``task``'s device (budgets resolved to widths)."""
+    def parts(self, job: Job, task: Task, member_steps: int | None = None) -> list[Job]:
+        """The ensembles ``job`` trains as on its ``task``'s device (budgets resolved to widths);
+        ``member_steps``: of this job and the later ones of its shape (``shape``) that this process will
+        train (default: this job's), against which measuring the ensemble sizes is budgeted."""
         job = self._sized(job, task)
         if not self.tune:
             return [job]
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
-        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile_mode == "on", members=len(job))
+        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile_mode == "on",
+                                    member_steps=member_steps or len(job) * job.cells[0].train.steps)
         return split(job, size)
+
+    def shape(self, job: Job, task: Task) -> tuple[str, int]:
+        """The ensemble-size cache entry that sizes ``job`` on ``task`` (jobs of one entry share a shape and
+        its measurement) and the job's member-steps."""
+        job = self._sized(job, task)
+        cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())
+        return cache_key(problem_of(job, task), cap), sum(cell.train.steps for cell in job.cells)
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False,
             ensembles: int = 1) -> list[dict[str, Any]]:

@@ -41,10 +41,13 @@ class LocalExecutor:
     def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
             debug: bool = False) -> None:
         runner = runner.on(self.device)
+        tasks = [runner.task(job, self.device) for job in jobs]
+        shapes = [runner.shape(job, task) for job, task in zip(jobs, tasks)] if runner.tune else []
         with CellProgress(sum(map(len, jobs)), bar=progress) as cells:
-            for job in jobs:
-                task = runner.task(job, self.device)
-                parts = runner.parts(job, task)
+            for j, (job, task) in enumerate(zip(jobs, tasks)):
+                # measuring the ensemble sizes is budgeted against every job of this shape still to run
+                ahead = sum(steps for key, steps in shapes[j:] if key == shapes[j][0]) if shapes else None
+                parts = runner.parts(job, task, ahead)
                 for i, part in enumerate(parts):
                     rows = runner.run(part, task, progress, debug, ensembles=alike_ahead(parts, i))
                     write(rows)
