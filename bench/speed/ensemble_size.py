@@ -29,7 +29,7 @@ from bench.store import write_atomically
 from bench.training import Problem, TrainConfig
 
 TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
-MIN_TIMED_S = 0.3  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
+MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
 MAX_TUNE_STEPS = 200
 WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
 TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
