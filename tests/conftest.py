@@ -17,31 +17,30 @@ from bench.signals import SignalLibrary
 from bench.tasks import load_builtin_tasks, load_task
 
 
+def _pointed_at_a_temporary_path(tmp_path_factory, variable: str, folder: str, file: str = ""):
+    """Set ``variable`` to a new temporary folder (or ``file`` in it) for the whole session; yields the path."""
+    path = tmp_path_factory.mktemp(folder) / file
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, str(path))
+        yield path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _members_cache(tmp_path_factory):
     """Ensemble sizes measured during the tests go to a temporary cache, not the user's."""
-    path = tmp_path_factory.mktemp("cache") / "members-per-ensemble.json"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BENCH_MEMBERS_CACHE", str(path))
-        yield path
+    yield from _pointed_at_a_temporary_path(tmp_path_factory, "BENCH_MEMBERS_CACHE", "cache", "members-per-ensemble.json")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _compile_cache(tmp_path_factory):
     """Steps torch.compile compiles during the tests go to a temporary folder, not the user's cache."""
-    path = tmp_path_factory.mktemp("torch-compile")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(path))
-        yield path
+    yield from _pointed_at_a_temporary_path(tmp_path_factory, "TORCHINDUCTOR_CACHE_DIR", "torch-compile")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _learned_cache(tmp_path_factory):
     """Inits learned during the tests (bench.models.meta_learned) go to a temporary folder, not the user's cache."""
-    path = tmp_path_factory.mktemp("learned")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BENCH_LEARNED_CACHE", str(path))
-        yield path
+    yield from _pointed_at_a_temporary_path(tmp_path_factory, "BENCH_LEARNED_CACHE", "learned")
 
 
 @pytest.fixture(autouse=True)
