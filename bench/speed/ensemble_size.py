@@ -33,7 +33,7 @@ MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less th
 MAX_TUNE_STEPS = 200
 WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
 TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
-MEASURE_SHARE = 0.06  # ... and at most this share of the job it sizes (predicted at the best rate timed so far),
+MEASURE_SHARE = 0.06  # ... and aims at this share of the work it sizes (predicted at the best rate timed so far),
 # which leaves room below a tenth of the run for a compile probe's timed steps
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
 SLOWER = 0.7  # a size under this share of the best rate so far ends the timing (a small dip does not: a GPU's
@@ -179,9 +179,9 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     """member-steps/s of 1, 2, 4, ... members (and cap), and whether every size up to the end was timed.
     After an untimed warm-up, sizes are timed upwards until one fails (e.g. runs out of memory) or falls
     well behind the best so far; then the kept sizes are timed again downwards and each keeps the faster
-    of its two readings, so neither a cold start nor a moment of load favours one size. The timing costs
-    at most MEASURE_SHARE of the job's predicted time (its member-steps at the best rate so far): sizes
-    that would exceed it are left untimed. The process's first warm-up counts as the run's
+    of its two readings, so neither a cold start nor a moment of load favours one size. The timing aims at
+    MEASURE_SHARE of the work's predicted time (``job_member_steps`` at the best rate so far): sizes that
+    would exceed it are left untimed. The process's first warm-up counts as the run's
     (``count_as_reused``): it pays the process's first-use costs, which the first ensemble would pay otherwise."""
     begun = time.perf_counter()
     try:
@@ -205,7 +205,7 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
         if rate is None:
             break
         rates[size], took[size] = rate, time.perf_counter() - begun
-        # the job's time predicted at the best rate so far (the rate it will at least train at)
+        # the work's time predicted at the best rate so far (the rate it will at least train at)
         budget = min(TUNE_BUDGET_S, MEASURE_SHARE * job_member_steps / max(rates.values()))
         if rate < SLOWER * max(rates.values()):  # well behind the best: larger ensembles only get slower from here
             break
