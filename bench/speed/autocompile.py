@@ -53,9 +53,9 @@ def should_compile(compile_mode: str, problem: Problem, members: int, ensembles:
     step_s = eager_step_s(problem, members)
     if step_s is None or steps * step_s * (1 - 1 / BEST_SPEEDUP) <= MARGIN * CHEAPEST_COMPILE_S:
         return False
-    probed_now = not measured_here(key)
+    measured_before = measured_here(key)
     probe = cached_measurement(key, lambda: _probe(problem, members), _valid_probe)
-    probed_now = probed_now and measured_here(key)  # this call compiled the shape: the run reuses that compile
+    probed_now = measured_here(key) and not measured_before  # this call compiled the shape: the run reuses it
     if pays(steps, step_s, probe):
         if probed_now:  # (torch >= 2.5 reuses it for the run's new ensemble; 2.4 recompiles, from the caches)
             count_as_reused("compiling", probe["compile_s"])

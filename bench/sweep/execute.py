@@ -150,17 +150,22 @@ class JobRunner:
         job = self._sized(job, task)
         if not self.tune:
             return [job]
-        cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())  # no need to time sizes beyond the job
-        size = members_per_ensemble(problem_of(job, task), cap, compile=self.compile_mode == "on",
-                                    member_steps=member_steps or len(job) * job.cells[0].train.steps)
+        problem, cap, own = self._sizing(job, task)
+        size = members_per_ensemble(problem, cap, compile=self.compile_mode == "on", member_steps=member_steps or own)
         return split(job, size)
 
     def shape(self, job: Job, task: Task) -> tuple[str, int]:
         """The ensemble-size cache entry that sizes ``job`` on ``task`` (jobs of one entry share a shape and
         its measurement) and the job's member-steps."""
-        job = self._sized(job, task)
+        problem, cap, member_steps = self._sizing(self._sized(job, task), task)
+        return cache_key(problem, cap), member_steps
+
+    @staticmethod
+    def _sizing(job: Job, task: Task) -> tuple[Problem, int, int]:
+        """What sizes ``job``'s ensembles: its problem, the largest size worth timing (none beyond the job) and
+        the job's member-steps."""
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())
-        return cache_key(problem_of(job, task), cap), sum(cell.train.steps for cell in job.cells)
+        return problem_of(job, task), cap, sum(cell.train.steps for cell in job.cells)
 
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False,
             ensembles: int = 1) -> list[dict[str, Any]]:
