@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bench.columns import METRIC, declare_column, seconds_to_column, steps_to_column
 from bench.errors import UsageError
 
 
@@ -60,10 +61,16 @@ METRICS: dict[str, Metric] = {}  # name -> declaration, in declaration order (th
 
 
 def declare_metric(metric: Metric) -> Metric:
-    """Declare a result column as a metric (once; declaring the same again is harmless)."""
+    """Declare a result column as a metric (once; declaring the same again is harmless). A name that is
+    another column of every row (``width``, ``seed``, ``status``...) is a usage error (``bench.columns``); so
+    are digits that are not a count of decimals."""
     old = METRICS.get(metric.name)
     if old is not None and old != metric:
         raise UsageError(f"metric {metric.name!r} is declared twice, differently; rename one")
+    if isinstance(metric.digits, bool) or not isinstance(metric.digits, int) or not 0 <= metric.digits <= 12:
+        raise UsageError(f"metric {metric.name!r}: digits must be a whole number of decimals from 0 to 12, "
+                         f"got {metric.digits!r}")
+    declare_column(metric.name, METRIC)
     METRICS[metric.name] = metric
     return metric
 
@@ -235,11 +242,6 @@ NORMAL_CONSISTENCY = declare_metric(Metric(
          "points (10,000 on each, both directions averaged); higher is better, 1 for the same surface."))
 
 
-def steps_to_column(metric: str, level: float) -> str:
-    """The column of the steps ``metric`` took to reach ``level``, e.g. ``steps_to_30_snr_db``."""
-    return f"steps_to_{level:g}_{metric}"
-
-
 def steps_to_level(steps: Sequence[int], curve: Sequence[float], level: float, higher_is_better: bool = True) -> float:
     """The first step of a training curve (the metric after ``steps[i]`` steps is ``curve[i]``) at which the
     metric reached ``level``; NaN when it never did. As fine as the curve: every steps // 100 steps."""
@@ -259,7 +261,7 @@ def time_to_quality(metric: str, steps: Sequence[int], curve: Sequence[float], s
     for level in declaration.levels:
         reached = steps_to_level(steps, curve, level, declaration.higher_is_better)
         columns[steps_to_column(metric, level)] = reached
-        columns[f"seconds_to_{level:g}_{metric}"] = reached * seconds / total_steps if total_steps else math.nan
+        columns[seconds_to_column(metric, level)] = reached * seconds / total_steps if total_steps else math.nan
     return columns
 
 

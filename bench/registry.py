@@ -15,9 +15,11 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any, Callable
 
 from bench.errors import UsageError, did_you_mean
+from bench.source import code_fingerprint
 
 _SCALARS = (bool, int, float, str)
 
@@ -154,6 +156,12 @@ class Entry:
     params: dict[str, Param]
     summary: str
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def code(self) -> str:
+        """The fingerprint of the code behind ``fn`` (``bench.source.code_fingerprint``), read once per
+        process: the code a run plans with is the code its rows record."""
+        return code_fingerprint(self.fn)
 
     def parse_params(self, text: str) -> dict[str, Any]:
         """Parse ``key=value,key=value`` into typed values; unknown keys and bad values are usage errors."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from bench.errors import BenchError
 
@@ -85,9 +86,12 @@ def _legacy_files(results_dir: Path) -> list[Path]:
 
 
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """One results file (all columns, or ``columns``); a corrupt or foreign one (no ``status`` column) is a
-    one-line error naming it, and nothing is changed."""
+    """One results file (all columns, or those of ``columns`` it has); a corrupt or foreign one (no ``status``
+    column) is a one-line error naming it, and nothing is changed."""
     try:
+        if columns is not None:
+            present = set(pq.read_schema(path).names)
+            columns = [column for column in columns if column in present]
         frame = pd.read_parquet(path, columns=columns)
         if "status" not in frame:
             raise ValueError("no status column: not written by bench run or bench sweep")
@@ -119,10 +123,14 @@ def _one_row_per_cell(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def finished_cells(results_dir: str | Path) -> pd.DataFrame:
-    """``cell_key`` and latest ``status`` of every cell stored in ``results_dir`` (empty when there is none)."""
+    """``cell_key``, latest ``status`` and the code that made it (``model_code``, ``task_code``: absent or
+    None for rows from before code was recorded) of every cell stored in ``results_dir`` (empty when there
+    is none)."""
     results_dir = Path(results_dir)
-    stored = _stored(results_dir, _legacy_files(results_dir), columns=["cell_key", "status"])
-    return stored if stored is not None else pd.DataFrame({"cell_key": [], "status": []})
+    columns = ["cell_key", "status", "model_code", "task_code"]
+    stored = _stored(results_dir, _legacy_files(results_dir), columns=columns)
+    stored = stored if stored is not None else pd.DataFrame({"cell_key": [], "status": []})
+    return stored.reindex(columns=columns)
 
 
 def has_results(results_dir: str | Path) -> bool:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.speed.ensemble_size import CpuShare
+from bench.speed.cpu_share import CpuShare
 
 ROOT = Path(__file__).resolve().parent.parent
 

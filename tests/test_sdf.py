@@ -130,14 +130,14 @@ def test_sirens_loss_trains_end_to_end_with_minibatches(tmp_path):
     assert len(set(np.round(row["curve_sdf_rmse"], 6))) > 1 and row["iou"] > 0  # it trained, and has an inside
 
 
-def test_each_loss_is_timed_and_compiled_on_its_own(torus, library):
+def test_each_loss_is_timed_on_its_own(torus, library):
     """SIREN's loss back-propagates through a gradient (torch.compile cannot), regression does not: their
-    measurements (ensemble sizes, compile probes) must not be shared."""
+    ensemble-size measurements must not be shared."""
     from bench.models import parse_model
     from bench.speed.ensemble_size import cache_key
     from bench.training import Problem, TrainConfig
 
     regression = load_task("sdf:synthetic:torus", library, {"surface_points": 3000, "grid": 24, "loss": "regression"})
-    keys = [cache_key(Problem(task, parse_model("siren"), 16, 2, TrainConfig()), 2, compile=True, what="compile probe")
+    keys = [cache_key(Problem(task, parse_model("siren"), 16, 2, TrainConfig()), 2, compile=True)
             for task in (torus, regression)]
     assert keys[0] != keys[1]

@@ -6,12 +6,8 @@ from __future__ import annotations
 import io
 import json
 import re
-import os
-import shlex
-import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -24,8 +20,8 @@ from bench.cli import main
 from bench.errors import UsageError
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.provenance import device_name
-from bench.speed.autocompile import eager_step_s, pays, should_compile
-from bench.speed.ensemble_size import CpuShare, cache_key, choose, members_per_ensemble
+from bench.speed.cpu_share import busy_seconds, others_share
+from bench.speed.ensemble_size import cache_key, choose, members_per_ensemble
 from bench.store import read_results
 from bench.tasks import load_task
 from bench.training import Problem, TrainConfig, train
@@ -159,9 +155,6 @@ def test_cache_keys_keep_their_fields_so_measured_caches_stay_valid(relay_2k):
                   "cap": 8}
         assert cache_key(problem, 8) == json.dumps(fields, sort_keys=True)
         assert cache_key(problem, 8, compile=True) == json.dumps(fields | {"compiled": True}, sort_keys=True)
-        assert cache_key(problem, 8, what="eager step") == json.dumps(fields | {"what": "eager step"}, sort_keys=True)
-        assert cache_key(problem, 8, compile=True, what="compile probe") == json.dumps(
-            fields | {"compiled": True, "what": "compile probe"}, sort_keys=True)
 
 
 def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _members_cache, tmp_path, capsys):
@@ -256,97 +249,17 @@ def test_bench_bench_roofline_gives_a_floor_below_the_step_time(capsys):
     assert (table["floor_ms"] > 0).all() and (table["floor_ms"] < table["step_ms"]).all()
 
 
-def test_compile_pays_only_when_the_time_saved_exceeds_the_warm_compile_time():
-    probe = {"compiled": True, "compile_s": 200.0, "warm_compile_s": 60.0, "step_s": 2.7}
-    assert pays(1000, 3.0, probe)  # 1000 x 0.3 s saved > 2 x 60 s (the cold 200 s is the probe's, paid once)
-    assert not pays(300, 3.0, probe)  # 90 s saved < 2 x 60 s: too near break-even
-    assert not pays(10**6, 3.0, probe | {"compiled": False})  # compiling failed: it ran eagerly
-    assert not pays(1000, 3.0, None)
-
-
-def test_auto_compile_leaves_short_runs_eager_and_measures_nothing_for_them(relay_2k, _members_cache, tmp_path):
-    problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig(steps=50))
-    assert should_compile("on", problem, 2) and not should_compile("off", problem, 2)
-    assert not should_compile("auto", problem, 2)  # 50 steps of ms: can never pay
-    assert not any("compile probe" in key for key in json.loads(_members_cache.read_text()))
-    assert main(["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "8",
-                 "--layers", "1", "--steps", "5", "--seeds", "0", "--device", "cpu", "--no-progress",
-                 "--out", str(tmp_path)]) == 0
-    assert not read_results(tmp_path).iloc[0]["compiled"]  # the default is auto
-
-
-def test_auto_compile_measures_a_long_run_once_and_follows_the_measurement(relay_2k, _members_cache):
-    problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig(steps=2_000_000))  # eager: far beyond the bound
-    decision = should_compile("auto", problem, 1)
-    probes = {k: v for k, v in json.loads(_members_cache.read_text()).items() if '"compile probe"' in k}
-    (probe,) = probes.values()
-    assert probe["compile_s"] > 0 and probe["warm_compile_s"] >= 0 and probe["step_s"] > 0 and 0 <= probe["busy"]
-    assert decision == pays(problem.train.steps, eager_step_s(problem, 1), probe)
-    assert should_compile("auto", problem, 1) == decision  # read back, not compiled again
-
-
-def test_a_probe_compiles_once_and_a_run_of_its_shape_reuses_that_compile(relay_2k, _members_cache):
-    """The probe keeps its compiled step: a run of the same shape (other lr and steps) compiles nothing more,
-    which is why a run that compiles counts the probe's compile as its own compiling, not as measuring."""
-    from torch._dynamo.utils import counters
-
-    from bench.speed.autocompile import WARM_COMPILE_FLOOR_S, _probe
-
-    problem = Problem(relay_2k, parse_model("siren"), 7, 2, TrainConfig(steps=30, lr=3e-4))  # a shape of its own
-    probe = _probe(problem, 2)
-    assert probe["compiled"] and probe["compile_s"] > 0 and probe["warm_compile_s"] >= WARM_COMPILE_FLOOR_S
-    frames = counters["frames"]["ok"]
-    outcome = train(problem.ensemble(2), relay_2k, problem.train, progress=False, compile=True)
-    assert outcome.compiled and counters["frames"]["ok"] == frames  # no frame compiled again
-
-
-def test_auto_compile_counts_the_steps_of_the_whole_job_and_pays_a_shape_once(relay_2k, _members_cache,
-                                                                              monkeypatch):
-    """Ensembles of one job share a compiled step: the decision weighs their steps together against one
-    compile, and a shape this process compiled is compiled again at no cost."""
-    from bench.speed import autocompile
-    from bench.sweep.executors import alike_ahead
-
-    monkeypatch.setattr(autocompile, "_compiled_here", set())  # this test's decisions stay its own
-    assert [alike_ahead([[0, 1], [2, 3], [4, 5], [6]], i) for i in range(4)] == [3, 2, 1, 1]
-    problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig(steps=300))
-    eager = eager_step_s(problem, 2)  # timed now
-    saved_by_one = problem.train.steps * eager / 2  # an ensemble's steps at twice the speed
-    key = cache_key(problem, 2, compile=True, what="compile probe")
-    cache = json.loads(_members_cache.read_text())
-    cache[key] = {"compiled": True, "compile_s": 900 * saved_by_one, "warm_compile_s": 100 * saved_by_one,
-                  "step_s": eager / 2, "busy": 0.0}  # a measurement: pays for more than 200 such ensembles
-    _members_cache.write_text(json.dumps(cache))
-    assert not should_compile("auto", problem, 2, ensembles=150)
-    assert should_compile("auto", problem, 2, ensembles=1000)
-    assert should_compile("auto", problem, 2, ensembles=1)  # the rest of the job: compiled here already
-
-
-def test_a_probe_measured_earlier_in_the_process_is_not_counted_again_as_reused(relay_2k, _members_cache,
-                                                                                monkeypatch):
-    """A probe that paid only for a later, longer job (e.g. a sweep's test stage after its tuning stage)
-    was measuring where it ran: the later window did not spend its compile and must not subtract it."""
-    from bench.speed import autocompile, ensemble_size
-
-    monkeypatch.setattr(autocompile, "_compiled_here", set())
-    problem = Problem(relay_2k, parse_model("siren"), 9, 1, TrainConfig(steps=300))  # a shape of its own
-    eager = eager_step_s(problem, 2)
-    key = cache_key(problem, 2, compile=True, what="compile probe")
-    cache = json.loads(_members_cache.read_text())
-    cache[key] = {"compiled": True, "compile_s": 5.0, "warm_compile_s": 1e-9, "step_s": eager / 2, "busy": 0.0}
-    _members_cache.write_text(json.dumps(cache))
-    monkeypatch.setattr(ensemble_size, "_measured_here", ensemble_size._measured_here | {key})  # measured before
-    reused = ensemble_size.reused_seconds().get("compiling", 0.0)
-    assert should_compile("auto", problem, 2, ensembles=1000)
-    assert ensemble_size.reused_seconds().get("compiling", 0.0) == reused
-
-
-def test_a_probe_from_before_the_warm_compile_time_is_measured_again():
-    from bench.speed.autocompile import _valid_probe
-
-    assert _valid_probe({"compiled": True, "compile_s": 9.0, "warm_compile_s": 2.0, "step_s": 0.1})
-    assert not _valid_probe({"compiled": True, "compile_s": 9.0, "step_s": 0.1})  # older entry: no warm time
-    assert _valid_probe({"compiled": False})
+def test_runs_are_eager_unless_asked_to_compile(tmp_path):
+    """Compiling changes a member's numbers (and, on a CPU, with the thread count and ensemble size), so it is
+    never chosen for the user: the default is eager, and the rows say how each was made."""
+    base = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "8", "--layers", "1",
+            "--steps", "5", "--seeds", "0,1", "--device", "cpu", "--no-progress", "--max-members", "2"]
+    assert main(base + ["--out", str(tmp_path / "default")]) == 0
+    assert main(base + ["--out", str(tmp_path / "on"), "--compile", "on"]) == 0
+    default, on = read_results(tmp_path / "default"), read_results(tmp_path / "on")
+    assert not default["compiled"].any() and set(default["numerics"]) == {"eager"}
+    threads = torch.get_num_threads()
+    assert on["compiled"].all() and set(on["numerics"]) == {f"compiled, batch 2, {threads} thread{'s' * (threads > 1)}"}
 
 
 def test_a_size_choice_made_under_load_is_measured_again(relay_2k, _members_cache):
@@ -360,20 +273,34 @@ def test_a_size_choice_made_under_load_is_measured_again(relay_2k, _members_cach
     assert json.loads(_members_cache.read_text())[key]["busy"] < 0.9
 
 
-SPIN = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
 
 
-def test_other_processes_cpu_use_is_measured_and_our_own_children_are_not():
-    """A process that is not ours (orphaned by sh) counts as load; our own child (like torch.compile's
-    workers) does not."""
-    share = CpuShare()
-    subprocess.run(["sh", "-c", f"{sys.executable} -c '{SPIN}' &"], check=True)
-    time.sleep(1.6)
-    others = share.others()
-    share = CpuShare()
-    subprocess.run([sys.executable, "-c", SPIN], check=True)
-    ours = share.others()
-    assert others - ours > 0.5 / os.cpu_count()  # one core busy the whole time, minus a little slack
+def test_the_cpu_share_of_others_leaves_out_our_own_time_and_niced_processes():
+    """The arithmetic of --threads auto and of a timing's load note, on /proc/stat lines written here (a
+    test that read the machine's own load would pass or fail with it)."""
+    before = "cpu  1000 200 300 9000 10 20 30 40 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+    after = "cpu  1100 400 350 9100 10 25 35 40 0 0\n"  # +100 user, +200 nice, +50 system, +5 irq, +5 softirq
+    assert busy_seconds(after, True, 100) - busy_seconds(before, True, 100) == pytest.approx(3.6)
+    assert busy_seconds(after, False, 100) - busy_seconds(before, False, 100) == pytest.approx(1.6)
+    assert others_share(3.6, 0.6, 2.0, 2) == pytest.approx(0.75)  # 3 of the 4 CPU-seconds were others'
+    assert others_share(0.5, 0.9, 2.0, 2) == 0.0 and others_share(1.0, 0.0, 0.0, 2) == 0.0
+    with pytest.raises(ValueError):
+        busy_seconds("intr 1 2 3\n", True, 100)
+    assert busy_seconds(Path("/proc/stat").read_text(), True, 100) > 0  # the real file has that form
+
+
+def test_threads_follow_the_free_cores():
+    from bench.speed.threads import set_threads, threads_for
+
+    assert [threads_for(free, 4) for free in (0.0, 0.4, 1.6, 2.5, 3.9, 9.0)] == [1, 1, 2, 2, 4, 4]
+    threads = torch.get_num_threads()
+    try:
+        assert set_threads("1") == "1 thread (--threads)" and torch.get_num_threads() == 1
+        with pytest.raises(UsageError, match="--threads must be auto or a positive number of threads, got 'x'"):
+            set_threads("x")
+        assert set_threads("auto").startswith(f"{torch.get_num_threads()} thread")
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("bad", [-1, 0, "x", None, 1.5, True])
@@ -435,28 +362,3 @@ def test_the_gpu_check_runs_its_cpu_path_and_skips_the_cuda_parts_in_one_line(tm
     summary = (tmp_path / "summary.md").read_text()
     assert "member 2 of 4 against its solo run, 20 steps eager: bit for bit equal" in summary
     assert "skipped without CUDA: compiled against eager, the throughput tables, `bench sweep quick`" in summary
-
-
-def test_threads_follow_the_cores_other_processes_leave_free_and_niced_ones_count_as_free():
-    from bench.speed.threads import free_cores, set_threads
-
-    cores = os.cpu_count() or 1
-    busy = [sys.executable, "-c", "while True: pass"]
-    for command, held in ((busy, 1.0), (["nice", "-n", "19", *busy], 0.0)):
-        # started through a shell that exits at once: another process's, not our child (ours would count as ours)
-        started = subprocess.run(["sh", "-c", f"{shlex.join(command)} >/dev/null 2>&1 & echo $!"],
-                                 capture_output=True, text=True, check=True)
-        hog = int(started.stdout)
-        try:
-            time.sleep(0.3)  # let it start spinning
-            free = free_cores(0.6)
-        finally:
-            os.kill(hog, signal.SIGKILL)
-        assert cores - held - 0.4 <= free <= cores - held + 0.4, (command[0], free)
-    threads = torch.get_num_threads()
-    try:
-        assert set_threads("1") == "1 thread (--threads)" and torch.get_num_threads() == 1
-        with pytest.raises(UsageError, match="--threads must be auto or a positive number of threads, got 'x'"):
-            set_threads("x")
-    finally:
-        torch.set_num_threads(threads)

@@ -89,4 +89,4 @@ def test_a_merge_killed_before_removing_the_old_files_keeps_the_newer_row(tmp_pa
     old.to_parquet(tmp_path / "20250101T0-aaaaaa.parquet")  # as if killed after the rename, before the unlink
     assert read_results(tmp_path)[["cell_key", "status"]].values.tolist() == [["x", "ok"]]
     from bench.store import finished_cells
-    assert finished_cells(tmp_path).values.tolist() == [["x", "ok"]]
+    assert finished_cells(tmp_path)[["cell_key", "status"]].values.tolist() == [["x", "ok"]]

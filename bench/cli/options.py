@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from bench.errors import did_you_mean
-from bench.speed.autocompile import COMPILE_MODES
 from bench.sweep.presets import DEFAULTS
 from bench.tasks import load_builtin_tasks
 from bench.training.checkpoint import DEFAULT_EVERY_S
@@ -122,10 +121,20 @@ def cpu_threads(args: argparse.Namespace, device) -> str:
 
 
 def add_compile(parser: argparse.ArgumentParser) -> None:
-    """--compile auto|on|off of run and sweep (bench bench's --compile is a switch of its own)."""
-    parser.add_argument("--compile", default="auto", choices=COMPILE_MODES, metavar="auto|on|off",
-                        help="compile the training step with torch.compile: auto (default) where the measured time "
-                             "saved exceeds twice the compile time (long runs), on, or off")
+    """--compile off|on of run and sweep (bench bench's --compile is a switch of its own)."""
+    parser.add_argument("--compile", default="off", choices=["off", "on"], metavar="off|on",
+                        help="compile the training step with torch.compile: off (default) or on. Compiled steps round "
+                             "differently from eager ones, and on a CPU their numbers also depend on the thread count "
+                             "and the ensemble size: rows say so (column numerics) and tables name the cells that "
+                             "pool them with eager rows")
+
+
+def add_retrain_changed(parser: argparse.ArgumentParser) -> None:
+    """--retrain-changed of run and sweep."""
+    parser.add_argument("--retrain-changed", action="store_true",
+                        help="train again the stored cells whose init scheme or task has changed code since their "
+                             "rows were written (each row records a fingerprint of that code; without this flag "
+                             "such a folder is refused)")
 
 
 def add_checkpoint(parser: argparse.ArgumentParser) -> None:
@@ -175,10 +184,9 @@ def task_options(args: argparse.Namespace) -> dict[str, str]:
 
 @contextmanager
 def measuring_share() -> Iterator[None]:
-    """Around a run: print, when this process measured anything (ensemble sizes, eager steps, compile probes),
-    the seconds it spent measuring and their share of the run, and apart from them what the run reused of
-    that time (a probe's compile, the warm-up's first-use costs; the sizes' timing aims at under a tenth of
-    the job it sizes)."""
+    """Around a run: print, when this process measured the ensemble sizes, the seconds it spent measuring and
+    their share of the run, and apart from them what the run reused of that time (the warm-up's first-use
+    costs; the sizes' timing aims at under a tenth of the job it sizes)."""
     from bench.speed.ensemble_size import measuring_seconds, reused_seconds
 
     before, reused_before, started = measuring_seconds(), reused_seconds(), time.perf_counter()

@@ -85,7 +85,8 @@ def _results(path: str):
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from bench.report.tables import cell_table, left_out_of_mean, metric_rows, metrics_in, render_table, seeds_caption
+    from bench.report.tables import (cell_table, left_out_of_mean, metric_rows, metrics_in, pooled_differently,
+                                     render_table, seeds_caption)
     from bench.metrics import declared
     results = _results(args.results)
     present = metrics_in(results)
@@ -100,7 +101,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         print(f"{chr(10) if metric != metrics[0] else ''}{metric}: {declaration.label}, {declaration.direction} is better")
         cells = cell_table(rows, metric)
         print(render_table(cells, args.format, metric))
-        print(f"{metric}: {seeds_caption(cells)}.{left_out_of_mean(cells)}", file=sys.stderr)
+        print(f"{metric}: {seeds_caption(cells)}.{left_out_of_mean(cells)}{pooled_differently(rows)}", file=sys.stderr)
     left_out = results["status"].value_counts().drop(OK, errors="ignore").sort_index()
     if len(left_out):
         print("not in the table: " + ", ".join(f"{n} {s}" for s, n in left_out.items()), file=sys.stderr)

@@ -8,18 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_threads, common, cpu_threads,
+from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_retrain_changed, add_threads, common, cpu_threads,
                                measuring_share, members, positive, task_options)
 from bench.errors import BenchError, UsageError
 from bench.metrics import METRICS, declared
-from bench.models import PRECISIONS
+from bench.registry import OneOf
 from bench.signals import SignalLibrary
 from bench.status import FAILED, OK
 from bench.sweep.presets import DEFAULTS, preset_names, run_spec
-from bench.training import TRAIN_PARAMS, TrainConfig
-
-TRAIN_FLAGS = ("steps", "lr", "lr_step", "lr_gamma", "batch_size", "eval_every", "precision")  # TrainConfig fields
-
+from bench.training.config import SETTINGS, TRAIN_PARAMS
 
 def setting(name: str):
     """An argparse type checking a training setting by its declared type and domain (``TRAIN_PARAMS``), as a
@@ -38,6 +35,18 @@ def setting(name: str):
     return convert
 
 
+def add_training_settings(parser: argparse.ArgumentParser) -> None:
+    """One flag per declared training setting (``bench.training.config``), each taking comma-separated values
+    to sweep."""
+    group = parser.add_argument_group("training settings (a comma-separated list of values sweeps one)")
+    for name, declaration in SETTINGS.items():
+        param = TRAIN_PARAMS[name]
+        choices = f"; one of {', '.join(param.bound.choices)}" if isinstance(param.bound, OneOf) else ""
+        default = "none" if param.default is None else param.default
+        group.add_argument("--" + name.replace("_", "-"), type=setting(name), metavar=name.upper(),
+                           help=f"{declaration['help']}{choices}; default {default}")
+
+
 def add_run(sub) -> None:
     run = sub.add_parser("run", parents=[common(), members()],
                          help="models x seeds on one task, as batched ensembles; record results",
@@ -45,21 +54,12 @@ def add_run(sub) -> None:
     run.add_argument("--preset", choices=preset_names(),
                      help="take training settings, architecture and task options from specs/PRESET.toml "
                           "(e.g. a paper's protocol); flags you give override them")
-    run.add_argument("--steps", type=setting("steps"), help=f"optimizer steps (default {TrainConfig.steps}); these "
-                                                            f"settings take comma-separated values to sweep")
-    run.add_argument("--lr", type=setting("lr"), help=f"Adam learning rate, e.g. 1e-4 or 1e-4,3e-4,1e-3 (members of "
-                                                      f"several rates share ensembles; default {TrainConfig.lr})")
-    run.add_argument("--lr-step", type=setting("lr_step"), help="StepLR step size in steps (default: no schedule)")
-    run.add_argument("--lr-gamma", type=setting("lr_gamma"), help="StepLR decay factor (default 1.0)")
-    run.add_argument("--batch-size", type=setting("batch_size"), help="points per step (default: full batch)")
-    run.add_argument("--eval-every", type=setting("eval_every"),
-                     help=f"steps between full-signal metrics with minibatches (default {TrainConfig.eval_every})")
-    run.add_argument("--precision", choices=PRECISIONS,
-                     help="matmul precision of layers 1.. (layer 0 stays exact float32; default fp32)")
+    add_training_settings(run)
     run.add_argument("--params", type=positive(int), metavar="N",
                      help="instead of --width: each model gets the width whose trainable parameter count is nearest N")
     add_compile(run)
     add_threads(run)
+    add_retrain_changed(run)
     add_checkpoint(run)
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
     run.add_argument("--max-members", type=positive(int),
@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.width and args.params:
         raise UsageError("give --width or --params (a parameter budget), not both")
     spec = run_spec(library, args.model, args.task, args.width, args.layers, args.seeds, params=args.params,
-                    train={key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None},
+                    train={key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None},
                     preset=args.preset, task_options=task_options(args),
                     ntk=tuple(args.ntk.split(",")) if args.ntk else None, ntk_points=args.ntk_points)
     device = resolve_device(args.device)
@@ -87,7 +87,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out or DEFAULTS["out"])
     tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
     with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False)
+        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False,
+                          retrain_changed=args.retrain_changed)
         finished = len(plan.progress.cells) - len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
@@ -104,8 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         with measuring_share():
             rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                            compile_mode=args.compile, checkpoint_every_s=args.checkpoint_every)
-    varied = [key for key in TRAIN_FLAGS if len({getattr(train, key) for train in spec.trains}) > 1]
+                            compile=args.compile == "on", checkpoint_every_s=args.checkpoint_every)
+    varied = [key for key in SETTINGS if len({getattr(train, key) for train in spec.trains}) > 1]
     for row in rows:
         print(_member_line(row, varied))
     print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
@@ -125,7 +126,7 @@ def _count(n: int, noun: str) -> str:
 def _member_line(row: dict[str, Any], varied: list[str] = ()) -> str:
     """One member's result: final and best of its task's main metric (``main_metric``), speed, status; with
     the ``varied`` training settings named (several values were asked for)."""
-    head = f"{row['model_spec']:28s} seed={row['seed']:<3d}" + "".join(f" {key}={row[key]:g}" for key in varied)
+    head = f"{row['model_spec']:28s} seed={row['seed']:<3d}" + "".join(f" {key}={_value(row[key])}" for key in varied)
     if row["status"] in FAILED:
         return f"{head} {row['status']}: {row['error']}"
     metric = declared(row["main_metric"])
@@ -135,6 +136,10 @@ def _member_line(row: dict[str, Any], varied: list[str] = ()) -> str:
               else f"held-out {name}={row[name]:7.{d}f}  fit={row[fit]:7.{d}f}  at best fit (step "
                    f"{row['best_step']}): {row['best_' + name]:7.{d}f} / {row['best_' + fit]:7.{d}f}")
     return f"{head} {scores} {row['steps_per_s']:8.1f} steps/s  {status}{_other_scores(row, metric)}"
+
+
+def _value(value: Any) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
 
 
 def _other_scores(row: dict[str, Any], main) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, add_threads,
+from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, add_retrain_changed, add_threads,
                                common, cpu_threads, measuring_share, non_negative, positive)
 from bench.errors import BenchError, UsageError
 from bench.signals import SignalLibrary
@@ -34,6 +34,7 @@ def add_sweep(sub) -> None:
                             "fastest on this device, at most 16)")
     add_compile(sweep)
     add_threads(sweep)
+    add_retrain_changed(sweep)
     add_checkpoint(sweep)
     sweep.add_argument("--executor", default="local", choices=["local", "ray"],
                        help="local: train here, on --device (default); ray: each ensemble a Ray task on the "
@@ -93,7 +94,8 @@ def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespa
     from bench.sweep.run import plan_sweep, results_lock, run_plan
 
     with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=sweep, cells=cells)
+        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=sweep, cells=cells,
+                          retrain_changed=args.retrain_changed)
         total, left = len(plan.progress.cells), len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)
@@ -104,7 +106,7 @@ def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespa
               file=sys.stderr, flush=True)
         with measuring_share():
             return run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                            compile_mode=args.compile, executor=executor, checkpoint_every_s=args.checkpoint_every)
+                            compile=args.compile == "on", executor=executor, checkpoint_every_s=args.checkpoint_every)
 
 
 def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor,
@@ -213,13 +215,15 @@ def cmd_status(args: argparse.Namespace) -> int:
               + ", ".join(f"{n} {s}" for s, n in counts.items()))
         return 0
     state = progress_of(spec, out)
-    statuses = list(state.status.values())
+    statuses = [status for key, status in state.status.items() if key not in state.changed]
     done = {s: statuses.count(s) for s in FINISHED}
     failed = {s: statuses.count(s) for s in FAILED}
+    stale = (f", {len(state.changed)} stale (made by other code of {', '.join(sorted(set(state.changed.values())))}"
+             f" than now; bench sweep --retrain-changed trains them again)" if state.changed else "")
     line = (f"{spec.name}: {len(state.cells)} cells: {sum(done.values())} done ({done[OK]} ok, "
             f"{done[DIVERGED]} diverged), {sum(failed.values())} failed ({failed[ERROR]} error, "
-            f"{failed[OOM]} oom; the next sweep runs them again), "
-            f"{len(state.cells) - len(statuses)} not run yet")
+            f"{failed[OOM]} oom; the next sweep runs them again){stale}, "
+            f"{len(state.cells) - len(state.status)} not run yet")
     remaining = eta(results, len(state.left))
     print(line + (f"; {remaining}" if remaining else ""))
     return 0

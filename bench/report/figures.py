@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.columns import CURVE_STEPS, curve_column, param_column, param_name
 from bench.plotting import pyplot, save_png_and_pdf
 from bench.metrics import declared
 from bench.report.tables import natural, with_setting
@@ -40,7 +41,7 @@ def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for key, models in sorted(given.items()):
         varied = [name for name, values in models.items() if len(values) > 1]
         if varied:
-            found[f"param.{key}"] = ok[ok["model"].isin(varied)]
+            found[param_column(key)] = ok[ok["model"].isin(varied)]
     return found
 
 
@@ -118,7 +119,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     made += save_png_and_pdf(fig, out, f"{metric}_per_signal")
 
     for column, subset in swept(ok).items():
-        name = column.removeprefix("param.")
+        name = param_name(column) or column
         # one line per model spec but the swept value, one panel per setting but the swept one: nothing pooled
         varied = (column, "param_budget", "width") if column == "n_params" else (column,)  # one axis, three names
         subset = with_setting(subset, leave_out=varied).assign(
@@ -137,12 +138,12 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
                              f"(band: 95% CI over seeds{few_seeds(ok)})", y=1.03)
         made += save_png_and_pdf(grid.figure, out, f"{metric}_vs_{name}")
 
-    curve = f"curve_{metric}"
+    curve = curve_column(metric)
     if curve in ok and ok[curve].notna().any():
-        long = ok[["model_spec", "setting", "seed", "curve_steps", curve]].explode(["curve_steps", curve])
-        long = long.astype({"curve_steps": int, curve: float})
+        long = ok[["model_spec", "setting", "seed", CURVE_STEPS, curve]].explode([CURVE_STEPS, curve])
+        long = long.astype({CURVE_STEPS: int, curve: float})
         one = len(settings) == 1  # a single panel gets the room of a row of panels, not a narrow box
-        grid = sns.relplot(long, x="curve_steps", y=curve, hue="model_spec", hue_order=models, col="setting",
+        grid = sns.relplot(long, x=CURVE_STEPS, y=curve, hue="model_spec", hue_order=models, col="setting",
                            col_order=settings, col_wrap=min(4, len(settings)), kind="line", errorbar=("ci", 95),
                            seed=0, n_boot=200, height=3.6 if one else 2.8, aspect=1.8 if one else 1.2,
                            facet_kws={"sharey": False})

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-KEY, SECONDS, MEMBER_STEPS = "param.learned_key", "param.learn_seconds", "param.learn_member_steps"
+from bench.columns import param_column
+KEY, SECONDS, MEMBER_STEPS = (param_column(name) for name in ("learned_key", "learn_seconds", "learn_member_steps"))
 
 
 def learning_cost_table(rows: pd.DataFrame) -> pd.DataFrame:

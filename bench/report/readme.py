@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.columns import curve_column
 from bench.errors import UsageError
 from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.spectral_map import spectral_map_figures
@@ -17,7 +18,7 @@ from bench.report.learning_cost import learning_cost_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.metrics import METRICS, declared
 from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, metric_rows, metrics_in,
-                                 render_table, seeds_caption, significance)
+                                 pooled_differently, render_table, seeds_caption, significance)
 from bench.status import OK
 
 
@@ -69,7 +70,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         lines += [f"## {declaration.label}: `{metric}`, {declaration.direction} is better", "",
                   (out / f"table_{metric}.md").read_text(),
                   f"{seeds_caption(cells)}; best per row in bold. "
-                  f"{declaration.note}{left_out_of_mean(cells)}", ""]
+                  f"{declaration.note}{left_out_of_mean(cells)}{pooled_differently(rows)}", ""]
         fit = declaration.fit if declaration.fit in rows else None
         whole = rows[rows[fit].isna()] if fit else rows  # held-out rows score other points: not converted
         for conversion in declaration.conversions:
@@ -86,7 +87,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
             lines += [f"![{png}]({png})", ""]
         if fit and rows[fit].notna().any():
             lines += held_out_section(rows, metric, out)
-        if metric not in fits and f"curve_{metric}" in rows:  # a score tracked in training (the task's main one)
+        if metric not in fits and curve_column(metric) in rows:  # a score tracked in training (the task's main one)
             lines += ntk_prediction_section(rows, metric, out)
     # rows written before the column existed hold NaN there: the first row that names its metric decides
     named = ok["main_metric"].dropna() if "main_metric" in ok else pd.Series(dtype=object)

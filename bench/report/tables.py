@@ -11,40 +11,33 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from bench.columns import option_name, table_settings
 from bench.errors import UsageError
 from bench.metrics import METRICS, Conversion, Metric, declared
 from bench.status import OK
+from bench.training.config import SETTINGS
 
 MEAN_ROW = "mean over signals"  # the label of a table's last row
-OPTION_PREFIX = "option."  # the columns of a task's options
-
-# Columns that make runs of one signal different experiments; a row of a table is a signal plus those
-# of them that vary in the results (e.g. "camera task=poisson-lapl", "arch width=256").
-SETTING_COLUMNS = ("task", "param_budget", "width", "layers", "steps", "lr", "lr_step", "lr_gamma", "batch_size", "n_samples",
-                   "height_px", "width_px", "noise_snr", "noise_std", "noise_seed", "mask",
-                   # never pool results of two versions of a target (another file content, or rows from before
-                   # bench.sweep.plan.TARGET_REVISION 2, which lack these columns)
-                   "signal_fingerprint", "target_revision",
-                   # the other training settings (columns of every row since the first version)
-                   "eval_every", "batch_seed", "precision")
 
 
 def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.DataFrame:
-    """``rows`` plus a ``setting`` column: the signal, and each setting column (but ``leave_out``) that takes
-    several values for one signal (a column that only differs between signals, such as a clip's length,
-    says nothing new); then each task option (``option.*``) that still splits rows of one setting, so that
-    cells that differ in any option are never pooled (an option the columns before already tell apart,
-    e.g. max_samples beside n_samples, adds nothing to the label)."""
+    """``rows`` plus a ``setting`` column: the signal, and each setting or target column (``bench.columns``;
+    but ``leave_out``) that takes several values for one signal (e.g. "camera task=poisson-lapl", "arch
+    width=256"; a column that only differs between signals, such as a clip's length, says nothing new); then
+    each task option that still splits rows of one setting, so that cells that differ in any option are
+    never pooled (an option the columns before already tell apart, e.g. max_samples beside n_samples, adds
+    nothing to the label). Rows of two versions of a target (another file content, or rows from before
+    ``bench.sweep.plan.TARGET_REVISION`` 2, which lack those columns) are never pooled either."""
     if "param_budget" in rows and rows["param_budget"].notna().any():  # the width follows from budget and model
         leave_out = (*leave_out, "width")
-    varying = [c for c in SETTING_COLUMNS if c not in leave_out
+    varying = [c for c in table_settings(SETTINGS) if c not in leave_out
                and c in rows and text(rows[c]).groupby(rows["signal"]).nunique().gt(1).any()]
     label = text(rows["signal"])
     for column in varying:
         label = label + f" {column}=" + text(rows[column])
-    for column in sorted(c for c in rows.columns if c.startswith(OPTION_PREFIX) and c not in leave_out):
+    for column in sorted(c for c in rows.columns if option_name(c) is not None and c not in leave_out):
         if text(rows[column]).groupby(label).nunique().gt(1).any():
-            label = label + f" {column.removeprefix(OPTION_PREFIX)}=" + text(rows[column])
+            label = label + f" {option_name(column)}=" + text(rows[column])
     return rows.assign(setting=label)
 
 
@@ -81,6 +74,33 @@ def left_out_of_mean(cells: pd.DataFrame) -> str:
     partial = partial_signals(cells)
     return (f" The mean over signals leaves out {', '.join(partial)}: not every model has results there (yet)."
             if partial else "")
+
+
+def made_by(rows: pd.DataFrame) -> pd.Series:
+    """What, besides its cell, each row's numbers depend on: its ``numerics`` (see
+    ``bench.sweep.execute.numerics``; rows from before that column: "compiled" or "eager" from ``compiled``),
+    the device's kind (the GPU's name, or the CPU model without the thread count) and the torch version."""
+    before = (rows["compiled"].map(lambda c: "compiled" if c is True else "eager") if "compiled" in rows
+              else pd.Series("eager", index=rows.index))
+    how = rows["numerics"].where(rows["numerics"].notna(), before) if "numerics" in rows else before
+    kind = rows["device_name"].map(lambda name: str(name).split(" (")[0]) if "device_name" in rows else ""
+    torch_version = rows["torch"].astype(str) if "torch" in rows else ""
+    return how.astype(str) + " on " + kind + " with torch " + torch_version
+
+
+def pooled_differently(ok: pd.DataFrame) -> str:
+    """A caption sentence counting the cells of a table (setting x model) whose seeds were made differently
+    (``made_by``: compiled beside eager steps, several device kinds or torch versions), whose spread then
+    holds that difference too; "" when every cell's rows were made alike."""
+    if ok.empty:
+        return ""
+    made = with_setting(ok).assign(made_by=made_by(ok))
+    ways = made.groupby(["setting", "model_spec"])["made_by"].nunique()
+    mixed = int((ways > 1).sum())
+    if not mixed:
+        return ""
+    return (f" {mixed} of {len(ways)} cells pool seeds made differently ({'; '.join(sorted(made['made_by'].unique()))}):"
+            f" their spread holds that difference too.")
 
 
 def seeds_per_cell(cells: pd.DataFrame) -> list[int]:

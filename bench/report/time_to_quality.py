@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.columns import CURVE_STEPS, curve_column
 from bench.metrics import METRICS, time_to_quality
 
 
@@ -17,16 +18,16 @@ def _is_curve(value) -> bool:
 def with_time_to_quality(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with ``steps_to_*`` and ``seconds_to_*`` columns for every metric with levels whose curve
     they hold (``curve_{metric}``, ``curve_steps``, ``seconds``, ``steps``); rows without that curve keep NaN."""
-    needed = {"curve_steps", "seconds", "steps"}
+    needed = {CURVE_STEPS, "seconds", "steps"}
     if not needed <= set(rows.columns):
         return rows
     rows = rows.copy()
     for metric, declaration in METRICS.items():
-        curve = f"curve_{metric}"
+        curve = curve_column(metric)
         if not declaration.levels or curve not in rows:
             continue
-        found = [time_to_quality(metric, list(row["curve_steps"]), list(row[curve]), row["seconds"], row["steps"])
-                 if _is_curve(row[curve]) and _is_curve(row["curve_steps"]) else {}
+        found = [time_to_quality(metric, list(row[CURVE_STEPS]), list(row[curve]), row["seconds"], row["steps"])
+                 if _is_curve(row[curve]) and _is_curve(row[CURVE_STEPS]) else {}
                  for _, row in rows.iterrows()]
         for column in dict.fromkeys(key for columns in found for key in columns):
             rows[column] = [columns.get(column, float("nan")) for columns in found]

@@ -1,4 +1,8 @@
-"""How many members to train together on this device, measured once per problem shape and cached.
+"""How many members to train together on a CPU, measured once per problem shape and cached.
+
+Only the speed depends on it: a member's eager numbers on a CPU are the same in an ensemble of any size
+(tests/test_determinism.py). On CUDA, where the batch count changes them, sizes are not measured: every
+ensemble trains the sweep's largest size, padded (``bench.sweep.execute.train_cells``).
 
 Batching members is not always faster: on a CPU a large ensemble of long signals can run at a fraction of
 the member-steps/s of a few members (cache pressure), while short signals favour large ensembles, and on
@@ -24,6 +28,7 @@ import torch
 from bench.models import ModelChoice, load_builtin_models
 from bench.provenance import device_name
 from bench.speed.caches import cache_root
+from bench.speed.cpu_share import CpuShare
 from bench.speed.measure import measure
 from bench.store import write_atomically
 from bench.training import Problem, TrainConfig
@@ -33,18 +38,16 @@ MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less th
 MAX_TUNE_STEPS = 200
 WARMUP_STEPS = 3  # untimed steps of one member before any size is timed (first-use costs: allocator, threads)
 TUNE_BUDGET_S = 30.0  # measuring one shape takes at most this long ...
-MEASURE_SHARE = 0.06  # ... and aims at this share of the work it sizes (predicted at the best rate timed so far),
-# which leaves room below a tenth of the run for a compile probe's timed steps
+MEASURE_SHARE = 0.06  # ... and aims at this share of the work it sizes (predicted at the best rate timed so far)
 TOLERANCE = 0.05  # sizes within 5% of the fastest count as equally fast; the largest of them is chosen
 SLOWER = 0.7  # a size under this share of the best rate so far ends the timing (a small dip does not: a GPU's
 # rate can dip at 2 members and climb to many times the first size's after)
 BUSY = 0.25  # other processes used more than this share of the CPUs while timing: measure again next time
 
-DEFAULT_CAPS = (1, 2, 4, 8, 16)  # the caps a sweep asks sizes for: powers of two up to its 16-member limit
 _measured_here: set[str] = set()  # keys this process measured (a busy reading is not measured twice by one process)
 _warmed_up = [False]  # whether this process has trained the sizes' warm-up steps (its first-use costs are paid)
-_spent_s = {"measuring": 0.0}  # wall seconds this process spent measuring (sizes, eager steps, compile probes),
-# less the parts its runs reused, kept under their own names ("compiling", "warming up")
+_spent_s = {"measuring": 0.0}  # wall seconds this process spent measuring the ensemble sizes,
+# less the part its runs reused, kept under its own name ("warming up")
 
 
 def measuring_seconds() -> float:
@@ -54,21 +57,16 @@ def measuring_seconds() -> float:
 
 
 def reused_seconds() -> dict[str, float]:
-    """Wall seconds of measuring that this process's runs reused, by what they did: {"compiling": a probe's
-    compile of the step the run then ran, "warming up": the process's first-use costs (torch's lazy imports,
-    the allocator's growth), which the run's first ensemble would otherwise pay}."""
+    """Wall seconds of measuring that this process's runs reused, by what they did: {"warming up": the
+    process's first-use costs (torch's lazy imports, the allocator's growth), which the run's first ensemble
+    would otherwise pay}."""
     return {what: seconds for what, seconds in _spent_s.items() if what != "measuring"}
 
 
 def count_as_reused(what: str, seconds: float) -> None:
-    """``seconds`` of measuring that did what a run then reused (``what``: "compiling", "warming up")."""
+    """``seconds`` of measuring that did what a run then reused (``what``: "warming up")."""
     _spent_s["measuring"] -= seconds
     _spent_s[what] = _spent_s.get(what, 0.0) + seconds
-
-
-def measured_here(key: str) -> bool:
-    """Whether this process took the measurement ``key`` (rather than reading it from the cache)."""
-    return key in _measured_here
 
 
 def cache_path() -> Path:
@@ -140,24 +138,18 @@ def cached_measurement(key: str, measure_now: Callable[[], dict | None],
     return entry
 
 
-def cache_key(problem: Problem, cap: int, compile: bool = False, what: str = "sizes") -> str:
-    """The cache entry of ``problem``'s shape on its task's device: ``what`` is measured ("sizes": the
-    ensemble sizes up to ``cap``; other measurements name themselves, with ``cap`` their ensemble size)."""
+def cache_key(problem: Problem, cap: int, compile: bool = False) -> str:
+    """The cache entry of the ensemble sizes up to ``cap`` for ``problem``'s shape on its task's device."""
     task, train = problem.task, problem.train
     samples = min(train.batch_size or task.size, task.size)
     fields = {"device": device_name(task.coords.device), "torch": torch.__version__, "task": task.name,
               "model": problem.model.entry.name, "d_in": task.info.d_in, "d_out": task.info.d_out,
               "width": problem.width, "layers": problem.layers, "samples": samples, "precision": train.precision,
               "cap": cap}
-    extra = ({"compiled": True} if compile else {}) | ({"what": what} if what != "sizes" else {})
+    extra = {"compiled": True} if compile else {}
     if "loss" in task.meta:  # a task whose loss is an option (e.g. sdf): another loss is another step to time
         extra["loss"] = task.meta["loss"]
     return json.dumps(fields | extra, sort_keys=True)
-
-
-def read_cache() -> dict:
-    """Every entry of the cache (an unreadable file counts as empty)."""
-    return _read(cache_path())
 
 
 def _read(path: Path) -> dict:
@@ -261,46 +253,3 @@ def member_steps_per_s(problem: Problem, size: int, compile: bool, expected: flo
 def _steps_lasting(seconds: float, steps_per_s: float) -> int:
     """Steps that take a bit more than ``seconds`` at ``steps_per_s`` (TUNE_STEPS to MAX_TUNE_STEPS)."""
     return min(MAX_TUNE_STEPS, max(TUNE_STEPS, math.ceil(seconds * steps_per_s * 1.1)))
-
-
-class CpuShare:
-    """The share of all CPUs that other processes used since construction: from /proc/stat (Linux), minus
-    the CPU time of this process and of its children (torch.compile's worker processes); 0 where
-    /proc/stat is absent. Without ``niced``, processes at a lower priority are left out (they yield their
-    cores to ours). (psutil would add a dependency for these few lines.)"""
-
-    def __init__(self, niced: bool = True):
-        self.niced = niced
-        self.wall, self.own, self.busy = time.perf_counter(), _own_seconds(), _busy_seconds(niced)
-
-    def others(self) -> float:
-        busy = _busy_seconds(self.niced)
-        if busy is None or self.busy is None:
-            return 0.0
-        wall = (time.perf_counter() - self.wall) * (os.cpu_count() or 1)
-        return max(0.0, (busy - self.busy) - (_own_seconds() - self.own)) / wall if wall > 0 else 0.0
-
-
-def _own_seconds() -> float:
-    """CPU seconds of this process, its finished children and its running children (from /proc)."""
-    times = os.times()
-    seconds = times.user + times.system + times.children_user + times.children_system
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(command name)"
-        except (OSError, IndexError):
-            continue  # the process ended meanwhile
-        if int(fields[1]) == os.getpid():  # ppid; utime and stime follow at 11 and 12
-            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return seconds
-
-
-def _busy_seconds(niced: bool = True) -> float | None:
-    """CPU seconds all processes spent busy since boot (user + nice + system + irq + softirq + steal;
-    without ``niced``, less the time of processes at a lower priority, which yield their cores to ours)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    except (OSError, ValueError):
-        return None
-    return (user + (nice if niced else 0) + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

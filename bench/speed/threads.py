@@ -13,7 +13,7 @@ import time
 import torch
 
 from bench.errors import UsageError
-from bench.speed.ensemble_size import CpuShare
+from bench.speed.cpu_share import CpuShare
 
 SAMPLE_S = 0.3  # seconds of /proc/stat sampled to see what other processes use
 
@@ -27,12 +27,18 @@ def free_cores(sample_s: float = SAMPLE_S) -> float:
     return max(0.0, cores * (1.0 - share.others()))
 
 
+def threads_for(free: float, cores: int) -> int:
+    """The threads of ``--threads auto`` where ``free`` of ``cores`` cores are free: the nearest count, at
+    least one."""
+    return max(1, min(cores, round(free)))
+
+
 def set_threads(setting: str) -> str:
     """Apply ``--threads`` ("auto" or a count) on the CPU; returns what the run header says of it."""
     cores = os.cpu_count() or 1
     if setting == "auto":
         free = free_cores()
-        threads = max(1, min(cores, round(free)))
+        threads = threads_for(free, cores)
         torch.set_num_threads(threads)
         return f"{threads} thread{'s' if threads != 1 else ''} ({free:.1f} of {cores} cores free; --threads N to choose)"
     try:

@@ -13,63 +13,89 @@ from typing import Any
 
 import torch
 
+from bench.columns import CURVE_STEPS, Row, best_column, curve_column, option_column, param_column
 from bench.errors import UsageError, is_out_of_memory
 from bench.metrics import time_to_quality
 from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
 from bench.status import ERROR, OOM
-from bench.speed.autocompile import should_compile
 from bench.speed.ensemble_size import cache_key, members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task, load_builtin_tasks
-from bench.training import Problem, train
+from bench.training import MemberOutcome, Problem, train
 from bench.training.checkpoint import DEFAULT_EVERY_S, Checkpoint
+
+
+LOST_WORKER = {"device": "unknown", "device_name": "unknown (the worker was lost)"}
 
 
 def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool,
                 ntk: NtkOptions | None = None, compile: bool = False,
-                checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:
+                checkpoint: Checkpoint | None = None, batch: int | None = None) -> list[dict[str, Any]]:
     """Train ``cells`` as one ensemble on ``task`` (already on ``device``); one row per cell, with NTK
-    summaries at the stages ``ntk`` asks for; ``checkpoint``: resume from it and save to it (``train``)."""
+    summaries at the stages ``ntk`` asks for; ``checkpoint``: resume from it and save to it (``train``).
+    ``batch``: train exactly this many members, the cells and copies of them (whose rows are dropped), so
+    that kernels chosen by the batch count (cuBLAS's) compute every cell the same way whatever the packing."""
     first = cells[0]
     arch = Architecture.of(task.info, first.width, first.layers)
-    model, used = build_ensemble([cell.member for cell in cells], arch, task.info)
+    padded = [cells[i % len(cells)] for i in range(max(batch or 0, len(cells)))]
+    model, used = build_ensemble([cell.member for cell in padded], arch, task.info)
     model.to(device)
     stages = ntk.stages if ntk else ()
-    spectral = [{} for _ in cells]
+    spectral = [{} for _ in padded]
     if "init" in stages:
         spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_init"))]
-    outcome = train(model, task, first.train, progress, compile, checkpoint, [cell.train for cell in cells])
+    outcome = train(model, task, first.train, progress, compile, checkpoint, [cell.train for cell in padded])
     if "final" in stages:
         spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_final"))]
     samples = min(first.train.batch_size or task.size, task.size)
     shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "compiled": outcome.compiled,
+              "numerics": numerics(device, outcome.compiled, model.size),
               "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
               "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
-    return [_columns(task, cell, params, device) | shared | ntk_columns | {
-        "status": member.status, task.metric: member.final, f"best_{task.metric}": member.best,
-        "best_step": member.best_step, "diverged_step": member.diverged_step, "error": None,
-        "curve_steps": member.curve_steps, f"curve_{task.metric}": member.curve,
-    } | time_to_quality(task.metric, member.curve_steps, member.curve, outcome.seconds, first.train.steps)
-        | ({f"curve_{task.held_out.metric}": member.held_out_curve} | time_to_quality(
-            task.held_out.metric, member.curve_steps, member.held_out_curve, outcome.seconds, first.train.steps)
-           if task.held_out else {})
-        | member.extra | {f"best_{name}": value for name, value in member.best_extra.items()}
-        for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
+    return [Row.of(_columns(task, cell, params, provenance(device)), shared, ntk_columns, _scores(task, member, outcome.seconds,
+                                                                               first.train.steps))
+            for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
+
+
+def _scores(task: Task, member: MemberOutcome, seconds: float, steps: int) -> Row:
+    """A member's outcome, metrics, curves and artifacts (``bench.columns``): the task's metric at the end and at
+    its best step, the curve and the steps to each level of it (and of the held-out metric), the task's other
+    scores at the end and at the best step."""
+    curves = {task.metric: member.curve} | ({task.held_out.metric: member.held_out_curve} if task.held_out else {})
+    row = Row.of({"status": member.status, "error": None, "best_step": member.best_step,
+                  "diverged_step": member.diverged_step, CURVE_STEPS: member.curve_steps},
+                 {task.metric: member.final, best_column(task.metric): member.best},
+                 {curve_column(metric): curve for metric, curve in curves.items()})
+    for metric, curve in curves.items():
+        row.add(time_to_quality(metric, member.curve_steps, curve, seconds, steps))
+    return row.add(member.extra).add({best_column(name): value for name, value in member.best_extra.items()})
+
+
+def numerics(device: torch.device, compiled: bool, batch: int) -> str:
+    """What a row's numbers depend on besides its cell, the device kind and torch (the ``numerics`` column):
+    nothing more for eager steps on a CPU ("eager": their numbers do not change with the ensemble size or the
+    thread count, see tests/test_determinism.py); the batch count on CUDA, whose batched kernels are chosen by
+    it; and the batch and thread count of compiled steps, whose generated reductions are split by both."""
+    if device.type == "cpu" and not compiled:
+        return "eager"
+    count = torch.get_num_threads()
+    threads = f", {count} thread{'s' if count != 1 else ''}" if device.type == "cpu" else ""
+    return f"{'compiled' if compiled else 'eager'}, batch {batch}{threads}"
 
 
 def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool = True,
             debug: bool = False, ntk: NtkOptions | None = None, compile: bool = False,
-            checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:
+            checkpoint: Checkpoint | None = None, batch: int | None = None) -> list[dict[str, Any]]:
     """``train_cells`` with failures as data. A failing ensemble is split in halves and each half retried,
     so out-of-memory finds a size that fits and one bad member (say, an init scheme that raises) cannot
     fail the others; a single member that still fails is recorded with status "oom" or "error" and the
     exception's message. With ``debug`` other exceptions propagate instead; a usage error (a setting that
     cannot work, whatever the ensemble size) always does. ``checkpoint`` serves the whole ensemble only (its
-    halves start over)."""
+    halves start over). ``batch`` (see ``train_cells``) is halved with the ensemble."""
     try:
-        return train_cells(task, cells, device, progress, ntk, compile, checkpoint)
+        return train_cells(task, cells, device, progress, ntk, compile, checkpoint, batch)
     except UsageError:  # a setting that cannot work (e.g. a scheme without a default for this kind of signal)
         raise
     except Exception as exc:
@@ -81,27 +107,30 @@ def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: b
     if device.type == "cuda":
         torch.cuda.empty_cache()
     if len(cells) > 1:
-        half = (len(cells) + 1) // 2
-        return (run_job(task, cells[:half], device, progress, debug, ntk, compile)
-                + run_job(task, cells[half:], device, progress, debug, ntk, compile))
+        half, batch = (len(cells) + 1) // 2, -(-batch // 2) if batch else None
+        return (run_job(task, cells[:half], device, progress, debug, ntk, compile, batch=batch)
+                + run_job(task, cells[half:], device, progress, debug, ntk, compile, batch=batch))
     return failed_rows(task, cells, device, OOM if oom else ERROR, message)
 
 
-def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device, status: str,
+def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device | None, status: str,
                 message: str) -> list[dict[str, Any]]:
-    """Rows recording that ``cells`` could not be trained (status "oom" or "error", with the reason)."""
-    return [_columns(task, cell, cell.model.params, device) | {"status": status, "error": message} for cell in cells]
+    """Rows recording that ``cells`` could not be trained (status "oom" or "error", with the reason) on
+    ``device`` (None: on a worker that was lost, so the device is unknown)."""
+    where = provenance(device) if device else provenance(torch.device("cpu")) | LOST_WORKER
+    return [_columns(task, cell, cell.model.params, where).add({"status": status, "error": message}) for cell in cells]
 
 
-def _columns(task: Task, cell: Cell, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return ({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint,
-             "target_revision": TARGET_REVISION, "main_metric": task.table_metric}
-            | task.meta
-            | {"width": cell.width, "layers": cell.layers, "param_budget": cell.param_budget}
-            | asdict(cell.train) | provenance(device)
-            | {f"option.{key}": value for key, value in task_options(cell).items()}
-            | {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed}
-            | {f"param.{key}": value for key, value in params.items()})
+def _columns(task: Task, cell: Cell, params: dict[str, Any], where: dict[str, Any]) -> Row:
+    return Row.of({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint,
+                   "target_revision": TARGET_REVISION, "main_metric": task.table_metric},
+                  task.meta,
+                  {"width": cell.width, "layers": cell.layers, "param_budget": cell.param_budget},
+                  asdict(cell.train), where,
+                  {option_column(key): value for key, value in task_options(cell).items()},
+                  {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed,
+                   "model_code": cell.model.entry.code, "task_code": load_builtin_tasks().get(cell.task).code},
+                  {param_column(key): value for key, value in params.items()})
 
 
 def task_options(cell: Cell) -> dict[str, Any]:
@@ -121,16 +150,19 @@ class JobRunner:
     """What training a job needs besides the job: the loaded tasks by ``Cell.task_key`` and how to train.
     It is shipped as is to remote workers (the tasks' tensors travel with it, so workers need no data).
 
-    tune: split each job into ensembles of the size measured fastest on the device (``bench.speed.ensemble_size``);
-    columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
+    compile: run the training step through torch.compile (its numbers differ from eager ones, see ``numerics``);
+    tune: split each job into ensembles of the size measured fastest on a CPU (``bench.speed.ensemble_size``),
+    where eager steps give every member the same numbers at any size; on CUDA, where the batch count changes
+    them, every ensemble instead trains ``batch`` members (padded, see ``train_cells``); columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
     state every ``checkpoint_every_s`` seconds and resumes from after a kill (None: no checkpoints; local
     runs only, since a remote worker's disk is not the driver's).
     """
 
     tasks: dict[tuple, Task]
     ntk: NtkOptions | None = None
-    compile_mode: str = "auto"  # auto (where it pays, see bench.speed.autocompile), on or off
+    compile: bool = False
     tune: bool = False
+    batch: int = DEFAULT_MAX_MEMBERS
     columns: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: Path | None = None
     checkpoint_every_s: float = DEFAULT_EVERY_S
@@ -148,10 +180,10 @@ class JobRunner:
         ``member_steps``: of this job and the later ones of its shape (``shape``) that this process will
         train (default: this job's), against which measuring the ensemble sizes is budgeted."""
         job = self._sized(job, task)
-        if not self.tune:
+        if not self.tune or task.coords.device.type == "cuda":
             return [job]
         problem, cap, own = self._sizing(job, task)
-        size = members_per_ensemble(problem, cap, compile=self.compile_mode == "on", member_steps=member_steps or own)
+        size = members_per_ensemble(problem, cap, compile=self.compile, member_steps=member_steps or own)
         return split(job, size)
 
     def shape(self, job: Job, task: Task) -> tuple[str, int]:
@@ -167,15 +199,14 @@ class JobRunner:
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())
         return problem_of(job, task), cap, sum(cell.train.steps for cell in job.cells)
 
-    def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False,
-            ensembles: int = 1) -> list[dict[str, Any]]:
-        """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``); ``ensembles``:
-        how many of its job's ensembles (``parts``), this one included, are still to run in this process."""
+    def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+        """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
-        compile = should_compile(self.compile_mode, problem_of(job, task), len(job), ensembles)
         checkpoint = self.checkpoint([cell.key for cell in job.cells])
-        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, compile, checkpoint)
-        return [row | self.columns for row in rows]  # the caller removes the checkpoint once they are stored
+        device = task.coords.device
+        rows = run_job(task, job.cells, device, progress, debug, self.ntk, self.compile, checkpoint,
+                       batch=self.batch if device.type == "cuda" else None)
+        return [row.add(self.columns) for row in rows]  # the caller removes the checkpoint once they are stored
 
     def checkpoint(self, cell_keys: list[str]) -> Checkpoint | None:
         """The checkpoint of the ensemble of these cells, in this order (member k of the saved weights is
@@ -197,6 +228,5 @@ class JobRunner:
 
     def failed(self, job: Job, message: str) -> list[dict[str, Any]]:
         """Rows with status "error" for every cell of a job that could not run at all (e.g. its worker died)."""
-        rows = failed_rows(self.tasks[job.cells[0].task_key], job.cells, torch.device("cpu"), ERROR, message)
-        return [row | self.columns | {"device": "unknown", "device_name": "unknown (the worker was lost)"}
-                for row in rows]
+        rows = failed_rows(self.tasks[job.cells[0].task_key], job.cells, None, ERROR, message)
+        return [row.add(self.columns) for row in rows]

@@ -24,11 +24,6 @@ RAY_RETRIES = 2  # a job whose worker dies is run again at most this many times,
 CONNECT_TIMEOUT_S = 5.0
 
 
-def alike_ahead(parts: list[Job], i: int) -> int:
-    """How many of a job's ensembles from ``parts[i]`` on have its size: they share its compiled step."""
-    return sum(len(part) == len(parts[i]) for part in parts[i:])
-
-
 class LocalExecutor:
     """Every job in this process on ``device``, one after another; each ensemble is written as it ends."""
 
@@ -48,8 +43,8 @@ class LocalExecutor:
                 # measuring the ensemble sizes is budgeted against every job of this shape still to run
                 ahead = sum(steps for key, steps in shapes[j:] if key == shapes[j][0]) if shapes else None
                 parts = runner.parts(job, task, ahead)
-                for i, part in enumerate(parts):
-                    rows = runner.run(part, task, progress, debug, ensembles=alike_ahead(parts, i))
+                for part in parts:
+                    rows = runner.run(part, task, progress, debug)
                     write(rows)
                     cells.update(rows)
 
@@ -59,7 +54,7 @@ def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) ->
     device = torch.device("cuda" if use_gpu else "cpu")
     task = runner.task(job, device)
     parts = runner.parts(job, task)
-    return [row for i, part in enumerate(parts) for row in runner.run(part, task, False, debug, alike_ahead(parts, i))]
+    return [row for part in parts for row in runner.run(part, task, False, debug)]
 
 
 class RayExecutor:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from bench.models import MemberSpec, ModelChoice, SignalInfo, width_for_budget
 from bench.sweep.spec import Spec
 from bench.training import TrainConfig
+from bench.training.config import key_settings, shared_settings
 
 DEFAULT_MAX_MEMBERS = 16  # most members per ensemble when neither the user nor the spec fixes it
 # Part of every cell key; raised whenever the way a target is made from its file changes, so that results
@@ -35,11 +36,8 @@ def _key_text_around_seed(task: str, signal: str, options: tuple, width: int | N
 @lru_cache(maxsize=4096)
 def _key_text(_identity: str, task: str, signal: str, options: tuple, width: int | None, layers: int,
               train: TrainConfig, model: str, params: tuple, fingerprint: str, budget: int | None) -> tuple[str, str]:
-    fields = asdict(train)
-    if fields["precision"] == "fp32":  # keys from before the precision option stay valid
-        del fields["precision"]
     content = {"task": task, "signal": signal, "options": dict(options), "width": width, "layers": layers,
-               "train": fields, "model": model, "params": dict(params), "seed": _SEED, "content": fingerprint,
+               "train": key_settings(train), "model": model, "params": dict(params), "seed": _SEED, "content": fingerprint,
                "revision": TARGET_REVISION}
     if budget is not None:  # a budget's cell is the budget, whatever width it resolves to (keys of widths stay)
         content |= {"width": None, "param_budget": budget}
@@ -125,18 +123,9 @@ def expand(spec: Spec) -> list[Cell]:
     return list({cell.key: cell for cell in cells}.values())
 
 
-PER_MEMBER_SETTINGS = ("lr", "lr_step", "lr_gamma")  # training settings members of one ensemble may differ in
-
-
-def shared_settings(train: TrainConfig) -> tuple:
-    """The training settings every member of an ensemble must share: all but the learning rate and its
-    schedule, which each member may have of its own (``bench.training.member_adam``)."""
-    return tuple((key, value) for key, value in asdict(train).items() if key not in PER_MEMBER_SETTINGS)
-
-
 def pack(cells: list[Cell], max_members: int) -> list[Job]:
     """Group cells that can share an ensemble (same task, options, architecture, network plan and training
-    settings but the learning rate and its schedule), in first-seen order, and split each group into the
+    settings but the per-member ones: ``bench.training.config.PER_MEMBER``), in first-seen order, and split each group into the
     fewest jobs of at most ``max_members`` cells."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:

@@ -8,7 +8,7 @@ import json
 import platform
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from bench.sweep.execute import JobRunner
 from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
-from bench.tasks import Task, load_task
+from bench.tasks import Task, load_builtin_tasks, load_task
 from bench.training.checkpoint import DEFAULT_EVERY_S
 
 # "_" prefix: pyarrow, polars and duckdb (and so pandas.read_parquet(DIR)) skip these when reading a results directory
@@ -39,23 +39,49 @@ CHECKPOINT_DIR = "_checkpoints"  # mid-run states of the ensembles in flight (.g
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a sweep stands: every cell of its plan and the status stored for each finished one."""
+    """Where a sweep stands: every cell of its plan, the status stored for each finished one, and the
+    finished cells whose stored code differs from the code now (key -> the scheme or task whose code changed)."""
 
     cells: list[Cell]
     status: dict[str, str]  # cell key -> ok / diverged / error / oom
+    changed: dict[str, str] = field(default_factory=dict)
 
     @property
     def left(self) -> list[Cell]:
         """Cells without a result: never run, or failed (error/oom) and so run again."""
         return [cell for cell in self.cells if self.status.get(cell.key) not in FINISHED]
 
+    def retraining_changed(self) -> Progress:
+        """This progress with the cells of changed code counted as not run: they train again, and their new
+        rows replace the old ones."""
+        return Progress(self.cells, {k: s for k, s in self.status.items() if k not in self.changed})
+
+    def refuse_changed(self, out_dir: Path) -> None:
+        """A usage error naming the schemes and tasks whose code changed since their rows were stored, if any."""
+        if self.changed:
+            names = ", ".join(sorted(set(self.changed.values())))
+            raise UsageError(f"{len(self.changed)} results in {out_dir} were made by other code of {names} than "
+                             f"now (its source changed since); write to a new --out, or pass --retrain-changed "
+                             f"to train those cells again")
+
 
 def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> Progress:
-    """The spec's cells (or ``cells``, e.g. a tuned test split) and the status stored for each."""
+    """The spec's cells (or ``cells``, e.g. a tuned test split), the status stored for each, and which
+    finished ones were made by other code than their scheme's and task's now (rows that recorded it)."""
     cells = expand(spec) if cells is None else cells
-    keys = {cell.key for cell in cells}
+    by_key = {cell.key: cell for cell in cells}
     stored = finished_cells(out_dir)
-    return Progress(cells, {k: s for k, s in zip(stored["cell_key"], stored["status"]) if k in keys})
+    stored = stored[stored["cell_key"].isin(by_key)]
+    changed = {}
+    for key, status, model_code, task_code in stored.itertuples(index=False):
+        if status not in FINISHED:
+            continue
+        cell = by_key[key]
+        if isinstance(model_code, str) and model_code != cell.model.entry.code:
+            changed[key] = cell.model.entry.name
+        elif isinstance(task_code, str) and task_code != load_builtin_tasks().get(cell.task).code:
+            changed[key] = f"task {cell.task}"
+    return Progress(cells, dict(zip(stored["cell_key"], stored["status"])), changed)
 
 
 def stored_spec(out_dir: Path, library: SignalLibrary) -> Spec | None:
@@ -75,20 +101,27 @@ class Plan:
     jobs: list[Job]
     tune: bool = False
     keep_spec: bool = True  # a sweep: run_plan stores the spec beside the results
+    batch: int = DEFAULT_MAX_MEMBERS  # the most members of an ensemble: on CUDA, every ensemble's batch count
 
 
 def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: int | None = None,
-               keep_spec: bool = True, cells: list[Cell] | None = None) -> Plan:
+               keep_spec: bool = True, cells: list[Cell] | None = None, retrain_changed: bool = False) -> Plan:
     """Plan the cells of ``spec`` not yet stored under ``out_dir``, writing nothing. With ``keep_spec`` (a
     sweep) the directory must hold this spec's sweep or nothing; without (``bench run``) it must not hold
     a sweep. ``max_members`` (else the spec's) fixes the ensemble size; when neither is set it is measured
-    per device. ``cells``: these instead of the spec's (runs only, ``keep_spec`` False)."""
+    per device. ``cells``: these instead of the spec's (runs only, ``keep_spec`` False). Stored results
+    made by other code of their scheme or task than now are a usage error, or, with ``retrain_changed``,
+    trained again."""
     _check_directory(out_dir, spec, library, keep_spec)
     state = progress_of(spec, out_dir, cells)
+    if retrain_changed:
+        state = state.retraining_changed()
+    state.refuse_changed(out_dir)
     if spec.ntk:
         _check_stored_ntk(spec, state, out_dir)
     cap = max_members or spec.max_members
-    return Plan(spec, state, pack(state.left, cap or DEFAULT_MAX_MEMBERS), tune=cap is None, keep_spec=keep_spec)
+    batch = cap or DEFAULT_MAX_MEMBERS
+    return Plan(spec, state, pack(state.left, batch), tune=cap is None, keep_spec=keep_spec, batch=batch)
 
 
 def _check_stored_ntk(spec: Spec, state: Progress, out_dir: Path) -> None:
@@ -139,12 +172,12 @@ def _architectures(spec: Spec, signals: set) -> list[tuple[ModelChoice, Architec
 
 
 def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.device, *,
-             progress: bool = True, debug: bool = False, compile_mode: str = "auto",
+             progress: bool = True, debug: bool = False, compile: bool = False,
              executor: LocalExecutor | RayExecutor | None = None,
              checkpoint_every_s: float | None = DEFAULT_EVERY_S) -> list[dict[str, Any]]:
     """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
-    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile_mode``: auto, on
-    or off, see ``bench.speed.autocompile``), storing each ensemble's rows as they arrive; returns the rows written. Hold
+    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile``: through
+    torch.compile, see ``bench.sweep.execute.numerics``), storing each ensemble's rows as they arrive; returns the rows written. Hold
     ``results_lock(out_dir)`` around planning and running. Run locally, each ensemble saves its state every
     ``checkpoint_every_s`` seconds (None: never) into ``out_dir/_checkpoints`` (not results, not committed)
     and a rerun after a kill resumes it from there."""
@@ -157,7 +190,7 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
     _record_environment(out_dir, device, executor.describe())
     needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
     local = isinstance(executor, LocalExecutor) and checkpoint_every_s is not None
-    runner = JobRunner(needed, plan.spec.ntk, compile_mode, plan.tune, {"sweep": plan.spec.name},
+    runner = JobRunner(needed, plan.spec.ntk, compile, plan.tune, plan.batch, {"sweep": plan.spec.name},
                        checkpoint_dir=out_dir / CHECKPOINT_DIR if local else None,
                        checkpoint_every_s=checkpoint_every_s if local else DEFAULT_EVERY_S)
     written: list[dict[str, Any]] = []

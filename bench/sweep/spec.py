@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from bench.errors import UsageError, did_you_mean
 from bench.metrics import METRICS
-from bench.models import PRECISIONS, ModelChoice, load_builtin_models
+from bench.models import ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
 from bench.signals import SignalLibrary
 from bench.tasks import effective_options, load_builtin_tasks
@@ -280,13 +280,9 @@ class _Checker:
         if key not in TRAIN_PARAMS:
             raise self.fail(f"train.{key}", f"unknown key{did_you_mean(key, TRAIN_PARAMS)}; "
                                             f"valid keys: {', '.join(TRAIN_PARAMS)}")
-        if key == "precision":
-            if value not in PRECISIONS:
-                raise self.fail("train.precision", f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
-            return value
         param = TRAIN_PARAMS[key]
         try:
-            if isinstance(value, str):  # a number written as text ("1e-4") is a typo to point out, not parse
+            if isinstance(value, str) and param.type is not str:  # a number written as text ("1e-4") is a typo
                 raise ValueError(f"{value!r} is text; write the number without quotes")
             return param.coerce(value)
         except ValueError as exc:

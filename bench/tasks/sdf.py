@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from bench.columns import ARTIFACT, declare_column
 from bench.errors import UsageError
 from bench.metrics import member_mse, spectral_centroid
 from bench.models import Ensemble, SignalInfo
@@ -39,7 +40,7 @@ LOSSES = ("siren", "regression")
 SDF_LOSS_WEIGHTS = {"surface": 3e3, "off_surface": 1e2, "normal": 1e2, "eikonal": 5e1}  # SIREN's constants
 OFF_SURFACE_SHARPNESS = 100.0  # exp(-100 |f|): SIREN's penalty on small values away from the surface
 FIGURE_GRID = 22  # points per side of the coarse field each row keeps for the report's surface figure
-FIELD_COLUMN = "sdf_field"  # that field, FIGURE_GRID^3 values x-major on [-1, 1]^3 (not a metric)
+FIELD_COLUMN = declare_column("sdf_field", ARTIFACT)  # that field, FIGURE_GRID^3 values x-major on [-1, 1]^3
 CENTROID_GRID = 64  # points per side of the grid WINNER's centroid is measured on, whatever --grid scores on
 
 

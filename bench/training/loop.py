@@ -9,43 +9,18 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from bench.errors import UsageError
 from bench.metrics import declared
-from bench.models import PRECISIONS, Ensemble
-from bench.registry import NonNegativeInt, PositiveFloat, PositiveInt, declared_params
+from bench.models import Ensemble
 from bench.tasks import Task
 from bench.training.allocator import keep_large_blocks
 from bench.training.checkpoint import Checkpoint
+from bench.training.config import TrainConfig
 from bench.training.member_adam import MemberAdam, MemberStepLR
 from bench.training.precision import matmul_precision
 from bench.training.step import TrainingStep
 from bench.training.tracking import MemberOutcome, MemberTracker, StepTimer
 
 CURVE_POINTS = 100  # about this many points of each training curve are kept (full batch)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """steps: optimizer steps; lr_step/lr_gamma: StepLR (off when lr_step is None); batch_size: points per
-    step (None = full batch); eval_every: steps between full-signal evaluations when training on minibatches
-    (full-batch training reads the metric off each step's forward pass); batch_seed: seed of the minibatch order;
-    precision: matmul precision of layers 1.. ("fp32", "tf32", "bf16"; see ``Ensemble``)."""
-
-    steps: PositiveInt = 300
-    lr: PositiveFloat = 1e-4
-    lr_step: PositiveInt | None = None
-    lr_gamma: PositiveFloat = 1.0
-    batch_size: PositiveInt | None = None
-    eval_every: PositiveInt = 100
-    batch_seed: NonNegativeInt = 0
-    precision: str = "fp32"
-
-    def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
-
-
-TRAIN_PARAMS = declared_params(TrainConfig, kind="training settings")  # each setting's type and domain
 
 
 @dataclass(frozen=True)

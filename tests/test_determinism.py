@@ -1,0 +1,241 @@
+"""A result depends on its cell alone: not on the ensemble it trained in, the thread count, the machine's
+load, the caches or a resume; and a stored result is not reused once the code of its scheme changes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from bench.cli import main
+from bench.columns import CURVE, METRIC, columns_of
+from bench.models import parse_model
+from bench.source import code_fingerprint
+from bench.store import read_results
+from bench.sweep.execute import numerics, train_cells
+from bench.sweep.plan import Cell
+from bench.training import Problem, TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = """name = "determinism"
+seeds = [0, 1, 2]
+widths = 16
+layers = 2
+[train]
+steps = 40
+lr = 3e-4
+[models]
+siren = {}
+winner = {}
+[[tasks]]
+task = "audio"
+signals = ["relay"]
+max_samples = 1024
+[[tasks]]
+task = "image"
+signals = ["camera"]
+side = 16
+"""
+
+
+def _finals(problem: Problem, size: int, threads: int) -> list[float]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        outcome = train(problem.ensemble(size), problem.task, problem.train, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    return [member.curve for member in outcome.members][:1]
+
+
+def test_eager_numbers_do_not_depend_on_the_ensemble_size_or_the_thread_count(relay_2k):
+    """What lets the ensemble size and --threads be chosen by timing on a CPU: member 0's whole curve is the
+    same bit for bit in ensembles of 1, 3 and 8 members and with 1 or 2 threads."""
+    problem = Problem(relay_2k, parse_model("siren"), 32, 2, TrainConfig(steps=30, lr=3e-4))
+    reference = _finals(problem, 1, 1)
+    for size, threads in ((3, 1), (8, 1), (1, 2), (3, 2), (8, 2)):
+        assert _finals(problem, size, threads) == reference, (size, threads)
+
+
+def test_a_padded_batch_gives_the_cells_their_own_numbers(relay_2k):
+    """On CUDA every ensemble trains a fixed batch of members (copies of its cells fill it): the rows are
+    the cells' own, one each, with the numbers they have unpadded."""
+    cells = [Cell("audio", "relay", (("max_samples", 2048),), 16, 2, TrainConfig(steps=20), parse_model(name), seed, "fp")
+             for name, seed in (("siren", 0), ("winner", 1))]
+    plain = train_cells(relay_2k, cells, torch.device("cpu"), progress=False)
+    padded = train_cells(relay_2k, cells, torch.device("cpu"), progress=False, batch=5)
+    assert [row["cell_key"] for row in padded] == [cell.key for cell in cells]
+    assert [row["curve_snr_db"] for row in padded] == [row["curve_snr_db"] for row in plain]
+    assert padded[0]["numerics"] == "eager"  # on a CPU the batch does not matter
+
+
+def test_numerics_name_what_else_the_numbers_depend_on():
+    threads = torch.get_num_threads()
+    assert numerics(torch.device("cpu"), False, 7) == "eager"
+    assert numerics(torch.device("cpu"), True, 4) == f"compiled, batch 4, {threads} thread{'s' * (threads != 1)}"
+    assert numerics(torch.device("cuda"), False, 16) == "eager, batch 16"
+
+
+def _busy_loop() -> subprocess.Popen:
+    """A process that keeps one core busy until killed (the load of another user's job)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def _sweep(spec: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", "sweep", str(spec), "--out", str(out), "--no-progress",
+                           "--device", "cpu"], env=env, cwd=REPO, capture_output=True, text=True)
+
+
+def _metrics(out: Path) -> pd.DataFrame:
+    """Every metric and curve column (``bench.columns``) by cell, with the step each best was at."""
+    rows = read_results(out).sort_values("cell_key").reset_index(drop=True)
+    columns = columns_of(rows.columns, METRIC, CURVE)
+    assert {"snr_db", "psnr_db", "curve_snr_db", "ssim", "lsd"} <= set(columns)
+    return rows[["cell_key", "best_step", *columns]]
+
+
+def test_a_sweep_gives_the_same_numbers_under_load_with_empty_caches_and_after_a_kill(tmp_path, need):
+    """The same spec three times: on a quiet machine; with every cache empty and one core kept busy (the
+    thread count and ensemble sizes are then chosen differently); and killed mid-way, then resumed. Every
+    metric column is bit-identical."""
+    need("relay", "camera")
+    spec = tmp_path / "determinism.toml"
+    spec.write_text(SPEC)
+    env = os.environ | {"BENCH_MEMBERS_CACHE": str(tmp_path / "sizes-a.json")}
+    assert _sweep(spec, tmp_path / "quiet", env).returncode == 0
+    busy = _busy_loop()
+    try:
+        env_b = os.environ | {"BENCH_MEMBERS_CACHE": str(tmp_path / "sizes-b.json")}
+        done = _sweep(spec, tmp_path / "busy", env_b)
+        assert done.returncode == 0, done.stderr
+        killed = subprocess.Popen([sys.executable, "-m", "bench", "sweep", str(spec), "--out", str(tmp_path / "killed"),
+                                   "--no-progress", "--device", "cpu", "--max-members", "2", "--checkpoint-every", "0.2"],
+                                  env=env_b, cwd=REPO, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (tmp_path / "killed" / "results.parquet").is_file():
+            time.sleep(0.05)
+        killed.kill()
+        killed.wait()
+    finally:
+        busy.kill()
+        busy.wait()
+    assert len(read_results(tmp_path / "killed")) < 12  # killed before the end
+    assert _sweep(spec, tmp_path / "killed", env).returncode == 0  # resumed, at another ensemble size
+    quiet = _metrics(tmp_path / "quiet")
+    pd.testing.assert_frame_equal(quiet, _metrics(tmp_path / "busy"))
+    pd.testing.assert_frame_equal(quiet, _metrics(tmp_path / "killed"))
+
+
+PLUGIN = '''"""SIREN with jitter on the hidden weights."""
+from bench.models import Member, register_model
+from bench.models.siren import siren
+
+
+@register_model()
+def siren_jitter(m: Member, w0: float = 30.0) -> dict:
+    """{doc}"""
+    used = siren(m, w0=w0)
+    m.weights[1] += m.uniform(m.weights[1].shape, {jitter} / w0)  # the constant a user edits
+    return used
+'''
+
+
+def _run_plugin(plugin: Path, out: Path, *flags: str) -> int:
+    return main(["--plugin", str(plugin), "run", "--model", "siren_jitter", "--task", "audio:relay", "--max-samples",
+                 "512", "--width", "8", "--layers", "1", "--steps", "5", "--seeds", "0", "--device", "cpu",
+                 "--no-progress", "--out", str(out), *flags])
+
+
+def test_an_edited_scheme_is_refused_or_retrained_and_an_edited_docstring_changes_nothing(tmp_path, capsys, need):
+    need("relay")
+    plugin, out = tmp_path / "siren_jitter.py", tmp_path / "out"
+    plugin.write_text(PLUGIN.format(doc="First words.", jitter=0.5))
+    assert _run_plugin(plugin, out) == 0
+    first = read_results(out).iloc[0]
+    plugin.write_text(PLUGIN.format(doc="Other words, same code.", jitter=0.5).replace("# the constant", "# a constant"))
+    assert _run_plugin(plugin, out) == 0
+    assert "nothing to run" in capsys.readouterr().err
+    plugin.write_text(PLUGIN.format(doc="First words.", jitter=0.7))
+    assert _run_plugin(plugin, out) == 2
+    assert "siren_jitter" in capsys.readouterr().err  # the one line names the scheme
+    assert read_results(out).iloc[0]["snr_db"] == first["snr_db"]  # refused: nothing lost or changed
+    assert main(["--plugin", str(plugin), "status", str(out)]) == 0  # plain runs: rows counted
+    assert _run_plugin(plugin, out, "--retrain-changed") == 0
+    again = read_results(out)
+    assert len(again) == 1 and again.iloc[0]["model_code"] != first["model_code"]
+    assert again.iloc[0]["snr_db"] != first["snr_db"]
+
+
+def test_a_sweep_counts_cells_of_changed_code_as_stale(tmp_path, capsys, need):
+    need("relay")
+    plugin, out = tmp_path / "siren_jitter.py", tmp_path / "sweep"
+    plugin.write_text(PLUGIN.format(doc="Doc.", jitter=0.5))
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "s"\nseeds = [0, 1]\nwidths = 8\nlayers = 1\n[train]\nsteps = 5\n[models]\nsiren = {}\n'
+                    'siren_jitter = {}\n[[tasks]]\ntask = "audio"\nsignals = ["relay"]\nmax_samples = 512\n')
+    sweep = ["--plugin", str(plugin), "sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"]
+    assert main(sweep) == 0
+    plugin.write_text(PLUGIN.format(doc="Doc.", jitter=0.25))
+    capsys.readouterr()
+    assert main(["--plugin", str(plugin), "status", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "2 done (2 ok" in said and "2 stale (made by other code of siren_jitter" in said
+    assert main(sweep) == 2
+    assert main(sweep + ["--retrain-changed"]) == 0
+    capsys.readouterr()
+    assert main(["--plugin", str(plugin), "status", str(out)]) == 0
+    assert "4 done" in capsys.readouterr().out
+
+
+def test_a_fingerprint_ignores_comments_and_docstrings_and_follows_imported_schemes(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "my_scheme.py"
+
+    def fingerprint(text: str) -> str:
+        source.write_text(text)
+        sys.modules.pop("my_scheme", None)
+        import my_scheme  # noqa: PLC0415 - imported anew from the text just written
+
+        return code_fingerprint(my_scheme.init)
+
+    base = fingerprint('"""A."""\nfrom bench.models.siren import siren\n\ndef init(m):\n    """B."""\n    return siren(m)\n')
+    assert fingerprint('"""Z."""\nfrom bench.models.siren import siren\n# c\n\ndef init(m):\n    return siren(m)  # d\n') == base
+    assert fingerprint('from bench.models.siren import siren\n\ndef init(m):\n    return siren(m, w0=2.0)\n') != base
+    assert fingerprint('from bench.models.gauss import gauss\n\ndef init(m):\n    return gauss(m)\n') != base
+
+
+def test_a_training_setting_added_in_its_one_declaration_splits_tables_and_keeps_old_keys(tmp_path, need):
+    """A scratch copy of the package gains one field in bench.training.config (weight decay, not wired into
+    training: the numbers of both values are the same, which is the hardest case for a table not to pool).
+    Its flag exists, rows carry it, tables split on it, and cells at its default keep the keys they had."""
+    need("relay")
+    scratch = tmp_path / "pkg"
+    for folder in ("bench", "datasets", "specs"):
+        shutil.copytree(REPO / folder, scratch / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    config = scratch / "bench" / "training" / "config.py"
+    text = config.read_text()
+    text = text.replace("from bench.registry import ", "from bench.registry import NonNegativeFloat, ", 1)
+    declaration = '    weight_decay: NonNegativeFloat = field(default=0.0, metadata=setting("Adam weight decay"))\n\n'
+    config.write_text(text.replace("    def __post_init__(self):", declaration + "    def __post_init__(self):", 1))
+    env = os.environ | {"PYTHONPATH": str(scratch)}
+    run = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "512", "--width", "8", "--layers", "1",
+           "--steps", "5", "--seeds", "0,1", "--device", "cpu", "--no-progress"]
+    done = subprocess.run([sys.executable, "-m", "bench", *run, "--weight-decay", "0,0.5", "--out", str(tmp_path / "wd")],
+                          env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    table = subprocess.run([sys.executable, "-m", "bench", "table", str(tmp_path / "wd"), "--metric", "snr_db"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    assert "relay weight_decay=0.0" in table.stdout and "relay weight_decay=0.5" in table.stdout
+    assert "seeds per cell: 2" in table.stderr
+    assert main([*run, "--out", str(tmp_path / "plain")]) == 0  # the package as it is, without the setting
+    scratch_rows = read_results(tmp_path / "wd")
+    at_default = scratch_rows[scratch_rows["weight_decay"] == 0.0]
+    assert sorted(at_default["cell_key"]) == sorted(read_results(tmp_path / "plain")["cell_key"])
+    assert set(scratch_rows["cell_key"]) > set(at_default["cell_key"])  # wd = 0.5: cells of their own
