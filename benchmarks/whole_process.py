@@ -1,10 +1,10 @@
 """The speed a user sees: the whole `bench run` process (start-up, measuring, compiling, training, writing)
 against the plain reference loop run in a process of its own, on one shape, first with empty caches (the
-ensemble sizes and compile measurements, and torch's compile artifacts) and then with the caches the first
+ensemble sizes measured, and torch's compile artifacts) and then with the caches the first
 run filled.
 
     python benchmarks/whole_process.py [--members 8] [--steps 300] [--samples 16384] [--width 64] [--layers 4]
-                                       [--compile auto|on|off] [--rounds 1]
+                                       [--compile off|on] [--rounds 1]
 
 Prints one Markdown table row per run (seconds, ratio to the reference, the share of the CPUs other processes
 used meanwhile, what `bench run` said about its measuring) for
@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for flag, default in (("members", 8), ("steps", 300), ("samples", 16384), ("width", 64), ("layers", 4)):
         parser.add_argument(f"--{flag}", type=int, default=default)
-    parser.add_argument("--compile", choices=["auto", "on", "off"], default="auto", help="bench run's --compile")
+    parser.add_argument("--compile", choices=["off", "on"], default="off", help="bench run's --compile")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the three runs, each with its own empty "
                         "caches; more than one ends with the median ratios")
     args = parser.parse_args()

@@ -3,6 +3,8 @@ and meta_learned's Reptile init cached, reused and reproducible from its seed.""
 
 import dataclasses
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -159,11 +161,11 @@ def test_timing_a_learned_init_times_sirens_network_and_learns_nothing(library, 
             problem.model.entry.meta["plan"])  # the same network, so the same speed
 
 
-def test_a_learned_init_reads_its_family_from_the_commands_data_dir(tmp_path, monkeypatch, capsys):
-    import os
-
-    data = os.environ["BENCH_DATA"]
-    monkeypatch.delenv("BENCH_DATA")
+def test_a_learned_init_reads_its_family_from_the_commands_data_dir(tmp_path, monkeypatch, capsys, library, need):
+    need("relay")
+    entry = library.entries["relay"]  # the folder the manifest's files are found in (its file: audio/relay.wav)
+    data = str(library.path("relay", entry.kind).parents[len(Path(entry.file).parts) - 1])
+    monkeypatch.delenv("BENCH_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # an empty download cache
     monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path / "learned"))
     code = main(["run", "--task", "audio:relay", "--offset", "49152", "--max-samples", "1024", "--model",

@@ -109,7 +109,7 @@ def test_packing_shares_ensembles_only_where_everything_but_seed_and_params_matc
     ("seeds = 1\n[train]\nlr = -1.0\n[models]\nsiren = {}\n", "test.toml: train.lr: bad value -1.0"),
     ("seeds = 1\n[train]\nepochs = 3\n[models]\nsiren = {}\n", "test.toml: train.epochs: unknown key; valid keys: steps"),
     ("seeds = 1\n[train]\nprecision = 'fp16'\n[models]\nsiren = {}\n",
-     "test.toml: train.precision: expected one of fp32, tf32, bf16, got 'fp16'"),
+     "test.toml: train.precision: bad value 'fp16' (fp16 must be one of fp32, tf32, bf16"),
     ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'video'\nsignals = ['arch']\n",
      "test.toml: tasks[0].task: unknown task 'video'"),
     ("seeds = 1\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['nope']\n",

@@ -40,7 +40,8 @@ max_samples = 512
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory, library):
+def tuned(tmp_path_factory, library, need):
+    need("arch", "vivaldi_gt")
     out = tmp_path_factory.mktemp("tuned")
     (out / "spec.toml").write_text(SPEC)
     assert main(["sweep", str(out / "spec.toml"), "--out", str(out / "run"), "--device", "cpu", "--no-progress",
