@@ -102,8 +102,8 @@ def _metrics(out: Path) -> pd.DataFrame:
 
 def test_a_sweep_gives_the_same_numbers_under_load_with_empty_caches_and_after_a_kill(tmp_path, need):
     """The same spec three times: on a quiet machine; with every cache empty and one core kept busy (the
-    thread count and ensemble sizes are then chosen differently); and killed mid-way, then resumed. Every
-    metric column is bit-identical."""
+    ensemble sizes are then measured under load); and killed mid-way, then resumed at another ensemble
+    size. Every metric and curve column is bit-identical."""
     need("relay", "camera")
     spec = tmp_path / "determinism.toml"
     spec.write_text(SPEC)

@@ -109,8 +109,8 @@ def add_progress(parser: argparse.ArgumentParser) -> None:
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", default="auto", metavar="auto|N",
-                        help="CPU threads of torch: auto (default) as many as the cores other processes leave free "
-                             "(lower-priority ones count as free), or N")
+                        help="CPU threads of torch: auto (default) one per CPU this process may use, whatever the "
+                             "load (the count can change the numbers of some tasks; rows name it), or N")
 
 
 def cpu_threads(args: argparse.Namespace, device) -> str:

@@ -1,5 +1,5 @@
-"""The share of the CPUs other processes use, from /proc/stat (Linux): what ``--threads auto`` leaves them
-and what a timing notes as load. (psutil would add a dependency for these few lines.)"""
+"""The share of the CPUs other processes use, from /proc/stat (Linux): the load a timing notes (a size
+measured under load is measured again by the next run). (psutil would add a dependency for these few lines.)"""
 
 from __future__ import annotations
 
@@ -12,15 +12,13 @@ STAT = Path("/proc/stat")
 
 class CpuShare:
     """The share of all CPUs that other processes used since construction, minus the CPU time of this
-    process and of its children (torch.compile's worker processes); 0 where /proc/stat is absent. Without
-    ``niced``, processes at a lower priority are left out (they yield their cores to ours)."""
+    process and of its children (torch.compile's worker processes); 0 where /proc/stat is absent."""
 
-    def __init__(self, niced: bool = True):
-        self.niced = niced
-        self.wall, self.own, self.busy = time.perf_counter(), _own_seconds(), _read_busy_seconds(niced)
+    def __init__(self):
+        self.wall, self.own, self.busy = time.perf_counter(), _own_seconds(), _read_busy_seconds()
 
     def others(self) -> float:
-        busy = _read_busy_seconds(self.niced)
+        busy = _read_busy_seconds()
         if busy is None or self.busy is None:
             return 0.0
         return others_share(busy - self.busy, _own_seconds() - self.own, time.perf_counter() - self.wall,
@@ -33,21 +31,20 @@ def others_share(busy_s: float, own_s: float, wall_s: float, cores: int) -> floa
     return max(0.0, busy_s - own_s) / (wall_s * cores) if wall_s > 0 else 0.0
 
 
-def busy_seconds(stat: str, niced: bool, ticks_per_s: float) -> float:
+def busy_seconds(stat: str, ticks_per_s: float) -> float:
     """CPU seconds all processes spent busy since boot, from the text of /proc/stat (its first line: user
-    nice system idle iowait irq softirq steal, in ticks): user + nice + system + irq + softirq + steal;
-    without ``niced``, less nice (processes at a lower priority, which yield their cores to ours). Raises
-    ValueError on text of another form."""
+    nice system idle iowait irq softirq steal, in ticks): user + nice + system + irq + softirq + steal.
+    Raises ValueError on text of another form."""
     fields = stat.split("\n", 1)[0].split()
     if not fields or fields[0] != "cpu" or len(fields) < 9:
         raise ValueError("not the text of /proc/stat")
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
-    return (user + (nice if niced else 0) + system + irq + softirq + steal) / ticks_per_s
+    return (user + nice + system + irq + softirq + steal) / ticks_per_s
 
 
-def _read_busy_seconds(niced: bool) -> float | None:
+def _read_busy_seconds() -> float | None:
     try:
-        return busy_seconds(STAT.read_text(), niced, os.sysconf("SC_CLK_TCK"))
+        return busy_seconds(STAT.read_text(), os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError):
         return None
 
