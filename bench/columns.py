@@ -4,8 +4,9 @@ it keeps to look at (artifacts). Readers and reports ask this module (``role_of`
 column-name functions) rather than matching names, and rows are built with ``Row``, which refuses a column
 written twice instead of letting the later value win.
 
-Metrics are declared with ``bench.metrics.declare_metric``, which declares their column here; a task's
-artifacts with ``declare_column(name, ARTIFACT)``. A task's other descriptive columns (``Task.meta``: sample
+Metrics are declared with ``bench.metrics.declare_metric``, which declares their column here (so a metric
+column has its role once ``bench.metrics`` is imported, as every reader of rows does); a task's artifacts
+with ``declare_column(name, ARTIFACT)``. A task's other descriptive columns (``Task.meta``: sample
 rate, centroid, ...) are TARGET when they tell one target from another, else DESCRIPTION.
 """
 

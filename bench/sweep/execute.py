@@ -54,8 +54,9 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
               "numerics": numerics(device, outcome.compiled, model.size),
               "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
               "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
-    return [Row.of(_columns(task, cell, params, provenance(device)), shared, ntk_columns, _scores(task, member, outcome.seconds,
-                                                                               first.train.steps))
+    where = provenance(device)
+    return [Row.of(_columns(task, cell, params, where), shared, ntk_columns,
+                   _scores(task, member, outcome.seconds, first.train.steps))
             for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
 
 
@@ -74,10 +75,11 @@ def _scores(task: Task, member: MemberOutcome, seconds: float, steps: int) -> Ro
 
 
 def numerics(device: torch.device, compiled: bool, batch: int) -> str:
-    """What a row's numbers depend on besides its cell, the device kind and torch (the ``numerics`` column):
-    nothing more for eager steps on a CPU ("eager": their numbers do not change with the ensemble size or the
-    thread count, see tests/test_determinism.py); the batch count on CUDA, whose batched kernels are chosen by
-    it; and the batch and thread count of compiled steps, whose generated reductions are split by both."""
+    """What a row's numbers depend on besides its cell, the device kind (with a CPU's thread count, which
+    ``device_name`` holds) and torch: the ``numerics`` column. Nothing more for eager steps on a CPU ("eager":
+    a member's numbers do not change with the ensemble size, see tests/test_determinism.py); the batch count
+    on CUDA, whose batched kernels are chosen by it; the batch and thread count of compiled steps, whose
+    generated reductions are split by both."""
     if device.type == "cpu" and not compiled:
         return "eager"
     count = torch.get_num_threads()
