@@ -95,7 +95,8 @@ def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: b
     fail the others; a single member that still fails is recorded with status "oom" or "error" and the
     exception's message. With ``debug`` other exceptions propagate instead; a usage error (a setting that
     cannot work, whatever the ensemble size) always does. ``checkpoint`` serves the whole ensemble only (its
-    halves start over). ``batch`` (see ``train_cells``) is halved with the ensemble."""
+    halves start over). ``batch`` (see ``train_cells``) is halved with the ensemble when it ran out of memory,
+    and kept otherwise, so one failing member does not change the numbers of the others."""
     try:
         return train_cells(task, cells, device, progress, ntk, compile, checkpoint, batch)
     except UsageError:  # a setting that cannot work (e.g. a scheme without a default for this kind of signal)
@@ -109,7 +110,9 @@ def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: b
     if device.type == "cuda":
         torch.cuda.empty_cache()
     if len(cells) > 1:
-        half, batch = (len(cells) + 1) // 2, -(-batch // 2) if batch else None
+        half = (len(cells) + 1) // 2
+        if batch and oom:  # the halves may fit where the whole did not (rows name the batch: ``numerics``)
+            batch = -(-batch // 2)
         return (run_job(task, cells[:half], device, progress, debug, ntk, compile, batch=batch)
                 + run_job(task, cells[half:], device, progress, debug, ntk, compile, batch=batch))
     return failed_rows(task, cells, device, OOM if oom else ERROR, message)
@@ -154,8 +157,9 @@ class JobRunner:
 
     compile: run the training step through torch.compile (its numbers differ from eager ones, see ``numerics``);
     tune: split each job into ensembles of the size measured fastest on a CPU (``bench.speed.ensemble_size``),
-    where eager steps give every member the same numbers at any size; on CUDA, where the batch count changes
-    them, every ensemble instead trains ``batch`` members (padded, see ``train_cells``); columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
+    where eager steps give every member the same numbers at any size; on CUDA or compiled, where the batch
+    count changes them, every ensemble instead trains ``batch`` members (padded, see ``train_cells``);
+    columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
     state every ``checkpoint_every_s`` seconds and resumes from after a kill (None: no checkpoints; local
     runs only, since a remote worker's disk is not the driver's).
     """
@@ -182,7 +186,7 @@ class JobRunner:
         ``member_steps``: of this job and the later ones of its shape (``shape``) that this process will
         train (default: this job's), against which measuring the ensemble sizes is budgeted."""
         job = self._sized(job, task)
-        if not self.tune or task.coords.device.type == "cuda":
+        if not self.tune or self._fixed_batch(task):
             return [job]
         problem, cap, own = self._sizing(job, task)
         size = members_per_ensemble(problem, cap, compile=self.compile, member_steps=member_steps or own)
@@ -205,10 +209,21 @@ class JobRunner:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
         checkpoint = self.checkpoint([cell.key for cell in job.cells])
-        device = task.coords.device
-        rows = run_job(task, job.cells, device, progress, debug, self.ntk, self.compile, checkpoint,
-                       batch=self.batch if device.type == "cuda" else None)
+        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, self.compile, checkpoint,
+                       batch=self._batch(job, task))
         return [row.add(self.columns) for row in rows]  # the caller removes the checkpoint once they are stored
+
+    def _fixed_batch(self, task: Task) -> bool:
+        """Whether every ensemble trains ``batch`` members, padded: where the batch count changes a member's
+        numbers (CUDA's batched kernels; compiled steps, whose generated reductions it splits)."""
+        return task.coords.device.type == "cuda" or self.compile
+
+    def _batch(self, job: Job, task: Task) -> int | None:
+        """The members ``job``'s ensemble trains, its cells and copies of them (``train_cells``): ``batch`` where
+        it is fixed, two for a lone member of a derivative task (``Task.derivative``), else its cells."""
+        if self._fixed_batch(task):
+            return self.batch
+        return 2 if len(job) == 1 and task.derivative else None
 
     def checkpoint(self, cell_keys: list[str]) -> Checkpoint | None:
         """The checkpoint of the ensemble of these cells, in this order (member k of the saved weights is

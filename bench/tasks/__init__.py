@@ -85,6 +85,12 @@ class Task:
         return self.coords.shape[0]
 
     @property
+    def derivative(self) -> bool:
+        """Whether the training loss differentiates the output by the coordinates (a double backward). A lone
+        member's double backward runs other kernels than an ensemble's, so it trains as one of two copies."""
+        return False
+
+    @property
     def table_metric(self) -> str:
         """The metric tables lead with: the held-out score of a held-out task, else the tracked ``metric``."""
         return self.held_out.metric if self.held_out is not None else self.metric

@@ -34,6 +34,10 @@ class PoissonTask(Task):
 
     order: int = 1
 
+    @property
+    def derivative(self) -> bool:
+        return True
+
     def fits(self, model: Ensemble, coords: Tensor, precision: str, training: bool) -> tuple[Tensor, Tensor]:
         """Output [K, B, 1] and its gradient [K, B, 2] (order 1) or Laplacian [K, B, 1] (order 2) at coords [B, 2]."""
         with torch.enable_grad():  # evaluation runs under no_grad, and derivatives need autograd

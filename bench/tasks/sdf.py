@@ -57,6 +57,10 @@ class SdfTask(Task):
     truth: SurfaceTruth | None = None
     regression: bool = False
 
+    @property
+    def derivative(self) -> bool:
+        return not self.regression  # SIREN's loss holds the gradient of the output
+
     def fits(self, model: Ensemble, coords: Tensor, precision: str, training: bool) -> tuple[Tensor, Tensor]:
         """Output [K, B, 1] and, for SIREN's loss while training, [K, B, 4]: the output and its gradient."""
         if self.regression or not training:
