@@ -28,7 +28,7 @@ seeds = [0, 1, 2]
 widths = 16
 layers = 2
 [train]
-steps = 40
+steps = 150
 lr = 3e-4
 [models]
 siren = {}
@@ -87,9 +87,9 @@ def _busy_loop() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def _sweep(spec: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _sweep(spec: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bench", "sweep", str(spec), "--out", str(out), "--no-progress",
-                           "--device", "cpu"], env=env, cwd=REPO, capture_output=True, text=True)
+                           "--device", "cpu", *flags], env=env, cwd=REPO, capture_output=True, text=True)
 
 
 def _metrics(out: Path) -> pd.DataFrame:
@@ -102,8 +102,8 @@ def _metrics(out: Path) -> pd.DataFrame:
 
 def test_a_sweep_gives_the_same_numbers_under_load_with_empty_caches_and_after_a_kill(tmp_path, need):
     """The same spec three times: on a quiet machine; with every cache empty and one core kept busy (the
-    ensemble sizes are then measured under load); and killed mid-way, then resumed at another ensemble
-    size. Every metric and curve column is bit-identical."""
+    ensemble sizes are then measured under load); and in ensembles of 2, killed while an ensemble is half
+    trained, then resumed from its checkpoint. Every metric and curve column is bit-identical."""
     need("relay", "camera")
     spec = tmp_path / "determinism.toml"
     spec.write_text(SPEC)
@@ -114,22 +114,23 @@ def test_a_sweep_gives_the_same_numbers_under_load_with_empty_caches_and_after_a
         env_b = os.environ | {"BENCH_MEMBERS_CACHE": str(tmp_path / "sizes-b.json")}
         done = _sweep(spec, tmp_path / "busy", env_b)
         assert done.returncode == 0, done.stderr
-        killed = subprocess.Popen([sys.executable, "-m", "bench", "sweep", str(spec), "--out", str(tmp_path / "killed"),
-                                   "--no-progress", "--device", "cpu", "--max-members", "2", "--checkpoint-every", "0.2"],
-                                  env=env_b, cwd=REPO, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (tmp_path / "killed" / "results.parquet").is_file():
-            time.sleep(0.05)
-        killed.kill()
-        killed.wait()
     finally:
         busy.kill()
         busy.wait()
-    assert len(read_results(tmp_path / "killed")) < 12  # killed before the end
-    assert _sweep(spec, tmp_path / "killed", env).returncode == 0  # resumed, at another ensemble size
+    killed, pairs = tmp_path / "killed", ["--max-members", "2", "--checkpoint-every", "0.01"]
+    process = subprocess.Popen([sys.executable, "-m", "bench", "sweep", str(spec), "--out", str(killed), "--no-progress",
+                                "--device", "cpu", *pairs], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not (
+            (killed / "results.parquet").is_file() and any((killed / "_checkpoints").glob("*.pt"))):
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    assert any((killed / "_checkpoints").glob("*.pt")) and len(read_results(killed)) < 12  # killed mid-way
+    assert _sweep(spec, killed, env, *pairs).returncode == 0  # resumed from the checkpoint
     quiet = _metrics(tmp_path / "quiet")
     pd.testing.assert_frame_equal(quiet, _metrics(tmp_path / "busy"))
-    pd.testing.assert_frame_equal(quiet, _metrics(tmp_path / "killed"))
+    pd.testing.assert_frame_equal(quiet, _metrics(killed))
 
 
 PLUGIN = '''"""SIREN with jitter on the hidden weights."""

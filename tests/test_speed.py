@@ -154,7 +154,6 @@ def test_cache_keys_keep_their_fields_so_measured_caches_stay_valid(relay_2k):
                   "width": 24, "layers": 3, "samples": min(cfg.batch_size or 2048, 2048), "precision": cfg.precision,
                   "cap": 8}
         assert cache_key(problem, 8) == json.dumps(fields, sort_keys=True)
-        assert cache_key(problem, 8, compile=True) == json.dumps(fields | {"compiled": True}, sort_keys=True)
 
 
 def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _members_cache, tmp_path, capsys):
@@ -270,7 +269,7 @@ def test_a_size_choice_made_under_load_is_measured_again(relay_2k, _members_cach
     cache[key] = {"members": 3, "member_steps_per_s": {"1": 1.0, "2": 1.0, "4": 1.0}, "busy": 0.9}
     _members_cache.write_text(json.dumps(cache))
     assert members_per_ensemble(problem, cap=4) in (1, 2, 4)  # 3 was never a candidate
-    assert json.loads(_members_cache.read_text())[key]["busy"] < 0.9
+    assert json.loads(_members_cache.read_text())[key]["member_steps_per_s"] != {"1": 1.0, "2": 1.0, "4": 1.0}
 
 
 

@@ -63,7 +63,8 @@ def add_run(sub) -> None:
     add_checkpoint(run)
     run.add_argument("--out", help=f"results directory (default {DEFAULTS['out']})")
     run.add_argument("--max-members", type=positive(int),
-                     help="members per ensemble (default: the size measured fastest on this device, at most 16)")
+                     help="members per ensemble (default: on a CPU the size measured fastest, at most 16; on CUDA "
+                          "and compiled, every ensemble trains 16, padded, since the count changes numbers there)")
     run.add_argument("--ntk", metavar="STAGES", help="record NTK spectral summaries as columns at init, final or "
                                                     "init,final (see bench ntk)")
     run.add_argument("--ntk-points", type=positive(int), default=256, help="points of the NTK (default 256)")
@@ -96,8 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
         grid = spec.tasks[0]
         left = len(plan.progress.left)
-        groups = (f"{_count(len(plan.jobs), 'network')} (as many members train at once as this device runs fastest, "
-                  f"measured: perhaps one after another)" if plan.tune else _count(len(plan.jobs), "ensemble"))
+        measured = plan.tune and device.type == "cpu" and args.compile == "off"
+        groups = (f"{_count(len(plan.jobs), 'network')} (as many members train at once as this CPU runs fastest, "
+                  f"measured: perhaps one after another)" if measured else _count(len(plan.jobs), "ensemble"))
         print(f"{grid.task}:{grid.signals[0]}: {_count(left, 'member')} on {groups}"
               + (f" ({finished} already in {out})" if finished else "")
               + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"

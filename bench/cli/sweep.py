@@ -30,8 +30,9 @@ def add_sweep(sub) -> None:
     sweep.add_argument("--out", help="results directory (default runs/<spec name>)")
     add_device(sweep)
     sweep.add_argument("--max-members", type=positive(int),
-                       help="members per ensemble (default: the spec's max_members, else the size measured "
-                            "fastest on this device, at most 16)")
+                       help="members per ensemble (default: the spec's max_members, else on a CPU the size "
+                            "measured fastest, at most 16; on CUDA and compiled, every ensemble trains 16, padded, "
+                            "since the count changes numbers there)")
     add_compile(sweep)
     add_threads(sweep)
     add_retrain_changed(sweep)
@@ -82,7 +83,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if spec.tune is not None:
         return _sweep_tuned(spec, out, library, args, device, executor, where)
     if args.dry_run:
-        return _dry_run(spec, out, library, args.max_members)
+        return _dry_run(spec, out, library, args.max_members, retrain_changed=args.retrain_changed)
     tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
     rows = _train(spec, out, library, args, device, executor, where, tasks)
     return _summary(rows, out)
@@ -100,7 +101,8 @@ def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespa
         if not plan.jobs:
             print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)
             return []
-        groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the device)" if plan.tune else \
+        measured = plan.tune and device.type == "cpu" and args.compile == "off" and args.executor == "local"
+        groups = f"{len(plan.jobs)} groups (ensemble sizes measured on the CPU)" if measured else \
             f"{len(plan.jobs)} ensembles"
         print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} -> {out}",
               file=sys.stderr, flush=True)
@@ -123,7 +125,8 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
     if args.dry_run:
         print(f"{spec.name}: the tuning split first (into {out / TUNING_DIR}), then the test split at each model's "
               f"choice and at the defaults (into {out / TEST_DIR})", file=sys.stderr)
-        return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False)
+        return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False,
+                        retrain_changed=args.retrain_changed)
     tasks = load_tasks(tuning, library) | load_tasks(test, library)  # every bad file or option stops here
     out.mkdir(parents=True, exist_ok=True)
     (out / "spec.toml").write_text(spec.text)
@@ -163,11 +166,12 @@ def _summary(rows: list[dict], out: Path) -> int:
     return 0
 
 
-def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | None, sweep: bool = True) -> int:
+def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | None, sweep: bool = True,
+             retrain_changed: bool = False) -> int:
     """Print what a sweep would run (the first ensembles of it), writing nothing."""
     from bench.sweep.run import plan_sweep
 
-    plan = plan_sweep(spec, out, library, max_members, keep_spec=sweep)
+    plan = plan_sweep(spec, out, library, max_members, keep_spec=sweep, retrain_changed=retrain_changed)
     total, left = len(plan.progress.cells), len(plan.progress.left)
     groups = f"{len(plan.jobs)} groups (sizes measured on the device)" if plan.tune else f"{len(plan.jobs)} ensembles"
     print(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} -> {out}", file=sys.stderr)

@@ -15,7 +15,7 @@ from bench.columns import option_name, table_settings
 from bench.errors import UsageError
 from bench.metrics import METRICS, Conversion, Metric, declared
 from bench.status import OK
-from bench.training.config import SETTINGS
+from bench.training.config import SETTINGS, TRAIN_PARAMS
 
 MEAN_ROW = "mean over signals"  # the label of a table's last row
 
@@ -30,6 +30,8 @@ def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.Data
     ``bench.sweep.plan.TARGET_REVISION`` 2, which lack those columns) are never pooled either."""
     if "param_budget" in rows and rows["param_budget"].notna().any():  # the width follows from budget and model
         leave_out = (*leave_out, "width")
+    rows = rows.assign(**{name: rows[name].where(rows[name].notna(), TRAIN_PARAMS[name].default)  # a setting
+                          for name in SETTINGS if name in rows})  # added later: older rows lack it, at its default
     varying = [c for c in table_settings(SETTINGS) if c not in leave_out
                and c in rows and text(rows[c]).groupby(rows["signal"]).nunique().gt(1).any()]
     label = text(rows["signal"])
@@ -79,13 +81,16 @@ def left_out_of_mean(cells: pd.DataFrame) -> str:
 def made_by(rows: pd.DataFrame) -> pd.Series:
     """What, besides its cell, each row's numbers depend on: its ``numerics`` (see
     ``bench.sweep.execute.numerics``; rows from before that column: "compiled" or "eager" from ``compiled``),
-    the device's kind (the GPU's name, or the CPU model without the thread count) and the torch version."""
+    the device (the GPU's name, or the CPU model with its cores and threads), the torch version, and the code
+    of its scheme and task where the row recorded it."""
     before = (rows["compiled"].map(lambda c: "compiled" if c is True else "eager") if "compiled" in rows
               else pd.Series("eager", index=rows.index))
     how = rows["numerics"].where(rows["numerics"].notna(), before) if "numerics" in rows else before
-    kind = rows["device_name"].map(lambda name: str(name).split(" (")[0]) if "device_name" in rows else ""
+    device = rows["device_name"].astype(str) if "device_name" in rows else ""
     torch_version = rows["torch"].astype(str) if "torch" in rows else ""
-    return how.astype(str) + " on " + kind + " with torch " + torch_version
+    code = sum((" " + column + " " + text(rows[column]) for column in ("model_code", "task_code") if column in rows
+                and rows[column].notna().any()), start=pd.Series("", index=rows.index))
+    return how.astype(str) + " on " + device + " with torch " + torch_version + code
 
 
 def pooled_differently(ok: pd.DataFrame) -> str:

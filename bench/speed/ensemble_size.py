@@ -1,12 +1,12 @@
 """How many members to train together on a CPU, measured once per problem shape and cached.
 
 Only the speed depends on it: a member's eager numbers on a CPU are the same in an ensemble of any size
-(tests/test_determinism.py). On CUDA, where the batch count changes them, sizes are not measured: every
-ensemble trains the sweep's largest size, padded (``bench.sweep.execute.train_cells``).
+(tests/test_determinism.py). On CUDA and for compiled steps, where the batch count changes them, sizes are
+not measured: every ensemble trains the sweep's largest size, padded (``bench.sweep.execute.JobRunner``).
 
 Batching members is not always faster: on a CPU a large ensemble of long signals can run at a fraction of
-the member-steps/s of a few members (cache pressure), while short signals favour large ensembles, and on
-a GPU larger ensembles keep winning until memory runs out (measurements: benchmarks/RESULTS.md). So before a
+the member-steps/s of a few members (cache pressure), while short signals favour large ensembles
+(measurements: benchmarks/RESULTS.md). So before a
 sweep trains a new shape, short runs of 1, 2, 4, ... members measure member-steps/s, and the fastest
 size (the largest within 5% of the fastest) is cached in ``$BENCH_MEMBERS_CACHE`` (default
 ``~/.cache/inr-bench/members-per-ensemble.json``; delete it to measure again). ``--max-members`` or a
@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ from bench.speed.caches import cache_root
 from bench.speed.cpu_share import CpuShare
 from bench.speed.measure import measure
 from bench.store import write_atomically
-from bench.training import Problem, TrainConfig
+from bench.training import Problem
 
 TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
 MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
@@ -73,9 +74,9 @@ def cache_path() -> Path:
     return Path(os.environ.get("BENCH_MEMBERS_CACHE") or cache_root() / "members-per-ensemble.json")
 
 
-def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, member_steps: int | None = None) -> int:
+def members_per_ensemble(problem: Problem, cap: int, member_steps: int | None = None) -> int:
     """The ensemble size (1..cap) with the most member-steps/s for ``problem``'s shape on its task's device
-    (timed compiled when the run compiles): from the cache, else measured now and cached. Measuring aims at
+    (eager): from the cache, else measured now and cached. Measuring aims at
     MEASURE_SHARE of the work it sizes (``member_steps``: of this shape in the run, default ``cap`` members
     for ``problem``'s steps), so a short job times fewer sizes; a later, longer job measures again when it
     can afford more. A choice measured while other processes kept the CPU busy is used by this process but
@@ -85,7 +86,7 @@ def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, memb
     def sizes() -> dict | None:  # the cache entry: {"members", "member_steps_per_s": {size: rate}, "complete"}
         print(f"measuring how many members of this shape train fastest together on {problem.task.coords.device} "
               f"(sizes up to {cap}, under a tenth of the job; cached for the next run)", file=sys.stderr)
-        rates, complete = _measure_sizes(problem, cap, compile, member_steps)
+        rates, complete = _measure_sizes(problem, cap, member_steps)
         return ({"members": choose(rates), "member_steps_per_s": {str(k): v for k, v in rates.items()},
                  "complete": complete, "job_member_steps": member_steps} if rates else None)
 
@@ -93,7 +94,7 @@ def members_per_ensemble(problem: Problem, cap: int, compile: bool = False, memb
         return valid_sizes(entry) and (entry.get("complete", True) is True
                                        or entry.get("job_member_steps", 0) >= member_steps)
 
-    entry = cached_measurement(cache_key(problem, cap, compile), sizes, enough)
+    entry = cached_measurement(cache_key(problem, cap), sizes, enough)
     return min(entry["members"], cap) if entry else cap
 
 
@@ -138,7 +139,7 @@ def cached_measurement(key: str, measure_now: Callable[[], dict | None],
     return entry
 
 
-def cache_key(problem: Problem, cap: int, compile: bool = False) -> str:
+def cache_key(problem: Problem, cap: int) -> str:
     """The cache entry of the ensemble sizes up to ``cap`` for ``problem``'s shape on its task's device."""
     task, train = problem.task, problem.train
     samples = min(train.batch_size or task.size, task.size)
@@ -146,10 +147,9 @@ def cache_key(problem: Problem, cap: int, compile: bool = False) -> str:
               "model": problem.model.entry.name, "d_in": task.info.d_in, "d_out": task.info.d_out,
               "width": problem.width, "layers": problem.layers, "samples": samples, "precision": train.precision,
               "cap": cap}
-    extra = {"compiled": True} if compile else {}
     if "loss" in task.meta:  # a task whose loss is an option (e.g. sdf): another loss is another step to time
-        extra["loss"] = task.meta["loss"]
-    return json.dumps(fields | extra, sort_keys=True)
+        fields["loss"] = task.meta["loss"]
+    return json.dumps(fields, sort_keys=True)
 
 
 def _read(path: Path) -> dict:
@@ -167,7 +167,7 @@ def choose(rates: dict[int, float]) -> int:
     return max(k for k, rate in rates.items() if rate >= (1 - TOLERANCE) * best)
 
 
-def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: int) -> tuple[dict[int, float], bool]:
+def _measure_sizes(problem: Problem, cap: int, job_member_steps: int) -> tuple[dict[int, float], bool]:
     """member-steps/s of 1, 2, 4, ... members (and cap), and whether every size up to the end was timed.
     After an untimed warm-up, sizes are timed upwards until one fails (e.g. runs out of memory) or falls
     well behind the best so far; then the kept sizes are timed again downwards and each keeps the faster
@@ -177,7 +177,7 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     (``count_as_reused``): it pays the process's first-use costs, which the first ensemble would pay otherwise."""
     begun = time.perf_counter()
     try:
-        measure(tuning_run(problem, WARMUP_STEPS), 1)  # eager: first-use costs, not a compile
+        measure(tuning_run(problem, WARMUP_STEPS), 1)  # first-use costs
     except Exception:  # not even one member trains: the job itself records why
         return {}, True
     finally:
@@ -193,7 +193,7 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     for size in sizes:
         begun = time.perf_counter()
         # expected: the best member-steps/s so far (it sizes the timing without a first, too short one)
-        rate = member_steps_per_s(problem, size, compile, expected=max(rates.values()) if rates else None)
+        rate = member_steps_per_s(problem, size, expected=max(rates.values()) if rates else None)
         if rate is None:
             break
         rates[size], took[size] = rate, time.perf_counter() - begun
@@ -208,7 +208,7 @@ def _measure_sizes(problem: Problem, cap: int, compile: bool, job_member_steps: 
     for size in sorted(rates, reverse=True):  # a second reading each where the budget allows: none is favoured
         if time.perf_counter() - started + took[size] > budget:
             continue
-        rates[size] = max(rates[size], member_steps_per_s(problem, size, compile, expected=rates[size]) or 0.0)
+        rates[size] = max(rates[size], member_steps_per_s(problem, size, expected=rates[size]) or 0.0)
     return rates, complete
 
 
@@ -220,28 +220,26 @@ def _predicted_s(took: float, size: int, rate: float) -> float:
 
 
 def tuning_run(problem: Problem, steps: int = TUNE_STEPS) -> Problem:
-    """The short run that times ``problem``: its lr, batch and precision (no schedule), ``steps`` steps; a
+    """The short run that times ``problem``: its training settings but the schedule, ``steps`` steps; a
     learned init is timed as siren when it builds siren's network (the speed is the network's, and timing it
     would learn an init for every seed of every size tried)."""
-    train = problem.train
-    timed = problem.with_train(TrainConfig(steps=steps, lr=train.lr, batch_size=train.batch_size,
-                                           precision=train.precision))
+    timed = problem.with_train(replace(problem.train, steps=steps, lr_step=None, lr_gamma=1.0))
     siren = load_builtin_models().get("siren")
     if problem.model.entry.meta.get("learned") and problem.model.entry.meta["plan"] == siren.meta["plan"]:
         return timed.with_model(ModelChoice(siren, {}))
     return timed
 
 
-def member_steps_per_s(problem: Problem, size: int, compile: bool, expected: float | None = None) -> float | None:
+def member_steps_per_s(problem: Problem, size: int, expected: float | None = None) -> float | None:
     """member-steps/s of ``size`` members on ``problem``'s ``tuning_run``, timed for at least MIN_TIMED_S;
     None when it fails or diverges. ``expected``: the member-steps/s it should run at, which sets the number
     of steps at once; without it TUNE_STEPS steps are timed first (and more after them when too short)."""
     try:
         steps = TUNE_STEPS if expected is None else _steps_lasting(MIN_TIMED_S, expected / size)
-        steps_per_s = measure(tuning_run(problem, steps), size, compile=compile).steps_per_s
+        steps_per_s = measure(tuning_run(problem, steps), size).steps_per_s
         if math.isfinite(steps_per_s) and steps / steps_per_s < MIN_TIMED_S:
             steps = _steps_lasting(MIN_TIMED_S, steps_per_s)
-            steps_per_s = measure(tuning_run(problem, steps), size, compile=compile).steps_per_s
+            steps_per_s = measure(tuning_run(problem, steps), size).steps_per_s
     except Exception:  # out of memory, or a model that fails: sizes so far decide
         return None
     finally:

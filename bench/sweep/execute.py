@@ -189,7 +189,7 @@ class JobRunner:
         if not self.tune or self._fixed_batch(task):
             return [job]
         problem, cap, own = self._sizing(job, task)
-        size = members_per_ensemble(problem, cap, compile=self.compile, member_steps=member_steps or own)
+        size = members_per_ensemble(problem, cap, member_steps=member_steps or own)
         return split(job, size)
 
     def shape(self, job: Job, task: Task) -> tuple[str, int]:

@@ -117,11 +117,23 @@ def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: i
     if retrain_changed:
         state = state.retraining_changed()
     state.refuse_changed(out_dir)
+    _read_code(state.left)
     if spec.ntk:
         _check_stored_ntk(spec, state, out_dir)
     cap = max_members or spec.max_members
     batch = cap or DEFAULT_MAX_MEMBERS
     return Plan(spec, state, pack(state.left, batch), tune=cap is None, keep_spec=keep_spec, batch=batch)
+
+
+def _read_code(cells: list[Cell]) -> None:
+    """Fingerprint the code of the cells' schemes and tasks now, as the plan is made: rows record the code a
+    run planned with, not a file edited while it trains, and a remote worker receives the fingerprints with
+    the cells instead of reading files it may not have (``Entry.code`` is read once)."""
+    tasks = load_builtin_tasks()
+    for name in {cell.task for cell in cells}:
+        tasks.get(name).code
+    for entry in {id(cell.model.entry): cell.model.entry for cell in cells}.values():
+        entry.code
 
 
 def _check_stored_ntk(spec: Spec, state: Progress, out_dir: Path) -> None:

@@ -14,7 +14,7 @@ from bench.models import Ensemble
 from bench.tasks import Task
 from bench.training.allocator import keep_large_blocks
 from bench.training.checkpoint import Checkpoint
-from bench.training.config import TrainConfig
+from bench.training.config import PER_MEMBER, TrainConfig
 from bench.training.member_adam import MemberAdam, MemberStepLR
 from bench.training.precision import matmul_precision
 from bench.training.step import TrainingStep
@@ -109,6 +109,11 @@ def train(model: Ensemble, task: Task, cfg: TrainConfig, progress: bool = True, 
                 at_best = task.evaluate(model, cfg.precision)
     return TrainOutcome(members.outcomes(evaluation, task.metric, at_best), rate,
                         seconds_before + time.perf_counter() - started, step_fn.compiled is not None)
+
+
+# the per-member settings (``bench.training.config.PER_MEMBER``) are those ``_optimizer`` gives each member:
+# a setting declared per-member must be handled there, or members packed together would share one value
+assert set(PER_MEMBER) == {"lr", "lr_step", "lr_gamma"}, "a per-member setting _optimizer does not handle"
 
 
 def _optimizer(model: Ensemble, cfg: TrainConfig, member_rates: Sequence[TrainConfig] | None):
