@@ -283,3 +283,46 @@ def test_rows_that_cannot_be_stored_are_kept_beside_and_named_in_one_line(tmp_pa
     assert "No space left on device" in line and f"kept in {kept}" in line
     assert pd.read_pickle(kept)["model"].tolist() == ["finer"]
     assert (out / "results.parquet").read_bytes() == before
+
+
+def read_only_under(monkeypatch, folder, name):
+    """Make the stdlib's ``name`` (os.open, os.mkdir) fail as on a read-only file system for paths under ``folder``."""
+    real = getattr(os, name)
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(folder)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, refuse)
+
+
+def test_a_lock_or_report_that_cannot_be_written_is_one_line_and_changes_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert main(TINY_RUN + ["--model", "siren", "--out", str(out)]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    (out / "_lock").unlink()
+    (out / "_lock").mkdir()  # a folder where the lock file goes
+    capsys.readouterr()
+    assert main(TINY_RUN + ["--model", "finer", "--out", str(out)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"bench: error: {out / '_lock'} is in the way of the directory's lock file (bench makes it there); " \
+                   f"move it away"
+    (out / "_lock").rmdir()
+    with monkeypatch.context() as patch:
+        read_only_under(patch, out / "_lock", "open")
+        assert main(TINY_RUN + ["--model", "finer", "--out", str(out)]) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == (f"bench: error: cannot use {out / '_lock'}: Read-only file system; choose a path on a file "
+                        f"system you can write")
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.name != "_lock"} == \
+           {name: content for name, content in before.items() if name != "_lock"}
+    report = tmp_path / "report"
+    with monkeypatch.context() as patch:
+        read_only_under(patch, report, "mkdir")
+        assert main(["report", str(out), "--out", str(report)]) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == f"bench: error: cannot use {report}: Read-only file system; choose a path on a file system you can write"
+    (tmp_path / "file").write_text("x")  # and for real: a folder asked for under a regular file
+    assert main(["report", str(out), "--out", str(tmp_path / "file" / "report")]) == 1
+    assert "Not a directory; a part of the path is a file" in capsys.readouterr().err

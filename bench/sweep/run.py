@@ -224,7 +224,10 @@ def folder_lock(folder: Path):
     with a one-line error. A tuned sweep holds its OUT this way, each split's results directory inside it
     with ``results_lock``."""
     folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(folder / LOCK_FILE)
+    path = folder / LOCK_FILE
+    if path.exists() and not path.is_file():
+        raise BenchError(f"{path} is in the way of the directory's lock file (bench makes it there); move it away")
+    lock = FileLock(path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
