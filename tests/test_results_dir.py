@@ -306,8 +306,8 @@ def test_a_lock_or_report_that_cannot_be_written_is_one_line_and_changes_nothing
     capsys.readouterr()
     assert main(TINY_RUN + ["--model", "finer", "--out", str(out)]) == 1
     (line,) = capsys.readouterr().err.splitlines()
-    assert line == f"bench: error: {out / '_lock'} is in the way of the directory's lock file (bench makes it there); " \
-                   f"move it away"
+    assert line == (f"bench: error: {out / '_lock'} is in the way of the directory's lock file (bench makes it "
+                    f"there); move it away")
     (out / "_lock").rmdir()
     with monkeypatch.context() as patch:
         read_only_under(patch, out / "_lock", "open")
@@ -322,7 +322,8 @@ def test_a_lock_or_report_that_cannot_be_written_is_one_line_and_changes_nothing
         read_only_under(patch, report, "mkdir")
         assert main(["report", str(out), "--out", str(report)]) == 1
         (line,) = capsys.readouterr().err.splitlines()
-        assert line == f"bench: error: cannot use {report}: Read-only file system; choose a path on a file system you can write"
+        assert line == (f"bench: error: cannot use {report}: Read-only file system; choose a path on a file system "
+                        f"you can write")
     (tmp_path / "file").write_text("x")  # and for real: a folder asked for under a regular file
     assert main(["report", str(out), "--out", str(tmp_path / "file" / "report")]) == 1
     assert "Not a directory; a part of the path is a file" in capsys.readouterr().err

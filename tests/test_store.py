@@ -97,7 +97,8 @@ def test_a_column_of_two_types_is_stored_as_text_and_no_row_is_lost(tmp_path):
     write_rows(tmp_path / "one", [{"cell_key": "x", "status": "ok", "w": [1.0, 2.0]},
                                   {"cell_key": "y", "status": "ok", "w": 3.0}])
     assert read_results(tmp_path / "one")["w"].tolist() == ["[1.0, 2.0]", "3.0"]
-    write_rows(tmp_path / "numbers", [{"cell_key": "x", "status": "ok", "w": 1}, {"cell_key": "y", "status": "ok", "w": 2.5}])
+    write_rows(tmp_path / "numbers", [{"cell_key": "x", "status": "ok", "w": 1},
+                                      {"cell_key": "y", "status": "ok", "w": 2.5}])
     assert read_results(tmp_path / "numbers")["w"].tolist() == [1.0, 2.5]  # one Parquet type holds both: numbers
 
 

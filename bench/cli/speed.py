@@ -74,7 +74,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def _caches() -> list:
     """The three caches, each with the paths in it that bench wrote."""
-    from bench.learned_cache import CACHE_ENV, learned_cache_dir, learned_files
+    from bench.learned_cache import learned_cache_dir, learned_files
     from bench.speed.caches import COMPILE_CACHE_ENV, Cache, compile_cache_dir, project_compile_dir
     from bench.speed.ensemble_size import MEMBERS_CACHE_ENV, cache_path
 
