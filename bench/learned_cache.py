@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -26,11 +27,20 @@ from bench.store import write_atomically
 CACHE_ENV = "BENCH_LEARNED_CACHE"
 PROGRESS_ENV = "BENCH_LEARN_SAVE_SECONDS"
 SAVE_SECONDS = 30.0  # how often a learning's progress is saved (at most; $BENCH_LEARN_SAVE_SECONDS)
+KEY_CHARS = 20  # of a learning's key, in its file's name
+# The files load_or_learn writes: <scheme>-<key>.pt, and <scheme>-<key>.partial.pt while it learns
+LEARNED_NAME = re.compile(rf"\w+-[0-9a-f]{{{KEY_CHARS}}}(\.partial)?\.pt")
 
 
 def learned_cache_dir() -> Path:
     """$BENCH_LEARNED_CACHE, else ``learned/`` in the project's cache folder (``bench cache`` shows it)."""
     return Path(os.environ.get(CACHE_ENV) or cache_root() / "learned")
+
+
+def learned_files(folder: Path) -> list[Path]:
+    """The files of learned inits (and their progress) in ``folder``: what ``bench cache --clear`` removes."""
+    return sorted(path for path in folder.iterdir() if path.is_file() and LEARNED_NAME.fullmatch(path.name)) \
+        if folder.is_dir() else []
 
 
 def learning_key(scheme: str, version: int, settings: dict, family: Family, library: SignalLibrary,
@@ -119,7 +129,7 @@ def load_or_learn(scheme: str, key: str, learn: Callable[[Progress], dict]) -> d
     """The learned state of ``key``: read from its file, or ``learn(progress)``-ed (resuming from the progress a
     killed learning saved; ``resumed_from`` records its step, 0 for none) and written there atomically, its
     progress file then removed."""
-    path = learned_cache_dir() / f"{scheme}-{key[:20]}.pt"
+    path = learned_cache_dir() / f"{scheme}-{key[:KEY_CHARS]}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True)
     progress = Progress(path.with_suffix(".partial.pt"))

@@ -8,25 +8,37 @@ parameters, rows of a newer version). Each write reads the stored rows, appends 
 row per cell (the latest written: rows stay in write order) and replaces the file through a hidden temp
 file, flushed, then renamed: a reader, or a crash at any moment, sees the old file or the new one, never
 part of one. The cost is a rewrite of the table per write (about a second for 10,000 rows), paid once
-per ensemble. Directories written by older versions (one file per ensemble, ``<time>-<id>.parquet``)
-are read as they are and merged into ``results.parquet`` by the next write (``migrate`` does it
-without a write).
+per ensemble. Directories written by older versions (one file per ensemble, ``<time>-<id>.parquet``
+holding that id in its ``run_id`` column) are read as they are and merged into ``results.parquet`` by the
+next write (``migrate`` does it without a write). Any other Parquet file a reader of the directory would
+take in (a backup, another run's file) is an error naming it: never merged, never deleted.
+
+A column whose rows hold values of several types that no one Parquet type holds (a plugin's text ``w0``
+beside siren's float one) is stored as text. A write that fails anyway (a full disk) keeps the new rows
+in a file beside the results and says where.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.errors import BenchError
 
 RESULTS_FILE = "results.parquet"
+# The per-ensemble files of older versions were named by new_run_id: to the second at first, later to the microsecond
+LEGACY_NAME = re.compile(r"\d{8}T\d{6}(\d{6})?-[0-9a-f]{6}\.parquet")
+KEPT_PREFIX = "_unsaved-"  # rows a failed write kept ("_": Parquet readers of the directory skip the file)
 
 
 def new_run_id() -> str:
@@ -55,10 +67,33 @@ def write_atomically(path: Path, content: str | Callable[[Path], None]) -> Path:
 def write_rows(out_dir: str | Path, rows: list[dict[str, Any]], run_id: str | None = None) -> Path:
     """Add ``rows`` (tagged with ``run_id``) to ``out_dir/results.parquet`` atomically and return its path.
     A row replaces a stored row of the same ``cell_key`` (a failed cell run again). Hold the directory's
-    lock (``bench.sweep.run.results_lock``): two writers at once would lose each other's rows."""
+    lock (``bench.sweep.run.results_lock``): two writers at once would lose each other's rows. A write that
+    fails (a full disk, a foreign file in the directory) changes nothing stored and is a BenchError naming
+    the file the new rows were kept in instead."""
     out_dir = Path(out_dir)
-    new = pd.DataFrame(rows).assign(run_id=run_id or new_run_id())
-    return _replace(out_dir, new)
+    run_id = run_id or new_run_id()
+    new = pd.DataFrame(rows).assign(run_id=run_id)
+    try:
+        return _replace(out_dir, new)
+    except Exception as exc:  # whatever the cause, the rows took training to make: keep them before reporting it
+        raise BenchError(f"cannot store {len(new)} rows in {out_dir / RESULTS_FILE} ({_reason(exc)}); "
+                         f"{_keep(new, out_dir, run_id)}") from exc
+
+
+def _keep(rows: pd.DataFrame, out_dir: Path, run_id: str) -> str:
+    """Save ``rows`` that could not be stored (a pickle: any value survives), beside the results or else in
+    the system's temporary folder; the sentence that says where."""
+    failures = []
+    for folder in (out_dir, Path(tempfile.gettempdir())):
+        path = folder / f"{KEPT_PREFIX}{run_id}.pkl"
+        try:
+            write_atomically(path, rows.to_pickle)
+        except OSError as exc:
+            failures.append(f"{path}: {_reason(exc)}")
+            continue
+        return (f"the rows are kept in {path} (pandas.read_pickle reads them); fix that and rerun, which trains "
+                f"their cells again")
+    return f"the rows could not be kept either ({'; '.join(failures)})"
 
 
 def migrate(results_dir: str | Path) -> Path | None:
@@ -71,18 +106,46 @@ def migrate(results_dir: str | Path) -> Path | None:
 def _replace(out_dir: Path, new: pd.DataFrame | None) -> Path:
     legacy = _legacy_files(out_dir)
     frames = [frame for frame in (_stored(out_dir, legacy), new) if frame is not None]
-    merged = _one_row_per_cell(pd.concat(frames, ignore_index=True).infer_objects())
+    merged = _text_where_mixed(_one_row_per_cell(pd.concat(frames, ignore_index=True).infer_objects()))
     path = write_atomically(out_dir / RESULTS_FILE, lambda tmp: merged.to_parquet(tmp, index=False))
-    for old in legacy:  # their rows are in results.parquet now; a crash before this line only leaves duplicates
-        old.unlink()
+    for old in legacy:  # their rows are in results.parquet now; one left behind only leaves duplicates
+        with contextlib.suppress(OSError):  # ... so the rows just stored are not reported as lost
+            old.unlink()
     return path
 
 
+def _text_where_mixed(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each column that holds values of several types no one Parquet type holds (text beside
+    numbers, a list beside a number) as text, its missing values kept missing."""
+    mixed = {name: rows[name] for name in rows.columns[rows.dtypes == object]
+             if len({type(value) for value in rows[name].dropna()}) > 1 and not _one_type(rows[name])}
+    return rows.assign(**{name: [None if missing else str(value) for value, missing in zip(column, column.isna())]
+                          for name, column in mixed.items()})
+
+
+def _one_type(column: pd.Series) -> bool:
+    """Whether pyarrow stores ``column`` as a column of one type (ints beside floats are doubles, say)."""
+    try:
+        pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
+
+
 def _legacy_files(results_dir: Path) -> list[Path]:
-    """Per-ensemble files of older versions, in the order they were written (their names sort by time)."""
+    """Per-ensemble files of older versions, in the order they were written (their names sort by time). Any
+    other Parquet file that readers of the directory would take in (not ``_``- or ``.``-prefixed) is a
+    one-line error naming it."""
     if not results_dir.is_dir():
         return []
-    return sorted(path for path in results_dir.glob("*.parquet") if path.name != RESULTS_FILE)
+    found = sorted(path for path in results_dir.glob("*.parquet")
+                   if path.name != RESULTS_FILE and not path.name.startswith(("_", ".")))
+    for path in found:
+        if not LEGACY_NAME.fullmatch(path.name):
+            raise BenchError(f"cannot read results file {path} (bench names its results {RESULTS_FILE}, older "
+                             f"versions <time>-<id>.parquet; a reader of the directory would mix this file's "
+                             f"rows in); move it out of the directory")
+    return found
 
 
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -96,8 +159,26 @@ def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         if "status" not in frame:
             raise ValueError("no status column: not written by bench run or bench sweep")
     except Exception as exc:  # ArrowInvalid (not Parquet, truncated), a missing column (foreign file), OSError
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BenchError(f"cannot read results file {path} ({reason}); move it out of the directory") from None
+        raise BenchError(f"cannot read results file {path} ({_reason(exc)}); move it out of the directory") from None
+    return frame
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in one line: an OSError's text without its number and path (``No space left on
+    device``), else the first line of the message."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.strerror or os.strerror(exc.errno)
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_legacy(path: Path) -> pd.DataFrame:
+    """A per-ensemble file of an older version; one whose rows do not all carry its name as ``run_id`` was
+    not written by bench (a copy, another tool's file) and is a one-line error naming it."""
+    frame = _read(path)
+    if "run_id" not in frame or not frame["run_id"].eq(path.stem).all():
+        raise BenchError(f"cannot read results file {path} (its rows' run_id is not {path.stem!r}, as in the files "
+                         f"older versions of bench wrote); move it out of the directory")
     return frame
 
 
@@ -106,7 +187,7 @@ def _stored(results_dir: Path, legacy: list[Path], columns: list[str] | None = N
     ``results.parquet``; None when there are none."""
     current = results_dir / RESULTS_FILE
     # older files first: a merge killed after its rename leaves them beside the newer rows it wrote
-    frames = [_read(path) for path in legacy]  # small, and an old one may lack some of ``columns``
+    frames = [_read_legacy(path) for path in legacy]  # small, and an old one may lack some of ``columns``
     frames = [frame[[c for c in columns or frame.columns if c in frame]] for frame in frames]
     if current.is_file():
         frames.append(_read(current, columns))

@@ -13,6 +13,7 @@ import torch
 from bench.cli import main
 from bench.errors import BenchError, UsageError
 from bench.families import family_named, load_families, train_pieces
+from bench.learned_cache import learned_files
 from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
 from bench.tasks import load_task
 from bench.tasks.audio import load_clip
@@ -115,6 +116,7 @@ def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library,
     assert all(torch.equal(a, b) for a, b in zip(first, relearned))
     other, _ = _learned(task, seed=1)
     assert not torch.equal(first[1], other[1]) and len(list(_learned_cache.glob("meta_learned-*.pt"))) == 2
+    assert set(_learned_cache.glob("meta_learned-*.pt")) <= set(learned_files(_learned_cache))  # bench cache --clear's
     siren = build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("siren"), {}), 0)],
                            Architecture(1, 16, 2, 1), task.info)[0]
     assert not torch.equal(first[1], siren.weights[1].detach())  # learning moved SIREN's start

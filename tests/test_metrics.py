@@ -149,8 +149,9 @@ def test_steps_to_levels_of_held_out_curves_and_of_merged_files_without_curves(t
     merged = tmp_path / "merged"
     merged.mkdir()
     rows = pd.read_parquet(out)
-    rows.to_parquet(merged / "20250101T000000-a.parquet")  # two files of an older version, one without curves
+    old = "20250101T000000-aaaaaa"  # two files of an older version (named by the run id they hold), one without curves
+    rows.assign(run_id=old).to_parquet(merged / f"{old}.parquet")
     rows.drop(columns=[c for c in rows.columns if c.startswith("curve_") or "_to_" in c]).assign(
-        cell_key="0123456789abcdef", seed=1).to_parquet(merged / "20250101T000001-b.parquet")
+        cell_key="0123456789abcdef", seed=1, run_id=old[:-1] + "b").to_parquet(merged / f"{old[:-1]}b.parquet")
     capsys.readouterr()
     assert main(["table", str(merged), "--metric", "snr_db"]) == 0

@@ -1,9 +1,12 @@
 """A results directory is never written twice over, never claimed by a failed start, never mixed
 between a sweep and plain runs, and a bad file in it is a one-line error that changes nothing."""
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -224,3 +227,103 @@ def test_a_claimed_but_empty_sweep_directory_takes_a_corrected_spec_and_a_sweep_
     assert len(after) == 2 * len(before) and set(before["cell_key"]) < set(after["cell_key"])
     assert (out / "_spec.toml").read_text() == grown.read_text()
     assert sweep(spec, out) == 2  # back to fewer cells: its rows would not all be this spec's
+
+
+TEXT_W0_PLUGIN = '''
+from typing import Annotated
+
+from bench.models import register_model
+from bench.models.ensemble import Member
+from bench.models.siren import siren
+from bench.registry import OneOf
+
+
+@register_model()
+def siren_named(m: Member, w0_first: Annotated[str, OneOf("paper", "double")] = "paper") -> dict:
+    """SIREN recording its first-layer frequency by a name, not a number."""
+    siren(m)
+    return {"w0_first": w0_first}
+'''
+
+TINY_RUN = ["run", "--task", "audio:arch", "--max-samples", "64", "--width", "4", "--layers", "1", "--steps", "2",
+            "--seeds", "0", "--device", "cpu", "--no-progress"]
+
+
+def test_a_parameter_recorded_as_text_beside_numbers_loses_no_row(tmp_path, capsys):
+    """siren's float param.w0_first, then a plugin's text one, then siren again: every row is stored."""
+    plugin, out = tmp_path / "named.py", tmp_path / "out"
+    plugin.write_text(TEXT_W0_PLUGIN)
+    assert main(TINY_RUN + ["--model", "siren", "--out", str(out)]) == 0
+    assert main(["--plugin", str(plugin)] + TINY_RUN + ["--model", "siren_named", "--out", str(out)]) == 0
+    assert main(TINY_RUN + ["--model", "siren:w0_first=60", "--out", str(out)]) == 0
+    rows = pd.read_parquet(out)
+    assert rows["model_spec"].tolist() == ["siren", "siren_named", "siren:w0_first=60.0"]
+    assert rows["param.w0_first"].tolist() == ["3000.0", "paper", "60.0"]
+    capsys.readouterr()
+    assert main(["--plugin", str(plugin), "table", str(out)]) == 0 and "siren_named" in capsys.readouterr().out
+
+
+def test_rows_that_cannot_be_stored_are_kept_beside_and_named_in_one_line(tmp_path, capsys, monkeypatch):
+    """A full disk as the results file is replaced: the trained row is kept beside, the stored one unchanged."""
+    out = tmp_path / "out"
+    assert main(TINY_RUN + ["--model", "siren", "--out", str(out)]) == 0
+    before = (out / "results.parquet").read_bytes()
+    replace = os.replace
+
+    def full(source, target):
+        if Path(target).name == "results.parquet":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full)
+    capsys.readouterr()
+    assert main(TINY_RUN + ["--model", "finer", "--out", str(out)]) == 1
+    (line,) = errors(capsys.readouterr().err)
+    (kept,) = out.glob("_unsaved-*.pkl")
+    assert "No space left on device" in line and f"kept in {kept}" in line
+    assert pd.read_pickle(kept)["model"].tolist() == ["finer"]
+    assert (out / "results.parquet").read_bytes() == before
+
+
+def read_only_under(monkeypatch, folder, name):
+    """Make the stdlib's ``name`` (os.open, os.mkdir) fail as on a read-only file system for paths under ``folder``."""
+    real = getattr(os, name)
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(folder)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, refuse)
+
+
+def test_a_lock_or_report_that_cannot_be_written_is_one_line_and_changes_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert main(TINY_RUN + ["--model", "siren", "--out", str(out)]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    (out / "_lock").unlink()
+    (out / "_lock").mkdir()  # a folder where the lock file goes
+    capsys.readouterr()
+    assert main(TINY_RUN + ["--model", "finer", "--out", str(out)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (f"bench: error: {out / '_lock'} is in the way of the directory's lock file (bench makes it "
+                    f"there); move it away")
+    (out / "_lock").rmdir()
+    with monkeypatch.context() as patch:
+        read_only_under(patch, out / "_lock", "open")
+        assert main(TINY_RUN + ["--model", "finer", "--out", str(out)]) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == (f"bench: error: cannot use {out / '_lock'}: Read-only file system; choose a path on a file "
+                        f"system you can write")
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.name != "_lock"} == \
+           {name: content for name, content in before.items() if name != "_lock"}
+    report = tmp_path / "report"
+    with monkeypatch.context() as patch:
+        read_only_under(patch, report, "mkdir")
+        assert main(["report", str(out), "--out", str(report)]) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == (f"bench: error: cannot use {report}: Read-only file system; choose a path on a file system "
+                        f"you can write")
+    (tmp_path / "file").write_text("x")  # and for real: a folder asked for under a regular file
+    assert main(["report", str(out), "--out", str(tmp_path / "file" / "report")]) == 1
+    assert "Not a directory; a part of the path is a file" in capsys.readouterr().err

@@ -324,23 +324,48 @@ def test_a_corrupt_ensemble_size_entry_is_measured_anew(relay_2k, _members_cache
 
 
 def test_bench_cache_shows_and_clears_the_three_caches(tmp_path, monkeypatch, capsys):
-    measurements, compiled, learned = tmp_path / "members.json", tmp_path / "compiled", tmp_path / "learned"
+    measurements, learned = tmp_path / "members.json", tmp_path / "learned"
+    compiled = tmp_path / "inr-bench" / "torch-compile"  # the project's own compile cache folder
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(measurements))
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(compiled))
     monkeypatch.setenv("BENCH_LEARNED_CACHE", str(learned))
     measurements.write_text("{}")
     (compiled / "fxgraph").mkdir(parents=True)
     (compiled / "fxgraph" / "entry").write_bytes(b"x" * 2**20)
     learned.mkdir()
-    (learned / "strainer-0123.pt").write_bytes(b"x" * 2**21)
+    (learned / f"strainer-{'0123456789' * 2}.pt").write_bytes(b"x" * 2**21)
+    (learned / f"meta_learned-{'abcdef0123' * 2}.partial.pt").write_bytes(b"x")
     assert main(["cache"]) == 0
     out = capsys.readouterr().out
     assert f"measurements: {measurements} (0.0 MiB)" in out and f"compiled steps: {compiled} (1.0 MiB)" in out
     assert f"learned inits: {learned} (2.0 MiB)" in out
     assert main(["cache", "--clear"]) == 0
-    assert not measurements.exists() and not compiled.exists() and not learned.exists()
-    capsys.readouterr()
+    assert not measurements.exists() and not compiled.exists() and not any(learned.iterdir())
+    assert "left" not in capsys.readouterr().err
     assert main(["cache"]) == 0 and capsys.readouterr().out.count("(empty)") == 3
+
+
+def test_bench_cache_clear_leaves_every_file_bench_did_not_write(tmp_path, monkeypatch, capsys):
+    """Variables may point the caches at folders of the user's: only bench's own files go."""
+    home, compiled, learned = tmp_path / "home", tmp_path / "torch-cache", tmp_path / "learned"
+    monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(home))  # a folder where bench's file was expected
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(compiled))  # the user's, shared with other programs
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(learned))
+    kept = [home / "notes.txt", compiled / "fxgraph" / "entry", learned / "weights.pt", learned / "strainer-1.pt",
+            learned / "sub" / f"strainer-{'0' * 20}.pt"]
+    for path in kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine")
+    ours = learned / f"strainer-{'0' * 20}.pt"
+    ours.write_text("learned")
+    assert main(["cache", "--clear"]) == 0
+    err = capsys.readouterr().err
+    assert all(path.read_text() == "mine" for path in kept) and not ours.exists()
+    assert f"measurements: left 1 entries in {home} as they are ($BENCH_MEMBERS_CACHE names a folder" in err
+    assert f"compiled steps: left 1 entries in {compiled} as they are ($TORCHINDUCTOR_CACHE_DIR names a folder " \
+           f"bench does not own" in err
+    assert f"learned inits: left 3 entries in {learned} as they are (not learned inits that bench wrote)" in err
 
 
 def test_compiled_steps_land_in_the_project_cache_though_torch_set_its_own_default(relay_2k, tmp_path, monkeypatch):

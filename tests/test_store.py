@@ -1,6 +1,9 @@
 """The results store: round trip, whole files only, and nothing lost when a write fails."""
 
+import errno
 import math
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,10 +36,15 @@ def test_round_trip_in_one_file_and_a_cell_stored_once(tmp_path):
     assert stored[["cell_key", "status", "run_id"]].values.tolist() == [["c2", "ok", "x"], ["c1", "ok", "y"]]
 
 
+def old_file(folder, run_id, **row):
+    """A per-ensemble file as older versions wrote it: named by its run id, which its rows carry."""
+    pd.DataFrame([row | {"run_id": run_id}]).to_parquet(folder / f"{run_id}.parquet")
+
+
 def test_rows_of_an_older_version_are_read_then_merged_in_order(tmp_path):
     """Older versions wrote one file per ensemble, named by time: read as they are, merged by the next write."""
-    pd.DataFrame([{"cell_key": "c1", "status": "error", "audio_col": 1.0}]).to_parquet(tmp_path / "20260101T0-a.parquet")
-    pd.DataFrame([{"cell_key": "c1", "status": "ok", "image_col": 2.0}]).to_parquet(tmp_path / "20260102T0-b.parquet")
+    old_file(tmp_path, "20260101T000000-aaaaaa", cell_key="c1", status="error", audio_col=1.0)
+    old_file(tmp_path, "20260102T000000123456-bbbbbb", cell_key="c1", status="ok", image_col=2.0)
     assert read_results(tmp_path)[["cell_key", "status"]].values.tolist() == [["c1", "ok"]]
     write_rows(tmp_path, [{"cell_key": "c2", "status": "ok", "plugin_col": "x"}], run_id="new")
     assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]
@@ -46,13 +54,52 @@ def test_rows_of_an_older_version_are_read_then_merged_in_order(tmp_path):
     assert migrate(tmp_path) is None  # nothing left to merge
 
 
-def test_a_failed_write_leaves_earlier_results_and_no_partial_file(tmp_path):
+def test_a_failed_write_leaves_earlier_results_and_keeps_the_new_rows_beside(tmp_path):
     write_rows(tmp_path, rows(2), run_id="good")
     before = (tmp_path / RESULTS_FILE).read_bytes()
-    with pytest.raises(Exception):
-        write_rows(tmp_path, [{"model": object()}], run_id="bad")  # pyarrow cannot serialise this row
-    assert sorted(p.name for p in tmp_path.iterdir()) == [RESULTS_FILE]
+    with pytest.raises(BenchError, match=r"cannot store 1 rows .*kept in .*_unsaved-bad\.pkl"):
+        write_rows(tmp_path, [{"handle": object()}], run_id="bad")  # pyarrow cannot serialise this row
+    assert {p.name for p in tmp_path.iterdir()} == {RESULTS_FILE, "_unsaved-bad.pkl"}
     assert (tmp_path / RESULTS_FILE).read_bytes() == before
+    assert len(read_results(tmp_path)) == 2  # Parquet readers skip the kept file
+
+
+def test_a_full_disk_keeps_the_trained_rows_beside_and_says_where(tmp_path, monkeypatch):
+    write_rows(tmp_path, rows(2), run_id="good")
+    before = (tmp_path / RESULTS_FILE).read_bytes()
+    replace = os.replace
+
+    def full(source, target):  # the results file cannot be replaced; other files can
+        if Path(target).name == RESULTS_FILE:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(BenchError) as err:
+        write_rows(tmp_path, rows(3, model="finer"), run_id="full")
+    kept = tmp_path / "_unsaved-full.pkl"
+    assert str(err.value).startswith(f"cannot store 3 rows in {tmp_path / RESULTS_FILE} (No space left on device)")
+    assert f"kept in {kept}" in str(err.value) and "\n" not in str(err.value)
+    assert pd.read_pickle(kept)["model"].tolist() == ["finer"] * 3
+    assert (tmp_path / RESULTS_FILE).read_bytes() == before
+    assert {p.name for p in tmp_path.iterdir()} == {RESULTS_FILE, kept.name}  # no temp file left
+
+
+def test_a_column_of_two_types_is_stored_as_text_and_no_row_is_lost(tmp_path):
+    """A plugin's text ``w0`` beside siren's float one: both orders, in one write and across writes."""
+    write_rows(tmp_path, [{"cell_key": "a", "status": "ok", "param.w0": 30.0}], run_id="siren")
+    write_rows(tmp_path, [{"cell_key": "b", "status": "ok", "param.w0": "auto"}], run_id="plugin")
+    write_rows(tmp_path, [{"cell_key": "c", "status": "ok", "param.w0": 60.0},
+                          {"cell_key": "d", "status": "ok", "param.w0": None}], run_id="siren again")
+    for frame in (read_results(tmp_path), pd.read_parquet(tmp_path)):
+        assert frame["cell_key"].tolist() == ["a", "b", "c", "d"]
+        assert frame["param.w0"].tolist()[:3] == ["30.0", "auto", "60.0"] and pd.isna(frame["param.w0"].iloc[3])
+    write_rows(tmp_path / "one", [{"cell_key": "x", "status": "ok", "w": [1.0, 2.0]},
+                                  {"cell_key": "y", "status": "ok", "w": 3.0}])
+    assert read_results(tmp_path / "one")["w"].tolist() == ["[1.0, 2.0]", "3.0"]
+    write_rows(tmp_path / "numbers", [{"cell_key": "x", "status": "ok", "w": 1},
+                                      {"cell_key": "y", "status": "ok", "w": 2.5}])
+    assert read_results(tmp_path / "numbers")["w"].tolist() == [1.0, 2.5]  # one Parquet type holds both: numbers
 
 
 def test_temp_files_of_an_interrupted_write_are_not_read(tmp_path):
@@ -83,10 +130,29 @@ def test_a_cells_current_row_is_the_latest_written_whatever_the_clock_says(tmp_p
 
 
 def test_a_merge_killed_before_removing_the_old_files_keeps_the_newer_row(tmp_path):
-    old = pd.DataFrame([{"cell_key": "x", "status": "error", "run_id": "20250101T0-aaaaaa"}])
-    old.to_parquet(tmp_path / "20250101T0-aaaaaa.parquet")
+    old_file(tmp_path, "20250101T000000-aaaaaa", cell_key="x", status="error")
     write_rows(tmp_path, [{"cell_key": "x", "status": "ok"}], run_id="b")
-    old.to_parquet(tmp_path / "20250101T0-aaaaaa.parquet")  # as if killed after the rename, before the unlink
+    old_file(tmp_path, "20250101T000000-aaaaaa", cell_key="x", status="error")  # as if killed before the unlink
     assert read_results(tmp_path)[["cell_key", "status"]].values.tolist() == [["x", "ok"]]
     from bench.store import finished_cells
     assert finished_cells(tmp_path)[["cell_key", "status"]].values.tolist() == [["x", "ok"]]
+
+
+@pytest.mark.parametrize("name, run_id", [("results-backup.parquet", "20250101T000000-aaaaaa"),
+                                          ("20250101T000000-aaaaaa.parquet", "20250101T000000-bbbbbb"),
+                                          ("20250101T000000-aaaaaa.parquet", None)])
+def test_only_an_older_versions_own_files_are_merged_and_no_other_file_is_deleted(tmp_path, name, run_id):
+    """A backup, or a file named like an old one whose rows are another run's, is named and left as it is."""
+    write_rows(tmp_path, rows(2), run_id="good")
+    intruder = tmp_path / name
+    pd.DataFrame(rows(1, cell_key="c9") if run_id is None else [rows(1)[0] | {"run_id": run_id}]).to_parquet(intruder)
+    files = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    for action in (lambda: write_rows(tmp_path, rows(1, model="finer"), run_id="new"), lambda: migrate(tmp_path),
+                   lambda: read_results(tmp_path)):
+        with pytest.raises(BenchError, match=f"cannot read results file {intruder}.*move it out of the directory"):
+            action()
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.suffix == ".parquet"} == files
+    hidden = tmp_path / "_aside.parquet"  # Parquet readers skip "_" files: so does the store
+    intruder.rename(hidden)
+    write_rows(tmp_path, rows(1, model="finer"), run_id="new")
+    assert hidden.is_file() and len(read_results(tmp_path)) == 3

@@ -358,7 +358,8 @@ def test_a_sweep_refuses_a_directory_with_results_its_spec_no_longer_has(tmp_pat
     out = tmp_path / "out"
     assert main(["sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
     rows = pd.read_parquet(out)
-    pd.concat([rows, rows.assign(cell_key="0123456789abcdef")]).to_parquet(out / "old.parquet")  # as an old bench
+    old = "20250101T000000-aaaaaa"  # a file as an old bench wrote it, named by its run id
+    pd.concat([rows, rows.assign(cell_key="0123456789abcdef")]).assign(run_id=old).to_parquet(out / f"{old}.parquet")
     capsys.readouterr()
     assert main(["sweep", str(spec), "--out", str(out), "--device", "cpu", "--no-progress"]) == 2
     assert "holds 1 results of cells this spec no longer has" in capsys.readouterr().err

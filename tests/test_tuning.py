@@ -2,6 +2,9 @@
 test split at its choice and at the defaults."""
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import pandas as pd
 import pytest
@@ -128,3 +131,32 @@ def test_bench_status_counts_both_splits_of_a_tuned_sweep(tuned, capsys):
     assert main(["status", str(run)]) == 0
     out = capsys.readouterr().out
     assert f"{run / 'tuning'}: 12 rows, 12 ok" in out and f"choices: {run / 'chosen.json'}" in out
+
+
+def test_another_tuned_spec_changes_nothing_in_a_tuned_sweeps_folder(tuned, tmp_path, capsys):
+    """A finished tuned sweep keeps its spec (its report reads it); one in progress is not touched either."""
+    run, _ = tuned
+    other = tmp_path / "other.toml"
+    other.write_text(SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-3, 1e-2]"))
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    capsys.readouterr()
+    for extra in ([], ["--dry-run"]):
+        assert main(["sweep", str(other), "--out", str(run), "--device", "cpu", "--no-progress", *extra]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert f"{run} holds another tuned sweep ({run / 'spec.toml'})" in line and "use another --out" in line
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+    held = tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from filelock import FileLock
+        with FileLock({str(held / '_lock')!r}):  # as a tuned sweep holds its folder while it runs
+            print("held", flush=True)
+            sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["sweep", str(other), "--out", str(held), "--device", "cpu", "--no-progress"]) == 1
+        assert "another bench process is writing results to" in capsys.readouterr().err
+        assert [path.name for path in held.iterdir()] == ["_lock"]
+    finally:
+        holder.communicate("")

@@ -6,6 +6,7 @@ options.py holds the flags several commands share."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import warnings
@@ -26,7 +27,10 @@ PATH_FIXES = {FileExistsError: "a file is in the way: choose another path, or mo
               NotADirectoryError: "a part of the path is a file, not a folder: choose another path",
               IsADirectoryError: "it is a folder: name a file inside it",
               PermissionError: "you may not read or write it: choose a path you can, or fix its permissions"}
-PATH_ERRORS = tuple(PATH_FIXES)
+# ... and of a path that cannot be written whatever its name, by the error's number
+DISK_FIXES = {errno.EROFS: "choose a path on a file system you can write",
+              errno.ENOSPC: "free space, or choose a path on another disk",
+              errno.EDQUOT: "free space, or choose a path on another disk"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,19 +78,22 @@ def _run(argv: list[str], known: argparse.Namespace) -> int:
     except BrokenPipeError:  # output piped into a reader that stopped early (e.g. `| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except PATH_ERRORS as exc:  # a path the user gave that cannot be made, read or written (--out, --plot, ...)
-        if known.debug:
-            raise
-        path = exc.filename2 or exc.filename  # a rename's target, not the temporary file it came from
-        print(f"bench: error: cannot use {path or 'a path'}: {exc.strerror or exc}; {PATH_FIXES[type(exc)]}",
-              file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("bench: interrupted; results already written are kept", file=sys.stderr)
         return 130
     except Exception as exc:
         if known.debug:
             raise
-        print(f"bench: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(_path_problem(exc) or f"bench: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+                                    f"traceback)", file=sys.stderr)
         return 1
+
+
+def _path_problem(exc: Exception) -> str | None:
+    """The line for a path that cannot be made, read or written (--out, --plot, ...: the path, why, the fix),
+    or None for any other error."""
+    fix = PATH_FIXES.get(type(exc)) or DISK_FIXES.get(getattr(exc, "errno", None))
+    if not isinstance(exc, OSError) or fix is None:
+        return None
+    path = exc.filename2 or exc.filename  # a rename's target, not the temporary file it came from
+    return f"bench: error: cannot use {path or 'a path'}: {exc.strerror or exc}; {fix}"

@@ -52,24 +52,38 @@ def add_cache(sub) -> None:
                                        "timings ($BENCH_MEMBERS_CACHE), torch.compile's artifacts "
                                        "($TORCHINDUCTOR_CACHE_DIR) and the learned inits of meta_learned and "
                                        "strainer ($BENCH_LEARNED_CACHE), by default under the project's cache "
-                                       "folder. --clear empties them: the next run measures, compiles and learns anew.")
-    cache.add_argument("--clear", action="store_true", help="remove the three caches")
+                                       "folder. --clear removes what bench wrote there (the next run measures, "
+                                       "compiles and learns anew) and leaves any other file, saying so; a "
+                                       "$TORCHINDUCTOR_CACHE_DIR of your own is left whole.")
+    cache.add_argument("--clear", action="store_true", help="remove what bench wrote into the three caches")
     cache.set_defaults(func=cmd_cache)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from bench.learned_cache import learned_cache_dir
-    from bench.speed.caches import clear, compile_cache_dir, folder_size
-    from bench.speed.ensemble_size import cache_path
-
-    paths = {"measurements": cache_path(), "compiled steps": compile_cache_dir(), "learned inits": learned_cache_dir()}
-    for what, path in paths.items():
-        size = path.stat().st_size if path.is_file() else folder_size(path)
-        print(f"{what}: {path} ({size / 2**20:.1f} MiB)" if path.exists() else f"{what}: {path} (empty)")
+    for cache in _caches():
+        print(f"{cache.what}: {cache.path} (empty)" if cache.empty() else
+              f"{cache.what}: {cache.path} ({cache.size() / 2**20:.1f} MiB)")
+        left = cache.clear() if args.clear else []
+        if left:
+            print(f"{cache.what}: left {len(left)} entries in {cache.path} as they are ({cache.others}); remove "
+                  f"them yourself if they are not needed", file=sys.stderr)
     if args.clear:
-        clear(list(paths.values()))
         print("cleared: the next run measures, compiles and learns anew", file=sys.stderr)
     return 0
+
+
+def _caches() -> list:
+    """The three caches, each with the paths in it that bench wrote."""
+    from bench.learned_cache import learned_cache_dir, learned_files
+    from bench.speed.caches import COMPILE_CACHE_ENV, Cache, compile_cache_dir, project_compile_dir
+    from bench.speed.ensemble_size import MEMBERS_CACHE_ENV, cache_path
+
+    measurements, compiled, learned = cache_path(), compile_cache_dir(), learned_cache_dir()
+    return [Cache("measurements", measurements, [measurements] if measurements.is_file() else [],
+                  f"${MEMBERS_CACHE_ENV} names a folder, not bench's measurements file"),
+            Cache("compiled steps", compiled, [compiled] if compiled == project_compile_dir() else [],
+                  f"${COMPILE_CACHE_ENV} names a folder bench does not own: other programs may compile into it"),
+            Cache("learned inits", learned, learned_files(learned), "not learned inits that bench wrote")]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -114,23 +114,35 @@ def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespa
 def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor,
                  where: str) -> int:
     """A spec with [tune]: the tuning split into OUT/tuning, each model's choice from those rows alone into
-    OUT/chosen.json, then the test split (defaults and chosen values) into OUT/test (bench.sweep.tuning)."""
+    OUT/chosen.json, then the test split (defaults and chosen values) into OUT/test (bench.sweep.tuning).
+    OUT is held for the whole of it, and keeps one tuned sweep (OUT/spec.toml)."""
     from dataclasses import replace
 
-    from bench.store import read_results
-    from bench.sweep.run import load_tasks
-    from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, choose, test_cells, tuning_spec, write_chosen
+    from bench.sweep.run import check_tuned, claim_tuned, folder_lock, load_tasks
+    from bench.sweep.tuning import TEST_DIR, TUNING_DIR, tuning_spec
 
     tuning, test = tuning_spec(spec), replace(spec, tune=None)
     if args.dry_run:
+        check_tuned(out, spec)
         print(f"{spec.name}: the tuning split first (into {out / TUNING_DIR}), then the test split at each model's "
               f"choice and at the defaults (into {out / TEST_DIR})", file=sys.stderr)
         return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False,
                         retrain_changed=args.retrain_changed)
     tasks = load_tasks(tuning, library) | load_tasks(test, library)  # every bad file or option stops here
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.toml").write_text(spec.text)
-    rows = _train(tuning, out / TUNING_DIR, library, args, device, executor, where, tasks, sweep=False)
+    with folder_lock(out):  # a second tuned sweep on OUT stops here, before it changes anything
+        claim_tuned(out, spec)
+        return _tune_then_test(spec, out, library, args, device, executor, where, tasks)
+
+
+def _tune_then_test(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor,
+                    where: str, tasks: dict) -> int:
+    """Train the tuning split, choose, then train the test split at the choices (see ``_sweep_tuned``)."""
+    from dataclasses import replace
+
+    from bench.store import read_results
+    from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, choose, test_cells, tuning_spec, write_chosen
+
+    rows = _train(tuning_spec(spec), out / TUNING_DIR, library, args, device, executor, where, tasks, sweep=False)
     failed = [row for row in rows if row["status"] in FAILED]
     if failed:
         return _summary(rows, out / TUNING_DIR)
@@ -140,7 +152,7 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
         print(f"chosen for {choice.model} on {choice.task}: {choice.chosen.label}{_settings(spec, choice)} (mean {choice.metric} "
               f"{choice.score:.2f} on the tuning split)", file=sys.stderr)
     print(f"choices in {out / CHOSEN_FILE}", file=sys.stderr)
-    rows += _train(test, out / TEST_DIR, library, args, device, executor, where, tasks,
+    rows += _train(replace(spec, tune=None), out / TEST_DIR, library, args, device, executor, where, tasks,
                    cells=test_cells(spec, choices), sweep=False)
     return _summary(rows, out)
 

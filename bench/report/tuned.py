@@ -17,7 +17,8 @@ from bench.status import OK
 from bench.store import read_results
 from bench.sweep.plan import expand
 from bench.sweep.spec import parse_spec
-from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, Choice, choose, chosen_spec, tuned_settings
+from bench.sweep.tuning import (CHOSEN_FILE, SPEC_COPY, TEST_DIR, TUNING_DIR, Choice, choose, chosen_spec,
+                                tuned_settings)
 
 
 def is_tuned(path: Path) -> bool:
@@ -28,7 +29,7 @@ def is_tuned(path: Path) -> bool:
 def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrary, notes: str | None = None) -> Path:
     """README.md with the chosen values, the default and tuned tables of the main metric on the test split,
     the ranking under each, and sensitivity figures; tables also as CSV and LaTeX; ``notes`` under the title."""
-    spec = parse_spec((run / "spec.toml").read_text(), str(run / "spec.toml"), library)
+    spec = parse_spec((run / SPEC_COPY).read_text(), str(run / SPEC_COPY), library)
     choices = choose(spec, read_results(run / TUNING_DIR))  # from the tuning rows, as the sweep chose
     test = read_results(run / TEST_DIR)
     test = test[test["status"] == OK]

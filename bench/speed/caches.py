@@ -1,12 +1,14 @@
 """Where the benchmark keeps what it measured and compiled, so that the next process reuses it: the
 ensemble-size and compile measurements (``members-per-ensemble.json``) and torch's own compile caches
 (inductor's FX-graph and AOT-autograd artifacts, ``torch-compile/``), both under the project's cache
-folder (``~/.cache/inr-bench`` on Linux). ``bench cache`` shows them; ``bench cache --clear`` empties them."""
+folder (``~/.cache/inr-bench`` on Linux). ``bench cache`` shows them; ``bench cache --clear`` removes what
+bench wrote there, and only that: a variable may point a cache at a folder that holds other files too."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pooch
@@ -25,6 +27,11 @@ def compile_cache_dir() -> Path:
     given = os.environ.get(COMPILE_CACHE_ENV)
     if given and os.path.abspath(given) != _torch_default():
         return Path(given)
+    return project_compile_dir()
+
+
+def project_compile_dir() -> Path:
+    """The compile cache folder bench owns (the one ``bench cache --clear`` may remove whole)."""
     return cache_root() / "torch-compile"
 
 
@@ -52,15 +59,33 @@ def _torch_default() -> str | None:
         return None
 
 
-def folder_size(path: Path) -> int:
-    """Bytes of the files under ``path`` (0 when it does not exist)."""
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+@dataclass(frozen=True)
+class Cache:
+    """One cache ``bench cache`` shows: what it holds, where (a file or a folder), the paths in it that bench
+    wrote (what ``clear`` removes), and why anything else there is not bench's to remove."""
 
+    what: str
+    path: Path
+    owned: list[Path]
+    others: str
 
-def clear(paths: list[Path]) -> None:
-    """Remove these files and folders (missing ones are fine)."""
-    for path in paths:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+    def size(self) -> int:
+        """Bytes at ``path``: the file's, or those of every file under the folder (0 when there is none)."""
+        if self.path.is_file():
+            return self.path.stat().st_size
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file()) if self.path.is_dir() else 0
+
+    def empty(self) -> bool:
+        return not self.path.exists() or (self.path.is_dir() and not any(self.path.iterdir()))
+
+    def clear(self) -> list[Path]:
+        """Remove what bench wrote; what is left at ``path`` (the folder's entries, or a folder where a file
+        was expected)."""
+        for path in self.owned:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        if self.path.is_dir():
+            return sorted(self.path.iterdir())
+        return [self.path] if self.path.exists() else []

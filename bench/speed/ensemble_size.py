@@ -34,6 +34,7 @@ from bench.speed.measure import measure
 from bench.store import write_atomically
 from bench.training import Problem
 
+MEMBERS_CACHE_ENV = "BENCH_MEMBERS_CACHE"  # the measurements file, when not the default
 TUNE_STEPS = 8  # per candidate size: 1 warm-up step, 7 timed ...
 MIN_TIMED_S = 0.5  # ... and more (up to MAX_TUNE_STEPS) when those took less than this: short timings are noisy
 MAX_TUNE_STEPS = 200
@@ -71,7 +72,7 @@ def count_as_reused(what: str, seconds: float) -> None:
 
 
 def cache_path() -> Path:
-    return Path(os.environ.get("BENCH_MEMBERS_CACHE") or cache_root() / "members-per-ensemble.json")
+    return Path(os.environ.get(MEMBERS_CACHE_ENV) or cache_root() / "members-per-ensemble.json")
 
 
 def members_per_ensemble(problem: Problem, cap: int, member_steps: int | None = None) -> int:

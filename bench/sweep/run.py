@@ -27,6 +27,7 @@ from bench.sweep.execute import JobRunner
 from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
+from bench.sweep.tuning import CHOSEN_FILE, SPEC_COPY, TEST_DIR, TUNING_DIR
 from bench.tasks import Task, load_builtin_tasks, load_task
 from bench.training.checkpoint import DEFAULT_EVERY_S
 
@@ -225,17 +226,48 @@ def results_lock(out_dir: Path):
     another results directory, or holding one, is refused before it is made. Callers validate everything
     first, so that a bad command creates no directory."""
     _check_not_nested(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(out_dir / LOCK_FILE)
+    with folder_lock(out_dir):
+        yield
+
+
+@contextmanager
+def folder_lock(folder: Path):
+    """Hold ``folder``'s ``_lock`` (the folder made first): a second process asking for it is refused at once
+    with a one-line error. A tuned sweep holds its OUT this way, each split's results directory inside it
+    with ``results_lock``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    if path.exists() and not path.is_file():
+        raise BenchError(f"{path} is in the way of the directory's lock file (bench makes it there); move it away")
+    lock = FileLock(path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise BenchError(f"another bench process is writing results to {out_dir}; wait until it ends "
-                         f"(bench status {out_dir}) or use another --out") from None
+        raise BenchError(f"another bench process is writing results to {folder}; wait until it ends "
+                         f"(bench status {folder}) or use another --out") from None
     try:
         yield
     finally:
         lock.release()  # the file stays: deleting it could let two processes lock two different files
+
+
+def check_tuned(out: Path, spec: Spec) -> None:
+    """Refuse ``out`` for the tuned sweep ``spec`` when it holds another tuned sweep (another OUT/spec.toml
+    with rows or choices made from it), or where a split's results directory could not go; writes nothing."""
+    for split in (TUNING_DIR, TEST_DIR):
+        _check_not_nested(out / split)
+    stored = out / SPEC_COPY
+    started = has_results(out / TUNING_DIR) or has_results(out / TEST_DIR) or (out / CHOSEN_FILE).is_file()
+    if started and stored.is_file() and stored.read_text() != spec.text:
+        raise UsageError(f"{out} holds another tuned sweep ({stored}); use another --out, or resume that one "
+                         f"with bench sweep {stored} --out {out}")
+
+
+def claim_tuned(out: Path, spec: Spec) -> None:
+    """Keep ``spec`` as the tuned sweep's OUT/spec.toml once ``check_tuned`` allows it; hold
+    ``folder_lock(out)`` around it and the sweep."""
+    check_tuned(out, spec)
+    write_atomically(out / SPEC_COPY, spec.text)
 
 
 def _check_ntk(spec: Spec, tasks: dict[tuple, Task], architectures: list[tuple[ModelChoice, Architecture]]) -> None:

@@ -22,6 +22,7 @@ from bench.sweep.spec import Spec
 from bench.training import TrainConfig
 
 TUNING_DIR, TEST_DIR, CHOSEN_FILE = "tuning", "test", "chosen.json"
+SPEC_COPY = "spec.toml"  # the tuned sweep's spec, kept in OUT (the report reads it back)
 
 
 def tuning_spec(spec: Spec) -> Spec:
