@@ -102,22 +102,23 @@ def _starts(kind: str, declared: list, key: str) -> tuple:
 
 
 def load_families(path: Path | None = None, library: SignalLibrary | None = None) -> dict[str, Family]:
-    """The families declared in ``path`` (default: ``families_file()``), each checked: a known kind, a positive
-    piece size, starts and sources given once, two non-empty disjoint splits of manifest signals of that kind.
-    A family of a file of one's own may not redefine a project family under its name (results keyed by the
-    name would mix the two)."""
+    """The project's families (datasets/families.toml) and those declared in ``path`` (default:
+    ``families_file()``, which $BENCH_FAMILIES names), each checked: a known kind, a positive piece size,
+    starts and sources given once, two non-empty disjoint splits of manifest signals of that kind. A family
+    of a file of one's own adds to the project's; it may not redefine one under its name (results keyed by
+    the name would mix the two)."""
     path = path or families_file()
     library = library or SignalLibrary()
     families = {name: _family(name, fields, path, library) for name, fields in _read(path).items()}
-    if path.resolve() != FAMILIES.resolve():
-        project = _read(FAMILIES) if FAMILIES.is_file() else {}
-        for name in families.keys() & project.keys():
-            theirs = _family(name, project[name], FAMILIES, library)
-            if families[name].fingerprint(library) != theirs.fingerprint(library):
-                raise BenchError(f"family {name!r} in {path} is not the project's family of that name "
-                                 f"(datasets/families.toml), and results name the family they learned from; give "
-                                 f"yours another name")
-    return families
+    if path.resolve() == FAMILIES.resolve() or not FAMILIES.is_file():
+        return families
+    project = {name: _family(name, fields, FAMILIES, library) for name, fields in _read(FAMILIES).items()}
+    for name in families.keys() & project.keys():
+        if families[name].fingerprint(library) != project[name].fingerprint(library):
+            raise BenchError(f"family {name!r} in {path} is not the project's family of that name "
+                             f"(datasets/families.toml), and results name the family they learned from; give "
+                             f"yours another name")
+    return project | families
 
 
 def _read(path: Path) -> dict:

@@ -362,3 +362,41 @@ def test_saved_progress_that_does_not_fit_its_learning_is_dropped_with_a_warning
     monkeypatch.setenv("BENCH_LEARN_SAVE_SECONDS", "often")
     with pytest.raises(BenchError, match="not a number of seconds"):
         Progress(path)
+
+
+def test_a_families_file_of_ones_own_adds_to_the_projects_families(image_family, library):
+    from bench.families import load_families
+
+    families = load_families(library=library)
+    assert {"crops", "audio-windows", "image-crops"} <= families.keys()
+
+
+def test_a_corrupt_learned_init_file_is_named_dropped_and_learned_anew(library, tmp_path, monkeypatch):
+    from bench.errors import BenchWarning
+
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path))
+    task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 1024})
+    learned, _ = _learned(task, seed=0)
+    cached, = tmp_path.glob("meta_learned-*.pt")
+    cached.write_bytes(b"torn")
+    with pytest.warns(BenchWarning, match=f"{cached.name} cannot be read .*learning anew"):
+        again, _ = _learned(task, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(learned, again))
+    assert torch.load(cached, weights_only=True)["member_steps"] == 3 * 2 * 2  # the file was written again
+
+
+def test_a_diverging_learning_is_an_error_naming_its_rates_and_caches_nothing(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path))
+    task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 1024})
+    with pytest.raises(BenchError, match="meta_learned diverged .*inner_lr = 1e\\+30, outer_lr = 1: non-finite"):
+        _learned(task, seed=0, inner_lr=1e30)
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_a_bad_learning_save_interval_stops_the_command_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_LEARN_SAVE_SECONDS", "often")
+    code = main(["run", "--task", "audio:relay", "--max-samples", "256", "--model", "siren", "--model",
+                 "meta_learned:outer_steps=1,inner_steps=1,batch=1", "--seeds", "0", "--steps", "2", "--width", "8",
+                 "--layers", "2", "--device", "cpu", "--out", str(tmp_path / "runs")])
+    assert code == 2 and "$BENCH_LEARN_SAVE_SECONDS = 'often' is not a number" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing trained, nothing written

@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 
 from bench import __version__
 from bench.errors import BenchError, UsageError
+from bench.learned_cache import save_seconds
 from bench.models import Architecture, ModelChoice, unsupported, width_for_budget
 from bench.ntk import ntk_points
 from bench.provenance import provenance
@@ -143,7 +144,10 @@ def _check_stored_ntk(spec: Spec, state: Progress, out_dir: Path) -> None:
 
 def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
     """Every target of the spec, by ``Cell.task_key`` (a bad file or option stops here, before anything is
-    written), with the parameter budgets and NTK options checked against them."""
+    written), with the parameter budgets, NTK options and, for learned inits, how often their learning saves
+    (``save_seconds``) checked against them."""
+    if any(model.entry.meta.get("learned") for model in spec.models):
+        save_seconds()
     tasks: dict[tuple, Task] = {}
     for grid in spec.tasks:
         for target in grid.targets:
