@@ -217,7 +217,7 @@ class JobRunner:
         if self.checkpoint_dir is None:
             return None
         name = hashlib.sha256(" ".join(cell_keys).encode()).hexdigest()[:16]
-        return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s)
+        return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s, tuple(cell_keys))
 
     @staticmethod
     def _sized(job: Job, task: Task) -> Job:

@@ -29,7 +29,7 @@ from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
 from bench.tasks import Task, load_builtin_tasks, load_task
-from bench.training.checkpoint import DEFAULT_EVERY_S
+from bench.training.checkpoint import DEFAULT_EVERY_S, saved_cells
 
 # "_" prefix: pyarrow, polars and duckdb (and so pandas.read_parquet(DIR)) skip these when reading a results directory
 SPEC_FILE = "_spec.toml"
@@ -83,6 +83,21 @@ def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> P
         elif isinstance(task_code, str) and task_code != load_builtin_tasks().get(cell.task).code:
             changed[key] = f"task {cell.task}"
     return Progress(cells, dict(zip(stored["cell_key"], stored["status"])), changed)
+
+
+def remove_stale_checkpoints(out_dir: Path, progress: Progress) -> None:
+    """Delete the checkpoints in ``out_dir`` that no ensemble will resume from: those whose cells are all
+    stored and none left to train (an ensemble of another make-up trained them), and, once no cell is left,
+    every one. Hold ``results_lock(out_dir)``."""
+    folder = out_dir / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return
+    left = {cell.key for cell in progress.left}
+    stored = set(finished_cells(out_dir)["cell_key"]) - left
+    for path in folder.glob("*.pt"):
+        cells = saved_cells(path) if left else set()
+        if cells is not None and cells <= stored:
+            path.unlink(missing_ok=True)
 
 
 def stored_spec(out_dir: Path, library: SignalLibrary) -> Spec | None:

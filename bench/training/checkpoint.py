@@ -21,11 +21,13 @@ DEFAULT_EVERY_S = 300.0  # seconds between saves: minutes lost at most, and a sa
 @dataclass
 class Checkpoint:
     """Where one run's checkpoint lives, and how often it is saved (``every_s`` seconds of wall time; 0:
-    after every step). ``load`` gives the saved state or None; ``remove`` deletes it once the run's rows
-    are stored."""
+    after every step); ``cells``: the keys of the cells it trains, recorded in each save so that a checkpoint
+    no ensemble will ask for again can be found (``saved_cells``). ``load`` gives the saved state or None;
+    ``remove`` deletes it once the run's rows are stored."""
 
     path: Path
     every_s: float = DEFAULT_EVERY_S
+    cells: tuple[str, ...] = ()
     _last: float = field(default_factory=time.perf_counter, repr=False)
     _warned: bool = field(default=False, repr=False)
 
@@ -38,7 +40,7 @@ class Checkpoint:
         fails (a full disk, a folder that cannot be written) is warned of once, naming the file, and training
         goes on: a checkpoint is a head start, not a result."""
         try:
-            write_atomically(self.path, lambda tmp: torch.save(state, tmp))
+            write_atomically(self.path, lambda tmp: torch.save(state | {"cells": list(self.cells)}, tmp))
         except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as a RuntimeError
             if not self._warned:
                 warnings.warn(f"cannot save the checkpoint {self.path} ({str(exc).splitlines()[0]}); training goes "
@@ -55,3 +57,12 @@ class Checkpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def saved_cells(path: Path) -> set[str] | None:
+    """The keys of the cells the checkpoint at ``path`` trains; None when it cannot be read or does not say."""
+    try:
+        cells = torch.load(path, map_location="cpu", weights_only=False).get("cells")
+    except Exception:  # noqa: BLE001 - truncated, foreign or unpicklable: it does not say
+        return None
+    return set(cells) if isinstance(cells, list) and cells else None
