@@ -128,3 +128,16 @@ def test_bench_status_counts_both_splits_of_a_tuned_sweep(tuned, capsys):
     assert main(["status", str(run)]) == 0
     out = capsys.readouterr().out
     assert f"{run / 'tuning'}: 12 rows, 12 ok" in out and f"choices: {run / 'chosen.json'}" in out
+
+
+def test_a_tuning_signal_with_a_test_signals_content_is_refused_however_named(library, tmp_path, need):
+    import os
+    import shutil
+
+    need("arch")
+    original = library.path("arch", "audio")
+    shutil.copy(original, tmp_path / "copy.wav")
+    os.link(tmp_path / "copy.wav", tmp_path / "link.wav")
+    for same in (str(original), str(tmp_path / "copy.wav"), str(tmp_path / "link.wav")):
+        with pytest.raises(UsageError, match="tune.tasks\\[0\\].signals: .* are test signals of task audio"):
+            parse_spec(SPEC.replace('signals = ["vivaldi_gt"]', f'signals = ["{same}"]'), "spec.toml", library)
