@@ -174,6 +174,16 @@ def family_named(name: str, library: SignalLibrary | None = None) -> Family:
     return families[name]
 
 
+def learned_from(model, library: SignalLibrary) -> str | None:
+    """The fingerprint of the family a learned init (a ModelChoice of a scheme registered ``learned``, whose
+    parameter ``family`` names it) learns from, which its rows record (``family_fingerprint``) so that a row
+    learned from another content of the family is not taken for current; None for any other scheme."""
+    if not model.entry.meta.get("learned"):
+        return None
+    name = model.params.get("family", model.entry.params["family"].default)
+    return family_named(name, library).fingerprint(library)[:16]
+
+
 def check_not_learned_from(family: Family, source: str | None, scheme: str, library: SignalLibrary) -> None:
     """Refuse to fit ``source`` with an init learned from ``family``'s train split when the source is one of its
     signals, by name or by content (a copy of a train clip under another path is the same signal): the init

@@ -400,3 +400,22 @@ def test_a_bad_learning_save_interval_stops_the_command_before_training(tmp_path
                  "--layers", "2", "--device", "cpu", "--out", str(tmp_path / "runs")])
     assert code == 2 and "$BENCH_LEARN_SAVE_SECONDS = 'often' is not a number" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing trained, nothing written
+
+
+def test_rows_learned_from_a_family_since_changed_are_refused_or_retrained(image_family, tmp_path, capsys):
+    from bench.store import read_results
+
+    runs = tmp_path / "runs"
+    command = ["run", "--task", "image:camera", "--crop", "16", "--crop-row", "100", "--model",
+               "meta_learned:family=crops,outer_steps=1,inner_steps=1,batch=1", "--seeds", "0", "--steps", "2",
+               "--width", "8", "--layers", "2", "--device", "cpu", "--no-progress", "--out", str(runs)]
+    assert main(command) == 0
+    before = read_results(runs)["family_fingerprint"].tolist()
+    families = Path(__import__("os").environ["BENCH_FAMILIES"])
+    families.write_text(families.read_text().replace('train = ["noise1", "braided"]', 'train = ["noise1"]'))
+    capsys.readouterr()
+    assert main(command) == 2  # the same cell, learned from another train split: not taken for current
+    assert "meta_learned (its family's train split)" in capsys.readouterr().err
+    assert main(command + ["--retrain-changed"]) == 0
+    after = read_results(runs)["family_fingerprint"].tolist()
+    assert len(after) == 1 and after != before

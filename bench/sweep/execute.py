@@ -15,10 +15,12 @@ import torch
 
 from bench.columns import CURVE_STEPS, Row, best_column, curve_column, option_column, param_column
 from bench.errors import UsageError, is_out_of_memory
+from bench.families import learned_from
 from bench.metrics import time_to_quality
 from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
+from bench.signals import SignalLibrary
 from bench.status import ERROR, OOM
 from bench.speed.ensemble_size import cache_key, members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
@@ -55,9 +57,15 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
               "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
               "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
     where = provenance(device)
-    return [Row.of(_columns(task, cell, params, where), shared, ntk_columns,
+    return [Row.of(_columns(task, cell, params, where), shared, _learned_from(cell), ntk_columns,
                    _scores(task, member, outcome.seconds, first.train.steps))
             for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
+
+
+def _learned_from(cell: Cell) -> dict[str, str]:
+    """A learned init's ``family_fingerprint`` (``bench.families.learned_from``); nothing for other schemes."""
+    fingerprint = learned_from(cell.model, SignalLibrary())
+    return {} if fingerprint is None else {"family_fingerprint": fingerprint}
 
 
 def _scores(task: Task, member: MemberOutcome, seconds: float, steps: int) -> Row:

@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 
 from bench import __version__
 from bench.errors import BenchError, UsageError
+from bench.families import learned_from
 from bench.learned_cache import save_seconds
 from bench.models import Architecture, ModelChoice, unsupported, width_for_budget
 from bench.ntk import ntk_points
@@ -62,19 +63,20 @@ class Progress:
         if self.changed:
             names = ", ".join(sorted(set(self.changed.values())))
             raise UsageError(f"{len(self.changed)} results in {out_dir} were made by other code of {names} than "
-                             f"now (its source changed since); write to a new --out, or pass --retrain-changed "
+                             f"now (its source, or the family a learned init learns from, changed since); write to a new --out, or pass --retrain-changed "
                              f"to train those cells again")
 
 
 def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> Progress:
     """The spec's cells (or ``cells``, e.g. a tuned test split), the status stored for each, and which
-    finished ones were made by other code than their scheme's and task's now (rows that recorded it)."""
+    finished ones were made by other code than their scheme's and task's now, or learned from another content
+    of their family than now (rows that recorded it)."""
     cells = expand(spec) if cells is None else cells
     by_key = {cell.key: cell for cell in cells}
     stored = finished_cells(out_dir)
     stored = stored[stored["cell_key"].isin(by_key)]
-    changed = {}
-    for key, status, model_code, task_code in stored.itertuples(index=False):
+    changed, families = {}, {}
+    for key, status, model_code, task_code, family in stored.itertuples(index=False):
         if status not in FINISHED:
             continue
         cell = by_key[key]
@@ -82,7 +84,17 @@ def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> P
             changed[key] = cell.model.entry.name
         elif isinstance(task_code, str) and task_code != load_builtin_tasks().get(cell.task).code:
             changed[key] = f"task {cell.task}"
+        elif isinstance(family, str) and family != _family_now(cell, families):
+            changed[key] = f"{cell.model.entry.name} (its family's train split)"
     return Progress(cells, dict(zip(stored["cell_key"], stored["status"])), changed)
+
+
+def _family_now(cell: Cell, known: dict[str, str | None]) -> str | None:
+    """The fingerprint of the family the cell's learned init learns from now (``learned_from``), found once
+    per model in ``known``."""
+    if cell.model.label not in known:
+        known[cell.model.label] = learned_from(cell.model, SignalLibrary())
+    return known[cell.model.label]
 
 
 def remove_stale_checkpoints(out_dir: Path, progress: Progress) -> None:
