@@ -419,3 +419,32 @@ def test_rows_learned_from_a_family_since_changed_are_refused_or_retrained(image
     assert main(command + ["--retrain-changed"]) == 0
     after = read_results(runs)["family_fingerprint"].tolist()
     assert len(after) == 1 and after != before
+
+
+def test_a_train_signal_in_another_encoding_or_cut_to_a_piece_is_refused_by_its_samples(library, tmp_path):
+    import soundfile as sf
+
+    samples, rate = sf.read(library.path("arch", "audio"), dtype="int16")
+    sf.write(tmp_path / "arch.flac", samples, rate)  # the same samples, losslessly compressed
+    sf.write(tmp_path / "arch_float.wav", samples / 32768.0, rate, subtype="FLOAT")
+    window, _ = load_clip(library, "arch", 4096, offset=16384)  # a train window as learning reads it
+    sf.write(tmp_path / "window.wav", window, rate, subtype="FLOAT")
+    for name in ("arch.flac", "arch_float.wav", "window.wav"):
+        task = load_task(f"audio:{tmp_path / name}", library, {"max_samples": 1024})
+        with pytest.raises(UsageError, match="the content of 'arch'"):
+            _learned(task, seed=0)
+    unseen = load_task("audio:relay", library, {"offset": 49152, "max_samples": 1024})
+    _learned(unseen, seed=0)  # a test-split clip still learns
+
+
+def test_a_train_crop_saved_as_its_own_image_is_refused_by_its_pixels(image_family, library, tmp_path):
+    from PIL import Image
+
+    from bench.image_files import read_unit_pixels
+
+    pixels = read_unit_pixels(library.path("noise1", "image"))[30:62, 40:72, 0]
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(tmp_path / "cut.png")
+    task = load_task(f"image:{tmp_path / 'cut.png'}", library, {})
+    with pytest.raises(UsageError, match="the content of 'noise1'"):
+        build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("meta_learned"), SMALL | {"family": "crops"}),
+                                   0)], Architecture(2, 16, 2, 1), task.info)
