@@ -448,3 +448,35 @@ def test_a_train_crop_saved_as_its_own_image_is_refused_by_its_pixels(image_fami
     with pytest.raises(UsageError, match="the content of 'noise1'"):
         build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("meta_learned"), SMALL | {"family": "crops"}),
                                    0)], Architecture(2, 16, 2, 1), task.info)
+
+
+def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads_signals(tmp_path, monkeypatch,
+                                                                                         library, need):
+    from bench.signals import use_data_dir
+    from bench.sweep.execute import JobRunner
+    from bench.sweep.executors import _train_on_worker
+    from bench.sweep.plan import Job, expand
+    from bench.sweep.spec import parse_spec
+
+    need("relay")
+    entry = library.entries["relay"]
+    data = library.path("relay", entry.kind).parents[len(Path(entry.file).parts) - 1]
+    spec = parse_spec('name = "w"\nseeds = [0]\nwidths = 8\nlayers = 2\n[train]\nsteps = 2\n[models]\n'
+                      'meta_learned = {outer_steps = 1, inner_steps = 1, batch = 1}\n[[tasks]]\ntask = "audio"\n'
+                      'signals = ["relay"]\nmax_samples = 256\n', "w.toml", library)
+    cells = expand(spec)
+    task = load_task("audio:relay", library, {"max_samples": 256})
+    use_data_dir(data)  # the driver's command: --data-dir
+    try:
+        runner = JobRunner({cells[0].task_key: task})
+    finally:
+        use_data_dir(None)  # a worker process: no --data-dir, no $BENCH_DATA, an empty download cache
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path / "learned"))
+    try:
+        rows = _train_on_worker(runner, Job(tuple(cells)), False, False)
+    finally:
+        use_data_dir(None)
+    assert [row["status"] for row in rows] == ["ok"], rows[0]["error"]
+    assert not list((tmp_path / "cache").rglob("*.wav"))  # the family's clips came from the command's folder

@@ -20,7 +20,7 @@ from bench.metrics import time_to_quality
 from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
-from bench.signals import SignalLibrary
+from bench.signals import SignalLibrary, command_data_dir, use_data_dir
 from bench.status import ERROR, OOM
 from bench.speed.ensemble_size import cache_key, members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
@@ -165,7 +165,8 @@ class JobRunner:
     where eager steps give every member the same numbers at any size; on CUDA, where the batch count changes
     them, every ensemble instead trains ``batch`` members (padded, see ``train_cells``); columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
     state every ``checkpoint_every_s`` seconds and resumes from after a kill (None: no checkpoints; local
-    runs only, since a remote worker's disk is not the driver's).
+    runs only, since a remote worker's disk is not the driver's); data_dir: where the command reads signals
+    (``command_data_dir``), where a learned init on a worker reads its family's (``on_worker``).
     """
 
     tasks: dict[tuple, Task]
@@ -176,6 +177,12 @@ class JobRunner:
     columns: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: Path | None = None
     checkpoint_every_s: float = DEFAULT_EVERY_S
+    data_dir: Path | None = field(default_factory=command_data_dir)
+
+    def on_worker(self) -> None:
+        """Make this process (a remote worker) read signals where the command that made the runner does: a
+        learned init reads its family's train signals itself, and not from the tasks shipped."""
+        use_data_dir(self.data_dir)
 
     def on(self, device: torch.device) -> JobRunner:
         """This runner with every task moved to ``device`` once (rather than once per job)."""
