@@ -478,5 +478,6 @@ def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads
         rows = _train_on_worker(runner, Job(tuple(cells)), False, False)
     finally:
         use_data_dir(None)
-    assert [row["status"] for row in rows] == ["ok"], rows[0]["error"]
+    # (the error is not shown: it names a download that failed, which the suite's data check takes for a skip)
+    assert [row["status"] for row in rows] == ["ok"]
     assert not list((tmp_path / "cache").rglob("*.wav"))  # the family's clips came from the command's folder
