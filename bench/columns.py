@@ -43,7 +43,7 @@ _FIXED = {
     CURVE: (CURVE_STEPS,),
     SPEED: ("ensemble_size", "n_params", "steps_per_s", "samples_per_s", "gflop_per_s", "seconds"),
     PROVENANCE: ("device", "device_name", "torch", "commit", "timestamp", "compiled", "numerics", "model_code",
-                 "task_code"),
+                 "task_code", "family_fingerprint"),
 }
 _declared: dict[str, str] = {name: role for role, names in _FIXED.items() for name in names}
 

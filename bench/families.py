@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from bench.errors import BenchError, UsageError, did_you_mean
-from bench.signals import SignalLibrary
+from bench.signals import SignalLibrary, is_synthetic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -102,22 +103,23 @@ def _starts(kind: str, declared: list, key: str) -> tuple:
 
 
 def load_families(path: Path | None = None, library: SignalLibrary | None = None) -> dict[str, Family]:
-    """The families declared in ``path`` (default: ``families_file()``), each checked: a known kind, a positive
-    piece size, starts and sources given once, two non-empty disjoint splits of manifest signals of that kind.
-    A family of a file of one's own may not redefine a project family under its name (results keyed by the
-    name would mix the two)."""
+    """The project's families (datasets/families.toml) and those declared in ``path`` (default:
+    ``families_file()``, which $BENCH_FAMILIES names), each checked: a known kind, a positive piece size,
+    starts and sources given once, two non-empty disjoint splits of manifest signals of that kind. A family
+    of a file of one's own adds to the project's; it may not redefine one under its name (results keyed by
+    the name would mix the two)."""
     path = path or families_file()
     library = library or SignalLibrary()
     families = {name: _family(name, fields, path, library) for name, fields in _read(path).items()}
-    if path.resolve() != FAMILIES.resolve():
-        project = _read(FAMILIES) if FAMILIES.is_file() else {}
-        for name in families.keys() & project.keys():
-            theirs = _family(name, project[name], FAMILIES, library)
-            if families[name].fingerprint(library) != theirs.fingerprint(library):
-                raise BenchError(f"family {name!r} in {path} is not the project's family of that name "
-                                 f"(datasets/families.toml), and results name the family they learned from; give "
-                                 f"yours another name")
-    return families
+    if path.resolve() == FAMILIES.resolve() or not FAMILIES.is_file():
+        return families
+    project = {name: _family(name, fields, FAMILIES, library) for name, fields in _read(FAMILIES).items()}
+    for name in families.keys() & project.keys():
+        if families[name].fingerprint(library) != project[name].fingerprint(library):
+            raise BenchError(f"family {name!r} in {path} is not the project's family of that name "
+                             f"(datasets/families.toml), and results name the family they learned from; give "
+                             f"yours another name")
+    return project | families
 
 
 def _read(path: Path) -> dict:
@@ -173,18 +175,90 @@ def family_named(name: str, library: SignalLibrary | None = None) -> Family:
     return families[name]
 
 
+def learned_from(model, library: SignalLibrary) -> str | None:
+    """The fingerprint of the family a learned init (a ModelChoice of a scheme registered ``learned``, whose
+    parameter ``family`` names it) learns from, which its rows record (``family_fingerprint``) so that a row
+    learned from another content of the family is not taken for current; None for any other scheme."""
+    if not model.entry.meta.get("learned"):
+        return None
+    name = model.params.get("family", model.entry.params["family"].default)
+    return family_named(name, library).fingerprint(library)[:16]
+
+
 def check_not_learned_from(family: Family, source: str | None, scheme: str, library: SignalLibrary) -> None:
     """Refuse to fit ``source`` with an init learned from ``family``'s train split when the source is one of its
-    signals, by name or by content (a copy of a train clip under another path is the same signal): the init
-    would be judged on a signal it learned from."""
+    signals, by name or by content (``_train_signal_in``: a copy, another encoding or a cut of a train signal is
+    that signal): the init would be judged on a signal it learned from."""
     if source is None:
         return
-    learned_from = {library.fingerprint(train, family.kind): train for train in family.train}
-    same = learned_from.get(library.fingerprint(source, family.kind))  # a train name's is its manifest sha256
+    same = _train_signal_in(family, source, library)
     if same is not None:
         shown = repr(source) if source == same else f"{source!r} (the content of {same!r})"
         raise UsageError(f"{scheme} learns from the train split of family {family.name!r}, which holds {shown}; "
                          f"fit a test-split signal ({', '.join(family.test)})")
+
+
+_train_signals_found: dict[tuple[str, str], str | None] = {}  # (family, source fingerprint) -> the train source
+
+
+def _train_signal_in(family: Family, source: str, library: SignalLibrary) -> str | None:
+    """The train source of ``family`` that ``source`` is, or None: the same file content (a train name's is its
+    manifest sha256), else the same decoded samples or pixels up to scale, one within the other (the same
+    samples as FLAC or float WAV, a train window or crop saved as its own file, a train clip inside a longer
+    one). Found once per family and source content."""
+    fingerprint = library.fingerprint(source, family.kind)
+    key = (family.fingerprint(library), fingerprint)
+    if key not in _train_signals_found:
+        by_file = {library.fingerprint(train, family.kind): train for train in family.train}
+        same = by_file.get(fingerprint)
+        if same is None and not is_synthetic(source):
+            fitted = _decoded(library.path(source, family.kind), family.kind)
+            same = next((train for train in family.train if _overlap(
+                _decoded(library.path(train, family.kind), family.kind), fitted)), None)
+        _train_signals_found[key] = same
+    return _train_signals_found[key]
+
+
+def _decoded(path: Path, kind: str) -> np.ndarray:
+    """The samples [n, 1] (mono mix) of an audio file or the pixels [H, W, C] in [0, 1] of an image file."""
+    from bench.tasks.audio import read_mono
+    from bench.image_files import read_unit_pixels
+
+    return read_mono(path)[0][:, None] if kind == "audio" else read_unit_pixels(path)
+
+
+CANDIDATES = 8  # places a window is checked at, best correlated first: a true match correlates 1
+MATCH = 0.999  # the least normalized correlation a place needs to be checked (rounding keeps a match above it)
+
+
+def _overlap(one: np.ndarray, other: np.ndarray) -> bool:
+    """Whether either array [*where, C] is, up to a positive or negative scale, a window of the other."""
+    small, big = sorted((one, other), key=lambda a: a.size)
+    if small.shape[-1] != big.shape[-1] or any(s > b for s, b in zip(small.shape, big.shape)):
+        return False
+    return _contains(big, small)
+
+
+def _contains(big: np.ndarray, small: np.ndarray) -> bool:
+    """Whether ``small`` [*w, C] equals scale x (a window of ``big`` [*W, C]) for some scale: candidate places
+    by normalized cross-correlation (FFT), each then compared sample by sample."""
+    from scipy.signal import fftconvolve
+
+    flipped = small[tuple(slice(None, None, -1) for _ in small.shape[:-1])]
+    ones = np.ones(small.shape[:-1])
+    corr = sum(fftconvolve(big[..., c], flipped[..., c], mode="valid") for c in range(big.shape[-1]))
+    energy = sum(fftconvolve(big[..., c] ** 2, ones, mode="valid") for c in range(big.shape[-1]))
+    norm = np.sqrt(np.maximum(energy, 0) * np.sum(small ** 2))
+    ncc = np.abs(np.divide(corr, norm, out=np.zeros_like(corr), where=norm > 0))
+    for flat in np.argsort(ncc, axis=None)[::-1][:CANDIDATES]:
+        if ncc.flat[flat] < MATCH:
+            break
+        start = np.unravel_index(flat, ncc.shape)
+        window = big[tuple(slice(i, i + n) for i, n in zip(start, small.shape[:-1]))]
+        scale = np.sum(window * small) / np.sum(small ** 2)
+        if np.allclose(window, scale * small, rtol=0, atol=1e-6 * np.abs(window).max()):
+            return True
+    return False
 
 
 def family_to_learn_from(name: str, signal, scheme: str, library: SignalLibrary) -> Family:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -17,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from bench.errors import BenchError, BenchWarning
+from bench.errors import BenchError, BenchWarning, UsageError
 from bench.families import Family
 from bench.models.ensemble import Member
 from bench.signals import SignalLibrary
@@ -30,6 +31,22 @@ SAVE_SECONDS = 30.0  # how often a learning's progress is saved (at most; $BENCH
 KEY_CHARS = 20  # of a learning's key, in its file's name
 # The files load_or_learn writes: <scheme>-<key>.pt, and <scheme>-<key>.partial.pt while it learns
 LEARNED_NAME = re.compile(rf"\w+-[0-9a-f]{{{KEY_CHARS}}}(\.partial)?\.pt")
+
+
+def save_seconds() -> float:
+    """Seconds between saves of a learning's progress: $BENCH_LEARN_SAVE_SECONDS (a number >= 0), else
+    ``SAVE_SECONDS``. Anything else is a usage error, which commands check before training anything."""
+    given = os.environ.get(PROGRESS_ENV)
+    if not given:
+        return SAVE_SECONDS
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:  # NaN fails this too
+        raise UsageError(f"${PROGRESS_ENV} = {given!r} is not a number of seconds >= 0; set it to one (e.g. 30) "
+                         f"or unset it")
+    return seconds
 
 
 def learned_cache_dir() -> Path:
@@ -76,11 +93,7 @@ class Progress:
                 self._discard(f"cannot be read ({type(exc).__name__})")
         self._earlier = self.saved["seconds"] if self.saved and "seconds" in self.saved else 0.0
         self._started = self._last = time.perf_counter()
-        try:
-            self.every = float(os.environ.get(PROGRESS_ENV) or SAVE_SECONDS)
-        except ValueError:
-            raise BenchError(f"${PROGRESS_ENV} = {os.environ[PROGRESS_ENV]!r} is not a number of seconds; set it to "
-                             f"one (e.g. 30) or unset it") from None
+        self.every = save_seconds()
 
     def _discard(self, why: str) -> None:
         warnings.warn(f"the saved progress {self.path} {why}; learning from the start", BenchWarning, stacklevel=3)
@@ -125,15 +138,39 @@ class Progress:
         self._last = time.perf_counter()
 
 
-def load_or_learn(scheme: str, key: str, learn: Callable[[Progress], dict]) -> dict:
+def load_or_learn(scheme: str, key: str, rates: dict[str, float], learn: Callable[[Progress], dict]) -> dict:
     """The learned state of ``key``: read from its file, or ``learn(progress)``-ed (resuming from the progress a
     killed learning saved; ``resumed_from`` records its step, 0 for none) and written there atomically, its
-    progress file then removed."""
+    progress file then removed. A learning that diverged (non-finite weights) is an error naming the scheme's
+    learning ``rates`` (name -> value), and is not cached."""
     path = learned_cache_dir() / f"{scheme}-{key[:KEY_CHARS]}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
+    cached = _read_learned(path)
+    if cached is not None:
+        return cached
     progress = Progress(path.with_suffix(".partial.pt"))
     learned = learn(progress) | {"resumed_from": progress.saved["step"] if progress.saved else 0}
+    if not all(torch.isfinite(t).all() for t in learned["weights"] + learned["biases"]):
+        given = ", ".join(f"{name} = {value:g}" for name, value in rates.items())
+        raise BenchError(f"{scheme} diverged while learning its init ({given}: non-finite weights), so nothing was "
+                         f"cached; lower that learning rate")
     write_atomically(path, lambda tmp: torch.save(learned, tmp))
     progress.path.unlink(missing_ok=True)
     return learned
+
+
+def _read_learned(path: Path) -> dict | None:
+    """The learned state cached at ``path``, or None when there is none. A file that cannot be read as one
+    (torn, another format) is removed with a warning naming it, so that it is learned anew rather than failing
+    every member that needs it."""
+    if not path.is_file():
+        return None
+    try:
+        learned = torch.load(path, weights_only=True)
+        if isinstance(learned, dict) and {"weights", "biases", "seconds", "member_steps"} <= learned.keys():
+            return learned
+        why = "does not hold a learned init"
+    except Exception as exc:  # whatever makes it unreadable; never retried with weights_only=False (unsafe)
+        why = f"cannot be read ({type(exc).__name__})"
+    warnings.warn(f"the learned init {path} {why}; removed it and learning anew", BenchWarning, stacklevel=3)
+    path.unlink(missing_ok=True)
+    return None

@@ -17,6 +17,7 @@ import numpy as np
 from bench.errors import BenchError, UsageError
 
 EXTENT = 0.9  # the shape's largest half-extent after normalization: a margin inside [-1, 1]^3 for the grid
+MIN_VOLUME = 1e-6  # in the normalized cube (its volume is 8): a mesh enclosing less is flat or open
 SCORE_POINTS = 10_000  # points sampled on each surface for Chamfer distance and normal consistency
 
 
@@ -59,6 +60,12 @@ class Shape:
                                            sign_type=igl.SIGNED_DISTANCE_TYPE_WINDING_NUMBER)
         return distance
 
+    def volume(self) -> float:
+        """The volume the faces enclose (signed: negative when wound inward; a closed mesh's exactly, by the
+        divergence theorem), in the normalized cube's units."""
+        v0, v1, v2 = (self.vertices[self.faces[:, i]] for i in range(3))
+        return float(np.einsum("ij,ij->", v0, np.cross(v1, v2)) / 6)
+
     def surface_points(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``count`` points drawn uniformly by area on the surface [count, 3] and their outward unit normals
         [count, 3] (the normal of the face each lies on), reproducible from ``seed``."""
@@ -70,29 +77,50 @@ class Shape:
 
 def load_shape(ref: str, path: Path | None) -> Shape:
     """The shape ``synthetic:NAME`` (``path`` None) or the mesh file at ``path`` (any format trimesh reads:
-    OBJ, PLY, STL, OFF, GLB...), its texture seams merged, centred and scaled so that its largest
-    half-extent is ``EXTENT``, faces turned outward (where the winding number inside is negative). An
-    unreadable file or a mesh without faces is a one-line error."""
-    trimesh, _, _ = _libraries()
-    if path is None:
-        mesh = SYNTHETIC_SHAPES[ref.removeprefix("synthetic:")](trimesh)
-    else:
-        try:
-            mesh = trimesh.load(path, force="mesh", process=True)
-        except Exception as exc:  # noqa: BLE001 - each reader raises its own kind
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise BenchError(f"cannot read mesh {path} ({reason}); pass a triangle mesh file (OBJ, PLY, STL, OFF)") from None
-        if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-            raise BenchError(f"{path} holds no triangles; pass a triangle mesh file (OBJ, PLY, STL, OFF)")
-        mesh.merge_vertices(merge_tex=True, merge_norm=True)  # an OBJ's texture seams split its vertices
-    low, high = mesh.bounds
-    scale = EXTENT / (float(np.max(high - low)) / 2)
-    vertices = (np.asarray(mesh.vertices, dtype=np.float64) - (low + high) / 2) * scale
-    shape = Shape(np.ascontiguousarray(vertices), np.ascontiguousarray(mesh.faces, dtype=np.int64))
-    _, igl, _ = _libraries()
+    OBJ, PLY, STL, OFF, GLB...), centred and scaled so that its largest half-extent is ``EXTENT``, then its
+    texture seams merged, faces turned outward (where the winding number inside is negative). An unreadable
+    file, a mesh without faces, with a non-finite vertex, of no extent or enclosing no volume is a one-line
+    error."""
+    trimesh, igl, _ = _libraries()
+    mesh = SYNTHETIC_SHAPES[ref.removeprefix("synthetic:")](trimesh) if path is None else _read_mesh(trimesh, path)
+    where = path or ref
+    mesh.remove_unreferenced_vertices()
+    _normalize(mesh, where)
+    mesh.merge_vertices(merge_tex=True, merge_norm=True)  # an OBJ's texture seams split its vertices
+    shape = Shape(np.ascontiguousarray(mesh.vertices, dtype=np.float64), np.ascontiguousarray(mesh.faces, dtype=np.int64))
+    if abs(shape.volume()) < MIN_VOLUME:
+        raise BenchError(f"mesh {where} encloses no volume (it is flat or open), so it has no inside to fit; pass a "
+                         f"closed mesh of a solid")
     if igl.winding_number(shape.vertices, shape.faces, cube_grid(16)).sum() < 0:  # -1 inside: wound inward
         shape = Shape(shape.vertices, np.ascontiguousarray(shape.faces[:, ::-1]))
     return shape
+
+
+def _read_mesh(trimesh, path: Path):
+    """The triangle mesh in the file at ``path``, as stored (no vertex merged or dropped yet)."""
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False)
+    except Exception as exc:  # noqa: BLE001 - each reader raises its own kind
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BenchError(f"cannot read mesh {path} ({reason}); pass a triangle mesh file (OBJ, PLY, STL, OFF)") from None
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise BenchError(f"{path} holds no triangles; pass a triangle mesh file (OBJ, PLY, STL, OFF)")
+    if not np.isfinite(mesh.vertices).all():
+        raise BenchError(f"mesh {path} has a vertex with a NaN or infinite coordinate; fix or remove it")
+    return mesh
+
+
+def _normalize(mesh, where) -> None:
+    """Centre ``mesh``'s vertices (in place) on its bounding box and scale its largest half-extent to
+    ``EXTENT``, before anything merges vertices: merging rounds coordinates to a fixed tolerance, which would
+    collapse a tiny mesh or one far from the origin."""
+    low, high = mesh.bounds
+    half = float(np.max(high - low)) / 2
+    scale = EXTENT / half if half > 0 else np.inf
+    if not np.isfinite(scale):
+        raise BenchError(f"mesh {where} has no extent (all its vertices are one point, to float64 precision); pass "
+                         f"a mesh of a solid")
+    mesh.vertices = (np.asarray(mesh.vertices, dtype=np.float64) - (low + high) / 2) * scale
 
 
 def cube_grid(resolution: int) -> np.ndarray:

@@ -76,6 +76,11 @@ def use_data_dir(data_dir: str | Path | None) -> None:
     _command_data_dir = Path(data_dir) if data_dir else None
 
 
+def command_data_dir() -> Path | None:
+    """Where the running command reads signals first: its ``--data-dir`` (``use_data_dir``), else $BENCH_DATA."""
+    return _command_data_dir or (Path(os.environ["BENCH_DATA"]) if os.environ.get("BENCH_DATA") else None)
+
+
 class SignalLibrary:
     """Resolves signal references to files; ``data_dir`` is the user's ``--data-dir`` (default: the running
     command's, ``use_data_dir``)."""

@@ -204,11 +204,11 @@ def _one_row_per_cell(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def finished_cells(results_dir: str | Path) -> pd.DataFrame:
-    """``cell_key``, latest ``status`` and the code that made it (``model_code``, ``task_code``: absent or
-    None for rows from before code was recorded) of every cell stored in ``results_dir`` (empty when there
-    is none)."""
+    """``cell_key``, latest ``status`` and what made it (``model_code``, ``task_code``, and a learned init's
+    ``family_fingerprint``: absent or None for rows from before it was recorded) of every cell stored in
+    ``results_dir`` (empty when there is none)."""
     results_dir = Path(results_dir)
-    columns = ["cell_key", "status", "model_code", "task_code"]
+    columns = ["cell_key", "status", "model_code", "task_code", "family_fingerprint"]
     stored = _stored(results_dir, _legacy_files(results_dir), columns=columns)
     stored = stored if stored is not None else pd.DataFrame({"cell_key": [], "status": []})
     return stored.reindex(columns=columns)

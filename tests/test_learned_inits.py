@@ -364,3 +364,122 @@ def test_saved_progress_that_does_not_fit_its_learning_is_dropped_with_a_warning
     monkeypatch.setenv("BENCH_LEARN_SAVE_SECONDS", "often")
     with pytest.raises(BenchError, match="not a number of seconds"):
         Progress(path)
+
+
+def test_a_families_file_of_ones_own_adds_to_the_projects_families(image_family, library):
+    from bench.families import load_families
+
+    families = load_families(library=library)
+    assert {"crops", "audio-windows", "image-crops"} <= families.keys()
+
+
+def test_a_corrupt_learned_init_file_is_named_dropped_and_learned_anew(library, tmp_path, monkeypatch):
+    from bench.errors import BenchWarning
+
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path))
+    task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 1024})
+    learned, _ = _learned(task, seed=0)
+    cached, = tmp_path.glob("meta_learned-*.pt")
+    cached.write_bytes(b"torn")
+    with pytest.warns(BenchWarning, match=f"{cached.name} cannot be read .*learning anew"):
+        again, _ = _learned(task, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(learned, again))
+    assert torch.load(cached, weights_only=True)["member_steps"] == 3 * 2 * 2  # the file was written again
+
+
+def test_a_diverging_learning_is_an_error_naming_its_rates_and_caches_nothing(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path))
+    task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 1024})
+    with pytest.raises(BenchError, match="meta_learned diverged .*inner_lr = 1e\\+30, outer_lr = 1: non-finite"):
+        _learned(task, seed=0, inner_lr=1e30)
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_a_bad_learning_save_interval_stops_the_command_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_LEARN_SAVE_SECONDS", "often")
+    code = main(["run", "--task", "audio:relay", "--max-samples", "256", "--model", "siren", "--model",
+                 "meta_learned:outer_steps=1,inner_steps=1,batch=1", "--seeds", "0", "--steps", "2", "--width", "8",
+                 "--layers", "2", "--device", "cpu", "--out", str(tmp_path / "runs")])
+    assert code == 2 and "$BENCH_LEARN_SAVE_SECONDS = 'often' is not a number" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing trained, nothing written
+
+
+def test_rows_learned_from_a_family_since_changed_are_refused_or_retrained(image_family, tmp_path, capsys):
+    from bench.store import read_results
+
+    runs = tmp_path / "runs"
+    command = ["run", "--task", "image:camera", "--crop", "16", "--crop-row", "100", "--model",
+               "meta_learned:family=crops,outer_steps=1,inner_steps=1,batch=1", "--seeds", "0", "--steps", "2",
+               "--width", "8", "--layers", "2", "--device", "cpu", "--no-progress", "--out", str(runs)]
+    assert main(command) == 0
+    before = read_results(runs)["family_fingerprint"].tolist()
+    families = Path(__import__("os").environ["BENCH_FAMILIES"])
+    families.write_text(families.read_text().replace('train = ["noise1", "braided"]', 'train = ["noise1"]'))
+    capsys.readouterr()
+    assert main(command) == 2  # the same cell, learned from another train split: not taken for current
+    assert "meta_learned (its family's train split)" in capsys.readouterr().err
+    assert main(command + ["--retrain-changed"]) == 0
+    after = read_results(runs)["family_fingerprint"].tolist()
+    assert len(after) == 1 and after != before
+
+
+def test_a_train_signal_in_another_encoding_or_cut_to_a_piece_is_refused_by_its_samples(library, tmp_path):
+    import soundfile as sf
+
+    samples, rate = sf.read(library.path("arch", "audio"), dtype="int16")
+    sf.write(tmp_path / "arch.flac", samples, rate)  # the same samples, losslessly compressed
+    sf.write(tmp_path / "arch_float.wav", samples / 32768.0, rate, subtype="FLOAT")
+    window, _ = load_clip(library, "arch", 4096, offset=16384)  # a train window as learning reads it
+    sf.write(tmp_path / "window.wav", window, rate, subtype="FLOAT")
+    for name in ("arch.flac", "arch_float.wav", "window.wav"):
+        task = load_task(f"audio:{tmp_path / name}", library, {"max_samples": 1024})
+        with pytest.raises(UsageError, match="the content of 'arch'"):
+            _learned(task, seed=0)
+    unseen = load_task("audio:relay", library, {"offset": 49152, "max_samples": 1024})
+    _learned(unseen, seed=0)  # a test-split clip still learns
+
+
+def test_a_train_crop_saved_as_its_own_image_is_refused_by_its_pixels(image_family, library, tmp_path):
+    from PIL import Image
+
+    from bench.image_files import read_unit_pixels
+
+    pixels = read_unit_pixels(library.path("noise1", "image"))[30:62, 40:72, 0]
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(tmp_path / "cut.png")
+    task = load_task(f"image:{tmp_path / 'cut.png'}", library, {})
+    with pytest.raises(UsageError, match="the content of 'noise1'"):
+        build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("meta_learned"), SMALL | {"family": "crops"}),
+                                   0)], Architecture(2, 16, 2, 1), task.info)
+
+
+def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads_signals(tmp_path, monkeypatch,
+                                                                                         library, need):
+    from bench.signals import use_data_dir
+    from bench.sweep.execute import JobRunner
+    from bench.sweep.executors import _train_on_worker
+    from bench.sweep.plan import Job, expand
+    from bench.sweep.spec import parse_spec
+
+    need("relay")
+    entry = library.entries["relay"]
+    data = library.path("relay", entry.kind).parents[len(Path(entry.file).parts) - 1]
+    spec = parse_spec('name = "w"\nseeds = [0]\nwidths = 8\nlayers = 2\n[train]\nsteps = 2\n[models]\n'
+                      'meta_learned = {outer_steps = 1, inner_steps = 1, batch = 1}\n[[tasks]]\ntask = "audio"\n'
+                      'signals = ["relay"]\nmax_samples = 256\n', "w.toml", library)
+    cells = expand(spec)
+    task = load_task("audio:relay", library, {"max_samples": 256})
+    use_data_dir(data)  # the driver's command: --data-dir
+    try:
+        runner = JobRunner({cells[0].task_key: task})
+    finally:
+        use_data_dir(None)  # a worker process: no --data-dir, no $BENCH_DATA, an empty download cache
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path / "learned"))
+    try:
+        rows = _train_on_worker(runner, Job(tuple(cells)), False, False)
+    finally:
+        use_data_dir(None)
+    # (the error is not shown: it names a download that failed, which the suite's data check takes for a skip)
+    assert [row["status"] for row in rows] == ["ok"]
+    assert not list((tmp_path / "cache").rglob("*.wav"))  # the family's clips came from the command's folder

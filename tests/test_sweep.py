@@ -435,3 +435,27 @@ def test_a_checkpoint_serves_only_the_same_members_in_the_same_places(tmp_path):
     runner = JobRunner({}, checkpoint_dir=tmp_path)
     assert runner.checkpoint(["a", "b"]).path != runner.checkpoint(["b", "a"]).path
     assert runner.checkpoint(["a", "b"]).path == runner.checkpoint(["a", "b"]).path
+
+
+def test_checkpoints_no_ensemble_will_resume_from_are_removed(tmp_path, need):
+    """An ensemble of another make-up (another ensemble size) stored the cells a checkpoint trains."""
+    from bench.cli import main
+    from bench.sweep.execute import JobRunner
+
+    need("relay")
+    runs = tmp_path / "runs"
+
+    def run(seeds):
+        return main(["run", "--task", "audio:relay", "--max-samples", "256", "--model", "siren", "--seeds", seeds,
+                     "--steps", "2", "--width", "8", "--layers", "2", "--device", "cpu", "--no-progress",
+                     "--out", str(runs)])
+
+    assert run("0") == 0
+    runner = JobRunner({}, checkpoint_dir=runs / "_checkpoints")
+    stale, unknown = runner.checkpoint(list(read_results(runs)["cell_key"])), runner.checkpoint(["not stored"])
+    for checkpoint in (stale, unknown):
+        checkpoint.save({"step": 1})
+    assert run("0-1") == 0
+    assert not stale.path.exists() and unknown.path.exists()  # its cells are not stored: it may still serve
+    assert run("0-1") == 0  # nothing left to train: no checkpoint will serve
+    assert not list((runs / "_checkpoints").glob("*.pt"))

@@ -165,3 +165,24 @@ def test_an_unusable_checkpoint_is_removed_and_the_run_starts_over(relay_2k, tmp
             path.write_bytes(b"not a checkpoint")
         again = train(ensemble(), relay_2k, cfg, progress=False, checkpoint=Checkpoint(path, every_s=1e9)).members[0]
         assert (again.final, again.curve) == (plain.final, plain.curve) and not path.exists()
+
+
+def test_a_checkpoint_that_cannot_be_saved_is_warned_of_once_and_training_goes_on(relay_2k, tmp_path):
+    import warnings
+
+    from bench.errors import BenchWarning
+    from bench.training.checkpoint import Checkpoint
+
+    def ensemble():
+        return build_ensemble(members(("siren", 0)), Architecture.of(relay_2k.info, 16, 2), relay_2k.info)[0]
+
+    cfg = TrainConfig(steps=10, eval_every=3)
+    (tmp_path / "file").write_text("not a folder")
+    unwritable = Checkpoint(tmp_path / "file" / "run.pt", every_s=0)  # its folder is a file: every save fails
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trained = train(ensemble(), relay_2k, cfg, progress=False, checkpoint=unwritable)
+    ours = [w for w in caught if issubclass(w.category, BenchWarning)]
+    assert len(ours) == 1 and "cannot save the checkpoint" in str(ours[0].message) and "file/run.pt" in str(ours[0].message)
+    whole = train(ensemble(), relay_2k, cfg, progress=False)
+    assert trained.members[0].curve == whole.members[0].curve  # trained to the end, as without a checkpoint

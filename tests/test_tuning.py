@@ -160,3 +160,16 @@ def test_another_tuned_spec_changes_nothing_in_a_tuned_sweeps_folder(tuned, tmp_
         assert [path.name for path in held.iterdir()] == ["_lock"]
     finally:
         holder.communicate("")
+
+
+def test_a_tuning_signal_with_a_test_signals_content_is_refused_however_named(library, tmp_path, need):
+    import os
+    import shutil
+
+    need("arch")
+    original = library.path("arch", "audio")
+    shutil.copy(original, tmp_path / "copy.wav")
+    os.link(tmp_path / "copy.wav", tmp_path / "link.wav")
+    for same in (str(original), str(tmp_path / "copy.wav"), str(tmp_path / "link.wav")):
+        with pytest.raises(UsageError, match="tune.tasks\\[0\\].signals: .* are test signals of task audio"):
+            parse_spec(SPEC.replace('signals = ["vivaldi_gt"]', f'signals = ["{same}"]'), "spec.toml", library)

@@ -74,10 +74,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _list_families(args: argparse.Namespace) -> None:
     """Each declared family: its pieces (the task options of the first), count, and the sources of each split."""
-    from bench.families import families_file, load_families
+    from bench.families import FAMILIES, families_file, load_families
 
     library = SignalLibrary(args.data_dir)
-    print(f"signal families in {families_file()} (learned inits learn from train, are judged on test):")
+    where = " and ".join(dict.fromkeys(str(path) for path in (FAMILIES, families_file())))
+    print(f"signal families in {where} (learned inits learn from train, are judged on test):")
     for family in load_families(library=library).values():
         source, options = family.pieces("train")[0]
         first = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in options.items())

@@ -74,7 +74,7 @@ def add_run(sub) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.provenance import resolve_device
-    from bench.sweep.run import load_tasks, plan_sweep, results_lock, run_plan
+    from bench.sweep.run import load_tasks, plan_sweep, remove_stale_checkpoints, results_lock, run_plan
 
     library = SignalLibrary(args.data_dir)
     if args.width and args.params:
@@ -90,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with results_lock(out):
         plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False,
                           retrain_changed=args.retrain_changed)
+        remove_stale_checkpoints(out, plan.progress)
         finished = len(plan.progress.cells) - len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",

@@ -92,11 +92,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor, where: str,
            tasks: dict, cells=None, sweep: bool = True) -> list[dict]:
     """Plan and train the cells of ``spec`` (or ``cells``) not yet in ``out``; the rows written."""
-    from bench.sweep.run import plan_sweep, results_lock, run_plan
+    from bench.sweep.run import plan_sweep, remove_stale_checkpoints, results_lock, run_plan
 
     with results_lock(out):
         plan = plan_sweep(spec, out, library, args.max_members, keep_spec=sweep, cells=cells,
                           retrain_changed=args.retrain_changed)
+        remove_stale_checkpoints(out, plan.progress)
         total, left = len(plan.progress.cells), len(plan.progress.left)
         if not plan.jobs:
             print(f"nothing to run: all {total} cells are already in {out}", file=sys.stderr)

@@ -59,7 +59,8 @@ def meta_learned(m: Member, family: str = "audio-windows", method: Annotated[str
         key: default if given[key] is None else given[key] for key, default in zip(given, DEFAULTS[method])}
     key = learning_key("meta_learned", VERSION, settings | used | {"w0": w0}, chosen, library, m, learning_seed)
     learn = _maml if method == "maml" else _reptile
-    learned = load_or_learn("meta_learned", key, lambda progress: learn(
+    rates = {name: settings[name] for name in ("inner_lr", "outer_lr")}
+    learned = load_or_learn("meta_learned", key, rates, lambda progress: learn(
         m, *train_pieces(chosen, library, m.signal.d_out), settings, learning_seed, progress))
     m.weights = [w.clone() for w in learned["weights"]]
     m.biases = [b.clone() for b in learned["biases"]]

@@ -44,7 +44,7 @@ def strainer(m: Member, family: str = "audio-windows", shared: int | None = None
     learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed
     key = learning_key("strainer", VERSION, {"steps": steps, "lr": lr, "w0": w0} | used, chosen, library, m,
                        learning_seed)
-    learned = load_or_learn("strainer", key, lambda progress: _shared_encoder(
+    learned = load_or_learn("strainer", key, {"lr": lr}, lambda progress: _shared_encoder(
         m, *train_pieces(chosen, library, m.signal.d_out), shared, steps, lr, w0, learning_seed, progress))
     for i in range(shared):  # the encoder learned; the decoder stays SIREN's init of this member's seed
         m.weights[i] = learned["weights"][i].clone()

@@ -15,10 +15,12 @@ import torch
 
 from bench.columns import CURVE_STEPS, Row, best_column, curve_column, option_column, param_column
 from bench.errors import UsageError, is_out_of_memory
+from bench.families import learned_from
 from bench.metrics import time_to_quality
 from bench.models import Architecture, build_ensemble
 from bench.ntk import NtkOptions, ntk_summaries
 from bench.provenance import provenance
+from bench.signals import SignalLibrary, command_data_dir, use_data_dir
 from bench.status import ERROR, OOM
 from bench.speed.ensemble_size import cache_key, members_per_ensemble
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
@@ -55,9 +57,15 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
               "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
               "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
     where = provenance(device)
-    return [Row.of(_columns(task, cell, params, where), shared, ntk_columns,
+    return [Row.of(_columns(task, cell, params, where), shared, _learned_from(cell), ntk_columns,
                    _scores(task, member, outcome.seconds, first.train.steps))
             for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
+
+
+def _learned_from(cell: Cell) -> dict[str, str]:
+    """A learned init's ``family_fingerprint`` (``bench.families.learned_from``); nothing for other schemes."""
+    fingerprint = learned_from(cell.model, SignalLibrary())
+    return {} if fingerprint is None else {"family_fingerprint": fingerprint}
 
 
 def _scores(task: Task, member: MemberOutcome, seconds: float, steps: int) -> Row:
@@ -161,7 +169,8 @@ class JobRunner:
     count changes them, every ensemble instead trains ``batch`` members (padded, see ``train_cells``);
     columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
     state every ``checkpoint_every_s`` seconds and resumes from after a kill (None: no checkpoints; local
-    runs only, since a remote worker's disk is not the driver's).
+    runs only, since a remote worker's disk is not the driver's); data_dir: where the command reads signals
+    (``command_data_dir``), where a learned init on a worker reads its family's (``on_worker``).
     """
 
     tasks: dict[tuple, Task]
@@ -172,6 +181,12 @@ class JobRunner:
     columns: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: Path | None = None
     checkpoint_every_s: float = DEFAULT_EVERY_S
+    data_dir: Path | None = field(default_factory=command_data_dir)
+
+    def on_worker(self) -> None:
+        """Make this process (a remote worker) read signals where the command that made the runner does: a
+        learned init reads its family's train signals itself, and not from the tasks shipped."""
+        use_data_dir(self.data_dir)
 
     def on(self, device: torch.device) -> JobRunner:
         """This runner with every task moved to ``device`` once (rather than once per job)."""
@@ -232,7 +247,7 @@ class JobRunner:
         if self.checkpoint_dir is None:
             return None
         name = hashlib.sha256(" ".join(cell_keys).encode()).hexdigest()[:16]
-        return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s)
+        return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s, tuple(cell_keys))
 
     @staticmethod
     def _sized(job: Job, task: Task) -> Job:

@@ -17,6 +17,8 @@ from filelock import FileLock, Timeout
 
 from bench import __version__
 from bench.errors import BenchError, UsageError
+from bench.families import learned_from
+from bench.learned_cache import save_seconds
 from bench.models import Architecture, ModelChoice, unsupported, width_for_budget
 from bench.ntk import ntk_points
 from bench.provenance import provenance
@@ -29,7 +31,7 @@ from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
 from bench.sweep.tuning import CHOSEN_FILE, SPEC_COPY, TEST_DIR, TUNING_DIR
 from bench.tasks import Task, load_builtin_tasks, load_task
-from bench.training.checkpoint import DEFAULT_EVERY_S
+from bench.training.checkpoint import DEFAULT_EVERY_S, saved_cells
 
 # "_" prefix: pyarrow, polars and duckdb (and so pandas.read_parquet(DIR)) skip these when reading a results directory
 SPEC_FILE = "_spec.toml"
@@ -62,19 +64,20 @@ class Progress:
         if self.changed:
             names = ", ".join(sorted(set(self.changed.values())))
             raise UsageError(f"{len(self.changed)} results in {out_dir} were made by other code of {names} than "
-                             f"now (its source changed since); write to a new --out, or pass --retrain-changed "
+                             f"now (its source, or the family a learned init learns from, changed since); write to a new --out, or pass --retrain-changed "
                              f"to train those cells again")
 
 
 def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> Progress:
     """The spec's cells (or ``cells``, e.g. a tuned test split), the status stored for each, and which
-    finished ones were made by other code than their scheme's and task's now (rows that recorded it)."""
+    finished ones were made by other code than their scheme's and task's now, or learned from another content
+    of their family than now (rows that recorded it)."""
     cells = expand(spec) if cells is None else cells
     by_key = {cell.key: cell for cell in cells}
     stored = finished_cells(out_dir)
     stored = stored[stored["cell_key"].isin(by_key)]
-    changed = {}
-    for key, status, model_code, task_code in stored.itertuples(index=False):
+    changed, families = {}, {}
+    for key, status, model_code, task_code, family in stored.itertuples(index=False):
         if status not in FINISHED:
             continue
         cell = by_key[key]
@@ -82,7 +85,32 @@ def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> P
             changed[key] = cell.model.entry.name
         elif isinstance(task_code, str) and task_code != load_builtin_tasks().get(cell.task).code:
             changed[key] = f"task {cell.task}"
+        elif isinstance(family, str) and family != _family_now(cell, families):
+            changed[key] = f"{cell.model.entry.name} (its family's train split)"
     return Progress(cells, dict(zip(stored["cell_key"], stored["status"])), changed)
+
+
+def _family_now(cell: Cell, known: dict[str, str | None]) -> str | None:
+    """The fingerprint of the family the cell's learned init learns from now (``learned_from``), found once
+    per model in ``known``."""
+    if cell.model.label not in known:
+        known[cell.model.label] = learned_from(cell.model, SignalLibrary())
+    return known[cell.model.label]
+
+
+def remove_stale_checkpoints(out_dir: Path, progress: Progress) -> None:
+    """Delete the checkpoints in ``out_dir`` that no ensemble will resume from: those whose cells are all
+    stored and none left to train (an ensemble of another make-up trained them), and, once no cell is left,
+    every one. Hold ``results_lock(out_dir)``."""
+    folder = out_dir / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return
+    left = {cell.key for cell in progress.left}
+    stored = set(finished_cells(out_dir)["cell_key"]) - left
+    for path in folder.glob("*.pt"):
+        cells = saved_cells(path) if left else set()
+        if cells is not None and cells <= stored:
+            path.unlink(missing_ok=True)
 
 
 def stored_spec(out_dir: Path, library: SignalLibrary) -> Spec | None:
@@ -156,7 +184,10 @@ def _check_stored_ntk(spec: Spec, state: Progress, out_dir: Path) -> None:
 
 def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
     """Every target of the spec, by ``Cell.task_key`` (a bad file or option stops here, before anything is
-    written), with the parameter budgets and NTK options checked against them."""
+    written), with the parameter budgets, NTK options and, for learned inits, how often their learning saves
+    (``save_seconds``) checked against them."""
+    if any(model.entry.meta.get("learned") for model in spec.models):
+        save_seconds()
     tasks: dict[tuple, Task] = {}
     for grid in spec.tasks:
         for target in grid.targets:

@@ -94,6 +94,14 @@ def task_grid(task: str, signals: tuple[str, ...], options: tuple[tuple[str, tup
     return TaskGrid(task, signals, options, fingerprints, unique(targets))
 
 
+def _tested_too(tuning: TaskGrid | None, tests: list[TaskGrid]) -> list[str]:
+    """The signals of ``tuning`` that ``tests`` (grids of the same task) test too, by content
+    (``SignalLibrary.fingerprint``): a copy, a hard link or another spelling of a test signal is one."""
+    tested = {fingerprint for test in tests for fingerprint in test.fingerprints}
+    return [signal for signal, fingerprint in zip(tuning.signals, tuning.fingerprints)
+            if fingerprint in tested] if tuning else []
+
+
 def _is_default(default: Any, value: Any) -> bool:
     """Whether ``value`` is ``default`` (values are coerced to the option's type first, so 10 and 10.0 of a float
     option are one value; True and 1 are not)."""
@@ -376,8 +384,7 @@ class _Checker:
                 self.note("tune.tasks", f"no tuning signals for task {', '.join(untuned)}; each model chooses per "
                                         f"task, so give every task of [[tasks]] a [[tune.tasks]] entry")
         for i, grid in enumerate(tune_tasks or ()):
-            tested = {signal for test in tasks or () if test and grid and test.task == grid.task for signal in test.signals}
-            shared = [signal for signal in (grid.signals if grid else ()) if signal in tested]
+            shared = _tested_too(grid, [test for test in tasks or () if test and grid and test.task == grid.task])
             if shared:
                 self.note(f"tune.tasks[{i}].signals", f"{', '.join(shared)} are test signals of task {grid.task} "
                                                       f"too; tune on other signals (or leave tune.tasks out)")

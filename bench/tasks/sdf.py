@@ -41,6 +41,7 @@ SDF_LOSS_WEIGHTS = {"surface": 3e3, "off_surface": 1e2, "normal": 1e2, "eikonal"
 OFF_SURFACE_SHARPNESS = 100.0  # exp(-100 |f|): SIREN's penalty on small values away from the surface
 FIGURE_GRID = 22  # points per side of the coarse field each row keeps for the report's surface figure
 FIELD_COLUMN = declare_column("sdf_field", ARTIFACT)  # that field, FIGURE_GRID^3 values x-major on [-1, 1]^3
+MAX_GRID = 256  # points per side at most: the scoring grid's memory grows as its cube (400 took 6.9 GB)
 CENTROID_GRID = 64  # points per side of the grid WINNER's centroid is measured on, whatever --grid scores on
 
 
@@ -118,12 +119,15 @@ def _shape(library: SignalLibrary, ref: str) -> Shape:
 @register_task(domain="shape", help={
     "surface_points": "points on the surface, and as many uniform in the cube (default 20000)",
     "loss": "siren: SIREN's SDF loss on an oriented point cloud (default); regression: MSE on exact distances",
-    "grid": "points per side of the grid the surface is extracted and scored on (default 64)"})
+    "grid": f"points per side of the grid the surface is extracted and scored on (default 64, at most {MAX_GRID})"})
 def sdf(library: SignalLibrary, ref: str, surface_points: PositiveInt = 20000,
         loss: Annotated[str, OneOf(*LOSSES)] = "siren", grid: PositiveInt = 64) -> Task:
     """Fit a 3-D shape's signed distance (a mesh file, a manifest shape, synthetic:torus|sphere)."""
     if grid < 8:
         raise UsageError(f"--grid must be at least 8 points per side to extract a surface, got {grid}")
+    if grid > MAX_GRID:
+        raise UsageError(f"--grid {grid} is over the largest grid allowed, {MAX_GRID} points per side (the grid's "
+                         f"memory grows as its cube); give --grid {MAX_GRID} or less")
     shape = _shape(library, ref)
     surface, normals = shape.surface_points(surface_points, seed=0)
     free = np.random.default_rng(0).uniform(-1.0, 1.0, (surface_points, 3))
