@@ -251,3 +251,18 @@ def test_rows_from_before_the_main_metric_column_mix_with_newer_ones(sweep_dir, 
     rows.to_parquet(old / "results.parquet")
     assert main(["report", str(old), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "table_snr_db.md").exists()
+
+
+def test_an_exact_fit_is_reported_with_its_infinite_psnr(tmp_path, capsys):
+    from test_inputs import EXACT_PLUGIN
+
+    plugin, image, out = tmp_path / "exact.py", tmp_path / "black.png", tmp_path / "out"
+    plugin.write_text(EXACT_PLUGIN)
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(image)
+    assert main(["--plugin", str(plugin), "run", "--model", "exact_black", "--model", "siren", "--task", f"image:{image}",
+                 "--steps", "5", "--width", "8", "--layers", "1", "--seeds", "0-1", "--device", "cpu", "--no-progress",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["--plugin", str(plugin), "report", str(out), "--out", str(tmp_path / "rep")]) == 0, capsys.readouterr().err
+    assert "| **inf**" in (tmp_path / "rep" / "table_psnr_db.md").read_text()
+    assert (tmp_path / "rep" / "psnr_db_training_curves.png").is_file()  # the curves at inf are drawn too

@@ -184,7 +184,7 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
         diff = (wide[model] - wide[baseline]).dropna().to_numpy()
         row = {"model": model, "baseline": baseline, "pairs": len(diff), "mean_diff": float(np.mean(diff)) if len(diff) else np.nan,
                "ci_low": np.nan, "ci_high": np.nan, "wilcoxon_p": np.nan}
-        if len(diff) >= 2 and np.ptp(diff) > 0:
+        if len(diff) >= 2 and np.isfinite(diff).all() and np.ptp(diff) > 0:  # an exact fit's inf: no interval
             ci = scipy.stats.bootstrap((diff,), np.mean, confidence_level=0.95, n_resamples=9999,
                                        random_state=np.random.default_rng(seed)).confidence_interval
             row |= {"ci_low": float(ci.low), "ci_high": float(ci.high)}
