@@ -2,6 +2,9 @@
 
 import hashlib
 import io
+import re
+import shutil
+import subprocess
 import textwrap
 
 import numpy as np
@@ -266,3 +269,25 @@ def test_an_exact_fit_is_reported_with_its_infinite_psnr(tmp_path, capsys):
     assert main(["--plugin", str(plugin), "report", str(out), "--out", str(tmp_path / "rep")]) == 0, capsys.readouterr().err
     assert "| **inf**" in (tmp_path / "rep" / "table_psnr_db.md").read_text()
     assert (tmp_path / "rep" / "psnr_db_training_curves.png").is_file()  # the curves at inf are drawn too
+
+
+def test_labels_with_special_characters_keep_their_columns_and_compile_in_latex(sweep_dir, tmp_path):
+    ok = read_results(sweep_dir).query("status == 'ok'")
+    odd = ok.assign(signal=ok["signal"].replace({"arch": "arch|L_1 & 50% #2"}),
+                    model_spec=ok["model_spec"].replace({"siren": "siren_{a}^~$\\b"}))
+    cells = cell_table(odd, "snr_db")
+    lines = render_table(cells, "markdown", "snr_db").splitlines()
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1  # every line has the same columns
+    assert r"arch\|L_1 & 50% #2" in lines[2]
+    csv = pd.read_csv(io.StringIO(render_table(cells, "csv", "snr_db")), index_col="signal")
+    assert "arch|L_1 & 50% #2" in csv.index and "siren_{a}^~$\\b" in csv.columns
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        pytest.skip("pdflatex is not installed: the LaTeX table was not compiled")
+    (tmp_path / "table.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                                        + render_table(cells, "latex", "snr_db") + "\\end{document}\n")
+    done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (tmp_path / "table.pdf").read_bytes().startswith(b"%PDF")
+

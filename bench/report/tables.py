@@ -157,12 +157,23 @@ def natural(label: str) -> list:
 
 
 def render_table(cells: pd.DataFrame, fmt: str, metric: str | Metric) -> str:
-    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
+    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf;
+    the signal and model labels escaped, e.g. ``_`` as ``\\_``)."""
     if fmt == "markdown":
-        return formatted(cells, ("**", "**"), "±", metric).to_markdown(disable_numparse=True)  # "13.40" stays "13.40"
+        return markdown(formatted(cells, ("**", "**"), "±", metric), disable_numparse=True)  # "13.40" stays "13.40"
     if fmt == "csv":
         return formatted(cells, ("", ""), "±", metric).to_csv()
-    return formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style.to_latex(hrules=True)
+    styler = formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style
+    return styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1).to_latex(hrules=True)
+
+
+def markdown(table: pd.DataFrame, **options) -> str:
+    """``table.to_markdown(**options)`` with each ``|`` of its labels and text escaped as ``\\|``, which a
+    Markdown table would take for the start of a new column."""
+    def escape(value):
+        return value.replace("|", r"\|") if isinstance(value, str) else value
+
+    return table.map(escape).rename(index=escape, columns=escape).to_markdown(**options)
 
 
 def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from bench.metrics import declared
 from bench.plotting import pyplot, save_png_and_pdf
-from bench.report.tables import MEAN_ROW, cell_table, render_table, seeds_caption
+from bench.report.tables import MEAN_ROW, cell_table, markdown, render_table, seeds_caption
 from bench.signals import SignalLibrary
 from bench.status import OK
 from bench.store import read_results
@@ -85,7 +85,7 @@ def _chosen_table(choices: list[Choice], tuned_columns: list[str]) -> str:
     table = pd.DataFrame([{"model": c.model, "task": c.task, "chosen": c.chosen.label,
                            **{column: getattr(c.train, column) for column in tuned_columns},
                            f"tuning mean {c.metric}": c.score} for c in choices])
-    return table.to_markdown(index=False, floatfmt=".4g")
+    return markdown(table, index=False, floatfmt=".4g")
 
 
 def _sensitivity(choices: list[Choice], tuned_columns: list[str], out: Path) -> list[str]:
