@@ -86,7 +86,7 @@ def _results(path: str):
 
 def cmd_table(args: argparse.Namespace) -> int:
     from bench.report.tables import (cell_table, left_out_of_mean, metric_rows, metrics_in, pooled_differently,
-                                     render_table, seeds_caption)
+                                     render_table, seeds_caption, table_rows)
     from bench.metrics import declared
     results = _results(args.results)
     present = metrics_in(results)
@@ -99,7 +99,7 @@ def cmd_table(args: argparse.Namespace) -> int:
                              f"nothing to tabulate (their error and diverged_step columns say why)")
         declaration = declared(metric)
         print(f"{chr(10) if metric != metrics[0] else ''}{metric}: {declaration.label}, {declaration.direction} is better")
-        cells = cell_table(rows, metric)
+        cells = cell_table(table_rows(results, metric), metric)
         print(render_table(cells, args.format, metric))
         print(f"{metric}: {seeds_caption(cells)}.{left_out_of_mean(cells)}{pooled_differently(rows)}", file=sys.stderr)
     left_out = results["status"].value_counts().drop(OK, errors="ignore").sort_index()

@@ -18,7 +18,8 @@ from bench.report.learning_cost import learning_cost_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.metrics import METRICS, declared
 from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, markdown,
-                                 metric_rows, metrics_in, pooled_differently, render_table, seeds_caption, significance)
+                                 metric_rows, metrics_in, pooled_differently, render_table, seeds_caption, significance,
+                                 table_rows)
 from bench.status import OK
 
 
@@ -64,7 +65,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     for metric in metrics:
         declaration = declared(metric)
         rows = metric_rows(results, metric)
-        cells = cell_table(rows, metric)
+        cells = cell_table(table_rows(results, metric), metric)
         for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
             (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
         lines += [f"## {declaration.label}: `{metric}`, {declaration.direction} is better", "",

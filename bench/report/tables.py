@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.columns import option_name, table_settings
+from bench.columns import curve_column, option_name, table_settings
 from bench.errors import UsageError
 from bench.metrics import METRICS, Conversion, Metric, declared
+from bench.report.time_to_quality import is_curve
 from bench.status import OK
 from bench.training.config import SETTINGS
 
@@ -48,25 +49,27 @@ def text(values: pd.Series) -> pd.Series:
 
 
 def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """mean, std and count of ``metric`` over seeds per (setting, model_spec), plus a ``mean over signals``
-    row per model (settings as ``with_setting`` labels them). That row averages only the signals on which
-    every model has results, so that a partial sweep does not compare means over different signals; it is
-    absent when no signal has them all."""
-    per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count"])
-                  .reset_index().rename(columns={"setting": "signal"}))
+    """mean, std and count of ``metric`` over seeds per (setting, model_spec), and ``seeds``, the rows of the
+    cell (more than its count where a seed never reached a level: ``table_rows``), plus a ``mean over
+    signals`` row per model (settings as ``with_setting`` labels them). That row averages only the signals on
+    which every model has values, so that a partial sweep does not compare means over different signals; it
+    is absent when no signal has them all."""
+    per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count", "size"])
+                  .reset_index().rename(columns={"setting": "signal", "size": "seeds"}))
     complete = ~per_signal["signal"].isin(partial_signals(per_signal))
-    overall = per_signal[complete].groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
-                                                             count=("count", "sum")).reset_index()
+    overall = per_signal[complete].groupby("model_spec").agg(
+        mean=("mean", "mean"), std=("std", "mean"), count=("count", "sum"), seeds=("seeds", "sum")).reset_index()
     overall["signal"] = MEAN_ROW
     return pd.concat([per_signal, overall], ignore_index=True)
 
 
 def partial_signals(cells: pd.DataFrame) -> list[str]:
-    """The signals of a ``cell_table`` (or of its per-signal rows) on which some model has no results: the
-    mean row leaves them out."""
+    """The signals of a ``cell_table`` (or of its per-signal rows) on which some model that has values
+    somewhere has none: the mean row leaves them out."""
     per_signal = cells[cells["signal"] != MEAN_ROW]
-    counts = per_signal.groupby("signal")["model_spec"].nunique()
-    return sorted(counts.index[counts < per_signal["model_spec"].nunique()], key=natural)
+    valued = per_signal[per_signal["count"] > 0]
+    counts = valued.groupby("signal")["model_spec"].nunique().reindex(per_signal["signal"].unique(), fill_value=0)
+    return sorted(counts.index[counts < valued["model_spec"].nunique()], key=natural)
 
 
 def left_out_of_mean(cells: pd.DataFrame) -> str:
@@ -105,7 +108,7 @@ def pooled_differently(ok: pd.DataFrame) -> str:
 
 def seeds_per_cell(cells: pd.DataFrame) -> list[int]:
     """The distinct seed counts of a ``cell_table``'s per-signal cells, for a caption."""
-    return sorted(cells["count"][cells["signal"] != MEAN_ROW].unique().tolist())
+    return sorted(cells["seeds"][cells["signal"] != MEAN_ROW].unique().tolist())
 
 
 def seeds_caption(cells: pd.DataFrame) -> str:
@@ -131,14 +134,21 @@ def fewest_pairs_note(significance_table: pd.DataFrame) -> str:
 
 def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str | Metric) -> pd.DataFrame:
     """Rows = signals, columns = models, ``mean ± std`` (the mean alone where one seed gives no std); the
-    best mean of each row (by the metric's ``direction``) wrapped in ``bold``."""
-    means = cells.pivot(index="signal", columns="model_spec", values="mean")
-    stds = cells.pivot(index="signal", columns="model_spec", values="std")
+    best mean of each row (by the metric's ``direction``, among the cells whose seeds have values most often)
+    wrapped in ``bold``. Steps to a level (``Metric.level_of``) add ``(k/n)``: k of the cell's n seeds
+    reached it."""
+    means, stds, counts, seeds = (cells.pivot(index="signal", columns="model_spec", values=v)
+                                  for v in ("mean", "std", "count", "seeds"))
     declaration = metric if isinstance(metric, Metric) else declared(metric)
     digits = f"{{:.{declaration.digits}f}}"
     text = means.map(digits.format) + spread(stds, digits, plus_minus)
-    best = means.eq(means.max(axis=1) if declaration.higher_is_better else means.min(axis=1), axis=0)
+    share = counts / seeds
+    contenders = means.where(share.eq(share.max(axis=1), axis=0))  # a mean of fewer seeds' values never wins
+    best = contenders.eq(contenders.max(axis=1) if declaration.higher_is_better else contenders.min(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
+    if declaration.level_of:
+        reached = " (" + counts.map("{:.0f}".format) + "/" + seeds.map("{:.0f}".format) + ")"
+        text = text + reached.where(seeds.notna(), "")
     order = sorted(text.index, key=lambda s: (s == MEAN_ROW, natural(s)))  # the mean last
     text = text.loc[order]
     text.index.name, text.columns.name = "signal", None
@@ -174,6 +184,17 @@ def markdown(table: pd.DataFrame, **options) -> str:
         return value.replace("|", r"\|") if isinstance(value, str) else value
 
     return table.map(escape).rename(index=escape, columns=escape).to_markdown(**options)
+
+
+def table_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows a table of ``metric`` counts: ``metric_rows``, and for steps to a level (``Metric.level_of``)
+    also the ok rows whose curve never reached it (NaN), so that each cell says how many of its seeds did."""
+    rows = metric_rows(results, metric)
+    base = declared(metric).level_of
+    if base is None or curve_column(base) not in results:
+        return rows
+    reached_or_not = results[metric].notna() | results[curve_column(base)].map(is_curve)
+    return results[(results["status"] == OK) & reached_or_not]
 
 
 def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
