@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.columns import curve_column, option_name, table_settings
+from bench.columns import best_column, curve_column, option_name, table_settings
 from bench.errors import UsageError
 from bench.metrics import METRICS, Conversion, Metric, declared
 from bench.report.time_to_quality import is_curve
@@ -229,6 +229,14 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
 def metrics_in(results: pd.DataFrame) -> list[str]:
     """The declared metrics that are columns of ``results``, in declaration order."""
     return [name for name in METRICS if name in results.columns]
+
+
+def undeclared_metrics(results: pd.DataFrame) -> list[str]:
+    """The metric columns of ``results`` that no declared metric reads: those the rows name as their
+    ``main_metric`` or keep a best value of (``best_column``), when declared by a plugin not loaded now."""
+    named = set(results["main_metric"].dropna()) if "main_metric" in results else set()
+    kept_best = {column for column in results.columns if best_column(column) in results}
+    return sorted(name for name in named | kept_best if name in results and name not in METRICS)
 
 
 def conversion_section(rows: pd.DataFrame, conversion: Conversion, out: Path) -> list[str]:
