@@ -55,8 +55,8 @@ def declare_column(name: str, role: str) -> str:
         raise ValueError(f"unknown column role {role!r}; one of {', '.join(ROLES)}")
     held = _declared.get(name) or _derived_role(name)
     if held is not None and held != role:
-        raise UsageError(f"{name!r} cannot be a {role} column: it is the {held} column of that name in every "
-                         f"result row; rename it")
+        raise UsageError(f"{name!r} cannot be a {role} column: every result row has the {held} column {name!r}, "
+                         f"which it would overwrite; give the {role} another name")
     _declared[name] = role
     return name
 

@@ -36,7 +36,8 @@ class Metric:
     says what it measures (captions), ``digits`` are the decimals tables show. ``fit`` names the same score
     on the points a held-out task trained on (inpainting: ``snr_db`` is held-out, ``fit_snr_db`` kept);
     ``conversions`` are other conventions a report shows it in; ``levels`` the values of it whose steps to
-    reach each row records (``time_to_quality``)."""
+    reach each row records (``time_to_quality``). ``level_of`` names, for such steps to a level, the metric
+    whose curve they read: a row with that curve and no value never reached the level, and tables count it."""
 
     name: str
     label: str
@@ -46,6 +47,7 @@ class Metric:
     fit: str | None = None
     conversions: tuple[Conversion, ...] = ()
     levels: tuple[float, ...] = ()  # values whose steps to reach rows record (``time_to_quality``)
+    level_of: str | None = None  # steps to a level of this metric's curve (NaN: never reached)
 
     @property
     def direction(self) -> str:
@@ -269,7 +271,8 @@ for _base in (SNR, PSNR):
     for _level in _base.levels:
         declare_metric(Metric(
             steps_to_column(_base.name, _level), f"steps to {_level:g} dB {_base.label.removesuffix(' (dB)')}",
-            higher_is_better=False, digits=0,
+            higher_is_better=False, digits=0, level_of=_base.name,
             note=f"Training steps until the {_base.name} curve first reached {_level:g} dB (to the curve's "
-                 f"resolution, a hundredth of the run); lower is better. Mean over the seeds that reached it: the "
-                 f"count says how many did (NaN, left out, where a seed never did)."))
+                 f"resolution, a hundredth of the run); lower is better. Mean over the seeds that reached it; "
+                 f"(k/n): k of the cell's n seeds did. In bold: the fewest steps among the cells whose seeds reached "
+                 f"it most often (the largest k/n)."))

@@ -182,3 +182,25 @@ def test_training_settings_are_checked_by_their_declared_domain_in_a_spec(librar
         with pytest.raises(UsageError, match=re.escape(problem)):
             parse_spec(base.format(line=line), "s.toml", library)
     assert parse_spec(base.format(line="lr = 1"), "s.toml", library).trains[0].lr == 1.0
+
+
+def test_rows_of_a_plugin_metric_tabulated_without_the_plugin_name_the_columns_and_the_flag(tmp_path, capsys, library):
+    import subprocess
+    import sys
+
+    plugin, curve = curve_plugin(tmp_path, library)
+    out = tmp_path / "runs"
+    assert main(["--plugin", str(plugin), "run", "--task", f"curve:{curve}", "--model", "siren:w0_first=30",
+                 "--out", str(out), *TINY]) == 0
+    capsys.readouterr()
+    # a fresh process, which has not loaded the plugin and so does not know its metric
+    done = subprocess.run([sys.executable, "-m", "bench", "table", str(out)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("bench: error: no declared metric reads the metric column rmse of these rows; "
+                                   "pass the plugin that declares it: --plugin FILE")
+    assert main(["run", "--task", "audio:relay", "--max-samples", "256", "--model", "siren", "--out", str(out), *TINY]) == 0
+    done = subprocess.run([sys.executable, "-m", "bench", "table", str(out), "--format", "csv"], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and done.stdout.startswith("snr_db: SNR (dB)")  # the rest is tabulated...
+    assert "bench: warning: no declared metric reads the metric column rmse" in done.stderr  # ...and rmse named

@@ -155,3 +155,23 @@ def test_steps_to_levels_of_held_out_curves_and_of_merged_files_without_curves(t
         cell_key="0123456789abcdef", seed=1, run_id=old[:-1] + "b").to_parquet(merged / f"{old[:-1]}b.parquet")
     capsys.readouterr()
     assert main(["table", str(merged), "--metric", "snr_db"]) == 0
+
+
+@pytest.mark.parametrize("declaration, problem", [
+    ('Metric("width", "width (px)")', "'width' cannot be a metric column: every result row has the setting column "
+                                      "'width', which it would overwrite; give the metric another name"),
+    ('Metric("seed", "seed")', "'seed' cannot be a metric column: every result row has the identity column 'seed'"),
+    ('Metric("status", "status")', "'status' cannot be a metric column: every result row has the outcome column"),
+    ('Metric("crispness", "crispness", digits=-1)', "metric 'crispness': digits must be a whole number of decimals "
+                                                    "from 0 to 12, got -1"),
+])
+def test_a_plugin_metric_named_like_a_column_or_with_no_count_of_decimals_is_one_usage_error(
+        tmp_path, capsys, declaration, problem):
+    from bench.metrics import METRICS
+
+    plugin = tmp_path / "scores.py"
+    plugin.write_text(f"from bench.metrics import Metric, declare_metric\n\ndeclare_metric({declaration})\n")
+    assert main(["--plugin", str(plugin), "list", "models"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"bench: error: plugin {plugin}: {problem}"), line
+    assert {"width", "seed", "status", "crispness"}.isdisjoint(METRICS)  # nothing declared: no column overwritten

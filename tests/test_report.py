@@ -2,7 +2,11 @@
 
 import hashlib
 import io
+import re
+import shutil
+import subprocess
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -251,3 +255,71 @@ def test_rows_from_before_the_main_metric_column_mix_with_newer_ones(sweep_dir, 
     rows.to_parquet(old / "results.parquet")
     assert main(["report", str(old), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "table_snr_db.md").exists()
+
+
+PUBLISHED_SWEEP = Path(__file__).resolve().parents[1] / "results" / "siren2-paper-audio-cpu" / "sweep"
+
+
+def test_steps_to_a_level_say_how_many_seeds_reached_it(capsys):
+    # the published sweep: on gt_counting only winner reached 30 dB, at 1 of its 3 seeds
+    for fmt, cell in (("markdown", "**1000** (1/3)"), ("csv", "1000 (1/3)"), ("latex", r"\textbf{1000} (1/3)")):
+        assert main(["table", str(PUBLISHED_SWEEP), "--metric", "steps_to_30_snr_db", "--format", fmt]) == 0
+        (line,) = [line for line in capsys.readouterr().out.splitlines() if "counting" in line]  # gt\_counting in LaTeX
+        assert cell in line and line.count("- (0/3)") == 4, line
+
+
+def test_a_level_reached_by_fewer_seeds_is_never_the_bold_cell():
+    from bench.report.tables import table_rows
+    from bench.report.time_to_quality import with_time_to_quality
+
+    level = "steps_to_20_snr_db"
+    rows = with_time_to_quality(read_results(PUBLISHED_SWEEP).query("signal == 'gt_bach'"))
+    fastest = rows.loc[rows[level].idxmin()]  # its model keeps that seed alone: a 1/3 cell faster than any mean
+    others = rows.index[(rows["model_spec"] == fastest["model_spec"]) & (rows["seed"] != fastest["seed"])]
+    rows.loc[others, "curve_snr_db"] = rows.loc[others, "curve_snr_db"].map(lambda c: np.minimum(c, 19.0))
+    rows = with_time_to_quality(rows)  # those seeds now stop at 19 dB: they never reach 20
+    best_of_all = rows[rows["model_spec"] != fastest["model_spec"]].groupby("model_spec")[level].mean().idxmin()
+    assert fastest[level] < rows[rows["model_spec"] == best_of_all][level].mean()
+    cells = cell_table(table_rows(rows, level), level)
+    csv = pd.read_csv(io.StringIO(render_table(cells, "csv", level)), index_col="signal").loc["gt_bach"]
+    assert csv[fastest["model_spec"]] == f"{fastest[level]:.0f} (1/3)"
+    assert csv[best_of_all].endswith(" (3/3)")
+    markdown = render_table(cells, "markdown", level)
+    assert f"**{csv[best_of_all].removesuffix(' (3/3)')}** (3/3)" in markdown  # the best of 3 of 3 seeds
+    assert f"**{fastest[level]:.0f}**" not in markdown  # not the faster mean of 1 seed in 3
+
+
+def test_labels_with_special_characters_keep_their_columns_and_compile_in_latex(sweep_dir, tmp_path):
+    ok = read_results(sweep_dir).query("status == 'ok'")
+    odd = ok.assign(signal=ok["signal"].replace({"arch": "arch|L_1 & 50% #2"}),
+                    model_spec=ok["model_spec"].replace({"siren": "siren_{a}^~$\\b"}))
+    cells = cell_table(odd, "snr_db")
+    lines = render_table(cells, "markdown", "snr_db").splitlines()
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1  # every line has the same columns
+    assert r"arch\|L_1 & 50% #2" in lines[2]
+    csv = pd.read_csv(io.StringIO(render_table(cells, "csv", "snr_db")), index_col="signal")
+    assert "arch|L_1 & 50% #2" in csv.index and "siren_{a}^~$\\b" in csv.columns
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        pytest.skip("pdflatex is not installed: the LaTeX table was not compiled")
+    (tmp_path / "table.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                                        + render_table(cells, "latex", "snr_db") + "\\end{document}\n")
+    done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (tmp_path / "table.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_an_exact_fit_is_reported_with_its_infinite_psnr(tmp_path, capsys):
+    from test_inputs import EXACT_PLUGIN
+
+    plugin, image, out = tmp_path / "exact.py", tmp_path / "black.png", tmp_path / "out"
+    plugin.write_text(EXACT_PLUGIN)
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(image)
+    assert main(["--plugin", str(plugin), "run", "--model", "exact_black", "--model", "siren", "--task", f"image:{image}",
+                 "--steps", "5", "--width", "8", "--layers", "1", "--seeds", "0-1", "--device", "cpu", "--no-progress",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["--plugin", str(plugin), "report", str(out), "--out", str(tmp_path / "rep")]) == 0, capsys.readouterr().err
+    assert "| **inf**" in (tmp_path / "rep" / "table_psnr_db.md").read_text()
+    assert (tmp_path / "rep" / "psnr_db_training_curves.png").is_file()  # the curves at inf are drawn too

@@ -173,3 +173,44 @@ def test_a_tuning_signal_with_a_test_signals_content_is_refused_however_named(li
     for same in (str(original), str(tmp_path / "copy.wav"), str(tmp_path / "link.wav")):
         with pytest.raises(UsageError, match="tune.tasks\\[0\\].signals: .* are test signals of task audio"):
             parse_spec(SPEC.replace('signals = ["vivaldi_gt"]', f'signals = ["{same}"]'), "spec.toml", library)
+
+
+VARIANTS_SPEC = """
+name = "variants"
+seeds = [0]
+widths = 8
+layers = 1
+[train]
+steps = 5
+lr = 1e-4
+[models]
+siren = [{}, {w0_first = 60.0}]
+[[tasks]]
+task = "audio"
+signals = ["arch"]
+max_samples = 256
+[tune]
+seeds = [10]
+lr = [1e-4, 1e-2]
+[[tune.tasks]]
+task = "audio"
+signals = ["vivaldi_gt"]
+max_samples = 256
+"""
+
+
+def test_the_tuned_report_keeps_two_variants_of_one_model_apart(tmp_path, capsys, need):
+    need("arch", "vivaldi_gt")
+    (tmp_path / "spec.toml").write_text(VARIANTS_SPEC)
+    run, report = tmp_path / "run", tmp_path / "report"
+    assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(run), "--device", "cpu", "--no-progress"]) == 0
+    assert main(["report", str(run), "--out", str(report)]) == 0
+    variants = {"siren", "siren:w0_first=60.0"}
+    for name in ("default", "tuned"):
+        header = (report / f"table_{name}_audio_snr_db.csv").read_text().splitlines()[0]
+        assert set(header.split(",")[1:]) == variants, header
+    readme = (report / "README.md").read_text()
+    for split in ("defaults", "tuned"):
+        (ranking,) = [line for line in readme.splitlines() if line.startswith(f"- {split}: ")]
+        assert set(ranking.removeprefix(f"- {split}: ").split(" > ")) == variants, ranking
+    capsys.readouterr()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from bench.cli.options import add_format, common
-from bench.errors import BenchError, UsageError
+from bench.errors import BenchError, BenchWarning, UsageError
 from bench.status import OK
 
 
@@ -84,13 +85,30 @@ def _results(path: str):
     return with_time_to_quality(results)
 
 
+def _unread(results) -> str:
+    """A sentence naming the metric columns of ``results`` that no declared metric reads (a plugin's, run
+    without its file) and the fix, or ""."""
+    from bench.report.tables import undeclared_metrics
+
+    unread = undeclared_metrics(results)
+    if not unread:
+        return ""
+    return (f"no declared metric reads the metric column{'s' * (len(unread) > 1)} {', '.join(unread)} of these "
+            f"rows; pass the plugin that declares {'them' if len(unread) > 1 else 'it'}: --plugin FILE")
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     from bench.report.tables import (cell_table, left_out_of_mean, metric_rows, metrics_in, pooled_differently,
-                                     render_table, seeds_caption)
+                                     render_table, seeds_caption, table_rows)
     from bench.metrics import declared
     results = _results(args.results)
     present = metrics_in(results)
     metrics = [args.metric] if args.metric else [m for m in present if not metric_rows(results, m).empty] or present
+    unread = _unread(results)
+    if not metrics:
+        raise UsageError(unread or f"the rows in {args.results} hold no metric column; nothing to tabulate")
+    if unread:
+        warnings.warn(unread, BenchWarning)
     for metric in metrics:
         rows = metric_rows(results, metric)
         if rows.empty:
@@ -99,7 +117,7 @@ def cmd_table(args: argparse.Namespace) -> int:
                              f"nothing to tabulate (their error and diverged_step columns say why)")
         declaration = declared(metric)
         print(f"{chr(10) if metric != metrics[0] else ''}{metric}: {declaration.label}, {declaration.direction} is better")
-        cells = cell_table(rows, metric)
+        cells = cell_table(table_rows(results, metric), metric)
         print(render_table(cells, args.format, metric))
         print(f"{metric}: {seeds_caption(cells)}.{left_out_of_mean(cells)}{pooled_differently(rows)}", file=sys.stderr)
     left_out = results["status"].value_counts().drop(OK, errors="ignore").sort_index()

@@ -65,8 +65,9 @@ def load_plugin(path: str | Path) -> None:
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-    except UsageError:
-        raise
+    except UsageError as exc:  # the file's own declaration refused (a metric named like a column, ...)
+        del sys.modules[spec.name]
+        raise UsageError(f"plugin {path}: {exc}") from None
     except Exception as exc:  # a syntax error or any failure of the user's code: name the file and the line
         del sys.modules[spec.name]
         where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""

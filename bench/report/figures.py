@@ -140,7 +140,9 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
 
     curve = curve_column(metric)
     if curve in ok and ok[curve].notna().any():
-        long = ok[["model_spec", "setting", "seed", CURVE_STEPS, curve]].explode([CURVE_STEPS, curve])
+        # a fresh index: the exploded points of a row share its label, and seaborn, dropping an exact fit's inf
+        # points, realigns by label
+        long = ok[["model_spec", "setting", "seed", CURVE_STEPS, curve]].explode([CURVE_STEPS, curve], ignore_index=True)
         long = long.astype({CURVE_STEPS: int, curve: float})
         one = len(settings) == 1  # a single panel gets the room of a row of panels, not a narrow box
         grid = sns.relplot(long, x=CURVE_STEPS, y=curve, hue="model_spec", hue_order=models, col="setting",

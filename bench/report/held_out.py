@@ -8,7 +8,7 @@ import pandas as pd
 
 from bench.plotting import pyplot, save_png_and_pdf
 from bench.metrics import declared
-from bench.report.tables import natural, spread, with_setting
+from bench.report.tables import markdown, natural, spread, with_setting
 
 def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
@@ -28,7 +28,7 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     # (interpolation: one value per mask, no spread)
     table = table.loc[sorted(table.index, key=lambda key: (natural(key[0]), natural(key[1]), key[2]))]
     table = table.rename_axis(["signal", "mask", "model"]).reset_index()
-    for ext, text in (("md", table.to_markdown(index=False)), ("csv", table.to_csv(index=False))):
+    for ext, text in (("md", markdown(table, index=False)), ("csv", table.to_csv(index=False))):
         (out / f"held_out_{metric}.{ext}").write_text(text + "\n")
 
     plt, sns = pyplot()

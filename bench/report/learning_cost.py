@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.columns import param_column
+from bench.report.tables import markdown
+
 KEY, SECONDS, MEMBER_STEPS = (param_column(name) for name in ("learned_key", "learn_seconds", "learn_member_steps"))
 
 
@@ -37,7 +39,7 @@ def learning_cost_section(rows: pd.DataFrame, out: Path) -> list[str]:
     if table.empty:
         return []
     table.to_csv(out / "learning_cost.csv", index=False, float_format="%.6g")
-    (out / "learning_cost.md").write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n")
+    (out / "learning_cost.md").write_text(markdown(table, index=False, floatfmt=".4g") + "\n")
     return ["## Cost of learning", "",
             "What each learned init cost to learn, once per learning (a cache key: parameters, family, network, "
             "seed), and what one fit from it costs at its largest step budget (its ensemble's wall seconds over "

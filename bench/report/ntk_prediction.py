@@ -12,7 +12,7 @@ import scipy.stats
 
 from bench.plotting import pyplot, save_png_and_pdf
 from bench.metrics import declared
-from bench.report.tables import natural, with_setting
+from bench.report.tables import markdown, natural, with_setting
 
 NTK_PREDICTORS = {"ntk_init_frac_above_centroid": "NTK energy above the target centroid at init",
                   "ntk_init_effective_rank": "NTK effective rank at init"}
@@ -86,7 +86,7 @@ def ntk_prediction_section(ok: pd.DataFrame, metric: str, out: Path) -> list[str
     if table.empty:
         return []
     table.to_csv(out / f"ntk_predicts_{metric}.csv", index=False, float_format="%.6g")
-    (out / f"ntk_predicts_{metric}.md").write_text(table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    (out / f"ntk_predicts_{metric}.md").write_text(markdown(table, index=False, floatfmt=".3g") + "\n")
     lines = [f"### Does the NTK at init predict the final {metric}?", "",
              f"Spearman's rank correlation between a member's NTK summary at init and its final {metric} "
              f"({declared(metric).direction} is better), over the members of each signal (models and seeds together), "

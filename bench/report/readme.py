@@ -17,8 +17,9 @@ from bench.report.held_out import held_out_section
 from bench.report.learning_cost import learning_cost_section
 from bench.report.ntk_prediction import ntk_prediction_section
 from bench.metrics import METRICS, declared
-from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, metric_rows, metrics_in,
-                                 pooled_differently, render_table, seeds_caption, significance)
+from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, markdown,
+                                 metric_rows, metrics_in, pooled_differently, render_table, seeds_caption, significance,
+                                 table_rows)
 from bench.status import OK
 
 
@@ -64,7 +65,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     for metric in metrics:
         declaration = declared(metric)
         rows = metric_rows(results, metric)
-        cells = cell_table(rows, metric)
+        cells = cell_table(table_rows(results, metric), metric)
         for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
             (out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
         lines += [f"## {declaration.label}: `{metric}`, {declaration.direction} is better", "",
@@ -78,7 +79,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         if baseline in set(rows["model_spec"]):
             sig = significance(rows, metric, baseline)
             sig.to_csv(out / f"significance_{metric}.csv", index=False, float_format="%.6g")
-            (out / f"significance_{metric}.md").write_text(sig.to_markdown(index=False, floatfmt=".4g") + "\n")
+            (out / f"significance_{metric}.md").write_text(markdown(sig, index=False, floatfmt=".4g") + "\n")
             better = "positive" if declaration.higher_is_better else "negative"
             lines += [f"Paired differences model - `{baseline}` (same signal, setting and seed): mean, bootstrap "
                       f"95% CI, Wilcoxon signed-rank p; {declaration.direction} {metric} is better, so a {better} "
@@ -112,7 +113,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
         lines += ["## Throughput", "", f"![{png}]({png})", ""]
     keep = [c for c in ["signal", "model_spec", "seed", "width", "layers", "status", "diverged_step", "error"]
             if c in failed]
-    listing = failed[keep].sort_values(keep[:3]).to_markdown(index=False) if len(failed) else "none"
+    listing = markdown(failed[keep].sort_values(keep[:3]), index=False) if len(failed) else "none"
     (out / "failed.md").write_text(listing + "\n")
     if len(failed):
         lines += ["## Failed cells", "", listing, ""]

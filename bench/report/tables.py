@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.columns import option_name, table_settings
+from bench.columns import best_column, curve_column, option_name, table_settings
 from bench.errors import UsageError
 from bench.metrics import METRICS, Conversion, Metric, declared
+from bench.report.time_to_quality import is_curve
 from bench.status import OK
 from bench.training.config import SETTINGS, TRAIN_PARAMS
 
@@ -50,25 +51,27 @@ def text(values: pd.Series) -> pd.Series:
 
 
 def cell_table(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """mean, std and count of ``metric`` over seeds per (setting, model_spec), plus a ``mean over signals``
-    row per model (settings as ``with_setting`` labels them). That row averages only the signals on which
-    every model has results, so that a partial sweep does not compare means over different signals; it is
-    absent when no signal has them all."""
-    per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count"])
-                  .reset_index().rename(columns={"setting": "signal"}))
+    """mean, std and count of ``metric`` over seeds per (setting, model_spec), and ``seeds``, the rows of the
+    cell (more than its count where a seed never reached a level: ``table_rows``), plus a ``mean over
+    signals`` row per model (settings as ``with_setting`` labels them). That row averages only the signals on
+    which every model has values, so that a partial sweep does not compare means over different signals; it
+    is absent when no signal has them all."""
+    per_signal = (with_setting(ok).groupby(["setting", "model_spec"])[metric].agg(["mean", "std", "count", "size"])
+                  .reset_index().rename(columns={"setting": "signal", "size": "seeds"}))
     complete = ~per_signal["signal"].isin(partial_signals(per_signal))
-    overall = per_signal[complete].groupby("model_spec").agg(mean=("mean", "mean"), std=("std", "mean"),
-                                                             count=("count", "sum")).reset_index()
+    overall = per_signal[complete].groupby("model_spec").agg(
+        mean=("mean", "mean"), std=("std", "mean"), count=("count", "sum"), seeds=("seeds", "sum")).reset_index()
     overall["signal"] = MEAN_ROW
     return pd.concat([per_signal, overall], ignore_index=True)
 
 
 def partial_signals(cells: pd.DataFrame) -> list[str]:
-    """The signals of a ``cell_table`` (or of its per-signal rows) on which some model has no results: the
-    mean row leaves them out."""
+    """The signals of a ``cell_table`` (or of its per-signal rows) on which some model that has values
+    somewhere has none: the mean row leaves them out."""
     per_signal = cells[cells["signal"] != MEAN_ROW]
-    counts = per_signal.groupby("signal")["model_spec"].nunique()
-    return sorted(counts.index[counts < per_signal["model_spec"].nunique()], key=natural)
+    valued = per_signal[per_signal["count"] > 0]
+    counts = valued.groupby("signal")["model_spec"].nunique().reindex(per_signal["signal"].unique(), fill_value=0)
+    return sorted(counts.index[counts < valued["model_spec"].nunique()], key=natural)
 
 
 def left_out_of_mean(cells: pd.DataFrame) -> str:
@@ -110,7 +113,7 @@ def pooled_differently(ok: pd.DataFrame) -> str:
 
 def seeds_per_cell(cells: pd.DataFrame) -> list[int]:
     """The distinct seed counts of a ``cell_table``'s per-signal cells, for a caption."""
-    return sorted(cells["count"][cells["signal"] != MEAN_ROW].unique().tolist())
+    return sorted(cells["seeds"][cells["signal"] != MEAN_ROW].unique().tolist())
 
 
 def seeds_caption(cells: pd.DataFrame) -> str:
@@ -136,14 +139,21 @@ def fewest_pairs_note(significance_table: pd.DataFrame) -> str:
 
 def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metric: str | Metric) -> pd.DataFrame:
     """Rows = signals, columns = models, ``mean ± std`` (the mean alone where one seed gives no std); the
-    best mean of each row (by the metric's ``direction``) wrapped in ``bold``."""
-    means = cells.pivot(index="signal", columns="model_spec", values="mean")
-    stds = cells.pivot(index="signal", columns="model_spec", values="std")
+    best mean of each row (by the metric's ``direction``, among the cells whose seeds have values most often)
+    wrapped in ``bold``. Steps to a level (``Metric.level_of``) add ``(k/n)``: k of the cell's n seeds
+    reached it."""
+    means, stds, counts, seeds = (cells.pivot(index="signal", columns="model_spec", values=v)
+                                  for v in ("mean", "std", "count", "seeds"))
     declaration = metric if isinstance(metric, Metric) else declared(metric)
     digits = f"{{:.{declaration.digits}f}}"
     text = means.map(digits.format) + spread(stds, digits, plus_minus)
-    best = means.eq(means.max(axis=1) if declaration.higher_is_better else means.min(axis=1), axis=0)
+    share = counts / seeds
+    contenders = means.where(share.eq(share.max(axis=1), axis=0))  # a mean of fewer seeds' values never wins
+    best = contenders.eq(contenders.max(axis=1) if declaration.higher_is_better else contenders.min(axis=1), axis=0)
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
+    if declaration.level_of:
+        reached = " (" + counts.map("{:.0f}".format) + "/" + seeds.map("{:.0f}".format) + ")"
+        text = text + reached.where(seeds.notna(), "")
     order = sorted(text.index, key=lambda s: (s == MEAN_ROW, natural(s)))  # the mean last
     text = text.loc[order]
     text.index.name, text.columns.name = "signal", None
@@ -162,12 +172,34 @@ def natural(label: str) -> list:
 
 
 def render_table(cells: pd.DataFrame, fmt: str, metric: str | Metric) -> str:
-    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf)."""
+    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf;
+    the signal and model labels escaped, e.g. ``_`` as ``\\_``)."""
     if fmt == "markdown":
-        return formatted(cells, ("**", "**"), "±", metric).to_markdown(disable_numparse=True)  # "13.40" stays "13.40"
+        return markdown(formatted(cells, ("**", "**"), "±", metric), disable_numparse=True)  # "13.40" stays "13.40"
     if fmt == "csv":
         return formatted(cells, ("", ""), "±", metric).to_csv()
-    return formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style.to_latex(hrules=True)
+    styler = formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style
+    return styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1).to_latex(hrules=True)
+
+
+def markdown(table: pd.DataFrame, **options) -> str:
+    """``table.to_markdown(**options)`` with each ``|`` of its labels and text escaped as ``\\|``, which a
+    Markdown table would take for the start of a new column."""
+    def escape(value):
+        return value.replace("|", r"\|") if isinstance(value, str) else value
+
+    return table.map(escape).rename(index=escape, columns=escape).to_markdown(**options)
+
+
+def table_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows a table of ``metric`` counts: ``metric_rows``, and for steps to a level (``Metric.level_of``)
+    also the ok rows whose curve never reached it (NaN), so that each cell says how many of its seeds did."""
+    rows = metric_rows(results, metric)
+    base = declared(metric).level_of
+    if base is None or curve_column(base) not in results:
+        return rows
+    reached_or_not = results[metric].notna() | results[curve_column(base)].map(is_curve)
+    return results[(results["status"] == OK) & reached_or_not]
 
 
 def metric_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -189,7 +221,7 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
         diff = (wide[model] - wide[baseline]).dropna().to_numpy()
         row = {"model": model, "baseline": baseline, "pairs": len(diff), "mean_diff": float(np.mean(diff)) if len(diff) else np.nan,
                "ci_low": np.nan, "ci_high": np.nan, "wilcoxon_p": np.nan}
-        if len(diff) >= 2 and np.ptp(diff) > 0:
+        if len(diff) >= 2 and np.isfinite(diff).all() and np.ptp(diff) > 0:  # an exact fit's inf: no interval
             ci = scipy.stats.bootstrap((diff,), np.mean, confidence_level=0.95, n_resamples=9999,
                                        random_state=np.random.default_rng(seed)).confidence_interval
             row |= {"ci_low": float(ci.low), "ci_high": float(ci.high)}
@@ -202,6 +234,14 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
 def metrics_in(results: pd.DataFrame) -> list[str]:
     """The declared metrics that are columns of ``results``, in declaration order."""
     return [name for name in METRICS if name in results.columns]
+
+
+def undeclared_metrics(results: pd.DataFrame) -> list[str]:
+    """The metric columns of ``results`` that no declared metric reads: those the rows name as their
+    ``main_metric`` or keep a best value of (``best_column``), when declared by a plugin not loaded now."""
+    named = set(results["main_metric"].dropna()) if "main_metric" in results else set()
+    kept_best = {column for column in results.columns if best_column(column) in results}
+    return sorted(name for name in named | kept_best if name in results and name not in METRICS)
 
 
 def conversion_section(rows: pd.DataFrame, conversion: Conversion, out: Path) -> list[str]:

@@ -10,7 +10,7 @@ from bench.columns import CURVE_STEPS, curve_column
 from bench.metrics import METRICS, time_to_quality
 
 
-def _is_curve(value) -> bool:
+def is_curve(value) -> bool:
     """Whether a cell holds a curve (a list or array), not None or the NaN a merge of older files leaves."""
     return isinstance(value, (list, tuple, np.ndarray))
 
@@ -27,7 +27,7 @@ def with_time_to_quality(rows: pd.DataFrame) -> pd.DataFrame:
         if not declaration.levels or curve not in rows:
             continue
         found = [time_to_quality(metric, list(row[CURVE_STEPS]), list(row[curve]), row["seconds"], row["steps"])
-                 if _is_curve(row[curve]) and _is_curve(row[CURVE_STEPS]) else {}
+                 if is_curve(row[curve]) and is_curve(row[CURVE_STEPS]) else {}
                  for _, row in rows.iterrows()]
         for column in dict.fromkeys(key for columns in found for key in columns):
             rows[column] = [columns.get(column, float("nan")) for columns in found]

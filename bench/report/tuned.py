@@ -11,7 +11,7 @@ import pandas as pd
 
 from bench.metrics import declared
 from bench.plotting import pyplot, save_png_and_pdf
-from bench.report.tables import MEAN_ROW, cell_table, render_table, seeds_caption
+from bench.report.tables import MEAN_ROW, cell_table, markdown, render_table, seeds_caption
 from bench.signals import SignalLibrary
 from bench.status import OK
 from bench.store import read_results
@@ -33,8 +33,7 @@ def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrar
     choices = choose(spec, read_results(run / TUNING_DIR))  # from the tuning rows, as the sweep chose
     test = read_results(run / TEST_DIR)
     test = test[test["status"] == OK]
-    default_keys = {cell.key for cell in expand(replace(spec, tune=None))}
-    tuned_keys = {cell.key: choice.model for choice in choices for cell in expand(chosen_spec(spec, choice))}
+    defaults = {cell.key: cell.model.label for cell in expand(replace(spec, tune=None))}
     tuned_columns = tuned_settings(spec)
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Tuned report: {spec.name}", "", *([notes.strip(), ""] if notes else []), f"Made with `{command}`; "
@@ -49,9 +48,10 @@ def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrar
         metric = next(choice.metric for choice in choices if choice.task == task)
         label = declared(metric)
         rows = test[test["task"] == task]
-        default = _by_model(rows[rows["cell_key"].isin(default_keys)], tuned_columns)
-        tuned = _by_model(rows[rows["cell_key"].isin(tuned_keys)].assign(
-            model=lambda r: r["cell_key"].map(tuned_keys)), tuned_columns)
+        default = _by_model(rows, defaults, tuned_columns)
+        # choice by choice: two variants of one model (siren = [{}, {w0 = 60.0}]) may choose the same cell
+        tuned = pd.concat([_by_model(rows, {cell.key: choice.model for cell in expand(chosen_spec(spec, choice))},
+                                     tuned_columns) for choice in choices if choice.task == task])
         ranks = {}
         for name, part in (("default", default), ("tuned", tuned)):
             cells = cell_table(part, metric)
@@ -74,16 +74,19 @@ def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrar
     return readme
 
 
-def _by_model(rows: pd.DataFrame, tuned_columns: list[str]) -> pd.DataFrame:
-    """Rows labelled by model name alone, the tuned settings made one value: a table's column is a model."""
-    return rows.assign(model_spec=rows["model"], **{column: "chosen" for column in tuned_columns})
+def _by_model(rows: pd.DataFrame, models: dict[str, str], tuned_columns: list[str]) -> pd.DataFrame:
+    """The rows of the cells in ``models`` (cell key -> the model's label in the spec's [models]), labelled by
+    that label and the tuned settings made one value: a table's column is a model of the spec, and two
+    variants of one scheme (``siren = [{}, {w0 = 60.0}]``) are two columns, tuned or not."""
+    kept = rows[rows["cell_key"].isin(models)]
+    return kept.assign(model_spec=kept["cell_key"].map(models), **{column: "chosen" for column in tuned_columns})
 
 
 def _chosen_table(choices: list[Choice], tuned_columns: list[str]) -> str:
     table = pd.DataFrame([{"model": c.model, "task": c.task, "chosen": c.chosen.label,
                            **{column: getattr(c.train, column) for column in tuned_columns},
                            f"tuning mean {c.metric}": c.score} for c in choices])
-    return table.to_markdown(index=False, floatfmt=".4g")
+    return markdown(table, index=False, floatfmt=".4g")
 
 
 def _sensitivity(choices: list[Choice], tuned_columns: list[str], out: Path) -> list[str]:
