@@ -159,6 +159,27 @@ def test_argparse_errors_are_one_line_pointing_at_the_help(capsys, argv, line):
     assert exit_info.value.code == 2 and capsys.readouterr().err == f"{line} (see {command} --help)\n"
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["run", "--out", ""], "bench run: error: argument --out: empty value ''; give a value, or leave the flag out for "
+                           "its default"),
+    (["run", "--task", ""], "bench run: error: argument --task: empty value ''"),
+    (["run", "--seeds", " "], "bench run: error: argument --seeds: empty value ' '"),
+    (["sweep", "quick", "--out", ""], "bench sweep: error: argument --out: empty value ''"),
+    (["sweep", ""], "bench sweep: error: argument spec: empty value ''; give one"),
+    (["status", ""], "bench status: error: argument results: empty value ''; give one"),
+    (["table", "runs/x", "--metric", ""], "bench table: error: argument --metric: empty value ''"),
+    (["report", "runs/x", "--out", ""], "bench report: error: argument --out: empty value ''; give one"),
+    (["--plugin", "", "list", "models"], "bench: error: argument --plugin: empty value ''"),
+])
+def test_an_empty_value_is_refused_not_taken_for_the_default(capsys, tmp_path, monkeypatch, argv, line):
+    monkeypatch.chdir(tmp_path)  # where "" would have pointed
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith(line) and err.count("\n") == 1, err
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["run", "--model", "sirne"], "unknown model 'sirne' (did you mean 'siren'?); choose one of: finer, finer++,"),
     (["run", "--task", "inpaint-audo:relay"],
