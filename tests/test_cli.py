@@ -330,3 +330,17 @@ def test_spec_values_outside_their_domain_name_their_key(capsys, tmp_path, line,
                     "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 64\n")
     code, _, err = run_cli(capsys, "sweep", str(spec), "--out", str(tmp_path / "out"), "--device", "cpu")
     assert code == 2 and fragment in one_line_error(err)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--model", "siren", "--precision", "tf32"], "precision tf32 on cpu (the CPU): this device has no TF32 matmuls"),
+    (["--model", "wire", "--precision", "bf16"], "precision bf16 casts the real layers after the first, and wire has "
+                                                 "none"),
+    (["--model", "siren", "--model", "wire", "--precision", "fp32,bf16"], "train wire at precision fp32"),
+])
+def test_a_precision_that_would_not_happen_is_refused_before_training(capsys, tmp_path, argv, fragment):
+    code, _, err = run_cli(capsys, "run", *argv, "--task", "audio:synthetic:hf_noise", "--max-samples", "256",
+                           "--out", str(tmp_path / "out"), *TINY)
+    assert code == 2 and fragment in one_line_error(err)
+    assert not (tmp_path / "out").exists()
+

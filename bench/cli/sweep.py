@@ -59,6 +59,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.sweep.executors import make_executor
     from bench.sweep.plan import cell_count
     from bench.sweep.run import load_tasks
+    from bench.training.precision import check_available
 
     library = SignalLibrary(args.data_dir)
     spec = load_spec(spec_path(args.spec), library)
@@ -73,6 +74,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if count > LARGE_GRID:  # planning takes seconds: say at once what is coming
         print(f"{spec.name}: {count:,} cells in the grid; planning them", file=sys.stderr, flush=True)
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
+    if args.executor == "local":  # on Ray each worker's device decides
+        check_available({train.precision for train in spec.trains + (spec.tune.trains if spec.tune else ())}, device)
     threads = cpu_threads(args, device) if args.executor == "local" else ""
     gpus = args.gpus_per_job
     if args.executor == "ray" and gpus is None:
