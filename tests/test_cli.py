@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from bench.cli import main
 from bench.sweep.spec import parse_seeds
@@ -344,3 +345,14 @@ def test_a_precision_that_would_not_happen_is_refused_before_training(capsys, tm
     assert code == 2 and fragment in one_line_error(err)
     assert not (tmp_path / "out").exists()
 
+
+
+def test_a_thread_count_beyond_any_machine_is_one_line(capsys, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        code, _, err = run_cli(capsys, "run", "--threads", "100000", "--task", "audio:synthetic:hf_noise",
+                               "--out", str(tmp_path / "out"), *TINY)
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 2 and "--threads must be auto or a number of threads from 1 to 1024, got '100000'" in one_line_error(err)
+    assert not (tmp_path / "out").exists()
