@@ -73,6 +73,19 @@ def test_preset_sets_the_protocol_and_flags_override_it(capsys, tmp_path):
     assert code == 2 and "preset siren2-paper-audio has no image task" in one_line_error(err)
 
 
+def test_a_task_option_a_preset_sweeps_must_be_chosen_by_its_flag(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--preset", "bottleneck-vs-length", "--out", str(tmp_path / "out"), *TINY)
+    assert code == 2 and one_line_error(err) == (
+        "bench: error: preset bottleneck-vs-length sweeps max_samples over 4096, 16384, 65536, 150000; choose one "
+        "with --max-samples (e.g. --max-samples 4096), or run the whole grid with bench sweep bottleneck-vs-length")
+    assert not (tmp_path / "out").exists()
+    code, _, err = run_cli(capsys, "run", "--preset", "bottleneck-vs-length", "--model", "siren", "--seeds", "0",
+                           "--task", "audio:synthetic:hf_noise", "--max-samples", "300", "--out", str(tmp_path / "out"),
+                           *TINY)
+    assert code == 0, err
+    assert pd.read_parquet(tmp_path / "out")["n_samples"].tolist() == [300]
+
+
 def test_list_commands(capsys):
     code, out, _ = run_cli(capsys, "list", "models")
     assert code == 0
