@@ -120,7 +120,8 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
 
     from bench.store import read_results
     from bench.sweep.run import load_tasks
-    from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, choose, test_cells, tuning_spec, write_chosen
+    from bench.sweep.tuning import (CHOSEN_FILE, TEST_DIR, TUNING_DIR, check_metric, choose, test_cells, tuning_spec,
+                                    write_chosen)
 
     tuning, test = tuning_spec(spec), replace(spec, tune=None)
     if args.dry_run:
@@ -128,6 +129,7 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
               f"choice and at the defaults (into {out / TEST_DIR})", file=sys.stderr)
         return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False)
     tasks = load_tasks(tuning, library) | load_tasks(test, library)  # every bad file or option stops here
+    check_metric(spec, tasks)
     out.mkdir(parents=True, exist_ok=True)
     (out / "spec.toml").write_text(spec.text)
     rows = _train(tuning, out / TUNING_DIR, library, args, device, executor, where, tasks, sweep=False)

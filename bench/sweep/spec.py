@@ -299,18 +299,19 @@ class _Checker:
                 choices += self.collect(self._model, registry, name, grid) or []
         return tuple({choice.label: choice for choice in choices}.values())  # a variant in two grids: once
 
-    def _model(self, registry, name: str, grid: Any) -> list[ModelChoice] | None:
-        """The choices of one model's grid (None when one of its parameters has a problem)."""
+    def _model(self, registry, name: str, grid: Any, table: str = "models") -> list[ModelChoice] | None:
+        """The choices of one model's grid in ``table`` ([models] or [tune.models]; None when one of its
+        parameters has a problem)."""
         try:
             entry = registry.get(name)
         except UsageError as exc:
-            raise self.fail(f"models.{name}", str(exc)) from None
+            raise self.fail(f"{table}.{name}", str(exc)) from None
         if not isinstance(grid, dict):
-            raise self.fail(f"models.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}, or a list "
-                                              "of such tables")
+            raise self.fail(f"{table}.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}, or a list "
+                                               "of such tables")
         before, axes = len(self.problems), []
         for key, value in grid.items():
-            where = f"models.{name}.{key}"
+            where = f"{table}.{name}.{key}"
             if key not in entry.params:
                 self.note(where, f"unknown parameter{did_you_mean(key, entry.params)}; "
                                  f"valid keys: {entry.describe_params()}")
@@ -366,7 +367,7 @@ class _Checker:
         tried_models = []
         for model in models or ():
             grid = grids.get(model.entry.name, {})
-            variants = self.collect(self._model, load_builtin_models(), model.entry.name, grid) or []
+            variants = self.collect(self._model, load_builtin_models(), model.entry.name, grid, "tune.models") or []
             tried = (ModelChoice(model.entry, model.params | v.params) for v in variants)
             tried_models.append((model.label, tuple({c.label: c for c in tried}.values())))  # each variant once
         tune_tasks = self.collect(self.tasks, table["tasks"], library, "tune.tasks") if "tasks" in table else None
