@@ -211,6 +211,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"choices: {out / CHOSEN_FILE}" if (out / CHOSEN_FILE).is_file() else "choices: not made yet")
         return 0
     results = read_results(out) if has_results(out) else None
+    _refuse_missing_plugins(out)
     spec = stored_spec(out, SignalLibrary(args.data_dir)) if out.is_dir() else None
     if spec is None:
         if results is None:
@@ -232,3 +233,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     remaining = eta(results, len(state.left))
     print(line + (f"; {remaining}" if remaining else ""))
     return 0
+
+
+def _refuse_missing_plugins(out: Path) -> None:
+    """A sweep whose spec names models or tasks of a plugin not loaded: say which, and the flag that loads it."""
+    from bench.sweep.run import SPEC_FILE
+    from bench.sweep.spec import unregistered
+
+    missing = unregistered((out / SPEC_FILE).read_text()) if (out / SPEC_FILE).is_file() else []
+    if missing:
+        raise UsageError(f"the sweep in {out} names {', '.join(missing)}, which no loaded plugin registers; pass the "
+                         f"plugin file it ran with: bench status {out} --plugin FILE")

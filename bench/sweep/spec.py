@@ -462,6 +462,21 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
                 max_members=max_members, text=text, ntk=ntk, gpus_per_job=gpus, budgets=budgets, tune=tune)
 
 
+def unregistered(text: str) -> list[str]:
+    """The models and tasks a spec's TOML ``text`` names that are not registered in this process (a plugin's,
+    not loaded), e.g. ["model my_init"]; [] for a spec that is not valid TOML (``parse_spec`` says why)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return []
+    models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
+    tasks = raw.get("tasks") if isinstance(raw.get("tasks"), list) else []
+    known_models, known_tasks = load_builtin_models().names(), load_builtin_tasks().names()
+    return ([f"model {name}" for name in models if name not in known_models]
+            + [f"task {table['task']}" for table in tasks
+               if isinstance(table, dict) and isinstance(table.get("task"), str) and table["task"] not in known_tasks])
+
+
 def load_spec(path: str | Path, library: SignalLibrary) -> Spec:
     path = Path(path)
     if not path.is_file():
