@@ -86,8 +86,14 @@ class Band:
         # low (no signal there), so the bracket is taken between the first centres that make one
         centres = np.linspace(1e-4, 1.0, 41)
         misses = np.array([miss(c) for c in centres])
-        where = f"for a {'x'.join(map(str, shape))} signal with bandwidth {self.bandwidth:g} and floor {self.floor:g}"
+        size = f"a {shape[0]:,}-sample clip" if len(shape) == 1 else f"a {'x'.join(map(str, shape))} image"
+        where = f"for {size} with bandwidth {self.bandwidth:g} and floor {self.floor:g}"
         made_any = np.isfinite(misses)
+        spacing = 1 / max(shape)  # the frequency grid's spacing along the longest axis, 1 = Nyquist
+        if self.bandwidth < spacing and len(np.unique(misses[made_any])) < 2:  # one centroid made, or none
+            raise UsageError(f"synthetic:{self.name}: bandwidth {self.bandwidth:g} is narrower than the spacing of "
+                             f"the frequencies of {size} ({spacing:.3g} of Nyquist), so the band holds at most one "
+                             f"of them wherever it lies; use bandwidth >= {spacing:.3g}")
         if not made_any.any():
             raise UsageError(f"synthetic:{self.name}: centroid {self.centroid:g} cannot be placed {where} (too few "
                              f"frequencies); use a longer clip or a larger side")
@@ -99,7 +105,8 @@ class Band:
                              f"nearest made is {nearest:.3f}: too few frequencies); use a longer clip or a larger side")
         if not len(crossing):
             raise UsageError(f"synthetic:{self.name}: centroid {self.centroid:g} is out of reach {where} "
-                             f"(reachable: {reach.min():.3f} to {reach.max():.3f}); change one of them")
+                             f"(reachable: {reach.min():.3f} to {reach.max():.3f}); ask for a centroid in that range, or "
+                             f"change the bandwidth, the floor or the length")
         low, high = centres[crossing[0]], centres[crossing[0] + 1]
         made = signal(brentq(miss, low, high, xtol=1e-9))
         measured = as_target(made)

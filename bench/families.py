@@ -162,7 +162,7 @@ def _family(name: str, fields, path: Path, library: SignalLibrary) -> Family:
     for source in sources:
         entry = library.entries.get(source) if isinstance(source, str) else None
         if entry is None or entry.kind != family.kind:
-            raise BenchError(f"{where}: {source!r} is not a {family.kind} signal of the manifest; fix it")
+            raise BenchError(f"{where}: {source!r} is not a signal of the manifest of kind {family.kind}; fix it")
     return family
 
 
@@ -267,7 +267,7 @@ def family_to_learn_from(name: str, signal, scheme: str, library: SignalLibrary)
     family = family_named(name, library)
     if signal.domain != family.kind:
         raise UsageError(f"{scheme}: family {name!r} holds {family.kind} signals, and this task fits {signal.domain}; "
-                         f"choose a {signal.domain} family ({families_file().name})")
+                         f"choose a family of {signal.domain} signals ({families_file().name})")
     check_not_learned_from(family, signal.source, scheme, library)
     return family
 

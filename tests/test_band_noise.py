@@ -76,7 +76,10 @@ def test_every_seed_is_its_own_signal_and_a_clip_is_not_periodic_over_its_domain
 
 
 @pytest.mark.parametrize("name, options, message", [
-    ("band(centroid=0.3)", {"max_samples": 4}, "cannot be placed for a 4 signal"),
+    ("band(centroid=0.3)", {"max_samples": 4}, "cannot be placed for a 4-sample clip"),
+    ("band(centroid=0.3,bandwidth=1e-12)", {"max_samples": 1024}, r"bandwidth 1e-12 is narrower than the spacing of "
+     r"the frequencies of a 1,024-sample clip \(0.000977 of Nyquist\), so the band holds at most one of them "
+     r"wherever it lies; use bandwidth >= 0.000977"),
     ("band(centroid=0.3)", {"max_samples": 2**25}, "33,554,432 values is over the 16,777,216"),
 ])
 def test_a_clip_too_short_or_too_long_for_its_band_is_refused(name, options, message):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from bench.cli import main
 from bench.sweep.spec import parse_seeds
@@ -70,6 +71,19 @@ def test_preset_sets_the_protocol_and_flags_override_it(capsys, tmp_path):
     assert (row["lr_step"], row["lr_gamma"], row["n_samples"], row["width"]) == (20, 0.99, 512, 16)
     code, _, err = run_cli(capsys, "run", "--preset", "siren2-paper-audio", "--task", "image:camera", *TINY)
     assert code == 2 and "preset siren2-paper-audio has no image task" in one_line_error(err)
+
+
+def test_a_task_option_a_preset_sweeps_must_be_chosen_by_its_flag(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--preset", "bottleneck-vs-length", "--out", str(tmp_path / "out"), *TINY)
+    assert code == 2 and one_line_error(err) == (
+        "bench: error: preset bottleneck-vs-length sweeps max_samples over 4096, 16384, 65536, 150000; choose one "
+        "with --max-samples (e.g. --max-samples 4096), or run the whole grid with bench sweep bottleneck-vs-length")
+    assert not (tmp_path / "out").exists()
+    code, _, err = run_cli(capsys, "run", "--preset", "bottleneck-vs-length", "--model", "siren", "--seeds", "0",
+                           "--task", "audio:synthetic:hf_noise", "--max-samples", "300", "--out", str(tmp_path / "out"),
+                           *TINY)
+    assert code == 0, err
+    assert pd.read_parquet(tmp_path / "out")["n_samples"].tolist() == [300]
 
 
 def test_list_commands(capsys):
@@ -157,6 +171,27 @@ def test_argparse_errors_are_one_line_pointing_at_the_help(capsys, argv, line):
         main(argv)
     command = line.split(": error:")[0]
     assert exit_info.value.code == 2 and capsys.readouterr().err == f"{line} (see {command} --help)\n"
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["run", "--out", ""], "bench run: error: argument --out: empty value ''; give a value, or leave the flag out for "
+                           "its default"),
+    (["run", "--task", ""], "bench run: error: argument --task: empty value ''"),
+    (["run", "--seeds", " "], "bench run: error: argument --seeds: empty value ' '"),
+    (["sweep", "quick", "--out", ""], "bench sweep: error: argument --out: empty value ''"),
+    (["sweep", ""], "bench sweep: error: argument spec: empty value ''; give one"),
+    (["status", ""], "bench status: error: argument results: empty value ''; give one"),
+    (["table", "runs/x", "--metric", ""], "bench table: error: argument --metric: empty value ''"),
+    (["report", "runs/x", "--out", ""], "bench report: error: argument --out: empty value ''; give one"),
+    (["--plugin", "", "list", "models"], "bench: error: argument --plugin: empty value ''"),
+])
+def test_an_empty_value_is_refused_not_taken_for_the_default(capsys, tmp_path, monkeypatch, argv, line):
+    monkeypatch.chdir(tmp_path)  # where "" would have pointed
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith(line) and err.count("\n") == 1, err
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -261,6 +296,25 @@ def test_readme_example_scheme_works_as_a_plugin(capsys, tmp_path):
     assert frame.loc["siren_jitter", "param.jitter"] == 1.0 and frame.loc["siren_jitter", "param.w0_first"] == 3000
 
 
+def test_status_of_a_plugins_sweep_without_the_plugin_names_the_flag(capsys, tmp_path):
+    section = README.read_text().split("## Add your own init scheme", 1)[1]
+    plugin = tmp_path / "siren_jitter.py"
+    plugin.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    spec = tmp_path / "spec.toml"
+    spec.write_text("seeds = [0]\nwidths = 8\nlayers = 1\n[train]\nsteps = 3\n[models]\nsiren_jitter = {}\n"
+                    "[[tasks]]\ntask = 'audio'\nsignals = ['synthetic:hf_noise']\nmax_samples = 256\n")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "--plugin", str(plugin), "sweep", str(spec), "--out", str(out), "--device", "cpu",
+                           "--no-progress")
+    assert code == 0, err
+    alone = subprocess.run([sys.executable, "-m", "bench", "status", str(out)], capture_output=True, text=True)
+    assert alone.returncode == 2 and alone.stderr == (
+        f"bench: error: the sweep in {out} names model siren_jitter, which no loaded plugin registers; pass the "
+        f"plugin file it ran with: bench status {out} --plugin FILE\n")
+    code, out_text, err = run_cli(capsys, "status", str(out), "--plugin", str(plugin))
+    assert code == 0 and "1 cells: 1 done" in out_text, err
+
+
 def test_console_script_and_module_entry_point():
     result = subprocess.run([sys.executable, "-m", "bench", "run", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--max-samples" in result.stdout and "--preset" in result.stdout
@@ -309,3 +363,28 @@ def test_spec_values_outside_their_domain_name_their_key(capsys, tmp_path, line,
                     "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 64\n")
     code, _, err = run_cli(capsys, "sweep", str(spec), "--out", str(tmp_path / "out"), "--device", "cpu")
     assert code == 2 and fragment in one_line_error(err)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--model", "siren", "--precision", "tf32"], "precision tf32 on cpu (the CPU): this device has no TF32 matmuls"),
+    (["--model", "wire", "--precision", "bf16"], "precision bf16 casts the real layers after the first, and wire has "
+                                                 "none"),
+    (["--model", "siren", "--model", "wire", "--precision", "fp32,bf16"], "train wire at precision fp32"),
+])
+def test_a_precision_that_would_not_happen_is_refused_before_training(capsys, tmp_path, argv, fragment):
+    code, _, err = run_cli(capsys, "run", *argv, "--task", "audio:synthetic:hf_noise", "--max-samples", "256",
+                           "--out", str(tmp_path / "out"), *TINY)
+    assert code == 2 and fragment in one_line_error(err)
+    assert not (tmp_path / "out").exists()
+
+
+
+def test_a_thread_count_beyond_any_machine_is_one_line(capsys, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        code, _, err = run_cli(capsys, "run", "--threads", "100000", "--task", "audio:synthetic:hf_noise",
+                               "--out", str(tmp_path / "out"), *TINY)
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 2 and "--threads must be auto or a number of threads from 1 to 1024, got '100000'" in one_line_error(err)
+    assert not (tmp_path / "out").exists()

@@ -78,6 +78,8 @@ def test_silent_start_of_a_clip_is_one_clear_error(library, tmp_path):
     sf.write(tmp_path / "late.wav", samples, 16000, subtype="FLOAT")
     with pytest.raises(BenchError, match="first 500 samples .* are silent; raise --max-samples"):
         load_task(f"audio:{tmp_path / 'late.wav'}", library, {"max_samples": 500})
+    with pytest.raises(BenchError, match=r"the 200 samples from sample 300 of audio signal .* are silent"):
+        load_task(f"audio:{tmp_path / 'late.wav'}", library, {"max_samples": 200, "offset": 300})
 
 
 def test_a_replaced_user_file_is_trained_anew(tmp_path, capsys):

@@ -238,7 +238,7 @@ def test_an_image_family_learns_from_its_train_crops_and_fits_a_test_crop(image_
         build_ensemble([MemberSpec(ModelChoice(strainer, SMALL_STRAINER | {"family": "crops"}), 0)],
                        Architecture(2, 16, 2, 1), poisson.info)
     audio = load_task("audio:relay", library, {"max_samples": 256})
-    with pytest.raises(UsageError, match="holds image signals"):
+    with pytest.raises(UsageError, match="holds image signals.*choose a family of audio signals"):
         build_ensemble([MemberSpec(ModelChoice(strainer, SMALL_STRAINER | {"family": "crops"}), 0)],
                        Architecture(1, 16, 2, 1), audio.info)
 

@@ -149,3 +149,16 @@ def test_executor_options_are_checked(tmp_path, capsys):
     bad.write_text('gpus_per_job = -1\n' + SPEC.format(extra="finer"))
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
     assert "gpus_per_job: expected a finite number >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["garbage", "head:99999", "http://head:6379"])
+def test_an_address_no_cluster_can_have_is_one_line_before_ray_starts(tmp_path, capsys, address):
+    from bench.cli import main
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.format(extra="finer"))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--executor", "ray", "--address", address]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"bench: error: --address {address!r} is not a Ray cluster's address; give auto, HOST:PORT of a "
+                   f"head node (e.g. 127.0.0.1:6379) or ray://HOST:10001, or leave it out for a local instance\n")
+    assert not (tmp_path / "o").exists()

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.errors import UsageError
+from bench.errors import BenchWarning, UsageError
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.provenance import device_name
 from bench.speed.cpu_share import busy_seconds, others_share
@@ -64,7 +64,7 @@ def test_compiled_step_gives_the_eager_metrics(camera_32):
     cfg = TrainConfig(steps=STEPS, lr=1e-3)
     eager = train(_ensemble(camera_32, seeds=[0, 1]), camera_32, cfg, progress=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)  # a fallback to eager would not test compilation
+        warnings.simplefilter("error", BenchWarning)  # a fallback to eager would not test compilation
         compiled = train(_ensemble(camera_32, seeds=[0, 1]), camera_32, cfg, progress=False, compile=True)
     for a, b in zip(eager.members, compiled.members):
         assert a.final > 15.0
@@ -75,9 +75,20 @@ def test_compile_falls_back_to_eager_where_it_cannot_work(library):
     task = load_task("poisson-grad:camera", library, {"side": 24})  # double backward: not compilable
     cfg = TrainConfig(steps=10, lr=1e-3)
     eager = train(_ensemble(task, seeds=[0]), task, cfg, progress=False)
-    with pytest.warns(RuntimeWarning, match="torch.compile failed .*double backward.*training eagerly"):
+    with pytest.warns(BenchWarning, match="poisson-grad: torch.compile cannot compile the training step of 1 "
+                                          r"member\(s\) of widths .* on 576 points \(RuntimeError: .*double backward"):
         fallback = train(_ensemble(task, seeds=[0]), task, cfg, progress=False, compile=True)
     assert fallback.members[0].final == eager.members[0].final
+
+
+def test_a_step_that_cannot_compile_is_one_line_of_ours_once_per_shape(tmp_path, capsys):
+    assert main(["run", "--model", "siren", "--task", "poisson-grad:camera", "--side", "16", "--width", "8",
+                 "--layers", "1", "--steps", "2", "--seeds", "0-1", "--max-members", "1", "--device", "cpu",
+                 "--compile", "on", "--no-progress", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if "compile" in line and "deprecated" not in line]  # pytest shows those
+    assert len(notes) == 1 and notes[0].startswith("bench: warning: poisson-grad: torch.compile cannot compile the "
+                                                   "training step of 1 member(s) of widths 8-1 on 256 points"), err
 
 
 def test_training_in_bf16_leaves_the_model_in_its_own_precision(relay_2k):
@@ -295,7 +306,7 @@ def test_threads_auto_takes_every_cpu_whatever_the_load():
     threads = torch.get_num_threads()
     try:
         assert set_threads("1") == "1 thread (--threads)" and torch.get_num_threads() == 1
-        with pytest.raises(UsageError, match="--threads must be auto or a positive number of threads, got 'x'"):
+        with pytest.raises(UsageError, match="--threads must be auto or a number of threads from 1 to 1024, got 'x'"):
             set_threads("x")
         said = set_threads("auto")
         assert torch.get_num_threads() == available_cpus() and said.startswith(f"{available_cpus()} thread")

@@ -459,3 +459,39 @@ def test_checkpoints_no_ensemble_will_resume_from_are_removed(tmp_path, need):
     assert not stale.path.exists() and unknown.path.exists()  # its cells are not stored: it may still serve
     assert run("0-1") == 0  # nothing left to train: no checkpoint will serve
     assert not list((runs / "_checkpoints").glob("*.pt"))
+
+
+def test_relative_signal_paths_are_read_in_the_spec_files_folder_from_any_working_directory(
+        tmp_path, capsys, library, monkeypatch):
+    import soundfile as sf
+
+    specs, elsewhere = tmp_path / "specs", tmp_path / "elsewhere"
+    (specs / "clips").mkdir(parents=True)
+    elsewhere.mkdir()
+    samples, rate = sf.read(library.path("arch", "audio"), frames=512)
+    sf.write(specs / "clips" / "arch.wav", samples, rate)
+    (specs / "s.toml").write_text("seeds = [0]\nwidths = 8\nlayers = 1\n[train]\nsteps = 3\n[models]\nsiren = {}\n"
+                                  "[[tasks]]\ntask = 'audio'\nsignals = ['clips/arch.wav']\n")
+    monkeypatch.chdir(elsewhere)  # not the spec's folder: clips/arch.wav is not here
+    assert main(["sweep", "../specs/s.toml", "--out", "out", "--device", "cpu", "--no-progress"]) == 0
+    assert read_results(elsewhere / "out")["signal"].tolist() == [str(specs / "clips" / "arch.wav")]
+    stored = (elsewhere / "out" / "_spec.toml").read_text()
+    assert stored.startswith(f"signal_dir = {json.dumps(str(specs))}")  # the copy names the folder
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["status", "elsewhere/out"]) == 0 and "1 cells: 1 done" in capsys.readouterr().out
+    assert main(["report", "elsewhere/out", "--out", "report"]) == 0
+    assert main(["sweep", "specs/s.toml", "--out", "elsewhere/out", "--device", "cpu", "--no-progress"]) == 0
+    assert "nothing to run: all 1 cells are already in" in capsys.readouterr().err
+
+
+def test_signal_dir_names_the_folder_of_relative_signal_paths(tmp_path, library):
+    import soundfile as sf
+
+    samples, rate = sf.read(library.path("arch", "audio"), frames=512)
+    sf.write(tmp_path / "arch.wav", samples, rate)
+    text = "seeds = [0]\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch.wav']\n"
+    spec = parse_spec(f"signal_dir = {json.dumps(str(tmp_path))}\n{text}", "s.toml", library)
+    assert spec.tasks[0].signals == (str(tmp_path / "arch.wav"),)
+    with pytest.raises(UsageError, match="s.toml: signal_dir: expected the absolute path of a folder, got 'in'"):
+        parse_spec(f"signal_dir = 'in'\n{text}", "s.toml", library)

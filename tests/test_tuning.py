@@ -100,6 +100,8 @@ def test_a_missing_tuning_cell_or_an_unrecorded_metric_stops_the_choice(tuned, l
     (("lr = 1e-4\n", "lr = [1e-4, 1e-3]\n"), "train: give single values in [train] when the spec has [tune]"),
     (("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetrc = 'psnr_db'"), "tune.metrc: unknown key (did you mean 'metric'?)"),
     (("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'bogus'"), "tune.metric: unknown metric 'bogus'"),
+    (("w0_first = [300.0, 3000.0]", "w0_first = [300.0, -1.0]"), "spec.toml: tune.models.siren.w0_first: -1 must be > 0"),
+    (("w0_first = [300.0, 3000.0]", "w00 = [300.0]"), "spec.toml: tune.models.siren.w00: unknown parameter"),
     (("[tune]", "[[tasks]]\ntask = 'image'\nsignals = ['camera']\nside = 16\n[tune]"),
      "tune.tasks: no tuning signals for task image"),
 ])
@@ -107,6 +109,17 @@ def test_a_tuning_section_that_would_mix_the_splits_or_is_malformed_is_refused(l
     with pytest.raises(UsageError) as err:
         parse_spec(SPEC.replace(*change), "spec.toml", library)
     assert message in str(err.value)
+
+
+def test_a_tuning_metric_a_task_does_not_record_is_refused_before_the_tuning_split_trains(tmp_path, capsys, need):
+    need("arch", "vivaldi_gt")
+    (tmp_path / "spec.toml").write_text(SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'psnr_db'"))
+    assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "run"), "--device", "cpu",
+                 "--no-progress", "--max-members", "8"]) == 2
+    assert capsys.readouterr().err == ("bench: error: spec tuned: tune.metric: task audio does not record psnr_db (it "
+                                       "records snr_db, si_snr_db, lsd); name one of those, or leave tune.metric "
+                                       "out for each task's main metric\n")
+    assert not (tmp_path / "run").exists()
 
 
 def test_the_tuned_report_shows_the_choices_both_tables_and_the_ranking(tuned, tmp_path, capsys):

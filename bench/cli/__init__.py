@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import os
 import sys
 import warnings
@@ -49,15 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     early.add_argument("--debug", action="store_true")
     known, _ = early.parse_known_args(argv)
     with warnings.catch_warnings():
-        warnings.simplefilter("default", BenchWarning)  # each warning once per command
-        warnings.showwarning = _show_warning
+        # each of our warnings once per command, counted here: the filter's own count starts again whenever
+        # a library changes the filters (torch.compile does)
+        warnings.simplefilter("always", BenchWarning)
+        warnings.showwarning = functools.partial(_show_warning, shown=set())
         return _run(argv, known)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Our warnings as one line (``bench: warning: ...``), others as Python shows them."""
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, shown: set[str]) -> None:
+    """Our warnings as one line (``bench: warning: ...``), each text once (``shown``: those printed so far);
+    others as Python shows them."""
     if issubclass(category, BenchWarning):
-        print(f"bench: warning: {message}", file=sys.stderr)
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"bench: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 

@@ -34,6 +34,15 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        """argparse's conversion of one value, refusing an empty one: ``--out ""`` (an unset shell variable)
+        would otherwise mean the default, or the current folder, without a word."""
+        if not arg_string.strip() and action.nargs not in (argparse.PARSER, argparse.REMAINDER):  # not a command's args
+            optional = action.option_strings and not action.required
+            fix = "give a value, or leave the flag out for its default" if optional else "give one"
+            raise argparse.ArgumentError(action, f"empty value {arg_string!r}; {fix}")
+        return super()._get_value(action, arg_string)
+
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         """argparse's check of a value against ``choices``, with the nearest choice suggested."""
         if action.choices is not None and value not in action.choices:

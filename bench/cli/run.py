@@ -75,6 +75,7 @@ def add_run(sub) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.provenance import resolve_device
     from bench.sweep.run import load_tasks, plan_sweep, remove_stale_checkpoints, results_lock, run_plan
+    from bench.training.precision import check_available
 
     library = SignalLibrary(args.data_dir)
     if args.width and args.params:
@@ -84,6 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     preset=args.preset, task_options=task_options(args),
                     ntk=tuple(args.ntk.split(",")) if args.ntk else None, ntk_points=args.ntk_points)
     device = resolve_device(args.device)
+    check_available({train.precision for train in spec.trains}, device)
     threads = cpu_threads(args, device)
     out = Path(args.out or DEFAULTS["out"])
     tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched

@@ -60,6 +60,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.sweep.executors import make_executor
     from bench.sweep.plan import cell_count
     from bench.sweep.run import load_tasks
+    from bench.training.precision import check_available
 
     library = SignalLibrary(args.data_dir)
     spec = load_spec(spec_path(args.spec), library)
@@ -74,6 +75,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if count > LARGE_GRID:  # planning takes seconds: say at once what is coming
         print(f"{spec.name}: {count:,} cells in the grid; planning them", file=sys.stderr, flush=True)
     device = resolve_device(args.device) if args.executor == "local" else torch.device("cpu")
+    if args.executor == "local":  # on Ray each worker's device decides
+        check_available({train.precision for train in spec.trains + (spec.tune.trains if spec.tune else ())}, device)
     threads = cpu_threads(args, device) if args.executor == "local" else ""
     gpus = args.gpus_per_job
     if args.executor == "ray" and gpus is None:
@@ -120,7 +123,7 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
     from dataclasses import replace
 
     from bench.sweep.run import check_tuned, claim_tuned, folder_lock, load_tasks
-    from bench.sweep.tuning import TEST_DIR, TUNING_DIR, tuning_spec
+    from bench.sweep.tuning import TEST_DIR, TUNING_DIR, check_metric, tuning_spec
 
     tuning, test = tuning_spec(spec), replace(spec, tune=None)
     if args.dry_run:
@@ -130,6 +133,7 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
         return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False,
                         retrain_changed=args.retrain_changed)
     tasks = load_tasks(tuning, library) | load_tasks(test, library)  # every bad file or option stops here
+    check_metric(spec, tasks)
     with folder_lock(out):  # a second tuned sweep on OUT stops here, before it changes anything
         claim_tuned(out, spec)
         return _tune_then_test(spec, out, library, args, device, executor, where, tasks)
@@ -223,6 +227,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"choices: {out / CHOSEN_FILE}" if (out / CHOSEN_FILE).is_file() else "choices: not made yet")
         return 0
     results = read_results(out) if has_results(out) else None
+    _refuse_missing_plugins(out)
     spec = stored_spec(out, SignalLibrary(args.data_dir)) if out.is_dir() else None
     if spec is None:
         if results is None:
@@ -244,3 +249,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     remaining = eta(results, len(state.left))
     print(line + (f"; {remaining}" if remaining else ""))
     return 0
+
+
+def _refuse_missing_plugins(out: Path) -> None:
+    """A sweep whose spec names models or tasks of a plugin not loaded: say which, and the flag that loads it."""
+    from bench.sweep.run import SPEC_FILE
+    from bench.sweep.spec import unregistered
+
+    missing = unregistered((out / SPEC_FILE).read_text()) if (out / SPEC_FILE).is_file() else []
+    if missing:
+        raise UsageError(f"the sweep in {out} names {', '.join(missing)}, which no loaded plugin registers; pass the "
+                         f"plugin file it ran with: bench status {out} --plugin FILE")

@@ -110,13 +110,14 @@ class MemberSpec:
     seed: int
 
 
-FEATURES = ("ensemble", "ntk", "diagnose")
+FEATURES = ("ensemble", "ntk", "diagnose", "bf16")
 
 
 def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str) -> str | None:
     """Why ``models`` at ``arch`` cannot do ``feature``, or None when they can: "ensemble" (train as one
     ensemble: their plans must build the same network), "ntk" (an empirical NTK: real weights only),
-    "diagnose" (per-layer activation statistics on 1-D inputs). The one place such limits are decided."""
+    "diagnose" (per-layer activation statistics on 1-D inputs), "bf16" (train at bf16: some real layer after the
+    first, see ``Ensemble``). The one place such limits are decided."""
     models = list(models)
     names = ", ".join(sorted({model.entry.name for model in models}))
     plans = {model.entry.meta["plan"] for model in models}
@@ -129,6 +130,11 @@ def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str)
     if feature == "diagnose" and complex_models:  # its statistics (mean, std, spectrum) are of real activations
         return (f"bench diagnose summarises real activations; complex-valued models ({', '.join(complex_models)}) "
                 f"are not supported")
+    all_complex = sorted({model.entry.name for model in models  # bf16 casts the real matmuls of layers 1.. only
+                          if all(layer.complex_weights for layer in arch.layers_of(model.entry.meta["plan"])[1:])})
+    if feature == "bf16" and all_complex:
+        return (f"precision bf16 casts the real layers after the first, and {', '.join(all_complex)} has none (its "
+                f"layers are complex): it would train at fp32 under the label bf16")
     if feature == "diagnose" and arch.d_in != 1:
         return f"bench diagnose evaluates 1-D inputs, and this signal has {arch.d_in}"
     if feature not in FEATURES:

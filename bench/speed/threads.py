@@ -13,6 +13,8 @@ import torch
 
 from bench.errors import UsageError
 
+MAX_THREADS = 1024  # far above any CPU's count; torch's thread pool for 100,000 threads exhausts memory
+
 
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity, where the platform tells it), at least one."""
@@ -32,7 +34,8 @@ def set_threads(setting: str) -> str:
         threads = int(setting)
     except ValueError:
         threads = 0
-    if threads < 1:
-        raise UsageError(f"--threads must be auto or a positive number of threads, got {setting!r}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise UsageError(f"--threads must be auto or a number of threads from 1 to {MAX_THREADS}, got {setting!r} "
+                         f"(this machine has {available_cpus()} CPUs)")
     torch.set_num_threads(threads)
     return f"{threads} thread{'s' if threads != 1 else ''} (--threads)"

@@ -22,6 +22,9 @@ Rows = list[dict[str, Any]]
 EXECUTORS = ("local", "ray")
 RAY_RETRIES = 2  # a job whose worker dies is run again at most this many times, then recorded as "error"
 CONNECT_TIMEOUT_S = 5.0
+# a cluster's --address as ray.init takes it (besides auto and local): HOST:PORT of a head node, or
+# ray://HOST[:PORT] of Ray Client (default port 10001); HOST may be [IPv6]
+CLUSTER = re.compile(r"(?P<client>ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?")
 
 
 class LocalExecutor:
@@ -135,6 +138,16 @@ def _check_reachable(address: str | None) -> None:
                          f"instance") from None
 
 
+def _check_address(address: str | None) -> None:
+    """Refuse an --address no Ray cluster can have, before Ray is started."""
+    if address is None or address in ("auto", "local"):
+        return
+    form = CLUSTER.fullmatch(address)
+    if form is None or not (form["port"] or form["client"]) or not 0 < int(form["port"] or 1) < 2**16:
+        raise UsageError(f"--address {address!r} is not a Ray cluster's address; give auto, HOST:PORT of a head "
+                         f"node (e.g. 127.0.0.1:6379) or ray://HOST:10001, or leave it out for a local instance")
+
+
 def import_ray():
     try:
         import ray
@@ -151,6 +164,7 @@ def make_executor(name: str, device: torch.device, address: str | None = None, g
             raise UsageError("--address and --gpus-per-job apply to --executor ray only")
         return LocalExecutor(device)
     if name == "ray":
+        _check_address(address)
         if gpus_per_job is not None and gpus_per_job < 0:
             raise UsageError(f"--gpus-per-job must be >= 0, got {gpus_per_job}")
         import_ray()

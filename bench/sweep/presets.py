@@ -58,23 +58,18 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
     """The one-task spec `bench run` means: each value given, else the preset's, else DEFAULTS.
 
     models: model texts (``siren2:S0=1``); task: ``TASK:SIGNAL``; seeds: ``0-3`` or ``0,2,5``;
-    train: TrainConfig fields to override, each a value or a list of values (a grid axis); task_options: on top of the preset's (its first value of
-    each), values or command-line texts, parsed and checked by the task's declarations; ntk: the stages at
-    which to record NTK summaries, on ``ntk_points`` points; params: a parameter budget instead of a width.
+    train: TrainConfig fields to override, each a value or a list of values (a grid axis); task_options: on top
+    of the preset's (one value each), values or command-line texts, parsed and checked by the task's
+    declarations; ntk: the stages at which to record NTK summaries, on ``ntk_points`` points; params: a
+    parameter budget instead of a width.
     """
     loaded = run_preset(preset, library) if preset is not None else None
     task = task or (f"{loaded.tasks[0].task}:{loaded.tasks[0].signals[0]}" if loaded else DEFAULTS["task"])
     entry, ref = parse_task(task)
     ref = library.canonical(ref, entry.meta["domain"])  # two spellings of one file are one signal
     name = entry.name
-    options = {}
-    if loaded:
-        grid = next((g for g in loaded.tasks if g.task == name), None)
-        if grid is None:
-            raise UsageError(f"preset {preset} has no {name} task (it has: "
-                             f"{', '.join(g.task for g in loaded.tasks)}); choose a matching --task")
-        options = {key: values[0] for key, values in grid.options}
-    options |= entry.parse_options(task_options or {})
+    given = entry.parse_options(task_options or {})
+    options = (_preset_options(loaded, preset, name, given) if loaded else {}) | given
     grid = {key: value if isinstance(value, list) else [value] for key, value in (train or {}).items()}
     trains = tuple(dict.fromkeys(replace(loaded.trains[0] if loaded else TrainConfig(), **dict(zip(grid, values)))
                                  for values in itertools.product(*grid.values())))
@@ -89,3 +84,18 @@ def run_spec(library: SignalLibrary, models: list[str] | None = None, task: str 
         seeds=tuple(parse_seeds(seeds or DEFAULTS["seeds"])),
         trains=trains, max_members=None, text="",
         ntk=NtkOptions(ntk, ntk_points) if ntk else None)
+
+
+def _preset_options(loaded: Spec, preset: str, task: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The task options preset ``preset`` (loaded) sets for ``task``, each one value: an option it sweeps
+    (several values) must be among those ``given`` on the command line, which choose one."""
+    grid = next((g for g in loaded.tasks if g.task == task), None)
+    if grid is None:
+        raise UsageError(f"preset {preset} has no {task} task (it has: "
+                         f"{', '.join(g.task for g in loaded.tasks)}); choose a matching --task")
+    for key, values in grid.options:
+        if len(values) > 1 and key not in given:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"preset {preset} sweeps {key} over {', '.join(map(str, values))}; choose one with "
+                             f"{flag} (e.g. {flag} {values[0]}), or run the whole grid with bench sweep {preset}")
+    return {key: values[0] for key, values in grid.options}

@@ -197,7 +197,18 @@ def load_tasks(spec: Spec, library: SignalLibrary) -> dict[tuple, Task]:
     architectures = _architectures(spec, {task.info for task in tasks.values()})  # budgets out of reach stop here
     if spec.ntk:
         _check_ntk(spec, tasks, architectures)
+    if any(train.precision == "bf16" for train in spec.trains):
+        _check_bf16(architectures)
     return tasks
+
+
+def _check_bf16(architectures: list[tuple[ModelChoice, Architecture]]) -> None:
+    """A model bf16 would leave at fp32 is a usage error before training, not a cell labelled bf16."""
+    for model, arch in architectures:
+        reason = unsupported([model], arch, "bf16")
+        if reason:
+            raise UsageError(f"{reason}; train {model.entry.name} at precision fp32 (a separate sweep or run if "
+                             f"other models take bf16)")
 
 
 def _architectures(spec: Spec, signals: set) -> list[tuple[ModelChoice, Architecture]]:

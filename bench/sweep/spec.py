@@ -2,6 +2,7 @@
 widths, layers, seeds and training settings. Everything is checked before anything trains; an error
 names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
 
+    signal_dir = "/data/in"  # optional: the folder relative signal paths are in (default: the spec file's)
     seeds = "0-4"            # or a list; widths / layers: an int or a list
     widths = [222]           # or params = [1e4, 1e5]: per model, the width nearest each parameter budget
     layers = 4
@@ -23,6 +24,7 @@ names the file and the key (``models.siren2.S1``, ``tasks[1].signals``).
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 import sys
@@ -34,7 +36,7 @@ from bench.errors import UsageError, did_you_mean
 from bench.metrics import METRICS
 from bench.models import ModelChoice, load_builtin_models
 from bench.ntk import NtkOptions
-from bench.signals import SignalLibrary
+from bench.signals import SignalLibrary, is_synthetic
 from bench.tasks import effective_options, load_builtin_tasks
 from bench.training import TRAIN_PARAMS, TrainConfig
 
@@ -49,7 +51,7 @@ MAX_SEEDS = 100_000  # seeds one spec or --seeds may name
 DEFAULT_WIDTH = 64
 DEFAULT_LAYERS = 4
 TOP_KEYS = ("name", "description", "seeds", "widths", "params", "layers", "max_members", "gpus_per_job", "ntk", "ntk_points",
-            "train", "models", "tasks", "tune")
+            "train", "models", "tasks", "tune", "signal_dir")
 TUNE_KEYS = ("seeds", "metric", "models", "tasks")  # and any [train] setting: the values tried for every model
 
 
@@ -182,9 +184,10 @@ class _Checker:
     """Checks the values of a spec, collecting the problems of independent keys so that one error lists
     them all (``source``, the file name, heads each message)."""
 
-    def __init__(self, source: str):
-        self.source = source
+    def __init__(self, source: str, signal_dir: Path | None = None):
+        self.source, self.signal_dir = source, signal_dir
         self.problems: list[SpecProblem] = []
+        self.relative = False  # whether a signal path was read relative to signal_dir
 
     def fail(self, key: str, problem: str) -> SpecProblem:
         return SpecProblem(self.source, key, problem)
@@ -307,18 +310,19 @@ class _Checker:
                 choices += self.collect(self._model, registry, name, grid) or []
         return tuple({choice.label: choice for choice in choices}.values())  # a variant in two grids: once
 
-    def _model(self, registry, name: str, grid: Any) -> list[ModelChoice] | None:
-        """The choices of one model's grid (None when one of its parameters has a problem)."""
+    def _model(self, registry, name: str, grid: Any, table: str = "models") -> list[ModelChoice] | None:
+        """The choices of one model's grid in ``table`` ([models] or [tune.models]; None when one of its
+        parameters has a problem)."""
         try:
             entry = registry.get(name)
         except UsageError as exc:
-            raise self.fail(f"models.{name}", str(exc)) from None
+            raise self.fail(f"{table}.{name}", str(exc)) from None
         if not isinstance(grid, dict):
-            raise self.fail(f"models.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}, or a list "
-                                              "of such tables")
+            raise self.fail(f"{table}.{name}", "expected a table of parameters, e.g. {S0 = [0.01, 0.1]}, or a list "
+                                               "of such tables")
         before, axes = len(self.problems), []
         for key, value in grid.items():
-            where = f"models.{name}.{key}"
+            where = f"{table}.{name}.{key}"
             if key not in entry.params:
                 self.note(where, f"unknown parameter{did_you_mean(key, entry.params)}; "
                                  f"valid keys: {entry.describe_params()}")
@@ -374,7 +378,7 @@ class _Checker:
         tried_models = []
         for model in models or ():
             grid = grids.get(model.entry.name, {})
-            variants = self.collect(self._model, load_builtin_models(), model.entry.name, grid) or []
+            variants = self.collect(self._model, load_builtin_models(), model.entry.name, grid, "tune.models") or []
             tried = (ModelChoice(model.entry, model.params | v.params) for v in variants)
             tried_models.append((model.label, tuple({c.label: c for c in tried}.values())))  # each variant once
         tune_tasks = self.collect(self.tasks, table["tasks"], library, "tune.tasks") if "tasks" in table else None
@@ -420,9 +424,32 @@ class _Checker:
         if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
             raise self.fail(f"{where}.signals", "expected a non-empty list of signal names or paths")
         try:
-            return unique(library.canonical(ref, domain) for ref in signals)
+            return unique(library.canonical(self._located(ref, library), domain) for ref in signals)
         except UsageError as exc:
             raise self.fail(f"{where}.signals", str(exc)) from None
+
+    def _located(self, ref: str, library: SignalLibrary) -> str:
+        """``ref`` as a path in ``signal_dir`` when it is a relative file path there (or written as one: with a
+        suffix or a folder); a manifest or synthetic name, an absolute path, or any path of a spec without a
+        folder as it is."""
+        if (self.signal_dir is None or is_synthetic(ref) or ref in library.entries
+                or Path(ref).expanduser().is_absolute()):
+            return ref
+        located = self.signal_dir / ref
+        if not (located.is_file() or Path(ref).suffix or len(Path(ref).parts) > 1):
+            return ref  # a name: the library says which names there are
+        self.relative = True
+        return str(located)
+
+    def signal_folder(self, value: Any) -> Path:
+        """``signal_dir``: an absolute folder (a copy of the spec, such as a sweep's _spec.toml, lies elsewhere)."""
+        folder = Path(value).expanduser() if isinstance(value, str) and value.strip() else None
+        if folder is None or not folder.is_absolute():
+            raise self.fail("signal_dir", f"expected the absolute path of a folder, got {value!r}; leave it out to "
+                                          f"read relative signal paths in the spec file's folder")
+        if not folder.is_dir():
+            raise self.fail("signal_dir", f"no folder {folder}; name the folder the spec's relative signal paths are in")
+        return folder
 
     def _axis(self, param, value: Any, key: str) -> tuple[Any, ...]:
         """A grid axis of a parameter: its distinct values, each checked."""
@@ -435,14 +462,19 @@ class _Checker:
             raise self.fail(key, param.reject(value, exc)) from None
 
 
-def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str = "sweep") -> Spec:
+def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str = "sweep",
+               folder: Path | None = None) -> Spec:
     """Validate a spec's TOML text; ``source`` names it in error messages. The problems of independent keys
-    are reported together, in one UsageError."""
-    check = _Checker(source)
+    are reported together, in one UsageError. Relative signal paths are read in ``signal_dir``, else in
+    ``folder`` (the spec file's), else in the working directory; the spec's ``text`` then names the folder
+    they were read in, so that a copy of it (a sweep's _spec.toml) reads the same files from anywhere."""
+    check = _Checker(source, folder.resolve() if folder is not None else None)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    if "signal_dir" in raw:  # at once: the signals cannot be found without it
+        check.signal_dir = check.signal_folder(raw["signal_dir"])
     unknown = [key for key in raw if key not in TOP_KEYS]
     for key in unknown:
         check.note(key, f"unknown key{did_you_mean(key, TOP_KEYS)}; valid keys: {', '.join(TOP_KEYS)}")
@@ -464,12 +496,29 @@ def parse_spec(text: str, source: str, library: SignalLibrary, default_name: str
     tasks = check.collect(check.tasks, raw["tasks"], library) if "tasks" in raw else None
     tune = check.collect(check.tune, raw["tune"], seeds, trains, models, tasks, library) if "tune" in raw else None
     check.done()
+    if check.relative and "signal_dir" not in raw:  # so that a copy of the text reads the same files from anywhere
+        text = f"signal_dir = {json.dumps(str(check.signal_dir))}  # added by bench\n{text}"
     return Spec(name=name, models=models, tasks=tasks, widths=widths, layers=layers, seeds=seeds, trains=trains,
                 max_members=max_members, text=text, ntk=ntk, gpus_per_job=gpus, budgets=budgets, tune=tune)
+
+
+def unregistered(text: str) -> list[str]:
+    """The models and tasks a spec's TOML ``text`` names that are not registered in this process (a plugin's,
+    not loaded), e.g. ["model my_init"]; [] for a spec that is not valid TOML (``parse_spec`` says why)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return []
+    models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
+    tasks = raw.get("tasks") if isinstance(raw.get("tasks"), list) else []
+    known_models, known_tasks = load_builtin_models().names(), load_builtin_tasks().names()
+    return ([f"model {name}" for name in models if name not in known_models]
+            + [f"task {table['task']}" for table in tasks
+               if isinstance(table, dict) and isinstance(table.get("task"), str) and table["task"] not in known_tasks])
 
 
 def load_spec(path: str | Path, library: SignalLibrary) -> Spec:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"spec file not found: {path}; pass a .toml file (see specs/)")
-    return parse_spec(path.read_text(), str(path), library, default_name=path.stem)
+    return parse_spec(path.read_text(), str(path), library, default_name=path.stem, folder=path.parent)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import BenchError
+from bench.errors import BenchError, UsageError
 from bench.metrics import declared
 from bench.models import ModelChoice
 from bench.status import DIVERGED, FINISHED
@@ -32,6 +32,17 @@ def tuning_spec(spec: Spec) -> Spec:
     models = tuple(choice for _, variants in tune.models for choice in variants)
     return replace(spec, name=f"{spec.name}-tuning", models=models, trains=tune.trains, seeds=tune.seeds,
                    tasks=tune.tasks or spec.tasks, ntk=None, tune=None)
+
+
+def check_metric(spec: Spec, tasks: dict) -> None:
+    """Refuse a ``tune.metric`` that one of the loaded ``tasks`` ({task key: Task}) does not record, before the
+    tuning split trains (choosing by it would fail after)."""
+    metric = spec.tune.metric
+    for (name, _, _), task in tasks.items():
+        if metric is not None and metric not in task.metrics:
+            raise UsageError(f"spec {spec.name}: tune.metric: task {name} does not record {metric} (it records "
+                             f"{', '.join(task.metrics)}); name one of those, or leave tune.metric out for each "
+                             f"task's main metric")
 
 
 @dataclass(frozen=True)

@@ -97,8 +97,8 @@ def load_clip(library: SignalLibrary, ref: str, max_samples: int | None,
                          f"give an offset below {samples.size:,}")
     samples = samples[start:start + max_samples if max_samples else None] / peak
     if not samples.any():
-        where = f"from sample {start:,}" if start else "first"
-        raise BenchError(f"the {where} {len(samples)} samples of audio signal {ref!r} are silent; "
+        which = f"{len(samples):,} samples from sample {start:,}" if start else f"first {len(samples):,} samples"
+        raise BenchError(f"the {which} of audio signal {ref!r} are silent; "
                          f"raise --max-samples, move --offset or give another clip")
     return samples, rate
 

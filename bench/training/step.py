@@ -8,7 +8,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from bench.errors import is_out_of_memory
+from bench.errors import BenchWarning, is_out_of_memory
 from bench.models import Ensemble
 from bench.speed.caches import use_compile_cache
 from bench.tasks import Task
@@ -36,8 +36,8 @@ class TrainingStep:
 
     With ``compile`` the forward and backward are compiled by torch.compile (on CUDA in
     "reduce-overhead" mode, i.e. replayed as CUDA graphs). Where that fails (no C++ compiler, an
-    unsupported operation such as the double backward of the Poisson tasks), it warns once and runs
-    eagerly from then on; running out of memory is not a compile failure and propagates.
+    unsupported operation such as the double backward of the Poisson tasks), it warns (a ``BenchWarning``,
+    one line per ensemble shape) and runs eagerly from then on; running out of memory is not a compile failure and propagates.
     """
 
     def __init__(self, model: Ensemble, task: Task, precision: str = "fp32", compile: bool = False):
@@ -68,11 +68,19 @@ class TrainingStep:
             except Exception as exc:
                 if is_out_of_memory(exc):
                     raise
-                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                              f"training eagerly instead", RuntimeWarning, stacklevel=2)
+                warnings.warn(self._fallback_note(exc, idx), BenchWarning, stacklevel=2)
                 self.compiled = None
                 self.model.zero_grad(set_to_none=True)
         return self._forward_backward(idx, alive)
+
+    def _fallback_note(self, exc: Exception, idx: Tensor | None) -> str:
+        """The one line saying this step trains eagerly: the same for every ensemble of one shape (members,
+        layer widths, points), so the CLI shows it once per shape."""
+        widths = "-".join(str(weights.shape[1]) for weights in self.model.weights)
+        points = self.task.size if idx is None else len(idx)
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return (f"{self.task.name}: torch.compile cannot compile the training step of {self.model.size} member(s) "
+                f"of widths {widths} on {points:,} points ({type(exc).__name__}: {reason}); it trains eagerly")
 
     def _forward_backward(self, idx: Tensor | None, alive: Tensor) -> tuple[Tensor, Tensor | None]:
         losses, metric = self.task.step(self.model, idx, self.precision)
