@@ -435,6 +435,8 @@ def test_a_checkpoint_serves_only_the_same_members_in_the_same_places(tmp_path):
     runner = JobRunner({}, checkpoint_dir=tmp_path)
     assert runner.checkpoint(["a", "b"]).path != runner.checkpoint(["b", "a"]).path
     assert runner.checkpoint(["a", "b"]).path == runner.checkpoint(["a", "b"]).path
+    # another scheme's or task's code (a file edited since the save) does not resume from it
+    assert runner.checkpoint(["a"], ["m1/t1"]).path != runner.checkpoint(["a"], ["m2/t1"]).path
 
 
 def test_checkpoints_no_ensemble_will_resume_from_are_removed(tmp_path, need):

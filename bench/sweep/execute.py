@@ -82,6 +82,11 @@ def _scores(task: Task, member: MemberOutcome, seconds: float, steps: int) -> Ro
     return row.add(member.extra).add({best_column(name): value for name, value in member.best_extra.items()})
 
 
+def code_of(model_code: str, task_code: str) -> str:
+    """What names the code that trains a cell, for its checkpoint: its scheme's and task's fingerprints."""
+    return f"{model_code}/{task_code}"
+
+
 def numerics(device: torch.device, compiled: bool, batch: int) -> str:
     """What a row's numbers depend on besides its cell, the device kind (with a CPU's thread count, which
     ``device_name`` holds) and torch: the ``numerics`` column. Nothing more for eager steps on a CPU ("eager":
@@ -223,7 +228,9 @@ class JobRunner:
     def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
-        checkpoint = self.checkpoint([cell.key for cell in job.cells])
+        tasks = load_builtin_tasks()
+        checkpoint = self.checkpoint([cell.key for cell in job.cells],
+                                     [code_of(cell.model.entry.code, tasks.get(cell.task).code) for cell in job.cells])
         rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, self.compile, checkpoint,
                        batch=self._batch(job, task))
         return [row.add(self.columns) for row in rows]  # the caller removes the checkpoint once they are stored
@@ -240,13 +247,13 @@ class JobRunner:
             return self.batch
         return 2 if len(job) == 1 and task.derivative else None
 
-    def checkpoint(self, cell_keys: list[str]) -> Checkpoint | None:
+    def checkpoint(self, cell_keys: list[str], codes: Sequence[str] = ()) -> Checkpoint | None:
         """The checkpoint of the ensemble of these cells, in this order (member k of the saved weights is
-        cell k): a file named by the keys in order, so that only the same members in the same places resume
-        from it."""
+        cell k): a file named by the keys in order and by ``codes`` (``code_of`` each cell's scheme and task),
+        so that only the same members in the same places, trained by the same code, resume from it."""
         if self.checkpoint_dir is None:
             return None
-        name = hashlib.sha256(" ".join(cell_keys).encode()).hexdigest()[:16]
+        name = hashlib.sha256(" ".join([*cell_keys, *codes]).encode()).hexdigest()[:16]
         return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s, tuple(cell_keys))
 
     @staticmethod

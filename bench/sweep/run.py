@@ -25,7 +25,7 @@ from bench.provenance import provenance
 from bench.signals import SignalLibrary
 from bench.status import FINISHED
 from bench.store import RESULTS_FILE, finished_cells, has_results, read_results, write_atomically, write_rows
-from bench.sweep.execute import JobRunner
+from bench.sweep.execute import JobRunner, code_of
 from bench.sweep.executors import LocalExecutor, RayExecutor
 from bench.sweep.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.sweep.spec import Spec, parse_spec
@@ -253,7 +253,8 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
     def write(rows: list[dict[str, Any]]) -> None:
         write_rows(out_dir, rows)
         written.extend(rows)
-        checkpoint = runner.checkpoint([row["cell_key"] for row in rows])  # the rows are the job's cells, in order
+        checkpoint = runner.checkpoint([row["cell_key"] for row in rows],  # the rows are the job's cells, in order
+                                       [code_of(row["model_code"], row["task_code"]) for row in rows])
         if checkpoint is not None:  # stored: the ensemble's checkpoint has served
             checkpoint.remove()
 
