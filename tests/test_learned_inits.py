@@ -38,7 +38,7 @@ AUDIO = '[f]\nkind = "audio"\nlength = 64\noffsets = [0]\n'
 IMAGE = '[f]\nkind = "image"\nsize = 8\n'
 BAD_FAMILIES = [
     (AUDIO + 'train = ["arch", "relay"]\ntest = ["relay"]', "'relay' is in both splits|relay is in both splits"),
-    (AUDIO + 'train = ["arch"]\ntest = ["camera"]', "not a audio signal"),
+    (AUDIO + 'train = ["arch"]\ntest = ["camera"]', "'camera' is not a signal of the manifest of kind audio"),
     (AUDIO + 'train = "arch"\ntest = ["relay"]', "must be lists"),
     (IMAGE + 'corners = [0, 8]\ntrain = ["noise1"]\ntest = ["camera"]', r"\[row, col\] pairs"),
     ('[f]\nkind = "video"\nsize = 8', "kinds: audio, image"),
