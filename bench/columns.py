@@ -12,6 +12,7 @@ rate, centroid, ...) are TARGET when they tell one target from another, else DES
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,7 +45,11 @@ _FIXED = {
     SPEED: ("ensemble_size", "n_params", "steps_per_s", "samples_per_s", "gflop_per_s", "seconds"),
     PROVENANCE: ("device", "device_name", "torch", "commit", "timestamp", "compiled", "numerics", "model_code",
                  "task_code", "family_fingerprint"),
+    # the project's tasks' descriptions of their targets (``Task.meta``)
+    DESCRIPTION: ("sample_rate", "centroid", "signal_power", "channels", "n_kept", "n_held_out", "mask_digest",
+                  "fit_signal_power", "inside_fraction", "faces", "n_surface_points"),
 }
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # a declared column's name: a file name and a label as it is
 _declared: dict[str, str] = {name: role for role, names in _FIXED.items() for name in names}
 
 
@@ -53,6 +58,9 @@ def declare_column(name: str, role: str) -> str:
     column of another role (e.g. a plugin metric called ``width``) is a usage error: it would overwrite it."""
     if role not in ROLES:
         raise ValueError(f"unknown column role {role!r}; one of {', '.join(ROLES)}")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise UsageError(f"{name!r} cannot name a {role} column: use a letter, then letters, digits and _ "
+                         f"(it names files and table headings)")
     held = _declared.get(name) or _derived_role(name)
     if held is not None and held != role:
         raise UsageError(f"{name!r} cannot be a {role} column: every result row has the {held} column {name!r}, "

@@ -246,9 +246,10 @@ NORMAL_CONSISTENCY = declare_metric(Metric(
 
 def steps_to_level(steps: Sequence[int], curve: Sequence[float], level: float, higher_is_better: bool = True) -> float:
     """The first step of a training curve (the metric after ``steps[i]`` steps is ``curve[i]``) at which the
-    metric reached ``level``; NaN when it never did. As fine as the curve: every steps // 100 steps."""
+    metric reached ``level``; NaN when it never did. As fine as the curve: every steps // 100 steps. An
+    exact fit's infinite SNR reaches every level."""
     for step, value in zip(steps, curve):
-        if value is not None and math.isfinite(value) and (value >= level if higher_is_better else value <= level):
+        if value is not None and not math.isnan(value) and (value >= level if higher_is_better else value <= level):
             return float(step)
     return math.nan
 

@@ -25,6 +25,7 @@ from pathlib import Path
 # packages whose modules each hold schemes or tasks (their __init__ and ensemble are the shared machinery)
 SCHEME_PACKAGES = ("bench.models.", "bench.tasks.")
 SHARED_MODULES = {"bench.models.ensemble"}
+TASK_HELPERS = {"bench.masks", "bench.shapes", "bench.band_noise"}  # modules that make a task's target or points
 NO_SOURCE = "no source"  # the fingerprint of a callable with neither readable source nor compiled code
 PACKAGE = Path(__file__).resolve().parent  # bench/
 
@@ -88,14 +89,20 @@ def _source_file(name: str | None) -> Path | None:
 
 def _belongs(module: str, origin: Path) -> bool:
     """Whether an imported module is part of the code that ``origin`` (the scheme's or task's file) defines: a
-    project module of schemes or tasks (but the shared machinery), or, for a file outside the package (a
-    plugin), a module beside it (its own helpers)."""
+    project module of schemes or tasks (but the shared machinery) or one that makes a task's target or
+    points (``TASK_HELPERS``), or, for a file outside the package (a plugin), a module in its folder or
+    below (its own helpers)."""
     if module.startswith(SCHEME_PACKAGES):
         return module not in SHARED_MODULES
     if module.startswith("bench.") or module == "bench":
-        return False
+        return module in TASK_HELPERS
     path = _source_file(module)
-    return path is not None and path.parent == origin.parent and PACKAGE not in origin.parents
+    if path is None or PACKAGE in origin.resolve().parents:
+        return False
+    path = path.resolve()
+    installed = any(Path(prefix).resolve() in path.parents for prefix in {sys.prefix, sys.base_prefix}) or \
+        {"site-packages", "dist-packages"} & set(path.parts)  # a library, even in a venv below the plugin
+    return not installed and origin.resolve().parent in path.parents  # a symlinked plugin: beside its target
 
 
 @lru_cache(maxsize=256)

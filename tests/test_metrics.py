@@ -1,6 +1,7 @@
 """SSIM, log-spectral distance and SI-SNR against known answers and independent computations, on real
 signals, and as result columns of a run."""
 
+import math
 import numpy as np
 import pandas as pd
 import pytest
@@ -175,3 +176,10 @@ def test_a_plugin_metric_named_like_a_column_or_with_no_count_of_decimals_is_one
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"bench: error: plugin {plugin}: {problem}"), line
     assert {"width", "seed", "status", "crispness"}.isdisjoint(METRICS)  # nothing declared: no column overwritten
+
+
+def test_an_exact_fit_reaches_every_level_at_its_first_step():
+    from bench.metrics import steps_to_level
+
+    assert steps_to_level([0, 10], [math.inf, math.inf], 40.0) == 0.0
+    assert math.isnan(steps_to_level([0, 10], [-math.inf, math.nan], 20.0))  # a diverged curve never does

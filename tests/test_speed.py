@@ -373,10 +373,21 @@ def test_bench_cache_clear_leaves_every_file_bench_did_not_write(tmp_path, monke
     assert main(["cache", "--clear"]) == 0
     err = capsys.readouterr().err
     assert all(path.read_text() == "mine" for path in kept) and not ours.exists()
-    assert f"measurements: left 1 entries in {home} as they are ($BENCH_MEMBERS_CACHE names a folder" in err
+    assert f"measurements: left 1 entries in {home} as they are ($BENCH_MEMBERS_CACHE names something" in err
     assert f"compiled steps: left 1 entries in {compiled} as they are ($TORCHINDUCTOR_CACHE_DIR names a folder " \
            f"bench does not own" in err
     assert f"learned inits: left 3 entries in {learned} as they are (not learned inits that bench wrote)" in err
+
+
+def test_bench_cache_clear_leaves_a_file_that_is_not_its_measurements(tmp_path, monkeypatch, capsys):
+    """$BENCH_MEMBERS_CACHE naming a file of the user's (a results file, notes) does not make it bench's."""
+    for name, text in (("results.parquet", "PAR1..."), ("notes.txt", "mine"), ("list.json", "[1, 2]")):
+        victim = tmp_path / name
+        victim.write_text(text)
+        monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(victim))
+        assert main(["cache", "--clear"]) == 0
+        assert victim.read_text() == text
+        assert "names something other than bench's measurements file" in capsys.readouterr().err
 
 
 def test_compiled_steps_land_in_the_project_cache_though_torch_set_its_own_default(relay_2k, tmp_path, monkeypatch):

@@ -76,11 +76,11 @@ def _caches() -> list:
     """The three caches, each with the paths in it that bench wrote."""
     from bench.learned_cache import learned_cache_dir, learned_files
     from bench.speed.caches import COMPILE_CACHE_ENV, Cache, compile_cache_dir, project_compile_dir
-    from bench.speed.ensemble_size import MEMBERS_CACHE_ENV, cache_path
+    from bench.speed.ensemble_size import MEMBERS_CACHE_ENV, cache_path, is_measurements_file
 
     measurements, compiled, learned = cache_path(), compile_cache_dir(), learned_cache_dir()
-    return [Cache("measurements", measurements, [measurements] if measurements.is_file() else [],
-                  f"${MEMBERS_CACHE_ENV} names a folder, not bench's measurements file"),
+    return [Cache("measurements", measurements, [measurements] if is_measurements_file(measurements) else [],
+                  f"${MEMBERS_CACHE_ENV} names something other than bench's measurements file"),
             Cache("compiled steps", compiled, [compiled] if compiled == project_compile_dir() else [],
                   f"${COMPILE_CACHE_ENV} names a folder bench does not own: other programs may compile into it"),
             Cache("learned inits", learned, learned_files(learned), "not learned inits that bench wrote")]

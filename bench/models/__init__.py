@@ -9,6 +9,7 @@ every module in this package is imported on first use, so a new file here is all
 from __future__ import annotations
 
 import importlib
+import hashlib
 import importlib.util
 import pkgutil
 import sys
@@ -60,7 +61,9 @@ def load_plugin(path: str | Path) -> None:
         raise UsageError(f"plugin file not found: {path}; pass the path of a .py file")
     if path.suffix != ".py":
         raise UsageError(f"plugin {path} is not a .py file; pass a Python file that registers models or tasks")
-    spec = importlib.util.spec_from_file_location(f"bench_plugin_{path.stem}", path)
+    # one module name per file (two plugins called plug.py in two folders stay two modules, each its own code)
+    name = f"bench_plugin_{path.stem}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     try:

@@ -82,7 +82,7 @@ class Cache:
         """Remove what bench wrote; what is left at ``path`` (the folder's entries, or a folder where a file
         was expected)."""
         for path in self.owned:
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)

@@ -153,6 +153,16 @@ def cache_key(problem: Problem, cap: int) -> str:
     return json.dumps(fields, sort_keys=True)
 
 
+def is_measurements_file(path: Path) -> bool:
+    """Whether ``path`` is a file of this cache's form (a JSON object of entries, each an object), so that
+    ``bench cache --clear`` removes only a file bench wrote, never one ``$BENCH_MEMBERS_CACHE`` names by mistake."""
+    try:
+        entries = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(entries, dict) and all(isinstance(entry, dict) for entry in entries.values())
+
+
 def _read(path: Path) -> dict:
     """The cache's entries; an unreadable or corrupt file counts as empty (it is rewritten whole)."""
     try:

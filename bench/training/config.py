@@ -15,7 +15,12 @@ from typing import Annotated, Any
 from bench.columns import declare_settings
 from bench.errors import UsageError
 from bench.models import PRECISIONS
-from bench.registry import NonNegativeInt, OneOf, PositiveFloat, PositiveInt, declared_params
+from bench.registry import Bound, OneOf, PositiveFloat, declared_params
+
+# counts a run can hold (steps and points index tensors; a seed is numpy's and torch's 64-bit one): larger
+# values are refused where they come in, not after training when a row cannot store them
+Count = Annotated[int, Bound(1, high=2**31)]
+Seed64 = Annotated[int, Bound(0, high=2**63)]
 
 
 def setting(help: str, per_member: bool = False, always_keyed: bool = False) -> dict[str, Any]:
@@ -29,20 +34,20 @@ def setting(help: str, per_member: bool = False, always_keyed: bool = False) -> 
 class TrainConfig:
     """How an ensemble trains; each setting's help is in its declaration below."""
 
-    steps: PositiveInt = field(default=300, metadata=setting("optimizer steps", always_keyed=True))
+    steps: Count = field(default=300, metadata=setting("optimizer steps", always_keyed=True))
     lr: PositiveFloat = field(default=1e-4, metadata=setting(
         "Adam learning rate, e.g. 1e-4 or 1e-4,3e-4,1e-3 (members of several rates share ensembles)",
         per_member=True, always_keyed=True))
-    lr_step: PositiveInt | None = field(default=None, metadata=setting(
+    lr_step: Count | None = field(default=None, metadata=setting(
         "StepLR step size in steps (none: no schedule)", per_member=True, always_keyed=True))
     lr_gamma: PositiveFloat = field(default=1.0, metadata=setting("StepLR decay factor", per_member=True,
                                                                   always_keyed=True))
-    batch_size: PositiveInt | None = field(default=None, metadata=setting("points per step (none: full batch)",
+    batch_size: Count | None = field(default=None, metadata=setting("points per step (none: full batch)",
                                                                           always_keyed=True))
-    eval_every: PositiveInt = field(default=100, metadata=setting(
+    eval_every: Count = field(default=100, metadata=setting(
         "steps between full-signal metrics when training on minibatches (full batch reads them off each step)",
         always_keyed=True))
-    batch_seed: NonNegativeInt = field(default=0, metadata=setting("seed of the minibatch order", always_keyed=True))
+    batch_seed: Seed64 = field(default=0, metadata=setting("seed of the minibatch order", always_keyed=True))
     precision: Annotated[str, OneOf(*PRECISIONS)] = field(default="fp32", metadata=setting(
         "matmul precision of layers 1.. (layer 0 stays exact float32; see bench.models.Ensemble)"))
 
