@@ -261,6 +261,10 @@ def test_a_parameter_recorded_as_text_beside_numbers_loses_no_row(tmp_path, caps
     assert rows["param.w0_first"].tolist() == ["3000.0", "paper", "60.0"]
     capsys.readouterr()
     assert main(["--plugin", str(plugin), "table", str(out)]) == 0 and "siren_named" in capsys.readouterr().out
+    for spec in ("siren:w0_first=600", "siren_named:w0_first=double"):  # a swept text parameter beside numbers
+        assert main(["--plugin", str(plugin)] + TINY_RUN + ["--model", spec, "--out", str(out)]) == 0
+    assert main(["--plugin", str(plugin), "report", str(out), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "snr_db_vs_w0_first.png").is_file()  # siren's numbers, the words left out
 
 
 def test_rows_that_cannot_be_stored_are_kept_beside_and_named_in_one_line(tmp_path, capsys, monkeypatch):

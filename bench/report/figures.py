@@ -28,7 +28,9 @@ def without_param(spec: str, key: str) -> str:
 def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Columns that a run varied on purpose, with the rows to plot against each: width, layers and the
     signal length when they take several values; an init parameter when a model was given several values
-    of it in its spec (``siren2:S0=0.01``, ``siren2:S0=0.1``), with the rows of those models."""
+    of it in its spec (``siren2:S0=0.01``, ``siren2:S0=0.1``), with the rows of those models, its values as
+    numbers (a parameter stored as text beside another scheme's text values is plotted when every value of
+    those rows is a number, and left out when one is a word: it is no axis)."""
     found = {c: ok for c in PLAIN_AXES if c in ok and ok[c].nunique() > 1}
     if "param_budget" in ok and ok["param_budget"].nunique() > 1:  # budgets: against the exact count, not the width
         found = {"n_params": ok} | {c: rows for c, rows in found.items() if c != "width"}
@@ -40,8 +42,11 @@ def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
             given.setdefault(key, {}).setdefault(name, set()).add(value)
     for key, models in sorted(given.items()):
         varied = [name for name, values in models.items() if len(values) > 1]
-        if varied:
-            found[param_column(key)] = ok[ok["model"].isin(varied)]
+        column = param_column(key)
+        rows = ok[ok["model"].isin(varied)]
+        values = pd.to_numeric(rows[column], errors="coerce") if varied and column in rows else None
+        if values is not None and values.notna().all():
+            found[column] = rows.assign(**{column: values})
     return found
 
 
