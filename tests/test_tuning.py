@@ -114,11 +114,12 @@ def test_a_tuning_section_that_would_mix_the_splits_or_is_malformed_is_refused(l
 def test_a_tuning_metric_a_task_does_not_record_is_refused_before_the_tuning_split_trains(tmp_path, capsys, need):
     need("arch", "vivaldi_gt")
     (tmp_path / "spec.toml").write_text(SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'psnr_db'"))
-    assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "run"), "--device", "cpu",
-                 "--no-progress", "--max-members", "8"]) == 2
-    assert capsys.readouterr().err == ("bench: error: spec tuned: tune.metric: task audio does not record psnr_db (it "
-                                       "records snr_db, si_snr_db, lsd); name one of those, or leave tune.metric "
-                                       "out for each task's main metric\n")
+    for dry in ([], ["--dry-run"]):  # a dry run refuses it as the run does
+        assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "run"), "--device", "cpu",
+                     "--no-progress", "--max-members", "8", *dry]) == 2
+        assert capsys.readouterr().err == ("bench: error: spec tuned: tune.metric: task audio does not record psnr_db "
+                                           "(it records snr_db, si_snr_db, lsd); name one of those, or leave "
+                                           "tune.metric out for each task's main metric\n")
     assert not (tmp_path / "run").exists()
 
 

@@ -128,6 +128,7 @@ def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.N
     tuning, test = tuning_spec(spec), replace(spec, tune=None)
     if args.dry_run:
         check_tuned(out, spec)
+        check_metric(spec, load_tasks(tuning, library) | load_tasks(test, library))  # as the run would
         print(f"{spec.name}: the tuning split first (into {out / TUNING_DIR}), then the test split at each model's "
               f"choice and at the defaults (into {out / TEST_DIR})", file=sys.stderr)
         return _dry_run(tuning, out / TUNING_DIR, library, args.max_members, sweep=False,
