@@ -19,6 +19,8 @@ def pyplot():
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
+    if "text.parse_math" in matplotlib.rcParams:  # labels are names (a file "m$x^2$.wav"), never TeX math
+        matplotlib.rcParams["text.parse_math"] = False
     return plt, sns
 
 

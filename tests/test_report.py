@@ -323,3 +323,15 @@ def test_an_exact_fit_is_reported_with_its_infinite_psnr(tmp_path, capsys):
     assert main(["--plugin", str(plugin), "report", str(out), "--out", str(tmp_path / "rep")]) == 0, capsys.readouterr().err
     assert "| **inf**" in (tmp_path / "rep" / "table_psnr_db.md").read_text()
     assert (tmp_path / "rep" / "psnr_db_training_curves.png").is_file()  # the curves at inf are drawn too
+
+
+def test_a_signal_named_with_dollar_signs_is_reported_as_written(tmp_path, library, need):
+    """matplotlib would read "$...$" in a label as TeX math (and fail on some); labels are names."""
+    need("relay")
+    clip = tmp_path / "m$x^2$y $\\frac$.wav"
+    shutil.copy(library.path("relay", "audio"), clip)
+    assert main(["run", "--model", "siren", "--task", f"audio:{clip}", "--max-samples", "256", "--width", "8",
+                 "--layers", "1", "--steps", "3", "--seeds", "0,1", "--device", "cpu", "--no-progress",
+                 "--out", str(tmp_path / "runs")]) == 0
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "snr_db_per_signal.png").is_file()
