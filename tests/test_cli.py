@@ -255,6 +255,14 @@ def test_a_seed_option_is_bounded_above_by_2_to_the_32(capsys, tmp_path):
     assert load_builtin_tasks().get("seeded-audio").describe_params() == "draw_seed: int in [0, 4294967296) = 0"
 
 
+def test_a_plugin_task_option_named_like_a_flag_is_one_line(capsys, tmp_path):
+    plugin = tmp_path / "clash.py"
+    plugin.write_text(SEEDED_TASK.replace("draw_seed", "steps"))
+    code, _, err = run_cli(capsys, "--plugin", str(plugin), "list", "models")
+    assert code == 2 and "a task option clashes with a flag of bench" in one_line_error(err)
+    assert "--steps" in err and "rename that option" in err
+
+
 def test_divergence_writes_the_rows_then_exits_1(capsys, tmp_path):
     code, out, err = run_cli(capsys, "run", "--model", "siren", "--model", "siren2:S0=1e30",
                              "--task", "audio:arch", "--max-samples", "512", "--seeds", "0",
