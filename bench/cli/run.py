@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_retrain_changed, add_threads, common, cpu_threads,
-                               measuring_share, members, positive, task_options)
+from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_retrain_changed, add_threads,
+                               common, cpu_threads, measuring_share, members, positive, task_options)
 from bench.errors import BenchError, UsageError
 from bench.metrics import METRICS, declared
 from bench.registry import OneOf

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, add_retrain_changed, add_threads,
-                               common, cpu_threads, measuring_share, non_negative, positive)
+from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, add_retrain_changed,
+                               add_threads, common, cpu_threads, measuring_share, non_negative, positive)
 from bench.errors import BenchError, UsageError
 from bench.signals import SignalLibrary
 from bench.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM

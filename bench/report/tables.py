@@ -107,8 +107,9 @@ def pooled_differently(ok: pd.DataFrame) -> str:
     mixed = int((ways > 1).sum())
     if not mixed:
         return ""
-    return (f" {mixed} of {len(ways)} cells pool seeds made differently ({'; '.join(sorted(made['made_by'].unique()))}):"
-            f" their spread holds that difference too.")
+    ways_named = "; ".join(sorted(made["made_by"].unique()))
+    return (f" {mixed} of {len(ways)} cells pool seeds made differently ({ways_named}): their spread holds that "
+            f"difference too.")
 
 
 def seeds_per_cell(cells: pd.DataFrame) -> list[int]:

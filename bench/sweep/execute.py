@@ -56,16 +56,21 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
               "numerics": numerics(device, outcome.compiled, model.size),
               "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
               "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
-    where = provenance(device)
-    return [Row.of(_columns(task, cell, params, where), shared, _learned_from(cell), ntk_columns,
+    where, families = provenance(device), _families(cells)
+    return [Row.of(_columns(task, cell, params, where), shared, families[cell.model.label], ntk_columns,
                    _scores(task, member, outcome.seconds, first.train.steps))
             for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
 
 
-def _learned_from(cell: Cell) -> dict[str, str]:
-    """A learned init's ``family_fingerprint`` (``bench.families.learned_from``); nothing for other schemes."""
-    fingerprint = learned_from(cell.model, SignalLibrary())
-    return {} if fingerprint is None else {"family_fingerprint": fingerprint}
+def _families(cells: Sequence[Cell]) -> dict[str, dict[str, str]]:
+    """Per model of ``cells``, once each: a learned init's ``family_fingerprint`` column
+    (``bench.families.learned_from``, which reads the families file), nothing for other schemes."""
+    library, found = SignalLibrary(), {}
+    for cell in cells:
+        if cell.model.label not in found:
+            fingerprint = learned_from(cell.model, library)
+            found[cell.model.label] = {} if fingerprint is None else {"family_fingerprint": fingerprint}
+    return found
 
 
 def _scores(task: Task, member: MemberOutcome, seconds: float, steps: int) -> Row:
@@ -140,8 +145,9 @@ def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device | None, 
 
 
 def _columns(task: Task, cell: Cell, params: dict[str, Any], where: dict[str, Any]) -> Row:
-    return Row.of({"cell_key": cell.key, "task": cell.task, "signal": cell.signal, "signal_fingerprint": cell.fingerprint,
-                   "target_revision": TARGET_REVISION, "main_metric": task.table_metric},
+    return Row.of({"cell_key": cell.key, "task": cell.task, "signal": cell.signal,
+                   "signal_fingerprint": cell.fingerprint, "target_revision": TARGET_REVISION,
+                   "main_metric": task.table_metric},
                   task.meta,
                   {"width": cell.width, "layers": cell.layers, "param_budget": cell.param_budget},
                   asdict(cell.train), where,

@@ -37,8 +37,8 @@ def _key_text_around_seed(task: str, signal: str, options: tuple, width: int | N
 def _key_text(_identity: str, task: str, signal: str, options: tuple, width: int | None, layers: int,
               train: TrainConfig, model: str, params: tuple, fingerprint: str, budget: int | None) -> tuple[str, str]:
     content = {"task": task, "signal": signal, "options": dict(options), "width": width, "layers": layers,
-               "train": key_settings(train), "model": model, "params": dict(params), "seed": _SEED, "content": fingerprint,
-               "revision": TARGET_REVISION}
+               "train": key_settings(train), "model": model, "params": dict(params), "seed": _SEED,
+               "content": fingerprint, "revision": TARGET_REVISION}
     if budget is not None:  # a budget's cell is the budget, whatever width it resolves to (keys of widths stay)
         content |= {"width": None, "param_budget": budget}
     head, tail = json.dumps(content, sort_keys=True).split(json.dumps(_SEED))
@@ -125,7 +125,8 @@ def expand(spec: Spec) -> list[Cell]:
 
 def pack(cells: list[Cell], max_members: int) -> list[Job]:
     """Group cells that can share an ensemble (same task, options, architecture, network plan and training
-    settings but the per-member ones: ``bench.training.config.PER_MEMBER``), in first-seen order, and split each group into the
+    settings but the per-member ones: ``bench.training.config.PER_MEMBER``), in first-seen order, and split each
+    group into the
     fewest jobs of at most ``max_members`` cells."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:

@@ -64,8 +64,8 @@ class Progress:
         if self.changed:
             names = ", ".join(sorted(set(self.changed.values())))
             raise UsageError(f"{len(self.changed)} results in {out_dir} were made by other code of {names} than "
-                             f"now (its source, or the family a learned init learns from, changed since); write to a new --out, or pass --retrain-changed "
-                             f"to train those cells again")
+                             f"now (its source, or the family a learned init learns from, changed since); write to "
+                             f"a new --out, or pass --retrain-changed to train those cells again")
 
 
 def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> Progress:
@@ -232,7 +232,8 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
              checkpoint_every_s: float | None = DEFAULT_EVERY_S) -> list[dict[str, Any]]:
     """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
     ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile``: through
-    torch.compile, see ``bench.sweep.execute.numerics``), storing each ensemble's rows as they arrive; returns the rows written. Hold
+    torch.compile, see ``bench.sweep.execute.numerics``), storing each ensemble's rows as they arrive; returns
+    the rows written. Hold
     ``results_lock(out_dir)`` around planning and running. Run locally, each ensemble saves its state every
     ``checkpoint_every_s`` seconds (None: never) into ``out_dir/_checkpoints`` (not results, not committed)
     and a rerun after a kill resumes it from there."""
