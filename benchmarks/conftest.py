@@ -3,7 +3,7 @@
     python -m pytest benchmarks
 
 On CUDA they time the GPU-sized problems (audio: 150,000 samples, 4 x 222; image: 256^2, 3 x 256),
-on the CPU the CPU-sized ones (bench.speed.measure.SPEED_CONFIGS). The summary at the end gives
+on the CPU the CPU-sized ones (bench.perf.measure.SPEED_CONFIGS). The summary at the end gives
 member-steps/s of each benchmark and its ratio to the plain reference loop on the same problem.
 """
 
@@ -14,8 +14,8 @@ import os
 import pytest
 import torch
 
-from bench.signals import SignalLibrary
-from bench.speed.measure import SPEED_CONFIGS
+from bench.signals.library import SignalLibrary
+from bench.perf.measure import SPEED_CONFIGS
 from bench.tasks import load_task
 
 CUDA = torch.cuda.is_available()

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model  # noqa: E402
-from bench.provenance import device_name  # noqa: E402
-from bench.signals import SignalLibrary  # noqa: E402
+from bench.core.provenance import device_name  # noqa: E402
+from bench.signals.library import SignalLibrary  # noqa: E402
 from bench.tasks import load_task  # noqa: E402
 from bench.training import TrainConfig, train  # noqa: E402
 

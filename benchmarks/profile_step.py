@@ -17,7 +17,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench.models import parse_model
-from bench.signals import SignalLibrary
+from bench.signals.library import SignalLibrary
 from bench.tasks import load_task
 from bench.training import Problem, TrainConfig, train
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from bench.models import parse_model
-from bench.speed.ensemble_size import members_per_ensemble
-from bench.speed.measure import SPEED_CONFIGS
+from bench.perf.sizing import members_per_ensemble
+from bench.perf.measure import SPEED_CONFIGS
 from bench.training import Problem, TrainConfig, train
 from benchmarks.conftest import CONFIGS, DEVICE, STEPS
 from benchmarks.reference import fit, siren

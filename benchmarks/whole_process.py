@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.speed.cpu_share import CpuShare
+from bench.perf.cpu_share import CpuShare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ REFERENCE = """
 import sys, time, numpy as np, soundfile as sf, torch
 sys.path.insert(0, {root!r})
 from benchmarks.reference import run_seeds
-from bench.signals import SignalLibrary
+from bench.signals.library import SignalLibrary
 data, _ = sf.read(str(SignalLibrary().path("relay", "audio")), dtype="float64", always_2d=True)
 mono = data.mean(axis=1)
 samples = mono[:{samples}] / np.abs(mono).max()

@@ -12,8 +12,9 @@ import re
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.signals import SignalLibrary
+import bench.learned  # noqa: F401  (the learned schemes, registered as in every command)
+from bench.core.errors import BenchError
+from bench.signals.library import SignalLibrary
 from bench.tasks import load_builtin_tasks, load_task
 
 
@@ -39,7 +40,7 @@ def _compile_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _learned_cache(tmp_path_factory):
-    """Inits learned during the tests (bench.models.meta_learned) go to a temporary folder, not the user's cache."""
+    """Inits learned during the tests (bench.learned.meta_learned) go to a temporary folder, not the user's cache."""
     yield from _pointed_at_a_temporary_path(tmp_path_factory, "BENCH_LEARNED_CACHE", "learned")
 
 
@@ -95,7 +96,7 @@ def _single_thread_determinism():
     torch.manual_seed(0)
 
 
-MISSING_SIGNAL = "not found locally and the download failed"  # bench.signals' message for an absent signal
+MISSING_SIGNAL = "not found locally and the download failed"  # bench.signals.library' message for an absent signal
 REQUIRE_DATA = os.environ.get("BENCH_REQUIRE_DATA") == "1"
 
 

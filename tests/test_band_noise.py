@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bench.errors import UsageError
-from bench.signals import SignalLibrary
+from bench.core.errors import UsageError
+from bench.signals.library import SignalLibrary
 from bench.tasks import load_task
 
 

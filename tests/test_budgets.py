@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import (Architecture, Layer, ModelChoice, load_builtin_models, parameter_count, register_model,
                           sine, width_for_budget)
-from bench.store import read_results
+from bench.experiment.store import read_results
 
 
 def count(model: ModelChoice, d_in: int, width: int, layers: int, d_out: int) -> int:

@@ -12,9 +12,9 @@ import soundfile as sf
 import torch
 
 from bench.cli import main
-from bench.sweep.spec import parse_seeds
-from bench.errors import UsageError
-from bench.signals import SignalLibrary
+from bench.experiment.spec import parse_seeds
+from bench.core.errors import UsageError
+from bench.signals.library import SignalLibrary
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TINY = ["--width", "16", "--layers", "2", "--steps", "15", "--device", "cpu", "--no-progress"]
@@ -230,7 +230,7 @@ def test_task_flags_are_checked_by_the_task_declarations(capsys, tmp_path, argv,
 
 
 SEEDED_TASK = """
-from bench.registry import Seed32
+from bench.core.registry import Seed32
 from bench.tasks import register_task
 from bench.tasks.audio import audio
 

@@ -5,10 +5,10 @@ ensemble exactly as it trains alone, beside members bounded otherwise or not at 
 import pytest
 import torch
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import Architecture, Member, MemberSpec, build_ensemble, parse_model, register_model
 from bench.models.siren import siren
-from bench.registry import PositiveFloat
+from bench.core.registry import PositiveFloat
 from bench.training import TrainConfig, train
 
 HIDDEN_BOUND = 0.025  # SIREN's hidden weights start within sqrt(6/16)/30 = 0.0204; 80 steps at lr 1e-3 reach 0.029

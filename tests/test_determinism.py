@@ -14,12 +14,12 @@ import pandas as pd
 import torch
 
 from bench.cli import main
-from bench.columns import CURVE, METRIC, columns_of
+from bench.core.columns import CURVE, METRIC, columns_of
 from bench.models import parse_model
-from bench.source import code_fingerprint
-from bench.store import read_results
-from bench.sweep.execute import numerics, train_cells
-from bench.sweep.plan import Cell
+from bench.core.source import code_fingerprint
+from bench.experiment.store import read_results
+from bench.experiment.execute import numerics, train_cells
+from bench.experiment.plan import Cell
 from bench.training import Problem, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def _sweep(spec: Path, out: Path, env: dict[str, str], *flags: str) -> subproces
 
 
 def _metrics(out: Path) -> pd.DataFrame:
-    """Every metric and curve column (``bench.columns``) by cell, with the step each best was at."""
+    """Every metric and curve column (``bench.core.columns``) by cell, with the step each best was at."""
     rows = read_results(out).sort_values("cell_key").reset_index(drop=True)
     columns = columns_of(rows.columns, METRIC, CURVE)
     assert {"snr_db", "psnr_db", "curve_snr_db", "ssim", "lsd"} <= set(columns)
@@ -221,7 +221,7 @@ def test_a_training_setting_added_in_its_one_declaration_splits_tables_and_keeps
         shutil.copytree(REPO / folder, scratch / folder, ignore=shutil.ignore_patterns("__pycache__"))
     config = scratch / "bench" / "training" / "config.py"
     text = config.read_text()
-    text = text.replace("from bench.registry import ", "from bench.registry import NonNegativeFloat, ", 1)
+    text = text.replace("from bench.core.registry import ", "from bench.core.registry import NonNegativeFloat, ", 1)
     declaration = '    weight_decay: NonNegativeFloat = field(default=0.0, metadata=setting("Adam weight decay"))\n\n'
     config.write_text(text.replace("    def __post_init__(self):", declaration + "    def __post_init__(self):", 1))
     env = os.environ | {"PYTHONPATH": str(scratch)}

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 TINY = ["--width", "8", "--layers", "1", "--steps", "3", "--device", "cpu", "--no-progress", "--max-members", "2", "--seeds", "0"]
 
 JITTER_PLUGIN = '''
 from bench.models import Member, register_model
 from bench.models.siren import siren
-from bench.registry import NonNegativeFloat
+from bench.core.registry import NonNegativeFloat
 
 
 @register_model()
@@ -124,8 +124,8 @@ signals = ["{curve}"]
 
 def test_task_options_are_columns_never_pooled_and_a_spelled_out_default_is_the_same_cell(tmp_path, capsys, library):
     from bench.models import load_plugin
-    from bench.sweep.plan import expand
-    from bench.sweep.spec import parse_spec
+    from bench.experiment.plan import expand
+    from bench.experiment.spec import parse_spec
 
     plugin, curve = curve_plugin(tmp_path, library)
     load_plugin(plugin)
@@ -157,10 +157,10 @@ def test_task_seed_options_outside_their_domain_are_usage_errors(tmp_path, capsy
 def test_the_published_sweep_keeps_its_cell_keys_and_reads_whole(library):
     """Every committed row of results/siren2-paper-audio-cpu/sweep is a cell of its spec (a resumed sweep
     retrains none of them), and a plain read of the folder gives them with every column."""
-    from bench.sweep.plan import expand
-    from bench.sweep.presets import spec_path
-    from bench.sweep.run import progress_of
-    from bench.sweep.spec import load_spec
+    from bench.experiment.plan import expand
+    from bench.experiment.presets import spec_path
+    from bench.experiment.run import progress_of
+    from bench.experiment.spec import load_spec
 
     folder = Path(__file__).resolve().parents[1] / "results" / "siren2-paper-audio-cpu" / "sweep"
     rows = pd.read_parquet(folder)
@@ -172,7 +172,7 @@ def test_the_published_sweep_keeps_its_cell_keys_and_reads_whole(library):
 
 
 def test_training_settings_are_checked_by_their_declared_domain_in_a_spec(library):
-    from bench.sweep.spec import parse_spec
+    from bench.experiment.spec import parse_spec
 
     base = "seeds = 0\n[models]\nsiren = {{}}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n[train]\n{line}\n"
     for line, problem in (("lr = inf", "train.lr: bad value inf (inf must be a finite number)"),

@@ -7,12 +7,12 @@ import pytest
 import torch
 from scipy.interpolate import griddata
 
-from bench import masks
+from bench.signals import masks
 from bench.cli import main
-from bench.errors import UsageError
-from bench.metrics import spectral_centroid
+from bench.core.errors import UsageError
+from bench.core.metrics import spectral_centroid
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
-from bench.store import read_results
+from bench.experiment.store import read_results
 from bench.tasks import held_out_task, load_task
 from bench.tasks.audio import clip_task, load_clip
 from bench.tasks.inpaint_audio import snr_against
@@ -100,7 +100,7 @@ def test_held_out_points_move_with_the_task(library):
 
 
 def test_ntk_of_an_inpaint_task_runs_on_the_whole_grid(library):
-    from bench.ntk import ntk_points
+    from bench.analysis.ntk import ntk_points
 
     image = load_task("inpaint-image:camera", library, {"side": 16, "keep": 0.3})
     coords, shape = ntk_points(image, 64)
@@ -112,7 +112,7 @@ def test_ntk_of_an_inpaint_task_runs_on_the_whole_grid(library):
 
 
 def test_silent_held_out_samples_are_an_error(library):
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
 
     with pytest.raises(BenchError, match="held-out samples .* are all silent"):
         load_task("inpaint-audio:gt_bach", library, {"max_samples": 1300, "gaps": 1, "gap_length": 50})  # 1,242 zeros first
@@ -263,8 +263,8 @@ def test_mask_options_that_do_not_go_together_are_usage_errors(need, capsys):
 
 
 def test_a_spelled_out_default_mask_is_the_same_cell_as_none(library, tmp_path):
-    from bench.sweep.plan import expand
-    from bench.sweep.spec import load_spec
+    from bench.experiment.plan import expand
+    from bench.experiment.spec import load_spec
 
     def keys(mask_lines):
         spec = tmp_path / "s.toml"

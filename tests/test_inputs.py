@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from bench.cli import main
-from bench.errors import BenchError
+from bench.core.errors import BenchError
 from bench.tasks import load_task
 
 TINY = ["--width", "8", "--layers", "1", "--steps", "3", "--seeds", "0", "--device", "cpu", "--no-progress"]
@@ -263,7 +263,7 @@ def test_two_spellings_of_one_file_are_one_signal_and_one_cell(tmp_path, capsys,
 
 def test_one_line_for_a_repeated_key_an_auto_label_and_out_of_domain_flags(tmp_path, capsys, library):
     from bench.models import parse_model
-    from bench.sweep.spec import parse_spec
+    from bench.experiment.spec import parse_spec
 
     assert main(["run", "--model", "siren:w0=30,w0=40", "--task", "audio:arch"]) == 2
     assert "w0 is given twice" in capsys.readouterr().err
@@ -300,8 +300,8 @@ def test_samples_beyond_a_clip_are_the_whole_clip_and_one_cell(tmp_path, capsys,
     spec = tmp_path / "s.toml"
     spec.write_text(f'seeds = [0]\nwidths = 8\nlayers = 1\n[train]\nsteps = 2\n[models]\nsiren = {{}}\n'
                     f'[[tasks]]\ntask = "audio"\nsignals = ["{clip}", "arch"]\nmax_samples = [700, 9000, 10000000]\n')
-    from bench.sweep.plan import expand
-    from bench.sweep.spec import load_spec
+    from bench.experiment.plan import expand
+    from bench.experiment.spec import load_spec
     cells = expand(load_spec(spec, library))
     assert sorted((cell.signal == "arch", dict(cell.options)["max_samples"]) for cell in cells) == [
         (False, 700), (True, 700), (True, 9000), (True, 136055)]  # arch: 136,055 samples in the manifest
@@ -359,8 +359,8 @@ def test_low_depth_tiffs_16_bit_ppm_and_oversized_files_before_decoding(library,
 
 
 def test_channel_0_of_a_mono_clip_is_the_clip_itself_and_one_cell(library, tmp_path):
-    from bench.sweep.plan import expand
-    from bench.sweep.spec import load_spec
+    from bench.experiment.plan import expand
+    from bench.experiment.spec import load_spec
 
     sf.write(tmp_path / "mono.wav", np.random.default_rng(9).uniform(-0.5, 0.5, 300), 8000, subtype="FLOAT")
     sf.write(tmp_path / "stereo.wav", np.random.default_rng(9).uniform(-0.5, 0.5, (300, 2)), 8000, subtype="FLOAT")

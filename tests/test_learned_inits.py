@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.errors import BenchError, UsageError
-from bench.families import family_named, load_families, train_pieces
-from bench.learned_cache import learned_files
+from bench.core.errors import BenchError, UsageError
+from bench.learned.families import family_named, load_families, train_pieces
+from bench.learned.cache import learned_files
 from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
 from bench.tasks import load_task
 from bench.tasks.audio import load_clip
@@ -151,7 +151,7 @@ def test_strainer_learns_the_shared_encoder_and_starts_a_fresh_decoder(library, 
 
 
 def test_timing_a_learned_init_times_sirens_network_and_learns_nothing(library, _learned_cache):
-    from bench.speed.ensemble_size import tuning_run
+    from bench.perf.sizing import tuning_run
     from bench.training import Problem, TrainConfig
 
     task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
@@ -259,8 +259,9 @@ LEARNING_TO_KILL = {"meta_learned": {"outer_steps": 150, "inner_steps": 2, "batc
                     "strainer": {"steps": 150}}
 LEARN_IN_A_PROCESS = """
 import sys
+import bench.learned  # registers the learned schemes
 from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
-from bench.signals import SignalLibrary
+from bench.signals.library import SignalLibrary
 from bench.tasks import load_task
 task = load_task("audio:relay", SignalLibrary(), {"offset": 49152, "max_samples": 1024})
 build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get(sys.argv[1]), eval(sys.argv[2])), 0)],
@@ -346,8 +347,8 @@ def test_a_report_counts_what_learning_cost_beside_a_fit(image_family, tmp_path,
 
 
 def test_saved_progress_that_does_not_fit_its_learning_is_dropped_with_a_warning(tmp_path, monkeypatch):
-    from bench.errors import BenchWarning
-    from bench.learned_cache import Progress
+    from bench.core.errors import BenchWarning
+    from bench.learned.cache import Progress
 
     path = tmp_path / "x.partial.pt"
     weights = [torch.zeros(3, 2)]
@@ -367,14 +368,14 @@ def test_saved_progress_that_does_not_fit_its_learning_is_dropped_with_a_warning
 
 
 def test_a_families_file_of_ones_own_adds_to_the_projects_families(image_family, library):
-    from bench.families import load_families
+    from bench.learned.families import load_families
 
     families = load_families(library=library)
     assert {"crops", "audio-windows", "image-crops"} <= families.keys()
 
 
 def test_a_corrupt_learned_init_file_is_named_dropped_and_learned_anew(library, tmp_path, monkeypatch):
-    from bench.errors import BenchWarning
+    from bench.core.errors import BenchWarning
 
     monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path))
     task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 1024})
@@ -405,7 +406,7 @@ def test_a_bad_learning_save_interval_stops_the_command_before_training(tmp_path
 
 
 def test_rows_learned_from_a_family_since_changed_are_refused_or_retrained(image_family, tmp_path, capsys):
-    from bench.store import read_results
+    from bench.experiment.store import read_results
 
     runs = tmp_path / "runs"
     command = ["run", "--task", "image:camera", "--crop", "16", "--crop-row", "100", "--model",
@@ -442,7 +443,7 @@ def test_a_train_signal_in_another_encoding_or_cut_to_a_piece_is_refused_by_its_
 def test_a_train_crop_saved_as_its_own_image_is_refused_by_its_pixels(image_family, library, tmp_path):
     from PIL import Image
 
-    from bench.image_files import read_unit_pixels
+    from bench.signals.image_files import read_unit_pixels
 
     pixels = read_unit_pixels(library.path("noise1", "image"))[30:62, 40:72, 0]
     Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(tmp_path / "cut.png")
@@ -454,11 +455,11 @@ def test_a_train_crop_saved_as_its_own_image_is_refused_by_its_pixels(image_fami
 
 def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads_signals(tmp_path, monkeypatch,
                                                                                          library, need):
-    from bench.signals import use_data_dir
-    from bench.sweep.execute import JobRunner
-    from bench.sweep.executors import _train_on_worker
-    from bench.sweep.plan import Job, expand
-    from bench.sweep.spec import parse_spec
+    from bench.signals.library import use_data_dir
+    from bench.experiment.execute import JobRunner
+    from bench.experiment.executors import _train_on_worker
+    from bench.experiment.plan import Job, expand
+    from bench.experiment.spec import parse_spec
 
     need("relay")
     entry = library.entries["relay"]

@@ -10,7 +10,7 @@ import scipy.signal
 import torch
 
 from bench.cli import main
-from bench.metrics import lsd_db, si_snr_db, ssim
+from bench.core.metrics import lsd_db, si_snr_db, ssim
 from bench.report.tables import cell_table, render_table
 
 
@@ -109,7 +109,7 @@ def test_best_step_metrics_are_those_of_the_weights_at_the_best_step(camera_32):
 
 
 def test_steps_to_a_level_is_the_first_curve_point_at_or_past_it():
-    from bench.metrics import steps_to_level
+    from bench.core.metrics import steps_to_level
 
     steps, curve = [10, 20, 30, 40], [5.0, 19.9, 20.0, 35.0]
     assert steps_to_level(steps, curve, 20.0) == 30 and steps_to_level(steps, curve, 35.0) == 40
@@ -168,10 +168,10 @@ def test_steps_to_levels_of_held_out_curves_and_of_merged_files_without_curves(t
 ])
 def test_a_plugin_metric_named_like_a_column_or_with_no_count_of_decimals_is_one_usage_error(
         tmp_path, capsys, declaration, problem):
-    from bench.metrics import METRICS
+    from bench.core.metrics import METRICS
 
     plugin = tmp_path / "scores.py"
-    plugin.write_text(f"from bench.metrics import Metric, declare_metric\n\ndeclare_metric({declaration})\n")
+    plugin.write_text(f"from bench.core.metrics import Metric, declare_metric\n\ndeclare_metric({declaration})\n")
     assert main(["--plugin", str(plugin), "list", "models"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"bench: error: plugin {plugin}: {problem}"), line
@@ -179,7 +179,7 @@ def test_a_plugin_metric_named_like_a_column_or_with_no_count_of_decimals_is_one
 
 
 def test_an_exact_fit_reaches_every_level_at_its_first_step():
-    from bench.metrics import steps_to_level
+    from bench.core.metrics import steps_to_level
 
     assert steps_to_level([0, 10], [math.inf, math.inf], 40.0) == 0.0
     assert math.isnan(steps_to_level([0, 10], [-math.inf, math.nan], 20.0))  # a diverged curve never does

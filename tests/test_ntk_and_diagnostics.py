@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 from bench.cli import main
-from bench.diagnostics import layer_activations, layer_table, plot_activations
-from bench.errors import UsageError
+from bench.analysis.diagnostics import layer_activations, layer_table, plot_activations
+from bench.core.errors import UsageError
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
-from bench.ntk import NtkOptions, ntk_matrix, ntk_points, ntk_summaries, plot_spectra, spectra
+from bench.analysis.ntk import NtkOptions, ntk_matrix, ntk_points, ntk_summaries, plot_spectra, spectra
 
 
 def ensemble(task, arch, *models, seed=0):

@@ -11,7 +11,7 @@ import sys
 import pandas as pd
 import pytest
 
-from bench.store import read_results
+from bench.experiment.store import read_results
 
 pytestmark = pytest.mark.ray
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,

@@ -1,8 +1,8 @@
 import pytest
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import load_builtin_models, parse_model
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 
 def test_builtin_schemes_and_their_parameters():
@@ -70,7 +70,7 @@ def test_bool_and_int_parameters_parse():
 def test_a_text_parameter_with_choices_takes_only_them():
     from typing import Annotated
 
-    from bench.registry import Bound, OneOf
+    from bench.core.registry import Bound, OneOf
 
     registry = Registry("thing", skip=1)
 

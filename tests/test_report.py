@@ -15,7 +15,7 @@ from PIL import Image
 
 from bench.cli import main
 from bench.report.tables import cell_table, fewest_pairs_note, render_table, seeds_caption, significance
-from bench.store import read_results
+from bench.experiment.store import read_results
 from bench.tasks import load_task
 
 SWEEP = """

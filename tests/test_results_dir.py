@@ -50,7 +50,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_directory(tmp_path
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from bench.sweep.run import results_lock
+        from bench.experiment.run import results_lock
         with results_lock(Path({str(out)!r})):
             print("held", flush=True)
             sys.stdin.read()
@@ -235,7 +235,7 @@ from typing import Annotated
 from bench.models import register_model
 from bench.models.ensemble import Member
 from bench.models.siren import siren
-from bench.registry import OneOf
+from bench.core.registry import OneOf
 
 
 @register_model()

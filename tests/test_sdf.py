@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.errors import BenchError, UsageError
-from bench.shapes import EXTENT, SurfaceTruth, cube_grid, load_shape, surface_scores
+from bench.core.errors import BenchError, UsageError
+from bench.signals.shapes import EXTENT, SurfaceTruth, cube_grid, load_shape, surface_scores
 from bench.tasks import load_task
 
 trimesh = pytest.importorskip("trimesh", reason="the sdf extra (pip install -e \".[sdf]\"); CI installs it")
@@ -134,7 +134,7 @@ def test_each_loss_is_timed_on_its_own(torus, library):
     """SIREN's loss back-propagates through a gradient (torch.compile cannot), regression does not: their
     ensemble-size measurements must not be shared."""
     from bench.models import parse_model
-    from bench.speed.ensemble_size import cache_key
+    from bench.perf.sizing import cache_key
     from bench.training import Problem, TrainConfig
 
     regression = load_task("sdf:synthetic:torus", library, {"surface_points": 3000, "grid": 24, "loss": "regression"})

@@ -11,9 +11,9 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from bench.errors import BenchError, UsageError
-from bench.metrics import psnr_db, snr_db, spectral_centroid
-from bench.signals import SignalLibrary, load_manifest, sha256_of
+from bench.core.errors import BenchError, UsageError
+from bench.core.metrics import psnr_db, snr_db, spectral_centroid
+from bench.signals.library import SignalLibrary, load_manifest, sha256_of
 from bench.tasks import load_task
 
 

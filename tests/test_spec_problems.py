@@ -6,8 +6,8 @@ import textwrap
 import pytest
 
 from bench.cli import main
-from bench.errors import UsageError
-from bench.sweep.spec import parse_spec
+from bench.core.errors import UsageError
+from bench.experiment.spec import parse_spec
 
 TASK = "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\n"
 

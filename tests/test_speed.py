@@ -17,12 +17,12 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.errors import BenchWarning, UsageError
+from bench.core.errors import BenchWarning, UsageError
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
-from bench.provenance import device_name
-from bench.speed.cpu_share import busy_seconds, others_share
-from bench.speed.ensemble_size import cache_key, choose, members_per_ensemble
-from bench.store import read_results
+from bench.core.provenance import device_name
+from bench.perf.cpu_share import busy_seconds, others_share
+from bench.perf.sizing import cache_key, choose, members_per_ensemble
+from bench.experiment.store import read_results
 from bench.tasks import load_task
 from bench.training import Problem, TrainConfig, train
 from benchmarks.reference import fit, siren
@@ -301,7 +301,7 @@ def test_the_cpu_share_of_others_leaves_out_our_own_time():
 def test_threads_auto_takes_every_cpu_whatever_the_load():
     """The thread count is not chosen by load: it changes the numbers of some tasks (the sdf task's SIREN
     loss, MAML's learning), so the same command must get the same count on an idle and a busy machine."""
-    from bench.speed.threads import available_cpus, set_threads
+    from bench.perf.threads import available_cpus, set_threads
 
     threads = torch.get_num_threads()
     try:
@@ -391,7 +391,7 @@ def test_bench_cache_clear_leaves_a_file_that_is_not_its_measurements(tmp_path, 
 
 
 def test_compiled_steps_land_in_the_project_cache_though_torch_set_its_own_default(relay_2k, tmp_path, monkeypatch):
-    from bench.speed.caches import _torch_default
+    from bench.core.caches import _torch_default
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the project's cache folder moves here
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", _torch_default())  # what importing torch._dynamo does

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.errors import BenchError
-from bench.store import RESULTS_FILE, migrate, read_results, write_rows
+from bench.core.errors import BenchError
+from bench.experiment.store import RESULTS_FILE, migrate, read_results, write_rows
 
 
 def rows(n, **extra):
@@ -134,7 +134,7 @@ def test_a_merge_killed_before_removing_the_old_files_keeps_the_newer_row(tmp_pa
     write_rows(tmp_path, [{"cell_key": "x", "status": "ok"}], run_id="b")
     old_file(tmp_path, "20250101T000000-aaaaaa", cell_key="x", status="error")  # as if killed before the unlink
     assert read_results(tmp_path)[["cell_key", "status"]].values.tolist() == [["x", "ok"]]
-    from bench.store import finished_cells
+    from bench.experiment.store import finished_cells
     assert finished_cells(tmp_path)[["cell_key", "status"]].values.tolist() == [["x", "ok"]]
 
 

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import parse_model
-from bench.store import RESULTS_FILE, read_results
-from bench.sweep.plan import Cell, cell_count, expand, pack
-from bench.sweep.spec import parse_seeds, parse_spec
+from bench.experiment.store import RESULTS_FILE, read_results
+from bench.experiment.plan import Cell, cell_count, expand, pack
+from bench.experiment.spec import parse_seeds, parse_spec
 from bench.training import TrainConfig
 
 SPEC = """
@@ -129,8 +129,8 @@ def test_spec_errors_name_the_key(library, text, message):
 
 
 def test_shipped_presets_are_valid(library):
-    from bench.sweep.presets import SPECS_DIR
-    from bench.sweep.spec import load_spec
+    from bench.experiment.presets import SPECS_DIR
+    from bench.experiment.spec import load_spec
 
     names = {path.stem for path in SPECS_DIR.glob("*.toml")}
     assert {"quick", "siren2-paper-audio", "siren2-paper-image", "noise-scale", "width"} <= names
@@ -283,9 +283,9 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
     script = textwrap.dedent("""
         import dataclasses, json, resource, sys, torch
         from bench.models import parse_model
-        from bench.signals import SignalLibrary
-        from bench.sweep.execute import run_job
-        from bench.sweep.plan import Cell
+        from bench.signals.library import SignalLibrary
+        from bench.experiment.execute import run_job
+        from bench.experiment.plan import Cell
         from bench.tasks import load_task
         from bench.training import TrainConfig
 
@@ -366,7 +366,7 @@ def test_a_sweep_refuses_a_directory_with_results_its_spec_no_longer_has(tmp_pat
 
 
 def test_eta_comes_from_the_timed_cells_and_is_absent_without_any():
-    from bench.sweep.progress import eta
+    from bench.experiment.progress import eta
 
     timed = pd.DataFrame({"seconds": [10.0, 10.0, np.nan], "ensemble_size": [2, 2, 1]})
     assert eta(timed, 4).endswith("at 5.0 s per cell so far")
@@ -430,7 +430,7 @@ def test_a_member_killed_mid_run_resumes_from_its_checkpoint_with_the_uninterrup
 
 def test_a_checkpoint_serves_only_the_same_members_in_the_same_places(tmp_path):
     """Reordering a spec's models keeps the set of cells but not which member of the saved weights is whom."""
-    from bench.sweep.execute import JobRunner
+    from bench.experiment.execute import JobRunner
 
     runner = JobRunner({}, checkpoint_dir=tmp_path)
     assert runner.checkpoint(["a", "b"]).path != runner.checkpoint(["b", "a"]).path
@@ -442,7 +442,7 @@ def test_a_checkpoint_serves_only_the_same_members_in_the_same_places(tmp_path):
 def test_checkpoints_no_ensemble_will_resume_from_are_removed(tmp_path, need):
     """An ensemble of another make-up (another ensemble size) stored the cells a checkpoint trains."""
     from bench.cli import main
-    from bench.sweep.execute import JobRunner
+    from bench.experiment.execute import JobRunner
 
     need("relay")
     runs = tmp_path / "runs"

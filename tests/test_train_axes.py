@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.errors import UsageError
-from bench.sweep.plan import cell_count, expand
-from bench.sweep.spec import parse_spec
+from bench.core.errors import UsageError
+from bench.experiment.plan import cell_count, expand
+from bench.experiment.spec import parse_spec
 
 HEAD = "seeds = [0, 1]\nwidths = 8\nlayers = 1\n"
 TAIL = "[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 256\n"
@@ -61,7 +61,7 @@ def test_swept_learning_rates_share_an_ensemble_and_each_cell_has_the_numbers_of
 
 
 def test_a_preset_that_sweeps_train_settings_is_refused_by_bench_run(tmp_path, monkeypatch, capsys):
-    from bench.sweep import presets
+    from bench.experiment import presets
 
     (tmp_path / "lrs.toml").write_text(HEAD + "[train]\nsteps = 4\nlr = [1e-4, 1e-3]\n" + TAIL)
     monkeypatch.setattr(presets, "SPECS_DIR", tmp_path)  # a user's own specs folder

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
-from bench.sweep.execute import train_cells
-from bench.sweep.plan import Cell
+from bench.experiment.execute import train_cells
+from bench.experiment.plan import Cell
 from bench.tasks import load_task
 from bench.training import TrainConfig, train
 
@@ -170,7 +170,7 @@ def test_an_unusable_checkpoint_is_removed_and_the_run_starts_over(relay_2k, tmp
 def test_a_checkpoint_that_cannot_be_saved_is_warned_of_once_and_training_goes_on(relay_2k, tmp_path):
     import warnings
 
-    from bench.errors import BenchWarning
+    from bench.core.errors import BenchWarning
     from bench.training.checkpoint import Checkpoint
 
     def ensemble():

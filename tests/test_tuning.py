@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.errors import UsageError
-from bench.store import read_results
-from bench.sweep.spec import parse_spec
-from bench.sweep.tuning import choose
+from bench.core.errors import UsageError
+from bench.experiment.store import read_results
+from bench.experiment.spec import parse_spec
+from bench.experiment.tuning import choose
 
 SPEC = """
 name = "tuned"

@@ -14,9 +14,9 @@ import warnings
 
 from bench.cli import inspect, listing, report, run, speed, sweep
 from bench.cli.options import EPILOG, CommandParser, Parser, common
-from bench.errors import BenchError, BenchWarning, UsageError
+from bench.core.errors import BenchError, BenchWarning, UsageError
 from bench.models import load_plugin
-from bench.signals import use_data_dir
+from bench.signals.library import use_data_dir
 
 # The subcommands, in the order `bench --help` lists them.
 COMMANDS = (listing.add_list, run.add_run, report.add_report, inspect.add_ntk, inspect.add_diagnose,

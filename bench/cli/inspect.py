@@ -7,11 +7,11 @@ import argparse
 import sys
 
 from bench.cli.options import add_format, common, members, positive, task_options
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import parse_model
-from bench.signals import SignalLibrary
-from bench.sweep.presets import DEFAULTS
-from bench.sweep.spec import parse_seeds
+from bench.signals.library import SignalLibrary
+from bench.experiment.presets import DEFAULTS
+from bench.experiment.spec import parse_seeds
 from bench.tasks import load_task, parse_task
 
 
@@ -28,8 +28,8 @@ def add_ntk(sub) -> None:
 
 
 def cmd_ntk(args: argparse.Namespace) -> int:
-    from bench.ntk import ntk_matrix, ntk_means, ntk_points, ntk_rows, plot_spectra, spectra
-    from bench.store import write_rows
+    from bench.analysis.ntk import ntk_matrix, ntk_means, ntk_points, ntk_rows, plot_spectra, spectra
+    from bench.experiment.store import write_rows
 
     task, specs, model, arch, device = _members_and_task(args, "ntk")
     coords, shape = ntk_points(task, args.points)
@@ -65,7 +65,7 @@ def add_diagnose(sub) -> None:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     import torch
 
-    from bench.diagnostics import layer_activations, layer_table, plot_activations
+    from bench.analysis.diagnostics import layer_activations, layer_table, plot_activations
 
     task, specs, model, arch, device = _members_and_task(args, "diagnose")
     coords = torch.linspace(-1, 1, args.points, device=device)[:, None]
@@ -83,7 +83,7 @@ def _members_and_task(args: argparse.Namespace, feature: str):
     """The task and the un-trained ensemble (models x seeds) that `bench ntk` / `bench diagnose` inspect
     (``feature``: "ntk" or "diagnose", which the models must support)."""
     from bench.models import Architecture, MemberSpec, build_ensemble, unsupported
-    from bench.provenance import resolve_device
+    from bench.core.provenance import resolve_device
 
     device = resolve_device(args.device)
     name = args.task or DEFAULTS["task"]

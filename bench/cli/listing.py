@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from bench.cli.options import add_data_dir, common, positive
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import load_builtin_models
-from bench import band_noise
-from bench.shapes import SYNTHETIC_SHAPES
-from bench.signals import SYNTHETIC, SignalLibrary
+from bench.signals import band_noise
+from bench.signals.shapes import SYNTHETIC_SHAPES
+from bench.signals.library import SYNTHETIC, SignalLibrary
 from bench.tasks.audio import SYNTHETIC_LENGTH
-from bench.sweep.presets import DEFAULTS
+from bench.experiment.presets import DEFAULTS
 from bench.tasks import load_builtin_tasks
 
 
@@ -74,7 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _list_families(args: argparse.Namespace) -> None:
     """Each declared family: its pieces (the task options of the first), count, and the sources of each split."""
-    from bench.families import FAMILIES, families_file, load_families
+    from bench.learned.families import FAMILIES, families_file, load_families
 
     library = SignalLibrary(args.data_dir)
     where = " and ".join(dict.fromkeys(str(path) for path in (FAMILIES, families_file())))

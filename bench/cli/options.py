@@ -10,8 +10,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from bench.errors import did_you_mean
-from bench.sweep.presets import DEFAULTS
+from bench.core.errors import did_you_mean
+from bench.experiment.presets import DEFAULTS
 from bench.tasks import load_builtin_tasks
 from bench.training.checkpoint import DEFAULT_EVERY_S
 
@@ -124,7 +124,7 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
 
 def cpu_threads(args: argparse.Namespace, device) -> str:
     """Apply --threads on a CPU run; the words the run header adds (empty on a GPU)."""
-    from bench.speed.threads import set_threads
+    from bench.perf.threads import set_threads
 
     return f", {set_threads(args.threads)}" if device.type == "cpu" else ""
 
@@ -196,7 +196,7 @@ def measuring_share() -> Iterator[None]:
     """Around a run: print, when this process measured the ensemble sizes, the seconds it spent measuring and
     their share of the run, and apart from them what the run reused of that time (the warm-up's first-use
     costs; the sizes' timing aims at under a tenth of the job it sizes)."""
-    from bench.speed.ensemble_size import measuring_seconds, reused_seconds
+    from bench.perf.sizing import measuring_seconds, reused_seconds
 
     before, reused_before, started = measuring_seconds(), reused_seconds(), time.perf_counter()
     yield

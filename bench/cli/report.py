@@ -8,8 +8,8 @@ import warnings
 from pathlib import Path
 
 from bench.cli.options import add_format, common
-from bench.errors import BenchError, BenchWarning, UsageError
-from bench.status import OK
+from bench.core.errors import BenchError, BenchWarning, UsageError
+from bench.core.status import OK
 
 
 def add_report(sub) -> None:
@@ -46,7 +46,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.report.tuned import is_tuned, write_tuned_report
 
     if is_tuned(Path(args.results)):  # a tuned sweep's folder: its tuned report, then the test split's own
-        from bench.signals import SignalLibrary
+        from bench.signals.library import SignalLibrary
 
         write_tuned_report(Path(args.results), Path(args.out), command, SignalLibrary(), notes)
         args.results = str(Path(args.results) / "test")
@@ -75,7 +75,7 @@ REPORTED_BY = ("model_spec", "signal", "status")  # the columns tables and repor
 def _results(path: str):
     """The rows of results directory ``path``, which must have the columns reports group by."""
     from bench.report.time_to_quality import with_time_to_quality
-    from bench.store import read_results
+    from bench.experiment.store import read_results
 
     results = read_results(path)
     lacking = [column for column in REPORTED_BY if column not in results]
@@ -100,7 +100,7 @@ def _unread(results) -> str:
 def cmd_table(args: argparse.Namespace) -> int:
     from bench.report.tables import (cell_table, left_out_of_mean, metric_rows, metrics_in, pooled_differently,
                                      render_table, seeds_caption, table_rows)
-    from bench.metrics import declared
+    from bench.core.metrics import declared
     results = _results(args.results)
     present = metrics_in(results)
     metrics = [args.metric] if args.metric else [m for m in present if not metric_rows(results, m).empty] or present

@@ -10,12 +10,12 @@ from typing import Any
 
 from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_retrain_changed, add_threads,
                                common, cpu_threads, measuring_share, members, positive, task_options)
-from bench.errors import BenchError, UsageError
-from bench.metrics import METRICS, declared
-from bench.registry import OneOf
-from bench.signals import SignalLibrary
-from bench.status import FAILED, OK
-from bench.sweep.presets import DEFAULTS, preset_names, run_spec
+from bench.core.errors import BenchError, UsageError
+from bench.core.metrics import METRICS, declared
+from bench.core.registry import OneOf
+from bench.signals.library import SignalLibrary
+from bench.core.status import FAILED, OK
+from bench.experiment.presets import DEFAULTS, preset_names, run_spec
 from bench.training.config import SETTINGS, TRAIN_PARAMS
 
 def setting(name: str):
@@ -73,8 +73,8 @@ def add_run(sub) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.provenance import resolve_device
-    from bench.sweep.run import load_tasks, plan_sweep, remove_stale_checkpoints, results_lock, run_plan
+    from bench.core.provenance import resolve_device
+    from bench.experiment.run import load_tasks, plan_sweep, remove_stale_checkpoints, results_lock, run_plan
     from bench.training.precision import check_available
 
     library = SignalLibrary(args.data_dir)

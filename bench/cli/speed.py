@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from bench.cli.options import add_data_dir, add_device, add_format, add_task_options, common, positive, task_options
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import parse_model
-from bench.signals import SignalLibrary
-from bench.speed.measure import SPEED_CONFIGS
-from bench.sweep.spec import parse_seeds
+from bench.signals.library import SignalLibrary
+from bench.perf.measure import SPEED_CONFIGS
+from bench.experiment.spec import parse_seeds
 from bench.tasks import load_task, parse_task
 from bench.training import Problem, TrainConfig
 
@@ -74,9 +74,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def _caches() -> list:
     """The three caches, each with the paths in it that bench wrote."""
-    from bench.learned_cache import learned_cache_dir, learned_files
-    from bench.speed.caches import COMPILE_CACHE_ENV, Cache, compile_cache_dir, project_compile_dir
-    from bench.speed.ensemble_size import MEMBERS_CACHE_ENV, cache_path, is_measurements_file
+    from bench.learned.cache import learned_cache_dir, learned_files
+    from bench.core.caches import COMPILE_CACHE_ENV, Cache, compile_cache_dir, project_compile_dir
+    from bench.perf.sizing import MEMBERS_CACHE_ENV, cache_path, is_measurements_file
 
     measurements, compiled, learned = cache_path(), compile_cache_dir(), learned_cache_dir()
     return [Cache("measurements", measurements, [measurements] if is_measurements_file(measurements) else [],
@@ -91,9 +91,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from bench.provenance import provenance, resolve_device
-    from bench.speed.measure import measure
-    from bench.speed.roofline import measure_rates
+    from bench.core.provenance import provenance, resolve_device
+    from bench.perf.measure import measure
+    from bench.perf.roofline import measure_rates
 
     device = resolve_device(args.device)
     config = SPEED_CONFIGS[args.config or ("audio" if device.type == "cuda" else "audio-cpu")]

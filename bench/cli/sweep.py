@@ -8,11 +8,11 @@ from pathlib import Path
 
 from bench.cli.options import (add_checkpoint, add_compile, add_data_dir, add_device, add_progress, add_retrain_changed,
                                add_threads, common, cpu_threads, measuring_share, non_negative, positive)
-from bench.errors import BenchError, UsageError
-from bench.signals import SignalLibrary
-from bench.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM
-from bench.sweep.presets import spec_path
-from bench.sweep.spec import Spec, load_spec
+from bench.core.errors import BenchError, UsageError
+from bench.signals.library import SignalLibrary
+from bench.core.status import DIVERGED, ERROR, FAILED, FINISHED, OK, OOM
+from bench.experiment.presets import spec_path
+from bench.experiment.spec import Spec, load_spec
 
 DRY_RUN_LINES = 40  # ensembles listed by --dry-run before "... and N more"
 LARGE_GRID = 10_000  # cells from which bench sweep announces the count before planning
@@ -56,10 +56,10 @@ def add_sweep(sub) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     import torch
 
-    from bench.provenance import resolve_device
-    from bench.sweep.executors import make_executor
-    from bench.sweep.plan import cell_count
-    from bench.sweep.run import load_tasks
+    from bench.core.provenance import resolve_device
+    from bench.experiment.executors import make_executor
+    from bench.experiment.plan import cell_count
+    from bench.experiment.run import load_tasks
     from bench.training.precision import check_available
 
     library = SignalLibrary(args.data_dir)
@@ -95,7 +95,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor, where: str,
            tasks: dict, cells=None, sweep: bool = True) -> list[dict]:
     """Plan and train the cells of ``spec`` (or ``cells``) not yet in ``out``; the rows written."""
-    from bench.sweep.run import plan_sweep, remove_stale_checkpoints, results_lock, run_plan
+    from bench.experiment.run import plan_sweep, remove_stale_checkpoints, results_lock, run_plan
 
     with results_lock(out):
         plan = plan_sweep(spec, out, library, args.max_members, keep_spec=sweep, cells=cells,
@@ -118,12 +118,12 @@ def _train(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespa
 def _sweep_tuned(spec: Spec, out: Path, library: SignalLibrary, args: argparse.Namespace, device, executor,
                  where: str) -> int:
     """A spec with [tune]: the tuning split into OUT/tuning, each model's choice from those rows alone into
-    OUT/chosen.json, then the test split (defaults and chosen values) into OUT/test (bench.sweep.tuning).
+    OUT/chosen.json, then the test split (defaults and chosen values) into OUT/test (bench.experiment.tuning).
     OUT is held for the whole of it, and keeps one tuned sweep (OUT/spec.toml)."""
     from dataclasses import replace
 
-    from bench.sweep.run import check_tuned, claim_tuned, folder_lock, load_tasks
-    from bench.sweep.tuning import TEST_DIR, TUNING_DIR, check_metric, tuning_spec
+    from bench.experiment.run import check_tuned, claim_tuned, folder_lock, load_tasks
+    from bench.experiment.tuning import TEST_DIR, TUNING_DIR, check_metric, tuning_spec
 
     tuning, test = tuning_spec(spec), replace(spec, tune=None)
     if args.dry_run:
@@ -145,8 +145,8 @@ def _tune_then_test(spec: Spec, out: Path, library: SignalLibrary, args: argpars
     """Train the tuning split, choose, then train the test split at the choices (see ``_sweep_tuned``)."""
     from dataclasses import replace
 
-    from bench.store import read_results
-    from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, choose, test_cells, tuning_spec, write_chosen
+    from bench.experiment.store import read_results
+    from bench.experiment.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR, choose, test_cells, tuning_spec, write_chosen
 
     rows = _train(tuning_spec(spec), out / TUNING_DIR, library, args, device, executor, where, tasks, sweep=False)
     failed = [row for row in rows if row["status"] in FAILED]
@@ -165,7 +165,7 @@ def _tune_then_test(spec: Spec, out: Path, library: SignalLibrary, args: argpars
 
 def _settings(spec: Spec, choice) -> str:
     """The tuned training settings of a choice, as ``, lr=0.001``."""
-    from bench.sweep.tuning import tuned_settings
+    from bench.experiment.tuning import tuned_settings
 
     return "".join(f", {key}={getattr(choice.train, key)}" for key in tuned_settings(spec))
 
@@ -187,7 +187,7 @@ def _summary(rows: list[dict], out: Path) -> int:
 def _dry_run(spec: Spec, out: Path, library: SignalLibrary, max_members: int | None, sweep: bool = True,
              retrain_changed: bool = False) -> int:
     """Print what a sweep would run (the first ensembles of it), writing nothing."""
-    from bench.sweep.run import plan_sweep
+    from bench.experiment.run import plan_sweep
 
     plan = plan_sweep(spec, out, library, max_members, keep_spec=sweep, retrain_changed=retrain_changed)
     total, left = len(plan.progress.cells), len(plan.progress.left)
@@ -212,12 +212,12 @@ def add_status(sub) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench.store import has_results, read_results
-    from bench.sweep.progress import eta
-    from bench.sweep.run import progress_of, stored_spec
+    from bench.experiment.store import has_results, read_results
+    from bench.experiment.progress import eta
+    from bench.experiment.run import progress_of, stored_spec
 
     out = Path(args.results)
-    from bench.sweep.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR
+    from bench.experiment.tuning import CHOSEN_FILE, TEST_DIR, TUNING_DIR
 
     if (out / TUNING_DIR).is_dir() and not has_results(out):  # a tuned sweep: its two splits
         for split in (TUNING_DIR, TEST_DIR):
@@ -254,8 +254,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _refuse_missing_plugins(out: Path) -> None:
     """A sweep whose spec names models or tasks of a plugin not loaded: say which, and the flag that loads it."""
-    from bench.sweep.run import SPEC_FILE
-    from bench.sweep.spec import unregistered
+    from bench.experiment.run import SPEC_FILE
+    from bench.experiment.spec import unregistered
 
     missing = unregistered((out / SPEC_FILE).read_text()) if (out / SPEC_FILE).is_file() else []
     if missing:

@@ -19,10 +19,10 @@ from types import ModuleType
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models.ensemble import (MLP, PRECISIONS, Activation, Architecture, Ensemble, Layer, Member, MissingDefault,
                                    SignalInfo, parameter_count, sine)
-from bench.registry import Entry, Registry
+from bench.core.registry import Entry, Registry
 
 MODELS = Registry("model", skip=1)
 

@@ -17,7 +17,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from bench.errors import UsageError
+from bench.signals.info import SignalInfo
+from bench.core.errors import UsageError
 
 Activation = Callable[[Tensor, Tensor], Tensor]
 
@@ -39,23 +40,6 @@ class MissingDefault(UsageError):
         return UsageError(f"{scheme} has no default {self.param} for {self.domain} signals (it has defaults for "
                           f"{', '.join(self.known) or 'no kind of signal'}); set it: --model {scheme}:{self.param}=VALUE "
                           f"(or {self.param} = VALUE in the spec's [models] table)")
-
-
-@dataclass(frozen=True)
-class SignalInfo:
-    """What an init scheme may know of its target.
-
-    domain: the kind of signal, as the task declares it (``register_task(domain=...)``: "audio", "image", or
-    a plugin's own); centroid: the target's spectral centroid psi as methods.md defines it (1.0 = Nyquist);
-    source: the signal reference it was cut from, where a task says (a learned init refuses to fit a signal
-    it learned from).
-    """
-
-    domain: str
-    d_in: int
-    d_out: int
-    centroid: float
-    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from bench.models import Member, register_model
 from bench.models.siren import siren
-from bench.registry import NonNegativeFloat, PositiveFloat
+from bench.core.registry import NonNegativeFloat, PositiveFloat
 
 
 def finer_sine(z: Tensor, omega: Tensor) -> Tensor:

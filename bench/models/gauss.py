@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from bench.models import Member, register_model
-from bench.registry import PositiveFloat
+from bench.core.registry import PositiveFloat
 
 
 def gaussian(z: Tensor, omega: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from bench.models import Layer, Member, register_model, sine
 from bench.models.siren import siren
-from bench.registry import PositiveFloat
+from bench.core.registry import PositiveFloat
 
 
 def sinh_sine(z: Tensor, omega: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from bench.models import Layer, Member, register_model
-from bench.registry import PositiveFloat
+from bench.core.registry import PositiveFloat
 
 
 def fourier_features(z: Tensor, omega: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ import math
 import torch
 
 from bench.models import Member, register_model
-from bench.registry import NonNegativeFloat, PositiveFloat
+from bench.core.registry import NonNegativeFloat, PositiveFloat
 
 
 # Defaults per kind of signal (docs/methods.md). S0 is in units of 1/w0 (S0 = 1/w0 for audio). WINNER:

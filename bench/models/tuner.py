@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 from bench.models import Layer, Member, register_model, sine
-from bench.registry import PositiveFloat, PositiveInt
+from bench.core.registry import PositiveFloat, PositiveInt
 
 # Band limit B (the largest |k| of an integer frequency k) per kind of signal. Audio: SIREN's first-layer
 # reach, 3000 rad per unit, at period 4 (k pi/2 = 3000); images: the official config's omega_0 = 85.

@@ -22,7 +22,7 @@ from bench.models.ensemble import Activation, sine
 from bench.models.finer import finer_sine
 from bench.models.gauss import GAUSS_DEFAULTS, gaussian
 from bench.models.siren import SIREN_DEFAULTS
-from bench.registry import PositiveFloat
+from bench.core.registry import PositiveFloat
 
 MIN_POINTS, MAX_POINTS = 20_001, 20_000_001  # trapezoid points of output_second_moment
 COORDINATE_SECOND_MOMENT = 1.0 / 3.0  # E[x^2] of coordinates spread evenly over [-1, 1] (mean 0, variance 1/3)

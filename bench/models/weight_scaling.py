@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bench.models import Member, register_model
 from bench.models.siren import siren
-from bench.registry import PositiveFloat
+from bench.core.registry import PositiveFloat
 
 
 @register_model()

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from bench.models import Layer, Member, register_model
-from bench.registry import PositiveFloat
+from bench.core.registry import PositiveFloat
 
 
 def gabor(z: Tensor, omega: Tensor) -> Tensor:

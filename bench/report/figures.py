@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.columns import CURVE_STEPS, curve_column, param_column, param_name
-from bench.plotting import pyplot, save_png_and_pdf
-from bench.metrics import declared
+from bench.core.columns import CURVE_STEPS, curve_column, param_column, param_name
+from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.metrics import declared
 from bench.report.tables import natural, with_setting
 
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.plotting import pyplot, save_png_and_pdf
-from bench.metrics import declared
+from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.metrics import declared
 from bench.report.tables import markdown, natural, spread, with_setting
 
 def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.columns import param_column
+from bench.core.columns import param_column
 from bench.report.tables import markdown
 
 KEY, SECONDS, MEMBER_STEPS = (param_column(name) for name in ("learned_key", "learn_seconds", "learn_member_steps"))

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.plotting import pyplot, save_png_and_pdf
-from bench.metrics import declared
+from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.metrics import declared
 from bench.report.tables import markdown, natural, with_setting
 
 NTK_PREDICTORS = {"ntk_init_frac_above_centroid": "NTK energy above the target centroid at init",

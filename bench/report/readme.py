@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.columns import curve_column
-from bench.errors import UsageError
+from bench.core.columns import curve_column
+from bench.core.errors import UsageError
 from bench.report.figures import figures, ntk_figures, throughput_figure
 from bench.report.spectral_map import spectral_map_figures
 from bench.report.surfaces import surface_figures
 from bench.report.held_out import held_out_section
 from bench.report.learning_cost import learning_cost_section
 from bench.report.ntk_prediction import ntk_prediction_section
-from bench.metrics import METRICS, declared
+from bench.core.metrics import METRICS, declared
 from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, markdown,
                                  metric_rows, metrics_in, pooled_differently, render_table, seeds_caption, significance,
                                  table_rows)
-from bench.status import OK
+from bench.core.status import OK
 
 
 def environment(results: pd.DataFrame, results_dir: Path) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.plotting import pyplot, save_png_and_pdf
+from bench.core.plotting import pyplot, save_png_and_pdf
 from bench.report.tables import natural
 
 BAND_PREFIX = "synthetic:band("

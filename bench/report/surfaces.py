@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.plotting import pyplot, save_png_and_pdf
+from bench.core.plotting import pyplot, save_png_and_pdf
 from bench.report.tables import natural
 from bench.tasks.sdf import FIELD_COLUMN
 

@@ -1,6 +1,6 @@
 """Report tables: mean ± std of a metric per (setting, model) as Markdown, CSV and LaTeX, and the paired
 significance of each model against a baseline (scipy.stats bootstrap and Wilcoxon). What each metric
-measures, its label and which way is better come from its declaration (``bench.metrics.Metric``)."""
+measures, its label and which way is better come from its declaration (``bench.core.metrics.Metric``)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,24 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.columns import best_column, curve_column, option_name, table_settings
-from bench.errors import UsageError
-from bench.metrics import METRICS, Conversion, Metric, declared
+from bench.core.columns import best_column, curve_column, option_name, table_settings
+from bench.core.errors import UsageError
+from bench.core.metrics import METRICS, Conversion, Metric, declared
 from bench.report.time_to_quality import is_curve
-from bench.status import OK
+from bench.core.status import OK
 from bench.training.config import SETTINGS, TRAIN_PARAMS
 
 MEAN_ROW = "mean over signals"  # the label of a table's last row
 
 
 def with_setting(rows: pd.DataFrame, leave_out: tuple[str, ...] = ()) -> pd.DataFrame:
-    """``rows`` plus a ``setting`` column: the signal, and each setting or target column (``bench.columns``;
+    """``rows`` plus a ``setting`` column: the signal, and each setting or target column (``bench.core.columns``;
     but ``leave_out``) that takes several values for one signal (e.g. "camera task=poisson-lapl", "arch
     width=256"; a column that only differs between signals, such as a clip's length, says nothing new); then
     each task option that still splits rows of one setting, so that cells that differ in any option are
     never pooled (an option the columns before already tell apart, e.g. max_samples beside n_samples, adds
     nothing to the label). Rows of two versions of a target (another file content, or rows from before
-    ``bench.sweep.plan.TARGET_REVISION`` 2, which lack those columns) are never pooled either."""
+    ``bench.experiment.plan.TARGET_REVISION`` 2, which lack those columns) are never pooled either."""
     if "param_budget" in rows and rows["param_budget"].notna().any():  # the width follows from budget and model
         leave_out = (*leave_out, "width")
     rows = rows.assign(**{name: rows[name].where(rows[name].notna(), TRAIN_PARAMS[name].default)  # a setting
@@ -83,7 +83,7 @@ def left_out_of_mean(cells: pd.DataFrame) -> str:
 
 def made_by(rows: pd.DataFrame) -> pd.Series:
     """What, besides its cell, each row's numbers depend on: its ``numerics`` (see
-    ``bench.sweep.execute.numerics``; rows from before that column: "compiled" or "eager" from ``compiled``),
+    ``bench.experiment.execute.numerics``; rows from before that column: "compiled" or "eager" from ``compiled``),
     the device (the GPU's name, or the CPU model with its cores and threads), the torch version, and the code
     of its scheme and task where the row recorded it."""
     before = (rows["compiled"].map(lambda c: "compiled" if c is True else "eager") if "compiled" in rows

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.columns import CURVE_STEPS, curve_column
-from bench.metrics import METRICS, time_to_quality
+from bench.core.columns import CURVE_STEPS, curve_column
+from bench.core.metrics import METRICS, time_to_quality
 
 
 def is_curve(value) -> bool:

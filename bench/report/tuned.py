@@ -1,4 +1,4 @@
-"""The report of a tuned sweep ([tune], bench.sweep.tuning): the values each model chose on the tuning split,
+"""The report of a tuned sweep ([tune], bench.experiment.tuning): the values each model chose on the tuning split,
 its test-split table at the defaults beside the one at its choice, whether the ranking changes, and the
 sensitivity of the tuning metric to each tuned setting."""
 
@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.metrics import declared
-from bench.plotting import pyplot, save_png_and_pdf
+from bench.core.metrics import declared
+from bench.core.plotting import pyplot, save_png_and_pdf
 from bench.report.tables import MEAN_ROW, cell_table, markdown, render_table, seeds_caption
-from bench.signals import SignalLibrary
-from bench.status import OK
-from bench.store import read_results
-from bench.sweep.plan import expand
-from bench.sweep.spec import parse_spec
-from bench.sweep.tuning import (CHOSEN_FILE, SPEC_COPY, TEST_DIR, TUNING_DIR, Choice, choose, chosen_spec,
+from bench.signals.library import SignalLibrary
+from bench.core.status import OK
+from bench.experiment.store import read_results
+from bench.experiment.plan import expand
+from bench.experiment.spec import parse_spec
+from bench.experiment.tuning import (CHOSEN_FILE, SPEC_COPY, TEST_DIR, TUNING_DIR, Choice, choose, chosen_spec,
                                 tuned_settings)
 
 

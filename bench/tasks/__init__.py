@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bench.errors import UsageError
-from bench.masks import digest
-from bench.metrics import declared, member_mse, spectral_centroid
-from bench.models import Ensemble, SignalInfo
-from bench.registry import Entry, Registry
-from bench.signals import SignalLibrary
+from bench.core.errors import UsageError
+from bench.signals.masks import digest
+from bench.core.metrics import declared, member_mse, spectral_centroid
+from bench.models import Ensemble
+from bench.signals.info import SignalInfo
+from bench.core.registry import Entry, Registry
+from bench.signals.library import SignalLibrary
 
 TASKS = Registry("task", skip=2)
 
@@ -60,7 +61,7 @@ class Task:
     loss compares with the target: a derivative for the Poisson tasks), ``loss`` (the training loss, MSE by
     default), ``quality`` with ``quality_metrics`` (scores of the whole output that are no function of the
     MSE, e.g. SSIM), and the points it never trains on (``held_out_task``: scored in its final evaluations).
-    Every metric it reports is declared (``bench.metrics.declare_metric``), which ``load_task`` checks.
+    Every metric it reports is declared (``bench.core.metrics.declare_metric``), which ``load_task`` checks.
     """
 
     name: str
@@ -97,7 +98,7 @@ class Task:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """Every metric column this task reports, each declared (``bench.metrics.declare_metric``)."""
+        """Every metric column this task reports, each declared (``bench.core.metrics.declare_metric``)."""
         return tuple(dict.fromkeys((self.metric, self.table_metric, *self.quality_metrics)))
 
     def to(self, device: torch.device | str) -> "Task":
@@ -224,7 +225,7 @@ class HeldOut:
 def held_out_task(task: Task, kept: np.ndarray, metric_from_mse: Callable[[Tensor], Callable[[Tensor], Tensor]],
                   meta: dict[str, Any]) -> Task:
     """``task`` trained on the points ``kept`` only (sorted int64 indices into its points, from
-    ``bench.masks``) and scored on the others. ``metric_from_mse(reference)`` gives the metric function for
+    ``bench.signals.masks``) and scored on the others. ``metric_from_mse(reference)`` gives the metric function for
     a part of the reference (SNR needs that part's power). The returned task's own metric, tracked during
     training and choosing the best step, is ``fit_<metric>`` on the kept points; ``<metric>`` (the column
     tables and reports read) is measured on the held-out points, and the ``quality`` metrics on the whole

@@ -12,11 +12,11 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
-from bench.errors import BenchError, BenchWarning, UsageError
-from bench.metrics import lsd_db, mean_square, si_snr_db, snr_db, spectral_centroid
-from bench.models import SignalInfo
-from bench.registry import NonNegativeInt, PositiveInt
-from bench.signals import SignalLibrary, is_band, is_synthetic, synthetic
+from bench.core.errors import BenchError, BenchWarning, UsageError
+from bench.core.metrics import lsd_db, mean_square, si_snr_db, snr_db, spectral_centroid
+from bench.signals.info import SignalInfo
+from bench.core.registry import NonNegativeInt, PositiveInt
+from bench.signals.library import SignalLibrary, is_band, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
 SYNTHETIC_RATE = 16000  # nominal sample rate (Hz) recorded for synthetic clips

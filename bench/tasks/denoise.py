@@ -12,10 +12,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from bench.errors import UsageError
-from bench.metrics import mean_square, snr_db
-from bench.registry import NonNegativeInt, PositiveInt, Seed32
-from bench.signals import SignalLibrary
+from bench.core.errors import UsageError
+from bench.core.metrics import mean_square, snr_db
+from bench.core.registry import NonNegativeInt, PositiveInt, Seed32
+from bench.signals.library import SignalLibrary
 from bench.tasks import Task, register_task
 from bench.tasks.audio import CLIP_HELP, clip_task, load_clip, samples_used
 from bench.tasks.image import image_task, load_image

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from bench.errors import UsageError
-from bench.image_files import read_unit_pixels
-from bench.metrics import psnr_db, spectral_centroid, ssim
-from bench.models import SignalInfo
-from bench.registry import NonNegativeInt, PositiveInt
-from bench.signals import SignalLibrary, is_synthetic, synthetic
+from bench.core.errors import UsageError
+from bench.signals.image_files import read_unit_pixels
+from bench.core.metrics import psnr_db, spectral_centroid, ssim
+from bench.signals.info import SignalInfo
+from bench.core.registry import NonNegativeInt, PositiveInt
+from bench.signals.library import SignalLibrary, is_synthetic, synthetic
 from bench.tasks import Task, register_task
 
 DATA_RANGE = 2.0  # targets live in [-1, 1]: PSNR = 20 log10(2 / rmse), SIREN's convention

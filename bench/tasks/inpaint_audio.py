@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from bench.errors import BenchError
-from bench.masks import choose, without_default_mask
-from bench.metrics import mean_square, snr_db
-from bench.registry import NonNegativeInt, PositiveInt, Seed32
-from bench.signals import SignalLibrary
+from bench.core.errors import BenchError
+from bench.signals.masks import choose, without_default_mask
+from bench.core.metrics import mean_square, snr_db
+from bench.core.registry import NonNegativeInt, PositiveInt, Seed32
+from bench.signals.library import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
 from bench.tasks.audio import CLIP_HELP, clip_task, load_clip, samples_used
 

@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator, griddata
 
-from bench.masks import choose, without_default_mask
-from bench.registry import NonNegativeInt, PositiveInt, Seed32
-from bench.signals import SignalLibrary
+from bench.signals.masks import choose, without_default_mask
+from bench.core.registry import NonNegativeInt, PositiveInt, Seed32
+from bench.signals.library import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
 from bench.tasks.image import IMAGE_HELP, crop_at_origin, image_task, load_crop
 from bench.tasks.inpaint_audio import MASK_HELP

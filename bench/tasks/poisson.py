@@ -17,10 +17,10 @@ import scipy.ndimage
 import torch
 from torch import Tensor
 
-from bench.metrics import psnr_db
+from bench.core.metrics import psnr_db
 from bench.models import Ensemble
-from bench.registry import PositiveInt
-from bench.signals import SignalLibrary
+from bench.core.registry import PositiveInt
+from bench.signals.library import SignalLibrary
 from bench.tasks import Task, register_task
 from bench.tasks.image import DATA_RANGE, image_info, load_image, pixel_grid
 

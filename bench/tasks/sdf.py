@@ -2,7 +2,7 @@
 shape's surface (negative inside).
 
 The points are fixed when the task is built, from seed 0: ``surface_points`` on the surface (with its outward
-normals) and as many uniform in the cube (with their exact signed distances, bench.shapes). SIREN's code
+normals) and as many uniform in the cube (with their exact signed distances, bench.signals.shapes). SIREN's code
 draws fresh off-surface points each step; a fixed set keeps a run reproducible and lets ``--batch-size``
 draw minibatches from it as in every other task. Two losses:
 
@@ -14,7 +14,7 @@ draw minibatches from it as in every other task. Two losses:
 
 Tracked during training: ``sdf_rmse`` (exact distance against prediction at the task's points). Scored after
 training, on a grid of ``grid`` points per side: ``chamfer``, ``iou`` and ``normal_consistency`` of the
-zero level set (bench.shapes.surface_scores).
+zero level set (bench.signals.shapes.surface_scores).
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.columns import ARTIFACT, declare_column
-from bench.errors import UsageError
-from bench.metrics import member_mse, spectral_centroid
-from bench.models import Ensemble, SignalInfo
-from bench.registry import OneOf, PositiveInt
-from bench.shapes import SURFACE_METRICS, SYNTHETIC_SHAPES, Shape, SurfaceTruth, cube_grid, load_shape, surface_scores
-from bench.signals import SignalLibrary, is_synthetic, synthetic_name
+from bench.core.columns import ARTIFACT, declare_column
+from bench.core.errors import UsageError
+from bench.core.metrics import member_mse, spectral_centroid
+from bench.models import Ensemble
+from bench.signals.info import SignalInfo
+from bench.core.registry import OneOf, PositiveInt
+from bench.signals.shapes import SURFACE_METRICS, SYNTHETIC_SHAPES, Shape, SurfaceTruth, cube_grid, load_shape, surface_scores
+from bench.signals.library import SignalLibrary, is_synthetic, synthetic_name
 from bench.tasks import Task, register_task
 
 LOSSES = ("siren", "regression")

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from bench.errors import BenchWarning
-from bench.store import write_atomically
+from bench.core.errors import BenchWarning
+from bench.core.files import write_atomically
 
 DEFAULT_EVERY_S = 300.0  # seconds between saves: minutes lost at most, and a save costs well under a second
 

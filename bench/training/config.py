@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Annotated, Any
 
-from bench.columns import declare_settings
-from bench.errors import UsageError
+from bench.core.columns import declare_settings
+from bench.core.errors import UsageError
 from bench.models import PRECISIONS
-from bench.registry import Bound, OneOf, PositiveFloat, declared_params
+from bench.core.registry import Bound, OneOf, PositiveFloat, declared_params
 
 # counts a run can hold (steps and points index tensors; a seed is numpy's and torch's 64-bit one): larger
 # values are refused where they come in, not after training when a row cannot store them
@@ -59,7 +59,7 @@ class TrainConfig:
 TRAIN_PARAMS = declared_params(TrainConfig, kind="training settings")  # each setting's type and domain
 SETTINGS = {f.name: f.metadata for f in fields(TrainConfig)}  # each setting's declaration, in order
 PER_MEMBER = tuple(name for name, declared in SETTINGS.items() if declared["per_member"])
-declare_settings(SETTINGS)  # each is a column of every row (``bench.columns``)
+declare_settings(SETTINGS)  # each is a column of every row (``bench.core.columns``)
 
 
 def key_settings(train: TrainConfig) -> dict[str, Any]:

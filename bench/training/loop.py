@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from bench.metrics import declared
+from bench.core.metrics import declared
 from bench.models import Ensemble
 from bench.tasks import Task
 from bench.training.allocator import keep_large_blocks

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-from bench.errors import UsageError
+from bench.core.errors import UsageError
 
 TF32_CAPABILITY = (8, 0)  # CUDA GPUs from Ampere on have TF32 matmuls
 

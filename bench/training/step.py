@@ -8,9 +8,9 @@ import warnings
 import torch
 from torch import Tensor
 
-from bench.errors import BenchWarning, is_out_of_memory
+from bench.core.errors import BenchWarning, is_out_of_memory
 from bench.models import Ensemble
-from bench.speed.caches import use_compile_cache
+from bench.core.caches import use_compile_cache
 from bench.tasks import Task
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from bench.metrics import Metric
-from bench.status import DIVERGED, OK
+from bench.core.metrics import Metric
+from bench.core.status import DIVERGED, OK
 
 
 

@@ -1,1 +1,0 @@
-"""Sweeps: spec (TOML, validated) -> plan (cells packed into ensembles) -> execute (resumable, one writer)."""
