@@ -15,6 +15,7 @@ from bench.core.errors import BenchError, UsageError
 from bench.learned.families import family_named, load_families, train_pieces
 from bench.learned.cache import learned_files
 from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
+from bench.signals.library import SignalLibrary
 from bench.tasks import load_task
 from bench.tasks.audio import load_clip
 
@@ -455,7 +456,8 @@ def test_a_train_crop_saved_as_its_own_image_is_refused_by_its_pixels(image_fami
 
 def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads_signals(tmp_path, monkeypatch,
                                                                                          library, need):
-    from bench.signals.library import use_data_dir
+    from ray import cloudpickle  # how Ray ships a runner to its workers
+
     from bench.experiment.execute import JobRunner
     from bench.experiment.executors import _train_on_worker
     from bench.experiment.plan import Job, expand
@@ -468,19 +470,13 @@ def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads
                       'meta_learned = {outer_steps = 1, inner_steps = 1, batch = 1}\n[[tasks]]\ntask = "audio"\n'
                       'signals = ["relay"]\nmax_samples = 256\n', "w.toml", library)
     cells = expand(spec)
-    task = load_task("audio:relay", library, {"max_samples": 256})
-    use_data_dir(data)  # the driver's command: --data-dir
-    try:
-        runner = JobRunner({cells[0].task_key: task})
-    finally:
-        use_data_dir(None)  # a worker process: no --data-dir, no $BENCH_DATA, an empty download cache
+    task = load_task("audio:relay", SignalLibrary(data), {"max_samples": 256})  # the driver's --data-dir
+    runner = cloudpickle.loads(cloudpickle.dumps(JobRunner({cells[0].task_key: task})))
+    # a worker process: no $BENCH_DATA, an empty download cache
     monkeypatch.delenv("BENCH_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path / "learned"))
-    try:
-        rows = _train_on_worker(runner, Job(tuple(cells)), False, False)
-    finally:
-        use_data_dir(None)
+    rows = _train_on_worker(runner, Job(tuple(cells)), False, False)
     # (the error is not shown: it names a download that failed, which the suite's data check takes for a skip)
     assert [row["status"] for row in rows] == ["ok"]
     assert not list((tmp_path / "cache").rglob("*.wav"))  # the family's clips came from the command's folder

@@ -16,7 +16,6 @@ from bench.cli import inspect, listing, report, run, speed, sweep
 from bench.cli.options import EPILOG, CommandParser, Parser, common
 from bench.core.errors import BenchError, BenchWarning, UsageError
 from bench.models import load_plugin
-from bench.signals.library import use_data_dir
 
 # The subcommands, in the order `bench --help` lists them.
 COMMANDS = (listing.add_list, run.add_run, report.add_report, inspect.add_ntk, inspect.add_diagnose,
@@ -84,7 +83,6 @@ def _run(argv: list[str], known: argparse.Namespace) -> int:
             load_plugin(plugin)
         args = _parser().parse_args(argv)
         args.debug = known.debug  # --debug before or after the command (a subcommand's default would mask it)
-        use_data_dir(getattr(args, "data_dir", None))  # also for the libraries a learned init makes
         return args.func(args)
     except BenchError as exc:
         if known.debug:

@@ -237,7 +237,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{out}: {len(results)} rows (no _spec.toml: plain runs): "
               + ", ".join(f"{n} {s}" for s, n in counts.items()))
         return 0
-    state = progress_of(spec, out)
+    state = progress_of(spec, out, library=SignalLibrary(args.data_dir))
     statuses = [status for key, status in state.status.items() if key not in state.changed]
     done = {s: statuses.count(s) for s in FINISHED}
     failed = {s: statuses.count(s) for s in FAILED}

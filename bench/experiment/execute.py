@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from bench.signals.library import SignalLibrary
 from bench.core.columns import CURVE_STEPS, Row, best_column, curve_column, option_column, param_column
 from bench.core.errors import UsageError, is_out_of_memory
 from bench.learned.families import learned_from
@@ -20,7 +21,6 @@ from bench.core.metrics import time_to_quality
 from bench.models import Architecture, build_ensemble
 from bench.analysis.ntk import NtkOptions, ntk_summaries
 from bench.core.provenance import provenance
-from bench.signals.library import SignalLibrary, command_data_dir, use_data_dir
 from bench.core.status import ERROR, OOM
 from bench.perf.sizing import cache_key, members_per_ensemble
 from bench.experiment.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
@@ -56,16 +56,17 @@ def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progres
               "numerics": numerics(device, outcome.compiled, model.size),
               "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
               "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
-    where, families = provenance(device), _families(cells)
+    where, families = provenance(device), _families(cells, task.info.library)
     return [Row.of(_columns(task, cell, params, where), shared, families[cell.model.label], ntk_columns,
                    _scores(task, member, outcome.seconds, first.train.steps))
             for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
 
 
-def _families(cells: Sequence[Cell]) -> dict[str, dict[str, str]]:
+def _families(cells: Sequence[Cell], library: SignalLibrary | None) -> dict[str, dict[str, str]]:
     """Per model of ``cells``, once each: a learned init's ``family_fingerprint`` column
-    (``bench.learned.families.learned_from``, which reads the families file), nothing for other schemes."""
-    library, found = SignalLibrary(), {}
+    (``bench.learned.families.learned_from``, which reads the families file and, from ``library``, its train
+    sources), nothing for other schemes."""
+    found = {}
     for cell in cells:
         if cell.model.label not in found:
             fingerprint = learned_from(cell.model, library)
@@ -180,8 +181,7 @@ class JobRunner:
     count changes them, every ensemble instead trains ``batch`` members (padded, see ``train_cells``);
     columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
     state every ``checkpoint_every_s`` seconds and resumes from after a kill (None: no checkpoints; local
-    runs only, since a remote worker's disk is not the driver's); data_dir: where the command reads signals
-    (``command_data_dir``), where a learned init on a worker reads its family's (``on_worker``).
+    runs only, since a remote worker's disk is not the driver's).
     """
 
     tasks: dict[tuple, Task]
@@ -192,12 +192,6 @@ class JobRunner:
     columns: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: Path | None = None
     checkpoint_every_s: float = DEFAULT_EVERY_S
-    data_dir: Path | None = field(default_factory=command_data_dir)
-
-    def on_worker(self) -> None:
-        """Make this process (a remote worker) read signals where the command that made the runner does: a
-        learned init reads its family's train signals itself, and not from the tasks shipped."""
-        use_data_dir(self.data_dir)
 
     def on(self, device: torch.device) -> JobRunner:
         """This runner with every task moved to ``device`` once (rather than once per job)."""

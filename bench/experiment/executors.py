@@ -55,7 +55,6 @@ class LocalExecutor:
 def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) -> Rows:
     """A Ray task: the job's ensembles on this worker's GPU (Ray sets CUDA_VISIBLE_DEVICES) or CPU."""
     device = torch.device("cuda" if use_gpu else "cpu")
-    runner.on_worker()
     task = runner.task(job, device)
     parts = runner.parts(job, task)
     return [row for part in parts for row in runner.run(part, task, False, debug)]

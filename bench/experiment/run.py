@@ -69,10 +69,11 @@ class Progress:
                              f"a new --out, or pass --retrain-changed to train those cells again")
 
 
-def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> Progress:
+def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None,
+                library: SignalLibrary | None = None) -> Progress:
     """The spec's cells (or ``cells``, e.g. a tuned test split), the status stored for each, and which
     finished ones were made by other code than their scheme's and task's now, or learned from another content
-    of their family than now (rows that recorded it)."""
+    of their family than now (rows that recorded it; its train sources read from ``library``)."""
     cells = expand(spec) if cells is None else cells
     by_key = {cell.key: cell for cell in cells}
     stored = finished_cells(out_dir)
@@ -86,16 +87,16 @@ def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None) -> P
             changed[key] = cell.model.entry.name
         elif isinstance(task_code, str) and task_code != load_builtin_tasks().get(cell.task).code:
             changed[key] = f"task {cell.task}"
-        elif isinstance(family, str) and family != _family_now(cell, families):
+        elif isinstance(family, str) and family != _family_now(cell, families, library):
             changed[key] = f"{cell.model.entry.name} (its family's train split)"
     return Progress(cells, dict(zip(stored["cell_key"], stored["status"])), changed)
 
 
-def _family_now(cell: Cell, known: dict[str, str | None]) -> str | None:
+def _family_now(cell: Cell, known: dict[str, str | None], library: SignalLibrary | None) -> str | None:
     """The fingerprint of the family the cell's learned init learns from now (``learned_from``), found once
     per model in ``known``."""
     if cell.model.label not in known:
-        known[cell.model.label] = learned_from(cell.model, SignalLibrary())
+        known[cell.model.label] = learned_from(cell.model, library or SignalLibrary())
     return known[cell.model.label]
 
 
@@ -143,7 +144,7 @@ def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: i
     made by other code of their scheme or task than now are a usage error, or, with ``retrain_changed``,
     trained again."""
     _check_directory(out_dir, spec, library, keep_spec)
-    state = progress_of(spec, out_dir, cells)
+    state = progress_of(spec, out_dir, cells, library)
     if retrain_changed:
         state = state.retraining_changed()
     state.refuse_changed(out_dir)

@@ -50,7 +50,7 @@ def meta_learned(m: Member, family: str = "audio-windows", method: Annotated[str
     """Meta-learned (Tancik et al. 2021) from SIREN's init; auto: Reptile 8 x Adam 1e-4, outer 1; MAML 2 x 1e-2.
 
     MAML's outer step is Adam at 1e-3 unless ``outer_lr`` says otherwise (``DEFAULTS``)."""
-    library = SignalLibrary()
+    library = m.signal.library or SignalLibrary()  # where the task read its signal
     chosen = family_to_learn_from(family, m.signal, "meta_learned", library)
     used = siren(m, w0, w0_first)
     learning_seed = int(torch.randint(2**31, (1,), generator=m.generator))  # fixed by the member's seed

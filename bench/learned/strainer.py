@@ -31,7 +31,7 @@ VERSION = 1  # of the learning procedure: a change that alters learned weights b
 def strainer(m: Member, family: str = "audio-windows", shared: int | None = None, steps: PositiveInt = 300,
              lr: PositiveFloat = 1e-4, w0: PositiveFloat = 30.0, w0_first: PositiveFloat | None = None) -> dict:
     """STRAINER (Vyas et al. 2024): the first `shared` sine layers learned jointly on a family's train split."""
-    library = SignalLibrary()
+    library = m.signal.library or SignalLibrary()  # where the task read its signal
     chosen = family_to_learn_from(family, m.signal, "strainer", library)
     sine_layers = len(m.weights) - 1
     if sine_layers < 2:

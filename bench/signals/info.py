@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.signals.library import SignalLibrary
 
 
 @dataclass(frozen=True)
@@ -12,7 +16,8 @@ class SignalInfo:
     domain: the kind of signal, as the task declares it (``register_task(domain=...)``: "audio", "image", or
     a plugin's own); centroid: the target's spectral centroid psi as methods.md defines it (1.0 = Nyquist);
     source: the signal reference it was cut from, where a task says (a learned init refuses to fit a signal
-    it learned from).
+    it learned from); library: where the task read it (``load_task`` sets it), so that a learned init reads its
+    family's signals from the same folders, also on a remote worker.
     """
 
     domain: str
@@ -20,3 +25,4 @@ class SignalInfo:
     d_out: int
     centroid: float
     source: str | None = None
+    library: SignalLibrary | None = field(default=None, compare=False, repr=False)

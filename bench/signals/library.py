@@ -66,27 +66,12 @@ def sha256_of(path: Path) -> str:
     return _sha256(path, stat.st_size, stat.st_mtime_ns)
 
 
-_command_data_dir: Path | None = None  # the running command's --data-dir (``use_data_dir``)
-
-
-def use_data_dir(data_dir: str | Path | None) -> None:
-    """Make ``data_dir`` (the running command's ``--data-dir``; None: none) the data directory of every library
-    made without one, such as a learned init's, which reads its family's signals itself."""
-    global _command_data_dir
-    _command_data_dir = Path(data_dir) if data_dir else None
-
-
-def command_data_dir() -> Path | None:
-    """Where the running command reads signals first: its ``--data-dir`` (``use_data_dir``), else $BENCH_DATA."""
-    return _command_data_dir or (Path(os.environ["BENCH_DATA"]) if os.environ.get("BENCH_DATA") else None)
-
-
 class SignalLibrary:
-    """Resolves signal references to files; ``data_dir`` is the user's ``--data-dir`` (default: the running
-    command's, ``use_data_dir``)."""
+    """Resolves signal references to files; ``data_dir`` is the user's ``--data-dir`` (searched before
+    $BENCH_DATA and the download cache)."""
 
     def __init__(self, data_dir: str | Path | None = None, manifest: Path = MANIFEST):
-        self.data_dir = Path(data_dir) if data_dir else _command_data_dir
+        self.data_dir = Path(data_dir) if data_dir else None
         self.entries = load_manifest(manifest)
         self.cache = Path(pooch.os_cache("inr-bench"))
 

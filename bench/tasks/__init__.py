@@ -271,6 +271,7 @@ def load_task(spec: str, library: SignalLibrary, options: dict[str, Any]) -> Tas
             valid = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
             raise UsageError(f"--{key.replace('_', '-')} does not apply to task {name} (its options: {valid})")
     task = entry.fn(library, ref, **entry.parse_options(given))  # each value of its type and in its domain
+    task = replace(task, info=replace(task.info, library=library))
     for metric in task.metrics:
         try:
             declared(metric)
