@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bench.models import parse_model
-from bench.perf.sizing import members_per_ensemble
+from bench.perf.sizing import Sizer
 from bench.perf.measure import SPEED_CONFIGS
 from bench.training import Problem, TrainConfig, train
 from benchmarks.conftest import CONFIGS, DEVICE, STEPS
@@ -55,7 +55,7 @@ def test_harness_16_members(benchmark, tasks, record, name):
     """What a 16-member sweep does: ensembles of the size measured fastest here (measured before timing)."""
     task, config = tasks(name), SPEED_CONFIGS[name]
     problem = _problem(task, config)
-    size = members_per_ensemble(problem, cap=16)
+    size = Sizer().members(problem, cap=16)
     chunks = [min(size, 16 - start) for start in range(0, 16, size)]
 
     def run():

@@ -258,9 +258,12 @@ def test_a_seed_option_is_bounded_above_by_2_to_the_32(capsys, tmp_path):
 def test_a_plugin_task_option_named_like_a_flag_is_one_line(capsys, tmp_path):
     plugin = tmp_path / "clash.py"
     plugin.write_text(SEEDED_TASK.replace("draw_seed", "steps"))
-    code, _, err = run_cli(capsys, "--plugin", str(plugin), "list", "models")
-    assert code == 2 and "a task option clashes with a flag of bench" in one_line_error(err)
-    assert "--steps" in err and "rename that option" in err
+    for command in (["run", "--steps", "1"], ["run", "--help"], ["bench", "--help"]):  # the commands with task flags
+        code, _, err = run_cli(capsys, "--plugin", str(plugin), *command)
+        assert code == 2 and "a task option clashes with a flag of bench" in one_line_error(err)
+        assert "--steps" in err and "rename that option" in err
+    code, out, _ = run_cli(capsys, "--plugin", str(plugin), "list", "models")  # a command without them works
+    assert code == 0 and "siren" in out
 
 
 def test_divergence_writes_the_rows_then_exits_1(capsys, tmp_path):

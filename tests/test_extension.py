@@ -159,7 +159,7 @@ def test_the_published_sweep_keeps_its_cell_keys_and_reads_whole(library):
     retrains none of them), and a plain read of the folder gives them with every column."""
     from bench.experiment.plan import expand
     from bench.experiment.presets import spec_path
-    from bench.experiment.run import progress_of
+    from bench.experiment.run import sweep_state
     from bench.experiment.spec import load_spec
 
     folder = Path(__file__).resolve().parents[1] / "results" / "siren2-paper-audio-cpu" / "sweep"
@@ -167,7 +167,7 @@ def test_the_published_sweep_keeps_its_cell_keys_and_reads_whole(library):
     keys = {cell.key for cell in expand(load_spec(spec_path("siren2-paper-audio-cpu"), library))}
     assert len(rows) >= 20 and set(rows["cell_key"]) <= keys and rows["cell_key"].is_unique
     assert rows[["snr_db", "lsd", "si_snr_db", "best_snr_db", "signal_power"]].notna().all().all()
-    state = progress_of(load_spec(spec_path("siren2-paper-audio-cpu"), library), folder)
+    state = sweep_state(load_spec(spec_path("siren2-paper-audio-cpu"), library), folder)
     assert not state.left and not state.changed  # rows from before code was recorded count as done, not stale
 
 

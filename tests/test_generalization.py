@@ -211,9 +211,9 @@ def test_masks_shapes_and_rules():
     with pytest.raises(UsageError, match="--keep"):
         masks.random_subset(100, 1.0, 0)
     with pytest.raises(UsageError, match="one of --keep, --stride and --gaps"):
-        masks.choose(100, 0.5, 2, 0)
+        masks.kept_samples(100, 0.5, 2, 0)
     with pytest.raises(UsageError, match="go together"):
-        masks.choose(100, None, None, 0, count=2)
+        masks.kept_samples(100, None, None, 0, count=2)
     with pytest.raises(UsageError, match="do not fit"):
         masks.gaps(100, 5, 20, 0)
     with pytest.raises(UsageError, match="--stride"):

@@ -66,3 +66,15 @@ def test_the_check_sees_an_upward_import(tmp_path):
     source.write_text("def f():\n    from bench.perf.sizing import x\n")
     (imported, _), = _imports(source, "bench.training.step")
     assert LAYERS.index(_layer(imported)) > LAYERS.index(_layer("bench.training.step"))
+
+
+def test_the_command_list_loads_neither_torch_nor_the_registries():
+    """``bench --help`` builds no command's arguments (``CommandParser``), so it imports none of what they need:
+    it answers at once however heavy the library under it."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom bench.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+              "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('bench.models', 'bench.tasks'))))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "usage: bench" in done.stdout and done.stdout.strip().endswith("[]")

@@ -152,13 +152,13 @@ def test_strainer_learns_the_shared_encoder_and_starts_a_fresh_decoder(library, 
 
 
 def test_timing_a_learned_init_times_sirens_network_and_learns_nothing(library, _learned_cache):
-    from bench.perf.sizing import tuning_run
+    from bench.perf.sizing import timing_run
     from bench.training import Problem, TrainConfig
 
     task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
     for scheme in ("meta_learned", "strainer"):
         problem = Problem(task, ModelChoice(load_builtin_models().get(scheme), {}), 16, 2, TrainConfig(steps=100))
-        timed = tuning_run(problem)
+        timed = timing_run(problem)
         assert timed.model.entry.name == "siren" and timed.train.steps < 100
         assert timed.architecture.layers_of(timed.model.entry.meta["plan"]) == problem.architecture.layers_of(
             problem.model.entry.meta["plan"])  # the same network, so the same speed
@@ -349,23 +349,23 @@ def test_a_report_counts_what_learning_cost_beside_a_fit(image_family, tmp_path,
 
 def test_saved_progress_that_does_not_fit_its_learning_is_dropped_with_a_warning(tmp_path, monkeypatch):
     from bench.core.errors import BenchWarning
-    from bench.learned.cache import Progress
+    from bench.learned.cache import LearningProgress
 
     path = tmp_path / "x.partial.pt"
     weights = [torch.zeros(3, 2)]
     torch.save({"step": 4, "start": weights, "seconds": 1.0}, path)  # another version's keys
     with pytest.warns(BenchWarning, match="does not fit this learning"):
-        assert Progress(path).restore(weights) == 0
+        assert LearningProgress(path).restore(weights) == 0
     assert not path.exists()
     path.write_bytes(b"torn")
     with pytest.warns(BenchWarning, match="cannot be read"):
-        assert Progress(path).restore(weights) == 0
+        assert LearningProgress(path).restore(weights) == 0
     torch.save({"step": 4, "tensors": [torch.ones(3, 2)], "seconds": 1.0}, path)
     restored = [torch.zeros(3, 2)]
-    assert Progress(path).restore(restored) == 4 and torch.equal(restored[0], torch.ones(3, 2))
+    assert LearningProgress(path).restore(restored) == 4 and torch.equal(restored[0], torch.ones(3, 2))
     monkeypatch.setenv("BENCH_LEARN_SAVE_SECONDS", "often")
     with pytest.raises(BenchError, match="not a number of seconds"):
-        Progress(path)
+        LearningProgress(path)
 
 
 def test_a_families_file_of_ones_own_adds_to_the_projects_families(image_family, library):
@@ -476,7 +476,7 @@ def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads
     monkeypatch.delenv("BENCH_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("BENCH_LEARNED_CACHE", str(tmp_path / "learned"))
-    rows = _train_on_worker(runner, Job(tuple(cells)), False, False)
+    rows = _train_on_worker(runner, Job(tuple(cells)), False)
     # (the error is not shown: it names a download that failed, which the suite's data check takes for a skip)
     assert [row["status"] for row in rows] == ["ok"]
     assert not list((tmp_path / "cache").rglob("*.wav"))  # the family's clips came from the command's folder

@@ -21,7 +21,7 @@ from bench.core.errors import BenchWarning, UsageError
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.core.provenance import device_name
 from bench.perf.cpu_share import busy_seconds, others_share
-from bench.perf.sizing import cache_key, choose, members_per_ensemble
+from bench.perf.sizing import Sizer, cache_key, fastest_size
 from bench.experiment.store import read_results
 from bench.tasks import load_task
 from bench.training import Problem, TrainConfig, train
@@ -115,38 +115,38 @@ def test_unknown_precision_is_a_usage_error():
 
 
 def test_choose_takes_the_largest_size_within_five_percent_of_the_fastest():
-    assert choose({1: 10.0, 2: 19.5, 4: 20.0, 8: 12.0}) == 4
-    assert choose({1: 10.0, 2: 9.6, 4: 5.0}) == 2
-    assert choose({1: 10.0, 2: 9.0}) == 1
+    assert fastest_size({1: 10.0, 2: 19.5, 4: 20.0, 8: 12.0}) == 4
+    assert fastest_size({1: 10.0, 2: 9.6, 4: 5.0}) == 2
+    assert fastest_size({1: 10.0, 2: 9.0}) == 1
 
 
 def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _members_cache):
     problem = Problem(relay_2k, parse_model("siren"), 16, 2, TrainConfig())
-    size = members_per_ensemble(problem, cap=4)
+    size = Sizer().members(problem, cap=4)
     key = cache_key(problem, cap=4)  # this entry alone (other tests cache other shapes)
     entry = json.loads(_members_cache.read_text())[key]
-    assert size == entry["members"] == choose({int(k): v for k, v in entry["member_steps_per_s"].items()})
+    assert size == entry["members"] == fastest_size({int(k): v for k, v in entry["member_steps_per_s"].items()})
     assert set(entry["member_steps_per_s"]) <= {"1", "2", "4"} and "1" in entry["member_steps_per_s"]
     cache = json.loads(_members_cache.read_text())
     cache[key]["members"] = 3
     _members_cache.write_text(json.dumps(cache))
-    assert members_per_ensemble(problem, cap=4) == 3  # read back, not measured again
+    assert Sizer().members(problem, cap=4) == 3  # read back, not measured again
 
 
 def test_measuring_a_short_job_times_fewer_sizes_and_a_longer_job_measures_again(relay_2k, _members_cache):
     """Measuring aims at a share of the job: 20 member-steps afford only the first size; a job of a
     million member-steps may time every size, so the short job's entry is not reused for it."""
     short = Problem(relay_2k, parse_model("siren"), 40, 2, TrainConfig(steps=10))
-    members_per_ensemble(short, cap=8, member_steps=20)
+    Sizer().members(short, cap=8, member_steps=20)
     key = cache_key(short, cap=8)
     entry = json.loads(_members_cache.read_text())[key]
     assert list(entry["member_steps_per_s"]) == ["1"] and entry["complete"] is False
     assert entry["job_member_steps"] == 20
     long = short.with_train(TrainConfig(steps=125_000))
-    members_per_ensemble(long, cap=8)
+    Sizer().members(long, cap=8)
     again = json.loads(_members_cache.read_text())[key]
     assert again["job_member_steps"] == 1_000_000 and len(again["member_steps_per_s"]) >= 2
-    members_per_ensemble(short, cap=8, member_steps=20)  # the longer measurement serves the short job
+    Sizer().members(short, cap=8, member_steps=20)  # the longer measurement serves the short job
     assert json.loads(_members_cache.read_text())[key] == again
 
 
@@ -169,7 +169,7 @@ def test_cache_keys_keep_their_fields_so_measured_caches_stay_valid(relay_2k):
 
 def test_a_run_uses_the_measured_size_unless_max_members_fixes_it(relay_2k, _members_cache, tmp_path, capsys):
     problem = Problem(relay_2k, parse_model("siren"), 8, 2, TrainConfig())
-    members_per_ensemble(problem, cap=4)  # a job of 3: sizes up to 4
+    Sizer().members(problem, cap=4)  # a job of 3: sizes up to 4
     cache = json.loads(_members_cache.read_text())
     # as if one member at a time had measured fastest (the run below has TrainConfig's defaults but 5 steps:
     # the key holds no step count)
@@ -236,7 +236,7 @@ def test_a_corrupt_members_cache_is_measured_anew(relay_2k, tmp_path, monkeypatc
     path = tmp_path / "members.json"
     path.write_text("{not json")
     monkeypatch.setenv("BENCH_MEMBERS_CACHE", str(path))
-    size = members_per_ensemble(Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig()), cap=2)
+    size = Sizer().members(Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig()), cap=2)
     assert size in (1, 2)
     assert [entry["members"] for entry in json.loads(path.read_text()).values()] == [size]
 
@@ -279,7 +279,7 @@ def test_a_size_choice_made_under_load_is_measured_again(relay_2k, _members_cach
     cache = json.loads(_members_cache.read_text()) if _members_cache.is_file() else {}
     cache[key] = {"members": 3, "member_steps_per_s": {"1": 1.0, "2": 1.0, "4": 1.0}, "busy": 0.9}
     _members_cache.write_text(json.dumps(cache))
-    assert members_per_ensemble(problem, cap=4) in (1, 2, 4)  # 3 was never a candidate
+    assert Sizer().members(problem, cap=4) in (1, 2, 4)  # 3 was never a candidate
     assert json.loads(_members_cache.read_text())[key]["member_steps_per_s"] != {"1": 1.0, "2": 1.0, "4": 1.0}
 
 
@@ -318,11 +318,11 @@ def test_threads_auto_takes_every_cpu_whatever_the_load():
 def test_a_corrupt_ensemble_size_entry_is_measured_anew(relay_2k, _members_cache, tmp_path, bad):
     problem = Problem(relay_2k, parse_model("siren"), 8, 1, TrainConfig())
     key = cache_key(problem, 2)
-    members_per_ensemble(problem, cap=2)
+    Sizer().members(problem, cap=2)
     cache = json.loads(_members_cache.read_text())
     cache[key]["members"] = bad
     _members_cache.write_text(json.dumps(cache))
-    assert members_per_ensemble(problem, cap=2) in (1, 2)
+    assert Sizer().members(problem, cap=2) in (1, 2)
     assert json.loads(_members_cache.read_text())[key]["members"] in (1, 2)  # measured again and stored
     cache = json.loads(_members_cache.read_text())
     cache[key] = {"members": bad, "member_steps_per_s": {"1": 10.0}}

@@ -14,8 +14,7 @@ import warnings
 
 from bench.cli import inspect, listing, report, run, speed, sweep
 from bench.cli.options import EPILOG, CommandParser, Parser, common
-from bench.core.errors import BenchError, BenchWarning, UsageError
-from bench.models import load_plugin
+from bench.core.errors import BenchError, BenchWarning
 
 # The subcommands, in the order `bench --help` lists them.
 COMMANDS = (listing.add_list, run.add_run, report.add_report, inspect.add_ntk, inspect.add_diagnose,
@@ -67,21 +66,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, *, 
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def _parser() -> argparse.ArgumentParser:
-    """``build_parser``, with a plugin task's option named like one of bench's flags (``steps``, ``out``) as a
-    usage error: argparse refuses the second flag of a name while the parser is built."""
-    try:
-        return build_parser()
-    except argparse.ArgumentError as exc:
-        raise UsageError(f"a task option clashes with a flag of bench ({exc}); rename that option in the plugin "
-                         f"that declares it") from None
-
-
 def _run(argv: list[str], known: argparse.Namespace) -> int:
     try:
-        for plugin in known.plugin:  # before the parser is built, so plugin tasks get their flags
-            load_plugin(plugin)
-        args = _parser().parse_args(argv)
+        if known.plugin:  # before the parser is built, so plugin tasks get their flags
+            from bench.models import load_plugin
+
+            for plugin in known.plugin:
+                load_plugin(plugin)
+        args = build_parser().parse_args(argv)
         args.debug = known.debug  # --debug before or after the command (a subcommand's default would mask it)
         return args.func(args)
     except BenchError as exc:

@@ -6,20 +6,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.cli.options import add_format, common, members, positive, task_options
+from bench.cli.options import add_format, add_members, common, positive, task_options
 from bench.core.errors import UsageError
-from bench.models import parse_model
-from bench.signals.library import SignalLibrary
-from bench.experiment.presets import DEFAULTS
-from bench.experiment.spec import parse_seeds
-from bench.tasks import load_task, parse_task
 
 
 def add_ntk(sub) -> None:
-    ntk = sub.add_parser("ntk", parents=[common(), members()], help="empirical NTK spectra and spectral energy at init",
-                         description="Empirical NTK of every member (models x seeds) at init on --points consecutive "
-                                     "points of the task's grid (images: a central square patch): spectral energy "
-                                     "summaries per member, a table of their means, optional plot and Parquet rows.")
+    sub.add_parser("ntk", parents=[common()], help="empirical NTK spectra and spectral energy at init",
+                   description="Empirical NTK of every member (models x seeds) at init on --points consecutive points "
+                               "of the task's grid (images: a central square patch): spectral energy summaries per "
+                               "member, a table of their means, optional plot and Parquet rows.", build=_ntk_arguments)
+
+
+def _ntk_arguments(ntk: argparse.ArgumentParser) -> None:
+    add_members(ntk)
     ntk.add_argument("--points", type=positive(int), default=1024, help="M, points of the NTK (default 1024)")
     ntk.add_argument("--out", help="write one row per member (Parquet) into this directory")
     ntk.add_argument("--plot", help="write the spectra and eigenvalue decay to this image file (.png, .pdf)")
@@ -51,11 +50,14 @@ def cmd_ntk(args: argparse.Namespace) -> int:
 
 
 def add_diagnose(sub) -> None:
-    diagnose = sub.add_parser("diagnose", parents=[common(), members()],
-                              help="per-layer activation statistics and figure of one member at init",
-                              description="Pre- and post-activations of the first --model with the first seed on "
-                                          "--points evenly spaced inputs in [-1, 1]: their spread against theory "
-                                          "(arcsine law; normal with the predicted variance) and periodograms.")
+    sub.add_parser("diagnose", parents=[common()], help="per-layer activation statistics and figure of one member at init",
+                   description="Pre- and post-activations of the first --model with the first seed on --points evenly "
+                               "spaced inputs in [-1, 1]: their spread against theory (arcsine law; normal with the "
+                               "predicted variance) and periodograms.", build=_diagnose_arguments)
+
+
+def _diagnose_arguments(diagnose: argparse.ArgumentParser) -> None:
+    add_members(diagnose)
     diagnose.add_argument("--points", type=positive(int), default=16384, help="evenly spaced inputs (default 16384)")
     diagnose.add_argument("--plot", help="write the figure to this image file (.png, .pdf)")
     add_format(diagnose)
@@ -82,8 +84,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def _members_and_task(args: argparse.Namespace, feature: str):
     """The task and the un-trained ensemble (models x seeds) that `bench ntk` / `bench diagnose` inspect
     (``feature``: "ntk" or "diagnose", which the models must support)."""
-    from bench.models import Architecture, MemberSpec, build_ensemble, unsupported
+    from bench import learned  # noqa: F401  (the learned schemes may be inspected too)
     from bench.core.provenance import resolve_device
+    from bench.experiment.presets import DEFAULTS
+    from bench.experiment.spec import parse_seeds
+    from bench.models import Architecture, MemberSpec, build_ensemble, parse_model, unsupported
+    from bench.signals.library import SignalLibrary
+    from bench.tasks import load_task, parse_task
 
     device = resolve_device(args.device)
     name = args.task or DEFAULTS["task"]

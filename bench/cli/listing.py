@@ -6,20 +6,18 @@ import argparse
 
 from bench.cli.options import add_data_dir, common, positive
 from bench.core.errors import UsageError
-from bench.models import load_builtin_models
-from bench.signals import band_noise
-from bench.signals.shapes import SYNTHETIC_SHAPES
-from bench.signals.library import SYNTHETIC, SignalLibrary
-from bench.tasks.audio import SYNTHETIC_LENGTH
-from bench.experiment.presets import DEFAULTS
-from bench.tasks import load_builtin_tasks
 
 
 def add_list(sub) -> None:
-    listing = sub.add_parser("list", parents=[common()], help="list models, tasks, signals or signal families",
-                             description="List the registered models (with parameter counts), tasks, the signals of "
-                                         "the manifest, or the signal families learned inits learn from (their "
-                                         "pieces and the sources of each split).")
+    sub.add_parser("list", parents=[common()], help="list models, tasks, signals or signal families",
+                   description="List the registered models (with parameter counts), tasks, the signals of the "
+                               "manifest, or the signal families learned inits learn from (their pieces and the "
+                               "sources of each split).", build=_list_arguments)
+
+
+def _list_arguments(listing: argparse.ArgumentParser) -> None:
+    from bench.experiment.presets import DEFAULTS
+
     listing.add_argument("what", choices=["models", "tasks", "signals", "families"])
     add_data_dir(listing)
     listing.add_argument("--width", type=positive(int), default=DEFAULTS["width"],
@@ -34,6 +32,14 @@ def add_list(sub) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from bench import learned  # noqa: F401  (the learned schemes are listed too)
+    from bench.models import load_builtin_models
+    from bench.signals import band_noise
+    from bench.signals.library import SYNTHETIC, SignalLibrary
+    from bench.signals.shapes import SYNTHETIC_SHAPES
+    from bench.tasks import load_builtin_tasks
+    from bench.tasks.audio import SYNTHETIC_LENGTH
+
     if args.what == "models":
         from bench.models import Architecture, parameter_count
 
@@ -75,6 +81,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _list_families(args: argparse.Namespace) -> None:
     """Each declared family: its pieces (the task options of the first), count, and the sources of each split."""
     from bench.learned.families import FAMILIES, families_file, load_families
+    from bench.signals.library import SignalLibrary
 
     library = SignalLibrary(args.data_dir)
     where = " and ".join(dict.fromkeys(str(path) for path in (FAMILIES, families_file())))
@@ -90,7 +97,7 @@ def _list_families(args: argparse.Namespace) -> None:
 
 def _list_budget(args: argparse.Namespace) -> int:
     """Each model's width for a budget of ``--params`` parameters and its exact count."""
-    from bench.models import ModelChoice, width_for_budget
+    from bench.models import ModelChoice, load_builtin_models, width_for_budget
 
     print(f"widths for {args.params:,} parameters, d_in={args.d_in}, d_out={args.d_out}, {args.layers} hidden layers:")
     for entry in load_builtin_models():

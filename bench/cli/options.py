@@ -1,19 +1,18 @@
-"""Options several commands share, declared once: parent parsers (common flags, the inspected members) and
-adders that place a shared flag where a command lists it."""
+"""Options several commands share, declared once: the common flags, adders that place a shared flag where a
+command lists it, and the ``Context`` a command's flags make.
+
+Imports of the library sit inside the adders and commands: a command's arguments are built only when it is
+used (``CommandParser``), so that ``bench --help`` loads neither torch nor the registries."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from collections.abc import Callable
+from typing import Any
 
-from bench.core.errors import did_you_mean
-from bench.experiment.presets import DEFAULTS
-from bench.tasks import load_builtin_tasks
-from bench.training.checkpoint import DEFAULT_EVERY_S
+from bench.core.errors import UsageError, did_you_mean
 
 EPILOG = """examples:
   bench list models
@@ -51,9 +50,35 @@ class Parser(argparse.ArgumentParser):
 
 
 class CommandParser(Parser):
-    """A command's parser: it refuses the arguments it does not know itself, so the message names the command."""
+    """A command's parser. Its arguments are added by ``build`` when the command is used or its help is asked
+    for, so that ``bench --help`` imports none of what they need (torch, the registries). It refuses the
+    arguments it does not know itself, so the message names the command."""
+
+    def __init__(self, *args, build: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._build = build
+
+    def _complete(self) -> None:
+        """Add the command's arguments, once. A plugin task's option named like one of bench's flags is a usage
+        error (argparse refuses the second flag of a name)."""
+        build, self._build = self._build, None
+        if build is not None:
+            try:
+                build(self)
+            except argparse.ArgumentError as exc:
+                raise UsageError(f"a task option clashes with a flag of bench ({exc}); rename that option in the "
+                                 f"plugin that declares it") from None
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()
 
     def parse_known_args(self, args=None, namespace=None):
+        self._complete()
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
@@ -83,9 +108,10 @@ def common() -> argparse.ArgumentParser:
     return parser
 
 
-def members() -> argparse.ArgumentParser:
+def add_members(parser: argparse.ArgumentParser) -> None:
     """Models x seeds on one task (run, ntk, diagnose): the flags, the device and the task options."""
-    parser = argparse.ArgumentParser(add_help=False)
+    from bench.experiment.presets import DEFAULTS
+
     parser.add_argument("--model", action="append", metavar="NAME[:k=v,...]",
                         help=f"init scheme with optional parameters, repeatable (default: {' '.join(DEFAULTS['models'])})")
     parser.add_argument("--task", metavar="TASK:SIGNAL",
@@ -97,7 +123,6 @@ def members() -> argparse.ArgumentParser:
     add_device(parser)
     add_data_dir(parser)
     add_task_options(parser)
-    return parser
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -122,13 +147,6 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
                              "load (the count can change the numbers of some tasks; rows name it), or N")
 
 
-def cpu_threads(args: argparse.Namespace, device) -> str:
-    """Apply --threads on a CPU run; the words the run header adds (empty on a GPU)."""
-    from bench.perf.threads import set_threads
-
-    return f", {set_threads(args.threads)}" if device.type == "cpu" else ""
-
-
 def add_compile(parser: argparse.ArgumentParser) -> None:
     """--compile off|on of run and sweep (bench bench's --compile is a switch of its own)."""
     parser.add_argument("--compile", default="off", choices=["off", "on"], metavar="off|on",
@@ -148,6 +166,8 @@ def add_retrain_changed(parser: argparse.ArgumentParser) -> None:
 
 def add_checkpoint(parser: argparse.ArgumentParser) -> None:
     """--checkpoint-every SECONDS of run and sweep."""
+    from bench.training.checkpoint import DEFAULT_EVERY_S
+
     parser.add_argument("--checkpoint-every", type=non_negative_seconds, default=DEFAULT_EVERY_S, metavar="SECONDS",
                         help=f"save each ensemble's training state this often into OUT/_checkpoints, so that a rerun "
                              f"after a kill resumes it where it was, bit for bit (default {DEFAULT_EVERY_S:g}; 0: never)")
@@ -174,6 +194,8 @@ def non_negative_seconds(text: str) -> float | None:
 def add_task_options(parser: argparse.ArgumentParser) -> None:
     """One flag per option of the registered tasks (``max_samples`` -> ``--max-samples``), once for all
     the tasks that share it. Its value stays text until the task is known (see ``task_options``)."""
+    from bench.tasks import load_builtin_tasks
+
     options: dict[str, tuple[list[str], str]] = {}
     for entry in load_builtin_tasks():
         for param in entry.params.values():
@@ -191,19 +213,27 @@ def task_options(args: argparse.Namespace) -> dict[str, str]:
             if key.startswith("task_") and value is not None}
 
 
-@contextmanager
-def measuring_share() -> Iterator[None]:
-    """Around a run: print, when this process measured the ensemble sizes, the seconds it spent measuring and
-    their share of the run, and apart from them what the run reused of that time (the warm-up's first-use
-    costs; the sizes' timing aims at under a tenth of the job it sizes)."""
-    from bench.perf.sizing import measuring_seconds, reused_seconds
+def context_of(args: argparse.Namespace, executor=None, device: str | None = None):
+    """The ``Context`` of a run or sweep from its flags (those it has), on ``executor`` (None: here)."""
+    from bench.core.provenance import resolve_device
+    from bench.experiment.context import Context
+    from bench.signals.library import SignalLibrary
 
-    before, reused_before, started = measuring_seconds(), reused_seconds(), time.perf_counter()
-    yield
-    spent, total = measuring_seconds() - before, time.perf_counter() - started
-    reused = {what: seconds - reused_before.get(what, 0.0) for what, seconds in reused_seconds().items()}
-    reused = {what: seconds for what, seconds in reused.items() if seconds > 0}
-    if spent > 0 or reused:
+    given = vars(args)
+    return Context(device=resolve_device(device or given.get("device", "auto")), executor=executor,
+                   compile=given.get("compile") == "on", max_members=given.get("max_members"),
+                   checkpoint_every_s=given.get("checkpoint_every"), retrain_changed=given.get("retrain_changed", False),
+                   library=SignalLibrary(given.get("data_dir")), threads=given.get("threads", "auto"),
+                   progress=not given.get("no_progress", False), debug=given.get("debug", False))
+
+
+def say_measuring(outcome) -> None:
+    """After a run: when it measured the ensemble sizes, the seconds it spent measuring and their share of the
+    run, and apart from them what the run reused of that time (the warm-up's first-use costs; the sizes'
+    timing aims at under a tenth of the job it sizes)."""
+    reused = {what: seconds for what, seconds in outcome.reused_s.items() if seconds > 0}
+    if outcome.measuring_s > 0 or reused:
         parts = " and ".join(f"{seconds:.1f} s of {what}" for what, seconds in reused.items())
-        print(f"measuring took {spent:.1f} s of this run's {total:.1f} s ({spent / total:.0%})"
-              + (f"; besides, the run reused {parts}" if parts else ""), file=sys.stderr)
+        print(f"measuring took {outcome.measuring_s:.1f} s of this run's {outcome.seconds:.1f} s "
+              f"({outcome.measuring_s / outcome.seconds:.0%})" + (f"; besides, the run reused {parts}" if parts else ""),
+              file=sys.stderr)

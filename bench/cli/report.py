@@ -13,12 +13,14 @@ from bench.core.status import OK
 
 
 def add_report(sub) -> None:
-    report = sub.add_parser("report", parents=[common()],
-                            help="tables, significance and figures of a results directory",
-                            description="Write a report of any results directory (bench run or bench sweep, partial "
-                                        "or with failed cells) into --out: README.md, table_<metric>.md/.tex/.csv, "
-                                        "significance_<metric>.csv/.md against --baseline, PNG/PDF figures, "
-                                        "failed.md, environment.json.")
+    sub.add_parser("report", parents=[common()], help="tables, significance and figures of a results directory",
+                   description="Write a report of any results directory (bench run or bench sweep, partial or with "
+                               "failed cells) into --out: README.md, table_<metric>.md/.tex/.csv, "
+                               "significance_<metric>.csv/.md against --baseline, PNG/PDF figures, failed.md, "
+                               "environment.json.", build=_report_arguments)
+
+
+def _report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument("results", help="results directory")
     report.add_argument("--out", required=True, help="report directory, e.g. results/<name>")
     report.add_argument("--baseline", help="model spec the others are compared with (default siren; a partial sweep "
@@ -29,7 +31,7 @@ def add_report(sub) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report.readme import write_report
+    from bench import api
 
     command = f"bench report {args.results} --out {args.out}" + (
         f" --baseline {args.baseline}" if args.baseline else "") + (
@@ -43,46 +45,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         except UnicodeDecodeError as exc:
             raise UsageError(f"notes file {args.notes} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                              f"save it as UTF-8") from None
-    from bench.report.tuned import is_tuned, write_tuned_report
-
-    if is_tuned(Path(args.results)):  # a tuned sweep's folder: its tuned report, then the test split's own
-        from bench.signals.library import SignalLibrary
-
-        write_tuned_report(Path(args.results), Path(args.out), command, SignalLibrary(), notes)
-        args.results = str(Path(args.results) / "test")
-        readme = write_report(_results(args.results), Path(args.results), Path(args.out) / "test",
-                              args.baseline or "siren", command, notes, explicit_baseline=args.baseline is not None)
-        readme = Path(args.out) / "README.md"
-    else:
-        readme = write_report(_results(args.results), Path(args.results), Path(args.out), args.baseline or "siren",
-                              command, notes, explicit_baseline=args.baseline is not None)
+    readme = api.report(args.results, args.out, args.baseline, notes, command)
     print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
     return 0
 
 
 def add_table(sub) -> None:
-    table = sub.add_parser("table", parents=[common()], help="mean ± std over seeds by model and signal")
+    sub.add_parser("table", parents=[common()], help="mean ± std over seeds by model and signal",
+                   build=_table_arguments)
+
+
+def _table_arguments(table: argparse.ArgumentParser) -> None:
     table.add_argument("results", help="results directory written by bench run")
     table.add_argument("--metric", help="a declared metric: snr_db, psnr_db, fit_snr_db, fit_psnr_db, si_snr_db, lsd, "
                                           "ssim or a plugin's (default: every metric present)")
     add_format(table, ("markdown", "csv", "latex"))
     table.set_defaults(func=cmd_table)
-
-
-REPORTED_BY = ("model_spec", "signal", "status")  # the columns tables and reports group by
-
-
-def _results(path: str):
-    """The rows of results directory ``path``, which must have the columns reports group by."""
-    from bench.report.time_to_quality import with_time_to_quality
-    from bench.experiment.store import read_results
-
-    results = read_results(path)
-    lacking = [column for column in REPORTED_BY if column not in results]
-    if lacking:
-        raise BenchError(f"the rows in {path} have no {' or '.join(lacking)} column, so they were not written by "
-                         f"bench run or bench sweep; point at a results directory of theirs")
-    return with_time_to_quality(results)
 
 
 def _unread(results) -> str:
@@ -100,8 +78,10 @@ def _unread(results) -> str:
 def cmd_table(args: argparse.Namespace) -> int:
     from bench.report.tables import (cell_table, left_out_of_mean, metric_rows, metrics_in, pooled_differently,
                                      render_table, seeds_caption, table_rows)
+    from bench.api import results as results_of
     from bench.core.metrics import declared
-    results = _results(args.results)
+
+    results = results_of(args.results)
     present = metrics_in(results)
     metrics = [args.metric] if args.metric else [m for m in present if not metric_rows(results, m).empty] or present
     unread = _unread(results)

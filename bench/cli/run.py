@@ -8,20 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_progress, add_retrain_changed, add_threads,
-                               common, cpu_threads, measuring_share, members, positive, task_options)
+from bench.cli.options import (EPILOG, add_checkpoint, add_compile, add_members, add_progress, add_retrain_changed,
+                               add_threads, common, context_of, positive, say_measuring, task_options)
 from bench.core.errors import BenchError, UsageError
-from bench.core.metrics import METRICS, declared
-from bench.core.registry import OneOf
-from bench.signals.library import SignalLibrary
 from bench.core.status import FAILED, OK
-from bench.experiment.presets import DEFAULTS, preset_names, run_spec
-from bench.training.config import SETTINGS, TRAIN_PARAMS
 
 def setting(name: str):
     """An argparse type checking a training setting by its declared type and domain (``TRAIN_PARAMS``), as a
     spec's [train] values are checked: one value, or several separated by commas (a grid axis, as a list
     is in a spec), returned as a list."""
+    from bench.training.config import TRAIN_PARAMS
+
     param = TRAIN_PARAMS[name]
 
     def convert(text: str) -> list:
@@ -38,6 +35,9 @@ def setting(name: str):
 def add_training_settings(parser: argparse.ArgumentParser) -> None:
     """One flag per declared training setting (``bench.training.config``), each taking comma-separated values
     to sweep."""
+    from bench.core.registry import OneOf
+    from bench.training.config import SETTINGS, TRAIN_PARAMS
+
     group = parser.add_argument_group("training settings (a comma-separated list of values sweeps one)")
     for name, declaration in SETTINGS.items():
         param = TRAIN_PARAMS[name]
@@ -48,9 +48,14 @@ def add_training_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run(sub) -> None:
-    run = sub.add_parser("run", parents=[common(), members()],
-                         help="models x seeds on one task, as batched ensembles; record results",
-                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_parser("run", parents=[common()], help="models x seeds on one task, as batched ensembles; record results",
+                   epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, build=_run_arguments)
+
+
+def _run_arguments(run: argparse.ArgumentParser) -> None:
+    from bench.experiment.presets import DEFAULTS, preset_names
+
+    add_members(run)
     run.add_argument("--preset", choices=preset_names(),
                      help="take training settings, architecture and task options from specs/PRESET.toml "
                           "(e.g. a paper's protocol); flags you give override them")
@@ -73,44 +78,23 @@ def add_run(sub) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.core.provenance import resolve_device
-    from bench.experiment.run import load_tasks, plan_sweep, remove_stale_checkpoints, results_lock, run_plan
-    from bench.training.precision import check_available
+    from bench import api
+    from bench.experiment.presets import DEFAULTS, run_spec
+    from bench.training.config import SETTINGS
 
-    library = SignalLibrary(args.data_dir)
+    context = context_of(args)
     if args.width and args.params:
         raise UsageError("give --width or --params (a parameter budget), not both")
-    spec = run_spec(library, args.model, args.task, args.width, args.layers, args.seeds, params=args.params,
+    spec = run_spec(context.library, args.model, args.task, args.width, args.layers, args.seeds, params=args.params,
                     train={key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None},
                     preset=args.preset, task_options=task_options(args),
                     ntk=tuple(args.ntk.split(",")) if args.ntk else None, ntk_points=args.ntk_points)
-    device = resolve_device(args.device)
-    check_available({train.precision for train in spec.trains}, device)
-    threads = cpu_threads(args, device)
     out = Path(args.out or DEFAULTS["out"])
-    tasks = load_tasks(spec, library)  # bad files and options stop here, before the directory is touched
-    with results_lock(out):
-        plan = plan_sweep(spec, out, library, args.max_members, keep_spec=False,
-                          retrain_changed=args.retrain_changed)
-        remove_stale_checkpoints(out, plan.progress)
-        finished = len(plan.progress.cells) - len(plan.progress.left)
-        if not plan.jobs:
-            print(f"nothing to run: all {finished} members are already in {out} (same settings and seeds)",
-                  file=sys.stderr)
-            return 0
-        grid = spec.tasks[0]
-        left = len(plan.progress.left)
-        measured = plan.tune and device.type == "cpu" and args.compile == "off"
-        groups = (f"{_count(len(plan.jobs), 'network')} (as many members train at once as this CPU runs fastest, "
-                  f"measured: perhaps one after another)" if measured else _count(len(plan.jobs), "ensemble"))
-        print(f"{grid.task}:{grid.signals[0]}: {_count(left, 'member')} on {groups}"
-              + (f" ({finished} already in {out})" if finished else "")
-              + f", {spec.layers[0]} x {spec.widths[0] if spec.widths else f'(width of {spec.budgets[0]:,} params)'}"
-              + f", {'/'.join(str(s) for s in dict.fromkeys(t.steps for t in spec.trains))} steps on {device}{threads}",
-              file=sys.stderr)
-        with measuring_share():
-            rows = run_plan(plan, tasks, out, device, progress=not args.no_progress, debug=args.debug,
-                            compile=args.compile == "on", checkpoint_every_s=args.checkpoint_every)
+    outcome = api.run(spec, out, context)
+    say_measuring(outcome)
+    rows = outcome.rows
+    if not rows:
+        return 0
     varied = [key for key in SETTINGS if len({getattr(train, key) for train in spec.trains}) > 1]
     for row in rows:
         print(_member_line(row, varied))
@@ -124,14 +108,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' if n != 1 else ''}"
-
-
 def _member_line(row: dict[str, Any], varied: list[str] = ()) -> str:
     """One member's result: final and best of its task's main metric (``main_metric``), speed, status; with
     the ``varied`` training settings named (several values were asked for)."""
     head = f"{row['model_spec']:28s} seed={row['seed']:<3d}" + "".join(f" {key}={_value(row[key])}" for key in varied)
+    from bench.core.metrics import declared
+
     if row["status"] in FAILED:
         return f"{head} {row['status']}: {row['error']}"
     metric = declared(row["main_metric"])
@@ -150,6 +132,8 @@ def _value(value: Any) -> str:
 def _other_scores(row: dict[str, Any], main) -> str:
     """The task's other declared scores at the last step (the sdf task's Chamfer distance, IoU and normal
     consistency; an image's SSIM...), each to its declared digits: "  [iou=0.9862 ...]"; "" when none."""
+    from bench.core.metrics import METRICS
+
     shown = [f"{name}={row[name]:.{m.digits}f}" for name, m in METRICS.items()
              if name not in (main.name, main.fit) and not m.levels and not name.startswith("steps_to_")
              and isinstance(row.get(name), float) and math.isfinite(row[name])]

@@ -7,21 +7,21 @@ import sys
 
 from bench.cli.options import add_data_dir, add_device, add_format, add_task_options, common, positive, task_options
 from bench.core.errors import UsageError
-from bench.models import parse_model
-from bench.signals.library import SignalLibrary
-from bench.perf.measure import SPEED_CONFIGS
-from bench.experiment.spec import parse_seeds
-from bench.tasks import load_task, parse_task
-from bench.training import Problem, TrainConfig
 
 
 def add_bench(sub) -> None:
-    speed = sub.add_parser("bench", parents=[common()], help="training throughput of ensembles of 1, 4, 16 members",
-                           description="Time short trainings of one model on a problem (--config, or --task with "
-                                       "--width/--layers) for each ensemble size and precision: steps/s, "
-                                       "member-steps/s, samples/s, achieved GFLOP/s (matmul FLOPs counted from the "
-                                       "layer shapes), peak memory (CUDA: tensors; CPU: the process's resident "
-                                       "peak) and the final metric. benchmarks/ compares this with a plain loop.")
+    sub.add_parser("bench", parents=[common()], help="training throughput of ensembles of 1, 4, 16 members",
+                   description="Time short trainings of one model on a problem (--config, or --task with "
+                               "--width/--layers) for each ensemble size and precision: steps/s, member-steps/s, "
+                               "samples/s, achieved GFLOP/s (matmul FLOPs counted from the layer shapes), peak memory "
+                               "(CUDA: tensors; CPU: the process's resident peak) and the final metric. benchmarks/ "
+                               "compares this with a plain loop.", build=_bench_arguments)
+
+
+def _bench_arguments(speed: argparse.ArgumentParser) -> None:
+    from bench.perf.measure import SPEED_CONFIGS
+    from bench.training import TrainConfig
+
     speed.add_argument("--config", choices=sorted(SPEED_CONFIGS),
                        help="audio: arch, 150,000 samples, 4 x 222; image: camera 256^2, 3 x 256; *-cpu: 16,384 "
                             "(4k: 4,096) samples, 4 x 64 and 64^2, 3 x 64 (default: audio on CUDA, audio-cpu "
@@ -46,15 +46,16 @@ def add_bench(sub) -> None:
 
 
 def add_cache(sub) -> None:
-    cache = sub.add_parser("cache", parents=[common()],
-                           help="where measurements, compiled steps and learned inits are cached; --clear",
-                           description="Show the caches later runs reuse: the measured ensemble sizes and compile "
-                                       "timings ($BENCH_MEMBERS_CACHE), torch.compile's artifacts "
-                                       "($TORCHINDUCTOR_CACHE_DIR) and the learned inits of meta_learned and "
-                                       "strainer ($BENCH_LEARNED_CACHE), by default under the project's cache "
-                                       "folder. --clear removes what bench wrote there (the next run measures, "
-                                       "compiles and learns anew) and leaves any other file, saying so; a "
-                                       "$TORCHINDUCTOR_CACHE_DIR of your own is left whole.")
+    sub.add_parser("cache", parents=[common()], help="where measurements, compiled steps and learned inits are cached; --clear",
+                   description="Show the caches later runs reuse: the measured ensemble sizes and compile timings "
+                               "($BENCH_MEMBERS_CACHE), torch.compile's artifacts ($TORCHINDUCTOR_CACHE_DIR) and the "
+                               "learned inits of meta_learned and strainer ($BENCH_LEARNED_CACHE), by default under "
+                               "the project's cache folder. --clear removes what bench wrote there (the next run "
+                               "measures, compiles and learns anew) and leaves any other file, saying so; a "
+                               "$TORCHINDUCTOR_CACHE_DIR of your own is left whole.", build=_cache_arguments)
+
+
+def _cache_arguments(cache: argparse.ArgumentParser) -> None:
     cache.add_argument("--clear", action="store_true", help="remove what bench wrote into the three caches")
     cache.set_defaults(func=cmd_cache)
 
@@ -91,9 +92,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from bench import learned  # noqa: F401  (a learned scheme is timed as the network it builds)
     from bench.core.provenance import provenance, resolve_device
-    from bench.perf.measure import measure
+    from bench.experiment.spec import parse_seeds
+    from bench.models import parse_model
+    from bench.perf.measure import SPEED_CONFIGS, measure
     from bench.perf.roofline import measure_rates
+    from bench.signals.library import SignalLibrary
+    from bench.tasks import load_task, parse_task
+    from bench.training import Problem, TrainConfig
 
     device = resolve_device(args.device)
     config = SPEED_CONFIGS[args.config or ("audio" if device.type == "cuda" else "audio-cpu")]

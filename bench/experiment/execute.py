@@ -22,7 +22,7 @@ from bench.models import Architecture, build_ensemble
 from bench.analysis.ntk import NtkOptions, ntk_summaries
 from bench.core.provenance import provenance
 from bench.core.status import ERROR, OOM
-from bench.perf.sizing import cache_key, members_per_ensemble
+from bench.perf.sizing import Sizer, cache_key
 from bench.experiment.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task, load_builtin_tasks
 from bench.training import MemberOutcome, Problem, train
@@ -176,22 +176,25 @@ class JobRunner:
     It is shipped as is to remote workers (the tasks' tensors travel with it, so workers need no data).
 
     compile: run the training step through torch.compile (its numbers differ from eager ones, see ``numerics``);
-    tune: split each job into ensembles of the size measured fastest on a CPU (``bench.perf.sizing``),
-    where eager steps give every member the same numbers at any size; on CUDA or compiled, where the batch
+    sizer: splits each job into ensembles of the size measured fastest on a CPU (``bench.perf.sizing``; None:
+    no splitting), where eager steps give every member the same numbers at any size; on CUDA or compiled, where the batch
     count changes them, every ensemble instead trains ``batch`` members (padded, see ``train_cells``);
     columns: extra columns of every row (e.g. the sweep's name); checkpoint_dir: where each ensemble saves its
     state every ``checkpoint_every_s`` seconds and resumes from after a kill (None: no checkpoints; local
-    runs only, since a remote worker's disk is not the driver's).
+    runs only, since a remote worker's disk is not the driver's); progress: progress bars; debug: an
+    ensemble's exception raised with its traceback rather than stored as failed rows.
     """
 
     tasks: dict[tuple, Task]
     ntk: NtkOptions | None = None
     compile: bool = False
-    tune: bool = False
+    sizer: Sizer | None = None
     batch: int = DEFAULT_MAX_MEMBERS
     columns: dict[str, Any] = field(default_factory=dict)
     checkpoint_dir: Path | None = None
     checkpoint_every_s: float = DEFAULT_EVERY_S
+    progress: bool = True
+    debug: bool = False
 
     def on(self, device: torch.device) -> JobRunner:
         """This runner with every task moved to ``device`` once (rather than once per job)."""
@@ -206,10 +209,10 @@ class JobRunner:
         ``member_steps``: of this job and the later ones of its shape (``shape``) that this process will
         train (default: this job's), against which measuring the ensemble sizes is budgeted."""
         job = self._sized(job, task)
-        if not self.tune or self._fixed_batch(task):
+        if self.sizer is None or self._fixed_batch(task):
             return [job]
         problem, cap, own = self._sizing(job, task)
-        size = members_per_ensemble(problem, cap, member_steps=member_steps or own)
+        size = self.sizer.members(problem, cap, member_steps=member_steps or own)
         return split(job, size)
 
     def shape(self, job: Job, task: Task) -> tuple[str, int]:
@@ -225,13 +228,13 @@ class JobRunner:
         cap = min(DEFAULT_MAX_MEMBERS, 1 << (len(job) - 1).bit_length())
         return problem_of(job, task), cap, sum(cell.train.steps for cell in job.cells)
 
-    def run(self, job: Job, task: Task, progress: bool = True, debug: bool = False) -> list[dict[str, Any]]:
+    def run(self, job: Job, task: Task) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
         job = self._sized(job, task)
         tasks = load_builtin_tasks()
         checkpoint = self.checkpoint([cell.key for cell in job.cells],
                                      [code_of(cell.model.entry.code, tasks.get(cell.task).code) for cell in job.cells])
-        rows = run_job(task, job.cells, task.coords.device, progress, debug, self.ntk, self.compile, checkpoint,
+        rows = run_job(task, job.cells, task.coords.device, self.progress, self.debug, self.ntk, self.compile, checkpoint,
                        batch=self._batch(job, task))
         return [row.add(self.columns) for row in rows]  # the caller removes the checkpoint once they are stored
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -36,28 +37,29 @@ class LocalExecutor:
     def describe(self) -> str:
         return f"local ({self.device})"
 
-    def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
-            debug: bool = False) -> None:
+    def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None]) -> None:
         runner = runner.on(self.device)
         tasks = [runner.task(job, self.device) for job in jobs]
-        shapes = [runner.shape(job, task) for job, task in zip(jobs, tasks)] if runner.tune else []
-        with CellProgress(sum(map(len, jobs)), bar=progress) as cells:
+        shapes = [runner.shape(job, task) for job, task in zip(jobs, tasks)] if runner.sizer else []
+        with CellProgress(sum(map(len, jobs)), bar=runner.progress) as cells:
             for j, (job, task) in enumerate(zip(jobs, tasks)):
                 # measuring the ensemble sizes is budgeted against every job of this shape still to run
                 ahead = sum(steps for key, steps in shapes[j:] if key == shapes[j][0]) if shapes else None
                 parts = runner.parts(job, task, ahead)
                 for part in parts:
-                    rows = runner.run(part, task, progress, debug)
+                    rows = runner.run(part, task)
                     write(rows)
                     cells.update(rows)
 
 
-def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool, debug: bool) -> Rows:
-    """A Ray task: the job's ensembles on this worker's GPU (Ray sets CUDA_VISIBLE_DEVICES) or CPU."""
+def _train_on_worker(runner: JobRunner, job: Job, use_gpu: bool) -> Rows:
+    """A Ray task: the job's ensembles on this worker's GPU (Ray sets CUDA_VISIBLE_DEVICES) or CPU, without
+    progress bars (the driver shows the sweep's)."""
     device = torch.device("cuda" if use_gpu else "cpu")
+    runner = replace(runner, progress=False)
     task = runner.task(job, device)
     parts = runner.parts(job, task)
-    return [row for part in parts for row in runner.run(part, task, False, debug)]
+    return [row for part in parts for row in runner.run(part, task)]
 
 
 class RayExecutor:
@@ -73,9 +75,9 @@ class RayExecutor:
     def describe(self) -> str:
         return f"ray ({self.address or 'local instance'}); workers' devices are in the result rows"
 
-    def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None], progress: bool = True,
-            debug: bool = False) -> None:
+    def run(self, jobs: Sequence[Job], runner: JobRunner, write: Callable[[Rows], None]) -> None:
         ray = import_ray()
+        debug = runner.debug
         started_here = not ray.is_initialized()
         if started_here:
             _check_reachable(self.address)
@@ -96,8 +98,8 @@ class RayExecutor:
             remote = ray.remote(_train_on_worker).options(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES,
                                                           retry_exceptions=False)
             shared = ray.put(runner)
-            pending = {remote.remote(shared, job, gpus > 0, debug): job for job in jobs}
-            with CellProgress(sum(map(len, jobs)), bar=progress) as cells:
+            pending = {remote.remote(shared, job, gpus > 0): job for job in jobs}
+            with CellProgress(sum(map(len, jobs)), bar=runner.progress) as cells:
                 while pending:
                     (done,), _ = ray.wait(list(pending), num_returns=1)
                     job = pending.pop(done)

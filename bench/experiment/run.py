@@ -7,6 +7,7 @@ import itertools
 import json
 import platform
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ from bench.core.provenance import provenance
 from bench.signals.library import SignalLibrary
 from bench.core.status import FINISHED
 from bench.core.files import write_atomically
+from bench.perf.sizing import Sizer
 from bench.experiment.store import RESULTS_FILE, finished_cells, has_results, read_results, write_rows
 from bench.experiment.execute import JobRunner, code_of
-from bench.experiment.executors import LocalExecutor, RayExecutor
+from bench.experiment.context import Context
 from bench.experiment.plan import DEFAULT_MAX_MEMBERS, Cell, Job, expand, pack
 from bench.experiment.spec import Spec, parse_spec
 from bench.experiment.tuning import CHOSEN_FILE, SPEC_COPY, TEST_DIR, TUNING_DIR
@@ -42,7 +44,7 @@ CHECKPOINT_DIR = "_checkpoints"  # mid-run states of the ensembles in flight (.g
 
 
 @dataclass(frozen=True)
-class Progress:
+class SweepState:
     """Where a sweep stands: every cell of its plan, the status stored for each finished one, and the
     finished cells whose stored code differs from the code now (key -> the scheme or task whose code changed)."""
 
@@ -55,10 +57,10 @@ class Progress:
         """Cells without a result: never run, or failed (error/oom) and so run again."""
         return [cell for cell in self.cells if self.status.get(cell.key) not in FINISHED]
 
-    def retraining_changed(self) -> Progress:
-        """This progress with the cells of changed code counted as not run: they train again, and their new
+    def retraining_changed(self) -> SweepState:
+        """This state with the cells of changed code counted as not run: they train again, and their new
         rows replace the old ones."""
-        return Progress(self.cells, {k: s for k, s in self.status.items() if k not in self.changed})
+        return SweepState(self.cells, {k: s for k, s in self.status.items() if k not in self.changed})
 
     def refuse_changed(self, out_dir: Path) -> None:
         """A usage error naming the schemes and tasks whose code changed since their rows were stored, if any."""
@@ -69,8 +71,8 @@ class Progress:
                              f"a new --out, or pass --retrain-changed to train those cells again")
 
 
-def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None,
-                library: SignalLibrary | None = None) -> Progress:
+def sweep_state(spec: Spec, out_dir: Path, cells: list[Cell] | None = None,
+                library: SignalLibrary | None = None) -> SweepState:
     """The spec's cells (or ``cells``, e.g. a tuned test split), the status stored for each, and which
     finished ones were made by other code than their scheme's and task's now, or learned from another content
     of their family than now (rows that recorded it; its train sources read from ``library``)."""
@@ -89,7 +91,7 @@ def progress_of(spec: Spec, out_dir: Path, cells: list[Cell] | None = None,
             changed[key] = f"task {cell.task}"
         elif isinstance(family, str) and family != _family_now(cell, families, library):
             changed[key] = f"{cell.model.entry.name} (its family's train split)"
-    return Progress(cells, dict(zip(stored["cell_key"], stored["status"])), changed)
+    return SweepState(cells, dict(zip(stored["cell_key"], stored["status"])), changed)
 
 
 def _family_now(cell: Cell, known: dict[str, str | None], library: SignalLibrary | None) -> str | None:
@@ -100,14 +102,14 @@ def _family_now(cell: Cell, known: dict[str, str | None], library: SignalLibrary
     return known[cell.model.label]
 
 
-def remove_stale_checkpoints(out_dir: Path, progress: Progress) -> None:
+def remove_stale_checkpoints(out_dir: Path, state: SweepState) -> None:
     """Delete the checkpoints in ``out_dir`` that no ensemble will resume from: those whose cells are all
     stored and none left to train (an ensemble of another make-up trained them), and, once no cell is left,
     every one. Hold ``results_lock(out_dir)``."""
     folder = out_dir / CHECKPOINT_DIR
     if not folder.is_dir():
         return
-    left = {cell.key for cell in progress.left}
+    left = {cell.key for cell in state.left}
     stored = set(finished_cells(out_dir)["cell_key"]) - left
     for path in folder.glob("*.pt"):
         cells = saved_cells(path) if left else set()
@@ -123,29 +125,30 @@ def stored_spec(out_dir: Path, library: SignalLibrary) -> Spec | None:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a sweep will do: its progress so far and the jobs (ensembles) for the cells left. With
-    ``tune`` (no fixed max_members) each job is split further, on the device, into the ensemble size
+    """What a sweep will do: where it stands and the jobs (ensembles) for the cells left. With
+    ``measure_sizes`` (no fixed max_members) each job is split further, on a CPU, into the ensemble size
     that runs fastest there (``bench.perf.sizing``)."""
 
     spec: Spec
-    progress: Progress
+    state: SweepState
     jobs: list[Job]
-    tune: bool = False
+    measure_sizes: bool = False
     keep_spec: bool = True  # a sweep: run_plan stores the spec beside the results
     batch: int = DEFAULT_MAX_MEMBERS  # the most members of an ensemble: on CUDA, every ensemble's batch count
 
 
-def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: int | None = None,
-               keep_spec: bool = True, cells: list[Cell] | None = None, retrain_changed: bool = False) -> Plan:
+def plan_sweep(spec: Spec, out_dir: Path, context: Context, keep_spec: bool = True,
+               cells: list[Cell] | None = None) -> Plan:
     """Plan the cells of ``spec`` not yet stored under ``out_dir``, writing nothing. With ``keep_spec`` (a
     sweep) the directory must hold this spec's sweep or nothing; without (``bench run``) it must not hold
-    a sweep. ``max_members`` (else the spec's) fixes the ensemble size; when neither is set it is measured
-    per device. ``cells``: these instead of the spec's (runs only, ``keep_spec`` False). Stored results
-    made by other code of their scheme or task than now are a usage error, or, with ``retrain_changed``,
-    trained again."""
+    a sweep. The context's ``max_members`` (else the spec's) fixes the ensemble size; when neither is set it
+    is measured on a CPU. ``cells``: these instead of the spec's (runs only, ``keep_spec`` False). Stored
+    results made by other code of their scheme or task than now are a usage error, or, with the context's
+    ``retrain_changed``, trained again."""
+    library, max_members = context.library, context.max_members
     _check_directory(out_dir, spec, library, keep_spec)
-    state = progress_of(spec, out_dir, cells, library)
-    if retrain_changed:
+    state = sweep_state(spec, out_dir, cells, library)
+    if context.retrain_changed:
         state = state.retraining_changed()
     state.refuse_changed(out_dir)
     _read_code(state.left)
@@ -153,7 +156,7 @@ def plan_sweep(spec: Spec, out_dir: Path, library: SignalLibrary, max_members: i
         _check_stored_ntk(spec, state, out_dir)
     cap = max_members or spec.max_members
     batch = cap or DEFAULT_MAX_MEMBERS
-    return Plan(spec, state, pack(state.left, batch), tune=cap is None, keep_spec=keep_spec, batch=batch)
+    return Plan(spec, state, pack(state.left, batch), measure_sizes=cap is None, keep_spec=keep_spec, batch=batch)
 
 
 def _read_code(cells: list[Cell]) -> None:
@@ -167,7 +170,7 @@ def _read_code(cells: list[Cell]) -> None:
         entry.code
 
 
-def _check_stored_ntk(spec: Spec, state: Progress, out_dir: Path) -> None:
+def _check_stored_ntk(spec: Spec, state: SweepState, out_dir: Path) -> None:
     """Refuse NTK stages asked of members already stored without them: the summaries are computed while a
     member trains, so skipping the member as finished would quietly leave the columns out."""
     finished = {cell.key for cell in state.cells} - {cell.key for cell in state.left}
@@ -228,29 +231,45 @@ def _architectures(spec: Spec, signals: set) -> list[tuple[ModelChoice, Architec
     return found
 
 
-def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.device, *,
-             progress: bool = True, debug: bool = False, compile: bool = False,
-             executor: LocalExecutor | RayExecutor | None = None,
-             checkpoint_every_s: float | None = DEFAULT_EVERY_S) -> list[dict[str, Any]]:
+@dataclass
+class Outcome:
+    """What a run or sweep did: the rows it wrote, its wall seconds, and the seconds its ``Sizer`` spent
+    measuring ensemble sizes (``measuring_s``; ``reused_s``: what the run reused of that, by what it did)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    measuring_s: float = 0.0
+    reused_s: dict[str, float] = field(default_factory=dict)
+
+    def __add__(self, other: Outcome) -> Outcome:
+        reused = {what: self.reused_s.get(what, 0.0) + other.reused_s.get(what, 0.0)
+                  for what in {**self.reused_s, **other.reused_s}}
+        return Outcome(self.rows + other.rows, self.seconds + other.seconds, self.measuring_s + other.measuring_s,
+                       reused)
+
+
+def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Context) -> Outcome:
     """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
-    ``tasks`` (``load_tasks``) with ``executor`` (default: locally on ``device``; ``compile``: through
-    torch.compile, see ``bench.experiment.execute.numerics``), storing each ensemble's rows as they arrive; returns
-    the rows written. Hold
-    ``results_lock(out_dir)`` around planning and running. Run locally, each ensemble saves its state every
-    ``checkpoint_every_s`` seconds (None: never) into ``out_dir/_checkpoints`` (not results, not committed)
-    and a rerun after a kill resumes it from there."""
+    ``tasks`` (``load_tasks``) with the context's executor (default: here, on its device; ``compile``:
+    through torch.compile, see ``bench.experiment.execute.numerics``), storing each ensemble's rows as they
+    arrive. Hold ``results_lock(out_dir)`` around planning and running. Run here, each ensemble saves its
+    state every ``checkpoint_every_s`` seconds (None: never) into ``out_dir/_checkpoints`` (not results, not
+    committed) and a rerun after a kill resumes it from there."""
     if not plan.jobs:
-        return []
+        return Outcome()
+    started = time.perf_counter()
     spec_file = out_dir / SPEC_FILE
     if plan.keep_spec and (not spec_file.is_file() or spec_file.read_text() != plan.spec.text):
         write_atomically(spec_file, plan.spec.text)  # a new sweep, or one grown by cells (_check_directory)
-    executor = executor or LocalExecutor(device)
-    _record_environment(out_dir, device, executor.describe())
+    executor = context.where()
+    _record_environment(out_dir, context.device, executor.describe())
     needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
-    local = isinstance(executor, LocalExecutor) and checkpoint_every_s is not None
-    runner = JobRunner(needed, plan.spec.ntk, compile, plan.tune, plan.batch, {"sweep": plan.spec.name},
+    local = context.runs_here and context.checkpoint_every_s is not None
+    sizer = Sizer() if plan.measure_sizes else None
+    runner = JobRunner(needed, plan.spec.ntk, context.compile, sizer, plan.batch, {"sweep": plan.spec.name},
                        checkpoint_dir=out_dir / CHECKPOINT_DIR if local else None,
-                       checkpoint_every_s=checkpoint_every_s if local else DEFAULT_EVERY_S)
+                       checkpoint_every_s=context.checkpoint_every_s if local else DEFAULT_EVERY_S,
+                       progress=context.progress, debug=context.debug)
     written: list[dict[str, Any]] = []
 
     def write(rows: list[dict[str, Any]]) -> None:
@@ -261,8 +280,9 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, device: torch.
         if checkpoint is not None:  # stored: the ensemble's checkpoint has served
             checkpoint.remove()
 
-    executor.run(plan.jobs, runner, write, progress, debug)
-    return written
+    executor.run(plan.jobs, runner, write)
+    return Outcome(written, time.perf_counter() - started, sizer.measuring_s if sizer else 0.0,
+                   dict(sizer.reused_s) if sizer else {})
 
 
 @contextmanager

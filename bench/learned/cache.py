@@ -1,7 +1,7 @@
 """Where learned inits keep what they learned (bench.learned.meta_learned, bench.learned.strainer): one file per
 learning, named by the sha256 of everything the learned weights depend on, so that a later member, run or
 process with the same key reads it back instead of learning again, and a change of any input learns anew.
-While it learns, its progress is saved beside it now and then (``Progress``), so that a learning killed
+While it learns, its progress is saved beside it now and then (``LearningProgress``), so that a learning killed
 midway resumes where it was saved and ends with the weights it would have had uninterrupted."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def learning_key(scheme: str, version: int, settings: dict, family: Family, libr
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class Progress:
+class LearningProgress:
     """A learning's progress on disk (``<scheme>-<key>.partial.pt``, written atomically): the tensors it
     trains, its optimizer's state, the generator that draws its pieces and the step it reached. ``restore``
     puts a saved state back (none when starting afresh); ``save`` writes the current one when at least
@@ -138,7 +138,7 @@ class Progress:
         self._last = time.perf_counter()
 
 
-def load_or_learn(scheme: str, key: str, rates: dict[str, float], learn: Callable[[Progress], dict]) -> dict:
+def load_or_learn(scheme: str, key: str, rates: dict[str, float], learn: Callable[[LearningProgress], dict]) -> dict:
     """The learned state of ``key``: read from its file, or ``learn(progress)``-ed (resuming from the progress a
     killed learning saved; ``resumed_from`` records its step, 0 for none) and written there atomically, its
     progress file then removed. A learning that diverged (non-finite weights) is an error naming the scheme's
@@ -147,7 +147,7 @@ def load_or_learn(scheme: str, key: str, rates: dict[str, float], learn: Callabl
     cached = _read_learned(path)
     if cached is not None:
         return cached
-    progress = Progress(path.with_suffix(".partial.pt"))
+    progress = LearningProgress(path.with_suffix(".partial.pt"))
     learned = learn(progress) | {"resumed_from": progress.saved["step"] if progress.saved else 0}
     if not all(torch.isfinite(t).all() for t in learned["weights"] + learned["biases"]):
         given = ", ".join(f"{name} = {value:g}" for name, value in rates.items())

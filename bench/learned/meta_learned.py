@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from bench.learned.families import family_to_learn_from, train_pieces
-from bench.learned.cache import Progress, learning_key, load_or_learn
+from bench.learned.cache import LearningProgress, learning_key, load_or_learn
 from bench.models import Member, register_model
 from bench.models.ensemble import Ensemble
 from bench.models.siren import siren
@@ -69,7 +69,7 @@ def meta_learned(m: Member, family: str = "audio-windows", method: Annotated[str
 
 
 def _reptile(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict, seed: int,
-             progress: Progress) -> dict:
+             progress: LearningProgress) -> dict:
     """Reptile from the member's current weights (or the progress saved) over the pieces ``targets``
     [P, N, d_out] at ``coords`` [N, d_in]: {"weights", "biases" (the learned ones, in Member's shapes),
     "seconds", "member_steps"}."""
@@ -98,7 +98,7 @@ def _reptile(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: d
 
 
 def _maml(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict, seed: int,
-          progress: Progress) -> dict:
+          progress: LearningProgress) -> dict:
     """Second-order MAML from the member's current weights (or the progress saved), for a SIREN (sine layers
     with the member's frequencies, then a linear output): each outer step the mean over ``batch`` pieces of a
     piece's MSE after ``inner_steps`` gradient steps of ``inner_lr``, its gradient by torch.func (vmap over

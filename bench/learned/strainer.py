@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from bench.core.errors import UsageError
 from bench.learned.families import family_to_learn_from, train_pieces
-from bench.learned.cache import Progress, learning_key, load_or_learn
+from bench.learned.cache import LearningProgress, learning_key, load_or_learn
 from bench.models import Member, register_model
 from bench.models.siren import siren
 from bench.core.registry import PositiveFloat, PositiveInt
@@ -54,7 +54,7 @@ def strainer(m: Member, family: str = "audio-windows", shared: int | None = None
 
 
 def _shared_encoder(m: Member, coords: torch.Tensor, targets: torch.Tensor, shared: int, steps: int, lr: float,
-                    w0: float, seed: int, progress: Progress) -> dict:
+                    w0: float, seed: int, progress: LearningProgress) -> dict:
     """Train the encoder (the member's first ``shared`` layers) with one decoder per piece of ``targets``
     [P, N, d_out] at ``coords`` [N, d_in] (each decoder SIREN's init, drawn from ``seed``), from the start or the
     progress saved: {"weights", "biases" (the encoder's), "seconds", "member_steps"}."""

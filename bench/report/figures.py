@@ -12,6 +12,7 @@ from bench.core.columns import CURVE_STEPS, curve_column, param_column, param_na
 from bench.core.plotting import pyplot, save_png_and_pdf
 from bench.core.metrics import declared
 from bench.report.tables import natural, with_setting
+from bench.report.sections import Report, metric_section, pictures, report_section
 
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",
               "n_params": "trainable parameters"}
@@ -181,3 +182,20 @@ def ntk_figures(ok: pd.DataFrame, out: Path) -> list[str]:
             fig.tight_layout()
             made += save_png_and_pdf(fig, out, f"ntk_{stage}_energy_fraction")
     return [name for name in made if name.endswith(".png")]
+
+
+@metric_section(order=40)
+def metric_figures(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
+    return [line for png in figures(rows, metric, report.out) for line in (f"![{png}]({png})", "")]
+
+
+@report_section(order=40)
+def ntk_energy(report: Report) -> list[str]:
+    pngs = ntk_figures(report.ok, report.out)
+    return ["## NTK spectral energy", "", *pictures(pngs)] if pngs else []
+
+
+@report_section(order=50)
+def throughput(report: Report) -> list[str]:
+    return [line for png in throughput_figure(report.results, report.out)
+            for line in ("## Throughput", "", f"![{png}]({png})", "")]

@@ -9,6 +9,7 @@ import pandas as pd
 from bench.core.plotting import pyplot, save_png_and_pdf
 from bench.core.metrics import declared
 from bench.report.tables import markdown, natural, spread, with_setting
+from bench.report.sections import Report, metric_section
 
 def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
@@ -59,3 +60,10 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
             + "and the gap between fit and held-out. A gap near zero is a model that generalizes between the "
             "samples; a large gap one that memorizes the samples it saw.", "",
             *(f"![{png}]({png})\n" for png in pngs)]
+
+
+@metric_section(order=50)
+def held_out(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
+    """Held-out tasks' rows (those with the metric's fit score): the fit beside the held-out score."""
+    fit = declared(metric).fit
+    return held_out_section(rows, metric, report.out) if fit in rows and rows[fit].notna().any() else []

@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.core.columns import param_column
 from bench.report.tables import markdown
+from bench.report.sections import Report, report_section
 
 KEY, SECONDS, MEMBER_STEPS = (param_column(name) for name in ("learned_key", "learn_seconds", "learn_member_steps"))
 
@@ -45,3 +46,8 @@ def learning_cost_section(rows: pd.DataFrame, out: Path) -> list[str]:
             "seed), and what one fit from it costs at its largest step budget (its ensemble's wall seconds over "
             "its members): medians, on the device each ran on.", "",
             (out / "learning_cost.md").read_text(), ""]
+
+
+@report_section(order=30)
+def learning_cost(report: Report) -> list[str]:
+    return learning_cost_section(report.ok, report.out)

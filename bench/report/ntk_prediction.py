@@ -11,7 +11,9 @@ import pandas as pd
 import scipy.stats
 
 from bench.core.plotting import pyplot, save_png_and_pdf
-from bench.core.metrics import declared
+from bench.core.columns import curve_column
+from bench.core.metrics import METRICS, declared
+from bench.report.sections import Report, metric_section
 from bench.report.tables import markdown, natural, with_setting
 
 NTK_PREDICTORS = {"ntk_init_frac_above_centroid": "NTK energy above the target centroid at init",
@@ -97,3 +99,11 @@ def ntk_prediction_section(ok: pd.DataFrame, metric: str, out: Path) -> list[str
     for predictor in table["summary"].unique():
         lines += [f"![{png}]({png})\n" for png in ntk_prediction_figure(ok, metric, predictor, out)]
     return lines
+
+
+@metric_section(order=60)
+def prediction_of_the_score(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
+    """For a score tracked in training (a task's main one, not the fit score of a held-out task)."""
+    fits = {m.fit for m in METRICS.values() if m.fit}
+    return ntk_prediction_section(rows, metric, report.out) if metric not in fits and curve_column(metric) in rows \
+        else []

@@ -10,6 +10,8 @@ import pandas as pd
 
 from bench.core.plotting import pyplot, save_png_and_pdf
 from bench.report.tables import natural
+from bench.core.metrics import declared
+from bench.report.sections import Report, pictures, report_section
 
 BAND_PREFIX = "synthetic:band("
 
@@ -60,3 +62,18 @@ def spectral_map_figures(ok: pd.DataFrame, column: str, label: str, out: Path) -
     grid.figure.suptitle(f"{label} against the target's centroid (band: 95% CI over seeds)", y=1.03)
     made += save_png_and_pdf(grid.figure, out, f"map_{column}_lines")
     return [name for name in made if name.endswith(".png")]
+
+
+@report_section(order=10)
+def spectral_map(report: Report) -> list[str]:
+    """Maps of the task's main metric and of the NTK's energy above the centroid at init, where recorded."""
+    ok = report.ok
+    # rows written before the column existed hold NaN there: the first row that names its metric decides
+    named = ok["main_metric"].dropna() if "main_metric" in ok else pd.Series(dtype=object)
+    main = named.iloc[0] if len(named) else None
+    maps = [(column, label) for column, label in (
+        (main, declared(main).label if main else ""),
+        ("ntk_init_frac_above_centroid", "share of NTK energy above the centroid at init")) if column]
+    pngs = [png for column, label in maps for png in spectral_map_figures(ok, column, label, report.out)]
+    return ["## Spectral map", "", "Band-noise targets (`synthetic:band`) by spectral centroid and length.", "",
+            *pictures(pngs)] if pngs else []

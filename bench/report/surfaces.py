@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.core.plotting import pyplot, save_png_and_pdf
 from bench.report.tables import natural
+from bench.report.sections import Report, pictures, report_section
 from bench.tasks.sdf import FIELD_COLUMN
 
 
@@ -46,3 +47,10 @@ def surface_figures(ok: pd.DataFrame, out: Path) -> list[str]:
         name = f"surface_{''.join(c if c.isalnum() else '_' for c in str(signal))}"
         made.append(save_png_and_pdf(fig, out, name)[0])
     return made
+
+
+@report_section(order=20)
+def fitted_surfaces(report: Report) -> list[str]:
+    pngs = surface_figures(report.ok, report.out)
+    return ["## Fitted surfaces", "", "The zero level set of each init's fitted signed distance (its lowest seed), "
+            "extracted by marching cubes from the coarse field the row keeps.", "", *pictures(pngs)] if pngs else []

@@ -83,7 +83,7 @@ def without_default_mask(options: dict) -> dict:
             and not (key == "mask_seed" and value == 0 and type(value) is int and options.get("stride") is None)}
 
 
-def choose(n: int, keep: float | None, stride: int | None, seed: int | None, count: int | None = None,
+def kept_samples(n: int, keep: float | None, stride: int | None, seed: int | None, count: int | None = None,
            length: int | None = None, grid: tuple[int, int] | None = None) -> tuple[np.ndarray, dict]:
     """The kept indices of one of the three masks, by the options given (one kind at a time: ``keep``, the
     default, a random subset; ``stride``; ``count`` gaps of ``length`` samples), and the result columns that

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from bench.core.errors import BenchError
-from bench.signals.masks import choose, without_default_mask
+from bench.signals.masks import kept_samples, without_default_mask
 from bench.core.metrics import mean_square, snr_db
 from bench.core.registry import NonNegativeInt, PositiveInt, Seed32
 from bench.signals.library import SignalLibrary
@@ -45,7 +45,7 @@ def inpaint_audio(library: SignalLibrary, ref: str, max_samples: PositiveInt | N
                   channel: NonNegativeInt | None = None, offset: NonNegativeInt | None = None) -> Task:
     """Fit a clip on some of its samples, SNR on the others (audio's loading, then the mask)."""
     whole = clip_task("inpaint-audio", ref, *load_clip(library, ref, max_samples, channel, offset))
-    kept, settings = choose(whole.size, keep, stride, mask_seed, gaps, gap_length)
+    kept, settings = kept_samples(whole.size, keep, stride, mask_seed, gaps, gap_length)
     task = held_out_task(whole, kept, snr_against, settings)
     held_power, fit_power = float(mean_square(whole.target[task.held_out.index])), float(mean_square(task.target))
     if held_power == 0 or fit_power == 0:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator, griddata
 
-from bench.signals.masks import choose, without_default_mask
+from bench.signals.masks import kept_samples, without_default_mask
 from bench.core.registry import NonNegativeInt, PositiveInt, Seed32
 from bench.signals.library import SignalLibrary
 from bench.tasks import Task, held_out_task, register_task
@@ -26,7 +26,7 @@ def inpaint_image(library: SignalLibrary, ref: str, side: PositiveInt | None = N
     """Fit an image (or a crop of it) on some of its pixels, PSNR on the others (image's loading, then the mask)."""
     values = load_crop(library, ref, side, crop, crop_row, crop_col)
     whole = image_task("inpaint-image", ref, values)
-    kept, settings = choose(whole.size, keep, stride, mask_seed, grid=values.shape[:2])
+    kept, settings = kept_samples(whole.size, keep, stride, mask_seed, grid=values.shape[:2])
     task = held_out_task(whole, kept, lambda reference: whole.metric_from_mse, settings)
     return replace(task, meta=task.meta | {"interp_psnr_db": task.held_out.interpolated(
         interpolate(values, kept, task.held_out.index.numpy(), stride))})
