@@ -96,7 +96,7 @@ def _single_thread_determinism():
     torch.manual_seed(0)
 
 
-MISSING_SIGNAL = "not found locally and the download failed"  # bench.signals.library' message for an absent signal
+MISSING_SIGNAL = "not found locally and the download failed"  # bench.signals.library's message for an absent signal
 REQUIRE_DATA = os.environ.get("BENCH_REQUIRE_DATA") == "1"
 
 
