@@ -26,6 +26,7 @@ from bench.experiment.spec import Spec, load_spec
 from bench.experiment.store import has_results, read_results
 from bench.experiment.tuning import (CHOSEN_FILE, TEST_DIR, TUNING_DIR, check_metric, choose, test_cells,
                                      tuned_settings, tuning_spec, write_chosen)
+from bench.perf.sizing import Sizer
 from bench.perf.threads import set_threads
 from bench.report.readme import write_report
 from bench.report.time_to_quality import with_time_to_quality
@@ -60,10 +61,13 @@ def sweep(spec: str | Path | Spec, out: str | Path | None = None, context: Conte
 
 
 def dry_run(spec: str | Path | Spec, out: str | Path | None = None, context: Context | None = None) -> Plan:
-    """The plan ``sweep`` would follow (for a tuned spec, its tuning split's), writing nothing."""
+    """The plan ``sweep`` would follow (for a tuned spec, its tuning split's, into OUT/tuning), writing nothing;
+    it refuses what the sweep would refuse before training (a precision the device lacks, a bad thread count)."""
     context = context or Context()
     spec = load(spec, context.library)
     out = Path(out or f"runs/{spec.name}")
+    _check_precision(spec, context)
+    _where(context)
     if spec.tune is None:
         return plan_sweep(spec, out, context)
     tuning, test = tuning_spec(spec), replace(spec, tune=None)
@@ -172,7 +176,8 @@ def _tuned(spec: Spec, out: Path, context: Context) -> Outcome:
     where = _where(context)
     with folder_lock(out):  # a second tuned sweep on OUT stops here, before it changes anything
         claim_tuned(out, spec)
-        outcome = _train(tuning, out / TUNING_DIR, context, tasks, where, keep_spec=False)
+        sizer = Sizer()  # one for both splits: a size measured on the tuning split serves the test split
+        outcome = _train(tuning, out / TUNING_DIR, context, tasks, where, keep_spec=False, sizer=sizer)
         if any(row["status"] in FAILED for row in outcome.rows):
             return outcome
         choices = choose(spec, read_results(out / TUNING_DIR))
@@ -183,12 +188,13 @@ def _tuned(spec: Spec, out: Path, context: Context) -> Outcome:
                         f"{choice.metric} {choice.score:.2f} on the tuning split)")
         context.say(f"choices in {out / CHOSEN_FILE}")
         return outcome + _train(test, out / TEST_DIR, context, tasks, where, cells=test_cells(spec, choices),
-                                keep_spec=False)
+                                keep_spec=False, sizer=sizer)
 
 
-def _train(spec: Spec, out: Path, context: Context, tasks: dict, where: str, cells=None,
-           keep_spec: bool = True) -> Outcome:
-    """Plan and train the cells of ``spec`` (or ``cells``) not yet in ``out``."""
+def _train(spec: Spec, out: Path, context: Context, tasks: dict, where: str, cells=None, keep_spec: bool = True,
+           sizer: Sizer | None = None) -> Outcome:
+    """Plan and train the cells of ``spec`` (or ``cells``) not yet in ``out`` (sizing ensembles with ``sizer``,
+    default a new one, where they are measured)."""
     with results_lock(out):
         plan = plan_sweep(spec, out, context, keep_spec=keep_spec, cells=cells)
         remove_stale_checkpoints(out, plan.state)
@@ -200,7 +206,7 @@ def _train(spec: Spec, out: Path, context: Context, tasks: dict, where: str, cel
                   else f"{len(plan.jobs)} ensembles")
         context.say(f"{spec.name}: {total} cells, {total - left} finished, {left} to run in {groups} on {where} "
                     f"-> {out}")
-        return run_plan(plan, tasks, out, context)
+        return run_plan(plan, tasks, out, context, sizer)
 
 
 def _check_precision(spec: Spec, context: Context) -> None:

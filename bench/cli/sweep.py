@@ -73,7 +73,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     context = replace(context, executor=make_executor(args.executor, context.device, args.address, gpus))
     out = Path(args.out or f"runs/{spec.name}")
     if args.dry_run:
-        return _dry_run(api.dry_run(spec, out, context), out)
+        from bench.experiment.tuning import TUNING_DIR
+
+        return _dry_run(api.dry_run(spec, out, context), out / TUNING_DIR if spec.tune else out)
     outcome = api.sweep(spec, out, context)
     say_measuring(outcome)
     return _summary(outcome.rows, out)

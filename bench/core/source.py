@@ -136,13 +136,28 @@ def _is_module(name: str) -> bool:
 
 @lru_cache(maxsize=256)
 def _normalized(text: str) -> str:
-    """The source as its syntax tree without docstrings, written back by ``ast.unparse``: the same for two
-    sources that differ only in comments, docstrings, blank lines or layout."""
+    """The source as its syntax tree without docstrings and without imports of this package's modules, written
+    back by ``ast.unparse``: the same for two sources that differ only in comments, docstrings, blank lines,
+    layout, or where in the package the names they import live (the modules that belong to the code are
+    fingerprinted themselves, see ``_module_files``; moving a module is not a change of code)."""
     tree = ast.parse(text)
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            if docstring and isinstance(first.value.value, str):
-                node.body = node.body[1:] or [ast.Pass()]
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if not isinstance(body, list) or not body:
+                continue
+            first = body[0]
+            docstring = (field == "body" and isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                                                 ast.AsyncFunctionDef))
+                         and isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                         and isinstance(first.value.value, str))
+            kept = [statement for statement in body[1 if docstring else 0:] if not _imports_package(statement)]
+            setattr(node, field, kept or ([ast.Pass()] if field == "body" else []))
     return ast.unparse(tree)
+
+
+def _imports_package(statement: ast.stmt) -> bool:
+    """Whether ``statement`` imports from this package (``bench``, ``bench.x``, or relatively)."""
+    if isinstance(statement, ast.ImportFrom):
+        return statement.level > 0 or (statement.module or "").split(".")[0] == "bench"
+    return isinstance(statement, ast.Import) and all(alias.name.split(".")[0] == "bench" for alias in statement.names)

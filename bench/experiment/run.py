@@ -248,13 +248,15 @@ class Outcome:
                        reused)
 
 
-def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Context) -> Outcome:
+def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Context,
+             sizer: Sizer | None = None) -> Outcome:
     """Claim ``out_dir`` for the plan's spec (a sweep), record the environment, then train the jobs on
     ``tasks`` (``load_tasks``) with the context's executor (default: here, on its device; ``compile``:
     through torch.compile, see ``bench.experiment.execute.numerics``), storing each ensemble's rows as they
     arrive. Hold ``results_lock(out_dir)`` around planning and running. Run here, each ensemble saves its
     state every ``checkpoint_every_s`` seconds (None: never) into ``out_dir/_checkpoints`` (not results, not
-    committed) and a rerun after a kill resumes it from there."""
+    committed) and a rerun after a kill resumes it from there. ``sizer``: what measures the ensemble sizes
+    where they are measured (default: a new one); the outcome counts its seconds of this run only."""
     if not plan.jobs:
         return Outcome()
     started = time.perf_counter()
@@ -265,7 +267,8 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Conte
     _record_environment(out_dir, context.device, executor.describe())
     needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
     local = context.runs_here and context.checkpoint_every_s is not None
-    sizer = Sizer() if plan.measure_sizes else None
+    sizer = (sizer or Sizer()) if plan.measure_sizes else None
+    measured_before, reused_before = (sizer.measuring_s, dict(sizer.reused_s)) if sizer else (0.0, {})
     runner = JobRunner(needed, plan.spec.ntk, context.compile, sizer, plan.batch, {"sweep": plan.spec.name},
                        checkpoint_dir=out_dir / CHECKPOINT_DIR if local else None,
                        checkpoint_every_s=context.checkpoint_every_s if local else DEFAULT_EVERY_S,
@@ -281,8 +284,10 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Conte
             checkpoint.remove()
 
     executor.run(plan.jobs, runner, write)
-    return Outcome(written, time.perf_counter() - started, sizer.measuring_s if sizer else 0.0,
-                   dict(sizer.reused_s) if sizer else {})
+    after = sizer.reused_s if sizer else {}
+    reused = {what: seconds - reused_before.get(what, 0.0) for what, seconds in after.items()}
+    return Outcome(written, time.perf_counter() - started, sizer.measuring_s - measured_before if sizer else 0.0,
+                   {what: seconds for what, seconds in reused.items() if seconds})
 
 
 @contextmanager
