@@ -217,7 +217,7 @@ def test_a_training_setting_added_in_its_one_declaration_splits_tables_and_keeps
     Its flag exists, rows carry it, tables split on it, and cells at its default keep the keys they had."""
     need("relay")
     scratch = tmp_path / "pkg"
-    for folder in ("bench", "datasets", "specs"):
+    for folder in ("bench", "specs"):  # the manifest and the specs are package data
         shutil.copytree(REPO / folder, scratch / folder, ignore=shutil.ignore_patterns("__pycache__"))
     config = scratch / "bench" / "training" / "config.py"
     text = config.read_text()
