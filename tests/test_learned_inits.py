@@ -197,17 +197,6 @@ def test_an_image_crop_is_the_loaded_image_cut_and_one_cell_however_spelled(libr
         load_task("image:camera", library, {"crop_col": 4})
 
 
-@pytest.fixture
-def image_family(tmp_path, monkeypatch, library):
-    """A families file of one's own ($BENCH_FAMILIES): 16 x 16 crops learned from noise1 and braided, judged
-    on camera."""
-    path = tmp_path / "families.toml"
-    path.write_text('[crops]\nkind = "image"\nsize = 16\ncorners = [[0, 0], [100, 50]]\n'
-                    'train = ["noise1", "braided"]\ntest = ["camera"]\n')
-    monkeypatch.setenv("BENCH_FAMILIES", str(path))
-    return family_named("crops", library)
-
-
 def test_an_image_family_learns_from_its_train_crops_and_fits_a_test_crop(image_family, library, _learned_cache,
                                                                         tmp_path):
     from PIL import Image

@@ -311,7 +311,7 @@ def test_labels_with_special_characters_keep_their_columns_and_compile_in_latex(
 
 
 def test_an_exact_fit_is_reported_with_its_infinite_psnr(tmp_path, capsys):
-    from test_inputs import EXACT_PLUGIN
+    from tests.test_inputs import EXACT_PLUGIN
 
     plugin, image, out = tmp_path / "exact.py", tmp_path / "black.png", tmp_path / "out"
     plugin.write_text(EXACT_PLUGIN)
