@@ -4,6 +4,7 @@ sweep over budgets records rows within 10% of each and plots against the count."
 import textwrap
 
 import pandas as pd
+import pytest
 
 from bench.cli import main
 from bench.experiment.store import read_results
@@ -25,6 +26,7 @@ def test_a_spec_with_widths_and_params_is_a_usage_error(tmp_path, capsys):
     assert "params: give widths or params (parameter budgets), not both" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_sweep_over_two_budgets_records_rows_within_10_percent_and_plots_against_the_count(tmp_path, need):
     need("relay")
     (tmp_path / "budgets.toml").write_text(textwrap.dedent("""

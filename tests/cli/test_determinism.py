@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from bench.cli import main
@@ -58,6 +59,7 @@ def _metrics(out: Path) -> pd.DataFrame:
     return rows[["cell_key", "best_step", *columns]]
 
 
+@pytest.mark.slow
 def test_a_sweep_gives_the_same_numbers_under_load_with_empty_caches_and_after_a_kill(tmp_path, need):
     """The same spec three times: on a quiet machine; with every cache empty and one core kept busy (the
     ensemble sizes are then measured under load); and in ensembles of 2, killed while an ensemble is half
@@ -183,6 +185,7 @@ def test_a_training_setting_added_in_its_one_declaration_splits_tables_and_keeps
     assert set(scratch_rows["cell_key"]) > set(at_default["cell_key"])  # wd = 0.5: cells of their own
 
 
+@pytest.mark.slow
 def test_a_lone_member_of_a_derivative_task_has_the_numbers_it_has_in_an_ensemble(tmp_path, capsys):
     """SIREN's sdf loss differentiates the output by the coordinates: a lone member's double backward would
     run other kernels than an ensemble's (a 3e-8 difference after 8 steps at this shape), so it trains as one

@@ -202,6 +202,7 @@ def test_console_script_and_module_entry_point():
         "bench: error: plugin file not found: /no/such.py; pass the path of a .py file")
 
 
+@pytest.mark.slow
 def test_paths_that_cannot_be_written_and_inputs_that_cannot_be_read_are_one_line(capsys, tmp_path):
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("not a folder")

@@ -71,6 +71,7 @@ def _plugin(tmp_path, times: int) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @needs_ray
 def test_ray_sweep_stores_the_rows_of_the_local_executor(tmp_path):
     local = _sweep(tmp_path, "local", "--device", "cpu")
@@ -85,6 +86,7 @@ def test_ray_sweep_stores_the_rows_of_the_local_executor(tmp_path):
     pd.testing.assert_series_equal(a["best_step"], b["best_step"])
 
 
+@pytest.mark.slow
 @needs_ray
 def test_a_killed_worker_is_retried_and_every_cell_stored_once(tmp_path):
     result = _sweep(tmp_path, "out", "--executor", "ray", extra="siren_crash", plugin=_plugin(tmp_path, times=1))
@@ -95,6 +97,7 @@ def test_a_killed_worker_is_retried_and_every_cell_stored_once(tmp_path):
     assert rows["cell_key"].is_unique and (rows["status"] == "ok").all()
 
 
+@pytest.mark.slow
 @needs_ray
 def test_a_job_whose_worker_keeps_dying_is_recorded_as_error(tmp_path):
     result = _sweep(tmp_path, "out", "--executor", "ray", extra="siren_crash", plugin=_plugin(tmp_path, times=99))
@@ -109,6 +112,7 @@ def test_a_job_whose_worker_keeps_dying_is_recorded_as_error(tmp_path):
     assert "2 to run" in rerun.stderr  # error cells run again next time, like any failed cell
 
 
+@pytest.mark.slow
 def test_without_ray_the_package_works_and_the_ray_executor_says_how_to_install_it(tmp_path):
     no_ray = "import sys; sys.modules['ray'] = None  # as if Ray were not installed"
     local = _sweep(tmp_path, "local", "--device", "cpu", prelude=no_ray)
@@ -120,6 +124,7 @@ def test_without_ray_the_package_works_and_the_ray_executor_says_how_to_install_
         'pip install -e ".[ray]" (or pip install "ray>=2.9")')
 
 
+@pytest.mark.slow
 @needs_ray
 def test_asking_for_more_gpus_than_the_cluster_has_is_an_error_not_a_hang(tmp_path):
     result = _sweep(tmp_path, "out", "--executor", "ray", "--gpus-per-job", "1")  # this local instance: no GPU

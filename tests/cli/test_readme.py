@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bench.cli import main
 
@@ -35,6 +36,7 @@ def test_readme_example_scheme_works_as_a_plugin(capsys, tmp_path):
     assert frame.loc["siren_jitter", "param.jitter"] == 1.0 and frame.loc["siren_jitter", "param.w0_first"] == 3000
 
 
+@pytest.mark.slow
 def test_status_of_a_plugins_sweep_without_the_plugin_names_the_flag(capsys, tmp_path):
     section = README.read_text().split("## Add your own init scheme", 1)[1]
     plugin = tmp_path / "siren_jitter.py"

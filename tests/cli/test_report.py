@@ -135,6 +135,7 @@ def test_notes_go_under_the_title(sweep_dir, tmp_path, capsys):
     assert "notes file not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_says_whether_the_ntk_at_init_predicts_the_fit(tmp_path, need):
     import scipy.stats
 
@@ -263,6 +264,7 @@ def test_a_signal_named_with_dollar_signs_is_reported_as_written(tmp_path, libra
     assert (tmp_path / "report" / "snr_db_per_signal.png").is_file()
 
 
+@pytest.mark.slow
 def test_a_report_of_band_noise_draws_the_spectral_map(tmp_path, capsys):
     from bench.cli import main
 

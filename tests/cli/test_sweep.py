@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import pandas as pd
+import pytest
 import torch
 
 from bench.cli import main
@@ -71,6 +72,7 @@ def bench_cmd(*args):
     return [sys.executable, "-m", "bench", *args]
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_with_sigkill_resumes_and_stores_every_cell_once(tmp_path, library, need):
     need("arch", "relay", "gt_bach")
     spec_path = tmp_path / "resume.toml"
@@ -106,6 +108,7 @@ def test_a_sweep_killed_with_sigkill_resumes_and_stores_every_cell_once(tmp_path
            "0 not run yet" in status.stdout
 
 
+@pytest.mark.slow
 def test_diverged_and_failing_members_are_data_and_the_sweep_goes_on(tmp_path, capsys):
     plugin = tmp_path / "broken.py"
     plugin.write_text(textwrap.dedent('''
@@ -198,6 +201,7 @@ max_samples = 2048
 """
 
 
+@pytest.mark.slow
 def test_a_member_killed_mid_run_resumes_from_its_checkpoint_with_the_uninterrupted_numbers(tmp_path, need):
     need("relay")
     spec = tmp_path / "c.toml"

@@ -2,6 +2,7 @@
 numbers of its own run; bench run sweeps comma-separated settings."""
 
 import pandas as pd
+import pytest
 
 from bench.cli import main
 
@@ -10,6 +11,7 @@ HEAD = "seeds = [0, 1]\nwidths = 8\nlayers = 1\n"
 TAIL = "[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 256\n"
 
 
+@pytest.mark.slow
 def test_swept_learning_rates_share_an_ensemble_and_each_cell_has_the_numbers_of_its_own_run(tmp_path, capsys):
     path = tmp_path / "lr.toml"
     path.write_text(HEAD + "[train]\nsteps = 30\nlr = [1e-4, 1e-3]\n" + TAIL)

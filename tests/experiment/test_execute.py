@@ -24,6 +24,7 @@ def cells(task, width, layers, cfg, *pairs):
             for model, seed in pairs]
 
 
+@pytest.mark.slow
 def test_siren2_beats_siren_on_a_strong_high_frequency_clip(library):
     """The SIREN² paper's failure case: relay.wav, first 16,384 samples, 4 x 64, 150 steps of Adam 1e-4."""
     task = load_task("audio:relay", library, {"max_samples": 16384})
@@ -65,6 +66,7 @@ def test_numerics_name_what_else_the_numbers_depend_on():
     assert numerics(torch.device("cuda"), False, 16) == "eager, batch 16"
 
 
+@pytest.mark.slow
 def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
     """A real allocation failure: the address space of a subprocess is capped with RLIMIT_AS."""
     script = textwrap.dedent("""

@@ -135,6 +135,7 @@ build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get(sys.argv[1]), e
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("learning", list(LEARNING_TO_KILL))
 def test_a_learning_killed_midway_resumes_to_the_weights_it_would_have_learned(learning, library, tmp_path,
                                                                                monkeypatch):

@@ -45,6 +45,7 @@ def test_forward_matches_a_plain_single_member_reference(relay_2k, camera_32, na
             torch.testing.assert_close(out[k], reference(name, member(model, k), x), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, lr", [("finer", 1e-4), ("finer++", 1e-4), ("gauss", 1e-3), ("wire", 1e-3),
                                       ("relu_pe", 1e-3)])
 def test_each_baseline_trains_on_a_real_clip_slice(library, name, lr):

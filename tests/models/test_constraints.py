@@ -43,6 +43,7 @@ def test_a_bounded_layer_stays_within_its_bound_and_the_bound_binds(relay_2k):
     assert free[1][0][1:].abs().max() > HIDDEN_BOUND  # ...because unbounded training crosses it
 
 
+@pytest.mark.slow
 def test_a_bounded_member_in_an_ensemble_equals_its_solo_run(relay_2k):
     bounded_siren_scheme()
     weights, finals = fitted(relay_2k, ["bounded_siren", "siren", "bounded_siren:bound=0.022"], [0, 1, 2])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from bench.core.provenance import device_name
@@ -32,6 +33,7 @@ def test_ensemble_size_is_measured_once_then_read_from_the_cache(relay_2k, _memb
     assert members_per_ensemble(problem, cap=4) == 3  # read back, not measured again
 
 
+@pytest.mark.slow
 def test_measuring_a_short_job_times_fewer_sizes_and_a_longer_job_measures_again(relay_2k, _members_cache):
     """Measuring aims at a share of the job: 20 member-steps afford only the first size; a job of a
     million member-steps may time every size, so the short job's entry is not reused for it."""

@@ -49,6 +49,7 @@ def test_batched_member_trains_like_the_plain_reference_loop(relay_2k):
     assert member.final == pytest.approx(reference_snr, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_compiled_step_gives_the_eager_metrics(camera_32):
     cfg = TrainConfig(steps=STEPS, lr=1e-3)
     eager = train(_ensemble(camera_32, seeds=[0, 1]), camera_32, cfg, progress=False)
@@ -60,6 +61,7 @@ def test_compiled_step_gives_the_eager_metrics(camera_32):
         assert b.final == pytest.approx(a.final, abs=0.05)
 
 
+@pytest.mark.slow
 def test_compile_falls_back_to_eager_where_it_cannot_work(library):
     task = load_task("poisson-grad:camera", library, {"side": 24})  # double backward: not compilable
     cfg = TrainConfig(steps=10, lr=1e-3)

@@ -15,6 +15,7 @@ def members(*pairs):
     return [MemberSpec(parse_model(model), seed) for model, seed in pairs]
 
 
+@pytest.mark.slow
 def test_ensemble_member_equals_a_run_of_its_seed_alone(relay_2k):
     specs = members(("siren2", 0), ("siren2", 1), ("siren", 2), ("winner", 3))
     ensemble, _ = build_ensemble(specs, SMALL, relay_2k.info)
@@ -47,6 +48,7 @@ def test_same_seed_and_config_give_identical_numbers(relay_2k):
     assert results[0].final == results[1].final and results[0].best == results[1].best
 
 
+@pytest.mark.slow
 def test_fitting_a_real_clip_improves_snr(library):
     task = load_task("audio:arch", library, {"max_samples": 4096})
     ensemble, _ = build_ensemble(members(("siren2", 0)), Architecture(1, 64, 3, 1), task.info)
