@@ -204,8 +204,8 @@ def test_console_script_and_module_entry_point():
     assert result.returncode == 0 and "--max-samples" in result.stdout and "--preset" in result.stdout
     result = subprocess.run([sys.executable, "-m", "bench", "list", "models", "--plugin", "/no/such.py"],
                             capture_output=True, text=True)
-    assert result.returncode == 2 and result.stderr.strip() == (
-        "bench: error: plugin file not found: /no/such.py; pass the path of a .py file")
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and line.startswith("bench: error: ") and "/no/such.py" in line, line
 
 
 @pytest.mark.slow
@@ -237,29 +237,30 @@ def test_paths_that_cannot_be_written_and_inputs_that_cannot_be_read_are_one_lin
     assert code == 1 and "have no model_spec column, so they were not written by bench run" in one_line_error(err)
 
 
-@pytest.mark.parametrize("line, fragment", [
-    ("ntk = 5", 'ntk: expected stage names ("init", "final" or a list of them), got 5'),
-    ("gpus_per_job = nan", "gpus_per_job: expected a finite number >= 0 (GPUs per ensemble), got nan"),
-    ("gpus_per_job = inf", "gpus_per_job: expected a finite number >= 0 (GPUs per ensemble), got inf"),
+@pytest.mark.parametrize("line, names", [
+    ("ntk = 5", ("ntk:", "got 5")),
+    ("gpus_per_job = nan", ("gpus_per_job:", "got nan")),
+    ("gpus_per_job = inf", ("gpus_per_job:", "got inf")),
 ])
-def test_spec_values_outside_their_domain_name_their_key(capsys, tmp_path, line, fragment):
+def test_spec_values_outside_their_domain_name_their_key(capsys, tmp_path, line, names):
     spec = tmp_path / "s.toml"
     spec.write_text(f"seeds = [0]\nwidths = 8\nlayers = 1\n{line}\n[models]\nsiren = {{}}\n"
                     "[[tasks]]\ntask = 'audio'\nsignals = ['arch']\nmax_samples = 64\n")
     code, _, err = run_cli(capsys, "sweep", str(spec), "--out", str(tmp_path / "out"), "--device", "cpu")
-    assert code == 2 and fragment in one_line_error(err)
+    error = one_line_error(err)
+    assert code == 2 and all(name in error for name in names), error
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--model", "siren", "--precision", "tf32"], "precision tf32 on cpu (the CPU): this device has no TF32 matmuls"),
-    (["--model", "wire", "--precision", "bf16"], "precision bf16 casts the real layers after the first, and wire has "
-                                                 "none"),
-    (["--model", "siren", "--model", "wire", "--precision", "fp32,bf16"], "train wire at precision fp32"),
+@pytest.mark.parametrize("argv, names", [
+    (["--model", "siren", "--precision", "tf32"], ("precision tf32", "cpu")),
+    (["--model", "wire", "--precision", "bf16"], ("precision bf16", "wire")),
+    (["--model", "siren", "--model", "wire", "--precision", "fp32,bf16"], ("train wire at precision fp32",)),
 ])
-def test_a_precision_that_would_not_happen_is_refused_before_training(capsys, tmp_path, argv, fragment):
+def test_a_precision_that_would_not_happen_is_refused_before_training(capsys, tmp_path, argv, names):
     code, _, err = run_cli(capsys, "run", *argv, "--task", "audio:synthetic:hf_noise", "--max-samples", "256",
                            "--out", str(tmp_path / "out"), *TINY)
-    assert code == 2 and fragment in one_line_error(err)
+    error = one_line_error(err)
+    assert code == 2 and all(name in error for name in names), error
     assert not (tmp_path / "out").exists()
 
 

@@ -61,12 +61,10 @@ def test_steps_to_levels_of_held_out_curves_and_of_merged_files_without_curves(t
 
 
 @pytest.mark.parametrize("declaration, problem", [
-    ('Metric("width", "width (px)")', "'width' cannot be a metric column: every result row has the setting column "
-                                      "'width', which it would overwrite; give the metric another name"),
-    ('Metric("seed", "seed")', "'seed' cannot be a metric column: every result row has the identity column 'seed'"),
-    ('Metric("status", "status")', "'status' cannot be a metric column: every result row has the outcome column"),
-    ('Metric("crispness", "crispness", digits=-1)', "metric 'crispness': digits must be a whole number of decimals "
-                                                    "from 0 to 12, got -1"),
+    ('Metric("width", "width (px)")', "'width' cannot be a metric column"),
+    ('Metric("seed", "seed")', "'seed' cannot be a metric column"),
+    ('Metric("status", "status")', "'status' cannot be a metric column"),
+    ('Metric("crispness", "crispness", digits=-1)', "metric 'crispness': digits"),
 ])
 def test_a_plugin_metric_named_like_a_column_or_with_no_count_of_decimals_is_one_usage_error(
         tmp_path, capsys, declaration, problem):

@@ -129,7 +129,7 @@ def test_without_ray_the_package_works_and_the_ray_executor_says_how_to_install_
 def test_asking_for_more_gpus_than_the_cluster_has_is_an_error_not_a_hang(tmp_path):
     result = _sweep(tmp_path, "out", "--executor", "ray", "--gpus-per-job", "1")  # this local instance: no GPU
     assert result.returncode == 1
-    assert "bench: error: --gpus-per-job 1.0 but the Ray cluster has 0 GPUs" in result.stderr
+    assert "bench: error: --gpus-per-job 1.0" in result.stderr and "0 GPUs" in result.stderr
     assert not list((tmp_path / "out").glob("*.parquet"))
 
 
@@ -147,14 +147,15 @@ def test_executor_options_are_checked(tmp_path, capsys):
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC.format(extra="finer"))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--gpus-per-job", "1", "--dry-run"]) == 2
-    assert "--address and --gpus-per-job apply to --executor ray only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--gpus-per-job" in err and "--executor ray" in err, err
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--executor", "ray", "--device", "cuda",
                  "--dry-run"]) == 2
     assert "--device applies to --executor local" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text('gpus_per_job = -1\n' + SPEC.format(extra="finer"))
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
-    assert "gpus_per_job: expected a finite number >= 0" in capsys.readouterr().err
+    assert "gpus_per_job:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("address", ["garbage", "head:99999", "http://head:6379"])

@@ -64,9 +64,9 @@ def test_preset_sets_the_protocol_and_flags_override_it(capsys, tmp_path):
 
 def test_a_task_option_a_preset_sweeps_must_be_chosen_by_its_flag(capsys, tmp_path):
     code, _, err = run_cli(capsys, "run", "--preset", "bottleneck-vs-length", "--out", str(tmp_path / "out"), *TINY)
-    assert code == 2 and one_line_error(err) == (
-        "bench: error: preset bottleneck-vs-length sweeps max_samples over 4096, 16384, 65536, 150000; choose one "
-        "with --max-samples (e.g. --max-samples 4096), or run the whole grid with bench sweep bottleneck-vs-length")
+    line = one_line_error(err)  # names the preset, the option it sweeps, the flag and the command of the whole grid
+    assert code == 2 and all(name in line for name in ("bottleneck-vs-length", "max_samples", "--max-samples",
+                                                       "bench sweep bottleneck-vs-length")), line
     assert not (tmp_path / "out").exists()
     code, _, err = run_cli(capsys, "run", "--preset", "bottleneck-vs-length", "--model", "siren", "--seeds", "0",
                            "--task", "audio:synthetic:hf_noise", "--max-samples", "300", "--out", str(tmp_path / "out"),

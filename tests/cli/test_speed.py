@@ -177,10 +177,10 @@ def test_bench_cache_clear_leaves_every_file_bench_did_not_write(tmp_path, monke
     assert main(["cache", "--clear"]) == 0
     err = capsys.readouterr().err
     assert all(path.read_text() == "mine" for path in kept) and not ours.exists()
-    assert f"measurements: left 1 entries in {home} as they are ($BENCH_MEMBERS_CACHE names something" in err
-    assert f"compiled steps: left 1 entries in {compiled} as they are ($TORCHINDUCTOR_CACHE_DIR names a folder " \
-           f"bench does not own" in err
-    assert f"learned inits: left 3 entries in {learned} as they are (not learned inits that bench wrote)" in err
+    for said in (f"measurements: left 1 entries in {home}", "$BENCH_MEMBERS_CACHE",
+                 f"compiled steps: left 1 entries in {compiled}", "$TORCHINDUCTOR_CACHE_DIR",
+                 f"learned inits: left 3 entries in {learned}"):
+        assert said in err, said
 
 
 def test_bench_cache_clear_leaves_a_file_that_is_not_its_measurements(tmp_path, monkeypatch, capsys):

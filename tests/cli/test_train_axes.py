@@ -37,7 +37,8 @@ def test_a_preset_that_sweeps_train_settings_is_refused_by_bench_run(tmp_path, m
     (tmp_path / "lrs.toml").write_text(HEAD + "[train]\nsteps = 4\nlr = [1e-4, 1e-3]\n" + TAIL)
     monkeypatch.setattr(presets, "SPECS_DIR", tmp_path)  # a user's own specs folder
     assert main(["run", "--preset", "lrs", "--device", "cpu", "--out", str(tmp_path / "out")]) == 2
-    assert "spec lrs sweeps widths, params, layers or [train] settings and cannot be a --preset" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "spec lrs" in err and "--preset" in err, err
 
 
 def test_bench_run_sweeps_comma_separated_settings_and_names_them_per_member(tmp_path, capsys):

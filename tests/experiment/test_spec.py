@@ -174,7 +174,7 @@ def test_signal_dir_names_the_folder_of_relative_signal_paths(tmp_path, library)
     text = "seeds = [0]\n[models]\nsiren = {}\n[[tasks]]\ntask = 'audio'\nsignals = ['arch.wav']\n"
     spec = parse_spec(f"signal_dir = {json.dumps(str(tmp_path))}\n{text}", "s.toml", library)
     assert spec.tasks[0].signals == (str(tmp_path / "arch.wav"),)
-    with pytest.raises(UsageError, match="s.toml: signal_dir: expected the absolute path of a folder, got 'in'"):
+    with pytest.raises(UsageError, match="signal_dir: .*'in'"):
         parse_spec(f"signal_dir = 'in'\n{text}", "s.toml", library)
 
 

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from bench.core.errors import UsageError
 from bench.models import MLP, Architecture, Member, MemberSpec, SignalInfo, build_ensemble, parse_model, sine
 
 
@@ -237,13 +238,13 @@ def test_tuner_trains_within_its_bounds_its_first_layer_frozen_and_a_member_equa
 
 
 def test_tuner_refuses_a_band_too_small_for_its_width_a_lattice_too_large_and_a_single_hidden_layer():
-    with pytest.raises(Exception, match="give bandlimit <= 2235"):
+    with pytest.raises(UsageError, match="give bandlimit <= 2235"):
         init("tuner:bandlimit=5000", IMAGE, width=16, layers=2)
-    with pytest.raises(Exception, match="needs at least 2 hidden layers"):
+    with pytest.raises(UsageError, match="needs at least 2 hidden layers"):
         init("tuner", AUDIO, width=16, layers=1)
-    with pytest.raises(Exception, match="raise bandlimit or narrow the network"):
+    with pytest.raises(UsageError, match="raise bandlimit or narrow the network"):
         init("tuner:bandlimit=20", AUDIO, width=64, layers=2)
-    with pytest.raises(Exception, match="exceeds bandlimit"):
+    with pytest.raises(UsageError, match="exceeds bandlimit"):
         init("tuner:low=30,bandlimit=20", AUDIO, width=8, layers=2)
 
 

@@ -16,7 +16,7 @@ def test_threads_auto_takes_every_cpu_whatever_the_load():
     threads = torch.get_num_threads()
     try:
         assert set_threads("1") == "1 thread (--threads)" and torch.get_num_threads() == 1
-        with pytest.raises(UsageError, match="--threads must be auto or a number of threads from 1 to 1024, got 'x'"):
+        with pytest.raises(UsageError, match="--threads .*'x'"):
             set_threads("x")
         said = set_threads("auto")
         assert torch.get_num_threads() == available_cpus() and said.startswith(f"{available_cpus()} thread")

@@ -77,9 +77,7 @@ def test_every_seed_is_its_own_signal_and_a_clip_is_not_periodic_over_its_domain
 
 @pytest.mark.parametrize("name, options, message", [
     ("band(centroid=0.3)", {"max_samples": 4}, "cannot be placed for a 4-sample clip"),
-    ("band(centroid=0.3,bandwidth=1e-12)", {"max_samples": 1024}, r"bandwidth 1e-12 is narrower than the spacing of "
-     r"the frequencies of a 1,024-sample clip \(0.000977 of Nyquist\), so the band holds at most one of them "
-     r"wherever it lies; use bandwidth >= 0.000977"),
+    ("band(centroid=0.3,bandwidth=1e-12)", {"max_samples": 1024}, r"bandwidth 1e-12 .*use bandwidth >= 0.000977"),
     ("band(centroid=0.3)", {"max_samples": 2**25}, "33,554,432 values is over the 16,777,216"),
 ])
 def test_a_clip_too_short_or_too_long_for_its_band_is_refused(name, options, message):
@@ -98,7 +96,7 @@ def test_an_image_too_small_for_its_band_is_refused():
     ("band(centroid=0.3,seed=1e30)", "seed='1e30' is not an integer from 0 to"),
     ("band(centroid=1.5)", "centroid must lie in (0, 1)"),
     ("band(bandwidth=0.2)", "give centroid=C"),
-    ("band(centroid=0.3,width=2)", "'width=2' is not KEY=VALUE with KEY one of centroid, bandwidth, floor, seed"),
+    ("band(centroid=0.3,width=2)", "'width=2' is not KEY=VALUE"),
     ("band(centroid=abc)", "centroid='abc' is not a number"),
     ("band(centroid=0.3,seed=1.5)", "seed='1.5' is not an integer"),
     ("band(centroid=0.85,floor=0.3)", "centroid 0.85 is out of reach"),

@@ -155,7 +155,7 @@ def test_integer_tiffs_are_scaled_by_their_type_and_odd_floats_refused(library, 
     expected = (values.reshape(-1) - 32768 + 2**31) / (2**32 - 1)
     np.testing.assert_allclose(pixels.numpy(), expected, atol=1e-7)
     Image.fromarray(np.full((4, 4), 200.0, dtype=np.float32)).save(tmp_path / "f255.tif")
-    with pytest.raises(BenchError, match=r"f255.tif has values in \[200, 200\]; float pixels must lie in \[0, 1\]"):
+    with pytest.raises(BenchError, match=r"f255.tif .*\[0, 1\]"):
         load_task(f"image:{tmp_path / 'f255.tif'}", library, {})
 
 

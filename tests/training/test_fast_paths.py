@@ -66,8 +66,7 @@ def test_compile_falls_back_to_eager_where_it_cannot_work(library):
     task = load_task("poisson-grad:camera", library, {"side": 24})  # double backward: not compilable
     cfg = TrainConfig(steps=10, lr=1e-3)
     eager = train(_ensemble(task, seeds=[0]), task, cfg, progress=False)
-    with pytest.warns(BenchWarning, match="poisson-grad: torch.compile cannot compile the training step of 1 "
-                                          r"member\(s\) of widths .* on 576 points \(RuntimeError: .*double backward"):
+    with pytest.warns(BenchWarning, match="poisson-grad: torch.compile .*double backward"):
         fallback = train(_ensemble(task, seeds=[0]), task, cfg, progress=False, compile=True)
     assert fallback.members[0].final == eager.members[0].final
 
