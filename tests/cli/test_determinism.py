@@ -154,6 +154,7 @@ def test_a_sweep_counts_cells_of_changed_code_as_stale(tmp_path, capsys, need):
     assert "4 done" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_training_setting_added_in_its_one_declaration_splits_tables_and_keeps_old_keys(tmp_path, need):
     """A scratch copy of the package gains one field in bench.training.config (weight decay, not wired into
     training: the numbers of both values are the same, which is the hardest case for a table not to pool).

@@ -10,6 +10,7 @@ from bench.cli import main
 trimesh = pytest.importorskip("trimesh", reason="the sdf extra (pip install -e \".[sdf]\"); CI installs it")
 
 
+@pytest.mark.slow
 def test_a_fit_is_scored_summarized_reported_and_drawn(tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["run", "--task", "sdf:synthetic:sphere", "--model", "siren", "--seeds", "0", "--surface-points",

@@ -22,6 +22,7 @@ from bench.perf.sizing import cache_key, members_per_ensemble
 from bench.training import Problem, TrainConfig
 
 
+@pytest.mark.slow
 def test_a_step_that_cannot_compile_is_one_line_of_ours_once_per_shape(tmp_path, capsys):
     assert main(["run", "--model", "siren", "--task", "poisson-grad:camera", "--side", "16", "--width", "8",
                  "--layers", "1", "--steps", "2", "--seeds", "0-1", "--max-members", "1", "--device", "cpu",
