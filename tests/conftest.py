@@ -14,6 +14,7 @@ import torch
 
 import bench.learned  # noqa: F401  (the learned schemes, registered as in every command)
 from bench.core.errors import BenchError
+from bench.learned.families import family_named
 from bench.signals.library import SignalLibrary
 from bench.tasks import load_builtin_tasks, load_task
 
@@ -89,6 +90,17 @@ def relay_2k(library):
 def camera_32(library):
     """cameraman resized to 32 x 32."""
     return load_task("image:camera", library, {"side": 32})
+
+
+@pytest.fixture
+def image_family(tmp_path, monkeypatch, library):
+    """A families file of one's own ($BENCH_FAMILIES): 16 x 16 crops learned from noise1 and braided, judged
+    on camera."""
+    path = tmp_path / "families.toml"
+    path.write_text('[crops]\nkind = "image"\nsize = 16\ncorners = [[0, 0], [100, 50]]\n'
+                    'train = ["noise1", "braided"]\ntest = ["camera"]\n')
+    monkeypatch.setenv("BENCH_FAMILIES", str(path))
+    return family_named("crops", library)
 
 
 @pytest.fixture(autouse=True)

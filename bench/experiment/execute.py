@@ -96,7 +96,7 @@ def code_of(model_code: str, task_code: str) -> str:
 def numerics(device: torch.device, compiled: bool, batch: int) -> str:
     """What a row's numbers depend on besides its cell, the device kind (with a CPU's thread count, which
     ``device_name`` holds) and torch: the ``numerics`` column. Nothing more for eager steps on a CPU ("eager":
-    a member's numbers do not change with the ensemble size, see tests/test_determinism.py); the batch count
+    a member's numbers do not change with the ensemble size, see tests/training/test_determinism.py); the batch count
     on CUDA, whose batched kernels are chosen by it; the batch and thread count of compiled steps, whose
     generated reductions are split by both."""
     if device.type == "cpu" and not compiled:

@@ -1,7 +1,7 @@
 """How many members to train together on a CPU, measured once per problem shape and cached.
 
 Only the speed depends on it: a member's eager numbers on a CPU are the same in an ensemble of any size
-(tests/test_determinism.py). On CUDA and for compiled steps, where the batch count changes them, sizes are
+(tests/training/test_determinism.py). On CUDA and for compiled steps, where the batch count changes them, sizes are
 not measured: every ensemble trains the sweep's largest size, padded (``bench.experiment.execute.JobRunner``).
 
 Batching members is not always faster: on a CPU a large ensemble of long signals can run at a fraction of

@@ -1,0 +1,50 @@
+"""bench list: models with their parameters and counts, signals, tasks and families."""
+
+import math
+import re
+
+from bench.cli import main
+from bench.signals.library import SignalLibrary
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_commands(capsys):
+    code, out, _ = run_cli(capsys, "list", "models")
+    assert code == 0
+    for name, params in [("siren", "w0_first: float > 0 = auto"), ("siren2", "a: float > 0 = 100.0"),
+                         ("siren2_filtered", "decay: float >= 0 = 0.9"), ("winner", "s1: float >= 0 = auto"),
+                         ("weight_scaling", "alpha: float > 0 = 2.5"), ("vi3nr", "sigma_p: float > 0 = 1.0"),
+                         ("tuner", "bandlimit: int >= 1 = auto, c_low: float > 0 = 1.0, c_high: float > 0 = 0.6"),
+                         ("h_siren", "w0: float > 0 = 30.0, w0_first: float > 0 = auto")]:
+        assert re.search(rf"^{name}\s", out, re.M) and params in out
+    code, out, _ = run_cli(capsys, "list", "signals")
+    local = SignalLibrary().local_path(SignalLibrary().entries["relay"]) is not None
+    assert code == 0 and re.search(rf"^relay\s+audio .*\[{'local: .*relay.wav' if local else 'not local'}", out, re.M)
+    assert "synthetic:hf_noise" in out
+    code, out, _ = run_cli(capsys, "list", "tasks")
+    assert "--max-samples" in out and "--side" in out
+
+
+def expected_parameters(name, width=256, layers=4):
+    if name == "wire":
+        h = int(width / math.sqrt(2))
+        return (h + h) + (layers - 1) * 2 * (h * h + h) + 2 * (h + 1)
+    first = (2 * (width // 2)) * width + width if name == "relu_pe" else width + width  # encoding is not trained
+    return first + (layers - 1) * (width * width + width) + (width + 1)
+
+
+def test_list_models_shows_parameter_counts(capsys):
+    assert main(["list", "models", "--width", "256", "--layers", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"{expected_parameters('wire'):,} parameters" in out and f"{expected_parameters('siren'):,} parameters" in out
+
+
+def test_bench_list_families_shows_each_familys_pieces_and_splits(capsys, image_family):
+    assert main(["list", "families"]) == 0
+    out = capsys.readouterr().out
+    assert "crops" in out and "image:noise1 --crop 16 --crop-row 0 --crop-col 0" in out and "test:  camera" in out

@@ -1,0 +1,67 @@
+"""Schemes that keep their weights bounded during training (``Member.keep_within``, ``Ensemble.project``):
+the bound holds after every step, binds where training would cross it, and a bounded member trains in an
+ensemble exactly as it trains alone, beside members bounded otherwise or not at all."""
+
+import pytest
+import torch
+
+from bench.core.errors import UsageError
+from bench.core.registry import PositiveFloat
+from bench.models import Architecture, Member, MemberSpec, build_ensemble, parse_model, register_model
+from bench.models.siren import siren
+from bench.training import TrainConfig, train
+
+
+HIDDEN_BOUND = 0.025  # SIREN's hidden weights start within sqrt(6/16)/30 = 0.0204; 80 steps at lr 1e-3 reach 0.029
+
+
+def bounded_siren_scheme():
+    @register_model()
+    def bounded_siren(m: Member, bound: PositiveFloat = HIDDEN_BOUND) -> dict:
+        """SIREN with layer 1's weights kept in [-bound, bound], one row unbounded."""
+        used = siren(m)
+        rows = torch.full((m.weights[1].shape[0], 1), bound)
+        rows[0] = float("inf")
+        m.keep_within(1, rows)
+        return used
+
+
+def fitted(task, models: list[str], seeds: list[int], steps: int = 80):
+    arch = Architecture.of(task.info, 16, 2)
+    model, _ = build_ensemble([MemberSpec(parse_model(name), seed) for name, seed in zip(models, seeds)],
+                              arch, task.info)
+    outcome = train(model, task, TrainConfig(steps=steps, lr=1e-3), progress=False)
+    return [w.detach().clone() for w in model.weights], [m.final for m in outcome.members]
+
+
+def test_a_bounded_layer_stays_within_its_bound_and_the_bound_binds(relay_2k):
+    bounded_siren_scheme()
+    (weights, _), (free, _) = fitted(relay_2k, ["bounded_siren"], [0]), fitted(relay_2k, ["siren"], [0])
+    layer = weights[1][0]
+    assert layer[1:].abs().max() <= HIDDEN_BOUND  # every bounded row
+    assert (layer[1:].abs() == HIDDEN_BOUND).sum() > 0  # some weights sit on the bound...
+    assert free[1][0][1:].abs().max() > HIDDEN_BOUND  # ...because unbounded training crosses it
+
+
+@pytest.mark.slow
+def test_a_bounded_member_in_an_ensemble_equals_its_solo_run(relay_2k):
+    bounded_siren_scheme()
+    weights, finals = fitted(relay_2k, ["bounded_siren", "siren", "bounded_siren:bound=0.022"], [0, 1, 2])
+    for k, name, seed in ((0, "bounded_siren", 0), (1, "siren", 1), (2, "bounded_siren:bound=0.022", 2)):
+        solo_weights, solo_finals = fitted(relay_2k, [name], [seed])
+        assert all(torch.equal(w[k], s[0]) for w, s in zip(weights, solo_weights)), name
+        assert finals[k] == solo_finals[0], name
+
+
+@pytest.mark.parametrize("bound, message, layer", [
+    (torch.ones(3, 3), "does not broadcast", 1),
+    (0.1, "layer -1 does not exist; this network's linear layers are 0..2", -1),
+    (0.1, "layer 3 does not exist", 3),
+    (-1.0, "must be >= 0", 1),
+    (float("nan"), "must be >= 0", 1),
+])
+def test_a_bad_bound_is_a_usage_error_naming_the_layer(relay_2k, bound, message, layer):
+    member = Member(Architecture.of(relay_2k.info, 16, 2).layers_of(parse_model("siren").entry.meta["plan"]), 0,
+                    relay_2k.info)
+    with pytest.raises(UsageError, match=message):
+        member.keep_within(layer, bound)

@@ -1,0 +1,265 @@
+"""Init statistics against docs/methods.md."""
+
+import math
+
+import pytest
+import torch
+
+from bench.core.errors import UsageError
+from bench.models import MLP, Architecture, Member, MemberSpec, SignalInfo, build_ensemble, parse_model, sine
+
+
+AUDIO = SignalInfo("audio", d_in=1, d_out=1, centroid=0.2)
+IMAGE = SignalInfo("image", d_in=2, d_out=1, centroid=0.3)
+
+
+def init(model: str, signal=AUDIO, width=256, layers=4, seed=0):
+    """The member's weights and omegas, and the parameters the scheme reports using."""
+    ensemble, used = build_ensemble([MemberSpec(parse_model(model), seed)],
+                                    Architecture(signal.d_in, width, layers, signal.d_out), signal)
+    weights = [w[0].detach() for w in ensemble.weights]
+    biases = [b[0, 0].detach() for b in ensemble.biases]
+    return weights, biases, ensemble.omegas[:, 0, 0, 0].tolist(), used[0]
+
+
+def uniform_std(bound):
+    return bound / math.sqrt(3)
+
+
+@pytest.mark.parametrize("signal, w0_first", [(AUDIO, 3000.0), (IMAGE, 30.0)])
+def test_siren_bounds_std_and_frequencies(signal, w0_first):
+    weights, biases, omegas, used = init("siren", signal)
+    assert omegas == [w0_first, 30.0, 30.0, 30.0] and used["w0_first"] == w0_first
+    first = 1.0 / signal.d_in
+    assert weights[0].abs().max() <= first
+    for w in weights[1:]:
+        bound = math.sqrt(6 / w.shape[1]) / 30.0
+        assert w.abs().max() <= bound
+        rel = 0.02 if w.shape[0] > 1 else 0.15  # the output layer has only H samples
+        assert w.std().item() == pytest.approx(uniform_std(bound), rel=rel)
+    for b, w in zip(biases, weights):  # PyTorch's default bias init is kept
+        assert b.abs().max() <= 1 / math.sqrt(w.shape[1])
+
+
+def test_siren2_adds_decaying_noise_to_layers_after_the_first():
+    base, _, _, _ = init("siren")
+    weights, _, omegas, used = init("siren2:S0=0.05,a=4")
+    assert omegas[0] == 3000.0 and used["S0"] == 0.05
+    assert torch.equal(weights[0], base[0])  # layer 0 is not perturbed
+    for k, (w, b) in enumerate(zip(weights[1:], base[1:])):
+        rel = 0.03 if w.shape[0] > 1 else 0.15  # the output layer has only H samples
+        assert (w - b).std().item() == pytest.approx(0.05 / 4**k, rel=rel), f"layer {k + 1}"
+
+
+@pytest.mark.parametrize("signal, scale", [(AUDIO, 1.0), (IMAGE, 0.25)])
+def test_siren2_default_noise_scale_depends_on_the_domain(signal, scale):
+    base, _, _, _ = init("siren", signal)
+    weights, _, _, used = init("siren2", signal)
+    assert used["S0"] == pytest.approx(scale / 30) and used["a"] == 100.0
+    assert (weights[1] - base[1]).std().item() == pytest.approx(scale / 30, rel=0.03)
+
+
+def test_filtered_noise_rows_decay_geometrically():
+    base, _, _, _ = init("siren", width=512)
+    weights, _, _, _ = init("siren2_filtered:S0=0.05,decay=0.9", width=512)
+    row_std = (weights[1] - base[1])[:20].std(dim=1)
+    slope = torch.linalg.lstsq(torch.stack([torch.arange(20.0), torch.ones(20)], 1), row_std.log()[:, None]).solution[0]
+    assert slope.item() == pytest.approx(math.log(0.9), rel=0.1)
+    assert row_std[0].item() == pytest.approx(0.05, rel=0.15)
+    unfiltered = (weights[1] - base[1]) / 0.9 ** torch.arange(512.0)[:, None]
+    assert unfiltered[:40].std().item() == pytest.approx(0.05, rel=0.05)
+
+
+@pytest.mark.parametrize("signal, s0, s1", [
+    (AUDIO, 3500 * (1 - math.exp(-7 * 0.2)), 3 * 0.2),
+    (IMAGE, 50 * (1 - math.exp(-5 * 0.3)), 0.4 * 0.3),
+])
+def test_winner_noise_from_the_spectral_centroid(signal, s0, s1):
+    weights, _, omegas, used = init("winner", signal, width=1024, layers=3)
+    assert used["s0"] == pytest.approx(s0) and used["s1"] == pytest.approx(s1)
+    assert omegas == [30.0, 30.0, 30.0]  # w0_first 30 even for audio
+    siren, _, _, _ = init("siren:w0_first=30", signal, width=1024, layers=3)
+    assert (weights[0] - siren[0]).std().item() == pytest.approx(s0 / 30, rel=0.1)
+    assert (weights[1] - siren[1]).std().item() == pytest.approx(s1 / 30, rel=0.03)
+    for w, base in zip(weights[2:], siren[2:]):  # no noise after layer 1
+        assert torch.equal(w, base)
+
+
+def test_winner_scales_by_hand():
+    _, _, _, used = init("winner:s0=10,s1=0.5")
+    assert used["s0"] == 10.0 and used["s1"] == 0.5
+
+
+def test_member_randomness_comes_from_its_seed_only():
+    layers = MLP(sine)(1, 8, 1, 1)
+    a = Member(layers, seed=3, signal=AUDIO)
+    torch.manual_seed(123)  # the global generator must not matter
+    b = Member(layers, seed=3, signal=AUDIO)
+    assert all(torch.equal(x, y) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+    c = Member(layers, seed=4, signal=AUDIO)
+    assert not torch.equal(a.weights[1], c.weights[1])
+
+
+@pytest.mark.parametrize("alpha", [2.5, 1.0, 4.0])
+def test_weight_scaling_matches_the_official_bounds_at_its_commit(alpha):
+    """effl-lab/Fast-Neural-Fields @ 7a8f247, ICLR2025/weight_scaling.py (SineMLP on 2-D inputs, h = 512):
+    fc1.weight U(-scale/2, scale/2), hidden U(±sqrt(6/h) scale/30), fc2.weight U(±sqrt(6/h)/30), biases
+    nn.Linear's default, sin(30 x) on every layer. Here: the bounds are attained (max |w| within 1% of
+    them), the stds are a uniform's, the draws pass a KS test against U(-bound, bound), and alpha = 1 is
+    SIREN's init itself, draw for draw."""
+    from scipy import stats
+
+    # its fc1 and 3 further sine layers are our 4 hidden layers
+    weights, biases, omegas, used = init(f"weight_scaling:alpha={alpha}", IMAGE, width=512, layers=4)
+    assert omegas == [30.0] * 4 and used["alpha"] == alpha
+    bounds = [alpha / 2] + [alpha * math.sqrt(6 / 512) / 30] * 3 + [math.sqrt(6 / 512) / 30]
+    for w, bound in zip(weights, bounds):
+        assert bound * 0.99 <= w.abs().max() <= bound
+        values = (w.flatten().double() / bound).numpy()
+        assert stats.kstest(values, stats.uniform(loc=-1, scale=2).cdf).pvalue > 1e-3
+    for w in weights[1:-1]:
+        assert w.std().item() == pytest.approx(uniform_std(alpha * math.sqrt(6 / 512) / 30), rel=0.02)
+    for b, w in zip(biases, weights):
+        assert b.abs().max() <= 1 / math.sqrt(w.shape[1])
+    siren_weights, siren_biases, _, _ = init("siren", IMAGE, width=512, layers=4)
+    scaled = [w * alpha for w in siren_weights[:-1]] + [siren_weights[-1]]
+    assert all(torch.equal(a, b) for a, b in zip(weights, scaled))
+    assert all(torch.equal(a, b) for a, b in zip(biases, siren_biases))
+
+
+def test_vi3nr_output_moments_match_closed_forms_and_the_official_monte_carlo():
+    """Chumbyte/vi3nr @ 4d27816 estimates E[f(z)^2] = mu^2 + var of the activation's output from 1e6
+    samples of N(0, sigma_p^2) (vi3nr_gain_MC); the quadrature here equals the closed forms and that estimate."""
+    from bench.models.ensemble import sine
+    from bench.models.finer import finer_sine
+    from bench.models.gauss import gaussian
+    from bench.models.vi3nr import output_second_moment
+
+    for omega, sigma in ((30.0, 1.0), (30.0, 1 / 30), (3000.0, 1.0), (1.0, 0.5)):
+        assert output_second_moment(sine, omega, sigma) == pytest.approx((1 - math.exp(-2 * (omega * sigma) ** 2)) / 2,
+                                                                         abs=1e-12)
+    for s, sigma in ((30.0, 1.0), (10.0, 0.1)):
+        assert output_second_moment(gaussian, s, sigma) == pytest.approx(1 / math.sqrt(1 + 4 * (s * sigma) ** 2),
+                                                                         abs=1e-12)
+    z = torch.randn(1_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.1
+    for activation, omega in ((finer_sine, 30.0), (gaussian, 10.0)):
+        out = activation(z, torch.tensor(omega, dtype=torch.float64))
+        mc, error = float(out.mean() ** 2 + out.var()), float((out * out).std()) / 1000  # the official estimate, its SE
+        assert output_second_moment(activation, omega, 0.1) == pytest.approx(mc, abs=4 * error)
+
+
+@pytest.mark.parametrize("model, activation_of", [("vi3nr", "sine"), ("vi3nr_gauss", "gaussian"),
+                                                  ("vi3nr_finer", "finer_sine")])
+def test_vi3nr_gives_every_layer_the_chosen_pre_activation_std(model, activation_of):
+    """The official demo's check, the std of each layer's pre-activations on the inputs: the bounds follow
+    the rule with the assumed input moments, and the pre-activations have the std the weights give on the
+    inputs they meet (the default biases, which the official code keeps, add 1 / (3 fan_in) of variance, so
+    later layers meet inputs a little off the assumed N(0, sigma_p^2); the first layer meets exactly sigma_p)."""
+    from bench.models import ensemble, finer, gauss
+    from bench.models.vi3nr import output_second_moment
+
+    activation = {"sine": ensemble.sine, "gaussian": gauss.gaussian, "finer_sine": finer.finer_sine}[activation_of]
+    sigma_p = 0.5
+    weights, biases, omegas, used = init(f"{model}:sigma_p={sigma_p}", IMAGE, width=512, layers=3)
+    assert used["sigma_p"] == sigma_p
+    h = torch.rand(20_000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    moment = 1 / 3
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        bound = math.sqrt(3) * sigma_p / math.sqrt(w.shape[1] * moment)
+        assert bound * 0.98 <= w.abs().max() <= bound
+        z = h @ w.double().T + b.double()
+        weight_variance = w.double().var().item()
+        expected = math.sqrt(w.shape[1] * weight_variance * h.square().mean().item() + 1 / (3 * w.shape[1]))
+        assert z.std().item() == pytest.approx(expected, rel=0.1 if w.shape[0] > 1 else 0.3), i
+        if i == 0:
+            assert z.std().item() == pytest.approx(math.sqrt(sigma_p**2 + 1 / (3 * w.shape[1])), rel=0.05)
+        if i < len(omegas):
+            h = activation(z, torch.tensor(omegas[i], dtype=torch.float64))
+            moment = output_second_moment(activation, omegas[i], sigma_p)
+
+
+@pytest.mark.parametrize("signal, width, bandlimit, low_band", [(AUDIO, 64, 1910, 10), (IMAGE, 256, 85, 220)])
+def test_tuner_first_layer_holds_distinct_integer_frequencies_up_to_its_band_limit(signal, width, bandlimit, low_band):
+    """DianaPat/TUNER @ 3a08967, networks/mrnet.py: first-layer weights are integer frequency vectors k times
+    2 pi / period (period 4 in configs/config_init.yml), frozen, one per direction (the half-plane). Ours: the
+    whole low band max |k_i| <= 10 first (10 in 1-D, (21^2 - 1) / 2 = 220 in 2-D), then evenly spaced up to
+    the band limit (auto: 1910 audio, 85 images)."""
+    weights, _, omegas, used = init("tuner", signal, width=width, layers=3)
+    assert used["bandlimit"] == bandlimit and omegas == [1.0, 30.0, 30.0]
+    k = weights[0] / (2 * math.pi / 4)
+    assert torch.allclose(k, k.round(), atol=1e-4)
+    k = k.round().long()
+    first_nonzero = torch.stack([row[row != 0][0] for row in k])
+    assert (first_nonzero > 0).all()  # no k = 0, and never both k and -k
+    assert len({tuple(row.tolist()) for row in k}) == width
+    norms = k.abs().amax(dim=1)
+    assert int((norms <= 10).sum()) == low_band and int(norms.max()) == bandlimit
+
+
+def test_tuner_bounds_and_hidden_init_follow_the_official_clamps():
+    """DianaPat/TUNER @ 3a08967: utils.py create_clamps gives column j of the first hidden matrix c_L (1.0) when
+    max |k_i| <= block_limit (10), else c_H (0.6); training/optimizers.py clamps w to +-c_j / w0 (w0 = 30) after
+    each step, deeper hidden layers to +-c / w0 (config bounds [[1., .6], 1.]); mrnet.py's Initializer draws
+    column j from N(0, (0.3 c_j / w0)^2). Checked: the declared bounds, each column's std, a KS test of the
+    standardised draws, and deeper layers as SIREN's."""
+    from scipy import stats
+
+    ensemble, _ = build_ensemble([MemberSpec(parse_model("tuner"), 0)], Architecture(2, 256, 3, 1), IMAGE)
+    k = (ensemble.weights[0][0] / (math.pi / 2)).round().abs().amax(dim=1)
+    expected = torch.where(k <= 10, 1.0, 0.6) / 30
+    assert torch.equal(ensemble.bound_1[0], expected[None, :].expand(256, 256))
+    assert torch.equal(ensemble.bound_2[0], torch.full((256, 256), 1.0 / 30))
+    assert ensemble.bounded == (1, 2)  # not the frozen first layer, not the output
+    hidden = ensemble.weights[1][0].detach()
+    standardised = hidden / (0.3 * expected)
+    assert stats.kstest(standardised.flatten().double().numpy(), "norm").pvalue > 1e-3
+    for c, columns in ((1.0, k <= 10), (0.6, k > 10)):
+        assert hidden[:, columns].std().item() == pytest.approx(0.3 * c / 30, rel=0.03)
+    assert ensemble.weights[2][0].abs().max() <= math.sqrt(6 / 256) / 30
+    assert not ensemble.weights[0].requires_grad and not ensemble.biases[0].requires_grad
+
+
+def test_tuner_trains_within_its_bounds_its_first_layer_frozen_and_a_member_equals_its_solo_run(relay_2k):
+    from bench.training import TrainConfig, train
+
+    def fitted(seeds):
+        model, _ = build_ensemble([MemberSpec(parse_model("tuner:c_high=0.2,c_deep=0.3"), s) for s in seeds],
+                                  Architecture.of(relay_2k.info, 32, 3), relay_2k.info)
+        start = model.weights[0].detach().clone()
+        outcome = train(model, relay_2k, TrainConfig(steps=60, lr=1e-3), progress=False)
+        assert torch.equal(model.weights[0], start)  # frozen
+        for i in model.bounded:
+            assert (model.weights[i].abs() <= getattr(model, f"bound_{i}")).all()
+        return [w.detach() for w in model.weights], [m.final for m in outcome.members]
+
+    weights, finals = fitted([0, 1, 2])
+    solo_weights, solo_finals = fitted([1])
+    assert all(torch.equal(w[1], s[0]) for w, s in zip(weights, solo_weights)) and finals[1] == solo_finals[0]
+
+
+def test_tuner_refuses_a_band_too_small_for_its_width_a_lattice_too_large_and_a_single_hidden_layer():
+    with pytest.raises(UsageError, match="give bandlimit <= 2235"):
+        init("tuner:bandlimit=5000", IMAGE, width=16, layers=2)
+    with pytest.raises(UsageError, match="needs at least 2 hidden layers"):
+        init("tuner", AUDIO, width=16, layers=1)
+    with pytest.raises(UsageError, match="raise bandlimit or narrow the network"):
+        init("tuner:bandlimit=20", AUDIO, width=64, layers=2)
+    with pytest.raises(UsageError, match="exceeds bandlimit"):
+        init("tuner:low=30,bandlimit=20", AUDIO, width=8, layers=2)
+
+
+@pytest.mark.parametrize("signal, w0_first", [(AUDIO, 3000.0), (IMAGE, 30.0)])
+def test_h_siren_is_siren_draw_for_draw_with_a_hyperbolic_first_activation(signal, w0_first):
+    """arXiv 2410.04716: the first layer's sin(x) becomes sin(sinh(2x)); here sin(w0_first sinh(2 z)), z = W x + b,
+    SIREN's init and SIREN's layers elsewhere. The forward pass equals that formula written out by hand."""
+    weights, biases, omegas, used = init("h_siren", signal, width=32, layers=2)
+    siren_weights, siren_biases, siren_omegas, _ = init("siren", signal, width=32, layers=2)
+    assert all(torch.equal(a, b) for a, b in zip(weights + biases, siren_weights + siren_biases))
+    assert omegas == siren_omegas == [w0_first, 30.0] and used["w0_first"] == w0_first
+    ensemble, _ = build_ensemble([MemberSpec(parse_model("h_siren"), 0)], Architecture(signal.d_in, 32, 2, 1), signal)
+    x = torch.rand(50, signal.d_in) * 2 - 1
+    h = torch.sin(w0_first * torch.sinh(2 * (x @ weights[0].T + biases[0])))
+    h = torch.sin(30.0 * (h @ weights[1].T + biases[1]))
+    expected = h @ weights[2].T + biases[2]
+    with torch.no_grad():
+        assert torch.allclose(ensemble(x)[0], expected, rtol=1e-4, atol=1e-5)
