@@ -32,36 +32,6 @@ from bench.training.checkpoint import DEFAULT_EVERY_S, Checkpoint
 LOST_WORKER = {"device": "unknown", "device_name": "unknown (the worker was lost)"}
 
 
-def train_cells(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool,
-                ntk: NtkOptions | None = None, compile: bool = False,
-                checkpoint: Checkpoint | None = None, batch: int | None = None) -> list[dict[str, Any]]:
-    """Train ``cells`` as one ensemble on ``task`` (already on ``device``); one row per cell, with NTK
-    summaries at the stages ``ntk`` asks for; ``checkpoint``: resume from it and save to it (``train``).
-    ``batch``: train exactly this many members, the cells and copies of them (whose rows are dropped), so
-    that kernels chosen by the batch count (cuBLAS's) compute every cell the same way whatever the packing."""
-    first = cells[0]
-    arch = Architecture.of(task.info, first.width, first.layers)
-    padded = [cells[i % len(cells)] for i in range(max(batch or 0, len(cells)))]
-    model, used = build_ensemble([cell.member for cell in padded], arch, task.info)
-    model.to(device)
-    stages = ntk.stages if ntk else ()
-    spectral = [{} for _ in padded]
-    if "init" in stages:
-        spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_init"))]
-    outcome = train(model, task, first.train, progress, compile, checkpoint, [cell.train for cell in padded])
-    if "final" in stages:
-        spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_final"))]
-    samples = min(first.train.batch_size or task.size, task.size)
-    shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "compiled": outcome.compiled,
-              "numerics": numerics(device, outcome.compiled, model.size),
-              "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
-              "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
-    where, families = provenance(device), _families(cells, task.info.library)
-    return [Row.of(_columns(task, cell, params, where), shared, families[cell.model.label], ntk_columns,
-                   _scores(task, member, outcome.seconds, first.train.steps))
-            for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
-
-
 def _families(cells: Sequence[Cell], library: SignalLibrary | None) -> dict[str, dict[str, str]]:
     """Per model of ``cells``, once each: a learned init's ``family_fingerprint`` column
     (``bench.learned.families.learned_from``, which reads the families file and, from ``library``, its train
@@ -104,37 +74,6 @@ def numerics(device: torch.device, compiled: bool, batch: int) -> str:
     count = torch.get_num_threads()
     threads = f", {count} thread{'s' if count != 1 else ''}" if device.type == "cpu" else ""
     return f"{'compiled' if compiled else 'eager'}, batch {batch}{threads}"
-
-
-def run_job(task: Task, cells: Sequence[Cell], device: torch.device, progress: bool = True,
-            debug: bool = False, ntk: NtkOptions | None = None, compile: bool = False,
-            checkpoint: Checkpoint | None = None, batch: int | None = None) -> list[dict[str, Any]]:
-    """``train_cells`` with failures as data. A failing ensemble is split in halves and each half retried,
-    so out-of-memory finds a size that fits and one bad member (say, an init scheme that raises) cannot
-    fail the others; a single member that still fails is recorded with status "oom" or "error" and the
-    exception's message. With ``debug`` other exceptions propagate instead; a usage error (a setting that
-    cannot work, whatever the ensemble size) always does. ``checkpoint`` serves the whole ensemble only (its
-    halves start over). ``batch`` (see ``train_cells``) is halved with the ensemble when it ran out of memory,
-    and kept otherwise, so one failing member does not change the numbers of the others."""
-    try:
-        return train_cells(task, cells, device, progress, ntk, compile, checkpoint, batch)
-    except UsageError:  # a setting that cannot work (e.g. a scheme without a default for this kind of signal)
-        raise
-    except Exception as exc:
-        oom = is_out_of_memory(exc)
-        if debug and not oom:
-            raise
-        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
-    gc.collect()  # outside the except block, so the traceback's tensors can be freed
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    if len(cells) > 1:
-        half = (len(cells) + 1) // 2
-        if batch and oom:  # the halves may fit where the whole did not (rows name the batch: ``numerics``)
-            batch = -(-batch // 2)
-        return (run_job(task, cells[:half], device, progress, debug, ntk, compile, batch=batch)
-                + run_job(task, cells[half:], device, progress, debug, ntk, compile, batch=batch))
-    return failed_rows(task, cells, device, OOM if oom else ERROR, message)
 
 
 def failed_rows(task: Task, cells: Sequence[Cell], device: torch.device | None, status: str,
@@ -229,14 +168,71 @@ class JobRunner:
         return problem_of(job, task), cap, sum(cell.train.steps for cell in job.cells)
 
     def run(self, job: Job, task: Task) -> list[dict[str, Any]]:
-        """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_job``)."""
+        """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_cells``)."""
         job = self._sized(job, task)
         tasks = load_builtin_tasks()
         checkpoint = self.checkpoint([cell.key for cell in job.cells],
                                      [code_of(cell.model.entry.code, tasks.get(cell.task).code) for cell in job.cells])
-        rows = run_job(task, job.cells, task.coords.device, self.progress, self.debug, self.ntk, self.compile, checkpoint,
-                       batch=self._batch(job, task))
+        rows = self.run_cells(task, job.cells, checkpoint, batch=self._batch(job, task))
         return [row.add(self.columns) for row in rows]  # the caller removes the checkpoint once they are stored
+
+    def train_cells(self, task: Task, cells: Sequence[Cell], checkpoint: Checkpoint | None = None,
+                    batch: int | None = None) -> list[dict[str, Any]]:
+        """Train ``cells`` as one ensemble on ``task`` (on its device); one row per cell, with NTK summaries at
+        the stages the runner's ``ntk`` asks for; ``checkpoint``: resume from it and save to it (``train``).
+        ``batch``: train exactly this many members, the cells and copies of them (whose rows are dropped), so
+        that kernels chosen by the batch count (cuBLAS's) compute every cell the same way whatever the packing."""
+        first, device, ntk = cells[0], task.coords.device, self.ntk
+        arch = Architecture.of(task.info, first.width, first.layers)
+        padded = [cells[i % len(cells)] for i in range(max(batch or 0, len(cells)))]
+        model, used = build_ensemble([cell.member for cell in padded], arch, task.info)
+        model.to(device)
+        stages = ntk.stages if ntk else ()
+        spectral = [{} for _ in padded]
+        if "init" in stages:
+            spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_init"))]
+        outcome = train(model, task, first.train, self.progress, self.compile, checkpoint,
+                        [cell.train for cell in padded])
+        if "final" in stages:
+            spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_final"))]
+        samples = min(first.train.batch_size or task.size, task.size)
+        shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "compiled": outcome.compiled,
+                  "numerics": numerics(device, outcome.compiled, model.size),
+                  "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
+                  "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
+        where, families = provenance(device), _families(cells, task.info.library)
+        return [Row.of(_columns(task, cell, params, where), shared, families[cell.model.label], ntk_columns,
+                       _scores(task, member, outcome.seconds, first.train.steps))
+                for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
+
+    def run_cells(self, task: Task, cells: Sequence[Cell], checkpoint: Checkpoint | None = None,
+                  batch: int | None = None) -> list[dict[str, Any]]:
+        """``train_cells`` with failures as data. A failing ensemble is split in halves and each half retried,
+        so out-of-memory finds a size that fits and one bad member (say, an init scheme that raises) cannot
+        fail the others; a single member that still fails is recorded with status "oom" or "error" and the
+        exception's message. With the runner's ``debug`` other exceptions propagate instead; a usage error (a setting that
+        cannot work, whatever the ensemble size) always does. ``checkpoint`` serves the whole ensemble only (its
+        halves start over). ``batch`` (see ``train_cells``) is halved with the ensemble when it ran out of memory,
+        and kept otherwise, so one failing member does not change the numbers of the others."""
+        try:
+            return self.train_cells(task, cells, checkpoint, batch)
+        except UsageError:  # a setting that cannot work (e.g. a scheme without a default for this kind of signal)
+            raise
+        except Exception as exc:
+            oom = is_out_of_memory(exc)
+            if self.debug and not oom:
+                raise
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+        gc.collect()  # outside the except block, so the traceback's tensors can be freed
+        device = task.coords.device
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(cells) > 1:
+            half = (len(cells) + 1) // 2
+            if batch and oom:  # the halves may fit where the whole did not (rows name the batch: ``numerics``)
+                batch = -(-batch // 2)
+            return self.run_cells(task, cells[:half], batch=batch) + self.run_cells(task, cells[half:], batch=batch)
+        return failed_rows(task, cells, device, OOM if oom else ERROR, message)
 
     def _fixed_batch(self, task: Task) -> bool:
         """Whether every ensemble trains ``batch`` members, padded: where the batch count changes a member's

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from bench.experiment.execute import numerics, train_cells
+from bench.experiment.execute import JobRunner, numerics
 from bench.experiment.plan import Cell
 from bench.models import parse_model
 from bench.tasks import load_task
@@ -28,15 +28,15 @@ def cells(task, width, layers, cfg, *pairs):
 def test_siren2_beats_siren_on_a_strong_high_frequency_clip(library):
     """The SIREN² paper's failure case: relay.wav, first 16,384 samples, 4 x 64, 150 steps of Adam 1e-4."""
     task = load_task("audio:relay", library, {"max_samples": 16384})
-    rows = {row["model"]: row for row in train_cells(
-        task, cells(task, 64, 4, TrainConfig(steps=150), ("siren", 0), ("siren2", 0)), torch.device("cpu"), False)}
+    rows = {row["model"]: row for row in JobRunner({}, progress=False).train_cells(
+        task, cells(task, 64, 4, TrainConfig(steps=150), ("siren", 0), ("siren2", 0)))}
     assert rows["siren"]["snr_db"] < 1.0
     assert rows["siren2"]["snr_db"] > rows["siren"]["snr_db"] + 1.5
 
 
 def test_result_rows_carry_settings_metrics_throughput_and_provenance(relay_2k):
     (cell,) = cells(relay_2k, 16, 2, TrainConfig(steps=12), ("siren2_filtered:decay=0.8", 1))
-    (row,) = train_cells(relay_2k, [cell], torch.device("cpu"), progress=False)
+    (row,) = JobRunner({}, progress=False).train_cells(relay_2k, [cell])
     assert row["cell_key"] == cell.key
     assert row["model"] == "siren2_filtered" and row["model_spec"] == "siren2_filtered:decay=0.8"
     assert row["param.decay"] == 0.8 and row["param.S0"] == pytest.approx(1 / 30) and row["param.w0_first"] == 3000
@@ -52,8 +52,9 @@ def test_a_padded_batch_gives_the_cells_their_own_numbers(relay_2k):
     the cells' own, one each, with the numbers they have unpadded."""
     cells = [Cell("audio", "relay", (("max_samples", 2048),), 16, 2, TrainConfig(steps=20), parse_model(name), seed, "fp")
              for name, seed in (("siren", 0), ("winner", 1))]
-    plain = train_cells(relay_2k, cells, torch.device("cpu"), progress=False)
-    padded = train_cells(relay_2k, cells, torch.device("cpu"), progress=False, batch=5)
+    runner = JobRunner({}, progress=False)
+    plain = runner.train_cells(relay_2k, cells)
+    padded = runner.train_cells(relay_2k, cells, batch=5)
     assert [row["cell_key"] for row in padded] == [cell.key for cell in cells]
     assert [row["curve_snr_db"] for row in padded] == [row["curve_snr_db"] for row in plain]
     assert padded[0]["numerics"] == "eager"  # on a CPU the batch does not matter
@@ -73,7 +74,7 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
         import dataclasses, json, resource, sys, torch
         from bench.models import parse_model
         from bench.signals.library import SignalLibrary
-        from bench.experiment.execute import run_job
+        from bench.experiment.execute import JobRunner
         from bench.experiment.plan import Cell
         from bench.tasks import load_task
         from bench.training import TrainConfig
@@ -82,12 +83,13 @@ def test_out_of_memory_splits_the_ensemble_then_records_oom(library):
         task = load_task("audio:relay", SignalLibrary(), {"max_samples": 8192})
         cells = [Cell("audio", "relay", (), width, 2, TrainConfig(steps=2), parse_model("siren"), s, "relay")
                  for s in range(8)]
-        run_job(task, [dataclasses.replace(cells[0], width=4)], torch.device("cpu"), progress=False)
+        runner = JobRunner({}, progress=False)
+        runner.run_cells(task, [dataclasses.replace(cells[0], width=4)])
         # ^ a tiny run first, so torch's lazy imports happen before the cap, not half-way under it
         size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
         limit = size + budget_mib * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        rows = run_job(task, cells, torch.device("cpu"), progress=False)
+        rows = runner.run_cells(task, cells)
         print(json.dumps([[r["status"], r.get("ensemble_size")] for r in rows]))
     """)
     outcomes = {}
