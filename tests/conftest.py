@@ -139,3 +139,18 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0,
                            f"Skipped: needs the signal data (missing here, no network): {signal}; set BENCH_DATA")
+
+
+@pytest.fixture(scope="session")
+def tuned(tmp_path_factory, library, need):
+    """A finished tuned sweep of ``TUNED_SPEC`` (its folder) and the spec, shared by the tests that read it."""
+    from bench.cli import main
+    from bench.experiment.spec import parse_spec
+    from tests.helpers import TUNED_SPEC
+
+    need("arch", "vivaldi_gt")
+    out = tmp_path_factory.mktemp("tuned")
+    (out / "spec.toml").write_text(TUNED_SPEC)
+    assert main(["sweep", str(out / "spec.toml"), "--out", str(out / "run"), "--device", "cpu", "--no-progress",
+                 "--max-members", "8"]) == 0
+    return out / "run", parse_spec(TUNED_SPEC, "spec.toml", library)

@@ -14,25 +14,12 @@ from bench.cli import main
 from bench.experiment.presets import preset_names
 from bench.models import load_builtin_models
 from bench.tasks import load_builtin_tasks
+from tests.helpers import TINY, one_line_error, run_cli
 
 # what an unknown name is answered with: every scheme, task and preset bench knows, from their registries
 MODELS = ", ".join(load_builtin_models().names())
 TASKS = ", ".join(load_builtin_tasks().names())
 PRESETS = ", ".join(preset_names())
-TINY = ["--width", "16", "--layers", "2", "--steps", "15", "--device", "cpu", "--no-progress"]
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err):
-    """The single error line (other stderr lines are progress notes); never a traceback."""
-    errors = [line for line in err.splitlines() if line.startswith("bench: error: ")]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    return errors[0]
 
 
 @pytest.fixture

@@ -5,12 +5,7 @@ import re
 
 from bench.cli import main
 from bench.signals.library import SignalLibrary
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.helpers import run_cli
 
 
 def test_list_commands(capsys):

@@ -8,17 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.cli import main
+from tests.helpers import TINY, run_cli
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-TINY = ["--width", "16", "--layers", "2", "--steps", "15", "--device", "cpu", "--no-progress"]
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_readme_example_scheme_works_as_a_plugin(capsys, tmp_path):

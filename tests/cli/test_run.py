@@ -4,22 +4,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-
-
-TINY = ["--width", "16", "--layers", "2", "--steps", "15", "--device", "cpu", "--no-progress"]
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err):
-    """The single error line (other stderr lines are progress notes); never a traceback."""
-    errors = [line for line in err.splitlines() if line.startswith("bench: error: ")]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    return errors[0]
+from tests.helpers import TINY, one_line_error, run_cli
 
 
 def test_run_then_table_on_a_real_clip(capsys, tmp_path):

@@ -6,52 +6,16 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 from bench.cli import main
-from bench.experiment.spec import parse_spec
+from tests.helpers import TUNED_SPEC
 
 
-SPEC = """
-name = "tuned"
-seeds = [0]
-widths = 8
-layers = 2
-[train]
-steps = 20
-lr = 1e-4
-[models]
-siren = {}
-winner = {}
-[[tasks]]
-task = "audio"
-signals = ["arch"]
-max_samples = 512
-[tune]
-seeds = [10, 11]
-lr = [1e-4, 1e-2]
-[tune.models]
-siren = {w0_first = [300.0, 3000.0]}
-[[tune.tasks]]
-task = "audio"
-signals = ["vivaldi_gt"]
-max_samples = 512
-"""
-
-
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory, library, need):
-    need("arch", "vivaldi_gt")
-    out = tmp_path_factory.mktemp("tuned")
-    (out / "spec.toml").write_text(SPEC)
-    assert main(["sweep", str(out / "spec.toml"), "--out", str(out / "run"), "--device", "cpu", "--no-progress",
-                 "--max-members", "8"]) == 0
-    return out / "run", parse_spec(SPEC, "spec.toml", library)
 
 
 def test_a_tuning_metric_a_task_does_not_record_is_refused_before_the_tuning_split_trains(tmp_path, capsys, need):
     need("arch", "vivaldi_gt")
-    (tmp_path / "spec.toml").write_text(SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'psnr_db'"))
+    (tmp_path / "spec.toml").write_text(TUNED_SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'psnr_db'"))
     for dry in ([], ["--dry-run"]):  # a dry run refuses it as the run does
         assert main(["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "run"), "--device", "cpu",
                      "--no-progress", "--max-members", "8", *dry]) == 2
@@ -89,7 +53,7 @@ def test_another_tuned_spec_changes_nothing_in_a_tuned_sweeps_folder(tuned, tmp_
     """A finished tuned sweep keeps its spec (its report reads it); one in progress is not touched either."""
     run, _ = tuned
     other = tmp_path / "other.toml"
-    other.write_text(SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-3, 1e-2]"))
+    other.write_text(TUNED_SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-3, 1e-2]"))
     before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
     capsys.readouterr()
     for extra in ([], ["--dry-run"]):

@@ -6,48 +6,13 @@ import json
 import pandas as pd
 import pytest
 
-from bench.cli import main
 from bench.core.errors import BenchError, UsageError
 from bench.experiment.spec import parse_spec
 from bench.experiment.store import read_results
 from bench.experiment.tuning import choose
+from tests.helpers import TUNED_SPEC
 
 
-SPEC = """
-name = "tuned"
-seeds = [0]
-widths = 8
-layers = 2
-[train]
-steps = 20
-lr = 1e-4
-[models]
-siren = {}
-winner = {}
-[[tasks]]
-task = "audio"
-signals = ["arch"]
-max_samples = 512
-[tune]
-seeds = [10, 11]
-lr = [1e-4, 1e-2]
-[tune.models]
-siren = {w0_first = [300.0, 3000.0]}
-[[tune.tasks]]
-task = "audio"
-signals = ["vivaldi_gt"]
-max_samples = 512
-"""
-
-
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory, library, need):
-    need("arch", "vivaldi_gt")
-    out = tmp_path_factory.mktemp("tuned")
-    (out / "spec.toml").write_text(SPEC)
-    assert main(["sweep", str(out / "spec.toml"), "--out", str(out / "run"), "--device", "cpu", "--no-progress",
-                 "--max-members", "8"]) == 0
-    return out / "run", parse_spec(SPEC, "spec.toml", library)
 
 
 def test_a_tuning_spec_chooses_on_the_tuning_split_and_tests_at_the_choice_and_the_defaults(tuned):
@@ -86,7 +51,7 @@ def test_a_missing_tuning_cell_or_an_unrecorded_metric_stops_the_choice(tuned, l
     tuning = read_results(run / "tuning")
     with pytest.raises(BenchError, match="tuning cells have no result"):
         choose(spec, tuning.iloc[1:])
-    psnr = parse_spec(SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'psnr_db'"), "s.toml", library)
+    psnr = parse_spec(TUNED_SPEC.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-2]\nmetric = 'psnr_db'"), "s.toml", library)
     with pytest.raises(BenchError, match="tune.metric psnr_db"):
         choose(psnr, tuning)
 
@@ -105,7 +70,7 @@ def test_a_missing_tuning_cell_or_an_unrecorded_metric_stops_the_choice(tuned, l
 ])
 def test_a_tuning_section_that_would_mix_the_splits_or_is_malformed_is_refused(library, change, message):
     with pytest.raises(UsageError) as err:
-        parse_spec(SPEC.replace(*change), "spec.toml", library)
+        parse_spec(TUNED_SPEC.replace(*change), "spec.toml", library)
     assert message in str(err.value)
 
 
@@ -119,4 +84,4 @@ def test_a_tuning_signal_with_a_test_signals_content_is_refused_however_named(li
     os.link(tmp_path / "copy.wav", tmp_path / "link.wav")
     for same in (str(original), str(tmp_path / "copy.wav"), str(tmp_path / "link.wav")):
         with pytest.raises(UsageError, match="tune.tasks\\[0\\].signals: .* are test signals of task audio"):
-            parse_spec(SPEC.replace('signals = ["vivaldi_gt"]', f'signals = ["{same}"]'), "spec.toml", library)
+            parse_spec(TUNED_SPEC.replace('signals = ["vivaldi_gt"]', f'signals = ["{same}"]'), "spec.toml", library)
