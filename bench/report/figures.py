@@ -54,6 +54,7 @@ def swept(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def network_families(models) -> dict[str, str]:
     """Each model name -> the names (among ``models``) of those whose plan builds the same network, and so
     train at the same speed (a model no longer registered is a family of its own)."""
+    from bench import learned  # noqa: F401  (the learned schemes' networks too)
     from bench.models import load_builtin_models
 
     registry = {entry.name: entry for entry in load_builtin_models()}
