@@ -67,6 +67,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             status = f"local: {where}" if where else "not local (downloaded on first use)"
             details = ", ".join(f"{k}={v}" for k, v in entry.details.items())
             print(f"{entry.name:18s} {entry.kind:6s} {details}  [{status}]")
+        for name, members in library.sets.items():
+            local = sum(library.local_path(library.entries[member]) is not None for member in members)
+            kinds = "/".join(dict.fromkeys(library.entries[member].kind for member in members))
+            print(f"{name:18s} {kinds:6s} a set of {len(members)}: {members[0]} ... {members[-1]} (a spec's signals "
+                  f"may name the set)  [local: {local} of {len(members)}]")
         for name in SYNTHETIC:
             print(f"{'synthetic:' + name:18s} both   generated in code (seed 0)  [always available]")
         print(f"{'synthetic:band':18s} both   noise with a controlled spectrum: synthetic:{band_noise.USAGE}; centroid in\n"

@@ -420,11 +420,12 @@ class _Checker:
         return task_grid(entry.name, signals, tuple(options), library)
 
     def _signals(self, where: str, signals: Any, domain: str, library: SignalLibrary) -> tuple[str, ...]:
-        """A task's signals, each by its one name (``SignalLibrary.canonical``), without repeats."""
+        """A task's signals, each by its one name (``SignalLibrary.canonical``), without repeats; a set's name
+        (``SignalLibrary.sets``, e.g. "kodak512") stands for every signal of the set."""
         if not isinstance(signals, list) or not signals or not all(isinstance(s, str) for s in signals):
             raise self.fail(f"{where}.signals", "expected a non-empty list of signal names or paths")
         try:
-            return unique(library.canonical(self._located(ref, library), domain) for ref in signals)
+            return unique(library.canonical(self._located(ref, library), domain) for ref in library.expand(signals))
         except UsageError as exc:
             raise self.fail(f"{where}.signals", str(exc)) from None
 

@@ -20,7 +20,7 @@ import numpy as np
 import pooch
 
 from bench.signals import band_noise
-from bench.core.errors import BenchError, UsageError
+from bench.core.errors import BenchError, UsageError, did_you_mean
 from bench.signals.shapes import SYNTHETIC_SHAPES
 
 if sys.version_info >= (3, 11):
@@ -88,6 +88,21 @@ class SignalLibrary:
                 return candidate
         return None
 
+    @property
+    def sets(self) -> dict[str, list[str]]:
+        """Named sets of manifest signals (an entry's ``set``, e.g. "kodak512") -> their names, in manifest
+        order: a spec's ``signals`` may name a set for all of its signals."""
+        found: dict[str, list[str]] = {}
+        for entry in self.entries.values():
+            if "set" in entry.details:
+                found.setdefault(entry.details["set"], []).append(entry.name)
+        return found
+
+    def expand(self, refs: list[str]) -> list[str]:
+        """``refs`` with each set name replaced by the signals of the set."""
+        sets = self.sets
+        return [name for ref in refs for name in sets.get(ref, [ref])]
+
     def fingerprint(self, ref: str, kind: str) -> str:
         """What identifies the content of ``ref``: the manifest's sha256 for a manifest signal (no file read),
         the sha256 of a user's file (so a replaced file is a new signal), the name of a synthetic one.
@@ -119,6 +134,11 @@ class SignalLibrary:
         if is_synthetic(ref):
             synthetic_name(ref)
             return None
+        members = self.sets.get(ref)
+        if members is not None and ref not in self.entries:
+            raise UsageError(f"{ref!r} is a set of {len(members)} signals ({members[0]}, ..., {members[-1]}; bench list "
+                             f"signals shows them); name one of them here, or name the set in a spec's signals to "
+                             f"fit each one")
         entry = self.entries.get(ref)
         if entry is not None:
             if entry.kind != kind:
@@ -129,9 +149,11 @@ class SignalLibrary:
             return path
         if path.suffix or os.sep in ref:
             raise BenchError(f"file not found: {path}; check the path")
-        names = ", ".join(name for name, e in self.entries.items() if e.kind == kind)
+        names = ", ".join(name for name, e in self.entries.items() if e.kind == kind and "set" not in e.details)
+        sets = [name for name, members in self.sets.items() if self.entries[members[0]].kind == kind]
+        in_sets = f", or a signal of the sets {', '.join(sets)} (bench list signals)" if sets else ""
         raise UsageError(f"unknown signal {ref!r}; use a file path, synthetic:{{{','.join(SYNTHETIC)}}}, "
-                         f"synthetic:{band_noise.USAGE}, or one of: {names}")
+                         f"synthetic:{band_noise.USAGE}, or one of: {names}{in_sets}{did_you_mean(ref, self.entries)}")
 
     def _verified(self, entry: SignalEntry) -> Path:
         path = self.local_path(entry)

@@ -43,3 +43,16 @@ def test_bench_list_families_shows_each_familys_pieces_and_splits(capsys, image_
     assert main(["list", "families"]) == 0
     out = capsys.readouterr().out
     assert "crops" in out and "image:noise1 --crop 16 --crop-row 0 --crop-col 0" in out and "test:  camera" in out
+
+
+def test_the_image_sets_are_listed_and_one_of_their_images_is_fitted(capsys, tmp_path, need):
+    code, out, _ = run_cli(capsys, "list", "signals")
+    assert code == 0 and re.search(r"^kodak512\s+image\s+a set of 24: kodak512_barn_and_pond", out, re.M)
+    assert re.search(r"^div2k512\s+image\s+a set of 16", out, re.M)
+    need("kodak512_hats")
+    code, _, err = run_cli(capsys, "run", "--task", "image:kodak512", "--out", str(tmp_path / "set"))
+    assert code == 2 and "a set of 24 signals" in err and not (tmp_path / "set").exists()
+    code, out, _ = run_cli(capsys, "run", "--model", "siren", "--task", "image:kodak512_hats", "--side", "16",
+                           "--steps", "3", "--width", "8", "--layers", "1", "--seeds", "0", "--device", "cpu",
+                           "--no-progress", "--out", str(tmp_path / "one"))
+    assert code == 0 and "psnr_db=" in out

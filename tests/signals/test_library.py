@@ -96,3 +96,32 @@ def test_data_dir_takes_precedence_over_bench_data(library, tmp_path):
     (tmp_path / "audio").mkdir()
     shutil.copy(library.path("arch", "audio"), tmp_path / "audio" / "arch.wav")
     assert SignalLibrary(data_dir=tmp_path).path("arch", "audio") == tmp_path / "audio" / "arch.wav"
+
+
+def test_the_standard_image_sets_are_sets_of_pinned_verified_images(library, need):
+    """kodak512 (the 24 Kodak images as TUNER's repository crops them) and div2k512 (the 16 DIV2K test images
+    of FINER's image table): each a set of 512 x 512 RGB manifest images at a pinned commit, every file's
+    sha256 checked where it is local."""
+    sets = library.sets
+    assert {name: len(members) for name, members in sets.items()} == {"kodak512": 24, "div2k512": 16}
+    for name, repository in (("kodak512", "DianaPat/TUNER/"), ("div2k512", "liuzhen0212/FINER/")):
+        for member in sets[name]:
+            entry = library.entries[member]
+            commit = entry.url.split(repository)[1].split("/")[0]
+            assert entry.kind == "image" and len(commit) == 40 and entry.details["mode"] == "RGB"
+    need(*sets["kodak512"], *sets["div2k512"])
+    task = load_task(f"image:{sets['div2k512'][0]}", library, {})  # loaded whole, its hash checked
+    assert task.info.d_out == 3 and task.meta["height_px"] == task.meta["width_px"] == 512
+
+
+def test_a_set_stands_for_its_signals_in_a_spec_and_is_refused_as_one_signal(library):
+    from bench.experiment.spec import parse_spec
+
+    text = ('name = "s"\nseeds = [0]\nwidths = 8\nlayers = 1\n[models]\nsiren = {{}}\n[[tasks]]\ntask = "{task}"\n'
+            'signals = {signals}\n')
+    spec = parse_spec(text.format(task="image", signals='["kodak512", "camera", "kodak512_hats"]'), "s.toml", library)
+    assert spec.tasks[0].signals == (*library.sets["kodak512"], "camera")  # every image once, in manifest order
+    with pytest.raises(UsageError, match="tasks\\[0\\].signals"):
+        parse_spec(text.format(task="audio", signals='["div2k512"]'), "s.toml", library)  # images, not audio
+    with pytest.raises(UsageError, match="'kodak512' is a set of 24 signals"):
+        library.path("kodak512", "image")
