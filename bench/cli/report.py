@@ -76,8 +76,10 @@ def _unread(results) -> str:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from bench.report.tables import (cell_table, left_out_of_mean, metric_rows, metrics_in, pooled_differently,
-                                     render_table, seeds_caption, table_rows)
+                                     render_table, seeds_caption, table_rows, tidy)
     from bench.api import results as results_of
     from bench.core.metrics import declared
 
@@ -89,6 +91,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise UsageError(unread or f"the rows in {args.results} hold no metric column; nothing to tabulate")
     if unread:
         warnings.warn(unread, BenchWarning)
+    tidy_tables = []
     for metric in metrics:
         rows = metric_rows(results, metric)
         if rows.empty:
@@ -96,10 +99,19 @@ def cmd_table(args: argparse.Namespace) -> int:
             raise BenchError(f"no member in {args.results} finished ok with a {metric} value ({counts}); "
                              f"nothing to tabulate (their error and diverged_step columns say why)")
         declaration = declared(metric)
-        print(f"{chr(10) if metric != metrics[0] else ''}{metric}: {declaration.label}, {declaration.direction} is better")
+        heading = f"{metric}: {declaration.label}, {declaration.direction} is better"
         cells = cell_table(table_rows(results, metric), metric)
-        print(render_table(cells, args.format, metric))
-        print(f"{metric}: {seeds_caption(cells)}.{left_out_of_mean(cells)}{pooled_differently(rows)}", file=sys.stderr)
+        caption = f"{seeds_caption(cells)}.{left_out_of_mean(cells)}{pooled_differently(rows)}"
+        if args.format == "csv":  # one CSV of every metric's cells (column metric); headings and captions aside
+            tidy_tables.append(tidy(cells, metric))
+            print(f"{heading}. {caption}", file=sys.stderr)
+        else:  # Markdown under its heading; LaTeX alone on stdout, each table captioned
+            if args.format == "markdown":
+                print(f"{chr(10) if metric != metrics[0] else ''}{heading}")
+            print(render_table(cells, args.format, metric, f"{declaration.label}: {caption}"))
+            print(f"{metric}: {caption}", file=sys.stderr)
+    if tidy_tables:
+        print(pd.concat(tidy_tables, ignore_index=True).to_csv(index=False), end="")
     left_out = results["status"].value_counts().drop(OK, errors="ignore").sort_index()
     if len(left_out):
         print("not in the table: " + ", ".join(f"{n} {s}" for s, n in left_out.items()), file=sys.stderr)

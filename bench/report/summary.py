@@ -19,12 +19,13 @@ def table(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
     """table_<metric>.md/.csv/.tex and the README's table under the metric's heading, with its caption."""
     declaration = declared(metric)
     cells = cell_table(table_rows(report.results, metric), metric)
+    caption = (f"{seeds_caption(cells)}; best per row in bold. "
+               f"{declaration.note}{left_out_of_mean(cells)}{pooled_differently(rows)}")
     for ext, fmt in FORMATS:
-        (report.out / f"table_{metric}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
+        (report.out / f"table_{metric}.{ext}").write_text(
+            render_table(cells, fmt, metric, f"{declaration.label}, {declaration.direction} is better. {caption}") + "\n")
     return [f"## {declaration.label}: `{metric}`, {declaration.direction} is better", "",
-            (report.out / f"table_{metric}.md").read_text(),
-            f"{seeds_caption(cells)}; best per row in bold. "
-            f"{declaration.note}{left_out_of_mean(cells)}{pooled_differently(rows)}", ""]
+            (report.out / f"table_{metric}.md").read_text(), caption, ""]
 
 
 @metric_section(order=20)

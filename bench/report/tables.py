@@ -172,15 +172,44 @@ def natural(label: str) -> list:
             for part in re.split(r"(\d+(?:\.\d+)?)", label)]
 
 
-def render_table(cells: pd.DataFrame, fmt: str, metric: str | Metric) -> str:
-    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), CSV, or LaTeX (booktabs rules, \\textbf;
-    the signal and model labels escaped, e.g. ``_`` as ``\\_``)."""
+def render_table(cells: pd.DataFrame, fmt: str, metric: str | Metric, caption: str = "") -> str:
+    """``formatted`` cells of ``metric`` as Markdown (best in **bold**), or LaTeX: a booktabs ``table`` with
+    ``caption`` and the label ``tab:<metric>`` that compiles as written (labels and caption escaped, e.g.
+    ``_`` as ``\\_``; best in \\textbf); or ``tidy`` CSV, numbers one row per cell."""
     if fmt == "markdown":
         return markdown(formatted(cells, ("**", "**"), "±", metric), disable_numparse=True)  # "13.40" stays "13.40"
+    name = metric.name if isinstance(metric, Metric) else metric
     if fmt == "csv":
-        return formatted(cells, ("", ""), "±", metric).to_csv()
+        return tidy(cells, name).to_csv(index=False)
     styler = formatted(cells, (r"\textbf{", "}"), r"$\pm$", metric).style
-    return styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1).to_latex(hrules=True)
+    styler = styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
+    return styler.to_latex(hrules=True, environment="table", position_float="centering",
+                           caption=latex_text(caption) if caption else None, label=f"tab:{name}")
+
+
+def tidy(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A ``cell_table`` as data, one row per (signal, model) in the tables' order: ``mean``, ``std``, ``n``
+    (the seeds with a value), ``seeds`` (the cell's seeds) and the 95% t-interval of the mean over seeds
+    (``ci_low``, ``ci_high``: mean ± t(0.975, n - 1) std / sqrt(n); empty below two values and on the mean over
+    signals row, whose std is the mean of the per-signal stds)."""
+    rows = cells.rename(columns={"model_spec": "model", "count": "n"})
+    per_signal = (rows["signal"] != MEAN_ROW) & (rows["n"] >= 2)
+    n = rows["n"].where(per_signal)
+    half = scipy.stats.t.ppf(0.975, n - 1) * rows["std"] / np.sqrt(n)
+    rows = rows.assign(metric=metric, ci_low=rows["mean"] - half, ci_high=rows["mean"] + half)
+    order = rows["signal"].map(lambda s: (s == MEAN_ROW, natural(s))).tolist()
+    rows = rows.iloc[sorted(range(len(rows)), key=lambda i: (order[i], natural(rows["model"].iloc[i])))]
+    return rows[["metric", "signal", "model", "mean", "std", "n", "seeds", "ci_low", "ci_high"]].reset_index(drop=True)
+
+
+# LaTeX's special characters in text; pandas escapes labels (Styler.format_index) but not a caption
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+
+
+def latex_text(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped, to stand in a caption."""
+    return re.sub("|".join(map(re.escape, LATEX_SPECIAL)), lambda match: LATEX_SPECIAL[match.group(0)], text)
 
 
 def markdown(table: pd.DataFrame, **options) -> str:
@@ -252,7 +281,8 @@ def conversion_section(rows: pd.DataFrame, conversion: Conversion, out: Path) ->
         return []
     name = conversion.metric.name
     cells = cell_table(rows.assign(**{name: conversion.convert(rows)}), name)
+    caption = f"{conversion.caption} {seeds_caption(cells)}."
     for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
-        (out / f"table_{name}.{ext}").write_text(render_table(cells, fmt, conversion.metric) + "\n")
+        (out / f"table_{name}.{ext}").write_text(render_table(cells, fmt, conversion.metric, caption) + "\n")
     return [f"### {conversion.title}", "", (out / f"table_{name}.md").read_text(),
-            f"{conversion.caption} {seeds_caption(cells)}.", ""]
+            caption, ""]

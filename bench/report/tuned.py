@@ -56,13 +56,13 @@ def write_tuned_report(run: Path, out: Path, command: str, library: SignalLibrar
         for name, part in (("default", default), ("tuned", tuned)):
             cells = cell_table(part, metric)
             stem = f"table_{name}_{task}_{metric}"
+            title = f"{task}: {label.label} on the test split, {'each model at its choice' if name == 'tuned' else 'defaults'}"
+            caption = f"{seeds_caption(cells)}; best per row in bold."
             for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
-                (out / f"{stem}.{ext}").write_text(render_table(cells, fmt, metric) + "\n")
+                (out / f"{stem}.{ext}").write_text(render_table(cells, fmt, metric, f"{title}. {caption}") + "\n")
             means = cells[cells["signal"] == MEAN_ROW].set_index("model_spec")["mean"]
             ranks[name] = list(means.sort_values(ascending=not label.higher_is_better).index)
-            lines += [f"## {task}: {label.label} on the test split, "
-                      f"{'each model at its choice' if name == 'tuned' else 'defaults'}", "",
-                      (out / f"{stem}.md").read_text(), f"{seeds_caption(cells)}; best per row in bold.", ""]
+            lines += [f"## {title}", "", (out / f"{stem}.md").read_text(), caption, ""]
         same = ranks["default"] == ranks["tuned"]
         lines += [f"## {task}: ranking by the mean over the test signals", "",
                   f"- defaults: {' > '.join(ranks['default'])}", f"- tuned: {' > '.join(ranks['tuned'])}", "",

@@ -140,7 +140,7 @@ def test_task_options_are_columns_never_pooled_and_a_spelled_out_default_is_the_
     capsys.readouterr()
     assert main(["--plugin", str(plugin), "table", str(out), "--format", "csv"]) == 0
     table = capsys.readouterr().out
-    assert f"{curve} scale=1.0," in table and f"{curve} scale=2.0," in table  # two settings, one seed each
+    assert f",{curve} scale=1.0," in table and f",{curve} scale=2.0," in table  # two settings, one seed each
 
 
 def test_task_seed_options_outside_their_domain_are_usage_errors(tmp_path, capsys):
@@ -170,5 +170,6 @@ def test_rows_of_a_plugin_metric_tabulated_without_the_plugin_name_the_columns_a
     assert main(["run", "--task", "audio:relay", "--max-samples", "256", "--model", "siren", "--out", str(out), *TINY]) == 0
     done = subprocess.run([sys.executable, "-m", "bench", "table", str(out), "--format", "csv"], capture_output=True,
                           text=True, cwd=Path(__file__).resolve().parents[2])
-    assert done.returncode == 0 and done.stdout.startswith("snr_db: SNR (dB)")  # the rest is tabulated...
+    assert done.returncode == 0 and done.stdout.startswith("metric,signal,model,mean,std,n,seeds,ci_low,ci_high\nsnr_db,")
+    # ^ the rest is tabulated...
     assert "bench: warning: no declared metric reads the metric column rmse" in done.stderr  # ...and rmse named

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from PIL import Image
 
 from bench.cli import main
 from bench.experiment.store import read_results
-from bench.report.tables import cell_table, fewest_pairs_note, render_table, seeds_caption, significance
+from bench.report.tables import (cell_table, fewest_pairs_note, formatted, render_table, seeds_caption, significance,
+                                 tidy)
 from bench.tasks import load_task
 
 
@@ -56,13 +58,18 @@ def report_dir(sweep_dir):
 def test_table_cells_equal_a_direct_pandas_aggregation(sweep_dir, report_dir):
     results = read_results(sweep_dir)
     ok = results[results["status"] == "ok"]
-    table = pd.read_csv(report_dir / "table_snr_db.csv", index_col="signal")
-    expected = ok.groupby(["signal", "model_spec"])["snr_db"].agg(["mean", "std"])
+    table = pd.read_csv(report_dir / "table_snr_db.csv").set_index(["signal", "model"])  # numbers, one row a cell
+    expected = ok.groupby(["signal", "model_spec"])["snr_db"].agg(["mean", "std", "count"])
     for (signal, model), row in expected.iterrows():
-        assert table.loc[signal, model] == f"{row['mean']:.2f} ± {row['std']:.2f}"
+        cell = table.loc[(signal, model)]
+        assert cell["mean"] == pytest.approx(row["mean"]) and cell["std"] == pytest.approx(row["std"])
+        assert cell["n"] == row["count"] and cell["metric"] == "snr_db"
+        half = scipy.stats.t.ppf(0.975, row["count"] - 1) * row["std"] / np.sqrt(row["count"])
+        assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((row["mean"] - half, row["mean"] + half))
     per_signal_means = expected["mean"].unstack()
     for model in per_signal_means.columns:
-        assert table.loc["mean over signals", model].startswith(f"{per_signal_means[model].mean():.2f} ± ")
+        assert table.loc[("mean over signals", model), "mean"] == pytest.approx(per_signal_means[model].mean())
+        assert np.isnan(table.loc[("mean over signals", model), "ci_low"])  # its std is a mean of stds
     markdown = (report_dir / "table_snr_db.md").read_text()
     best = per_signal_means.loc["arch"].idxmax()
     assert f"**{per_signal_means.loc['arch', best]:.2f} ±" in markdown
@@ -74,13 +81,15 @@ def test_a_cell_of_one_seed_shows_its_value_without_a_spread(sweep_dir):
     ok = read_results(sweep_dir).query("status == 'ok'")
     one_seed = ok[ok["seed"] == 0]
     cells = cell_table(one_seed, "snr_db")
-    table = pd.read_csv(io.StringIO(render_table(cells, "csv", "snr_db")), index_col="signal", dtype=str)
+    formatted_cells = formatted(cells, ("", ""), "±", "snr_db")
     for _, row in one_seed.iterrows():
-        assert table.loc[row["signal"], row["model_spec"]] == f"{row['snr_db']:.2f}"
+        assert formatted_cells.loc[row["signal"], row["model_spec"]] == f"{row['snr_db']:.2f}"
+    table = tidy(cells, "snr_db").set_index(["signal", "model"])
+    assert table["std"].drop("mean over signals", level="signal").isna().all() and table["ci_low"].isna().all()
     assert "±" not in render_table(cells, "markdown", "snr_db")
     assert seeds_caption(cells).startswith("One seed per cell")
     mixed = cell_table(pd.concat([one_seed, ok[(ok["seed"] == 1) & (ok["signal"] == "arch")]]), "snr_db")
-    text = pd.read_csv(io.StringIO(render_table(mixed, "csv", "snr_db")), index_col="signal", dtype=str)
+    text = formatted(mixed, ("", ""), "±", "snr_db")
     assert " ± " in text.loc["arch", "siren"] and " ± " not in text.loc["relay", "siren"]
     assert seeds_caption(mixed) == ("Mean ± std over seeds (seeds per cell: 1, 2; a cell of one seed shows its value alone; "
                                     "a std of 2 seeds rests on 2 values, a rough guide only)")
@@ -88,12 +97,12 @@ def test_a_cell_of_one_seed_shows_its_value_without_a_spread(sweep_dir):
 
 def test_audio_results_in_the_siren2_codes_convention(sweep_dir, report_dir, library):
     """Best over training of 20 log10(1 / rmse): checked against the target's own mean square."""
-    table = pd.read_csv(report_dir / "table_best_psnr_peak1_db.csv", index_col="signal")
+    table = pd.read_csv(report_dir / "table_best_psnr_peak1_db.csv").set_index(["signal", "model"])["mean"]
     ok = read_results(sweep_dir).query("status == 'ok' and model_spec == 'siren'")
     target = load_task("audio:relay", library, {"max_samples": 512}).target.double()
     power = float(target.square().mean())
     best = ok[ok["signal"] == "relay"]["best_snr_db"] - 10 * np.log10(power)
-    assert table.loc["relay", "siren"].replace("**", "").startswith(f"{best.mean():.2f} ± ")
+    assert table.loc[("relay", "siren")] == pytest.approx(best.mean())
     assert "In the SIREN² code's convention" in (report_dir / "README.md").read_text()
 
 
@@ -188,7 +197,8 @@ def test_rows_that_differ_in_a_training_setting_are_never_pooled(tmp_path, capsy
     capsys.readouterr()
     assert main(["table", str(out), "--metric", "snr_db", "--format", "csv"]) == 0
     captured = capsys.readouterr()
-    assert "arch precision=bf16," in captured.out and "arch precision=fp32," in captured.out
+    table = pd.read_csv(io.StringIO(captured.out))
+    assert set(table["signal"]) >= {"arch precision=bf16", "arch precision=fp32"}
     assert "One seed per cell" in captured.err  # not "2 seeds" of one cell
 
 
@@ -210,10 +220,15 @@ PUBLISHED_SWEEP = Path(__file__).resolve().parents[2] / "results" / "siren2-pape
 
 def test_steps_to_a_level_say_how_many_seeds_reached_it(capsys):
     # the published sweep: on gt_counting only winner reached 30 dB, at 1 of its 3 seeds
-    for fmt, cell in (("markdown", "**1000** (1/3)"), ("csv", "1000 (1/3)"), ("latex", r"\textbf{1000} (1/3)")):
+    for fmt, cell in (("markdown", "**1000** (1/3)"), ("latex", r"\textbf{1000} (1/3)")):
         assert main(["table", str(PUBLISHED_SWEEP), "--metric", "steps_to_30_snr_db", "--format", fmt]) == 0
-        (line,) = [line for line in capsys.readouterr().out.splitlines() if "counting" in line]  # gt\_counting in LaTeX
+        lines = capsys.readouterr().out.splitlines()
+        (line,) = [line for line in lines if line.lstrip("| ").startswith(("gt_counting", r"gt\_counting"))]  # a row
         assert cell in line and line.count("- (0/3)") == 4, line
+    assert main(["table", str(PUBLISHED_SWEEP), "--metric", "steps_to_30_snr_db", "--format", "csv"]) == 0
+    counting = pd.read_csv(io.StringIO(capsys.readouterr().out)).query("signal == 'gt_counting'").set_index("model")
+    assert counting.loc["winner", ["mean", "n", "seeds"]].tolist() == [1000, 1, 3]
+    assert (counting.drop("winner")["n"] == 0).all() and counting.drop("winner")["mean"].isna().all()
 
 
 def test_labels_with_special_characters_keep_their_columns_and_compile_in_latex(sweep_dir, tmp_path):
@@ -224,13 +239,14 @@ def test_labels_with_special_characters_keep_their_columns_and_compile_in_latex(
     lines = render_table(cells, "markdown", "snr_db").splitlines()
     assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1  # every line has the same columns
     assert r"arch\|L_1 & 50% #2" in lines[2]
-    csv = pd.read_csv(io.StringIO(render_table(cells, "csv", "snr_db")), index_col="signal")
-    assert "arch|L_1 & 50% #2" in csv.index and "siren_{a}^~$\\b" in csv.columns
+    csv = pd.read_csv(io.StringIO(render_table(cells, "csv", "snr_db")))
+    assert "arch|L_1 & 50% #2" in set(csv["signal"]) and "siren_{a}^~$\\b" in set(csv["model"])
     pdflatex = shutil.which("pdflatex")
     if pdflatex is None:
         pytest.skip("pdflatex is not installed: the LaTeX table was not compiled")
     (tmp_path / "table.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
-                                        + render_table(cells, "latex", "snr_db") + "\\end{document}\n")
+                                        + render_table(cells, "latex", "snr_db", "a caption of 50% & #2_x {}")
+                                        + "\\end{document}\n")
     done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "table.tex"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
