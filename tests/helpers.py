@@ -1,4 +1,7 @@
-"""What several test modules share: the tuned sweep's spec, and running the command line in-process."""
+"""What several test modules share: the tuned sweep's spec, running the command line in-process, and
+parameter counts made by hand."""
+
+import math
 
 from bench.cli import main
 
@@ -43,3 +46,12 @@ def one_line_error(err):
     errors = [line for line in err.splitlines() if line.startswith("bench: error: ")]
     assert len(errors) == 1 and "Traceback" not in err, err
     return errors[0]
+
+
+def expected_parameters(name, width=256, layers=4):
+    """Trainable parameters of scheme ``name``'s network (d_in = d_out = 1), counted by hand."""
+    if name == "wire":
+        h = int(width / math.sqrt(2))
+        return (h + h) + (layers - 1) * 2 * (h * h + h) + 2 * (h + 1)
+    first = (2 * (width // 2)) * width + width if name == "relu_pe" else width + width  # encoding is not trained
+    return first + (layers - 1) * (width * width + width) + (width + 1)

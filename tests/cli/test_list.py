@@ -1,11 +1,10 @@
 """bench list: models with their parameters and counts, signals, tasks and families."""
 
-import math
 import re
 
 from bench.cli import main
 from bench.signals.library import SignalLibrary
-from tests.helpers import run_cli
+from tests.helpers import expected_parameters, run_cli
 
 
 def test_list_commands(capsys):
@@ -23,14 +22,6 @@ def test_list_commands(capsys):
     assert "synthetic:hf_noise" in out
     code, out, _ = run_cli(capsys, "list", "tasks")
     assert "--max-samples" in out and "--side" in out
-
-
-def expected_parameters(name, width=256, layers=4):
-    if name == "wire":
-        h = int(width / math.sqrt(2))
-        return (h + h) + (layers - 1) * 2 * (h * h + h) + 2 * (h + 1)
-    first = (2 * (width // 2)) * width + width if name == "relu_pe" else width + width  # encoding is not trained
-    return first + (layers - 1) * (width * width + width) + (width + 1)
 
 
 def test_list_models_shows_parameter_counts(capsys):

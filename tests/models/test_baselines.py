@@ -8,6 +8,7 @@ import torch
 
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
 from bench.training import TrainConfig, train
+from tests.helpers import expected_parameters
 
 
 def member(model, k):
@@ -65,14 +66,6 @@ def test_finer_pp_first_bias_and_frozen_fourier_encoding(relay_2k):
     pe, used = build_ensemble([MemberSpec(parse_model("relu_pe:sigma=7"), 0)], Architecture(2, 64, 2, 1), relay_2k.info)
     assert used[0]["sigma"] == 7 and not pe.weights[0].requires_grad
     assert pe.weights[0].std().item() == pytest.approx(7, rel=0.2) and torch.equal(pe.biases[0], torch.zeros_like(pe.biases[0]))
-
-
-def expected_parameters(name, width=256, layers=4):
-    if name == "wire":
-        h = int(width / math.sqrt(2))
-        return (h + h) + (layers - 1) * 2 * (h * h + h) + 2 * (h + 1)
-    first = (2 * (width // 2)) * width + width if name == "relu_pe" else width + width  # encoding is not trained
-    return first + (layers - 1) * (width * width + width) + (width + 1)
 
 
 @pytest.mark.parametrize("name", ["siren", "siren2", "winner", "finer", "finer++", "gauss", "wire", "relu_pe"])
