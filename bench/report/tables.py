@@ -155,8 +155,7 @@ def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metri
     if declaration.level_of:
         reached = " (" + counts.map("{:.0f}".format) + "/" + seeds.map("{:.0f}".format) + ")"
         text = text + reached.where(seeds.notna(), "")
-    order = sorted(text.index, key=lambda s: (s == MEAN_ROW, natural(s)))  # the mean last
-    text = text.loc[order]
+    text = text.loc[sorted(text.index, key=row_order)]
     text.index.name, text.columns.name = "signal", None
     return text
 
@@ -164,6 +163,11 @@ def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metri
 def spread(stds: pd.DataFrame | pd.Series, digits: str, plus_minus: str = "±") -> pd.DataFrame | pd.Series:
     """`` ± std`` per cell, or "" where the std is NaN (a cell of one seed has no spread to show)."""
     return (f" {plus_minus} " + stds.map(digits.format)).where(stds.notna(), "")
+
+
+def row_order(signal: str) -> tuple:
+    """Sort key of a table's rows: signals in ``natural`` order, the mean over signals last."""
+    return signal == MEAN_ROW, natural(signal)
 
 
 def natural(label: str) -> list:
@@ -193,13 +197,12 @@ def tidy(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
     (``ci_low``, ``ci_high``: mean ± t(0.975, n - 1) std / sqrt(n); empty below two values and on the mean over
     signals row, whose std is the mean of the per-signal stds)."""
     rows = cells.rename(columns={"model_spec": "model", "count": "n"})
-    per_signal = (rows["signal"] != MEAN_ROW) & (rows["n"] >= 2)
-    n = rows["n"].where(per_signal)
+    n = rows["n"].where((rows["signal"] != MEAN_ROW) & (rows["n"] >= 2))  # NaN where no interval is given
     half = scipy.stats.t.ppf(0.975, n - 1) * rows["std"] / np.sqrt(n)
     rows = rows.assign(metric=metric, ci_low=rows["mean"] - half, ci_high=rows["mean"] + half)
-    order = rows["signal"].map(lambda s: (s == MEAN_ROW, natural(s))).tolist()
-    rows = rows.iloc[sorted(range(len(rows)), key=lambda i: (order[i], natural(rows["model"].iloc[i])))]
-    return rows[["metric", "signal", "model", "mean", "std", "n", "seeds", "ci_low", "ci_high"]].reset_index(drop=True)
+    order = sorted(rows.index, key=lambda i: (row_order(rows.at[i, "signal"]), natural(rows.at[i, "model"])))
+    columns = ["metric", "signal", "model", "mean", "std", "n", "seeds", "ci_low", "ci_high"]
+    return rows.loc[order, columns].reset_index(drop=True)
 
 
 # LaTeX's special characters in text; pandas escapes labels (Styler.format_index) but not a caption

@@ -12,7 +12,7 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -88,7 +88,7 @@ class SignalLibrary:
                 return candidate
         return None
 
-    @property
+    @cached_property
     def sets(self) -> dict[str, list[str]]:
         """Named sets of manifest signals (an entry's ``set``, e.g. "kodak512") -> their names, in manifest
         order: a spec's ``signals`` may name a set for all of its signals."""
@@ -134,16 +134,16 @@ class SignalLibrary:
         if is_synthetic(ref):
             synthetic_name(ref)
             return None
-        members = self.sets.get(ref)
-        if members is not None and ref not in self.entries:
-            raise UsageError(f"{ref!r} is a set of {len(members)} signals ({members[0]}, ..., {members[-1]}; bench list "
-                             f"signals shows them); name one of them here, or name the set in a spec's signals to "
-                             f"fit each one")
         entry = self.entries.get(ref)
         if entry is not None:
             if entry.kind != kind:
                 raise UsageError(f"signal {ref!r} is {entry.kind}, not {kind}; use the {entry.kind}:{ref} task")
             return entry
+        members = self.sets.get(ref)
+        if members is not None:
+            raise UsageError(f"{ref!r} is a set of {len(members)} signals ({members[0]}, ..., {members[-1]}; bench list "
+                             f"signals shows them); name one of them here, or name the set in a spec's signals to "
+                             f"fit each one")
         path = Path(ref).expanduser()
         if path.is_file():
             return path
