@@ -233,19 +233,24 @@ def _architectures(spec: Spec, signals: set) -> list[tuple[ModelChoice, Architec
 
 @dataclass
 class Outcome:
-    """What a run or sweep did: the rows it wrote, its wall seconds, and the seconds its ``Sizer`` spent
-    measuring ensemble sizes (``measuring_s``; ``reused_s``: what the run reused of that, by what it did)."""
+    """What a run or sweep did: the rows it wrote, the wall seconds it trained, and the ``Sizer`` that sized
+    its ensembles (None where sizes were fixed), which says how long measuring took."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
-    measuring_s: float = 0.0
-    reused_s: dict[str, float] = field(default_factory=dict)
+    sizer: Sizer | None = None
+
+    @property
+    def measuring_s(self) -> float:
+        return self.sizer.measuring_s if self.sizer else 0.0
+
+    @property
+    def reused_s(self) -> dict[str, float]:
+        return dict(self.sizer.reused_s) if self.sizer else {}
 
     def __add__(self, other: Outcome) -> Outcome:
-        reused = {what: self.reused_s.get(what, 0.0) + other.reused_s.get(what, 0.0)
-                  for what in {**self.reused_s, **other.reused_s}}
-        return Outcome(self.rows + other.rows, self.seconds + other.seconds, self.measuring_s + other.measuring_s,
-                       reused)
+        """Two runs of one command (a tuned sweep's splits), which share a sizer."""
+        return Outcome(self.rows + other.rows, self.seconds + other.seconds, self.sizer or other.sizer)
 
 
 def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Context,
@@ -256,7 +261,7 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Conte
     arrive. Hold ``results_lock(out_dir)`` around planning and running. Run here, each ensemble saves its
     state every ``checkpoint_every_s`` seconds (None: never) into ``out_dir/_checkpoints`` (not results, not
     committed) and a rerun after a kill resumes it from there. ``sizer``: what measures the ensemble sizes
-    where they are measured (default: a new one); the outcome counts its seconds of this run only."""
+    where they are measured (default: a new one)."""
     if not plan.jobs:
         return Outcome()
     started = time.perf_counter()
@@ -268,7 +273,6 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Conte
     needed = {job.cells[0].task_key: tasks[job.cells[0].task_key] for job in plan.jobs}  # not finished ones
     local = context.runs_here and context.checkpoint_every_s is not None
     sizer = (sizer or Sizer()) if plan.measure_sizes else None
-    measured_before, reused_before = (sizer.measuring_s, dict(sizer.reused_s)) if sizer else (0.0, {})
     runner = JobRunner(needed, plan.spec.ntk, context.compile, sizer, plan.batch, {"sweep": plan.spec.name},
                        checkpoint_dir=out_dir / CHECKPOINT_DIR if local else None,
                        checkpoint_every_s=context.checkpoint_every_s if local else DEFAULT_EVERY_S,
@@ -284,10 +288,7 @@ def run_plan(plan: Plan, tasks: dict[tuple, Task], out_dir: Path, context: Conte
             checkpoint.remove()
 
     executor.run(plan.jobs, runner, write)
-    after = sizer.reused_s if sizer else {}
-    reused = {what: seconds - reused_before.get(what, 0.0) for what, seconds in after.items()}
-    return Outcome(written, time.perf_counter() - started, sizer.measuring_s - measured_before if sizer else 0.0,
-                   {what: seconds for what, seconds in reused.items() if seconds})
+    return Outcome(written, time.perf_counter() - started, sizer)
 
 
 @contextmanager
