@@ -12,8 +12,9 @@ from bench.core.registry import NonNegativeFloat, PositiveFloat
 
 # Defaults per kind of signal (docs/methods.md). S0 is in units of 1/w0 (S0 = 1/w0 for audio). WINNER:
 # s0 = s0_max (1 - exp(-a z)) and s1 = s1_slope z, z the target's centroid per output channel.
-# Shapes (the sdf task): w0_first 30 is SIREN's own SDF setting; the SIREN² paper has no 3-D setting, so
-# siren2 and winner use their image values there (our choice, docs/methods.md).
+# Shapes (the sdf task): w0_first 30 is SIREN's own SDF setting; the SIREN² code takes 3-D noise scales as
+# given, with no formula and no published values, so siren2 and winner use their image values there (our
+# choice, docs/methods.md).
 SIREN_DEFAULTS = {"audio": {"w0_first": 3000.0}, "image": {"w0_first": 30.0}, "shape": {"w0_first": 30.0}}
 SIREN2_DEFAULTS = {"audio": {"S0": 1.0}, "image": {"S0": 0.25}, "shape": {"S0": 0.25}}
 WINNER_DEFAULTS = {"audio": {"a": 7.0, "s0_max": 3500.0, "s1_slope": 3.0},

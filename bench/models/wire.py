@@ -3,6 +3,7 @@
 The first layer is real, the others complex (its activation makes the features complex); the output
 is the real part. Hidden width is divided by sqrt(2) so that the real parameter count stays close to a
 real network of the width asked for. Weights keep nn.Linear's default init (real and imaginary parts).
+Frequencies per kind of signal are the official code's where it has the kind (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -33,8 +34,18 @@ class WirePlan:
                 + [Layer(h, d_out, None, complex_weights=True)])
 
 
+# (omega, s) per kind of signal. The official code (vishwa91/wire @ bf95232) recommends omega 20, s 30 for
+# image representation (wire_image_denoise.py:38) and runs 3-D occupancy at omega 10, s 40
+# (wire_occupancy.py:37-38); it has no audio, where omega 20, s 10 (its module defaults' scale) are ours.
+WIRE_DEFAULTS = {"audio": {"omega": 20.0, "s": 10.0}, "image": {"omega": 20.0, "s": 30.0},
+                 "shape": {"omega": 10.0, "s": 40.0}}
+
+
 @register_model(plan=WirePlan())
-def wire(m: Member, omega: PositiveFloat = 20.0, s: PositiveFloat = 10.0) -> dict:
-    """WIRE: complex Gabor activations (frequency omega, spread s), width / sqrt(2)."""
+def wire(m: Member, omega: PositiveFloat | None = None, s: PositiveFloat | None = None) -> dict:
+    """WIRE: complex Gabor activations (frequency omega, spread s), width / sqrt(2); omega, s auto = the
+    official 20, 30 on images and 10, 40 on shapes, 20, 10 on audio (ours)."""
+    omega = m.default(WIRE_DEFAULTS, "omega") if omega is None else omega
+    s = m.default(WIRE_DEFAULTS, "s") if s is None else s
     m.omegas = [(omega, s)] * len(m.omegas)
-    return {}
+    return {"omega": omega, "s": s}

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bench.models import Architecture, MemberSpec, build_ensemble, parse_model
+from bench.models.relu_pe import fourier_features
 from bench.training import TrainConfig, train
 from tests.helpers import expected_parameters
 
@@ -64,8 +65,21 @@ def test_finer_pp_first_bias_and_frozen_fourier_encoding(relay_2k):
     bias = model.biases[0][0, 0]
     assert bias.abs().max() <= 5 and bias.abs().max() > 4 and bias.std().item() == pytest.approx(5 / 3**0.5, rel=0.1)
     pe, used = build_ensemble([MemberSpec(parse_model("relu_pe:sigma=7"), 0)], Architecture(2, 64, 2, 1), relay_2k.info)
-    assert used[0]["sigma"] == 7 and not pe.weights[0].requires_grad
-    assert pe.weights[0].std().item() == pytest.approx(7, rel=0.2) and torch.equal(pe.biases[0], torch.zeros_like(pe.biases[0]))
+    assert used[0]["sigma"] == 7 and not pe.weights[0].requires_grad and not pe.biases[0].requires_grad
+    B = 2 * pe.weights[0][0]  # [32, 2]: the frequencies per unit of Tancik's coordinates
+    assert B.std().item() == pytest.approx(7, rel=0.2)
+
+
+def test_fourier_features_are_tancik_mapping_of_unit_square_coordinates(camera_32):
+    """The official mapping (tancik/fourier-feature-networks @ 9c110c3, Demo.ipynb, ``input_mapping``:
+    [sin(2 pi v B^T), cos(2 pi v B^T)] of pixel coordinates v in [0, 1)) at v = (x + 1) / 2."""
+    pe, _ = build_ensemble([MemberSpec(parse_model("relu_pe"), 0)], Architecture(2, 64, 2, 1), camera_32.info)
+    x = camera_32.coords.double()  # [N, 2] in [-1, 1]
+    B = 2 * pe.weights[0][0].double()  # [32, 2]
+    v = (x + 1) / 2
+    official = torch.cat([torch.sin(2 * math.pi * v @ B.T), torch.cos(2 * math.pi * v @ B.T)], dim=-1)
+    ours = fourier_features(x @ pe.weights[0][0].double().T + pe.biases[0][0].double(), None)
+    torch.testing.assert_close(ours, official, rtol=0, atol=1e-4)  # float32 weights and bias
 
 
 @pytest.mark.parametrize("name", ["siren", "siren2", "winner", "finer", "finer++", "gauss", "wire", "relu_pe"])
@@ -83,3 +97,15 @@ def test_complex_wire_trains_through_poisson_derivatives(library):
     initial = task.evaluate(model)["lapl_mse"].item()
     outcome = train(model, task, TrainConfig(steps=20, lr=1e-3), progress=False).members[0]
     assert outcome.status == "ok" and outcome.extra["lapl_mse"] < initial
+
+
+def test_wire_takes_the_official_frequencies_per_kind(relay_2k, camera_32):
+    """vishwa91/wire @ bf95232: omega 20, s 30 for image representation (wire_image_denoise.py:38);
+    audio keeps this project's 20, 10; a given value wins."""
+    for task, expected in ((camera_32, (20.0, 30.0)), (relay_2k, (20.0, 10.0))):
+        model, used = build_ensemble([MemberSpec(parse_model("wire"), 0)], Architecture(task.info.d_in, 16, 2, 1),
+                                     task.info)
+        assert (used[0]["omega"], used[0]["s"]) == expected
+        assert tuple(model.omegas[0, 0, 0].tolist()) == expected
+    _, used = build_ensemble([MemberSpec(parse_model("wire:s=5"), 0)], Architecture(2, 16, 2, 1), camera_32.info)
+    assert (used[0]["omega"], used[0]["s"]) == (20.0, 5.0)
