@@ -106,6 +106,6 @@ def test_wire_takes_the_official_frequencies_per_kind(relay_2k, camera_32):
         model, used = build_ensemble([MemberSpec(parse_model("wire"), 0)], Architecture(task.info.d_in, 16, 2, 1),
                                      task.info)
         assert (used[0]["omega"], used[0]["s"]) == expected
-        assert tuple(model.omegas[0, 0, 0].tolist()) == expected
+        assert tuple(model.omegas[0, 0, 0, 0].tolist()) == expected  # layer 0, member 0: (omega, s)
     _, used = build_ensemble([MemberSpec(parse_model("wire:s=5"), 0)], Architecture(2, 16, 2, 1), camera_32.info)
     assert (used[0]["omega"], used[0]["s"]) == (20.0, 5.0)
