@@ -1,6 +1,7 @@
 """Learned inits (issue #33): signal families split by whole source, no test-split signal reaching learning,
 and meta_learned's Reptile init cached, reused and reproducible from its seed."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,19 +59,80 @@ def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library,
     assert not torch.equal(first[1], siren.weights[1].detach())  # learning moved SIREN's start
 
 
-def test_strainer_learns_the_shared_encoder_and_starts_a_fresh_decoder(library, _learned_cache):
+def test_strainer_shares_every_sine_layer_by_default_and_a_new_member_gets_them_and_a_fresh_head(library,
+                                                                                              _learned_cache):
     task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
     learned, used = _learned(task, seed=0, scheme="strainer")
-    assert used["shared"] == 1 and used["learn_member_steps"] == 3 * 24  # 3 steps x 6 clips x 4 windows
+    assert used["shared"] == 2 and used["learn_member_steps"] == 3 * 24  # both sine layers; 3 steps x 24 windows
     siren = build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("siren"), {}), 0)],
                            Architecture(1, 16, 2, 1), task.info)[0]
-    assert not torch.equal(learned[0], siren.weights[0].detach())  # the encoder moved
-    assert all(torch.equal(learned[i], siren.weights[i].detach()) for i in (1, 2))  # the decoder: SIREN's, same seed
+    cached, = _learned_cache.glob("strainer-*.pt")
+    encoder = torch.load(cached, weights_only=True)
+    for i in (0, 1):  # the learned sine layers, moved from SIREN's start
+        assert torch.equal(learned[i][0], encoder["weights"][i])
+        assert not torch.equal(learned[i], siren.weights[i].detach())
+    head = siren.weights[2].detach()  # a fresh head: SIREN's output init of the member's seed (the official one)
+    assert torch.equal(learned[2], head) and not any(torch.equal(learned[2][0], h) for h in encoder["decoders"][0][0])
     again, _ = _learned(task, seed=0, scheme="strainer")
     assert all(torch.equal(a, b) for a, b in zip(learned, again))
     assert len(list(_learned_cache.glob("strainer-*.pt"))) == 1
-    with pytest.raises(UsageError, match="share 1 to 1"):
-        _learned(task, seed=0, scheme="strainer", shared=2)
+    fewer, used = _learned(task, seed=0, scheme="strainer", shared=1)  # still allowed: a sine layer per piece
+    assert used["shared"] == 1 and not torch.equal(fewer[0], siren.weights[0].detach())
+    rescaled = siren.weights[1].detach() * (1 / 16) / (math.sqrt(6 / 16) / 30)  # the same draws, U(±1/fan_in)
+    assert torch.allclose(fewer[1], rescaled) and torch.equal(fewer[2], head)
+    with pytest.raises(UsageError, match="share 1 to 2"):
+        _learned(task, seed=0, scheme="strainer", shared=3)
+
+
+def test_strainer_shared_training_is_the_official_computation_one_encoder_and_a_head_per_piece(tmp_path):
+    from bench.learned.cache import LearningProgress
+    from bench.learned.strainer import _decoders, _shared_encoder
+    from bench.models import MLP, Member, SignalInfo, sine
+    from bench.models.siren import siren
+
+    m = Member(MLP(sine)(2, 8, 2, 1), 3, SignalInfo("image", d_in=2, d_out=1, centroid=0.3))
+    siren(m)
+    grid = torch.linspace(-1, 1, 5)
+    coords = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), dim=-1).reshape(-1, 2)
+    targets = torch.rand(3, 25, 1, generator=torch.Generator().manual_seed(1)) * 2 - 1  # three pieces
+    ours = _shared_encoder(m, coords, targets, 2, 4, 1e-3, 30.0, 7, LearningProgress(tmp_path / "s.partial.pt"))
+    heads = _decoders(m, 2, 3, 30.0, 7)
+    assert len(heads) == 1 and heads[0][0].shape == (3, 1, 8)  # every sine layer shared: the decoder is a head
+    assert heads[0][0].abs().max() <= math.sqrt(6 / 8) / 30 and heads[0][1].abs().max() <= 1 / math.sqrt(8)
+
+    # Transcription of the official computation (kushalvyas/STRAINER, commit not at hand here; read from a copy of
+    # its files): model.py STRAINER.forward (encoderINR: SineLayer sin(omega_0 linear(x)), then each of
+    # decoderINRs; a decoder of num_decoder_layers = 1 is SIREN.__init__'s final_linear alone, lines 64-75 of
+    # the copy) and train.py shared_encoder_training (its loss and one Adam step over every parameter).
+    encoder = [torch.nn.Linear(2, 8), torch.nn.Linear(8, 8)]
+    decoders = [torch.nn.Linear(8, 1) for _ in range(3)]
+    with torch.no_grad():
+        for i, linear in enumerate(encoder):
+            linear.weight.copy_(m.weights[i]), linear.bias.copy_(m.biases[i])
+        for p, linear in enumerate(decoders):
+            linear.weight.copy_(heads[0][0][p]), linear.bias.copy_(heads[0][1][p, 0])
+    optim = torch.optim.Adam(lr=1e-3, params=[q for layer in encoder + decoders for q in layer.parameters()])
+    gt_tensor = [t[None] for t in targets]  # as 'gt': [x.reshape(1, -1, C) for x in ...]
+    for _ in range(4):
+        encoded_features = torch.sin(30 * encoder[1](torch.sin(30 * encoder[0](coords[None]))))
+        outputs = [decoder(encoded_features) for decoder in decoders]
+        stacked_outputs = torch.stack(outputs, dim=0)
+        stacked_gt = torch.stack(gt_tensor, dim=0)
+        loss = ((stacked_outputs - stacked_gt)**2).mean(dim=[1, 2, 3]).sum()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    # end of transcription
+    for i, linear in enumerate(encoder):  # one set of sine layers, the same for every piece
+        assert ours["weights"][i].shape == m.weights[i].shape
+        assert torch.allclose(ours["weights"][i], linear.weight, atol=1e-6)
+        assert torch.allclose(ours["biases"][i], linear.bias, atol=1e-6)
+    learned_heads = ours["decoders"][0]
+    for p, decoder in enumerate(decoders):  # a head per piece, each learned on its own piece
+        assert torch.allclose(learned_heads[0][p], decoder.weight, atol=1e-6)
+        assert torch.allclose(learned_heads[1][p, 0], decoder.bias, atol=1e-6)
+        assert not torch.equal(learned_heads[0][p], heads[0][0][p])
+    assert not torch.allclose(learned_heads[0][0], learned_heads[0][1])
 
 
 def test_timing_a_learned_init_times_sirens_network_and_learns_nothing(library, _learned_cache):
