@@ -9,7 +9,11 @@ outer step:
   ``outer_lr`` of the way to the mean of the fitted ones.
 - ``method = "maml"`` (Finn et al. 2017): the loss of each piece after ``inner_steps`` plain gradient steps
   from the starting weights, differentiated through those steps (second order, with torch.func), averaged
-  over the pieces and followed by one Adam step of the starting weights, as the learnit demo does.
+  over the pieces and followed by one Adam step of the starting weights, as the learnit demo does. The inner
+  steps are the demo's: taken in the demo's parametrisation (``_demo_units``: every sine layer sin(200 (W h +
+  b)), coordinates in [0, 1], signal values in [0, 1]), which is our network under a change of variables, so
+  ``inner_lr`` means what the demo's 1e-2 means whatever our frequencies (docs/methods.md derives the
+  equivalent per-layer rates: (200 / omega_i)^2 / 4 x ``inner_lr`` on a hidden sine layer).
 
 Learning runs once per (parameters, family definition and train-source content, network, seed, torch
 version) and is cached as a file keyed by that content (bench.learned.cache): the next member of the same
@@ -33,11 +37,12 @@ from bench.models.siren import siren
 from bench.core.registry import OneOf, PositiveFloat, PositiveInt
 from bench.signals.library import SignalLibrary
 
-VERSION = 1  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
+VERSION = 2  # of the learning procedure: a change that alters learned weights bumps it (a new cache key)
 # method -> (inner steps, inner learning rate, outer learning rate) when not given. Reptile's are ours (8 Adam
-# steps inside, a full move outside). MAML's inner loop is the learnit demo's (2 plain gradient steps of 1e-2)
-# and its outer Adam rate ours: the demo's 1e-5 is for 150,000 outer steps, ours are a hundred (on a relay
-# window, 1e-3 fitted 13.4 dB after 100 steps where 1e-4 fitted 8.0 and siren 3.0).
+# steps inside, a full move outside). MAML's inner loop is the learnit demo's (2 plain gradient steps of 1e-2 in
+# the demo's parametrisation, meta_demo.ipynb cell 12 lines 8-9) and its outer Adam rate ours: the demo's 1e-5
+# is for 150,000 outer steps, ours are a hundred (1e-3 was chosen when the inner steps were taken in our own
+# parametrisation, and has not been tuned again since).
 DEFAULTS = {"reptile": (8, 1e-4, 1.0), "maml": (2, 1e-2, 1e-3)}
 
 
@@ -49,7 +54,8 @@ def meta_learned(m: Member, family: str = "audio-windows", method: Annotated[str
                  w0_first: PositiveFloat | None = None) -> dict:
     """Meta-learned (Tancik et al. 2021) from SIREN's init; auto: Reptile 8 x Adam 1e-4, outer 1; MAML 2 x 1e-2.
 
-    MAML's outer step is Adam at 1e-3 unless ``outer_lr`` says otherwise (``DEFAULTS``)."""
+    MAML's inner rate is the learnit demo's, in the demo's parametrisation (w0 = 200 in every layer, coordinates
+    and values in [0, 1]); its outer step is Adam at 1e-3 unless ``outer_lr`` says otherwise (``DEFAULTS``)."""
     library = m.signal.library or SignalLibrary()  # where the task read its signal
     chosen = family_to_learn_from(family, m.signal, "meta_learned", library)
     used = siren(m, w0, w0_first)
@@ -101,9 +107,9 @@ def _maml(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict
           progress: LearningProgress) -> dict:
     """Second-order MAML from the member's current weights (or the progress saved), for a SIREN (sine layers
     with the member's frequencies, then a linear output): each outer step the mean over ``batch`` pieces of a
-    piece's MSE after ``inner_steps`` gradient steps of ``inner_lr``, its gradient by torch.func (vmap over
-    the pieces, grad through the inner steps), and an Adam step of ``outer_lr``. Returns what ``_reptile``
-    does; ``member_steps`` counts inner steps x pieces."""
+    piece's MSE after ``inner_steps`` of the demo's gradient steps of ``inner_lr`` (``_inner_steps``), its
+    gradient by torch.func (vmap over the pieces, grad through the inner steps), and an Adam step of
+    ``outer_lr``. Returns what ``_reptile`` does; ``member_steps`` counts inner steps x pieces."""
     batch = min(settings["batch"], len(targets))
     draws = torch.Generator().manual_seed(seed)
     start = [t.clone().requires_grad_() for t in m.weights + m.biases]
@@ -112,17 +118,9 @@ def _maml(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict
     layers = len(m.weights)
     omegas = [float(omega) for omega in m.omegas[:layers - 1]]
 
-    def mse(params: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-        h = coords
-        for i in range(layers - 1):
-            h = torch.sin(omegas[i] * (h @ params[i].T + params[layers + i]))
-        return ((h @ params[layers - 1].T + params[-1]) - target).square().mean()
-
     def adapted(params: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-        for _ in range(settings["inner_steps"]):
-            grads = torch.func.grad(mse)(params, target)
-            params = [p - settings["inner_lr"] * g for p, g in zip(params, grads)]
-        return mse(params, target)
+        fitted = _inner_steps(params, omegas, coords, target, settings["inner_lr"], settings["inner_steps"])
+        return _mse(fitted, omegas, coords, target)
 
     def outer_loss(params: list[torch.Tensor], pieces: torch.Tensor) -> torch.Tensor:
         return torch.func.vmap(adapted, in_dims=(None, 0))(params, pieces).mean()
@@ -139,6 +137,73 @@ def _maml(m: Member, coords: torch.Tensor, targets: torch.Tensor, settings: dict
     learned = [t.detach() for t in start]
     return {"weights": learned[:layers], "biases": learned[layers:], "seconds": progress.seconds(),
             "member_steps": settings["outer_steps"] * settings["inner_steps"] * batch}
+
+
+DEMO_W0 = 200.0  # the learnit demo's frequency, in every layer (meta_demo.ipynb cell 8, lines 2 and 17)
+
+
+def _mse(params: list[torch.Tensor], omegas: list[float], coords: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The MSE of our SIREN ``params`` (L weights [out, in], then L biases [out]; sin(omega_i (W_i h + b_i)) for
+    i < L - 1 with ``omegas`` [L - 1], then linear) at ``coords`` [N, d_in] against ``target`` [N, d_out]."""
+    layers = len(params) // 2
+    h = coords
+    for i in range(layers - 1):
+        h = torch.sin(omegas[i] * (h @ params[i].T + params[layers + i]))
+    return ((h @ params[layers - 1].T + params[-1]) - target).square().mean()
+
+
+def _demo_units(params: list[torch.Tensor], omegas: list[float]) -> list[torch.Tensor]:
+    """Our SIREN ``params`` (as ``_mse`` takes them) as the learnit demo's network computing the same function:
+    sine layer i is sin(200 (W'_i h + b'_i)) on coordinates x' = (x + 1) / 2 in [0, 1] (ours are in [-1, 1]),
+    and the head gives y' = (y + 1) / 2 = W' h + b' + 0.5 (the demo's values in [0, 1], ours in [-1, 1]).
+    So W'_0 = 2 c_0 W_0, b'_0 = c_0 (b_0 - W_0 1); W'_i = c_i W_i, b'_i = c_i b_i; W' = W / 2, b' = b / 2 for the
+    head; c_i = omega_i / 200. Same layout as ``params``."""
+    layers = len(params) // 2
+    weights, biases = list(params[:layers]), list(params[layers:])
+    for i in range(layers - 1):
+        c = omegas[i] / DEMO_W0
+        if i == 0:
+            weights[0], biases[0] = 2 * c * weights[0], c * (biases[0] - weights[0].sum(dim=1))
+        else:
+            weights[i], biases[i] = c * weights[i], c * biases[i]
+    weights[-1], biases[-1] = weights[-1] / 2, biases[-1] / 2
+    return weights + biases
+
+
+def _our_units(demo: list[torch.Tensor], omegas: list[float]) -> list[torch.Tensor]:
+    """The inverse of ``_demo_units``: the demo network's ``demo`` parameters as our SIREN's."""
+    layers = len(demo) // 2
+    weights, biases = list(demo[:layers]), list(demo[layers:])
+    for i in range(layers - 1):
+        c = omegas[i] / DEMO_W0
+        if i == 0:
+            weights[0] = demo[0] / (2 * c)
+            biases[0] = demo[layers] / c + weights[0].sum(dim=1)
+        else:
+            weights[i], biases[i] = demo[i] / c, demo[layers + i] / c
+    weights[-1], biases[-1] = 2 * demo[layers - 1], 2 * demo[-1]
+    return weights + biases
+
+
+def _demo_mse(demo: list[torch.Tensor], coords: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The demo's loss (mean squared error in its units, values in [0, 1]) of its network ``demo`` (as
+    ``_demo_units`` gives it) at our ``coords`` [N, d_in] against our ``target`` [N, d_out]."""
+    layers = len(demo) // 2
+    h = (coords + 1) / 2
+    for i in range(layers - 1):
+        h = torch.sin(DEMO_W0 * (h @ demo[i].T + demo[layers + i]))
+    return ((h @ demo[layers - 1].T + demo[-1] + 0.5) - (target + 1) / 2).square().mean()
+
+
+def _inner_steps(params: list[torch.Tensor], omegas: list[float], coords: torch.Tensor, target: torch.Tensor,
+                 lr: float, steps: int) -> list[torch.Tensor]:
+    """Our SIREN ``params`` after ``steps`` of the learnit demo's inner steps (plain gradient steps of ``lr`` on
+    its loss, in its parametrisation: ``_demo_units``) towards ``target`` [N, d_out] at ``coords`` [N, d_in]."""
+    demo = _demo_units(params, omegas)
+    for _ in range(steps):
+        grads = torch.func.grad(_demo_mse)(demo, coords, target)
+        demo = [p - lr * g for p, g in zip(demo, grads)]
+    return _our_units(demo, omegas)
 
 
 def _member_with(m: Member, weights: list, biases: list) -> Member:

@@ -1,6 +1,7 @@
 """Learned inits (issue #33): signal families split by whole source, no test-split signal reaching learning,
 and meta_learned's Reptile init cached, reused and reproducible from its seed."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,19 +59,80 @@ def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library,
     assert not torch.equal(first[1], siren.weights[1].detach())  # learning moved SIREN's start
 
 
-def test_strainer_learns_the_shared_encoder_and_starts_a_fresh_decoder(library, _learned_cache):
+def test_strainer_shares_every_sine_layer_by_default_and_a_new_member_gets_them_and_a_fresh_head(library,
+                                                                                              _learned_cache):
     task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
     learned, used = _learned(task, seed=0, scheme="strainer")
-    assert used["shared"] == 1 and used["learn_member_steps"] == 3 * 24  # 3 steps x 6 clips x 4 windows
+    assert used["shared"] == 2 and used["learn_member_steps"] == 3 * 24  # both sine layers; 3 steps x 24 windows
     siren = build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("siren"), {}), 0)],
                            Architecture(1, 16, 2, 1), task.info)[0]
-    assert not torch.equal(learned[0], siren.weights[0].detach())  # the encoder moved
-    assert all(torch.equal(learned[i], siren.weights[i].detach()) for i in (1, 2))  # the decoder: SIREN's, same seed
+    cached, = _learned_cache.glob("strainer-*.pt")
+    encoder = torch.load(cached, weights_only=True)
+    for i in (0, 1):  # the learned sine layers, moved from SIREN's start
+        assert torch.equal(learned[i][0], encoder["weights"][i])
+        assert not torch.equal(learned[i], siren.weights[i].detach())
+    head = siren.weights[2].detach()  # a fresh head: SIREN's output init of the member's seed (the official one)
+    assert torch.equal(learned[2], head) and not any(torch.equal(learned[2][0], h) for h in encoder["decoders"][0][0])
     again, _ = _learned(task, seed=0, scheme="strainer")
     assert all(torch.equal(a, b) for a, b in zip(learned, again))
     assert len(list(_learned_cache.glob("strainer-*.pt"))) == 1
-    with pytest.raises(UsageError, match="share 1 to 1"):
-        _learned(task, seed=0, scheme="strainer", shared=2)
+    fewer, used = _learned(task, seed=0, scheme="strainer", shared=1)  # still allowed: a sine layer per piece
+    assert used["shared"] == 1 and not torch.equal(fewer[0], siren.weights[0].detach())
+    rescaled = siren.weights[1].detach() * (1 / 16) / (math.sqrt(6 / 16) / 30)  # the same draws, U(±1/fan_in)
+    assert torch.allclose(fewer[1], rescaled) and torch.equal(fewer[2], head)
+    with pytest.raises(UsageError, match="share 1 to 2"):
+        _learned(task, seed=0, scheme="strainer", shared=3)
+
+
+def test_strainer_shared_training_is_the_official_computation_one_encoder_and_a_head_per_piece(tmp_path):
+    from bench.learned.cache import LearningProgress
+    from bench.learned.strainer import _decoders, _shared_encoder
+    from bench.models import MLP, Member, SignalInfo, sine
+    from bench.models.siren import siren
+
+    m = Member(MLP(sine)(2, 8, 2, 1), 3, SignalInfo("image", d_in=2, d_out=1, centroid=0.3))
+    siren(m)
+    grid = torch.linspace(-1, 1, 5)
+    coords = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), dim=-1).reshape(-1, 2)
+    targets = torch.rand(3, 25, 1, generator=torch.Generator().manual_seed(1)) * 2 - 1  # three pieces
+    ours = _shared_encoder(m, coords, targets, 2, 4, 1e-3, 30.0, 7, LearningProgress(tmp_path / "s.partial.pt"))
+    heads = _decoders(m, 2, 3, 30.0, 7)
+    assert len(heads) == 1 and heads[0][0].shape == (3, 1, 8)  # every sine layer shared: the decoder is a head
+    assert heads[0][0].abs().max() <= math.sqrt(6 / 8) / 30 and heads[0][1].abs().max() <= 1 / math.sqrt(8)
+
+    # Transcription of the official computation (kushalvyas/STRAINER, commit not at hand here; read from a copy of
+    # its files): model.py STRAINER.forward (encoderINR: SineLayer sin(omega_0 linear(x)), then each of
+    # decoderINRs; a decoder of num_decoder_layers = 1 is SIREN.__init__'s final_linear alone, lines 64-75 of
+    # the copy) and train.py shared_encoder_training (its loss and one Adam step over every parameter).
+    encoder = [torch.nn.Linear(2, 8), torch.nn.Linear(8, 8)]
+    decoders = [torch.nn.Linear(8, 1) for _ in range(3)]
+    with torch.no_grad():
+        for i, linear in enumerate(encoder):
+            linear.weight.copy_(m.weights[i]), linear.bias.copy_(m.biases[i])
+        for p, linear in enumerate(decoders):
+            linear.weight.copy_(heads[0][0][p]), linear.bias.copy_(heads[0][1][p, 0])
+    optim = torch.optim.Adam(lr=1e-3, params=[q for layer in encoder + decoders for q in layer.parameters()])
+    gt_tensor = [t[None] for t in targets]  # as 'gt': [x.reshape(1, -1, C) for x in ...]
+    for _ in range(4):
+        encoded_features = torch.sin(30 * encoder[1](torch.sin(30 * encoder[0](coords[None]))))
+        outputs = [decoder(encoded_features) for decoder in decoders]
+        stacked_outputs = torch.stack(outputs, dim=0)
+        stacked_gt = torch.stack(gt_tensor, dim=0)
+        loss = ((stacked_outputs - stacked_gt)**2).mean(dim=[1, 2, 3]).sum()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    # end of transcription
+    for i, linear in enumerate(encoder):  # one set of sine layers, the same for every piece
+        assert ours["weights"][i].shape == m.weights[i].shape
+        assert torch.allclose(ours["weights"][i], linear.weight, atol=1e-6)
+        assert torch.allclose(ours["biases"][i], linear.bias, atol=1e-6)
+    learned_heads = ours["decoders"][0]
+    for p, decoder in enumerate(decoders):  # a head per piece, each learned on its own piece
+        assert torch.allclose(learned_heads[0][p], decoder.weight, atol=1e-6)
+        assert torch.allclose(learned_heads[1][p, 0], decoder.bias, atol=1e-6)
+        assert not torch.equal(learned_heads[0][p], heads[0][0][p])
+    assert not torch.allclose(learned_heads[0][0], learned_heads[0][1])
 
 
 def test_timing_a_learned_init_times_sirens_network_and_learns_nothing(library, _learned_cache):
@@ -172,27 +234,20 @@ def test_maml_lowers_the_loss_after_its_inner_steps_on_the_train_crops(image_fam
     task = load_task("image:camera", library, {"crop": 16, "crop_row": 100, "crop_col": 50})
     coords, pieces = train_pieces(image_family, library, 1)
 
-    def adapted_loss(model) -> float:  # MAML's objective: mean train-crop MSE after 2 gradient steps of 1e-2
-        total = 0.0
-        for target in pieces:
-            fast = [p.detach()[0].clone().requires_grad_() for p in [*model.weights, *model.biases]]
-            layers = len(model.weights)
-            for step in range(3):
-                h = coords
-                for i, omega in enumerate(model.omegas.flatten().tolist()):  # sin(omega (W h + b)), then linear
-                    h = torch.sin(omega * (h @ fast[i].T + fast[layers + i][0]))
-                loss = ((h @ fast[layers - 1].T + fast[-1][0]) - target).square().mean()
-                if step < 2:
-                    fast = [p - 1e-2 * g for p, g in zip(fast, torch.autograd.grad(loss, fast))]
-            total += loss.item()
-        return total / len(pieces)
+    def adapted_loss(model) -> float:  # MAML's objective: mean train-crop MSE after the demo's 2 steps of 1e-2
+        from bench.learned.meta_learned import _inner_steps, _mse
+
+        params = [w.detach()[0] for w in model.weights] + [b.detach()[0, 0] for b in model.biases]
+        omegas = model.omegas.flatten().tolist()
+        return sum(_mse(_inner_steps(params, omegas, coords, target, 1e-2, 2), omegas, coords, target).item()
+                   for target in pieces) / len(pieces)
 
     def member(scheme, params):
         entry = load_builtin_models().get(scheme)
         return build_ensemble([MemberSpec(ModelChoice(entry, params), 0)], Architecture(2, 16, 2, 1), task.info)[0]
 
     learned = member("meta_learned", {"method": "maml", "outer_steps": 30, "family": "crops"})
-    assert adapted_loss(learned) < 0.7 * adapted_loss(member("siren", {}))  # measured: 0.050 against 0.116
+    assert adapted_loss(learned) < 0.7 * adapted_loss(member("siren", {}))  # measured: 0.035 against 0.085
 
 
 def test_saved_progress_that_does_not_fit_its_learning_is_dropped_with_a_warning(tmp_path, monkeypatch):
@@ -293,3 +348,74 @@ def test_a_learned_init_on_a_ray_worker_reads_its_family_where_the_command_reads
     # (the error is not shown: it names a download that failed, which the suite's data check takes for a skip)
     assert [row["status"] for row in rows] == ["ok"]
     assert not list((tmp_path / "cache").rglob("*.wav"))  # the family's clips came from the command's folder
+
+
+@pytest.mark.parametrize("d_in, w0_first", [(1, 3000.0), (2, 30.0)])  # audio's first layer, images'
+def test_a_maml_inner_step_changes_every_pre_activation_as_the_learnit_demos_step_does(d_in, w0_first):
+    from bench.learned.meta_learned import _inner_steps, _mse
+    from bench.models import MLP, Member, SignalInfo, sine
+    from bench.models.siren import siren
+
+    m = Member(MLP(sine)(d_in, 8, 2, 1), 5, SignalInfo("audio" if d_in == 1 else "image", d_in, 1, 0.3))
+    siren(m, 30.0, w0_first)
+    ours = [t.double() for t in m.weights + m.biases]  # float64: pre-activations of thousands, changes of tenths
+    draws = torch.Generator().manual_seed(2)
+    coords = torch.rand(40, d_in, generator=draws, dtype=torch.float64) * 2 - 1  # ours: [-1, 1]
+    target = torch.rand(40, 1, generator=draws, dtype=torch.float64) * 2 - 1
+    omegas = [float(w) for w in m.omegas]
+
+    # The same function in the demo's parametrisation (coordinates and values in [0, 1], w0 = 200 everywhere),
+    # haiku's layout (x @ W + b, W [in, out]); checked below by the outputs agreeing before the step.
+    x = (coords + 1) / 2
+    c0, c1 = omegas[0] / 200, omegas[1] / 200
+    demo = [(2 * c0 * ours[0]).T, c0 * (ours[3] - ours[0].sum(dim=1)), (c1 * ours[1]).T, c1 * ours[4],
+            ours[2].T / 2, ours[5] / 2]
+    image = (target + 1) / 2
+
+    # Transcription of tancik/learnit @ ac6dc3e, meta_demo.ipynb: cell 8 (SirenLayer: w0 * (x W + b), the last
+    # layer x W + b + .5; Siren_Model: sin after every layer but the last), cell 12 line 22 (mse_fn) and
+    # cell 10 lines 4-17 (loss_fn, its gradient, one optax.sgd(inner_lr) update, cell 12 lines 8 and 18).
+    def apply(params, coords):
+        pre = []
+        h = coords
+        for k in range(2):
+            pre.append(200 * (h @ params[2 * k] + params[2 * k + 1]))
+            h = torch.sin(pre[-1])
+        return h @ params[4] + params[5] + .5, pre
+
+    def loss_fn(params):
+        g, _ = apply(params, x)
+        return ((g - image)**2).mean()
+
+    inner_lr = .01
+    params = [p.clone().requires_grad_() for p in demo]
+    grad = torch.autograd.grad(loss_fn(params), params)
+    updated = [p.detach() - inner_lr * g for p, g in zip(params, grad)]
+    # end of transcription
+
+    def ours_apply(p):
+        pre, h = [], coords
+        for k in range(2):
+            pre.append(omegas[k] * (h @ p[k].T + p[3 + k]))
+            h = torch.sin(pre[-1])
+        return h @ p[2].T + p[5], pre
+
+    before, before_pre = ours_apply(ours)
+    demo_before, demo_before_pre = apply(demo, x)
+    assert torch.allclose(before, 2 * demo_before - 1, atol=1e-12)  # the same function, in our units
+    stepped = _inner_steps(ours, omegas, coords, target, inner_lr, 1)
+    after, after_pre = ours_apply(stepped)
+    demo_after, demo_after_pre = apply(updated, x)
+    for k in range(2):
+        change, demo_change = after_pre[k] - before_pre[k], demo_after_pre[k] - demo_before_pre[k]
+        assert demo_change.abs().max() > 1e-4  # the step moved this layer
+        assert torch.allclose(change, demo_change, rtol=1e-6, atol=1e-9)
+    assert torch.allclose(after - before, 2 * (demo_after - demo_before), rtol=1e-6, atol=1e-12)
+
+    # docs/methods.md's per-layer rates: plain gradient steps on our MSE of inner_lr (200 / omega)^2 / 4 on a
+    # hidden sine layer and inner_lr on the head (the demo's 1e-2 would act 44 / 4 times more strongly there)
+    plain = [p.clone().requires_grad_() for p in ours]
+    grads = torch.autograd.grad(_mse(plain, omegas[:2], coords, target), plain)
+    assert torch.allclose(stepped[1] - ours[1], -inner_lr * (200 / omegas[1])**2 / 4 * grads[1], rtol=1e-8,
+                          atol=1e-14)
+    assert torch.allclose(stepped[2] - ours[2], -inner_lr * grads[2], rtol=1e-8, atol=1e-14)
