@@ -73,9 +73,9 @@ def integer_frequencies(d: int, count: int, low: int, step: int, bandlimit: int)
     lists = itertools.chain(crossed(range(0, low + 1), d), crossed(range(0, bandlimit + 1, step), d))
     rows = list(itertools.islice(lists, count - d))
     if len(rows) < count - d:
-        raise UsageError(f"tuner: a first layer of {count} units takes {count - d} crossed frequency vectors, but the "
-                         f"lists 0..{low} and 0..{bandlimit} in steps of {step} cross into {len(rows)} in {d}-D; narrow "
-                         f"the network, or raise low or bandlimit, or lower step")
+        raise UsageError(f"tuner: a first layer of {count} units takes {count - d} crossed frequency vectors, but "
+                         f"the lists 0..{low} and 0..{bandlimit} in steps of {step} cross into {len(rows)} in {d}-D; "
+                         f"narrow the network, or raise low or bandlimit, or lower step")
     return torch.cat([torch.tensor(rows, dtype=torch.float32).reshape(-1, d), torch.eye(d)])
 
 
@@ -83,11 +83,13 @@ def integer_frequencies(d: int, count: int, low: int, step: int, bandlimit: int)
 def tuner(m: Member, period: PositiveFloat = 4.0, low: PositiveInt = 7, step: PositiveInt | None = None,
           bandlimit: PositiveInt | None = None, block_limit: PositiveInt = 10, c_low: PositiveFloat = 1.0,
           c_high: PositiveFloat = 0.4, c_deep: PositiveFloat = 1.0, w0: PositiveFloat = 30.0) -> dict:
-    """TUNER (Novello et al. 2025) as train_mrnet.py runs it: first-layer frequencies (2 pi / period) k, weights
-    frozen, bias trained, k crossed from the official lists 0..low and 0..bandlimit in steps of step (auto:
-    train_mrnet.py's 0..7 and 0..156 step 13 on images; audio 0..1910, the largest step filling the width);
-    first hidden matrix column j ~ N(0, (0.3 c_j / w0)^2), c_j = c_low (max |k_i| <= block_limit) or c_high,
-    clamped to c_high / w0 after every step; deeper hidden layers to c_deep / w0."""
+    """TUNER (Novello et al. 2025): frozen k from train_mrnet.py's lists 0..7, 0..156 step 13 (audio: to 1910).
+
+    As train_mrnet.py runs it: first-layer weights (2 pi / period) k frozen, its bias trained, k crossed from the
+    lists 0..low and 0..bandlimit in steps of step (auto: train_mrnet.py's 0..7 and 0..156 step 13 on images;
+    on audio, this port's 0..1910 in the largest step that fills the width); first hidden matrix column j
+    ~ N(0, (0.3 c_j / w0)^2), c_j = c_low (max |k_i| <= block_limit) or c_high, the whole matrix clamped to
+    c_high / w0 after every step; deeper hidden layers clamped to c_deep / w0."""
     if len(m.weights) < 3:
         raise UsageError("tuner needs at least 2 hidden layers (--layers 2): the first holds the frozen frequencies, "
                          "the second the bounded weights that read them; the output layer stays free")
