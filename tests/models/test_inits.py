@@ -286,6 +286,14 @@ def test_tuner_trains_its_first_bias_not_its_first_weights_within_its_bounds_and
     assert all(torch.equal(w[1], s[0]) for w, s in zip(weights, solo_weights)) and finals[1] == solo_finals[0]
 
 
+def test_tuner_counts_its_trained_first_bias_and_not_its_frozen_first_weights():
+    from bench.models import parameter_count
+    from tests.helpers import expected_parameters
+
+    model, _ = build_ensemble([MemberSpec(parse_model("tuner"), 0)], Architecture(1, 256, 4, 1), AUDIO)
+    assert model.member_parameters() == parameter_count(model.layers) == expected_parameters("tuner")
+
+
 def test_tuner_refuses_a_layer_wider_than_its_lists_a_width_below_the_inputs_and_a_single_hidden_layer():
     with pytest.raises(UsageError, match="needs at least 2 hidden layers"):
         init("tuner", AUDIO, width=16, layers=1)
