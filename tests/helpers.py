@@ -53,5 +53,8 @@ def expected_parameters(name, width=256, layers=4):
     if name == "wire":
         h = int(width / math.sqrt(2))
         return (h + h) + (layers - 1) * 2 * (h * h + h) + 2 * (h + 1)
-    first = (2 * (width // 2)) * width + width if name == "relu_pe" else width + width  # encoding is not trained
+    if name == "relu_pe":  # the encoding is not trained
+        first = (2 * (width // 2)) * width + width
+    else:  # tuner's first-layer weights are frozen, its bias trains
+        first = width if name == "tuner" else width + width
     return first + (layers - 1) * (width * width + width) + (width + 1)

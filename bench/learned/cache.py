@@ -71,8 +71,10 @@ def learning_key(scheme: str, version: int, settings: dict, family: Family, libr
     content = {"scheme": scheme, "version": version, "torch": torch.__version__, "settings": settings,
                "start": start.hexdigest(),
                "family": family.fingerprint(library), "seed": seed, "omegas": m.omegas,
-               "layers": [(layer.fan_in, layer.fan_out, getattr(layer.activation, "__name__", None), layer.trainable)
-                          for layer in m.layers]}
+               "layers": [(layer.fan_in, layer.fan_out, getattr(layer.activation, "__name__", None),
+                          # one flag where weights and bias agree, as keys were made before they were two
+                          layer.train_weights if layer.train_weights == layer.train_bias
+                          else [layer.train_weights, layer.train_bias]) for layer in m.layers]}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 

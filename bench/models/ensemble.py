@@ -46,14 +46,17 @@ class MissingDefault(UsageError):
 class Layer:
     """A linear layer (weights [fan_out, fan_in]) followed by ``activation`` (None: the linear output).
 
-    trainable=False keeps the layer fixed (e.g. a Fourier-feature encoding); complex_weights makes its
-    weights and bias complex (e.g. WIRE's hidden layers; a complex output is read as its real part).
+    train_weights / train_bias: whether training updates the weights [fan_out, fan_in] and the bias [fan_out]
+    (both False: a fixed layer, e.g. a Fourier-feature encoding; weights alone False: frozen frequencies
+    with trained phases, e.g. TUNER's first layer); complex_weights makes its weights and bias complex
+    (e.g. WIRE's hidden layers; a complex output is read as its real part).
     """
 
     fan_in: int
     fan_out: int
     activation: Activation | None
-    trainable: bool = True
+    train_weights: bool = True
+    train_bias: bool = True
     complex_weights: bool = False
 
 
@@ -93,10 +96,11 @@ class MLP:
 
 
 def parameter_count(layers: list[Layer]) -> int:
-    """Trainable real parameters of one member with these layers: weights and biases of the trainable
-    layers, a complex one counting twice (what ``Ensemble.member_parameters`` counts on a built ensemble)."""
-    return sum((layer.fan_in + 1) * layer.fan_out * (2 if layer.complex_weights else 1)
-               for layer in layers if layer.trainable)
+    """Trainable real parameters of one member with these layers: the weights and biases that train
+    (``Layer.train_weights``, ``train_bias``), a complex one counting twice (what
+    ``Ensemble.member_parameters`` counts on a built ensemble)."""
+    return sum((layer.fan_in * layer.fan_out * layer.train_weights + layer.fan_out * layer.train_bias)
+               * (2 if layer.complex_weights else 1) for layer in layers)
 
 
 class Member:
@@ -251,10 +255,10 @@ class Ensemble(nn.Module):
         self.layers = layers
         self._lone_layers: tuple[bool, ...] = ()  # the layers that take LoneMemberLinear (as_in_an_ensemble)
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([m.weights[i] for m in members]), requires_grad=layer.trainable)
+            nn.Parameter(torch.stack([m.weights[i] for m in members]), requires_grad=layer.train_weights)
             for i, layer in enumerate(layers))
         self.biases = nn.ParameterList(
-            nn.Parameter(torch.stack([m.biases[i] for m in members])[:, None, :], requires_grad=layer.trainable)
+            nn.Parameter(torch.stack([m.biases[i] for m in members])[:, None, :], requires_grad=layer.train_bias)
             for i, layer in enumerate(layers))
         omegas = torch.tensor([m.omegas for m in members], dtype=torch.float32)  # [K, A] or [K, A, P]
         self.register_buffer("omegas", omegas.transpose(0, 1)[:, :, None, None].contiguous())

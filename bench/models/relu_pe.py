@@ -33,8 +33,9 @@ class FourierFeaturePlan:
 
     def __call__(self, d_in: int, width: int, layers: int, d_out: int) -> list[Layer]:
         frequencies = max(1, width // 2)
-        return ([Layer(d_in, frequencies, fourier_features, trainable=False), Layer(2 * frequencies, width, relu)]
-                + [Layer(width, width, relu)] * (layers - 1) + [Layer(width, d_out, None)])
+        encoding = Layer(d_in, frequencies, fourier_features, train_weights=False, train_bias=False)
+        return ([encoding, Layer(2 * frequencies, width, relu)] + [Layer(width, width, relu)] * (layers - 1)
+                + [Layer(width, d_out, None)])
 
 
 # Frequency spread per kind of signal, in Tancik's units (coordinates in [0, 1)): 10 on images, the middle

@@ -7,7 +7,7 @@ import torch
 
 from bench.core.errors import UsageError
 from bench.core.registry import PositiveFloat
-from bench.models import Architecture, Member, MemberSpec, build_ensemble, parse_model, register_model
+from bench.models import Architecture, Member, MemberSpec, SignalInfo, build_ensemble, parse_model, register_model
 from bench.models.siren import siren
 from bench.training import TrainConfig, train
 
@@ -65,3 +65,45 @@ def test_a_bad_bound_is_a_usage_error_naming_the_layer(relay_2k, bound, message,
                     relay_2k.info)
     with pytest.raises(UsageError, match=message):
         member.keep_within(layer, bound)
+
+
+def official_clamp(state_dict, bound, omega_0):
+    """Transcription of DianaPat/TUNER @ 3a08967, training/optimizers.py lines 37-48 (prepare_bounds, the branch
+    of one bound per middle layer plus one, which train_mrnet.py line 40 takes with torch.tensor([1.0, 0.4]) for
+    its one middle layer) and lines 17-28 (clamp, after every optimizer step)."""
+    bounds = [b / omega_0 for b in bound]
+    i = 0
+    for name, weight in state_dict.items():
+        if 'middle' in name and 'weight' in name:
+            b = bounds[i]
+            new_weight = torch.clamp(weight, min=-b, max=b)
+            with torch.no_grad():
+                weight.copy_(new_weight)
+            i += 1
+
+
+def test_tuner_clamps_its_first_hidden_matrix_after_a_step_as_the_official_handler_does():
+    """train_mrnet.py's model is an MRBoundedModule (networks/mrnet.py lines 267-268: its hyper['bounds'] is set),
+    whose forward registers each middle layer's ``weight`` (line 235), unused, ahead of its ``linear.weight`` in
+    the state dict; so the handler's first bound, 1.0 / 30, goes to that unused tensor and the second, 0.4 / 30,
+    to the whole first hidden matrix, one scalar for every column (the state dict's names below are those the
+    official model holds after a forward, in its order). Ours: Ensemble.project, what the loop runs after a step."""
+    signal = SignalInfo("image", d_in=2, d_out=3, centroid=0.3)
+    model, _ = build_ensemble([MemberSpec(parse_model("tuner"), 0)], Architecture(2, 64, 2, 3), signal)
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.rand(256, 2, generator=generator) * 2 - 1, torch.rand(256, 3, generator=generator)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    ((model(x)[0] - y) ** 2).mean().backward()
+    optimizer.step()
+    stepped = model.weights[1][0].detach().clone()
+    model.project()
+    state = {"stages.0.first_layer.linear.weight": model.weights[0][0].detach().clone(),
+             "stages.0.middle_layers.0.bound": torch.full((64,), 0.5),
+             "stages.0.middle_layers.0.weight": torch.zeros(64, 64),
+             "stages.0.middle_layers.0.linear.weight": stepped.clone(),
+             "stages.0.final_linear.weight": model.weights[2][0].detach().clone()}
+    official_clamp(state, torch.tensor([1.0, 0.4]), 30)
+    assert torch.equal(model.weights[1][0], state["stages.0.middle_layers.0.linear.weight"])
+    low = (model.weights[0][0] / (torch.pi / 2)).round().abs().amax(dim=1) <= 10  # columns drawn with c_j = 1.0
+    assert low.any() and (stepped[:, low].abs() > 0.4 / 30).any()  # the one bound binds there too
+    assert torch.equal(model.weights[0][0], state["stages.0.first_layer.linear.weight"])  # not clamped

@@ -1,5 +1,6 @@
 """Init statistics against docs/methods.md."""
 
+import itertools
 import math
 
 import pytest
@@ -178,74 +179,130 @@ def test_vi3nr_gives_every_layer_the_chosen_pre_activation_std(model, activation
             moment = output_second_moment(activation, omegas[i], sigma_p)
 
 
-@pytest.mark.parametrize("signal, width, bandlimit, low_band", [(AUDIO, 64, 1910, 10), (IMAGE, 256, 85, 220)])
-def test_tuner_first_layer_holds_distinct_integer_frequencies_up_to_its_band_limit(signal, width, bandlimit, low_band):
-    """DianaPat/TUNER @ 3a08967, networks/mrnet.py: first-layer weights are integer frequency vectors k times
-    2 pi / period (period 4 in configs/config_init.yml), frozen, one per direction (the half-plane). Ours: the
-    whole low band max |k_i| <= 10 first (10 in 1-D, (21^2 - 1) / 2 = 220 in 2-D), then evenly spaced up to
-    the band limit (auto: 1910 audio, 85 images)."""
-    weights, _, omegas, used = init("tuner", signal, width=width, layers=3)
-    assert used["bandlimit"] == bandlimit and omegas == [1.0, 30.0, 30.0]
-    k = weights[0] / (2 * math.pi / 4)
-    assert torch.allclose(k, k.round(), atol=1e-4)
-    k = k.round().long()
-    first_nonzero = torch.stack([row[row != 0][0] for row in k])
-    assert (first_nonzero > 0).all()  # no k = 0, and never both k and -k
-    assert len({tuple(row.tolist()) for row in k}) == width
-    norms = k.abs().amax(dim=1)
-    assert int((norms <= 10).sum()) == low_band and int(norms.max()) == bandlimit
+def official_first_layer_frequencies(low_freqs_1d, high_freqs_1d, width):
+    """Transcription of DianaPat/TUNER @ 3a08967, networks/mrnet.py lines 40-69 (Initializer.initialize_first_layer,
+    2-D only): the integer frequency vectors of the first layer, before the factor 2 pi / period."""
+    possible_frequencies = []
+    for init_freqs_1d in [low_freqs_1d, high_freqs_1d]:
+        freqs_1d = init_freqs_1d + [-i for i in init_freqs_1d]
+        possible_frequencies.append(torch.tensor(list(itertools.product(freqs_1d, repeat=2))))
+    possible_frequencies = torch.cat(possible_frequencies)
+    chosen_frequencies = []
+    for x, y in possible_frequencies:
+        if x < 0 or (x == 0 and y <= 0):
+            continue
+        chosen_frequencies.append([x, y])
+    chosen_frequencies = torch.tensor(chosen_frequencies).reshape(-1, 2)
+    return torch.cat([chosen_frequencies.float()[:width - 2], torch.eye(2)], axis=0).reshape(-1, 2)
 
 
-def test_tuner_bounds_and_hidden_init_follow_the_official_clamps():
-    """DianaPat/TUNER @ 3a08967: utils.py create_clamps gives column j of the first hidden matrix c_L (1.0) when
-    max |k_i| <= block_limit (10), else c_H (0.6); training/optimizers.py clamps w to +-c_j / w0 (w0 = 30) after
-    each step, deeper hidden layers to +-c / w0 (config bounds [[1., .6], 1.]); mrnet.py's Initializer draws
-    column j from N(0, (0.3 c_j / w0)^2). Checked: the declared bounds, each column's std, a KS test of the
-    standardised draws, and deeper layers as SIREN's."""
+def official_clamps(clamp_vals, clamp_limits, init_freqs):
+    """Transcription of DianaPat/TUNER @ 3a08967, utils.py lines 29-36 (create_clamps): c_j per first-layer unit."""
+    clamps = torch.empty(len(init_freqs))
+    for idx, (fx, fy) in enumerate(init_freqs):
+        max_freq = max(abs(fx), abs(fy))
+        max_idx = sum(torch.tensor(clamp_limits) < max_freq)
+        clamps[idx] = clamp_vals[max_idx]
+    return clamps
+
+
+# DianaPat/TUNER @ 3a08967: train_mrnet.py lines 31-34 (the default), networks/mrnet.py lines 36 and 38 (the
+# Initializer's own defaults, reached with tuner:low=10,step=32,bandlimit=256)
+TRAIN_MRNET_LISTS = ([0, 1, 2, 3, 4, 5, 6, 7], [0, 13, 26, 39, 52, 65, 78, 91, 104, 117, 130, 143, 156])
+INITIALIZER_LISTS = ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [0, 32, 64, 96, 128, 160, 192, 224, 256])
+
+
+def tuner_frequencies(model, signal, width):
+    weights, _, omegas, used = init(model, signal, width=width, layers=2)
+    k = weights[0] / (2 * math.pi / 4)  # period 4 (configs/config_init.yml line 16)
+    assert torch.allclose(k, k.round(), atol=1e-4) and omegas == [1.0, 30.0]
+    return k.round(), used
+
+
+@pytest.mark.parametrize("model, lists", [("tuner", TRAIN_MRNET_LISTS),
+                                          ("tuner:low=10,step=32,bandlimit=256", INITIALIZER_LISTS)])
+@pytest.mark.parametrize("width", [256, 64, 3])
+def test_tuner_first_layer_frequencies_are_the_official_lists_crossed_and_cut_as_the_initializer_does(model, lists,
+                                                                                                      width):
+    k, _ = tuner_frequencies(model, IMAGE, width)
+    assert torch.equal(k, official_first_layer_frequencies(*lists, width))
+
+
+def test_tuner_on_audio_takes_the_lists_themselves_with_the_largest_step_that_fills_the_width():
+    """1-D (this port's reading): the positive entries of the low list, then of the high list, cut, then k = 1; on
+    audio the high list reaches 1910 in the largest step that still fills the width."""
+    k, used = tuner_frequencies("tuner", AUDIO, 64)
+    step, needed = used["step"], 64 - 1 - 7
+    assert used["bandlimit"] == 1910 and 1910 // step >= needed > 1910 // (step + 1)
+    assert k[:, 0].tolist() == list(range(1, 8)) + [step * i for i in range(1, needed + 1)] + [1]
+    k, used = tuner_frequencies("tuner:step=100", AUDIO, 20)
+    assert k[:, 0].tolist() == list(range(1, 8)) + list(range(100, 1300, 100)) + [1] and used["step"] == 100
+
+
+def test_tuner_hidden_init_follows_the_official_initializer_and_its_bounds_train_mrnet():
+    """DianaPat/TUNER @ 3a08967, networks/mrnet.py lines 92-110: column j of the first hidden matrix from
+    N(0, (0.3 c_j / w0)^2), c_j from utils.py create_clamps with train_mrnet.py's bounds [1.0, 0.4] (line 29)
+    and configs/config_init.yml's block_limits [10] (line 21); training/optimizers.py then clamps the whole
+    matrix to one bound, 0.4 / w0 (see tests/models/test_constraints.py). Deeper hidden layers: SIREN's
+    init, bounded by c_deep / w0."""
     from scipy import stats
 
     ensemble, _ = build_ensemble([MemberSpec(parse_model("tuner"), 0)], Architecture(2, 256, 3, 1), IMAGE)
-    k = (ensemble.weights[0][0] / (math.pi / 2)).round().abs().amax(dim=1)
-    expected = torch.where(k <= 10, 1.0, 0.6) / 30
-    assert torch.equal(ensemble.bound_1[0], expected[None, :].expand(256, 256))
+    k = (ensemble.weights[0][0] / (math.pi / 2)).round()
+    c = official_clamps([1.0, 0.4], [10], k.tolist())
+    assert (c == 1.0).sum() + (c == 0.4).sum() == 256 and (c == 0.4).any() and (c == 1.0).any()
+    assert torch.equal(ensemble.bound_1[0], torch.full((256, 256), 0.4 / 30))
     assert torch.equal(ensemble.bound_2[0], torch.full((256, 256), 1.0 / 30))
     assert ensemble.bounded == (1, 2)  # not the frozen first layer, not the output
     hidden = ensemble.weights[1][0].detach()
-    standardised = hidden / (0.3 * expected)
+    standardised = hidden / (0.3 * c / 30)
     assert stats.kstest(standardised.flatten().double().numpy(), "norm").pvalue > 1e-3
-    for c, columns in ((1.0, k <= 10), (0.6, k > 10)):
-        assert hidden[:, columns].std().item() == pytest.approx(0.3 * c / 30, rel=0.03)
+    for value in (1.0, 0.4):
+        assert hidden[:, c == value].std().item() == pytest.approx(0.3 * value / 30, rel=0.03)
     assert ensemble.weights[2][0].abs().max() <= math.sqrt(6 / 256) / 30
-    assert not ensemble.weights[0].requires_grad and not ensemble.biases[0].requires_grad
+    assert not ensemble.weights[0].requires_grad and ensemble.biases[0].requires_grad
 
 
-def test_tuner_trains_within_its_bounds_its_first_layer_frozen_and_a_member_equals_its_solo_run(relay_2k):
+def test_tuner_trains_its_first_bias_not_its_first_weights_within_its_bounds_and_a_member_equals_its_solo_run(
+        relay_2k):
+    """DianaPat/TUNER @ 3a08967: networks/mrnet.py line 70-73 freezes first_layer.linear.weight only; the bias
+    (bias: True, configs/config_init.yml line 13) is in the optimizer (mrnet's trainer optimises every parameter
+    of the stage) and trains."""
     from bench.training import TrainConfig, train
 
     def fitted(seeds):
         model, _ = build_ensemble([MemberSpec(parse_model("tuner:c_high=0.2,c_deep=0.3"), s) for s in seeds],
                                   Architecture.of(relay_2k.info, 32, 3), relay_2k.info)
-        start = model.weights[0].detach().clone()
+        start, start_bias = model.weights[0].detach().clone(), model.biases[0].detach().clone()
         outcome = train(model, relay_2k, TrainConfig(steps=60, lr=1e-3), progress=False)
         assert torch.equal(model.weights[0], start)  # frozen
+        assert all(not torch.equal(model.biases[0][i], start_bias[i]) for i in range(len(seeds)))  # trained
         for i in model.bounded:
             assert (model.weights[i].abs() <= getattr(model, f"bound_{i}")).all()
-        return [w.detach() for w in model.weights], [m.final for m in outcome.members]
+        return [w.detach() for w in [*model.weights, *model.biases]], [m.final for m in outcome.members]
 
     weights, finals = fitted([0, 1, 2])
     solo_weights, solo_finals = fitted([1])
     assert all(torch.equal(w[1], s[0]) for w, s in zip(weights, solo_weights)) and finals[1] == solo_finals[0]
 
 
-def test_tuner_refuses_a_band_too_small_for_its_width_a_lattice_too_large_and_a_single_hidden_layer():
-    with pytest.raises(UsageError, match="give bandlimit <= 2235"):
-        init("tuner:bandlimit=5000", IMAGE, width=16, layers=2)
+def test_tuner_counts_its_trained_first_bias_and_not_its_frozen_first_weights():
+    from bench.models import parameter_count
+    from tests.helpers import expected_parameters
+
+    model, _ = build_ensemble([MemberSpec(parse_model("tuner"), 0)], Architecture(1, 256, 4, 1), AUDIO)
+    assert model.member_parameters() == parameter_count(model.layers) == expected_parameters("tuner")
+
+
+def test_tuner_refuses_a_layer_wider_than_its_lists_a_width_below_the_inputs_and_a_single_hidden_layer():
     with pytest.raises(UsageError, match="needs at least 2 hidden layers"):
         init("tuner", AUDIO, width=16, layers=1)
-    with pytest.raises(UsageError, match="raise bandlimit or narrow the network"):
+    with pytest.raises(UsageError, match="cross into 462 in 2-D; narrow the network"):  # (16^2-4)/2 + (26^2-4)/2
+        init("tuner", IMAGE, width=500, layers=2)
+    with pytest.raises(UsageError, match="raise low or bandlimit, or lower step"):
         init("tuner:bandlimit=20", AUDIO, width=64, layers=2)
-    with pytest.raises(UsageError, match="exceeds bandlimit"):
-        init("tuner:low=30,bandlimit=20", AUDIO, width=8, layers=2)
+    with pytest.raises(UsageError, match="give a width of at least 2"):
+        init("tuner", IMAGE, width=1, layers=2)
 
 
 @pytest.mark.parametrize("signal, w0_first", [(AUDIO, 3000.0), (IMAGE, 30.0)])
