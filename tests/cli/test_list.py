@@ -12,7 +12,7 @@ def test_list_commands(capsys):
     assert code == 0
     for name, params in [("siren", "w0_first: float > 0 = auto"), ("siren2", "a: float > 0 = 100.0"),
                          ("siren2_filtered", "decay: float >= 0 = 0.9"), ("winner", "s1: float >= 0 = auto"),
-                         ("weight_scaling", "alpha: float > 0 = 2.5"), ("vi3nr", "sigma_p: float > 0 = 1.0"),
+                         ("weight_scaling", "alpha: float > 0 = 2.5"), ("vi3nr", "sigma_p: float > 0 = auto"),
                          ("tuner", "bandlimit: int >= 1 = auto, block_limit: int >= 1 = 10, c_low: float > 0 = 1.0, "
                                    "c_high: float > 0 = 0.4"),
                          ("h_siren", "w0: float > 0 = 30.0, w0_first: float > 0 = auto")]:
