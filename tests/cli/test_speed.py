@@ -62,14 +62,23 @@ def test_a_sweep_budgets_measuring_against_every_job_of_the_shape(tmp_path, _mem
     assert entry["job_member_steps"] == 2 * 2 * 7  # both jobs' members x steps
 
 
-def test_a_run_that_measured_says_how_long_and_its_share_and_a_warm_one_says_nothing(tmp_path, capsys):
-    args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", "6", "--layers", "1",
-            "--steps", "40", "--seeds", "0-1", "--device", "cpu", "--no-progress"]  # a shape no other test measures
+@pytest.mark.parametrize("width, busy, measures_again", [(6, 0.0, False), (7, 0.9, True)])
+def test_a_run_that_measured_says_how_long_and_its_share_and_a_warm_one_says_nothing(tmp_path, capsys, _members_cache,
+                                                                                    width, busy, measures_again):
+    """A warm run reads the sizes cached by a quiet measurement and says nothing; one measured while other
+    processes held the CPUs (the entry's "busy" share, set here so that the machine's load cannot decide)
+    is measured again."""
+    args = ["run", "--model", "siren", "--task", "audio:relay", "--max-samples", "1024", "--width", str(width),
+            "--layers", "1", "--steps", "40", "--seeds", "0-1", "--device", "cpu", "--no-progress"]  # shapes no other test measures
     assert main(args + ["--out", str(tmp_path / "first")]) == 0
     line = re.search(r"measuring took ([\d.]+) s of this run's ([\d.]+) s \((\d+)%\)", capsys.readouterr().err)
     assert line and 0 < float(line[1]) <= float(line[2])
+    cache = json.loads(_members_cache.read_text())
+    (key,) = [k for k in cache if json.loads(k)["width"] == width and json.loads(k)["samples"] == 1024]
+    cache[key]["busy"] = busy
+    _members_cache.write_text(json.dumps(cache))
     assert main(args + ["--out", str(tmp_path / "again")]) == 0
-    assert "measuring took" not in capsys.readouterr().err  # read from the cache
+    assert ("measuring took" in capsys.readouterr().err) == measures_again
 
 
 def test_bench_bench_prints_throughput_and_flops(capsys):
