@@ -39,10 +39,12 @@ def _learned(task, seed, scheme="meta_learned", **params):
     return [w.detach().clone() for w in model.weights], used[0]
 
 
-def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library, _learned_cache):
+def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library, tmp_path, monkeypatch):
+    cache = tmp_path / "learned"  # a cache of its own: the files counted below are this test's alone
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(cache))
     task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
     first, used = _learned(task, seed=0)
-    files = sorted(_learned_cache.glob("meta_learned-*.pt"))
+    files = sorted(cache.glob("meta_learned-*.pt"))
     assert len(files) == 1 and used["learn_member_steps"] == 3 * 2 * 2 and used["learn_seconds"] > 0
     stamp = files[0].stat().st_mtime_ns
     again, used_again = _learned(task, seed=0)  # read back, not learned again
@@ -52,8 +54,8 @@ def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library,
     relearned, _ = _learned(task, seed=0)
     assert all(torch.equal(a, b) for a, b in zip(first, relearned))
     other, _ = _learned(task, seed=1)
-    assert not torch.equal(first[1], other[1]) and len(list(_learned_cache.glob("meta_learned-*.pt"))) == 2
-    assert set(_learned_cache.glob("meta_learned-*.pt")) <= set(learned_files(_learned_cache))  # bench cache --clear's
+    assert not torch.equal(first[1], other[1]) and len(list(cache.glob("meta_learned-*.pt"))) == 2
+    assert set(cache.glob("meta_learned-*.pt")) <= set(learned_files(cache))  # bench cache --clear's
     siren = build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("siren"), {}), 0)],
                            Architecture(1, 16, 2, 1), task.info)[0]
     assert not torch.equal(first[1], siren.weights[1].detach())  # learning moved SIREN's start
