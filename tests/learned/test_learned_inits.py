@@ -61,14 +61,16 @@ def test_a_learned_init_is_cached_reused_and_the_same_for_the_same_seed(library,
     assert not torch.equal(first[1], siren.weights[1].detach())  # learning moved SIREN's start
 
 
-def test_strainer_shares_every_sine_layer_by_default_and_a_new_member_gets_them_and_a_fresh_head(library,
-                                                                                              _learned_cache):
+def test_strainer_shares_every_sine_layer_by_default_and_a_new_member_gets_them_and_a_fresh_head(library, tmp_path,
+                                                                                              monkeypatch):
+    cache = tmp_path / "learned"  # a cache of its own: the files read below are this test's alone
+    monkeypatch.setenv("BENCH_LEARNED_CACHE", str(cache))
     task = load_task("audio:relay", library, {"offset": 49152, "max_samples": 4096})
     learned, used = _learned(task, seed=0, scheme="strainer")
     assert used["shared"] == 2 and used["learn_member_steps"] == 3 * 24  # both sine layers; 3 steps x 24 windows
     siren = build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get("siren"), {}), 0)],
                            Architecture(1, 16, 2, 1), task.info)[0]
-    cached, = _learned_cache.glob("strainer-*.pt")
+    cached, = cache.glob("strainer-*.pt")
     encoder = torch.load(cached, weights_only=True)
     for i in (0, 1):  # the learned sine layers, moved from SIREN's start
         assert torch.equal(learned[i][0], encoder["weights"][i])
@@ -77,7 +79,7 @@ def test_strainer_shares_every_sine_layer_by_default_and_a_new_member_gets_them_
     assert torch.equal(learned[2], head) and not any(torch.equal(learned[2][0], h) for h in encoder["decoders"][0][0])
     again, _ = _learned(task, seed=0, scheme="strainer")
     assert all(torch.equal(a, b) for a, b in zip(learned, again))
-    assert len(list(_learned_cache.glob("strainer-*.pt"))) == 1
+    assert len(list(cache.glob("strainer-*.pt"))) == 1
     fewer, used = _learned(task, seed=0, scheme="strainer", shared=1)  # still allowed: a sine layer per piece
     assert used["shared"] == 1 and not torch.equal(fewer[0], siren.weights[0].detach())
     rescaled = siren.weights[1].detach() * (1 / 16) / (math.sqrt(6 / 16) / 30)  # the same draws, U(±1/fan_in)
