@@ -22,14 +22,21 @@ SAMPLES = 1_000_000
 OFFICIAL_GAUSS_S = 1 / (0.05 * math.sqrt(2))  # toy_experiments_all.py:42 exp(-x^2 / (2 * 0.05^2)) = exp(-(s x)^2)
 ACTIVATIONS = {"sine": (sine, 30.0), "gauss": (gaussian, 10.0), "gauss_official": (gaussian, OFFICIAL_GAUSS_S),
                "finer": (finer_sine, 30.0)}
+# The activations as their official code writes them, for the Monte Carlo side: toy_experiments_all.py:41-42
+# @ 4d27816 (sine, the official Gaussian); Gaussian s = 10 in the same form; FINER as liuzhen0212/FINER
+# @ 51a9254 models.py:83-94 computes it (the scale |x| + 1 without gradient, its default scale_req_grad=False).
+OFFICIAL = {"sine": lambda x: torch.sin(30 * x), "gauss": lambda x: torch.exp(-(10 * x) ** 2),
+            "gauss_official": lambda x: torch.exp(-x**2 / (2 * 0.05**2)),
+            "finer": lambda x: torch.sin(30 * (x.detach().abs() + 1) * x)}
 
 
-def official_ratios(activation, omega, sigma_p):
+def official_ratios(name, sigma_p):
     """Transcription of Chumbyte/vi3nr @ 4d27816, toy_experiments_all.py:159-176 (act_prime by autograd as in
-    its compute_derivative, lines 32-39): returns cond, gain^2 and the standard errors of both."""
+    its compute_derivative, lines 32-39) for the official form of activation ``name`` (OFFICIAL): returns
+    cond, gain^2 and the standard errors of both."""
     torch.manual_seed(1)
     mc_samples = (torch.randn(SAMPLES) * sigma_p).requires_grad_(True)
-    fx = activation(mc_samples, torch.tensor(omega))
+    fx = OFFICIAL[name](mc_samples)
     (fprimex,) = torch.autograd.grad(fx.sum(), mc_samples)
     fx = fx.detach()
     mu2_f, sigma2_f = fx.mean() ** 2, fx.var()
@@ -50,7 +57,7 @@ def test_gain_and_backward_condition_match_the_official_monte_carlo(name):
     """sigma_p = 1 (the tanh demo's value) and smaller ones: the sine ratio at 1 is w0^2 = 900, far from 1."""
     activation, omega = ACTIVATIONS[name]
     for sigma_p in (1.0, 0.3, 0.1, 0.03, optimal_sigma_p(activation, omega)):
-        cond, gain_sq, cond_se, gain_sq_se = official_ratios(activation, omega, sigma_p)
+        cond, gain_sq, cond_se, gain_sq_se = official_ratios(name, sigma_p)
         assert backward_ratio(activation, omega, sigma_p) == pytest.approx(cond, abs=4 * cond_se + 1e-6), sigma_p
         assert sigma_p**2 / output_second_moment(activation, omega, sigma_p) == pytest.approx(
             gain_sq, abs=4 * gain_sq_se + 1e-6), sigma_p
@@ -68,7 +75,7 @@ def test_derived_sigma_p_is_the_official_scans_choice_within_monte_carlo_error(n
     window = [round(SIGMA_P_STEP * k, 3) for k in range(low, high + 1)]
     assert low * SIGMA_P_STEP <= derived <= high * SIGMA_P_STEP
     for sigma_p in window:
-        cond, _, cond_se, _ = official_ratios(activation, omega, sigma_p)
+        cond, _, cond_se, _ = official_ratios(name, sigma_p)
         assert backward_ratio(activation, omega, sigma_p) == pytest.approx(cond, abs=4 * cond_se + 1e-6), sigma_p
         assert abs(cond - 1) >= ours - 4 * cond_se - 1e-6, sigma_p
 
