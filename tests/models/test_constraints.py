@@ -82,12 +82,30 @@ def official_clamp(state_dict, bound, omega_0):
             i += 1
 
 
+class OfficialMiddleLayer(torch.nn.Module):
+    """How a bounded middle layer of DianaPat/TUNER @ 3a08967 holds its parameters: ``bound`` made in its
+    __init__ (networks/siren.py lines 59-61), its ``linear`` child, and the ``weight`` that
+    MRBoundedModule.forward assigns to it at every forward (networks/mrnet.py lines 233-237)."""
+
+    def __init__(self, matrix, omega_0=30.0):
+        super().__init__()
+        self.omega_0 = omega_0
+        self.linear = torch.nn.Linear(matrix.shape[1], matrix.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(matrix)
+        self.bound = torch.nn.Parameter(torch.full((matrix.shape[0],), 0.5))
+
+    def forward(self, x):
+        self.weight = torch.nn.Parameter(self.bound * (30 / self.omega_0) * torch.tanh(self.linear.weight * self.omega_0))
+        return torch.sin(self.omega_0 * self.linear(x))
+
+
 def test_tuner_clamps_its_first_hidden_matrix_after_a_step_as_the_official_handler_does():
     """train_mrnet.py's model is an MRBoundedModule (networks/mrnet.py lines 267-268: its hyper['bounds'] is set),
-    whose forward registers each middle layer's ``weight`` (line 235), unused, ahead of its ``linear.weight`` in
-    the state dict; so the handler's first bound, 1.0 / 30, goes to that unused tensor and the second, 0.4 / 30,
-    to the whole first hidden matrix, one scalar for every column (the state dict's names below are those the
-    official model holds after a forward, in its order). Ours: Ensemble.project, what the loop runs after a step."""
+    whose forward registers each middle layer's ``weight``, unused, ahead of its ``linear.weight`` in the state
+    dict; so the handler's first bound, 1.0 / 30, goes to that unused tensor and the second, 0.4 / 30, to the
+    whole first hidden matrix, one scalar for every column. The state dict is that of a module holding its
+    parameters as the official one does, after one forward. Ours: Ensemble.project, what the loop runs after a step."""
     signal = SignalInfo("image", d_in=2, d_out=3, centroid=0.3)
     model, _ = build_ensemble([MemberSpec(parse_model("tuner"), 0)], Architecture(2, 64, 2, 3), signal)
     generator = torch.Generator().manual_seed(0)
@@ -95,15 +113,21 @@ def test_tuner_clamps_its_first_hidden_matrix_after_a_step_as_the_official_handl
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     ((model(x)[0] - y) ** 2).mean().backward()
     optimizer.step()
-    stepped = model.weights[1][0].detach().clone()
+    stepped, frequencies = model.weights[1][0].detach().clone(), model.weights[0][0].detach().clone()
     model.project()
-    state = {"stages.0.first_layer.linear.weight": model.weights[0][0].detach().clone(),
-             "stages.0.middle_layers.0.bound": torch.full((64,), 0.5),
-             "stages.0.middle_layers.0.weight": torch.zeros(64, 64),
-             "stages.0.middle_layers.0.linear.weight": stepped.clone(),
-             "stages.0.final_linear.weight": model.weights[2][0].detach().clone()}
+    assert torch.equal(model.weights[0][0], frequencies)  # the first layer is not clamped
+    stage = torch.nn.Module()
+    stage.first_layer = torch.nn.Linear(2, 64)
+    stage.middle_layers = torch.nn.ModuleList([OfficialMiddleLayer(stepped)])
+    stage.final_linear = torch.nn.Linear(64, 3)
+    official = torch.nn.Module()
+    official.stages = torch.nn.ModuleList([stage])
+    with torch.no_grad():
+        stage.final_linear(stage.middle_layers[0](stage.first_layer(x)))
+    state = official.state_dict()
+    assert list(state).index("stages.0.middle_layers.0.weight") < list(state).index(
+        "stages.0.middle_layers.0.linear.weight")  # the order the handler's bounds follow
     official_clamp(state, torch.tensor([1.0, 0.4]), 30)
     assert torch.equal(model.weights[1][0], state["stages.0.middle_layers.0.linear.weight"])
     low = (model.weights[0][0] / (torch.pi / 2)).round().abs().amax(dim=1) <= 10  # columns drawn with c_j = 1.0
     assert low.any() and (stepped[:, low].abs() > 0.4 / 30).any()  # the one bound binds there too
-    assert torch.equal(model.weights[0][0], state["stages.0.first_layer.linear.weight"])  # not clamped
