@@ -1,4 +1,4 @@
-"""Learned inits (issue #33): signal families split by whole source, no test-split signal reaching learning,
+"""Learned inits: signal families split by whole source, no test-split signal reaching learning,
 and meta_learned's Reptile init cached, reused and reproducible from its seed."""
 
 import math
