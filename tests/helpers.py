@@ -1,9 +1,10 @@
-"""What several test modules share: the tuned sweep's spec, running the command line in-process, and
-parameter counts made by hand."""
+"""What several test modules share: the tuned sweep's spec, running the command line in-process, parameter
+counts made by hand, and one member's init on a bare signal description."""
 
 import math
 
 from bench.cli import main
+from bench.models import Architecture, MemberSpec, SignalInfo, build_ensemble, parse_model
 
 TINY = ["--width", "16", "--layers", "2", "--steps", "15", "--device", "cpu", "--no-progress"]
 
@@ -58,3 +59,16 @@ def expected_parameters(name, width=256, layers=4):
     else:  # tuner's first-layer weights are frozen, its bias trains
         first = width if name == "tuner" else width + width
     return first + (layers - 1) * (width * width + width) + (width + 1)
+
+
+AUDIO = SignalInfo("audio", d_in=1, d_out=1, centroid=0.2)
+IMAGE = SignalInfo("image", d_in=2, d_out=1, centroid=0.3)
+
+
+def init(model: str, signal=AUDIO, width=256, layers=4, seed=0):
+    """The member's weights and omegas, and the parameters the scheme reports using."""
+    ensemble, used = build_ensemble([MemberSpec(parse_model(model), seed)],
+                                    Architecture(signal.d_in, width, layers, signal.d_out), signal)
+    weights = [w[0].detach() for w in ensemble.weights]
+    biases = [b[0, 0].detach() for b in ensemble.biases]
+    return weights, biases, ensemble.omegas[:, 0, 0, 0].tolist(), used[0]

@@ -7,20 +7,8 @@ import pytest
 import torch
 
 from bench.core.errors import UsageError
-from bench.models import MLP, Architecture, Member, MemberSpec, SignalInfo, build_ensemble, parse_model, sine
-
-
-AUDIO = SignalInfo("audio", d_in=1, d_out=1, centroid=0.2)
-IMAGE = SignalInfo("image", d_in=2, d_out=1, centroid=0.3)
-
-
-def init(model: str, signal=AUDIO, width=256, layers=4, seed=0):
-    """The member's weights and omegas, and the parameters the scheme reports using."""
-    ensemble, used = build_ensemble([MemberSpec(parse_model(model), seed)],
-                                    Architecture(signal.d_in, width, layers, signal.d_out), signal)
-    weights = [w[0].detach() for w in ensemble.weights]
-    biases = [b[0, 0].detach() for b in ensemble.biases]
-    return weights, biases, ensemble.omegas[:, 0, 0, 0].tolist(), used[0]
+from bench.models import MLP, Architecture, Member, MemberSpec, build_ensemble, parse_model, sine
+from tests.helpers import AUDIO, IMAGE, init
 
 
 def uniform_std(bound):

@@ -16,7 +16,7 @@ from bench.models.finer import finer_sine
 from bench.models.gauss import gaussian
 from bench.models.vi3nr import (SIGMA_P_STEP, backward_ratio, optimal_sigma_p, output_second_moment,
                                 scan_backward_ratios)
-from tests.models.test_inits import AUDIO, IMAGE, init
+from tests.helpers import AUDIO, IMAGE, init
 
 SAMPLES = 1_000_000
 OFFICIAL_GAUSS_S = 1 / (0.05 * math.sqrt(2))  # toy_experiments_all.py:42 exp(-x^2 / (2 * 0.05^2)) = exp(-(s x)^2)
