@@ -67,6 +67,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             status = f"local: {where}" if where else "not local (downloaded on first use)"
             details = ", ".join(f"{k}={v}" for k, v in entry.details.items())
             print(f"{entry.name:18s} {entry.kind:6s} {details}  [{status}]")
+            print(f"{'':25s} licence: {entry.licence}")
         for name, members in library.sets.items():
             local = sum(library.local_path(library.entries[member]) is not None for member in members)
             kinds = "/".join(dict.fromkeys(library.entries[member].kind for member in members))

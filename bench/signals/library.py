@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +34,8 @@ SYNTHETIC_PREFIX = "synthetic:"
 
 @dataclass(frozen=True)
 class SignalEntry:
-    """One manifest signal: ``file`` is its path relative to a data directory."""
+    """One manifest signal: ``file`` is its path relative to a data directory; ``licence`` the terms its source
+    states (or that it states none)."""
 
     name: str
     kind: str
@@ -42,16 +43,24 @@ class SignalEntry:
     url: str
     sha256: str
     source: str
+    licence: str
     details: dict[str, Any]
+
+
+REQUIRED = tuple(f.name for f in fields(SignalEntry) if f.name not in ("name", "details"))
 
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, SignalEntry]:
     if not path.is_file():
         raise BenchError(f"signal manifest not found at {path}; install the package from a checkout (pip install -e .)")
     entries = {}
-    for name, fields in tomllib.loads(path.read_text()).items():
-        core = {key: fields.pop(key) for key in ("kind", "file", "url", "sha256", "source")}
-        entries[name] = SignalEntry(name=name, details=fields, **core)
+    for name, given in tomllib.loads(path.read_text()).items():
+        missing = [key for key in REQUIRED if key not in given]
+        if missing:
+            raise BenchError(f"signal manifest {path}: [{name}] lacks {', '.join(missing)}; every entry states "
+                             f"{', '.join(REQUIRED)}")
+        core = {key: given.pop(key) for key in REQUIRED}
+        entries[name] = SignalEntry(name=name, details=given, **core)
     return entries
 
 

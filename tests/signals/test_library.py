@@ -19,6 +19,7 @@ def test_manifest_lists_every_shared_file_with_its_hash(library):
     assert {"gt_bach", "arch", "relay", "camera", "noise1", "braided"} <= set(entries)
     for entry in entries.values():
         assert entry.url.startswith("https://raw.githubusercontent.com/") and len(entry.sha256) == 64
+        assert entry.licence.strip()  # the terms its source states, or that it states none
         path = library.local_path(entry)
         if path is not None:
             assert sha256_of(path) == entry.sha256
@@ -68,8 +69,15 @@ def served_data(library, tmp_path, monkeypatch):
 
 def write_manifest(path, url, sha256):
     path.write_text(f'[arch]\nkind = "audio"\nfile = "audio/arch.wav"\nurl = "{url}"\nsha256 = "{sha256}"\n'
-                    f'source = "test"\n')
+                    f'source = "test"\nlicence = "test"\n')
     return path
+
+
+def test_a_manifest_entry_without_its_licence_is_refused(tmp_path):
+    manifest = tmp_path / "signals.toml"
+    manifest.write_text('[arch]\nkind = "audio"\nfile = "audio/arch.wav"\nurl = "u"\nsha256 = "0"\nsource = "s"\n')
+    with pytest.raises(BenchError, match=r"\[arch\] lacks licence; every entry states .*licence"):
+        load_manifest(manifest)
 
 
 def test_missing_file_is_downloaded_with_pooch_and_verified(served_data, tmp_path):
