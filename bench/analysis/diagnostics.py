@@ -20,7 +20,7 @@ import scipy.stats
 import torch
 
 from bench.models import Ensemble
-from bench.core.plotting import pyplot, save_figure
+from bench.core.plotting import headline, pyplot, save_figure
 
 
 @dataclass(frozen=True)
@@ -71,27 +71,25 @@ def plot_activations(layers: list[LayerActivations], path, title: str = "") -> N
         row[0].stairs(*np.histogram(pre, bins=100, density=True), fill=True, alpha=0.6)
         if a.layer > 0:  # a sum over many inputs: close to normal
             x = np.linspace(pre.min(), pre.max(), 400)
-            row[0].plot(x, scipy.stats.norm.pdf(x, scale=a.pre_std_predicted), color="k", lw=1,
-                        label=f"N(0, {a.pre_std_predicted:.3g}²)")
-            row[0].legend(fontsize=7)
-            row[0].set_title(f"layer {a.layer}: pre-activation (std {pre.std():.3g})", fontsize=9)
+            row[0].plot(x, scipy.stats.norm.pdf(x, scale=a.pre_std_predicted), color="k", lw=1)
+            row[0].set_title(f"layer {a.layer}: pre-activation (std {pre.std():.3g};\nline: "
+                             f"N(0, {a.pre_std_predicted:.3g}²))", fontsize=9)  # named in the title: no legend over bars
         else:  # uniform inputs times uniform weights plus a uniform bias: no normal law to draw
-            row[0].set_title(f"layer 0: pre-activation (std {pre.std():.3g}, predicted "
+            row[0].set_title(f"layer 0: pre-activation (std {pre.std():.3g},\npredicted "
                              f"{a.pre_std_predicted:.3g}; not normal)", fontsize=9)
         row[0].set_ylabel("density", fontsize=8)
         row[1].stairs(*np.histogram(post, bins=100, density=True), fill=True, alpha=0.6, color="tab:orange")
         u = np.linspace(-0.995, 0.995, 400)
-        row[1].plot(u, 1 / (np.pi * np.sqrt(1 - u**2)), color="k", lw=1, label="arcsine")
-        row[1].legend(fontsize=7)
-        row[1].set_title(f"layer {a.layer}: post-activation", fontsize=9)
+        row[1].plot(u, 1 / (np.pi * np.sqrt(1 - u**2)), color="k", lw=1)
+        row[1].set_title(f"layer {a.layer}: post-activation\n(line: the arcsine density)", fontsize=9)
         row[1].set_ylabel("density", fontsize=8)
         for values, name in ((a.pre, "pre"), (a.post, "post")):
             freqs, power = scipy.signal.periodogram(values.sum(axis=1))
             row[2].semilogy(freqs[1:] * 2, power[1:] + 1e-30, lw=0.8, label=name)  # x: 1.0 = Nyquist
-        row[2].legend(fontsize=7)
+        row[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
         row[2].set_title(f"layer {a.layer}: periodogram of the sum over units", fontsize=9)
         row[2].set_xlabel("frequency (1 = Nyquist)", fontsize=8)
         row[2].set_ylabel("power", fontsize=8)
-    fig.suptitle(title)
+    headline(fig, title)
     fig.tight_layout()
     save_figure(fig, path)

@@ -27,7 +27,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from bench.core.errors import UsageError
 from bench.models import Architecture, Ensemble
-from bench.core.plotting import pyplot, save_figure
+from bench.core.plotting import headline, pyplot, save_figure
 from bench.core.provenance import provenance
 from bench.tasks import Task
 
@@ -185,10 +185,11 @@ def plot_spectra(curves: dict[str, list[Spectrum]], path, centroid: float | None
     left.set(ylabel="NTK spectral energy S(f)", title="NTK spectrum (mean over members)")
     middle.set(ylabel="share of the member's total energy", title="normalized: S(f) / sum S")
     right.set(xlabel="index i", ylabel="λ_i / λ_1", title="eigenvalue decay")
-    for ax in (left, middle, right):
-        ax.legend(fontsize=7)
+    # one legend, beside the last panel rather than over the data (the first panel's entries: every curve
+    # and the centroid)
+    right.legend(*left.get_legend_handles_labels(), fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     if title:
-        fig.suptitle(title)
+        headline(fig, title)
     fig.tight_layout()
     save_figure(fig, path)
 

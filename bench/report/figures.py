@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from bench.core.columns import CURVE_STEPS, curve_column, param_column, param_name
-from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.plotting import (PANEL_WIDTH, PANELS_PER_ROW, headline, tidy_panels, pyplot, room_for_labels,
+                                 save_png_and_pdf)
 from bench.core.metrics import declared
-from bench.report.tables import natural, with_setting
+from bench.report.tables import natural, table_rows, with_setting
 from bench.report.sections import Report, metric_section, pictures, report_section
 
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",
@@ -68,6 +69,13 @@ def few_seeds(ok: pd.DataFrame) -> str:
     return f" from as few as {fewest} seeds" if fewest < 3 else ""
 
 
+def device_label(rows: pd.DataFrame) -> pd.Series:
+    """Each row's device as a panel title: its name where recorded ("cpu: AMD EPYC ...", "cuda: NVIDIA H200")."""
+    kind = rows["device"].astype(str).str.partition(":")[0] if "device" in rows else pd.Series("", index=rows.index)
+    name = rows["device_name"].astype(str) if "device_name" in rows else pd.Series("", index=rows.index)
+    return (kind + ": " + name).str.strip(": ")
+
+
 def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
     """Member-steps per second of each ensemble trained (members x steps/s), one bar per ensemble size and
     network family (the models that shared ensembles) for each problem (task, points, layers x width);
@@ -87,19 +95,38 @@ def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
     ensembles = timed.drop_duplicates(keys).copy()
     ensembles["member_steps_per_s"] = ensembles["ensemble_size"] * ensembles["steps_per_s"]
     ensembles["network"] = ensembles["family"] + " x" + ensembles["ensemble_size"].astype(str)
+    # a panel per device and problem (a GPU's rate and a CPU's on one axis would hide the CPU's), a bar per
+    # network and ensemble size, named beside it
+    ensembles["panel"] = device_label(ensembles) + "\n" + ensembles["problem"]
     plt, sns = pyplot()
-    problems = sorted(ensembles["problem"].unique(), key=natural)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(problems)), 4))
-    sns.barplot(ensembles, x="problem", y="member_steps_per_s", hue="network", order=problems,
-                hue_order=sorted(ensembles["network"].unique(), key=natural), errorbar=None, ax=ax)
-    ax.set(xlabel="", ylabel="member-steps/s (mean over ensembles)",
-           title="training throughput per problem (task, points, layers x width),\n"
-                 "by network family and ensemble size (x N members)")
-    ax.legend(title="models x ensemble size", fontsize=7)
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
-    ax.tick_params(axis="x", rotation=20)
-    fig.tight_layout()
+    panels = sorted(ensembles["panel"].unique(), key=natural)
+    networks = sorted(ensembles["network"].unique(), key=natural)
+    height = 1.8 + 0.25 * len(networks)  # (three lines of panel title)
+    grid = sns.catplot(ensembles, kind="bar", y="network", x="member_steps_per_s", hue="network", order=networks,
+                       hue_order=networks, col="panel", col_order=panels, col_wrap=min(PANELS_PER_ROW, len(panels)),
+                       errorbar=None, height=height, aspect=PANEL_WIDTH / height, sharex=False, legend=False)
+    grid.set(ylabel="", xlabel="member-steps/s (mean)")
+    tidy_panels(grid)
+    headline(grid.figure, "training throughput per device and problem (task, points, layers x width),\nby network "
+                         "family and ensemble size (x N members)")
+    room_for_labels(grid, networks)
+    fig = grid.figure
     return save_png_and_pdf(fig, out, "throughput")[:1]
+
+
+def mark_reached(grid, rows: pd.DataFrame, metric: str, models: list[str]) -> None:
+    """Steps to a level, on a per-signal bar grid: "k/n" after each model's furthest seed (k of its n seeds
+    reached the level), and "not reached (0/n)" where the bar of a model none of whose seeds did would be."""
+    counts = rows.groupby(["setting", "model_spec"])[metric].agg(["count", "size", "max"])
+    for setting, ax in grid.axes_dict.items():
+        furthest = 0.0
+        for position, model in enumerate(models):
+            if (setting, model) in counts.index:
+                reached, n, last = counts.loc[(setting, model)]
+                text = f"  {reached:.0f}/{n:.0f}" if reached else f"  not reached (0/{n:.0f})"
+                ax.text(last if reached else 0.0, position, text, va="center", fontsize=7)
+                furthest = max(furthest, last if reached else 0.0)
+        ax.set_xlim(left=0.0, right=max(furthest * 1.3, 1.0))  # room for the counts after the furthest dots
 
 
 def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
@@ -113,19 +140,26 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     label = declared(metric).label
     made = []
 
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(settings) * len(models) / 3), 4))
-    sns.barplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, errorbar=None,
-                ax=ax, alpha=0.7)
-    sns.stripplot(ok, x="setting", y=metric, hue="model_spec", order=settings, hue_order=models, dodge=True,
-                  ax=ax, palette="dark:k", size=3, jitter=False, legend=False)  # no jitter: deterministic files
-    ax.set(title=f"{label} per signal, {declared(metric).direction} is better (bars: mean over seeds; dots: seeds)",
-           ylabel=label, xlabel="")
-    ax.legend(title="model")
-    ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
+    # one panel per setting, wrapped: a bar per model, its name beside it, so no legend and no width that
+    # grows with the signals
+    height = 1.6 + 0.25 * len(models)  # (a panel title of up to three lines)
+    grid = sns.catplot(ok, kind="bar", y="model_spec", x=metric, hue="model_spec", order=models, hue_order=models,
+                       col="setting", col_order=settings, col_wrap=min(PANELS_PER_ROW, len(settings)), errorbar=None,
+                       alpha=0.7, height=height, aspect=PANEL_WIDTH / height, sharex=False, legend=False)
+    grid.map_dataframe(sns.stripplot, y="model_spec", x=metric, order=models, color="k", size=3, jitter=False)
+    grid.set(ylabel="", xlabel=label)  # no jitter above: deterministic files
+    tidy_panels(grid)
+    levels = declared(metric).level_of is not None
+    if levels:
+        mark_reached(grid, ok, metric, models)
+    headline(grid.figure, f"{label} per signal, {declared(metric).direction} is better (bars: mean over seeds; "
+                         "dots: seeds" + ("; k/n: seeds that reached it" if levels else "") + ")")
+    room_for_labels(grid, models)
+    fig = grid.figure
     made += save_png_and_pdf(fig, out, f"{metric}_per_signal")
 
-    for column, subset in swept(ok).items():
+    scored = ok[ok[metric].notna()]  # (the rows of seeds that never reached a level only count in mark_reached)
+    for column, subset in swept(scored).items():
         name = param_name(column) or column
         # one line per model spec but the swept value, one panel per setting but the swept one: nothing pooled
         varied = (column, "param_budget", "width") if column == "n_params" else (column,)  # one axis, three names
@@ -134,15 +168,15 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
             else subset["model_spec"])
         panels = sorted(subset["setting"].unique(), key=natural)
         grid = sns.relplot(subset, x=column, y=metric, hue="line", hue_order=sorted(subset["line"].unique()),
-                           col="setting", col_order=panels, col_wrap=min(4, len(panels)), kind="line",
-                           errorbar=("ci", 95), marker="o", seed=0, n_boot=1000, height=3.2, aspect=1.1,
-                           facet_kws={"sharey": False})
-        grid.set_titles("{col_name}")
+                           col="setting", col_order=panels, col_wrap=min(PANELS_PER_ROW, len(panels)),
+                           kind="line", errorbar=("ci", 95), marker="o", seed=0, n_boot=1000, height=3.0,
+                           aspect=PANEL_WIDTH / 3.0, facet_kws={"sharey": False})
         logx = (subset[column] > 0).all() and subset[column].max() / subset[column].min() >= 8
         grid.set(xscale="log" if logx else "linear", xlabel=AXIS_NAMES.get(name, name), ylabel=label)
+        tidy_panels(grid)
         grid.legend.set_title("model")
-        grid.figure.suptitle(f"{label} versus {AXIS_NAMES.get(name, name)}, {declared(metric).direction} is better "
-                             f"(band: 95% CI over seeds{few_seeds(ok)})", y=1.03)
+        headline(grid.figure, f"{label} versus {AXIS_NAMES.get(name, name)}, {declared(metric).direction} is better "
+                             f"(band: 95% CI over seeds{few_seeds(scored)})")
         made += save_png_and_pdf(grid.figure, out, f"{metric}_vs_{name}")
 
     curve = curve_column(metric)
@@ -153,14 +187,14 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
         long = long.astype({CURVE_STEPS: int, curve: float})
         one = len(settings) == 1  # a single panel gets the room of a row of panels, not a narrow box
         grid = sns.relplot(long, x=CURVE_STEPS, y=curve, hue="model_spec", hue_order=models, col="setting",
-                           col_order=settings, col_wrap=min(4, len(settings)), kind="line", errorbar=("ci", 95),
-                           seed=0, n_boot=200, height=3.6 if one else 2.8, aspect=1.8 if one else 1.2,
-                           facet_kws={"sharey": False})
+                           col_order=settings, col_wrap=min(PANELS_PER_ROW, len(settings)), kind="line",
+                           errorbar=("ci", 95), seed=0, n_boot=200, height=3.6 if one else 2.8,
+                           aspect=1.8 if one else PANEL_WIDTH / 2.8, facet_kws={"sharey": False})
         grid.set(xlabel="step", ylabel=label)
-        grid.set_titles("{col_name}")
+        tidy_panels(grid)
         grid.legend.set_title("model")
-        grid.figure.suptitle(f"training curves of {label} per signal, {declared(metric).direction} is better "
-                             f"(line: mean over seeds; band: 95% CI{few_seeds(ok)})", y=1.02)
+        headline(grid.figure, f"training curves of {label} per signal, {declared(metric).direction} is better "
+                             f"(line: mean over seeds; band: 95% CI{few_seeds(ok)})")
         made += save_png_and_pdf(grid.figure, out, f"{metric}_training_curves")
 
     return [name for name in made if name.endswith(".png")]
@@ -187,6 +221,8 @@ def ntk_figures(ok: pd.DataFrame, out: Path) -> list[str]:
 
 @metric_section(order=40)
 def metric_figures(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
+    # steps to a level: also the rows that never reached it, so that the figures say so (``mark_reached``)
+    rows = table_rows(report.results, metric)
     return [line for png in figures(rows, metric, report.out) for line in (f"![{png}]({png})", "")]
 
 

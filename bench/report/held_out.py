@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.plotting import PANEL_WIDTH, PANELS_PER_ROW, headline, tidy_panels, pyplot, save_png_and_pdf
 from bench.core.metrics import declared
 from bench.report.tables import markdown, natural, spread, with_setting
 from bench.report.sections import Report, metric_section
@@ -36,18 +36,17 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     rows = rows.assign(panel=rows["setting"] + ", " + rows["mask"])
     panels = sorted(rows["panel"].unique(), key=natural)
     grid = sns.relplot(rows, x=fit, y=metric, hue="model_spec", hue_order=sorted(rows["model_spec"].unique()),
-                       style="model_spec", col="panel", col_order=panels, col_wrap=min(3, len(panels)),
-                       height=3.2, aspect=1.1, s=40, facet_kws={"sharex": False, "sharey": False})
+                       style="model_spec", col="panel", col_order=panels, col_wrap=min(PANELS_PER_ROW, len(panels)),
+                       height=3.0, aspect=PANEL_WIDTH / 3.0, s=40, facet_kws={"sharex": False, "sharey": False})
     for panel, ax in grid.axes_dict.items():
         if interp in columns and rows.loc[rows["panel"] == panel, interp].notna().any():
             ax.axhline(rows.loc[rows["panel"] == panel, interp].mean(), color="0.3", lw=0.8, ls=":", zorder=0)
         low, high = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
         ax.plot([low, high], [low, high], color="0.6", lw=0.8, ls="--", zorder=0)  # held-out as good as the fit
-    grid.set_titles("{col_name}")
-    grid.figure.subplots_adjust(hspace=0.4)  # room for the panel titles under the x labels above
     grid.set(xlabel=f"{declared(fit).label} on the kept points", ylabel=f"{declared(metric).label} on the held-out points")
+    tidy_panels(grid)
     grid.legend.set_title("model")
-    grid.figure.suptitle(f"fit against held-out {declared(metric).label} per member at the last step (dashed: equal"
+    headline(grid.figure, f"fit against held-out {declared(metric).label} per member at the last step (dashed: equal"
                          + ("; dotted: linear interpolation between the kept points)" if interp in columns else ")"),
                          y=1.03)
     pngs = save_png_and_pdf(grid.figure, out, f"{metric}_fit_vs_held_out")[:1]

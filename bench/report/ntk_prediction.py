@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.plotting import PANEL_WIDTH, PANELS_PER_ROW, headline, tidy_panels, pyplot, save_png_and_pdf
 from bench.core.columns import curve_column
 from bench.core.metrics import METRICS, declared
 from bench.report.sections import Report, metric_section
@@ -68,17 +68,16 @@ def ntk_prediction_figure(ok: pd.DataFrame, metric: str, predictor: str, out: Pa
     ok = with_setting(ok[ok[predictor].notna()])
     panels = sorted(ok["setting"].unique(), key=natural)
     grid = sns.relplot(ok, x=predictor, y=metric, hue="model_spec", hue_order=sorted(ok["model_spec"].unique()),
-                       col="setting", col_order=panels, col_wrap=min(4, len(panels)), height=3, aspect=1.1,
+                       col="setting", col_order=panels, col_wrap=min(PANELS_PER_ROW, len(panels)), height=3,
+                       aspect=PANEL_WIDTH / 3,
                        facet_kws={"sharey": False, "sharex": False})
     if (ok[predictor] > 0).all() and ok[predictor].max() / ok[predictor].min() >= 10:
-        grid.set(xscale="log")
-        for ax in grid.axes.flat:  # a panel spanning less than a decade would label its minor ticks on top of each other
-            ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        grid.set(xscale="log")  # (labelled by bench.core.plotting.plain_log_labels)
     grid.set(xlabel=NTK_PREDICTORS[predictor], ylabel=declared(metric).label)
-    grid.set_titles("{col_name}")
+    tidy_panels(grid)
     grid.legend.set_title("model")
-    grid.figure.suptitle(f"final {declared(metric).label} ({declared(metric).direction} is better) against the "
-                         f"{NTK_PREDICTORS[predictor]}; one dot per member", y=1.03)
+    headline(grid.figure, f"final {declared(metric).label} ({declared(metric).direction} is better) against the "
+                         f"{NTK_PREDICTORS[predictor]}; one dot per member")
     return save_png_and_pdf(grid.figure, out, f"{metric}_vs_{predictor}")[:1]
 
 

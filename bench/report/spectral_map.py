@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.plotting import PANEL_WIDTH, PANELS_PER_ROW, headline, tidy_panels, pyplot, save_png_and_pdf
 from bench.report.tables import natural
 from bench.core.metrics import declared
 from bench.report.sections import Report, pictures, report_section
@@ -39,27 +39,29 @@ def spectral_map_figures(ok: pd.DataFrame, column: str, label: str, out: Path) -
     lengths = sorted(rows["length"].unique())
     if len(lengths) > 1:
         means = rows.groupby(["model_spec", "length", "centroid"])[column].mean().reset_index()
-        low, high = means[column].min(), means[column].max()
-        columns = min(4, len(models))
+        columns = min(PANELS_PER_ROW, len(models))
         fig, axes = plt.subplots(-(-len(models) // columns), columns, squeeze=False,
-                                 figsize=(3.3 * columns, 2.2 * -(-len(models) // columns) + 0.6))
+                                 figsize=(PANEL_WIDTH * 1.2 * columns, 2.4 * -(-len(models) // columns) + 0.6))
         for ax, model in zip(axes.flat, models):
             grid = means[means["model_spec"] == model].pivot(index="length", columns="centroid", values=column)
-            sns.heatmap(grid.sort_index(ascending=False), ax=ax, vmin=low, vmax=high, cmap="viridis", annot=True,
-                        fmt=".0f" if high - low > 10 else ".2g", annot_kws={"size": 6}, cbar=False)
-            ax.set(title=model, xlabel="target centroid (1 = Nyquist)", ylabel="samples")
+            # a scale per panel, with its colour bar: one shared scale lets one init's range paint the others flat
+            spread = grid.max().max() - grid.min().min()
+            sns.heatmap(grid.sort_index(ascending=False), ax=ax, cmap="viridis", annot=True,
+                        fmt=".0f" if spread > 10 else ".2g", annot_kws={"size": 6}, cbar=True)
+            ax.set(xlabel="target centroid (1 = Nyquist)", ylabel="samples")
+            ax.set_title(model, fontsize=9)
         for ax in list(axes.flat)[len(models):]:
             ax.axis("off")
-        fig.suptitle(f"{label}: mean over seeds by target centroid and length (colour scale shared)", y=1.0)
+        headline(fig, f"{label}: mean over seeds by target centroid and length (colour scale per panel)")
         fig.tight_layout()
         made += save_png_and_pdf(fig, out, f"map_{column}")
     grid = sns.relplot(rows, x="centroid", y=column, hue="model_spec", hue_order=models, col="length",
-                       col_order=lengths, col_wrap=min(3, len(lengths)), kind="line", marker="o",
-                       errorbar=("ci", 95), seed=0, n_boot=1000, height=3.2, aspect=1.3)
-    grid.set_titles("{col_name} samples")
+                       col_order=lengths, col_wrap=min(PANELS_PER_ROW, len(lengths)), kind="line", marker="o",
+                       errorbar=("ci", 95), seed=0, n_boot=1000, height=3.0, aspect=PANEL_WIDTH / 3.0)
     grid.set(xlabel="target centroid (1 = Nyquist)", ylabel=label)
+    tidy_panels(grid, "{col_name} samples")
     grid.legend.set_title("model")
-    grid.figure.suptitle(f"{label} against the target's centroid (band: 95% CI over seeds)", y=1.03)
+    headline(grid.figure, f"{label} against the target's centroid (band: 95% CI over seeds)")
     made += save_png_and_pdf(grid.figure, out, f"map_{column}_lines")
     return [name for name in made if name.endswith(".png")]
 

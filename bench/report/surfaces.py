@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.core.plotting import pyplot, save_png_and_pdf
+from bench.core.plotting import headline, pyplot, save_png_and_pdf
 from bench.report.tables import natural
 from bench.report.sections import Report, pictures, report_section
 from bench.tasks.sdf import FIELD_COLUMN
@@ -42,7 +42,7 @@ def surface_figures(ok: pd.DataFrame, out: Path) -> list[str]:
             ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=[], yticks=[], zticks=[])
             ax.view_init(elev=20, azim=-60)
             ax.set_title(f"{model}\nseed {row['seed']}, IoU {row.get('iou', float('nan')):.3f}", fontsize=8)
-        fig.suptitle(f"sdf:{signal}: zero level set of each init's field ({side}^3 grid)", fontsize=9)
+        headline(fig, f"sdf:{signal}: zero level set of each init's field ({side}^3 grid)", fontsize=9)
         fig.subplots_adjust(top=0.78)
         name = f"surface_{''.join(c if c.isalnum() else '_' for c in str(signal))}"
         made.append(save_png_and_pdf(fig, out, name)[0])

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.metrics import declared
-from bench.core.plotting import pyplot, save_png_and_pdf
-from bench.report.tables import MEAN_ROW, cell_table, markdown, render_table, seeds_caption
+from bench.core.plotting import PANEL_WIDTH, PANELS_PER_ROW, headline, tidy_panels, pyplot, save_png_and_pdf
+from bench.report.tables import MEAN_ROW, cell_table, markdown, natural, render_table, seeds_caption
 from bench.signals.library import SignalLibrary
 from bench.core.status import OK
 from bench.experiment.store import read_results
@@ -90,24 +90,25 @@ def _chosen_table(choices: list[Choice], tuned_columns: list[str]) -> str:
 
 
 def _sensitivity(choices: list[Choice], tuned_columns: list[str], out: Path) -> list[str]:
-    """The tuning metric against each tuned setting, one line per model variant (the other settings at
-    their tried values averaged over); returns the PNG names."""
+    """The tuning metric against each tuned setting, a panel per model variant, a line per task (the other
+    tuned settings at their tried values averaged over); returns the PNG names."""
     tried = pd.DataFrame([row | {"task": c.task, "metric": c.metric} for c in choices for row in c.scores])
     tried = tried[tried["mean"].abs() != float("inf")]
     plt, sns = pyplot()
     made = []
     for column in tuned_columns:
-        tasks = list(dict.fromkeys(tried["task"]))
-        fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
-        for ax, task in zip(axes[0], tasks):
-            rows = tried[tried["task"] == task]
-            sns.lineplot(rows, x=column, y="mean", hue="model_spec", marker="o", errorbar=None, ax=ax)
-            if (rows[column] > 0).all() and rows[column].max() / rows[column].min() >= 8:
-                ax.set(xscale="log")
-            ax.set(ylabel=f"mean {declared(rows['metric'].iloc[0]).label} on the tuning split", xlabel=column,
-                   title=f"{task}: sensitivity to {column}")
-            ax.legend(title="model", fontsize=6)
-        fig.suptitle("tuning split; diverged settings left out", y=1.0)
-        fig.tight_layout()
-        made += save_png_and_pdf(fig, out, f"sensitivity_{column}")
+        # a panel per model variant (a line each in one panel would need a legend of every variant, in colours
+        # one cannot tell apart), a colour per task
+        rows = tried.assign(scored=tried["task"] + ": mean " + tried["metric"].map(lambda m: declared(m).label))
+        logx = (rows[column] > 0).all() and rows[column].max() / rows[column].min() >= 8
+        panels = sorted(rows["model_spec"].unique(), key=natural)
+        grid = sns.relplot(rows, x=column, y="mean", hue="scored", col="model_spec", col_order=panels,
+                           col_wrap=min(PANELS_PER_ROW, len(panels)), kind="line", marker="o", errorbar=None,
+                           height=2.6, aspect=PANEL_WIDTH / 2.6, facet_kws={"sharey": False})
+        grid.set(xscale="log" if logx else "linear", xlabel=column, ylabel="mean on the tuning split")
+        tidy_panels(grid)
+        grid.legend.set_title("task: metric")
+        headline(grid.figure, f"sensitivity to {column}: each model's tuning-split mean at each tried value "
+                             "(the other tuned settings averaged over; diverged settings left out)")
+        made += save_png_and_pdf(grid.figure, out, f"sensitivity_{column}")
     return [name for name in made if name.endswith(".png")]
