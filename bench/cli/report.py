@@ -57,8 +57,10 @@ def add_table(sub) -> None:
 
 def _table_arguments(table: argparse.ArgumentParser) -> None:
     table.add_argument("results", help="results directory written by bench run")
-    table.add_argument("--metric", help="a declared metric: snr_db, psnr_db, fit_snr_db, fit_psnr_db, si_snr_db, lsd, "
-                                          "ssim or a plugin's (default: every metric present)")
+    table.add_argument("--metric", help="a declared metric (snr_db, psnr_db, fit_snr_db, fit_psnr_db, si_snr_db, lsd, "
+                                          "ssim, steps_to_20_snr_db, ... or a plugin's), or any numeric column of the "
+                                          "rows: best_snr_db, seconds_to_20_snr_db, steps_per_s, n_params, centroid, "
+                                          "ntk_init_* ... (default: every declared metric present)")
     add_format(table, ("markdown", "csv", "latex"))
     table.set_defaults(func=cmd_table)
 
@@ -79,9 +81,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from bench.report.tables import (cell_table, left_out_of_mean, metric_rows, metrics_in, pooled_differently,
-                                     render_table, seeds_caption, table_rows, tidy)
+                                     render_table, seeds_caption, table_rows, tabulated, tidy)
     from bench.api import results as results_of
-    from bench.core.metrics import declared
 
     results = results_of(args.results)
     present = metrics_in(results)
@@ -93,14 +94,15 @@ def cmd_table(args: argparse.Namespace) -> int:
         warnings.warn(unread, BenchWarning)
     tidy_tables = []
     for metric in metrics:
+        declaration = tabulated(results, metric)  # (an unknown column: an error with the nearest names)
         rows = metric_rows(results, metric)
         if rows.empty:
             counts = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().sort_index().items())
             raise BenchError(f"no member in {args.results} finished ok with a {metric} value ({counts}); "
                              f"nothing to tabulate (their error and diverged_step columns say why)")
-        declaration = declared(metric)
-        heading = f"{metric}: {declaration.label}, {declaration.direction} is better"
-        cells = cell_table(table_rows(results, metric), metric)
+        heading = f"{metric}: {declaration.label}, " + (f"{declaration.direction} is better"
+                                                        if declaration.higher_is_better is not None else "no best marked")
+        cells = cell_table(table_rows(results, declaration), metric)
         caption = f"{seeds_caption(cells)}.{left_out_of_mean(cells)}{pooled_differently(rows)}"
         if args.format == "csv":  # one CSV of every metric's cells (column metric); headings and captions aside
             tidy_tables.append(tidy(cells, metric))
@@ -108,7 +110,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         else:  # Markdown under its heading; LaTeX alone on stdout, each table captioned
             if args.format == "markdown":
                 print(f"{chr(10) if metric != metrics[0] else ''}{heading}")
-            print(render_table(cells, args.format, metric, f"{declaration.label}: {caption}"))
+            print(render_table(cells, args.format, declaration, f"{declaration.label}: {caption}"))
             print(f"{metric}: {caption}", file=sys.stderr)
     if tidy_tables:
         print(pd.concat(tidy_tables, ignore_index=True).to_csv(index=False), end="")

@@ -37,11 +37,13 @@ class Metric:
     on the points a held-out task trained on (inpainting: ``snr_db`` is held-out, ``fit_snr_db`` kept);
     ``conversions`` are other conventions a report shows it in; ``levels`` the values of it whose steps to
     reach each row records (``time_to_quality``). ``level_of`` names, for such steps to a level, the metric
-    whose curve they read: a row with that curve and no value never reached the level, and tables count it."""
+    whose curve they read: a row with that curve and no value never reached the level, and tables count it.
+    ``higher_is_better`` is None only for a column tabulated without a better direction (``bench table`` on
+    a parameter count or a centroid): its tables mark no best."""
 
     name: str
     label: str
-    higher_is_better: bool = True
+    higher_is_better: bool | None = True
     note: str = ""
     digits: int = 2
     fit: str | None = None
@@ -51,8 +53,8 @@ class Metric:
 
     @property
     def direction(self) -> str:
-        """"higher" or "lower": which values are better."""
-        return "higher" if self.higher_is_better else "lower"
+        """"higher" or "lower": which values are better ("neither" for a column without a direction)."""
+        return "neither" if self.higher_is_better is None else "higher" if self.higher_is_better else "lower"
 
     def better(self, a: Tensor, b: Tensor) -> Tensor:
         """Where values ``a`` are better than ``b`` (elementwise)."""

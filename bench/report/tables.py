@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from bench.core.columns import best_column, curve_column, option_name, table_settings
-from bench.core.errors import UsageError
+from bench.core.columns import SPEED, best_column, curve_column, option_name, role_of, table_settings
+from bench.core.errors import UsageError, did_you_mean
 from bench.core.metrics import METRICS, Conversion, Metric, declared
 from bench.report.time_to_quality import is_curve
 from bench.core.status import OK
@@ -151,6 +151,8 @@ def formatted(cells: pd.DataFrame, bold: tuple[str, str], plus_minus: str, metri
     share = counts / seeds
     contenders = means.where(share.eq(share.max(axis=1), axis=0))  # a mean of fewer seeds' values never wins
     best = contenders.eq(contenders.max(axis=1) if declaration.higher_is_better else contenders.min(axis=1), axis=0)
+    if declaration.higher_is_better is None:  # a column without a better direction: no best to mark
+        best = best & False
     text = text.where(~best, bold[0] + text + bold[1]).where(means.notna(), "-")
     if declaration.level_of:
         reached = " (" + counts.map("{:.0f}".format) + "/" + seeds.map("{:.0f}".format) + ")"
@@ -224,11 +226,14 @@ def markdown(table: pd.DataFrame, **options) -> str:
     return table.map(escape).rename(index=escape, columns=escape).to_markdown(**options)
 
 
-def table_rows(results: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The rows a table of ``metric`` counts: ``metric_rows``, and for steps to a level (``Metric.level_of``)
-    also the ok rows whose curve never reached it (NaN), so that each cell says how many of its seeds did."""
+def table_rows(results: pd.DataFrame, metric: str | Metric) -> pd.DataFrame:
+    """The rows a table of ``metric`` counts: ``metric_rows``, and for steps (or seconds) to a level
+    (``Metric.level_of``) also the ok rows whose curve never reached it (NaN), so that each cell says how many
+    of its seeds did."""
+    declaration = metric if isinstance(metric, Metric) else declared(metric)
+    metric = declaration.name
     rows = metric_rows(results, metric)
-    base = declared(metric).level_of
+    base = declaration.level_of
     if base is None or curve_column(base) not in results:
         return rows
     reached_or_not = results[metric].notna() | results[curve_column(base)].map(is_curve)
@@ -262,6 +267,36 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
             row["wilcoxon_p"] = float(scipy.stats.wilcoxon(diff).pvalue)
         rows.append(row)
     return pd.DataFrame(rows, columns=["model", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"])
+
+
+RATES = {"steps_per_s": True, "samples_per_s": True, "gflop_per_s": True, "seconds": False}  # speed: which way is better
+LEVEL_COLUMN = re.compile(r"(steps|seconds)_to_(?P<level>[0-9.e+-]+)_(?P<base>.+)")
+
+
+def tabulated(results: pd.DataFrame, column: str) -> Metric:
+    """The declaration a table of ``column`` uses (``bench table --metric``): a declared metric's own; for a
+    column derived from one (``best_<metric>``, ``seconds_to_<level>_<metric>``) or a rate, one made from
+    it with its direction; for any other numeric column of ``results``, one with no direction (no best
+    marked). A column the rows lack, or one that is not numeric, is a usage error naming the nearest."""
+    if column in METRICS:
+        return METRICS[column]
+    numeric = [c for c in results.columns if pd.api.types.is_numeric_dtype(results[c]) and not
+               pd.api.types.is_bool_dtype(results[c])]
+    if column not in numeric:
+        what = "is not numeric" if column in results.columns else "is no column of these rows"
+        raise UsageError(f"{column!r} {what}{did_you_mean(column, [*METRICS, *numeric])}; --metric takes a "
+                         f"declared metric or any numeric column of the rows (docs/results.md lists them)")
+    level = LEVEL_COLUMN.fullmatch(column)
+    base = METRICS.get(column.removeprefix("best_")) or (level and METRICS.get(level["base"]))
+    if column.startswith("best_") and base:
+        return Metric(column, f"best {base.label}", base.higher_is_better, digits=base.digits,
+                      note=f"The best {base.name} over training.")
+    if level and base:
+        return Metric(column, f"seconds to {float(level['level']):g} dB {base.label.removesuffix(' (dB)')}", False,
+                      level_of=base.name, note=f"Seconds until the {base.name} curve first reached the level.")
+    values = results[column].dropna()
+    whole = bool(len(values)) and bool(np.all(np.mod(values, 1) == 0))
+    return Metric(column, column, RATES.get(column) if role_of(column) == SPEED else None, digits=0 if whole else 3)
 
 
 def metrics_in(results: pd.DataFrame) -> list[str]:

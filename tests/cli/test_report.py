@@ -246,6 +246,33 @@ def test_steps_to_a_level_say_how_many_seeds_reached_it(capsys):
     counting = pd.read_csv(io.StringIO(capsys.readouterr().out)).query("signal == 'gt_counting'").set_index("model")
     assert counting.loc["winner", ["mean", "n", "seeds"]].tolist() == [1000, 1, 3]
     assert (counting.drop("winner")["n"] == 0).all() and counting.drop("winner")["mean"].isna().all()
+    assert main(["table", str(PUBLISHED_SWEEP), "--metric", "seconds_to_30_snr_db"]) == 0  # seconds count alike
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "seconds_to_30_snr_db: seconds to 30 dB SNR, lower is better"
+    (line,) = [line for line in lines if line.lstrip("| ").startswith("gt_counting")]
+    assert "(1/3)" in line and line.count("- (0/3)") == 4, line
+
+
+def test_table_takes_any_numeric_column_with_its_direction(sweep_dir, capsys):
+    """Derived columns take their metric's direction, rates are higher-better, others mark no best; a
+    near-miss is one line with the nearest name and exit 2."""
+    ok = read_results(sweep_dir).query("status == 'ok'")
+    for column, direction in (("best_snr_db", "higher is better"), ("steps_per_s", "higher is better"),
+                              ("n_params", "no best marked")):
+        assert main(["table", str(sweep_dir), "--metric", column]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"{column}: ") and direction in out.splitlines()[0]
+        assert ("**" in out) == (direction != "no best marked")
+    assert main(["table", str(sweep_dir), "--metric", "best_snr_db", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index(["signal", "model"])
+    expected = ok.groupby(["signal", "model_spec"])["best_snr_db"].agg(["mean", "count"])
+    for (signal, model), row in expected.iterrows():
+        assert table.loc[(signal, model), "mean"] == pytest.approx(row["mean"])
+        assert table.loc[(signal, model), "n"] == row["count"]
+    for wrong, hint in (("snr", "did you mean 'snr_db'?"), ("signal", "'signal' is not numeric")):
+        assert main(["table", str(sweep_dir), "--metric", wrong]) == 2
+        err = capsys.readouterr().err
+        assert hint in err and len(err.strip().splitlines()) == 1
 
 
 def test_labels_with_special_characters_keep_their_columns_and_compile_in_latex(sweep_dir, tmp_path):
