@@ -34,7 +34,7 @@ from bench.report.tuned import is_tuned, write_tuned_report
 from bench.signals.library import SignalLibrary
 from bench.training.precision import check_available
 
-__all__ = ["Context", "Outcome", "dry_run", "load", "report", "results", "run", "status", "sweep"]
+__all__ = ["Context", "Outcome", "dry_run", "load", "report", "results", "run", "site", "status", "sweep"]
 
 REPORTED_BY = ("model_spec", "signal", "status")  # the columns tables and reports group by
 
@@ -165,6 +165,14 @@ def report(folder: str | Path, out: str | Path, baseline: str | None = None, not
         return out / "README.md"
     return write_report(results(folder), folder, out, baseline or "siren", command, notes,
                         explicit_baseline=baseline is not None)
+
+
+def site(root: str | Path = "results", out: str | Path = "site") -> Path:
+    """Build the static results site of every report under ``root`` into ``out`` (``bench.report.site``);
+    returns its front page."""
+    from bench.report.site import build_site
+
+    return build_site(Path(root), Path(out))[0]
 
 
 def _tuned(spec: Spec, out: Path, context: Context) -> Outcome:

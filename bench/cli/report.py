@@ -1,4 +1,5 @@
-"""`bench report` (a report folder of a results directory) and `bench table` (its table on stdout)."""
+"""`bench report` (a report folder of a results directory), `bench table` (its table on stdout) and `bench site`
+(one HTML site over report folders)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,29 @@ def cmd_report(args: argparse.Namespace) -> int:
                              f"save it as UTF-8") from None
     readme = api.report(args.results, args.out, args.baseline, notes, command)
     print(f"wrote {readme.parent} (open {readme})", file=sys.stderr)
+    return 0
+
+
+def add_site(sub) -> None:
+    sub.add_parser("site", parents=[common()], help="one static HTML site over the report folders",
+                   description="Build a static HTML site (no network needed to view it) from every report under "
+                               "RESULTS: a front page ranking the inits of each report by its metrics, with the "
+                               "paired difference to the baseline and its interval, and a page per report with its "
+                               "notes, sortable tables and figures (linked where they lie, not copied: build it "
+                               "beside RESULTS).", build=_site_arguments)
+
+
+def _site_arguments(site: argparse.ArgumentParser) -> None:
+    site.add_argument("results", nargs="?", default="results", help="folder holding the reports (default results)")
+    site.add_argument("--out", default="site", help="site folder (default site); open OUT/index.html")
+    site.set_defaults(func=cmd_site)
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from bench import api
+
+    index = api.site(args.results, args.out)
+    print(f"wrote {index.parent} (open {index})", file=sys.stderr)
     return 0
 
 
