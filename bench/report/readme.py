@@ -4,6 +4,7 @@ environment the rows were measured in."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,11 @@ from bench.core.status import OK
 from bench.report import failed, figures, held_out, learning_cost, ntk_prediction, spectral_map, summary, surfaces
 from bench.report.sections import METRIC_SECTIONS, REPORT_SECTIONS, Report, in_order
 from bench.report.tables import metric_rows, metrics_in
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 # the modules whose sections a report has (each registers its own: bench.report.sections)
 SECTION_MODULES = (summary, figures, held_out, ntk_prediction, spectral_map, surfaces, learning_cost, failed)
@@ -31,6 +37,20 @@ def environment(results: pd.DataFrame, results_dir: Path) -> dict:
     }
 
 
+def title(spec: str | None, out: Path) -> str:
+    """A report's title: its spec's name and description where the rows keep their spec, else the report's
+    folder as published (never the folder the rows lie in: a sweep kept beside its report is "sweep/")."""
+    if spec:
+        try:
+            declared = tomllib.loads(spec)
+        except tomllib.TOMLDecodeError:
+            declared = {}
+        name, description = declared.get("name"), declared.get("description")
+        if isinstance(name, str) and name:
+            return f"{name}: {description}" if isinstance(description, str) and description else name
+    return out.resolve().name
+
+
 def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: str = "siren",
                  command: str = "", notes: str | None = None, explicit_baseline: bool = True) -> Path:
     """Write tables, significance, figures, environment.json and a README.md into ``out``; ``notes``
@@ -45,8 +65,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     unfinished = results[results["status"] != OK]
     metrics = [m for m in metrics_in(ok) if ok[m].notna().any()]
     env = environment(results, results_dir)
-    # titled as published (the --out folder), not as run: a sweep kept beside its report is "sweep/"
-    lines = [f"# Report: {out.resolve().name}", "", *([notes.strip(), ""] if notes else []),
+    lines = [f"# {title(env['spec'], out)}", "", *([notes.strip(), ""] if notes else []),
              f"Made with `{command}`." if command else "", "",
              f"Measured on {', '.join(env['devices']) or 'unknown devices'} with torch {', '.join(env['torch'])}, "
              f"package commit {', '.join(env['commits'])}, between {env['first_run']} and {env['last_run']} (UTC).", "",

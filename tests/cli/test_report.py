@@ -155,7 +155,7 @@ def test_notes_go_under_the_title(sweep_dir, tmp_path, capsys):
     notes.write_text("Why these numbers: see [the scan](../scan/README.md).\n")
     assert main(["report", str(sweep_dir), "--out", str(tmp_path / "rep"), "--notes", str(notes)]) == 0
     lines = (tmp_path / "rep" / "README.md").read_text().splitlines()
-    assert lines[0] == "# Report: rep"  # the title names the report's folder, not the sweep's
+    assert lines[0] == "# report-test"  # the spec's name (and description, had it one), not a folder's
     assert lines[2] == "Why these numbers: see [the scan](../scan/README.md)." and "--notes" in lines[4]
     assert main(["report", str(sweep_dir), "--out", str(tmp_path / "rep"), "--notes", str(tmp_path / "no.md")]) == 2
     assert "notes file not found" in capsys.readouterr().err
