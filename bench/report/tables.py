@@ -124,7 +124,9 @@ def seeds_caption(cells: pd.DataFrame) -> str:
         return "One seed per cell: each value is that seed's, with no spread"
     return (f"Mean ± std over seeds (seeds per cell: {', '.join(map(str, seeds))}"
             + ("; a cell of one seed shows its value alone" if 1 in seeds else "")
-            + ("; a std of 2 seeds rests on 2 values, a rough guide only" if 2 in seeds else "") + ")")
+            + ("; a std of 2 seeds rests on 2 values, a rough guide only" if 2 in seeds else "") + ")"
+            + (f"; the {MEAN_ROW} row: the mean of the signals' means ± the mean of their stds"
+               if (cells["signal"] == MEAN_ROW).any() else ""))
 
 
 def fewest_pairs_note(significance_table: pd.DataFrame) -> str:

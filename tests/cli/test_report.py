@@ -93,7 +93,8 @@ def test_a_cell_of_one_seed_shows_its_value_without_a_spread(sweep_dir):
     text = formatted(mixed, ("", ""), "±", "snr_db")
     assert " ± " in text.loc["arch", "siren"] and " ± " not in text.loc["relay", "siren"]
     assert seeds_caption(mixed) == ("Mean ± std over seeds (seeds per cell: 1, 2; a cell of one seed shows its value alone; "
-                                    "a std of 2 seeds rests on 2 values, a rough guide only)")
+                                    "a std of 2 seeds rests on 2 values, a rough guide only); the mean over signals "
+                                    "row: the mean of the signals' means ± the mean of their stds")
 
 
 def test_audio_results_in_the_siren2_codes_convention(sweep_dir, report_dir, library):
