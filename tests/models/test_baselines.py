@@ -82,7 +82,8 @@ def test_fourier_features_are_tancik_mapping_of_unit_square_coordinates(camera_3
     torch.testing.assert_close(ours, official, rtol=0, atol=1e-4)  # float32 weights and bias
 
 
-@pytest.mark.parametrize("name", ["siren", "siren2", "winner", "finer", "finer++", "gauss", "wire", "relu_pe"])
+@pytest.mark.parametrize("name", ["siren", "siren2", "winner", "finer", "finer++", "gauss", "wire", "relu_pe", "spder",
+                                  "sinc"])
 def test_parameter_counts(relay_2k, name):
     model, _ = build_ensemble([MemberSpec(parse_model(name), 0)], Architecture(1, 256, 4, 1), relay_2k.info)
     assert model.member_parameters() == expected_parameters(name)
