@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,14 @@ class ReportFolder:
         return self.name.replace("/", "__") + ".html"
 
     @property
+    def href(self) -> str:
+        """Its page's name as a link (a folder "a#b" or "with space" percent-encoded: "#" starts a fragment)."""
+        return url(self.page)
+
+    @property
     def title(self) -> str:
-        first = self.path.joinpath("README.md").read_text(encoding="utf-8").lstrip().splitlines()[0]
-        return first.lstrip("# ").strip() or self.name
+        lines = self.path.joinpath("README.md").read_text(encoding="utf-8").lstrip().splitlines()
+        return (lines[0].lstrip("# ").strip() if lines else "") or self.name  # (an empty README: its folder)
 
 
 def find_reports(root: Path) -> list[ReportFolder]:
@@ -89,7 +95,8 @@ def find_reports(root: Path) -> list[ReportFolder]:
     for readme in sorted(root.rglob("README.md")):
         folder = readme.parent
         if any((folder / marker).is_file() for marker in REPORT_MARKERS):
-            found.append(ReportFolder(folder, folder.relative_to(root).as_posix() or root.name))
+            name = folder.relative_to(root).as_posix()  # "." for the root itself: its own name
+            found.append(ReportFolder(folder, absolute(root).name if name == "." else name))
     return found
 
 
@@ -147,6 +154,11 @@ def html_page(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head>\n<body>\n{body}\n<script>{SORT_SCRIPT}</script>\n</body></html>\n")
 
 
+def url(path: str) -> str:
+    """A relative path as a link: percent-encoded but its "/"."""
+    return urllib.parse.quote(path, safe="/")
+
+
 def absolute(path: Path) -> Path:
     """``path`` made absolute without resolving links: the site's links depend only on where it lies beside
     the results, not on where either is mounted."""
@@ -161,12 +173,12 @@ def relink(text: str, report: ReportFolder, reports: dict[Path, ReportFolder], p
         if re.match(r"^[a-z]+:|^#|^/", link):
             return match.group(0)
         path, _, anchor = link.partition("#")
-        resolved = absolute(report.path / path)
+        resolved = absolute(report.path / urllib.parse.unquote(path))  # a link is a URL: "with%20space/"
         other = reports.get(resolved.parent if resolved.name == "README.md" else resolved)
         if other is not None and (resolved.name == "README.md" or resolved.is_dir()):
-            new = other.page
+            new = other.href
         else:
-            new = os.path.relpath(resolved, absolute(page_dir)).replace(os.sep, "/")
+            new = url(os.path.relpath(resolved, absolute(page_dir)).replace(os.sep, "/"))
         return f"{match.group(1)}({new}{'#' + anchor if anchor else ''})"
 
     return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", target, text)
@@ -184,6 +196,9 @@ def build_site(root: Path, out: Path) -> list[Path]:
     if not reports:
         raise UsageError(f"no report under {root} (a folder with README.md and environment.json, as bench report "
                          f"writes); make one with bench report RUNS --out {root}/NAME")
+    for path in (out, out / PAGES):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--out {out}: {path} is a file, not a folder; pass a folder for the site (site/)")
     pages = out / PAGES
     pages.mkdir(parents=True, exist_ok=True)
     by_path = {absolute(report.path): report for report in reports}
@@ -197,9 +212,9 @@ def build_site(root: Path, out: Path) -> list[Path]:
         file.write_text(html_page(report.title, f'<p><a href="{back}">All reports</a></p>\n{body}'), encoding="utf-8")
         written.append(file)
         ranked = rankings(report)
-        sections.append(f'<h2><a href="{PAGES}/{report.page}">{html.escape(report.name)}</a>: '
+        sections.append(f'<h2><a href="{PAGES}/{report.href}">{html.escape(report.name)}</a>: '
                         f"{html.escape(report.title)}</h2>\n"
-                        + ("\n".join(ranking_html(table, report.page) for table in ranked) if ranked else
+                        + ("\n".join(ranking_html(table, report.href) for table in ranked) if ranked else
                            "<p>No ranking against a baseline in this report: see its page.</p>"))
     index = out / "index.html"
     index.write_text(html_page("inr-bench results", "<h1>inr-bench results</h1>\n<p>Every published report, each init "

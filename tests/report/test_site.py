@@ -6,6 +6,7 @@ import filecmp
 import os
 import re
 import shutil
+import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -145,3 +146,57 @@ def test_in_a_browser_pages_load_tables_sort_and_images_show(site, tmp_path):
         assert driver.save_screenshot(str(tmp_path / "site.png")) and (tmp_path / "site.png").stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def report_folder(path: Path, readme: str) -> Path:
+    """A report folder as bench site finds one: README.md and environment.json."""
+    path.mkdir(parents=True)
+    (path / "environment.json").write_text("{}\n")
+    (path / "README.md").write_text(readme, encoding="utf-8")
+    return path
+
+
+def hrefs(page: Path) -> list[str]:
+    parser = Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return [link for _, link in parser.found]
+
+
+def test_an_empty_readme_is_titled_by_its_folder(tmp_path):
+    report_folder(tmp_path / "results" / "empty", "")
+    report_folder(tmp_path / "results" / "blank", "  \n\n ")
+    assert main(["site", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 0
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert ">empty</a>: empty</h2>" in index and ">blank</a>: blank</h2>" in index
+
+
+def test_a_results_folder_that_is_itself_a_report_gets_a_page_by_its_name(tmp_path):
+    report_folder(tmp_path / "quick", "# Quick\n")
+    assert main(["site", str(tmp_path / "quick"), "--out", str(tmp_path / "site")]) == 0
+    assert [p.name for p in (tmp_path / "site" / PAGES).iterdir()] == ["quick.html"]
+    assert hrefs(tmp_path / "site" / "index.html")[0] == f"{PAGES}/quick.html"
+
+
+def test_report_names_with_spaces_hashes_and_percents_link_to_their_pages(tmp_path):
+    """A link is a URL: a folder "a#b" or "50% off" is percent-encoded (else "#" starts a fragment), and a
+    README's percent-encoded link to another report leads to that report's page."""
+    results = tmp_path / "results"
+    report_folder(results / "hash#tag", "# Hash\n\nsee [the other](../with%20space/README.md)\n")
+    report_folder(results / "with space", "# Space\n\n![a figure](fig%201.png) and [hash](../hash%23tag/README.md)\n")
+    (results / "with space" / "fig 1.png").write_bytes(b"png")
+    report_folder(results / "50% off", "# Percent\n")
+    assert main(["site", str(results), "--out", str(tmp_path / "site")]) == 0
+    for page in [tmp_path / "site" / "index.html", *(tmp_path / "site" / PAGES).glob("*.html")]:
+        for link in hrefs(page):
+            target = page.parent / urllib.parse.unquote(link.partition("#")[0])
+            assert target.is_file(), f"{page.name}: {link} leads nowhere"
+    assert f'href="with%20space.html"' in (tmp_path / "site" / PAGES / "hash#tag.html").read_text(encoding="utf-8")
+    assert f'href="hash%23tag.html"' in (tmp_path / "site" / PAGES / "with space.html").read_text(encoding="utf-8")
+
+
+def test_an_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    report_folder(tmp_path / "results" / "quick", "# Quick\n")
+    (tmp_path / "site").write_text("not a folder")
+    assert main(["site", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "is a file" in err and "--out" in err
