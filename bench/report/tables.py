@@ -290,6 +290,9 @@ def tabulated(results: pd.DataFrame, column: str) -> Metric:
                          f"declared metric or any numeric column of the rows (docs/results.md lists them)")
     level = LEVEL_COLUMN.fullmatch(column)
     base = METRICS.get(column.removeprefix("best_")) or (level and METRICS.get(level["base"]))
+    if not (level and base) and results[column].isna().all():  # (a level no seed reached: its table says 0/n)
+        raise UsageError(f"{column!r} has no value in any row of these results; --metric takes a column that "
+                         f"has values (bench table RESULTS --metric COLUMN)")
     if column.startswith("best_") and base:
         return Metric(column, f"best {base.label}", base.higher_is_better, digits=base.digits,
                       note=f"The best {base.name} over training.")

@@ -342,3 +342,13 @@ def test_a_report_of_band_noise_draws_the_spectral_map(tmp_path, capsys):
     for name in ("map_snr_db", "map_snr_db_lines", "map_ntk_init_frac_above_centroid"):
         assert (tmp_path / "report" / f"{name}.png").stat().st_size > 0 and f"({name}.png)" in readme
     capsys.readouterr()
+
+
+def test_table_of_a_column_without_values_is_a_usage_error(capsys):
+    """A numeric column no row has a value in (an option these tasks never set) is one line naming the
+    column and the fix, exit 2: not "no member finished ok" (all did) with exit 1."""
+    assert read_results(PUBLISHED_SWEEP)["option.channel"].isna().all()
+    assert main(["table", str(PUBLISHED_SWEEP), "--metric", "option.channel"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "'option.channel' has no value in any row" in err, err
+    assert "finished ok" not in err
