@@ -120,13 +120,45 @@ def drawn_texts(fig) -> list:
     return [text for text in shown + others if text.get_text().strip() and text.get_alpha() != 0]
 
 
+def corners(text, renderer) -> np.ndarray:
+    """The four corners (pixels) of ``text``'s own box, less half a pixel each side: a slanted text's box is
+    a slanted rectangle, centred where the upright box around it is, its size that of the text unturned."""
+    box = text.get_window_extent(renderer)
+    angle = text.get_rotation()
+    text.set_rotation(0)
+    upright = text.get_window_extent(renderer)
+    text.set_rotation(angle)
+    half = np.array([max(upright.width / 2 - 0.5, 0.0), max(upright.height / 2 - 0.5, 0.0)])
+    turn = np.deg2rad(angle)
+    rotate = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    signs = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+    return np.array([box.x0 + box.x1, box.y0 + box.y1]) / 2 + (signs * half) @ rotate.T
+
+
+def slanted_apart(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two rectangles (their corners) lie apart: a line along an edge of one separates them."""
+    for rect in (first, second):
+        for edge in (rect[1] - rect[0], rect[3] - rect[0]):
+            normal = np.array([-edge[1], edge[0]])
+            a, b = first @ normal, second @ normal
+            if a.max() <= b.min() or b.max() <= a.min():
+                return True
+    return False
+
+
 def overlapping(texts: list, renderer) -> list[tuple[int, int]]:
-    """Index pairs (i < j) of ``texts`` whose bounding boxes, less half a pixel each side, overlap."""
+    """Index pairs (i < j) of ``texts`` whose boxes, less half a pixel each side, overlap; a slanted text's
+    box is its own slanted rectangle (``corners``), not the upright one around it."""
     boxes = np.array([text.get_window_extent(renderer).extents for text in texts]).reshape(-1, 4)
     boxes += [0.5, 0.5, -0.5, -0.5]
     apart = ((boxes[:, None, 2] <= boxes[None, :, 0]) | (boxes[None, :, 2] <= boxes[:, None, 0])
              | (boxes[:, None, 3] <= boxes[None, :, 1]) | (boxes[None, :, 3] <= boxes[:, None, 1]))
-    return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(~apart, k=1)))]
+    pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(~apart, k=1)))]
+    slanted = {i for pair in pairs for i in pair if texts[i].get_rotation() % 90}
+    if not slanted:
+        return pairs
+    return [(i, j) for i, j in pairs if not ({i, j} & slanted
+                                             and slanted_apart(corners(texts[i], renderer), corners(texts[j], renderer)))]
 
 
 def thin_crowded_ticks(fig, passes: int = 3) -> None:

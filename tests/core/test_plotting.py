@@ -55,3 +55,21 @@ def test_saving_warns_of_problems_and_labels_log_axes_in_plain_text(tmp_path):
         save_png_and_pdf(fig, tmp_path, "log")  # math off (names are text): the labels would print "$\mathdefault"
     labels = [label.get_text() for label in ax.get_xticklabels()]
     assert "1e\N{MINUS SIGN}03" in labels and not any("$" in label for label in labels)
+
+
+@pytest.mark.parametrize("rotation", [30, 45, 60])
+def test_rotated_labels_are_judged_by_their_own_boxes_not_the_boxes_around_them(rotation):
+    """Slanted bar names (ntk_figures turns model names 30 degrees) lie apart, parallel, though the upright
+    rectangles around them overlap: no problem. Slanted names packed closer than a line's height do overlap."""
+    plt, _ = pyplot()
+    names = [f"model_number_{i}" for i in range(8)]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(names, range(8))
+    ax.tick_params(axis="x", rotation=rotation)
+    assert layout_problems(drawn(fig)) == []
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(64), range(64))  # 64 named ticks, about 0.08 inch apart
+    ax.set_xticks(range(64), [f"{name} {i}" for i, name in enumerate(names * 8)], rotation=rotation)
+    assert any("overlaps" in problem for problem in layout_problems(drawn(fig)))
+    plt.close(fig)
