@@ -16,16 +16,18 @@ import html
 import os
 import re
 import urllib.parse
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bench.core.errors import UsageError
+from bench.core.errors import BenchWarning, UsageError
 from bench.core.metrics import METRICS
 
 REPORT_MARKERS = ("environment.json", "test/environment.json")
-PAGES = "reports"  # the folder of the report pages inside the site
+PAGES = "reports"
+PAIRED = ("model", "baseline", "mean_diff", "ci_low", "ci_high")  # a significance file's columns ranked (numbers: 2:)  # the folder of the report pages inside the site
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -112,9 +114,21 @@ def rankings(report: ReportFolder) -> list[pd.DataFrame]:
         table, tests = report.path / f"table_{name}.csv", report.path / f"significance_{name}.csv"
         if not (table.is_file() and tests.is_file()):
             continue
-        means, paired = pd.read_csv(table), pd.read_csv(tests)
-        if not {"signal", "model", "mean"} <= set(means) or not {"model", "baseline", "mean_diff"} <= set(paired):
+        means, paired = pd.read_csv(table), None
+        if not {"signal", "model", "mean"} <= set(means):
             continue  # a table written before tables were tidy numbers: its page shows it
+        try:
+            paired = pd.read_csv(tests)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            pass
+        unread = next((file for file, frame, columns, numbers in ((table, means, ("mean",), ("mean",)),
+                                                                  (tests, paired, PAIRED, PAIRED[2:]))
+                       if frame is None or not set(columns) <= set(frame)
+                       or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in numbers)), None)
+        if unread is not None:
+            warnings.warn(f"{unread}: not a table bench report writes (columns {', '.join(PAIRED)}, numbers); "
+                          f"its {name} ranking is left out: remake the report (bench report)", BenchWarning)
+            continue
         means = means.query("signal == 'mean over signals'")[["model", "mean"]]
         if means.empty or paired.empty:
             continue

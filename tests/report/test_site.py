@@ -200,3 +200,21 @@ def test_an_out_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     assert main(["site", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "is a file" in err and "--out" in err
+
+
+def test_a_table_the_site_cannot_read_leaves_its_ranking_out_with_a_warning(tmp_path, capsys):
+    """An empty significance file, a table whose means are text, a test file without its interval: each
+    metric's ranking is left out, with a warning naming the file; the others rank as before."""
+    report = tmp_path / "results" / "inits"
+    shutil.copytree(RESULTS / "inits-2025", report)
+    (report / "significance_lsd.csv").write_text("")
+    pd.read_csv(report / "table_psnr_db.csv").assign(mean="28.14 ± 4.01").to_csv(report / "table_psnr_db.csv", index=False)
+    pd.read_csv(report / "significance_si_snr_db.csv").drop(columns="ci_low").to_csv(
+        report / "significance_si_snr_db.csv", index=False)
+    assert main(["site", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 0
+    err = capsys.readouterr().err
+    for name in ("significance_lsd.csv", "table_psnr_db.csv", "significance_si_snr_db.csv"):
+        assert f"bench: warning: {report / name}" in err
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert '>SNR (dB)</a>' in index and '>SSIM</a>' in index
+    assert '>PSNR (dB)</a>' not in index and '>LSD (dB)</a>' not in index and '>SI-SNR (dB)</a>' not in index
