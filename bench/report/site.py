@@ -189,6 +189,9 @@ def relink(text: str, report: ReportFolder, reports: dict[Path, ReportFolder], p
         path, _, anchor = link.partition("#")
         resolved = absolute(report.path / urllib.parse.unquote(path))  # a link is a URL: "with%20space/"
         other = reports.get(resolved.parent if resolved.name == "README.md" else resolved)
+        if not resolved.exists():
+            warnings.warn(f"{report.name}/README.md links to {link}, which is not there ({resolved}); the site's "
+                          "link leads nowhere: fix the link or add the file", BenchWarning)
         if other is not None and (resolved.name == "README.md" or resolved.is_dir()):
             new = other.href
         else:

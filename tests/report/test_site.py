@@ -218,3 +218,11 @@ def test_a_table_the_site_cannot_read_leaves_its_ranking_out_with_a_warning(tmp_
     index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert '>SNR (dB)</a>' in index and '>SSIM</a>' in index
     assert '>PSNR (dB)</a>' not in index and '>LSD (dB)</a>' not in index and '>SI-SNR (dB)</a>' not in index
+
+
+def test_a_readme_link_to_a_missing_file_is_a_warning_naming_it(tmp_path, capsys):
+    report_folder(tmp_path / "results" / "quick", "# Quick\n\n[notes](NOTES.md) and ![a figure](gone.png)\n")
+    (tmp_path / "results" / "quick" / "NOTES.md").write_text("notes\n")
+    assert main(["site", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bench: warning:")]
+    assert len(warned) == 1 and "quick/README.md links to gone.png" in warned[0], warned
