@@ -26,8 +26,8 @@ from bench.core.errors import BenchWarning, UsageError
 from bench.core.metrics import METRICS
 
 REPORT_MARKERS = ("environment.json", "test/environment.json")
-PAGES = "reports"
-PAIRED = ("model", "baseline", "mean_diff", "ci_low", "ci_high")  # a significance file's columns ranked (numbers: 2:)  # the folder of the report pages inside the site
+PAGES = "reports"  # the folder of the report pages inside the site
+PAIRED = ("model", "baseline", "mean_diff", "ci_low", "ci_high")  # a significance file's columns ranked (numbers: 2:)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
