@@ -47,8 +47,7 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     tidy_panels(grid)
     grid.legend.set_title("model")
     headline(grid.figure, f"fit against held-out {declared(metric).label} per member at the last step (dashed: equal"
-                         + ("; dotted: linear interpolation between the kept points)" if interp in columns else ")"),
-                         y=1.03)
+                         + ("; dotted: linear interpolation between the kept points)" if interp in columns else ")"))
     pngs = save_png_and_pdf(grid.figure, out, f"{metric}_fit_vs_held_out")[:1]
     return ["### Fit and held-out side by side", "", (out / f"held_out_{metric}.md").read_text(),
             f"Mean ± std over seeds of `{fit}` (kept points) and `{metric}` (held-out points) at the last step, "
