@@ -208,12 +208,11 @@ def ntk_figures(ok: pd.DataFrame, out: Path) -> list[str]:
     for stage in ("init", "final"):
         column = f"ntk_{stage}_frac_above_centroid"
         if column in ok and ok[column].notna().any():
-            fig, ax = plt.subplots(figsize=(6, 4))
-            sns.barplot(ok, x="model_spec", y=column, order=sorted(ok["model_spec"].unique()), errorbar=("ci", 95),
-                        ax=ax, seed=0)
-            ax.set(yscale="log", xlabel="", ylabel="share of NTK energy above the target centroid",
+            models = sorted(ok["model_spec"].unique())  # a bar per model, named beside it (no slanted names)
+            fig, ax = plt.subplots(figsize=(6 + 0.07 * max(map(len, models)), 1.2 + 0.3 * len(models)))
+            sns.barplot(ok, y="model_spec", x=column, order=models, errorbar=("ci", 95), ax=ax, seed=0)
+            ax.set(xscale="log", ylabel="", xlabel="share of NTK energy above the target centroid",
                    title=f"NTK spectral energy above the centroid ({stage})")
-            ax.tick_params(axis="x", rotation=30)
             fig.tight_layout()
             made += save_png_and_pdf(fig, out, f"ntk_{stage}_energy_fraction")
     return [name for name in made if name.endswith(".png")]
