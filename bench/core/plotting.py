@@ -161,24 +161,28 @@ def overlapping(texts: list, renderer) -> list[tuple[int, int]]:
                                              and slanted_apart(corners(texts[i], renderer), corners(texts[j], renderer)))]
 
 
-def thin_crowded_ticks(fig, passes: int = 3) -> None:
-    """Draw ``fig``, and give every numeric axis whose tick labels overlap every other tick (a narrow panel
-    fits fewer labels than matplotlib guesses), up to ``passes`` times. Named ticks (categories) are left."""
+def thin_crowded_ticks(fig, passes: int = 3) -> bool:
+    """Give every numeric axis of ``fig``, as last drawn, whose tick labels overlap every other tick (a narrow
+    panel fits fewer labels than matplotlib guesses), drawing again to check, up to ``passes`` times; named
+    ticks (categories) are left. Returns whether any axis changed (the figure then needs saving again)."""
     from matplotlib.category import StrCategoryFormatter
     from matplotlib.ticker import FixedFormatter, FixedLocator
 
+    changed = False
     for _ in range(passes):
-        fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         crowded = [axis for ax in fig.axes for axis in axes_of(ax)
                    if not isinstance(axis.get_major_formatter(), (FixedFormatter, StrCategoryFormatter))
                    and len(tick_labels(axis)) > 2 and overlapping(tick_labels(axis), renderer)]
         if not crowded:
-            return
+            break
         for axis in crowded:
             low, high = sorted(axis.get_view_interval())
             kept = [loc for loc in axis.get_majorticklocs() if low <= loc <= high][::2]
             axis.set_major_locator(FixedLocator(kept))
+        changed = True
+        fig.canvas.draw()
+    return changed
 
 
 def layout_problems(fig) -> list[str]:
@@ -207,10 +211,12 @@ def save_figure(fig, *paths: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     plain_log_labels(fig)
-    thin_crowded_ticks(fig)
     for i, path in enumerate(paths):
-        fig.savefig(path, dpi=DPI, metadata=METADATA.get(Path(path).suffix.lower()), bbox_inches="tight")
-        if i == 0:  # drawn now: the texts sit where the file shows them
+        options = {"dpi": DPI, "metadata": METADATA.get(Path(path).suffix.lower()), "bbox_inches": "tight"}
+        fig.savefig(path, **options)
+        if i == 0:  # drawn now: the texts sit where the file shows them (no draw of its own: drawing is slow)
+            if thin_crowded_ticks(fig):
+                fig.savefig(path, **options)
             problems = layout_problems(fig)
             if problems:
                 shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
