@@ -37,9 +37,10 @@ def environment(results: pd.DataFrame, results_dir: Path) -> dict:
     }
 
 
-def title(spec: str | None, out: Path) -> str:
-    """A report's title: its spec's name and description where the rows keep their spec, else the report's
-    folder as published (never the folder the rows lie in: a sweep kept beside its report is "sweep/")."""
+def title(spec: str | None, out: Path, sweeps: list[str] = ()) -> str:
+    """A report's title: its spec's name and description where the rows keep their spec; else the name of
+    the one sweep its rows come from (``sweeps``) beside the report's folder as published ("tuned-image:
+    test"); else that folder (never the folder the rows lie in: a sweep kept beside its report is "sweep/")."""
     if spec:
         try:
             declared = tomllib.loads(spec)
@@ -48,7 +49,7 @@ def title(spec: str | None, out: Path) -> str:
         name, description = declared.get("name"), declared.get("description")
         if isinstance(name, str) and name:
             return f"{name}: {description}" if isinstance(description, str) and description else name
-    return out.resolve().name
+    return f"{sweeps[0]}: {out.resolve().name}" if len(sweeps) == 1 else out.resolve().name
 
 
 def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: str = "siren",
@@ -65,7 +66,8 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     unfinished = results[results["status"] != OK]
     metrics = [m for m in metrics_in(ok) if ok[m].notna().any()]
     env = environment(results, results_dir)
-    lines = [f"# {title(env['spec'], out)}", "", *([notes.strip(), ""] if notes else []),
+    sweeps = sorted(results["sweep"].dropna().unique()) if "sweep" in results else []
+    lines = [f"# {title(env['spec'], out, sweeps)}", "", *([notes.strip(), ""] if notes else []),
              f"Made with `{command}`." if command else "", "",
              f"Measured on {', '.join(env['devices']) or 'unknown devices'} with torch {', '.join(env['torch'])}, "
              f"package commit {', '.join(env['commits'])}, between {env['first_run']} and {env['last_run']} (UTC).", "",

@@ -38,6 +38,8 @@ def test_the_tuned_report_shows_the_choices_both_tables_and_the_ranking(tuned, t
     for name in ("table_default_audio_snr_db.md", "table_tuned_audio_snr_db.tex", "sensitivity_lr.png",
                  "test/README.md"):
         assert (tmp_path / "report" / name).is_file()
+    test_title = (tmp_path / "report" / "test" / "README.md").read_text().splitlines()[0]
+    assert test_title == f"# {spec.name}: test"  # the sweep its rows come from, and which split
     tuned_table = (tmp_path / "report" / "table_tuned_audio_snr_db.md").read_text()
     assert "| siren " in tuned_table.splitlines()[0] + " " and "lr=" not in tuned_table  # one column per model
     capsys.readouterr()
