@@ -110,8 +110,7 @@ def throughput_figure(results: pd.DataFrame, out: Path) -> list[str]:
     headline(grid.figure, "training throughput per device and problem (task, points, layers x width),\nby network "
                          "family and ensemble size (x N members)")
     room_for_labels(grid, networks)
-    fig = grid.figure
-    return save_png_and_pdf(fig, out, "throughput")[:1]
+    return save_png_and_pdf(grid.figure, out, "throughput")[:1]
 
 
 def mark_reached(grid, rows: pd.DataFrame, metric: str, models: list[str]) -> None:
@@ -155,8 +154,7 @@ def figures(ok: pd.DataFrame, metric: str, out: Path) -> list[str]:
     headline(grid.figure, f"{label} per signal, {declared(metric).direction} is better (bars: mean over seeds; "
                          "dots: seeds" + ("; k/n: seeds that reached it" if levels else "") + ")")
     room_for_labels(grid, models)
-    fig = grid.figure
-    made += save_png_and_pdf(fig, out, f"{metric}_per_signal")
+    made += save_png_and_pdf(grid.figure, out, f"{metric}_per_signal")
 
     scored = ok[ok[metric].notna()]  # (the rows of seeds that never reached a level only count in mark_reached)
     for column, subset in swept(scored).items():
