@@ -35,6 +35,8 @@ class Metric:
     """A result column that scores a member: ``label`` names it with its unit (axes, headings), ``note``
     says what it measures (captions), ``digits`` are the decimals tables show. ``fit`` names the same score
     on the points a held-out task trained on (inpainting: ``snr_db`` is held-out, ``fit_snr_db`` kept);
+    ``whole`` names the same score of a held-out task on every point, kept and held-out together (the
+    Fourier-features paper's test score of an image trained on a sub-grid of its pixels);
     ``conversions`` are other conventions a report shows it in; ``levels`` the values of it whose steps to
     reach each row records (``time_to_quality``). ``level_of`` names, for such steps to a level, the metric
     whose curve they read: a row with that curve and no value never reached the level, and tables count it.
@@ -47,6 +49,7 @@ class Metric:
     note: str = ""
     digits: int = 2
     fit: str | None = None
+    whole: str | None = None
     conversions: tuple[Conversion, ...] = ()
     levels: tuple[float, ...] = ()  # values whose steps to reach rows record (``time_to_quality``)
     level_of: str | None = None  # steps to a level of this metric's curve (NaN: never reached)
@@ -191,7 +194,7 @@ def _peak_one_psnr(rows):
 PEAK_ONE_PSNR = Metric("best_psnr_peak1_db", "best peak-1 PSNR (dB)")
 TIME_TO_LEVELS_DB = (20.0, 30.0, 40.0)  # dB: the levels whose steps to reach rows record (weight scaling's claims are of speed)
 SNR = declare_metric(Metric(
-    "snr_db", "SNR (dB)", fit="fit_snr_db", levels=TIME_TO_LEVELS_DB,
+    "snr_db", "SNR (dB)", fit="fit_snr_db", whole="whole_snr_db", levels=TIME_TO_LEVELS_DB,
     note="SNR in dB on the whole evaluated signal, 10 log10(sum y^2 / sum (y - y_hat)^2), at the last step; "
          "higher is better." + _HELD_OUT,
     conversions=(Conversion(
@@ -200,7 +203,7 @@ SNR = declare_metric(Metric(
         "SIREN² code's printed `peak PSNR`: best_snr_db - 10 log10(signal_power), where signal_power is the "
         "target's mean square."),)))
 PSNR = declare_metric(Metric(
-    "psnr_db", "PSNR (dB)", fit="fit_psnr_db", levels=TIME_TO_LEVELS_DB,
+    "psnr_db", "PSNR (dB)", fit="fit_psnr_db", whole="whole_psnr_db", levels=TIME_TO_LEVELS_DB,
     note="PSNR in dB at the last step, 20 log10(2 / rmse) on targets in [-1, 1] (data range 2; SIREN's convention); "
          "higher is better. The SIREN² repository reports 20 log10(1 / rmse), 6.02 dB lower." + _HELD_OUT))
 FIT_SNR = declare_metric(Metric(
@@ -210,6 +213,13 @@ FIT_PSNR = declare_metric(Metric(
     "fit_psnr_db", "fit PSNR (dB)", note="PSNR in dB (data range 2) of an inpaint task on the pixels it trained on "
     "(the kept pixels), at the last step; higher is better. Beside the held-out `psnr_db` it tells fitting from "
     "generalizing."))
+WHOLE_SNR = declare_metric(Metric(
+    "whole_snr_db", "whole SNR (dB)", note="SNR in dB of an inpaint task on every point of the signal, kept and "
+    "held-out together, at the last step; higher is better."))
+WHOLE_PSNR = declare_metric(Metric(
+    "whole_psnr_db", "whole PSNR (dB)", note="PSNR in dB (data range 2) of an inpaint task on every pixel of the "
+    "image, kept and held-out together, at the last step; higher is better. The test PSNR of the Fourier-features "
+    "paper's held-out-pixel protocol (train on every other row and column of the image, score every pixel)."))
 SI_SNR = declare_metric(Metric(
     "si_snr_db", "SI-SNR (dB)",
     note="Scale-invariant SNR in dB at the last step (both signals mean-removed, the target scaled to its best fit "

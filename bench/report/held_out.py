@@ -14,11 +14,13 @@ from bench.report.sections import Report, metric_section
 def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     """Inpaint tasks: per setting and model, the metric on the kept points (fit) beside the held-out one,
     final and at the step best on the kept points, and a figure of fit against held-out per member."""
-    fit = declared(metric).fit
+    fit, whole = declared(metric).fit, declared(metric).whole
     rows = with_setting(rows, leave_out=("mask",))  # the mask gets a column of its own
     rows = rows[rows[fit].notna()]
-    columns = {fit: "fit", metric: "held-out", f"best_{fit}": "best fit",
-               f"best_{metric}": "held-out at best fit"}
+    columns = {fit: "fit", metric: "held-out"}
+    if whole in rows and rows[whole].notna().any():  # rows made before it existed: n/a
+        columns[whole] = "every point"
+    columns |= {f"best_{fit}": "best fit", f"best_{metric}": "held-out at best fit"}
     interp = f"interp_{metric}"  # linear interpolation between the kept points, the same for every member
     if interp in rows and rows[interp].notna().any():  # rows made before it existed: n/a
         columns[interp] = "linear interpolation"
@@ -51,7 +53,9 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     pngs = save_png_and_pdf(grid.figure, out, f"{metric}_fit_vs_held_out")[:1]
     return ["### Fit and held-out side by side", "", (out / f"held_out_{metric}.md").read_text(),
             f"Mean ± std over seeds of `{fit}` (kept points) and `{metric}` (held-out points) at the last step, "
-            f"of both at the step with the best `{fit}` (chosen on the kept points only: choosing on the held-out "
+            + (f"of `{whole}` on every point (kept and held-out together: the Fourier-features paper's test score "
+               "when every other row and column is kept), " if whole in columns else "")
+            +             f"of both at the step with the best `{fit}` (chosen on the kept points only: choosing on the held-out "
             "points would leak them), "
             + ("the held-out score of linear interpolation between the kept points (no network; a reference to "
                "compare with), " if interp in columns else "")

@@ -23,7 +23,7 @@ def test_a_cli_run_writes_both_columns_and_the_report_sets_them_side_by_side(tmp
                      "--seeds", "0-1", "--width", "16", "--layers", "2", "--steps", "20", "--device", "cpu",
                      "--max-members", "4", "--compile", "off", "--no-progress", "--out", str(out)]) == 0
     rows = read_results(out)
-    for column in (metric, f"fit_{metric}", f"best_{metric}", f"best_fit_{metric}"):
+    for column in (metric, f"fit_{metric}", f"whole_{metric}", f"best_{metric}", f"best_fit_{metric}"):
         assert rows[column].notna().all(), column
     for _, row in rows.iterrows():  # the held-out curve beside the fit curve, ending at the final value
         assert len(row[f"curve_{metric}"]) == len(row[f"curve_fit_{metric}"]) == len(row["curve_steps"])
@@ -39,7 +39,7 @@ def test_a_cli_run_writes_both_columns_and_the_report_sets_them_side_by_side(tmp
     interpolation = rows.groupby("mask")[f"interp_{metric}"].agg(["min", "max"])
     assert (interpolation["min"] == interpolation["max"]).all()  # one value per mask
     table = (report / f"held_out_{metric}.md").read_text()
-    assert "linear interpolation" in table and all(f"| {value:.2f} |" in table.replace("  ", " ")
+    assert "linear interpolation" in table and "every point" in table and all(f"| {value:.2f} |" in table.replace("  ", " ")
                                                    or f" {value:.2f} |" in table for value in interpolation["min"])
     assert (report / f"held_out_{metric}.md").read_text().count("winner") == 2  # one row per mask
 

@@ -146,7 +146,36 @@ def test_evaluation_scores_kept_and_held_out_points_apart(library):
 
     torch.testing.assert_close(metrics["snr_db"].double(), snr(held), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(metrics["fit_snr_db"].double(), snr(kept), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(metrics["whole_snr_db"].double(), snr(slice(None)), rtol=1e-4, atol=1e-4)
     assert {"si_snr_db", "lsd"} <= set(metrics)
+
+
+def test_the_fourier_features_protocol_scores_every_pixel_beside_the_held_out_ones(library):
+    """Every other row and column of a native-resolution Kodak crop trained on (the Fourier-features paper's
+    held-out-pixel protocol): ``whole_psnr_db`` is the PSNR over all pixels, from the same output as the
+    held-out and fit scores, each on its own pixels of the image file read directly."""
+    from PIL import Image
+
+    task = load_task("inpaint-image:kodak512_hats", library, {"crop": 32, "crop_row": 200, "crop_col": 100,
+                                                               "stride": 2})
+    pixels = np.asarray(Image.open(library.path("kodak512_hats", "image")).convert("RGB"), dtype=np.float64)
+    image = pixels[200:232, 100:132] / 255 * 2 - 1  # [32, 32, 3] in [-1, 1]
+    np.testing.assert_allclose(task.target.numpy(), image[::2, ::2].reshape(-1, 3), atol=1e-6)
+    assert task.meta["n_kept"] == 16 * 16 and task.meta["n_held_out"] == 32 * 32 - 16 * 16
+    model = members(task, 16, "siren", "winner")
+    metrics = task.evaluate(model)
+    with torch.no_grad():
+        out = model(task.held_out.coords).double().numpy().reshape(2, 32, 32, 3)
+    error = (out - image) ** 2
+    kept = np.zeros((32, 32), dtype=bool)
+    kept[::2, ::2] = True
+
+    def psnr(mse):
+        return 10 * np.log10(4 / mse)
+
+    np.testing.assert_allclose(metrics["whole_psnr_db"].numpy(), psnr(error.mean(axis=(1, 2, 3))), atol=1e-3)
+    np.testing.assert_allclose(metrics["psnr_db"].numpy(), psnr(error[:, ~kept].mean(axis=(1, 2))), atol=1e-3)
+    np.testing.assert_allclose(metrics["fit_psnr_db"].numpy(), psnr(error[:, kept].mean(axis=(1, 2))), atol=1e-3)
 
 
 def test_init_sees_only_the_kept_samples_in_order(library):
