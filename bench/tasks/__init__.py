@@ -251,6 +251,31 @@ def held_out_task(task: Task, kept: np.ndarray, metric_from_mse: Callable[[Tenso
                                             "mask_digest": digest(kept)})
 
 
+def seen_in_training(task: Task) -> dict[str, Any]:
+    """The SignalInfo fields of what training sees (``values``, ``coords``, ``grid``; see SignalInfo): the
+    target (None where the loss matches a derivative of the output), the training points, and the shape
+    they lie on: the task's grid when it trains on every point, the kept sub-grid of a held-out task whose
+    kept points are evenly spaced rows and columns (samples), else None."""
+    grid = task.grid
+    if grid is not None and task.held_out is not None:
+        kept = np.setdiff1d(np.arange(len(task.held_out.coords)), task.held_out.index.cpu().numpy())
+        grid = sub_grid(grid, kept)
+    elif grid is not None and int(np.prod(grid)) != task.size:
+        grid = None
+    return {"values": None if task.derivative else task.target, "coords": task.coords, "grid": grid}
+
+
+def sub_grid(grid: tuple[int, ...], kept: np.ndarray) -> tuple[int, ...] | None:
+    """The shape of the points ``kept`` (sorted raster indices into ``grid``) when they are every point on
+    evenly spaced lines of each axis (a stride mask), else None."""
+    axes = [np.unique(index) for index in np.unravel_index(kept, grid)]
+    if int(np.prod([len(axis) for axis in axes])) != len(kept):  # not all crossings of those lines
+        return None
+    if any(len(np.unique(np.diff(axis))) > 1 for axis in axes):  # unevenly spaced
+        return None
+    return tuple(len(axis) for axis in axes)
+
+
 def load_builtin_tasks() -> Registry:
     """Import every module of this package so that their tasks register themselves."""
     for info in pkgutil.iter_modules(__path__):
@@ -277,7 +302,7 @@ def load_task(spec: str, library: SignalLibrary, options: dict[str, Any]) -> Tas
             valid = ", ".join("--" + p.replace("_", "-") for p in entry.params) or "none"
             raise UsageError(f"--{key.replace('_', '-')} does not apply to task {name} (its options: {valid})")
     task = entry.fn(library, ref, **entry.parse_options(given))  # each value of its type and in its domain
-    task = replace(task, info=replace(task.info, library=library))
+    task = replace(task, info=replace(task.info, library=library, **seen_in_training(task)))
     for metric in task.metrics:
         try:
             declared(metric)
