@@ -35,8 +35,7 @@ class Metric:
     """A result column that scores a member: ``label`` names it with its unit (axes, headings), ``note``
     says what it measures (captions), ``digits`` are the decimals tables show. ``fit`` names the same score
     on the points a held-out task trained on (inpainting: ``snr_db`` is held-out, ``fit_snr_db`` kept);
-    ``whole`` names the same score of a held-out task on every point, kept and held-out together (the
-    Fourier-features paper's test score of an image trained on a sub-grid of its pixels);
+    ``whole`` names the same score of a held-out task on every point, kept and held-out together;
     ``conversions`` are other conventions a report shows it in; ``levels`` the values of it whose steps to
     reach each row records (``time_to_quality``). ``level_of`` names, for such steps to a level, the metric
     whose curve they read: a row with that curve and no value never reached the level, and tables count it.
@@ -218,8 +217,7 @@ WHOLE_SNR = declare_metric(Metric(
     "held-out together, at the last step; higher is better."))
 WHOLE_PSNR = declare_metric(Metric(
     "whole_psnr_db", "whole PSNR (dB)", note="PSNR in dB (data range 2) of an inpaint task on every pixel of the "
-    "image, kept and held-out together, at the last step; higher is better. The test PSNR of the Fourier-features "
-    "paper's held-out-pixel protocol (train on every other row and column of the image, score every pixel)."))
+    "image, kept and held-out together, at the last step; higher is better."))
 SI_SNR = declare_metric(Metric(
     "si_snr_db", "SI-SNR (dB)",
     note="Scale-invariant SNR in dB at the last step (both signals mean-removed, the target scaled to its best fit "

@@ -26,8 +26,9 @@ from bench.models.siren import siren
 # Candidates per kind of signal. Images: 10, 20, ..., 200 (configs/siren_best_omega.yaml:9) and the spectrum
 # cropped to its first 64 entries (selection method "cropped_64", siren_best_omega.yaml:16). Audio is ours (the
 # official code has no 1-D signal): the image range times 100, as SIREN's audio w0_first 3000 is its image 30
-# times 100, and the crop the lowest quarter of the clip's frequency bins (AUDIO_CROP_FRACTION).
-FRESH_DEFAULTS = {"image": {"w0_low": 10.0, "w0_high": 200.0, "w0_step": 10.0, "crop": 64},
+# times 100, at most the clip's Nyquist frequency (a higher first-layer frequency aliases on its samples), and
+# the spectrum cropped to the lowest quarter of the clip's frequency bins (AUDIO_CROP_FRACTION).
+FRESH_DEFAULTS = {"image": {"w0_low": 10.0, "w0_high": 200.0, "w0_step": 10.0, "spectrum_crop": 64},
                   "audio": {"w0_low": 1000.0, "w0_high": 20000.0, "w0_step": 1000.0}}
 AUDIO_CROP_FRACTION = 0.25  # of the N // 2 bins: what 64 keeps of a 512-pixel image's 256 bins per axis
 INITS = 10  # random networks per candidate, their distances averaged (base.yaml:32 initial_evals)
@@ -41,18 +42,28 @@ _KEPT_SEARCHES = 32
 @register_model()
 def fresh(m: Member, w0: PositiveFloat = 30.0, w0_low: PositiveFloat | None = None,
           w0_high: PositiveFloat | None = None, w0_step: PositiveFloat | None = None, inits: PositiveInt = INITS,
-          crop: PositiveInt | None = None) -> dict:
+          spectrum_crop: PositiveInt | None = None) -> dict:
     """FreSh (Kania et al. 2025): SIREN at the w0_first whose output spectrum at init is nearest the target's."""
     values, coords, grid = _training_view(m)
     low = m.default(FRESH_DEFAULTS, "w0_low") if w0_low is None else w0_low
     high = m.default(FRESH_DEFAULTS, "w0_high") if w0_high is None else w0_high
+    if w0_high is None and len(grid) == 1:
+        high = max(low, min(high, nyquist(coords)))
     step = m.default(FRESH_DEFAULTS, "w0_step") if w0_step is None else w0_step
+    crop = spectrum_crop
     if crop is None:
-        crop = (m.default(FRESH_DEFAULTS, "crop") if len(grid) == 2
+        crop = (m.default(FRESH_DEFAULTS, "spectrum_crop") if len(grid) == 2
                 else max(1, int(AUDIO_CROP_FRACTION * (grid[0] // 2))))
     chosen, distance = search(m, values, coords, grid, candidates(low, high, step), w0, inits, crop)
     used = siren(m, w0=w0, w0_first=chosen)
-    return used | {"wasserstein": distance, "w0_low": low, "w0_high": high, "w0_step": step, "crop": crop}
+    return used | {"wasserstein": distance, "w0_low": low, "w0_high": high, "w0_step": step, "spectrum_crop": crop}
+
+
+def nyquist(coords: Tensor) -> float:
+    """The highest angular frequency (radians per unit of the coordinate) that samples at coords [N, 1], evenly
+    spaced, represent: pi over their spacing."""
+    span = float(coords.max() - coords.min())
+    return math.pi * (len(coords) - 1) / span if span > 0 and len(coords) > 1 else math.inf
 
 
 def candidates(low: float, high: float, step: float) -> list[float]:
@@ -118,6 +129,9 @@ def _search_key(m: Member, values: Tensor, coords: Tensor, grid: tuple[int, ...]
 def _search(m: Member, values: Tensor, coords: Tensor, grid: tuple[int, ...], omegas: list[float], w0: float,
             inits: int, crop: int) -> tuple[float, float]:
     target = spectrum(_channels_first(values[None], grid), crop)[0]
+    if not target.sum() > 0:
+        raise UsageError("fresh compares the target's spectrum beyond its mean, and this target has none (a constant "
+                         "signal); use siren:w0_first=VALUE")
     members = []
     for seed in range(inits):
         member = Member(m.layers, seed, m.signal)

@@ -53,9 +53,8 @@ def held_out_section(rows: pd.DataFrame, metric: str, out: Path) -> list[str]:
     pngs = save_png_and_pdf(grid.figure, out, f"{metric}_fit_vs_held_out")[:1]
     return ["### Fit and held-out side by side", "", (out / f"held_out_{metric}.md").read_text(),
             f"Mean ± std over seeds of `{fit}` (kept points) and `{metric}` (held-out points) at the last step, "
-            + (f"of `{whole}` on every point (kept and held-out together: the Fourier-features paper's test score "
-               "when every other row and column is kept), " if whole in columns else "")
-            +             f"of both at the step with the best `{fit}` (chosen on the kept points only: choosing on the held-out "
+            + (f"of `{whole}` on every point (kept and held-out together), " if whole in columns else "")
+            + f"of both at the step with the best `{fit}` (chosen on the kept points only: choosing on the held-out "
             "points would leak them), "
             + ("the held-out score of linear interpolation between the kept points (no network; a reference to "
                "compare with), " if interp in columns else "")

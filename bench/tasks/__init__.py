@@ -193,15 +193,16 @@ class HeldOut:
     ``reference`` [N, d_out] are the whole signal in its order (kept points included, because ``quality``
     metrics such as SSIM and LSD need a whole image or clip), ``index`` [M] the held-out points among them.
     ``score`` gives the ``metric`` column on the M held-out points only, from ``metric_from_mse`` of their
-    MSE, the ``whole`` column (the metric's declared ``whole``) on all N points from ``whole_from_mse``, and
-    ``quality`` of the whole output."""
+    MSE, the ``whole`` column (the metric's declared ``whole``; None: none) on all N points from
+    ``whole_from_mse``, and ``quality`` of the whole output."""
 
     coords: Tensor
     reference: Tensor
     index: Tensor
     metric: str
     metric_from_mse: Callable[[Tensor], Tensor]
-    whole_from_mse: Callable[[Tensor], Tensor]
+    whole: str | None = None
+    whole_from_mse: Callable[[Tensor], Tensor] | None = None
     quality: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None
 
     def to(self, device: torch.device | str) -> "HeldOut":
@@ -218,9 +219,9 @@ class HeldOut:
 
     def score(self, out: Tensor) -> dict[str, Tensor]:
         """Metrics {column: [K]} of the output out [K, N, d_out] of K members over all N points."""
-        metrics = {self.metric: self.metric_of(out[:, self.index]),
-                   declared(self.metric).whole: self.whole_from_mse(
-                       member_mse(out.double(), self.reference.double()).float())}
+        metrics = {self.metric: self.metric_of(out[:, self.index])}
+        if self.whole is not None:
+            metrics[self.whole] = self.whole_from_mse(member_mse(out.double(), self.reference.double()).float())
         if self.quality:
             metrics |= self.quality(out, self.reference)
         return metrics
@@ -231,22 +232,24 @@ def held_out_task(task: Task, kept: np.ndarray, metric_from_mse: Callable[[Tenso
     """``task`` trained on the points ``kept`` only (sorted int64 indices into its points, from
     ``bench.signals.masks``) and scored on the others. ``metric_from_mse(reference)`` gives the metric function for
     a part of the reference (SNR needs that part's power). The returned task's own metric, tracked during
-    training and choosing the best step, is ``fit_<metric>`` on the kept points; ``<metric>`` (the column
-    tables and reports read) is measured on the held-out points, and the ``quality`` metrics on the whole
-    output, as is the metric's ``whole`` score (every point). The init sees the kept points only: the centroid (WINNER's input) is that of the kept values in
-    their order, the holes closed up. ``meta`` (the mask's settings) joins the task's result columns."""
+    training and choosing the best step, is the metric's declared ``fit`` (else ``fit_<metric>``) on the kept
+    points; ``<metric>`` (the column tables and reports read) is measured on the held-out points, the
+    ``quality`` metrics and the metric's declared ``whole`` (if any) on every point. The init sees the kept
+    points only: the centroid (WINNER's input) is that of the kept values in their order, the holes closed
+    up. ``meta`` (the mask's settings) joins the task's result columns."""
     index = torch.from_numpy(kept)
     held = torch.from_numpy(np.setdiff1d(np.arange(task.size), kept)).long()
     target = task.target[index]
     reference = target if task.reference is task.target else task.reference[index]
     centroid = spectral_centroid(target.numpy())
-    held_out = HeldOut(task.coords, task.reference, held, task.metric, metric_from_mse(task.reference[held]),
-                       metric_from_mse(task.reference), task.quality)
     declaration = declared(task.metric)
+    fit, whole = declaration.fit or f"fit_{task.metric}", declaration.whole  # a plugin metric may declare neither
+    held_out = HeldOut(task.coords, task.reference, held, task.metric, metric_from_mse(task.reference[held]),
+                       whole, metric_from_mse(task.reference), task.quality)
     return replace(task, coords=task.coords[index], target=target, reference=reference,
-                   info=replace(task.info, centroid=centroid), metric=declaration.fit,
+                   info=replace(task.info, centroid=centroid), metric=fit,
                    metric_from_mse=metric_from_mse(reference), quality=None, held_out=held_out,
-                   quality_metrics=(declaration.whole, *task.quality_metrics),
+                   quality_metrics=(*([whole] if whole else []), *task.quality_metrics),
                    meta=task.meta | meta | {"centroid": centroid, "n_kept": len(kept), "n_held_out": len(held),
                                             "mask_digest": digest(kept)})
 

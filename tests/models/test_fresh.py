@@ -187,7 +187,7 @@ def test_the_choice_is_the_official_procedures(which, camera_48):
     assert used[0]["w0_first"] == chosen
     assert used[0]["wasserstein"] == pytest.approx(distance, rel=1e-5)
     assert used[0] | {"w0_first": 0, "wasserstein": 0} == {"w0": 30.0, "w0_low": 10.0, "w0_high": 200.0, "w0_step": 10.0,
-                                                          "inits": 10, "crop": 64, "w0_first": 0, "wasserstein": 0}
+                                                          "inits": 10, "spectrum_crop": 64, "w0_first": 0, "wasserstein": 0}
     assert max(means) > 1.5 * min(means)  # the candidates are told apart
 
 
@@ -213,12 +213,15 @@ def test_higher_frequencies_get_a_larger_omega():
 
 
 def test_audio_takes_the_declared_candidates(relay_2k):
-    """A clip: 1000 .. 20000 in steps of 1000, the lowest quarter of its 1024 bins (ours: no official 1-D case)."""
+    """A clip: 1000 .. 20000 in steps of 1000 up to its Nyquist frequency (2048 samples on [-1, 1]: pi * 2047 / 2
+    = 3215 rad per unit), the lowest quarter of its 1024 bins (ours: no official 1-D case); a given w0_high is
+    taken as given."""
     _, used = fresh_used(relay_2k)
-    assert used[0]["crop"] == 256 and used[0]["w0_low"] == 1000.0 and used[0]["w0_high"] == 20000.0
-    assert used[0]["w0_first"] in [1000.0 * i for i in range(1, 21)] and math.isfinite(used[0]["wasserstein"])
-    _, given = fresh_used(relay_2k, params="w0_low=2000,w0_high=4000,w0_step=1000,inits=2,crop=64")
-    assert given[0]["w0_first"] in (2000.0, 3000.0, 4000.0) and given[0]["crop"] == 64
+    assert used[0]["spectrum_crop"] == 256 and used[0]["w0_low"] == 1000.0
+    assert used[0]["w0_high"] == pytest.approx(math.pi * 2047 / 2)
+    assert used[0]["w0_first"] in (1000.0, 2000.0, 3000.0) and math.isfinite(used[0]["wasserstein"])
+    _, given = fresh_used(relay_2k, params="w0_low=2000,w0_high=4000,w0_step=1000,inits=2,spectrum_crop=64")
+    assert given[0]["w0_first"] in (2000.0, 3000.0, 4000.0) and given[0]["spectrum_crop"] == 64
 
 
 # ---- (d) end to end ----
@@ -241,6 +244,12 @@ def test_a_target_without_a_grid_is_refused_in_one_line(library):
     with pytest.raises(UsageError, match=r"fresh needs the training points on a regular grid") as caught:
         fresh_used(task)
     assert "\n" not in str(caught.value) and "--stride" in str(caught.value)
+
+
+def test_a_constant_target_is_refused_in_one_line():
+    with pytest.raises(UsageError, match=r"a constant signal") as caught:
+        fresh_used(image_task(np.full((16, 16, 1), 0.25)))
+    assert "\n" not in str(caught.value) and "siren:w0_first" in str(caught.value)
 
 
 def test_what_load_task_gives_the_init(library, relay_2k):

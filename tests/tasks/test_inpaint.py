@@ -238,3 +238,22 @@ def test_a_spelled_out_default_mask_is_the_same_cell_as_none(library, tmp_path):
 
     assert keys("") == keys("keep = 0.5") == keys("keep = 0.5\nmask_seed = 0") == keys("mask_seed = 0")
     assert keys("keep = 0.25") != keys("") != keys("mask_seed = 1")
+
+
+def test_a_metric_declared_without_fit_or_whole_scores_held_out_points_as_before(library, monkeypatch):
+    """A plugin's metric need not declare ``fit`` or ``whole``: the fit column is then ``fit_<metric>`` and no
+    every-point column is made (never a column named None)."""
+    from dataclasses import replace
+
+    from bench.core import columns, metrics
+
+    monkeypatch.setattr(metrics, "METRICS", dict(metrics.METRICS))  # the declarations below end with the test
+    monkeypatch.setattr(columns, "_declared", dict(columns._declared))
+    metrics.declare_metric(metrics.Metric("toy_psnr_db", "toy PSNR (dB)"))
+    metrics.declare_metric(metrics.Metric("fit_toy_psnr_db", "fit toy PSNR (dB)"))
+    whole = load_task("image:camera", library, {"side": 16})
+    task = held_out_task(replace(whole, metric="toy_psnr_db"), masks.strided_grid(16, 16, 2),
+                         lambda reference: whole.metric_from_mse, {})
+    assert task.metric == "fit_toy_psnr_db" and task.quality_metrics == whole.quality_metrics
+    scores = task.evaluate(members(task, 8, "siren"))
+    assert set(scores) == {"fit_toy_psnr_db", "toy_psnr_db", "ssim"}
