@@ -208,6 +208,11 @@ class HeldOut:
     def to(self, device: torch.device | str) -> "HeldOut":
         return replace(self, **_tensors_moved(self, device))
 
+    @property
+    def kept(self) -> np.ndarray:
+        """The points trained on: sorted int64 indices [N - M] into ``coords``, every one not held out."""
+        return np.setdiff1d(np.arange(len(self.coords)), self.index.cpu().numpy())
+
     def interpolated(self, values: np.ndarray) -> float:
         """The metric of a reconstruction of the held-out points, values [M, d_out], made without the network
         (e.g. interpolation between the kept points): a reference to compare the inits with."""
@@ -261,8 +266,7 @@ def seen_in_training(task: Task) -> dict[str, Any]:
     kept points are evenly spaced rows and columns (samples), else None."""
     grid = task.grid
     if grid is not None and task.held_out is not None:
-        kept = np.setdiff1d(np.arange(len(task.held_out.coords)), task.held_out.index.cpu().numpy())
-        grid = sub_grid(grid, kept)
+        grid = sub_grid(grid, task.held_out.kept)
     elif grid is not None and int(np.prod(grid)) != task.size:
         grid = None
     return {"values": None if task.derivative else task.target, "coords": task.coords, "grid": grid}
