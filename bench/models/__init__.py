@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from bench.core.errors import UsageError
 from bench.models.ensemble import (MLP, PRECISIONS, Activation, Architecture, Ensemble, Layer, Member, MissingDefault,
-                                   SignalInfo, parameter_count, sine)
+                                   Network, SignalInfo, parameter_count, sine)
 from bench.core.registry import Entry, Registry
 
 MODELS = Registry("model", skip=1)
@@ -33,7 +33,7 @@ def register_model(name: str | None = None, activation: Activation = sine, plan:
 
     The network is ``plan(d_in, width, layers, d_out) -> list[Layer]``, by default ``MLP(activation)``
     (hidden layers with that activation, then a linear output); give a plan for anything else (an input
-    encoding, complex layers, another width). ``learned``: the init learns from other signals (slow once,
+    encoding, complex layers, another width), a ``Network`` subclass for layers that do not chain. ``learned``: the init learns from other signals (slow once,
     then cached), so timing runs use another scheme of the same network instead.
     """
     return MODELS.register(name, plan=plan or MLP(activation), learned=learned)
@@ -126,6 +126,12 @@ def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str)
     plans = {model.entry.meta["plan"] for model in models}
     if feature == "ensemble" and len(plans) > 1:
         return f"models {names} build different networks"
+    if feature not in FEATURES:
+        raise ValueError(f"unknown feature {feature!r}; one of {', '.join(FEATURES)}")
+    lacking = sorted({model.entry.name for model in models if isinstance(model.entry.meta["plan"], Network)
+                      and feature != "ensemble" and feature not in model.entry.meta["plan"].features})
+    if lacking:
+        return f"{', '.join(lacking)} build{'s' if len(lacking) == 1 else ''} networks that do not support {feature}"
     complex_models = sorted({model.entry.name for model in models
                              if any(layer.complex_weights for layer in arch.layers_of(model.entry.meta["plan"]))})
     if feature == "ntk" and complex_models:
@@ -140,8 +146,6 @@ def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str)
                 f"layers are complex): it would train at fp32 under the label bf16")
     if feature == "diagnose" and arch.d_in != 1:
         return f"bench diagnose evaluates 1-D inputs, and this signal has {arch.d_in}"
-    if feature not in FEATURES:
-        raise ValueError(f"unknown feature {feature!r}; one of {', '.join(FEATURES)}")
     return None
 
 
@@ -194,11 +198,12 @@ def build_ensemble(
             raise missing.for_scheme(entry.name) from None
         members.append(member)
         used.append(params | reported)
-    return Ensemble(members, layers), used
+    return Ensemble(members, layers, specs[0].model.entry.meta["plan"]), used
 
 
 __all__ = [
     "MLP", "MODELS", "PRECISIONS", "Architecture", "Ensemble", "Layer", "Member", "MemberSpec", "MissingDefault", "ModelChoice",
+    "Network",
     "SignalInfo", "build_ensemble", "load_builtin_models", "load_plugin", "parameter_count", "parse_model",
     "plugin_modules", "register_model", "sine", "unsupported", "width_for_budget",
 ]

@@ -80,13 +80,46 @@ class Architecture:
         return plan(self.d_in, self.width, self.layers, self.d_out)
 
 
-@dataclass(frozen=True)
-class MLP:
-    """The usual plan: L hidden layers of width H with ``activation``, then a linear output.
+class Network:
+    """How a plan's layers make a network. A plan maps (d_in, width, layers, d_out) to its list of layers
+    (parameter blocks: weights [fan_out, fan_in] and a bias [fan_out]); models with the same plan (equal by
+    value) can share an ensemble. A plan that only builds layers chains them: each layer takes the
+    previous layer's output (an MLP, perhaps after a fixed encoding). A plan for another kind of network
+    (multiplicative filters, an interpolated grid) subclasses this and overrides ``forward``, and
+    ``penalty`` where it regularizes.
 
-    A plan maps (d_in, width, layers, d_out) to the list of layers; models with the same plan (equal
-    by value) can share an ensemble.
+    features: what else its networks support (``bench.models.FEATURES``; the chained ones support all).
     """
+
+    features: frozenset[str] = frozenset({"ntk", "diagnose", "bf16"})
+
+    def forward(self, net: Ensemble, coords: Tensor, precision: str) -> Tensor:
+        """The members' outputs [K, N, d_out] at coords [N, d_in] (or [K, N, d_in]); the chained layers."""
+        h = coords
+        for i, layer in enumerate(net.layers[:-1]):
+            if layer.activation is sine:
+                # sin((omega W) h + omega b): omega scales the small [K, out, in] weights instead of the
+                # [K, N, out] activations, one elementwise pass fewer forward and one backward
+                h = torch.sin(net._linear(i, h, precision, scale=net.omegas[i]))
+            else:
+                h = layer.activation(net._linear(i, h, precision), net.omegas[i])
+        return net._linear(len(net.layers) - 1, h, precision)
+
+    def penalty(self, net: Ensemble) -> Tensor | None:
+        """A term [K] added to each member's optimized loss (the task's loss stays what is reported), or None."""
+        return None
+
+    def macs(self, net: Ensemble) -> int:
+        """Real multiply-accumulates per coordinate per member (4 per complex one): the linear layers'."""
+        return sum(w.shape[1] * w.shape[2] * (4 if w.is_complex() else 1) for w in net.weights)
+
+
+CHAIN = Network()
+
+
+@dataclass(frozen=True)
+class MLP(Network):
+    """The usual plan: L hidden layers of width H with ``activation``, then a linear output."""
 
     activation: Activation
 
@@ -250,9 +283,10 @@ class Ensemble(nn.Module):
     rounding error is multiplied by 3000 inside the sine. Complex layers (WIRE) ignore bf16.
     """
 
-    def __init__(self, members: list[Member], layers: list[Layer]):
+    def __init__(self, members: list[Member], layers: list[Layer], plan: object = CHAIN):
         super().__init__()
         self.layers = layers
+        self.network = plan if isinstance(plan, Network) else CHAIN  # a plan that only builds layers chains them
         self._lone_layers: tuple[bool, ...] = ()  # the layers that take LoneMemberLinear (as_in_an_ensemble)
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([m.weights[i] for m in members]), requires_grad=layer.train_weights)
@@ -329,7 +363,8 @@ class Ensemble(nn.Module):
         return torch.baddbmm(bias, h, weights.transpose(1, 2))
 
     def hidden_layers(self, coords: Tensor, precision: str = "fp32") -> Iterator[tuple[Tensor, Tensor]]:
-        """For each layer with an activation: z = W h + b and the activation's output, both [K, N, fan_out]."""
+        """For each layer with an activation: z = W h + b and the activation's output, both [K, N, fan_out]
+        (of chained layers: ``Network.features`` has "diagnose")."""
         h = coords
         for i, layer in enumerate(self.layers[:-1]):
             z = self._linear(i, h, precision)
@@ -339,20 +374,16 @@ class Ensemble(nn.Module):
     def forward(self, coords: Tensor, precision: str = "fp32") -> Tensor:
         if coords.requires_grad:  # a derivative task: its double backward takes the plain path
             self._lone_layers = ()
-        h = coords
-        for i, layer in enumerate(self.layers[:-1]):
-            if layer.activation is sine:
-                # sin((omega W) h + omega b): omega scales the small [K, out, in] weights instead of the
-                # [K, N, out] activations, one elementwise pass fewer forward and one backward
-                h = torch.sin(self._linear(i, h, precision, scale=self.omegas[i]))
-            else:
-                h = layer.activation(self._linear(i, h, precision), self.omegas[i])
-        out = self._linear(len(self.layers) - 1, h, precision)
+        out = self.network.forward(self, coords, precision)
         return out.real if out.is_complex() else out
 
+    def penalty(self) -> Tensor | None:
+        """The network's regularization term [K] added to each member's optimized loss, or None (``Network``)."""
+        return self.network.penalty(self)
+
     def matmul_macs(self) -> int:
-        """Real multiply-accumulates per coordinate per member in the linear layers (4 per complex one)."""
-        return sum(w.shape[1] * w.shape[2] * (4 if w.is_complex() else 1) for w in self.weights)
+        """Real multiply-accumulates per coordinate per member (``Network.macs``)."""
+        return self.network.macs(self)
 
     def train_flops(self, points: int) -> int:
         """Matmul FLOPs of one training step of the whole ensemble on ``points`` points: 2 per

@@ -84,7 +84,9 @@ class TrainingStep:
 
     def _forward_backward(self, idx: Tensor | None, alive: Tensor) -> tuple[Tensor, Tensor | None]:
         losses, metric = self.task.step(self.model, idx, self.precision)
-        torch.where(alive & torch.isfinite(losses), losses, 0.0).sum().backward()
+        penalty = self.model.penalty()  # a network's regularizer (a grid's total variation): optimized, not reported
+        optimized = losses if penalty is None else losses + penalty
+        torch.where(alive & torch.isfinite(optimized), optimized, 0.0).sum().backward()
         for p in self.complex_params:  # Adam's view_as_real refuses the lazily conjugated grads double backward leaves
             if p.grad is not None and p.grad.is_conj():
                 p.grad = p.grad.resolve_conj()
