@@ -167,6 +167,18 @@ def report(folder: str | Path, out: str | Path, baseline: str | None = None, not
                         explicit_baseline=baseline is not None)
 
 
+def reconstruct(folder: str | Path, context: Context | None = None) -> list:
+    """Keep what the median-seed member of each setting of sweep ``folder`` fits, trained again from its cell on the
+    context's device and threads (``bench.experiment.reconstruct``); ``bench report`` then draws them. Returns the
+    ``Reconstruction`` of each."""
+    from bench.experiment.reconstruct import reconstruct as keep_fits
+
+    context = context or Context()
+    where = _where(context)
+    context.say(f"training again on {where}")
+    return keep_fits(folder, context.library, context.device, context.say)
+
+
 def site(root: str | Path = "results", out: str | Path = "site") -> Path:
     """Build the static results site of every report under ``root`` into ``out`` (``bench.report.site``);
     returns its front page."""

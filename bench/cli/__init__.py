@@ -18,7 +18,8 @@ from bench.core.errors import BenchError, BenchWarning
 
 # The subcommands, in the order `bench --help` lists them.
 COMMANDS = (listing.add_list, run.add_run, report.add_report, inspect.add_ntk, inspect.add_diagnose,
-            sweep.add_sweep, speed.add_bench, sweep.add_status, report.add_table, report.add_site, speed.add_cache)
+            sweep.add_sweep, speed.add_bench, sweep.add_status, sweep.add_reconstruct, report.add_table, report.add_site,
+            speed.add_cache)
 
 
 # The fix of each way a path given on the command line cannot be used.

@@ -1,4 +1,5 @@
-"""`bench sweep` (a spec's grid, resumably; --dry-run) and `bench status` (how far a sweep has come)."""
+"""`bench sweep` (a spec's grid, resumably; --dry-run), `bench status` (how far a sweep has come) and `bench
+reconstruct` (what its members fitted, kept to look at)."""
 
 from __future__ import annotations
 
@@ -144,3 +145,37 @@ def _refuse_missing_plugins(out: Path) -> None:
     if missing:
         raise UsageError(f"the sweep in {out} names {', '.join(missing)}, which no loaded plugin registers; pass the "
                          f"plugin file it ran with: bench status {out} --plugin FILE")
+
+
+def add_reconstruct(sub) -> None:
+    sub.add_parser("reconstruct", parents=[common()], help="keep what a sweep's members fitted, for its report",
+                   description="For each setting of a sweep (a cell but its seed) whose signal is a clip or an image, "
+                               "train the member at the median seed (by the task's table metric) again from its cell "
+                               "and keep its output over the whole signal in RESULTS/artifacts/<cell_key>.npz. A "
+                               "result depends on its cell alone, so the rerun fits what its row measured: each line "
+                               "prints both metrics (rows made on another device kind or torch, or at another thread "
+                               "count where that matters, may differ). Members already kept are skipped. bench "
+                               "report then shows the fits beside the target, with error maps, spectrograms and WAV "
+                               "files.", build=_reconstruct_arguments)
+
+
+def _reconstruct_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", help="results directory of bench sweep (it keeps the sweep's spec)")
+    add_device(parser)
+    add_threads(parser)
+    add_data_dir(parser)
+    parser.set_defaults(func=cmd_reconstruct)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from bench import api
+
+    folder = Path(args.results)
+    if not folder.is_dir():
+        raise UsageError(f"results directory not found: {folder}; pass the folder bench sweep wrote")
+    _refuse_missing_plugins(folder)
+    kept = api.reconstruct(folder, context_of(args))
+    largest = max((abs(k.difference) for k in kept), default=0.0)
+    print(f"kept {len(kept)} reconstructions in {folder}/artifacts (largest difference to a row: {largest:.3g}); "
+          f"bench report {folder} --out REPORT draws them", file=sys.stderr)
+    return 0

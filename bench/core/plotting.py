@@ -116,7 +116,8 @@ def drawn_texts(fig) -> list:
     axes = [axis for ax in fig.axes for axis in axes_of(ax)]
     ticks = {id(label) for axis in axes for label in tick_labels(axis, shown=False)}
     others = [text for text in fig.findobj(Text) if id(text) not in ticks and text.get_visible()]
-    shown = [label for axis in axes for label in tick_labels(axis)]
+    drawn = [axis for ax in fig.axes if ax.axison and ax.get_visible() for axis in axes_of(ax)]  # axes off: no ticks
+    shown = [label for axis in drawn for label in tick_labels(axis)]
     return [text for text in shown + others if text.get_text().strip() and text.get_alpha() != 0]
 
 

@@ -18,14 +18,14 @@ from bench.core.columns import CURVE_STEPS, Row, best_column, curve_column, opti
 from bench.core.errors import UsageError, is_out_of_memory
 from bench.learned.families import learned_from
 from bench.core.metrics import time_to_quality
-from bench.models import Architecture, build_ensemble
+from bench.models import Architecture, Ensemble, build_ensemble
 from bench.analysis.ntk import NtkOptions, ntk_summaries
 from bench.core.provenance import provenance
 from bench.core.status import ERROR, OOM
 from bench.perf.sizing import Sizer, cache_key
 from bench.experiment.plan import DEFAULT_MAX_MEMBERS, TARGET_REVISION, Cell, Job, split
 from bench.tasks import Task, load_builtin_tasks
-from bench.training import MemberOutcome, Problem, train
+from bench.training import MemberOutcome, Problem, TrainOutcome, train
 from bench.training.checkpoint import DEFAULT_EVERY_S, Checkpoint
 
 
@@ -110,6 +110,17 @@ def problem_of(job: Job, task: Task) -> Problem:
 
 
 @dataclass(frozen=True)
+class Fitted:
+    """An ensemble after training (``JobRunner.fit_cells``): the model, the parameters in effect per member,
+    the training outcome and the NTK summary columns per member."""
+
+    model: Ensemble
+    used: list[dict[str, Any]]
+    outcome: TrainOutcome
+    spectral: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class JobRunner:
     """What training a job needs besides the job: the loaded tasks by ``Cell.task_key`` and how to train.
     It is shipped as is to remote workers (the tasks' tensors travel with it, so workers need no data).
@@ -147,7 +158,7 @@ class JobRunner:
         """The ensembles ``job`` trains as on its ``task``'s device (budgets resolved to widths);
         ``member_steps``: of this job and the later ones of its shape (``shape``) that this process will
         train (default: this job's), against which measuring the ensemble sizes is budgeted."""
-        job = self._sized(job, task)
+        job = self.sized(job, task)
         if self.sizer is None or self._fixed_batch(task):
             return [job]
         problem, cap, own = self._sizing(job, task)
@@ -157,7 +168,7 @@ class JobRunner:
     def shape(self, job: Job, task: Task) -> tuple[str, int]:
         """The ensemble-size cache entry that sizes ``job`` on ``task`` (jobs of one entry share a shape and
         its measurement) and the job's member-steps."""
-        problem, cap, member_steps = self._sizing(self._sized(job, task), task)
+        problem, cap, member_steps = self._sizing(self.sized(job, task), task)
         return cache_key(problem, cap), member_steps
 
     @staticmethod
@@ -169,11 +180,11 @@ class JobRunner:
 
     def run(self, job: Job, task: Task) -> list[dict[str, Any]]:
         """One ensemble's rows on its ``task``'s device (failures as rows, see ``run_cells``)."""
-        job = self._sized(job, task)
+        job = self.sized(job, task)
         tasks = load_builtin_tasks()
         checkpoint = self.checkpoint([cell.key for cell in job.cells],
                                      [code_of(cell.model.entry.code, tasks.get(cell.task).code) for cell in job.cells])
-        rows = self.run_cells(task, job.cells, checkpoint, batch=self._batch(job, task))
+        rows = self.run_cells(task, job.cells, checkpoint, batch=self.batch_of(job, task))
         return [row.add(self.columns) for row in rows]  # the caller removes the checkpoint once they are stored
 
     def train_cells(self, task: Task, cells: Sequence[Cell], checkpoint: Checkpoint | None = None,
@@ -182,6 +193,24 @@ class JobRunner:
         the stages the runner's ``ntk`` asks for; ``checkpoint``: resume from it and save to it (``train``).
         ``batch``: train exactly this many members, the cells and copies of them (whose rows are dropped), so
         that kernels chosen by the batch count (cuBLAS's) compute every cell the same way whatever the packing."""
+        first, device = cells[0], task.coords.device
+        fitted = self.fit_cells(task, cells, checkpoint, batch)
+        model, outcome, used, spectral = fitted.model, fitted.outcome, fitted.used, fitted.spectral
+        samples = min(first.train.batch_size or task.size, task.size)
+        shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "compiled": outcome.compiled,
+                  "numerics": numerics(device, outcome.compiled, model.size),
+                  "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
+                  "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
+        where, families = provenance(device), _families(cells, task.info.library)
+        return [Row.of(_columns(task, cell, params, where), shared, families[cell.model.label], ntk_columns,
+                       _scores(task, member, outcome.seconds, first.train.steps))
+                for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
+
+    def fit_cells(self, task: Task, cells: Sequence[Cell], checkpoint: Checkpoint | None = None,
+                  batch: int | None = None) -> Fitted:
+        """Train ``cells`` as one ensemble on ``task`` (``train_cells``, whose rows are made of what this returns):
+        the trained ensemble (member k is cell k, then the padding copies), the parameters in effect per member,
+        the training outcome and the NTK summaries per member."""
         first, device, ntk = cells[0], task.coords.device, self.ntk
         arch = Architecture.of(task.info, first.width, first.layers)
         padded = [cells[i % len(cells)] for i in range(max(batch or 0, len(cells)))]
@@ -195,15 +224,7 @@ class JobRunner:
                         [cell.train for cell in padded])
         if "final" in stages:
             spectral = [a | b for a, b in zip(spectral, ntk_summaries(model, task, ntk.points, "ntk_final"))]
-        samples = min(first.train.batch_size or task.size, task.size)
-        shared = {"ensemble_size": len(cells), "n_params": model.member_parameters(), "compiled": outcome.compiled,
-                  "numerics": numerics(device, outcome.compiled, model.size),
-                  "steps_per_s": outcome.steps_per_s, "samples_per_s": outcome.steps_per_s * samples,
-                  "gflop_per_s": outcome.steps_per_s * (model.train_flops(samples) // model.size) / 1e9, "seconds": outcome.seconds}
-        where, families = provenance(device), _families(cells, task.info.library)
-        return [Row.of(_columns(task, cell, params, where), shared, families[cell.model.label], ntk_columns,
-                       _scores(task, member, outcome.seconds, first.train.steps))
-                for cell, params, member, ntk_columns in zip(cells, used, outcome.members, spectral)]
+        return Fitted(model, used, outcome, spectral)
 
     def run_cells(self, task: Task, cells: Sequence[Cell], checkpoint: Checkpoint | None = None,
                   batch: int | None = None) -> list[dict[str, Any]]:
@@ -239,7 +260,7 @@ class JobRunner:
         numbers (CUDA's batched kernels; compiled steps, whose generated reductions it splits)."""
         return task.coords.device.type == "cuda" or self.compile
 
-    def _batch(self, job: Job, task: Task) -> int | None:
+    def batch_of(self, job: Job, task: Task) -> int | None:
         """The members ``job``'s ensemble trains, its cells and copies of them (``train_cells``): ``batch`` where
         it is fixed, two for a lone member of a derivative task (``Task.derivative``), else its cells."""
         if self._fixed_batch(task):
@@ -256,7 +277,7 @@ class JobRunner:
         return Checkpoint(self.checkpoint_dir / f"{name}.pt", self.checkpoint_every_s, tuple(cell_keys))
 
     @staticmethod
-    def _sized(job: Job, task: Task) -> Job:
+    def sized(job: Job, task: Task) -> Job:
         """``job`` with its parameter budget resolved to a width on ``task``, once: the cells of a job share
         plan, layers and budget (``pack``). A job of widths, or already resolved, is returned as it is."""
         first = job.cells[0].with_width(task.info)

@@ -11,7 +11,8 @@ import pandas as pd
 
 from bench.core.errors import UsageError
 from bench.core.status import OK
-from bench.report import failed, figures, held_out, learning_cost, ntk_prediction, spectral_map, summary, surfaces
+from bench.report import (failed, figures, held_out, learning_cost, ntk_prediction, reconstructions, spectral_map,
+                          summary, surfaces)
 from bench.report.sections import METRIC_SECTIONS, REPORT_SECTIONS, Report, in_order
 from bench.report.tables import metric_rows, metrics_in
 
@@ -21,7 +22,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 # the modules whose sections a report has (each registers its own: bench.report.sections)
-SECTION_MODULES = (summary, figures, held_out, ntk_prediction, spectral_map, surfaces, learning_cost, failed)
+SECTION_MODULES = (summary, figures, held_out, ntk_prediction, spectral_map, surfaces, reconstructions, learning_cost,
+                   failed)
 
 
 def environment(results: pd.DataFrame, results_dir: Path) -> dict:
@@ -77,7 +79,7 @@ def write_report(results: pd.DataFrame, results_dir: Path, out: Path, baseline: 
     if baseline not in scored:
         lines += [f"No `{baseline}` results yet (none finished ok), so no paired differences against it (rerun the "
                   f"report once it has some, or pass --baseline with one of: {', '.join(scored) or 'none'}).", ""]
-    report = Report(results, ok, out, baseline)
+    report = Report(results, ok, out, baseline, results_dir)
     for metric in metrics:
         rows = metric_rows(results, metric)
         for section in in_order(METRIC_SECTIONS):

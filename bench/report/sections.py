@@ -18,12 +18,14 @@ import pandas as pd
 @dataclass(frozen=True)
 class Report:
     """What every section sees: ``results`` (every row), ``ok`` (those that finished ok), ``out`` (the report
-    folder, where its files go) and ``baseline`` (the model paired differences are taken against)."""
+    folder, where its files go), ``baseline`` (the model paired differences are taken against) and ``source``
+    (the results folder the rows were read from, where what they keep beside them lies)."""
 
     results: pd.DataFrame
     ok: pd.DataFrame
     out: Path
     baseline: str
+    source: Path
 
 
 MetricSection = Callable[[pd.DataFrame, str, Report], list[str]]  # (the metric's rows, metric, report) -> lines

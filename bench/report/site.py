@@ -201,6 +201,13 @@ def relink(text: str, report: ReportFolder, reports: dict[Path, ReportFolder], p
     return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", target, text)
 
 
+def players(body: str) -> str:
+    """HTML with each link to a WAV file (a report's clips, ``bench.report.reconstructions``) as an audio player
+    titled by the link's text, the link kept beside it."""
+    return re.sub(r'<a href="([^"]+\.wav)">([^<]*)</a>',
+                  r'<audio controls preload="none" src="\1" title="\2"></audio> <a href="\1">\2</a>', body)
+
+
 def build_site(root: Path, out: Path) -> list[Path]:
     """Build the site of every report under ``root`` into ``out`` (index.html and a page per report under
     ``reports/``); returns the files written. No report under ``root`` is a usage error."""
@@ -223,7 +230,7 @@ def build_site(root: Path, out: Path) -> list[Path]:
     sections = []
     for report in reports:
         text = relink(report.path.joinpath("README.md").read_text(encoding="utf-8"), report, by_path, pages)
-        body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+        body = players(markdown.markdown(text, extensions=["tables", "fenced_code"]))
         back = os.path.relpath(out / "index.html", pages).replace(os.sep, "/")
         file = pages / report.page
         file.write_text(html_page(report.title, f'<p><a href="{back}">All reports</a></p>\n{body}'), encoding="utf-8")
