@@ -25,7 +25,7 @@ from bench.experiment.plan import Cell, Job, expand
 from bench.experiment.run import load_tasks, results_lock, stored_spec
 from bench.experiment.store import read_results
 from bench.signals.library import SignalLibrary
-from bench.tasks import Task
+from bench.tasks import Task, load_builtin_tasks
 
 
 
@@ -98,6 +98,11 @@ def reconstruct(folder: str | Path, library: SignalLibrary | None = None, device
             if path.is_file():
                 made.append(_read(path))
                 continue
+            changed = _changed_code(cell, stored.loc[cell.key])
+            if changed:
+                say(f"{cell.task}:{cell.signal} {cell.model.label}: not trained again, since the code of {changed} "
+                    f"changed since its row was made; bench sweep --retrain-changed first")
+                continue
             job = runner.sized(Job((cell,)), task)
             fitted = runner.fit_cells(task, job.cells, batch=runner.batch_of(job, task))
             metric = stored.at[cell.key, "main_metric"]
@@ -109,6 +114,15 @@ def reconstruct(folder: str | Path, library: SignalLibrary | None = None, device
                 f"(row {kept.stored:.4f}) -> {path}")
             made.append(kept)
     return made
+
+
+def _changed_code(cell: Cell, row: pd.Series) -> str | None:
+    """The scheme or task whose code differs from the code that made ``row`` (its fingerprints), or None."""
+    for what, column, now in ((cell.model.entry.name, "model_code", cell.model.entry.code),
+                              (cell.task, "task_code", load_builtin_tasks().get(cell.task).code)):
+        if column in row and isinstance(row[column], str) and row[column] != now:
+            return what
+    return None
 
 
 def _whole(task: Task) -> tuple[torch.Tensor, torch.Tensor]:

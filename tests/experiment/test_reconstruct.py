@@ -115,3 +115,22 @@ def test_reconstruct_refuses_what_it_cannot_use(tmp_path, capsys):
     pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "plain" / "results.parquet")
     code, _, err = run_cli(capsys, "reconstruct", str(tmp_path / "plain"))
     assert code != 0 and "_spec.toml" in one_line_error(err)
+
+
+def test_a_row_of_other_code_is_not_trained_again(swept, tmp_path, capsys):
+    import shutil
+
+    from bench.experiment.store import RESULTS_FILE
+
+    folder = tmp_path / "sweep"
+    shutil.copytree(swept / "sweep", folder)
+    rows = read_results(folder)
+    kept = [key for key in rows["cell_key"] if artifact_path(folder, key).is_file()]
+    winner = rows[rows["cell_key"].isin(kept) & (rows["model_spec"] == "winner") & (rows["signal"] == "camera")]
+    key = winner["cell_key"].iloc[0]
+    rows.loc[rows["cell_key"] == key, "model_code"] = "0" * 16  # as if siren.py had changed since
+    rows.to_parquet(folder / RESULTS_FILE)
+    artifact_path(folder, key).unlink()
+    code, _, err = run_cli(capsys, "reconstruct", str(folder), "--threads", "1")
+    assert code == 0 and "image:camera winner: not trained again, since the code of winner changed" in err
+    assert not artifact_path(folder, key).is_file() and "kept 3 reconstructions" in err
