@@ -91,7 +91,9 @@ class IncodePlan(Network):
         """[K, N, d_out] at coords [N, d_in]: every sine layer exp(a) sin(exp(b) w z + c) + d (incode.py:113)."""
         depth = _depth(net)
         coef = self.coefficients(net)  # [K, 1, 4]
-        scale, frequency, phase, shift = torch.exp(coef[..., 0:1]), torch.exp(coef[..., 1:2]), coef[..., 2:3], coef[..., 3:4]
+        # exp one member at a time, as the harmonizer: a member's rounding must not depend on its ensemble's size
+        growth = torch.stack([torch.exp(member[..., :2]) for member in coef])
+        scale, frequency, phase, shift = growth[..., 0:1], growth[..., 1:2], coef[..., 2:3], coef[..., 3:4]
         h = coords
         for i in range(depth):
             h = scale * torch.sin(frequency * net.omegas[i] * net._linear(i, h, precision) + phase) + shift
@@ -99,20 +101,23 @@ class IncodePlan(Network):
 
     def coefficients(self, net: Ensemble) -> Tensor:
         """The harmonizer's (a, b, c, d) per member [K, 1, 4], in float32 whatever the precision (a rounded b
-        would shift every layer's frequency)."""
+        would shift every layer's frequency). One member at a time, as for the features: a member's SiLU
+        over its 50 features rounds otherwise differently alone (the vectorised loop's tail) than beside others."""
         depth = _depth(net)
-        if net.layers[0].fan_in == 1:
-            h = net.biases[depth + 4]  # [K, 1, 50]
-        else:
-            h = _image_features(net, depth + 4)
-        h = F.silu(net._linear(depth + 1, h, "fp32"))
-        h = F.silu(net._linear(depth + 2, h, "fp32"))
-        return net._linear(depth + 3, h, "fp32")
+        features = net.biases[depth + 4] if net.layers[0].fan_in == 1 else _image_features(net, depth + 4)
+        found = []
+        for k in range(net.size):
+            h = features[k]  # [1, F]
+            for i in range(depth + 1, depth + 4):
+                h = F.linear(h, net.weights[i][k], net.biases[i][k, 0])
+                h = F.silu(h) if i < depth + 3 else h
+            found.append(h)
+        return torch.stack(found)
 
     def penalty(self, net: Ensemble) -> Tensor:
         """The official regularizer [K]: sum of PENALTY[j] relu(-coefficient j)."""
         coef = self.coefficients(net)[:, 0]
-        return (torch.relu(-coef) * torch.tensor(PENALTY, device=coef.device)).sum(dim=-1)
+        return (torch.relu(-coef) * torch.tensor(PENALTY, dtype=coef.dtype, device=coef.device)).sum(dim=-1)
 
     def macs(self, net: Ensemble) -> int:
         """The SIREN part's multiply-accumulates per coordinate (the harmonizer and the features are computed once
