@@ -88,15 +88,17 @@ class IncodePlan(Network):
                 + [conv, norm, conv, norm] * BLOCKS)
 
     def forward(self, net: Ensemble, coords: Tensor, precision: str) -> Tensor:
-        """[K, N, d_out] at coords [N, d_in]: every sine layer exp(a) sin(exp(b) w z + c) + d (incode.py:113)."""
+        """[K, N, d_out] at coords [N, d_in]: every sine layer exp(a) sin(exp(b) w z + c) + d (incode.py:113), with
+        exp(b) w folded into the layer's weights and bias as the chained networks fold w (the same function)."""
         depth = _depth(net)
         coef = self.coefficients(net)  # [K, 1, 4]
+        net._incode_coefficients = coef  # for ``penalty`` in the same training step: the features once a step
         # exp one member at a time, as the harmonizer: a member's rounding must not depend on its ensemble's size
         growth = torch.stack([torch.exp(member[..., :2]) for member in coef])
         scale, frequency, phase, shift = growth[..., 0:1], growth[..., 1:2], coef[..., 2:3], coef[..., 3:4]
         h = coords
         for i in range(depth):
-            h = scale * torch.sin(frequency * net.omegas[i] * net._linear(i, h, precision) + phase) + shift
+            h = scale * torch.sin(net._linear(i, h, precision, scale=frequency * net.omegas[i]) + phase) + shift
         return net._linear(depth, h, precision)
 
     def coefficients(self, net: Ensemble) -> Tensor:
@@ -115,8 +117,13 @@ class IncodePlan(Network):
         return torch.stack(found)
 
     def penalty(self, net: Ensemble) -> Tensor:
-        """The official regularizer [K]: sum of PENALTY[j] relu(-coefficient j)."""
-        coef = self.coefficients(net)[:, 0]
+        """The official regularizer [K]: sum of PENALTY[j] relu(-coefficient j). It takes the coefficients of the
+        forward just before (a training step runs the forward, then this), when they carry a graph where one is
+        being recorded; else it computes them."""
+        coef = net.__dict__.pop("_incode_coefficients", None)
+        if coef is None or (torch.is_grad_enabled() and not coef.requires_grad):
+            coef = self.coefficients(net)
+        coef = coef[:, 0]
         return (torch.relu(-coef) * torch.tensor(PENALTY, dtype=coef.dtype, device=coef.device)).sum(dim=-1)
 
     def macs(self, net: Ensemble) -> int:

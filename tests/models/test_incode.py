@@ -245,6 +245,24 @@ def test_the_penalty_is_the_official_term_at_each_sign():
     assert net.penalty()[2] == 0
 
 
+def test_the_penalty_takes_the_steps_coefficients_only_when_they_can_train(camera_32):
+    """penalty after a forward takes that forward's coefficients (the features once a step) and after a forward
+    without a graph, or none, computes them: the same values, and a gradient whenever one is recorded."""
+    net, _ = build(camera_32, seeds=(0, 1))
+    with torch.no_grad():
+        net.biases[5][:, 0] = torch.tensor([-0.3, 0.2, -0.5, 0.1])
+    fresh = net.penalty()
+    net(camera_32.coords)
+    after_forward = net.penalty()
+    with torch.no_grad():
+        net(camera_32.coords)
+    after_evaluation = net.penalty()
+    for penalty in (fresh, after_forward, after_evaluation):
+        assert penalty.requires_grad and torch.equal(penalty, fresh) and fresh[0] > 0
+    after_evaluation.sum().backward()
+    assert net.biases[5].grad[0, 0, 0] == pytest.approx(-PENALTY_WEIGHTS[0])
+
+
 def test_the_mfcc_features_are_torchaudios(relay_2k, library):
     """The stored features (the harmonizer's input) are the frame average of official_mfcc at the clip's sample
     rate (relay: 24 kHz in the manifest; a given sample_rate is taken as given)."""
