@@ -5,8 +5,8 @@ notebooks train_image.ipynb / train_audio.ipynb (their settings, the training ce
 it builds come from torchvision (``resnet34()``: torchvision 0.28.0, torchvision/models/resnet.py) and torchaudio
 (``transforms.MFCC``: torchaudio 2.11.1, transforms/_transforms.py and functional/functional.py), neither a
 dependency here, so they are written out too. (Once, outside the suite, the port was run beside the official
-``INR`` with those two libraries: MFCCs equal to the last bit, image coefficients and outputs equal, gradients
-within float32 rounding, trainable parameter counts equal.)
+``INR`` with those two libraries: MFCCs and coefficients equal to the last bit, outputs and gradients within
+float32 rounding, trainable parameter counts equal.)
 """
 
 import math
