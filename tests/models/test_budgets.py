@@ -26,6 +26,10 @@ def test_the_width_found_is_the_nearest_to_the_budget_for_every_model_and_a_plug
     for entry in load_builtin_models():
         model = ModelChoice(entry, {})
         for (d_in, d_out), layers, budget in [((1, 1), 2, 700), ((2, 3), 4, 12_345), ((1, 1), 3, 300_000)]:
+            if count(model, d_in, 1, layers, d_out) > 1.1 * budget:  # parameters at any width (incode's harmonizer)
+                with pytest.raises(UsageError, match=f"give a budget of at least {count(model, d_in, 1, layers, d_out):,}"):
+                    width_for_budget(model, d_in, layers, d_out, budget)
+                continue
             width, found = width_for_budget(model, d_in, layers, d_out, budget)
             assert found == count(model, d_in, width, layers, d_out)
             assert abs(found - budget) <= 0.1 * budget
