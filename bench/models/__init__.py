@@ -148,7 +148,7 @@ def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str)
     "diagnose" (per-layer activation statistics on 1-D inputs), "bf16" (train at bf16: some real layer after the
     first, see ``Ensemble``). The one place such limits are decided."""
     models = list(models)
-    names = ", ".join(sorted({model.entry.name for model in models}))
+    names = ", ".join(sorted({model.label for model in models}))  # labels: siren and siren:fr=True differ
     plans = {model.plan for model in models}
     if feature == "ensemble" and len(plans) > 1:
         return f"models {names} build different networks"

@@ -107,7 +107,7 @@ def coefficients(weights: Tensor, basis: FourierBasis) -> Tensor:
     """Lambda [fan_out, M] whose Lambda B is nearest ``weights`` [fan_out, fan_in] (least squares, the smallest
     such Lambda), float32. Lambda B is the weights' projection on what the basis spans: all of them except, where
     B lacks them, the difference of the first and last columns and the mean of the others. Adam's and SGD's
-    updates of Lambda are functions of the gradient B^T dW, so the part of Lambda that B maps to nothing never
+    updates of Lambda are functions of its gradient dW B^T, so the part of Lambda that B maps to nothing never
     moves the weights: any Lambda with the same Lambda B trains the same function."""
     return (weights.double() @ _pseudo_inverse(basis)).float()
 
@@ -140,9 +140,9 @@ class FourierReparam:
             raise UsageError(f"fr has defaults for 1-, 2- and 3-D inputs, not {d_in}-D; set fr_alpha, fr_phases "
                              f"and fr_freqs")
         per_input, phases, alpha_relu, alpha_other = FR_DEFAULTS.get(d_in, (None,) * 4)
+        alpha = (alpha_relu if layer.activation is relu else alpha_other) if self.alpha is None else self.alpha
         return FourierBasis(layer.fan_in, per_input if self.freqs is None else self.freqs,
-                            phases if self.phases is None else self.phases,
-                            (alpha_relu if layer.activation is relu else alpha_other) if self.alpha is None else self.alpha)
+                            phases if self.phases is None else self.phases, alpha)
 
 
 def fr_plan(plan: Callable[..., list[Layer]], params: dict[str, Any]) -> Callable[..., list[Layer]]:
