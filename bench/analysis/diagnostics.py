@@ -40,7 +40,7 @@ def layer_activations(model: Ensemble, coords: torch.Tensor, member: int = 0) ->
     layers, h_in = [], coords
     for i, (z, h) in enumerate(model.hidden_layers(coords)):
         omega = float(model.omegas[i, member].flatten()[0])  # of several numbers (SPDER's): the first, the frequency
-        weights, bias = model.weights[i][member], model.biases[i][member]
+        weights, bias = model.weight(i)[member], model.biases[i][member]
         mean_square_in = 0.5 if i else float(h_in.square().mean())
         predicted = omega * math.sqrt(weights.shape[1] * float(weights.var()) * mean_square_in + float(bias.var()))
         layers.append(LayerActivations(i, (omega * z[member]).cpu().numpy(), h[member].cpu().numpy(),

@@ -51,6 +51,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{entry.name:18s} {entry.summary}")
             print(f"{'':18s} {parameter_count(arch.layers_of(entry.meta['plan'])):,} parameters; "
                   f"params: {entry.describe_params()}")
+        print(_fr_note())
     elif args.what == "families":
         _list_families(args)
     elif args.what == "tasks":
@@ -99,6 +100,24 @@ def _list_families(args: argparse.Namespace) -> None:
               f"{family.kind}:{source} {first}")
         print(f"{'':25s} train: {', '.join(family.train)}")
         print(f"{'':25s} test:  {', '.join(family.test)}")
+
+
+def _fr_note() -> str:
+    """The option every model takes, and the models that refuse it."""
+    from bench.models import load_builtin_models
+    from bench.models.fr import FR_PARAMS, fr_checked
+
+    refused = []
+    for entry in load_builtin_models():
+        try:
+            fr_checked(entry.name, entry.meta, {"fr": True})
+        except UsageError:
+            refused.append(entry.name)
+    settings = ", ".join(param.describe() for name, param in FR_PARAMS.items() if name != "fr")
+    return (f"every model but {', '.join(refused)} also takes fr=true (e.g. --model siren:fr=true): Fourier "
+            f"reparameterized training (FR-INR, Shi et al. 2024) of its hidden-to-hidden layers, with {settings} "
+            f"(auto: per input dimension); parameters then count the basis' coefficients; a scheme that clamps its "
+            f"hidden weights during training refuses it when built")
 
 
 def _list_budget(args: argparse.Namespace) -> int:

@@ -113,7 +113,8 @@ def add_members(parser: argparse.ArgumentParser) -> None:
     from bench.experiment.presets import DEFAULTS
 
     parser.add_argument("--model", action="append", metavar="NAME[:k=v,...]",
-                        help=f"init scheme with optional parameters, repeatable (default: {' '.join(DEFAULTS['models'])})")
+                        help=f"init scheme with optional parameters, repeatable (default: {' '.join(DEFAULTS['models'])}); "
+                             f"add fr=true for Fourier reparameterized training (FR-INR; bench list models)")
     parser.add_argument("--task", metavar="TASK:SIGNAL",
                         help="e.g. audio:arch, image:camera, audio:path/to/clip.wav, audio:synthetic:hf_noise "
                              f"(default: {DEFAULTS['task']})")

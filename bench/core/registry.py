@@ -149,13 +149,21 @@ class Param:
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered function with its parameters (in declaration order) and free-form metadata."""
+    """A registered function with its parameters (in declaration order) and free-form metadata. ``reserved``:
+    the parameters every entry of its registry takes besides its own (a model's ``fr``), which the harness
+    handles and ``fn`` never sees."""
 
     name: str
     fn: Callable[..., Any]
     params: dict[str, Param]
     summary: str
     meta: dict[str, Any] = field(default_factory=dict)
+    reserved: dict[str, Param] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> dict[str, Param]:
+        """Every parameter a choice of this entry may set: its own, then the reserved ones."""
+        return self.params | self.reserved
 
     @cached_property
     def code(self) -> str:
@@ -171,12 +179,13 @@ class Entry:
             key = key.strip()
             if not sep:
                 raise UsageError(f"{self.name}: expected key=value, got {item!r}; valid keys: {self.describe_params()}")
-            if key not in self.params:
-                raise UsageError(f"{self.name}: unknown parameter {key!r}{did_you_mean(key, self.params)}; "
-                                 f"valid keys: {self.describe_params()}")
+            if key not in self.accepted:
+                also = f" (and {', '.join(self.reserved)})" if self.reserved else ""
+                raise UsageError(f"{self.name}: unknown parameter {key!r}{did_you_mean(key, self.accepted)}; "
+                                 f"valid keys: {self.describe_params()}{also}")
             if key in values:
                 raise UsageError(f"{self.name}: {key} is given twice ({text.strip()!r}); give each parameter once")
-            param = self.params[key]
+            param = self.accepted[key]
             try:
                 values[key] = param.parse(raw.strip())
             except ValueError as exc:
@@ -242,12 +251,14 @@ class Registry:
     """Maps names to functions; ``register`` is the decorator, ``get`` the checked lookup.
 
     ``skip`` leading positional parameters of each function are inputs supplied by the harness
-    (for an init scheme: the member being initialised), not user parameters.
+    (for an init scheme: the member being initialised), not user parameters. ``reserved``: parameters every
+    entry takes besides its own (``Entry.reserved``); no function may declare one of their names.
     """
 
-    def __init__(self, kind: str, skip: int):
+    def __init__(self, kind: str, skip: int, reserved: dict[str, Param] | None = None):
         self.kind = kind
         self.skip = skip
+        self.reserved = dict(reserved or {})
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str | None = None, **meta: Any) -> Callable[[Callable], Callable]:
@@ -256,7 +267,12 @@ class Registry:
             old = self._entries.get(key)
             if old and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
                 raise UsageError(f"{self.kind} {key!r} is registered twice ({old.fn.__module__} and {fn.__module__}); rename one")
-            self._entries[key] = Entry(key, fn, self._params(fn), _summary(fn), dict(meta))
+            params = self._params(fn)
+            taken = [name for name in params if name in self.reserved]
+            if taken:
+                raise UsageError(f"{self.kind} {key!r} declares {', '.join(taken)}, which every {self.kind} takes "
+                                 f"already (reserved: {', '.join(self.reserved)}); rename the parameter")
+            self._entries[key] = Entry(key, fn, params, _summary(fn), dict(meta), self.reserved)
             return fn
 
         return decorator

@@ -93,7 +93,7 @@ def _columns(task: Task, cell: Cell, params: dict[str, Any], where: dict[str, An
                   asdict(cell.train), where,
                   {option_column(key): value for key, value in task_options(cell).items()},
                   {"model": cell.model.entry.name, "model_spec": cell.model.label, "seed": cell.seed,
-                   "model_code": cell.model.entry.code, "task_code": load_builtin_tasks().get(cell.task).code},
+                   "model_code": cell.model.code, "task_code": load_builtin_tasks().get(cell.task).code},
                   {param_column(key): value for key, value in params.items()})
 
 
@@ -183,7 +183,7 @@ class JobRunner:
         job = self.sized(job, task)
         tasks = load_builtin_tasks()
         checkpoint = self.checkpoint([cell.key for cell in job.cells],
-                                     [code_of(cell.model.entry.code, tasks.get(cell.task).code) for cell in job.cells])
+                                     [code_of(cell.model.code, tasks.get(cell.task).code) for cell in job.cells])
         rows = self.run_cells(task, job.cells, checkpoint, batch=self.batch_of(job, task))
         return [row.add(self.columns) for row in rows]  # the caller removes the checkpoint once they are stored
 

@@ -132,7 +132,7 @@ def pack(cells: list[Cell], max_members: int) -> list[Job]:
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         key = (cell.task_key, cell.width, cell.param_budget, cell.layers, shared_settings(cell.train),
-               cell.model.entry.meta["plan"])
+               cell.model.plan)
         groups.setdefault(key, []).append(cell)
     return [part for group in groups.values() for part in split(Job(tuple(group)), max_members)]
 

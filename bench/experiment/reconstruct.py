@@ -118,7 +118,7 @@ def reconstruct(folder: str | Path, library: SignalLibrary | None = None, device
 
 def _changed_code(cell: Cell, row: pd.Series) -> str | None:
     """The scheme or task whose code differs from the code that made ``row`` (its fingerprints), or None."""
-    for what, column, now in ((cell.model.entry.name, "model_code", cell.model.entry.code),
+    for what, column, now in ((cell.model.entry.name, "model_code", cell.model.code),
                               (cell.task, "task_code", load_builtin_tasks().get(cell.task).code)):
         if column in row and isinstance(row[column], str) and row[column] != now:
             return what

@@ -85,7 +85,7 @@ def sweep_state(spec: Spec, out_dir: Path, cells: list[Cell] | None = None,
         if status not in FINISHED:
             continue
         cell = by_key[key]
-        if isinstance(model_code, str) and model_code != cell.model.entry.code:
+        if isinstance(model_code, str) and model_code != cell.model.code:
             changed[key] = cell.model.entry.name
         elif isinstance(task_code, str) and task_code != load_builtin_tasks().get(cell.task).code:
             changed[key] = f"task {cell.task}"
@@ -162,12 +162,12 @@ def plan_sweep(spec: Spec, out_dir: Path, context: Context, keep_spec: bool = Tr
 def _read_code(cells: list[Cell]) -> None:
     """Fingerprint the code of the cells' schemes and tasks now, as the plan is made: rows record the code a
     run planned with, not a file edited while it trains, and a remote worker receives the fingerprints with
-    the cells instead of reading files it may not have (``Entry.code`` is read once)."""
+    the cells instead of reading files it may not have (``ModelChoice.code`` is read once)."""
     tasks = load_builtin_tasks()
     for name in {cell.task for cell in cells}:
         tasks.get(name).code
-    for entry in {id(cell.model.entry): cell.model.entry for cell in cells}.values():
-        entry.code
+    for model in {id(cell.model): cell.model for cell in cells}.values():
+        model.code
 
 
 def _check_stored_ntk(spec: Spec, state: SweepState, out_dir: Path) -> None:

@@ -323,14 +323,18 @@ class _Checker:
         before, axes = len(self.problems), []
         for key, value in grid.items():
             where = f"{table}.{name}.{key}"
-            if key not in entry.params:
-                self.note(where, f"unknown parameter{did_you_mean(key, entry.params)}; "
-                                 f"valid keys: {entry.describe_params()}")
+            if key not in entry.accepted:
+                also = f" (and {', '.join(entry.reserved)})" if entry.reserved else ""
+                self.note(where, f"unknown parameter{did_you_mean(key, entry.accepted)}; "
+                                 f"valid keys: {entry.describe_params()}{also}")
             else:
-                axes.append([(key, v) for v in self.collect(self._axis, entry.params[key], value, where) or ()])
+                axes.append([(key, v) for v in self.collect(self._axis, entry.accepted[key], value, where) or ()])
         if len(self.problems) > before:
             return None
-        return [ModelChoice(entry, dict(combo)) for combo in itertools.product(*axes)]
+        try:
+            return [ModelChoice(entry, dict(combo)) for combo in itertools.product(*axes)]
+        except UsageError as exc:  # a combination the choice refuses (fr_alpha without fr, fr of a complex scheme)
+            raise self.fail(f"{table}.{name}", str(exc)) from None
 
     def tasks(self, entries: Any, library: SignalLibrary, where: str = "tasks") -> tuple[TaskGrid, ...]:
         if not isinstance(entries, list) or not entries:

@@ -4,6 +4,8 @@ A scheme is one function ``fn(member, **params)`` that sets ``member.weights`` /
 ``omegas`` (see ``Member``) and may return a dict of the values it actually used (e.g. a default
 that depends on the signal), which the results record. Register it with ``@register_model()``;
 every module in this package is imported on first use, so a new file here is all it takes.
+Every scheme also takes the reserved parameters of Fourier reparameterized training, ``fr=true`` and its
+settings (``bench.models.fr``), handled here, never passed to ``fn``.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ import hashlib
 import importlib.util
 import pkgutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from collections.abc import Iterable
 from typing import Any, Callable
 
 from bench.core.errors import UsageError
+from bench.core.source import code_fingerprint
 from bench.models.ensemble import (MLP, PRECISIONS, Activation, Architecture, Ensemble, Layer, Member, MissingDefault,
                                    Network, SignalInfo, parameter_count, sine)
+from bench.models.fr import FR_PARAMS, fr_checked, fr_plan, fr_used
 from bench.core.registry import Entry, Registry
 
-MODELS = Registry("model", skip=1)
+MODELS = Registry("model", skip=1, reserved=FR_PARAMS)
 
 
 def register_model(name: str | None = None, activation: Activation = sine, plan: Callable | None = None,
@@ -81,14 +86,35 @@ def load_plugin(path: str | Path) -> None:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A scheme with the parameters the user set (the rest take their defaults)."""
+    """A scheme with the parameters the user set (the rest take their defaults), its own and the reserved
+    ones of FR (``bench.models.fr``), set or not as the user wrote them; ``fr=false`` is left out, so that the
+    scheme without FR keeps its label and its cells."""
 
     entry: Entry
     params: dict[str, Any]
 
     def __post_init__(self):  # "auto" (None) for a parameter whose default is auto is the default: left out
-        object.__setattr__(self, "params", {key: value for key, value in self.params.items()
-                                            if not (value is None and self.entry.params[key].default is None)})
+        params = {key: value for key, value in self.params.items()
+                  if not (value is None and self.entry.accepted[key].default is None)}
+        object.__setattr__(self, "params", fr_checked(self.entry.name, self.entry.meta, params))
+
+    @property
+    def scheme_params(self) -> dict[str, Any]:
+        """The parameters the scheme's function takes (the reserved ones left out)."""
+        return {key: value for key, value in self.params.items() if key in self.entry.params}
+
+    @property
+    def plan(self) -> Callable:
+        """The network: the scheme's plan, or with FR when ``fr`` is set."""
+        return fr_plan(self.entry.meta["plan"], self.params)
+
+    @cached_property
+    def code(self) -> str:
+        """The fingerprint of the code that makes this choice's results: the scheme's, and FR's with fr set
+        (read once, as ``Entry.code``)."""
+        if not self.params.get("fr"):
+            return self.entry.code
+        return hashlib.sha256(f"{self.entry.code}/{code_fingerprint(fr_plan)}".encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
@@ -122,25 +148,25 @@ def unsupported(models: Iterable[ModelChoice], arch: Architecture, feature: str)
     "diagnose" (per-layer activation statistics on 1-D inputs), "bf16" (train at bf16: some real layer after the
     first, see ``Ensemble``). The one place such limits are decided."""
     models = list(models)
-    names = ", ".join(sorted({model.entry.name for model in models}))
-    plans = {model.entry.meta["plan"] for model in models}
+    names = ", ".join(sorted({model.label for model in models}))  # labels: siren and siren:fr=True differ
+    plans = {model.plan for model in models}
     if feature == "ensemble" and len(plans) > 1:
         return f"models {names} build different networks"
     if feature not in FEATURES:
         raise ValueError(f"unknown feature {feature!r}; one of {', '.join(FEATURES)}")
-    lacking = sorted({model.entry.name for model in models if isinstance(model.entry.meta["plan"], Network)
-                      and feature != "ensemble" and feature not in model.entry.meta["plan"].features})
+    lacking = sorted({model.entry.name for model in models if isinstance(model.plan, Network)
+                      and feature != "ensemble" and feature not in model.plan.features})
     if lacking:
         return f"{', '.join(lacking)} build{'s' if len(lacking) == 1 else ''} networks that do not support {feature}"
     complex_models = sorted({model.entry.name for model in models
-                             if any(layer.complex_weights for layer in arch.layers_of(model.entry.meta["plan"]))})
+                             if any(layer.complex_weights for layer in arch.layers_of(model.plan))})
     if feature == "ntk" and complex_models:
         return f"the NTK of complex-valued models ({', '.join(complex_models)}) is not supported"
     if feature == "diagnose" and complex_models:  # its statistics (mean, std, spectrum) are of real activations
         return (f"bench diagnose summarises real activations; complex-valued models ({', '.join(complex_models)}) "
                 f"are not supported")
     all_complex = sorted({model.entry.name for model in models  # bf16 casts the real matmuls of layers 1.. only
-                          if all(layer.complex_weights for layer in arch.layers_of(model.entry.meta["plan"])[1:])})
+                          if all(layer.complex_weights for layer in arch.layers_of(model.plan)[1:])})
     if feature == "bf16" and all_complex:
         return (f"precision bf16 casts the real layers after the first, and {', '.join(all_complex)} has none (its "
                 f"layers are complex): it would train at fp32 under the label bf16")
@@ -158,7 +184,7 @@ def width_for_budget(model: ModelChoice, d_in: int, layers: int, d_out: int, bud
     the width grows (true of every plan shipped); a budget no width meets within BUDGET_TOLERANCE is a
     usage error."""
     def count(width: int) -> int:
-        return parameter_count(Architecture(d_in, width, layers, d_out).layers_of(model.entry.meta["plan"]))
+        return parameter_count(Architecture(d_in, width, layers, d_out).layers_of(model.plan))
 
     high = 1
     while count(high) < budget:  # doubling, then bisection: the first width reaching the budget
@@ -182,23 +208,26 @@ def build_ensemble(
 ) -> tuple[Ensemble, list[dict[str, Any]]]:
     """Initialise each member from its own seed and stack them; ``arch`` is handed to the models' plan.
     Returns the ensemble (on the CPU) and, per member, the parameters in effect (defaults, the user's
-    values, then what the scheme reported using)."""
+    values, then what the scheme reported using, then FR's settings where set). The scheme initialises
+    every layer's weights; a layer with a basis (FR) then holds the coefficients that fit them."""
     reason = unsupported([spec.model for spec in specs], arch, "ensemble")
     if reason:
         raise UsageError(f"{reason}; run them in separate ensembles")
-    layers = arch.layers_of(specs[0].model.entry.meta["plan"])
+    plan = specs[0].model.plan
+    layers = arch.layers_of(plan)
+    plain = [replace(layer, basis=None) for layer in layers]  # what the scheme sees and initialises
     members, used = [], []
     for spec in specs:
-        member = Member(layers, spec.seed, signal)
+        member = Member(plain, spec.seed, signal)
         entry = spec.model.entry
         params = {name: p.default for name, p in entry.params.items()} | spec.model.params
         try:
-            reported = entry.fn(member, **spec.model.params) or {}
+            reported = entry.fn(member, **spec.model.scheme_params) or {}
         except MissingDefault as missing:
             raise missing.for_scheme(entry.name) from None
         members.append(member)
-        used.append(params | reported)
-    return Ensemble(members, layers, specs[0].model.entry.meta["plan"]), used
+        used.append(params | reported | fr_used(member, layers, entry.name))
+    return Ensemble(members, layers, plan), used
 
 
 __all__ = [

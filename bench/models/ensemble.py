@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -42,6 +42,14 @@ class MissingDefault(UsageError):
                           f"(or {self.param} = VALUE in the spec's [models] table)")
 
 
+class Basis(Protocol):
+    """A fixed matrix B [size, fan_in] through which a layer's weights train (``Layer.basis``)."""
+
+    size: int
+
+    def matrix(self) -> Tensor: ...
+
+
 @dataclass(frozen=True)
 class Layer:
     """A linear layer (weights [fan_out, fan_in]) followed by ``activation`` (None: the linear output).
@@ -49,7 +57,9 @@ class Layer:
     train_weights / train_bias: whether training updates the weights [fan_out, fan_in] and the bias [fan_out]
     (both False: a fixed layer, e.g. a Fourier-feature encoding; weights alone False: frozen frequencies
     with trained phases, e.g. TUNER's first layer); complex_weights makes its weights and bias complex
-    (e.g. WIRE's hidden layers; a complex output is read as its real part).
+    (e.g. WIRE's hidden layers; a complex output is read as its real part); basis: the weights are
+    coefficients [fan_out, basis.size] times the fixed basis.matrix() [basis.size, fan_in] and the coefficients
+    train (bench.models.fr), the scheme having initialised the weights themselves.
     """
 
     fan_in: int
@@ -58,6 +68,7 @@ class Layer:
     train_weights: bool = True
     train_bias: bool = True
     complex_weights: bool = False
+    basis: Basis | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,7 @@ class Network:
 
     def macs(self, net: Ensemble) -> int:
         """Real multiply-accumulates per coordinate per member (4 per complex one): the linear layers'."""
-        return sum(w.shape[1] * w.shape[2] * (4 if w.is_complex() else 1) for w in net.weights)
+        return sum(layer.fan_out * layer.fan_in * (4 if layer.complex_weights else 1) for layer in net.layers)
 
 
 CHAIN = Network()
@@ -129,11 +140,11 @@ class MLP(Network):
 
 
 def parameter_count(layers: list[Layer]) -> int:
-    """Trainable real parameters of one member with these layers: the weights and biases that train
-    (``Layer.train_weights``, ``train_bias``), a complex one counting twice (what
+    """Trainable real parameters of one member with these layers: the weights (or a basis' coefficients) and
+    biases that train (``Layer.train_weights``, ``train_bias``), a complex one counting twice (what
     ``Ensemble.member_parameters`` counts on a built ensemble)."""
-    return sum((layer.fan_in * layer.fan_out * layer.train_weights + layer.fan_out * layer.train_bias)
-               * (2 if layer.complex_weights else 1) for layer in layers)
+    return sum(((layer.basis.size if layer.basis else layer.fan_in) * layer.fan_out * layer.train_weights
+                + layer.fan_out * layer.train_bias) * (2 if layer.complex_weights else 1) for layer in layers)
 
 
 class Member:
@@ -272,7 +283,8 @@ class LoneMemberLinear(torch.autograd.Function):
 class Ensemble(nn.Module):
     """K stacked members sharing one layer plan.
 
-    weights[i]: [K, fan_out, fan_in]; biases[i]: [K, 1, fan_out]; omegas: [A, K, 1, 1] for A activation
+    weights[i]: [K, fan_out, fan_in] (of a layer with a basis: its coefficients [K, fan_out, M], ``weight``
+    gives the weights); biases[i]: [K, 1, fan_out]; omegas: [A, K, 1, 1] for A activation
     layers ([A, K, 1, 1, P] when each holds P numbers; fixed, not trained).
     forward: coords [N, d_in] (or [K, N, d_in], one copy per member) -> predictions [K, N, d_out].
 
@@ -294,6 +306,9 @@ class Ensemble(nn.Module):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.stack([m.biases[i] for m in members])[:, None, :], requires_grad=layer.train_bias)
             for i, layer in enumerate(layers))
+        for i, layer in enumerate(layers):  # a basis is part of the plan: made again, not saved with the weights
+            if layer.basis is not None:
+                self.register_buffer(f"basis_{i}", layer.basis.matrix().clone(), persistent=False)
         omegas = torch.tensor([m.omegas for m in members], dtype=torch.float32)  # [K, A] or [K, A, P]
         self.register_buffer("omegas", omegas.transpose(0, 1)[:, :, None, None].contiguous())
         # |weight| bounds [K, fan_out, fan_in] of the layers any member bounds (inf where a member does not);
@@ -326,16 +341,22 @@ class Ensemble(nn.Module):
         the coordinates) takes the plain path."""
         if self.size == 1 and not self.weights[0].is_complex():
             device = self.weights[0].device
-            self._lone_layers = tuple(lone_path_differs(points, w.shape[2], w.shape[1], i == 0, device)
-                                      for i, w in enumerate(self.weights))
+            self._lone_layers = tuple(lone_path_differs(points, layer.fan_in, layer.fan_out, i == 0, device)
+                                      for i, layer in enumerate(self.layers))
         try:
             yield
         finally:
             self._lone_layers = ()
 
+    def weight(self, i: int) -> Tensor:
+        """Layer i's weights [K, fan_out, fan_in]: the parameter, or a basis' coefficients times the basis."""
+        if self.layers[i].basis is None:
+            return self.weights[i]
+        return torch.matmul(self.weights[i], getattr(self, f"basis_{i}"))
+
     def _linear(self, i: int, h: Tensor, precision: str, scale: Tensor | None = None) -> Tensor:
         """Layer i's W h + b [K, N, fan_out] at ``precision``; with ``scale`` [K, 1, 1], (scale W) h + scale b."""
-        weights, bias = self.weights[i], self.biases[i]
+        weights, bias = self.weight(i), self.biases[i]
         if scale is not None:
             weights, bias = scale * weights, scale * bias
         if weights.is_complex() and not h.is_complex():
@@ -387,9 +408,11 @@ class Ensemble(nn.Module):
 
     def train_flops(self, points: int) -> int:
         """Matmul FLOPs of one training step of the whole ensemble on ``points`` points: 2 per
-        multiply-accumulate forward and 4 backward (gradients of inputs and weights); elementwise work
+        multiply-accumulate forward and 4 backward (gradients of inputs and weights), and 2 + 2 per
+        multiply-accumulate of the weights made from a basis (``weight``, once a step); elementwise work
         is not counted."""
-        return 6 * points * self.matmul_macs() * self.size
+        bases = sum(layer.fan_out * layer.basis.size * layer.fan_in for layer in self.layers if layer.basis)
+        return (6 * points * self.matmul_macs() + 4 * bases) * self.size
 
     def member_parameters(self) -> int:
         """Trainable real parameters of one member (a complex one counts twice)."""
