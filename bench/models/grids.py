@@ -39,18 +39,18 @@ GRID_FILL = {"image": {"fill": -0.8}, "audio": {"fill": 0.0}, "shape": {"fill": 
 # so that our TV of the mapped grid is exactly twice theirs.
 TV_EPS = 4e-6
 
-# hash_grid: Instant-NGP's typical values (paper, Table 1) and tiny-cuda-nn's data/config_hash.json:15-19, which
+# hash_grid: Instant-NGP's typical values (paper, Table 1) and tiny-cuda-nn's data/config_hash.json:13-21, which
 # voilalab's Instant_NGP reads (models/instant_ngp.py:13-20): L = 16 levels of F = 2 features, coarsest
 # resolution N_min = 16, growth b = 1.5 per level (N_max = 16 * 1.5^15, about 7006) for images and shapes. Clips
 # are ours: the paper matches N_max to the finest detail of the data, and our longest clips have 150,000 samples,
 # so N_max = 2^17 there (b = 2^(13/15), about 1.82).
 LEVELS, FEATURES, COARSEST = 16, 2, 16
-GROWTH = {1: (2**17 / COARSEST) ** (1 / (LEVELS - 1))}
-IMAGE_GROWTH = 1.5  # every d_in but 1
+GROWTH = 1.5  # per level, for every d_in but 1
+CLIP_FINEST = 2**17  # N_max for d_in 1
 MLP_WIDTH = 64  # the hidden width of voilalab's decoder (instant_ngp.py:23) and of the paper's
-# tiny-cuda-nn's coherent_prime_hash (include/tiny-cuda-nn/common_device.h:788-791), the first three the paper's
+# tiny-cuda-nn's coherent_prime_hash (include/tiny-cuda-nn/common_device.h:787-791), the first three the paper's
 PRIMES = (1, 2654435761, 805459861, 3674653429, 2097192037, 1434869437, 2165219737)
-FEATURE_INIT = 1e-4  # U(-1e-4, 1e-4) (paper, section 4; grid.h:1078)
+FEATURE_INIT = 1e-4  # U(-1e-4, 1e-4) (the paper; encodings/grid.h:1076-1079)
 # voilalab trains Instant_NGP with Adam at 1e-2 (hyperparameters.json:38-40), 100 times SIREN's 1e-4
 HASH_GAIN = 100.0
 
@@ -99,7 +99,7 @@ def corners(coords: Tensor, resolution: int) -> tuple[Tensor, Tensor]:
 
 def dense_index(vertices: Tensor, side: int) -> Tensor:
     """Entry sum_k v_k side^k of vertices [..., d] on a grid of ``side`` vertices per axis (the first axis
-    fastest, as tiny-cuda-nn's grid_index, common_device.h:848-884): each vertex its own entry."""
+    fastest, as tiny-cuda-nn's grid_index, common_device.h:847-884): each vertex its own entry."""
     strides = side ** torch.arange(vertices.shape[-1], device=vertices.device)
     return (vertices * strides).sum(dim=-1)
 
@@ -195,7 +195,7 @@ def grid(m: Member, tv: NonNegativeFloat = 0.0, gain: PositiveFloat = GRID_GAIN,
 def resolutions(d_in: int) -> list[int]:
     """The levels' resolutions N_l = floor(N_min b^l), l = 0 .. L - 1 (paper, eq. 2 and 3; the guard keeps a
     power that is an integer, 16 b^15 = 2^17 for clips, from rounding down)."""
-    growth = GROWTH.get(d_in, IMAGE_GROWTH)
+    growth = (CLIP_FINEST / COARSEST) ** (1 / (LEVELS - 1)) if d_in == 1 else GROWTH
     return [math.floor(COARSEST * growth**level * (1 + 1e-12)) for level in range(LEVELS)]
 
 

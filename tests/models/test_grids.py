@@ -3,8 +3,8 @@
 grid: voilalab/INR-benchmark @ 0463b3f ("Grids Often Outperform Implicit Neural Representations", NeurIPS 2025):
 models/grid.py (grid_sample_wrapper, Grid), utils.py:208-228 (TV_Reg), hyperparameters.json and run.py (the rates).
 hash_grid: Instant-NGP (Mueller et al. 2022) as NVlabs/tiny-cuda-nn @ 6ee3546 computes it
-(include/tiny-cuda-nn/common_device.h: lcg_hash / coherent_prime_hash 767-791, grid_index 848-884; encodings/grid.h:
-the feature init, 1078), with the paper's vertex positions (x N_l, where tiny-cuda-nn offsets them by half a cell).
+(include/tiny-cuda-nn/common_device.h: lcg_hash / coherent_prime_hash 767-791, grid_index 847-884; encodings/grid.h:
+the feature init, 1076-1079), with the paper's vertex positions (x N_l, where tiny-cuda-nn offsets them by half a cell).
 """
 
 import itertools
@@ -58,7 +58,7 @@ OFFICIAL_PRIMES = np.array([1, 2654435761, 805459861, 3674653429, 2097192037, 14
 
 
 def official_grid_index(hashed_type, hashmap_size, grid_resolution, pos_grid):
-    """grid_index (common_device.h:848-884) with the coherent prime hash (767-779, 788-791), in uint32 arithmetic:
+    """grid_index (common_device.h:847-884) with the coherent prime hash (767-779, 787-791), in uint32 arithmetic:
     the dense index (the first axis fastest) where the level's resolution^d vertices fit the table, else the hash;
     then modulo the table size. pos_grid [M, d] (uint32)."""
     pos_grid = pos_grid.astype(np.uint32)
@@ -360,7 +360,7 @@ def test_a_built_hash_grid_computes_the_paper_encoding_and_mlp(info, table):
 
 
 def test_hash_grid_init_features_uniform_1e4_and_mlp_nn_linear():
-    """Values (gain x parameter): every level's features U(-1e-4, 1e-4) (grid.h:1078), the MLP nn.Linear's
+    """Values (gain x parameter): every level's features U(-1e-4, 1e-4) (grid.h:1076-1079), the MLP nn.Linear's
     default (voilalab's decoder, instant_ngp.py:29-33): bounds and KS tests against torch's own draws, and a
     KS test that tells the features from U(-1e-3, 1e-3)."""
     net, used = built("hash_grid", IMAGE, width=4096, layers=2)
