@@ -521,3 +521,18 @@ def test_an_image_fits_better_than_a_constant_after_50_steps(capsys, tmp_path, n
     target = load_task("image:camera", SignalLibrary(), {"side": 32}).target
     constant = 10 * math.log10(4 / float(((target - target.mean()) ** 2).mean()))
     assert row["psnr_db"] > constant + 8
+
+
+def test_a_lone_member_measures_only_its_linear_layers(camera_32, monkeypatch):
+    """A lone member's training step checks its matmul layers for the ensemble's gradient path
+    (Ensemble.as_in_an_ensemble); the gathered tables are not matmuls, and measuring them as one would take
+    points x entries floats, so only the hash grid's MLP is measured and nothing of the dense grid."""
+    from bench.models import ensemble
+    measured = []
+    real = ensemble.lone_path_differs
+    monkeypatch.setattr(ensemble, "lone_path_differs", lambda *args: measured.append(args[1:3]) or real(*args))
+    for name, width, expected in (("grid", 12, []), ("hash_grid", 300, [(32, 64), (64, 64), (64, 1)])):
+        measured.clear()
+        net, _ = built(name, camera_32.info, width=width)
+        step_all(net, camera_32, torch.optim.Adam(net.parameters(), lr=1e-4))
+        assert measured == expected
