@@ -120,6 +120,12 @@ class Network:
         """A term [K] added to each member's optimized loss (the task's loss stays what is reported), or None."""
         return None
 
+    def linear_layers(self, net: Ensemble) -> range | tuple[int, ...]:
+        """The layers ``forward`` evaluates as W h + b with ``Ensemble._linear`` (the chained ones: all), the only
+        ones ``Ensemble.as_in_an_ensemble`` measures (a grid's values [channels, vertices] are gathered, and
+        measuring them as a matmul would take points x vertices floats)."""
+        return range(len(net.layers))
+
     def macs(self, net: Ensemble) -> int:
         """Real multiply-accumulates per coordinate per member (4 per complex one): the linear layers'."""
         return sum(layer.fan_out * layer.fan_in * (4 if layer.complex_weights else 1) for layer in net.layers)
@@ -341,7 +347,9 @@ class Ensemble(nn.Module):
         the coordinates) takes the plain path."""
         if self.size == 1 and not self.weights[0].is_complex():
             device = self.weights[0].device
-            self._lone_layers = tuple(lone_path_differs(points, layer.fan_in, layer.fan_out, i == 0, device)
+            linear = set(self.network.linear_layers(self))
+            self._lone_layers = tuple(i in linear and lone_path_differs(points, layer.fan_in, layer.fan_out, i == 0,
+                                                                        device)
                                       for i, layer in enumerate(self.layers))
         try:
             yield

@@ -23,12 +23,15 @@ def test_the_width_found_is_the_nearest_to_the_budget_for_every_model_and_a_plug
     def bottleneck_test(member):
         """test plugin: default init on a bottleneck plan"""
 
+    out_of_reach = set()
     for entry in load_builtin_models():
         model = ModelChoice(entry, {})
         for (d_in, d_out), layers, budget in [((1, 1), 2, 700), ((2, 3), 4, 12_345), ((1, 1), 3, 300_000)]:
-            if count(model, d_in, 1, layers, d_out) > 1.1 * budget:  # parameters at any width (incode's harmonizer)
-                with pytest.raises(UsageError, match=f"give a budget of at least {count(model, d_in, 1, layers, d_out):,}"):
+            smallest = count(model, d_in, 1, layers, d_out)
+            if smallest > 1.1 * budget:  # a part the width does not size (hash_grid's MLP, incode's harmonizer)
+                with pytest.raises(UsageError, match=f"give a budget of at least {smallest:,}"):
                     width_for_budget(model, d_in, layers, d_out, budget)
+                out_of_reach.add(entry.name)
                 continue
             width, found = width_for_budget(model, d_in, layers, d_out, budget)
             assert found == count(model, d_in, width, layers, d_out)
@@ -38,6 +41,7 @@ def test_the_width_found_is_the_nearest_to_the_budget_for_every_model_and_a_plug
                     assert abs(count(model, d_in, other, layers, d_out) - budget) >= abs(found - budget)
                     if count(model, d_in, other, layers, d_out) == found:
                         assert other > width
+    assert out_of_reach == {"hash_grid", "incode"}
 
 
 def test_a_budget_no_width_reaches_is_a_usage_error_naming_model_and_budget():
