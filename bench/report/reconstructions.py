@@ -17,6 +17,7 @@ from bench.report.sections import Report, pictures, report_section
 from bench.report.tables import markdown, natural
 
 IMAGE_COLUMNS = 6  # panels per row of an image figure (the target and up to five fits), then it wraps
+ERROR_DECADES = 4  # the error maps' log scale: from the largest error (99th percentile) down this many decades
 SPECTROGRAM_COLUMNS = 4
 SPECTROGRAM_SAMPLES = 256  # STFT window (Hann) of the spectrograms, hop a quarter of it
 SPECTROGRAM_RANGE_DB = 80  # the colour scale: the target's loudest bin and this far below it
@@ -39,34 +40,43 @@ def slug(text: str) -> str:
 
 
 def _label(artifact: dict) -> str:
-    name = "\n".join(textwrap.wrap(artifact["model_spec"], 16))
-    return f"{name}\n{artifact['metric']} {float(artifact['stored']):.2f}"
+    """A panel's title: the scheme, its parameters (wrapped at commas), the row's metric."""
+    name, _, params = artifact["model_spec"].partition(":")
+    lines = [name, *textwrap.wrap(params.replace(",", ", "), 18)]
+    return "\n".join([*lines, f"{artifact['metric']} {float(artifact['stored']):.2f}"])
 
 
-def _picture(values: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """values [N, C] in [-1, 1] as an image [H, W] (gray) or [H, W, 3] in [0, 1]."""
-    image = np.clip((values.reshape(*grid, -1) + 1) / 2, 0, 1)
+def _picture(values: np.ndarray, grid: tuple[int, int], low: float, high: float) -> np.ndarray:
+    """values [N, C] as an image [H, W] (gray) or [H, W, 3] in [0, 1], ``low`` .. ``high`` stretched to it."""
+    image = np.clip((values.reshape(*grid, -1) - low) / max(high - low, 1e-12), 0, 1)
     return image[..., 0] if image.shape[-1] == 1 else image
 
 
 def image_figure(signal: str, fits: list[dict], out: Path) -> str:
     """The target and each init's fit (top), their central crop of half the side, enlarged (middle), and
-    |fit - target| averaged over the channels, in units of the range [-1, 1], on one scale (bottom)."""
+    |fit - target| averaged over the channels, as a fraction of the target's range, on one log scale
+    (bottom). Every picture of a signal maps the target's range to black .. white (a faint target, e.g.
+    low-amplitude noise, shows)."""
+    from matplotlib.colors import LogNorm
+
     plt, _ = pyplot()
     grid = tuple(int(n) for n in fits[0]["grid"])
     height, width = grid
     top, left = height // 4, width // 4
     crop = (slice(top, top + height // 2), slice(left, left + width // 2))
-    errors = [np.abs(a["output"] - a["reference"]).mean(axis=1).reshape(grid) / 2 for a in fits]
-    scale = max(float(np.percentile(np.concatenate([e.ravel() for e in errors]), 99)), 1e-6)
-    panels = [(TARGET, _picture(fits[0]["reference"], grid), None)]
-    panels += [(_label(a), _picture(a["output"], grid), e) for a, e in zip(fits, errors)]
+    reference = fits[0]["reference"]
+    low, high = float(reference.min()), float(reference.max())
+    errors = [np.abs(a["output"] - a["reference"]).mean(axis=1).reshape(grid) / max(high - low, 1e-12) for a in fits]
+    largest = max(float(np.percentile(np.concatenate([e.ravel() for e in errors]), 99)), 1e-12)
+    norm = LogNorm(vmin=largest / 10 ** ERROR_DECADES, vmax=largest, clip=True)
+    panels = [(TARGET, _picture(reference, grid, low, high), None)]
+    panels += [(_label(a), _picture(a["output"], grid, low, high), e) for a, e in zip(fits, errors)]
     columns = min(len(panels), IMAGE_COLUMNS)
     blocks = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(3 * blocks, columns, figsize=(1.6 * columns, 1.75 * 3 * blocks), squeeze=False)
+    fig, axes = plt.subplots(3 * blocks, columns, figsize=(1.5 * columns + 0.8, 1.75 * 3 * blocks), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat:
         ax.set_axis_off()
-    shown = None
     for i, (label, picture, error) in enumerate(panels):
         block, column = divmod(i, columns)
         fit_ax, crop_ax, error_ax = axes[3 * block:3 * block + 3, column]
@@ -75,13 +85,13 @@ def image_figure(signal: str, fits: list[dict], out: Path) -> str:
         fit_ax.set_title(label, fontsize=7)
         crop_ax.imshow(picture[crop], interpolation="nearest", **gray)
         if error is not None:
-            shown = error_ax.imshow(error, cmap="magma", vmin=0, vmax=scale, interpolation="nearest")
-        elif i == 0:
+            shown = error_ax.imshow(np.maximum(error, norm.vmin), cmap="magma", norm=norm, interpolation="nearest")
+        else:
             fit_ax.add_patch(plt.Rectangle((left - 0.5, top - 0.5), width // 2, height // 2, fill=False,
                                            edgecolor="tab:orange", linewidth=1))
             crop_ax.set_title("crop (box above)", fontsize=7)
-    colour_bar = fig.colorbar(shown, ax=axes[2::3].ravel().tolist(), shrink=0.8, pad=0.02)
-    colour_bar.set_label("|fit - target| / 2", fontsize=7)
+    colour_bar = fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.5, aspect=30)
+    colour_bar.set_label("|fit - target| / target's range (log)", fontsize=7)
     colour_bar.ax.tick_params(labelsize=6)
     headline(fig, f"{signal}: each init's fit at its median seed, a crop, the error", fontsize=9)
     return save_png_and_pdf(fig, out, f"reconstruction_{slug(signal)}")[0]
@@ -161,10 +171,12 @@ def reconstructions(report: Report) -> list[str]:
     audio = {s: f for s, f in found.items() if len(f[0]["grid"]) == 1}
     pngs = [audio_figure(s, f, report.out) if s in audio else image_figure(s, f, report.out) for s, f in found.items()]
     largest = max(abs(float(a["rerun"]) - float(a["stored"])) for fits in found.values() for a in fits)
+    agreement = ("each rerun gives its row's metric exactly" if largest == 0 else
+                 f"the reruns' metric differs from the rows' by at most {largest:.2g}")
     lines = ["## Reconstructions", "",
-             "What each init fitted at its median seed by the table metric (trained again from its cell with `bench "
-             f"reconstruct`; the reruns' metric differs from the rows' by at most {largest:.2g}). Images: the fit, its "
-             "central crop enlarged and the error; clips: spectrograms.", "", *pictures(pngs)]
+             "What each init fitted at its median seed by the table metric, trained again from its cell with `bench "
+             f"reconstruct` ({agreement}). Images: the fit, its central crop enlarged and the error; clips: "
+             "spectrograms.", "", *pictures(pngs)]
     if audio:
         lines += ["Listen (16-bit WAV; the target and the fits of a clip share one gain, which brings the target's "
                   "peak to full scale):", "", *listening_table(audio, report.out)]

@@ -22,7 +22,7 @@ RESULTS, PUBLISHED = ROOT / "results", ROOT / "site"
 
 
 class Links(HTMLParser):
-    """The src of every img and the href of every a of a page."""
+    """The src of every img and audio and the href of every a of a page."""
 
     def __init__(self):
         super().__init__()
@@ -30,7 +30,7 @@ class Links(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag in ("a", "img") and (attrs.get("href") or attrs.get("src")):
+        if tag in ("a", "img", "audio") and (attrs.get("href") or attrs.get("src")):
             self.found.append((tag, attrs.get("href") or attrs.get("src")))
 
 
@@ -48,7 +48,7 @@ def test_every_report_has_a_page_and_every_link_and_picture_resolves(site):
     assert {"inits-2025", "tuned/audio", "tuned/audio/test"} <= {r.name for r in reports}
     pages = [site / "index.html", *sorted((site / PAGES).glob("*.html"))]
     assert len(pages) == len(reports) + 1
-    pictures = 0
+    pictures = players = 0
     for page in pages:
         parser = Links()
         parser.feed(page.read_text(encoding="utf-8"))
@@ -58,7 +58,8 @@ def test_every_report_has_a_page_and_every_link_and_picture_resolves(site):
             target = (page.parent / link.partition("#")[0]).resolve()
             assert target.exists(), f"{page.name}: {tag} {link} leads nowhere"
             pictures += tag == "img"
-    assert pictures > 100
+            players += tag == "audio"
+    assert pictures > 100 and players >= 4 * 13  # inits-2025's clips: the target and each init's fit
 
 
 def test_the_front_page_ranks_as_the_reports_tables_say(site):
@@ -132,6 +133,15 @@ def test_in_a_browser_pages_load_tables_sort_and_images_show(site, tmp_path):
             broken = driver.execute_script(
                 "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);")
             assert broken == [], f"{page.name}: images that do not load: {broken[:3]}"
+            silent = driver.execute_async_script(  # every player loads its clip's header (or says why not)
+                "const done = arguments[arguments.length - 1];"
+                "const players = Array.from(document.querySelectorAll('audio'));"
+                "Promise.all(players.map(a => new Promise(ok => {"
+                "  if (a.readyState >= 1) return ok(null);"
+                "  a.addEventListener('loadedmetadata', () => ok(a.duration > 0 ? null : a.src));"
+                "  a.addEventListener('error', () => ok(a.src)); a.preload = 'metadata'; a.load();"
+                "}))).then(found => done(found.filter(x => x)));")
+            assert silent == [], f"{page.name}: audio that does not load: {silent[:3]}"
             errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
             assert errors == [], f"{page.name}: console errors {errors[:3]}"
         driver.get((site / PAGES / "inits-2025.html").as_uri())
