@@ -20,18 +20,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from bench.models import Ensemble, Layer, Member, Network, register_model
+from bench.models import Ensemble, Layer, Member, Network, register_model, sine
 from bench.core.registry import PositiveFloat
 
 # input_scale per kind of signal. Images: the official image script's 256 (mfn/experiments/image_rep.py:81, 91,
 # also the class default, mfn/mfn.py:69, 116). Shapes: its 3-D (video) script's 256 (video_rep.py:76, 84).
-# Audio is ours: the official code has no 1-D experiment (docs/methods.md).
-MFN_DEFAULTS = {"audio": {"input_scale": 3000.0}, "image": {"input_scale": 256.0}, "shape": {"input_scale": 256.0}}
-
-
-def filter_sine(z: Tensor, omega: Tensor) -> Tensor:
-    """The sine of a filter, sin(z) with z = Omega x + phi (omega stays 1): what a filter block applies."""
-    return torch.sin(z)
+# Audio, 30000, is ours: the official code has no 1-D experiment, and its 256 fits next to nothing on a clip of
+# thousands of samples (docs/methods.md has the check).
+MFN_DEFAULTS = {"audio": {"input_scale": 30000.0}, "image": {"input_scale": 256.0}, "shape": {"input_scale": 256.0}}
 
 
 @dataclass(frozen=True)
@@ -39,29 +35,30 @@ class MultiplicativeFilterNetwork(Network):
     """The blocks of an MFN with L = ``layers`` filters of width H, in this order: per filter i, its frequencies
     Omega_i [H, d_in] with phases phi_i [H] (and for Gabor then its centres mu_i [H, d_in] with gamma_i [H], in the
     weight and bias of one block); then the L - 1 hidden linear layers W_i [H, H], b_i [H]; then the output
-    [d_out, H]. Every block trains (the official filters are nn.Parameters)."""
+    [d_out, H]. Every block trains (the official filters are nn.Parameters). ``forward`` reads the blocks itself;
+    their activations are labels: ``sine`` (omega 1) on frequency blocks, None on the others."""
 
     gabor: bool
 
     features = frozenset({"ntk", "bf16"})  # diagnose reads chained layers' pre-activations; an MFN has none
 
     def __call__(self, d_in: int, width: int, layers: int, d_out: int) -> list[Layer]:
-        blocks = [Layer(d_in, width, filter_sine)] + ([Layer(d_in, width, None)] if self.gabor else [])
+        blocks = [Layer(d_in, width, sine)] + ([Layer(d_in, width, None)] if self.gabor else [])
         return blocks * layers + [Layer(width, width, None)] * (layers - 1) + [Layer(width, d_out, None)]
 
     def per_filter(self) -> int:
         """Blocks per filter: frequencies (and, for Gabor, centres)."""
         return 2 if self.gabor else 1
 
-    def filters(self, net: Ensemble) -> int:
-        """L, the number of filters of ``net``."""
-        return len(net.layers) // (self.per_filter() + 1)  # L (1 + per_filter) blocks in all
+    def filters(self, blocks: int) -> int:
+        """L, the number of filters of a network of ``blocks`` blocks (L (per_filter + 1) in all)."""
+        return blocks // (self.per_filter() + 1)
 
     def forward(self, net: Ensemble, coords: Tensor, precision: str) -> Tensor:
         """[K, N, d_out] at coords [N, d_in] or [K, N, d_in]. The filters are computed elementwise in float32
-        at any precision (their frequencies, up to input_scale, would multiply a TF32 or bf16 rounding of the
-        coordinates); the hidden and output layers take ``precision``."""
-        filters = self.filters(net)
+        at any precision (``affine``: their frequencies, up to input_scale, would multiply a TF32 or bf16
+        rounding of the coordinates); the hidden and output layers take ``precision``."""
+        filters = self.filters(len(net.layers))
         first_linear = filters * self.per_filter()
         z = self.filter(net, 0, coords)
         for i in range(1, filters):
@@ -72,17 +69,24 @@ class MultiplicativeFilterNetwork(Network):
         """g_i(x) [K, N, H]: sin(Omega x + phi), times exp(-gamma / 2 ||x - mu||^2) for Gabor."""
         block = i * self.per_filter()
         x = coords[None] if coords.dim() == 2 else coords  # [1 or K, N, d_in]
-        omega, phase = net.weights[block], net.biases[block]  # [K, H, d_in], [K, 1, H]
-        z = sum((x[..., j, None] * omega[:, None, :, j] for j in range(omega.shape[2])), phase)
-        g = torch.sin(z)
+        g = torch.sin(affine(x, net.weights[block], net.biases[block]))
         if not self.gabor:
             return g
-        mu, gamma = net.weights[block + 1], net.biases[block + 1]
-        # ||x - mu||^2 expanded as the official code does (mfn.py:101-105), |x|^2 + |mu|^2 - 2 x.mu: no
-        # [K, N, H] difference per coordinate is kept for the backward pass
-        cross = sum(x[..., j, None] * mu[:, None, :, j] for j in range(mu.shape[2]))
-        distance = x.square().sum(-1, keepdim=True) + mu.square().sum(-1)[:, None, :] - 2 * cross
-        return g * torch.exp(-0.5 * distance * gamma)
+        mu, gamma = net.weights[block + 1], net.biases[block + 1]  # [K, H, d_in], [K, 1, H]
+        # -gamma / 2 ||x - mu||^2 = x.(gamma mu) - gamma / 2 |x|^2 - gamma / 2 |mu|^2 (the official code expands
+        # the distance too, mfn.py:101-105): affine in (x, |x|^2), so no [K, N, H] difference per coordinate
+        squares = torch.cat([x, x.square().sum(-1, keepdim=True)], dim=-1)
+        slopes = torch.cat([gamma.transpose(1, 2) * mu, -0.5 * gamma.transpose(1, 2)], dim=-1)
+        return g * torch.exp(affine(squares, slopes, -0.5 * gamma * mu.square().sum(-1)[:, None, :]))
+
+
+def affine(x: Tensor, weights: Tensor, bias: Tensor) -> Tensor:
+    """x W^T + b [K, N, H] for x [1 or K, N, m], weights [K, H, m], bias [K, 1, H], as m elementwise
+    multiply-adds: exact float32 whatever the matmul precision, and each member's gradient summed as alone."""
+    out = bias
+    for j in range(weights.shape[2]):
+        out = torch.addcmul(out, x[..., j, None], weights[:, None, :, j])
+    return out
 
 
 FOURIER = MultiplicativeFilterNetwork(gabor=False)
@@ -120,13 +124,12 @@ def _mfn_init(m: Member, gabor: bool, input_scale: float | None, weight_scale: f
     """The official init (mfn/mfn.py @ 58c3c4d) on the member's blocks; returns input_scale as used.
 
     Filter i: Omega nn.Linear's U(+-1/sqrt(d_in)) times input_scale / sqrt(L) (FourierLayer, lines 53-54, 79;
-    GaborLayer also times sqrt(gamma) per row, line 96), phi U(-pi, pi) (lines 55, 97); Gabor mu U(-1, 1) [H, d_in]
-    (line 92), gamma Gamma(alpha / L, beta) (lines 93-95, 132). Hidden W U(+-sqrt(weight_scale / H)) (lines
-    26-30), b nn.Linear's U(+-1/sqrt(H)); the output nn.Linear's (line 23)."""
+    GaborLayer also times sqrt(gamma) per row, lines 96, 131), phi U(-pi, pi) (lines 55, 97); Gabor mu
+    U(-1, 1) [H, d_in] (line 92), gamma Gamma(alpha / L, beta) (lines 93-95, 132). Hidden W
+    U(+-sqrt(weight_scale / H)) (lines 26-30), b nn.Linear's U(+-1/sqrt(H)); the output nn.Linear's (line 23)."""
     input_scale = m.default(MFN_DEFAULTS, "input_scale") if input_scale is None else input_scale
-    per_filter = 2 if gabor else 1
-    width = m.weights[0].shape[0]
-    filters = len(m.weights) // (per_filter + 1)
+    plan = GABOR if gabor else FOURIER
+    per_filter, filters, width = plan.per_filter(), plan.filters(len(m.weights)), m.weights[0].shape[0]
     scale = input_scale / math.sqrt(filters)
     for i in range(filters):
         block = i * per_filter
@@ -144,7 +147,7 @@ def _mfn_init(m: Member, gabor: bool, input_scale: float | None, weight_scale: f
 
 @register_model(plan=FOURIER)
 def mfn_fourier(m: Member, input_scale: PositiveFloat | None = None, weight_scale: PositiveFloat = 1.0) -> dict:
-    """FourierNet (MFN with sine filters): layers = filters; input_scale auto = 256 images and shapes, 3000 audio.
+    """FourierNet (MFN with sine filters): layers = filters; input_scale auto = 256 images and shapes, 30000 audio.
 
     Filter frequencies U(+-1/sqrt(d_in)) input_scale / sqrt(layers), phases U(-pi, pi); hidden weights
     U(+-sqrt(weight_scale / width)); the official code's init and image defaults (docs/methods.md)."""
@@ -154,7 +157,7 @@ def mfn_fourier(m: Member, input_scale: PositiveFloat | None = None, weight_scal
 @register_model(plan=GABOR)
 def mfn_gabor(m: Member, input_scale: PositiveFloat | None = None, weight_scale: PositiveFloat = 1.0,
               alpha: PositiveFloat = 6.0, beta: PositiveFloat = 1.0) -> dict:
-    """GaborNet (MFN with Gabor filters): layers = filters; input_scale auto = 256 images and shapes, 3000 audio.
+    """GaborNet (MFN with Gabor filters): layers = filters; input_scale auto = 256 images and shapes, 30000 audio.
 
     As mfn_fourier, with per filter gamma ~ Gamma(alpha / layers, beta) (rate beta), centres U(-1, 1) on our
     coordinates, and each frequency row times sqrt(gamma); the official code's init and defaults."""

@@ -138,7 +138,7 @@ SHAPE = SignalInfo("shape", d_in=3, d_out=1, centroid=0.1)
 def test_a_built_member_computes_the_official_forward(relay_2k, camera_32, name, layers):
     """Both members of an ensemble, their blocks copied into the official FourierNet / GaborNet with n_layers =
     layers - 1, give its outputs on real coordinates, shared [N, d_in] or one copy per member [K, N, d_in]. In
-    float64: at audio's input_scale 3000 the filters' phases reach thousands of radians, where float32's
+    float64: at audio's input_scale 30000 the filters' phases reach thousands of radians, where float32's
     rounding of x W + b summed in another order (elementwise here, a matmul there) is ~1e-4 rad."""
     for task in (relay_2k, camera_32):
         model, _ = built(name, task.info, width=32, layers=layers, seeds=(0, 1))
@@ -276,7 +276,7 @@ def test_defaults_per_kind_of_signal():
     """Images the official 256 (image_rep.py:81, 91), shapes the 3-D script's 256 (video_rep.py:76, 84), audio
     ours; a kind without a default is a one-line error naming the parameter."""
     for name in ("mfn_fourier", "mfn_gabor"):
-        for info, scale in ((IMAGE, 256.0), (SHAPE, 256.0), (AUDIO, 3000.0)):
+        for info, scale in ((IMAGE, 256.0), (SHAPE, 256.0), (AUDIO, 30000.0)):
             model, used = built(name, info, width=64, layers=3)
             assert used[0]["input_scale"] == scale
             if name == "mfn_fourier":
@@ -366,5 +366,5 @@ def test_bench_run_trains_both_models(capsys, tmp_path, need, task, metric):
     rows = pd.read_parquet(tmp_path)
     assert sorted(rows["model"]) == ["mfn_fourier"] * 2 + ["mfn_gabor"] * 2
     assert (rows["status"] == "ok").all() and np.isfinite(rows[metric]).all()
-    scale = 3000.0 if task[0].startswith("audio") else 256.0
+    scale = 30000.0 if task[0].startswith("audio") else 256.0
     assert (rows["param.input_scale"] == scale).all()
