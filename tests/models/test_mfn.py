@@ -154,7 +154,7 @@ def test_a_built_member_computes_the_official_forward(relay_2k, camera_32, name,
             torch.testing.assert_close(out[k], theirs, rtol=1e-9, atol=1e-10)
 
 
-def test_the_gabor_envelope_and_the_multiplications_matter(camera_32):
+def test_the_gabor_envelope_matters(camera_32):
     """The comparison can fail: the same blocks with each gamma zeroed (so Fourier filters: exp(0) = 1) give
     another output, officially and against ours."""
     model, _ = built("mfn_gabor", camera_32.info, width=32, layers=3)
@@ -340,7 +340,8 @@ def test_features_diagnose_refused_ntk_and_bf16_supported(relay_2k, name):
     torch.testing.assert_close(bf16, fp32, rtol=0.05, atol=0.05 * fp32.abs().max().item())
 
 
-def test_bench_diagnose_refuses_in_one_line(capsys):
+def test_bench_diagnose_refuses_in_one_line(capsys, need):
+    need("relay")
     code, _, err = run_cli(capsys, "diagnose", "--model", "mfn_gabor", "--task", "audio:relay", "--max-samples",
                            "256", "--width", "8", "--layers", "2", "--seeds", "0")
     assert code == 2
