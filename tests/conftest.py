@@ -154,3 +154,14 @@ def tuned(tmp_path_factory, library, need):
     assert main(["sweep", str(out / "spec.toml"), "--out", str(out / "run"), "--device", "cpu", "--no-progress",
                  "--max-members", "8"]) == 0
     return out / "run", parse_spec(TUNED_SPEC, "spec.toml", library)
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, restored after it: small tensors gain nothing from a second thread, which
+    only adds waiting (tenfold, on a busy machine). A module takes it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

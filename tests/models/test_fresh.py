@@ -82,13 +82,7 @@ def siren_images(weights, biases, omegas, coords, shape):
     return out.reshape(len(out), *shape, -1).movedim(-1, 1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: a second thread only adds waiting (tenfold, on a busy machine); restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- targets ----

@@ -33,12 +33,7 @@ from tests.helpers import one_line_error, run_cli
 PENALTY_WEIGHTS = (0.1993, 0.0196, 0.0588, 0.0269)  # train_*.ipynb cell 1: --a_coef .. --d_coef
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -117,13 +117,7 @@ def same_draws(ours, theirs, bound=None):
     assert stats.ks_2samp(ours.numpy(), theirs.numpy()).pvalue > 1e-3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: a second thread only adds waiting on a busy machine; restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 AUDIO = SignalInfo("audio", d_in=1, d_out=1, centroid=0.3)
