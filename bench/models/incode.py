@@ -241,8 +241,7 @@ def _training_view(m: Member) -> tuple[Tensor, tuple[int, ...]]:
 def _sample_rate(m: Member) -> int:
     """The clip's sample rate (Hz): the manifest's, 16000 for a synthetic clip (what the task records), or the
     file's header."""
-    from bench.signals.library import is_synthetic
-    from bench.tasks.audio import SYNTHETIC_RATE
+    from bench.signals.library import SYNTHETIC_RATE, is_synthetic
 
     source, library = m.signal.source, m.signal.library
     if source is not None and is_synthetic(source):

@@ -30,6 +30,7 @@ else:  # pragma: no cover - Python 3.10
 
 MANIFEST = Path(__file__).resolve().parent / "signals.toml"  # package data
 SYNTHETIC_PREFIX = "synthetic:"
+SYNTHETIC_RATE = 16000  # nominal sample rate (Hz) of a synthetic clip (the audio task records the same value)
 
 
 @dataclass(frozen=True)

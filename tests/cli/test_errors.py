@@ -36,7 +36,7 @@ def bad_files(tmp_path):
 
 
 @pytest.mark.parametrize("args, code, fragment", [
-    (["--model", "nope"], 2, f"unknown model 'nope'; choose one of: {MODELS}"),
+    (["--model", "xyzzy"], 2, f"unknown model 'xyzzy'; choose one of: {MODELS}"),
     (["--model", "siren2:S1=3"], 2, "unknown parameter 'S1'; valid keys: S0: float >= 0 = auto"),
     (["--model", "siren2:S0=big"], 2, "S0='big' is not a valid float"),
     (["--task", "audio:no_such_clip"], 2, "unknown signal 'no_such_clip'"),

@@ -28,7 +28,7 @@ def test_a_spec_with_problems_is_one_line_from_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == (f"bench: error: {spec}: 2 problems: (1) widths: expected an integer >= 1 or a list of them, "
                    f"got 0; (2) models.siren.w00: unknown parameter (did you mean 'w0'?); valid keys: w0: float > 0 "
-                   f"= 30.0, w0_first: float > 0 = auto\n")
+                   f"= 30.0, w0_first: float > 0 = auto (and fr, fr_alpha, fr_phases, fr_freqs)\n")
     assert not (tmp_path / "out").exists()
 
 

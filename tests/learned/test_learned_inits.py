@@ -192,6 +192,8 @@ LEARNING_TO_KILL = {"meta_learned": {"outer_steps": 150, "inner_steps": 2, "batc
                     "strainer": {"steps": 150}}
 LEARN_IN_A_PROCESS = """
 import sys
+import torch
+torch.set_num_threads(1)  # as the test's own process (one_thread): see the test
 import bench.learned  # registers the learned schemes
 from bench.models import Architecture, MemberSpec, ModelChoice, build_ensemble, load_builtin_models
 from bench.signals.library import SignalLibrary
@@ -205,7 +207,10 @@ build_ensemble([MemberSpec(ModelChoice(load_builtin_models().get(sys.argv[1]), e
 @pytest.mark.slow
 @pytest.mark.parametrize("learning", list(LEARNING_TO_KILL))
 def test_a_learning_killed_midway_resumes_to_the_weights_it_would_have_learned(learning, library, tmp_path,
-                                                                               monkeypatch):
+                                                                               monkeypatch, one_thread):
+    # Both processes learn on one thread: at two, a learning resumed in another process has differed from an
+    # uninterrupted one in the last bits now and then (about one run in fifteen on a 2-core CPU), a dependence
+    # on something else than the thread count that is not yet found; at one thread it has not (18 of 18 runs).
     import os
     import subprocess
     import sys
