@@ -151,7 +151,7 @@ def add_reconstruct(sub) -> None:
     sub.add_parser("reconstruct", parents=[common()], help="keep what a sweep's members fitted, for its report",
                    description="For each setting of a sweep (a cell but its seed) whose signal is a clip or an image, "
                                "train the member at the median seed (by the task's table metric) again from its cell "
-                               "and keep its output over the whole signal in RESULTS/artifacts/<cell_key>.npz. A "
+                               "and keep its output over the whole signal in RESULTS/_artifacts/<cell_key>.npz. A "
                                "result depends on its cell alone, so the rerun fits what its row measured: each line "
                                "prints both metrics (rows made on another device kind or torch, or at another thread "
                                "count where that matters, may differ). Members already kept are skipped. bench "
@@ -169,6 +169,7 @@ def _reconstruct_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from bench import api
+    from bench.core.artifacts import ARTIFACTS_DIR
 
     folder = Path(args.results)
     if not folder.is_dir():
@@ -176,6 +177,6 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _refuse_missing_plugins(folder)
     kept = api.reconstruct(folder, context_of(args))
     largest = max((abs(k.difference) for k in kept), default=0.0)
-    print(f"kept {len(kept)} reconstructions in {folder}/artifacts (largest difference to a row: {largest:.3g}); "
+    print(f"kept {len(kept)} reconstructions in {folder / ARTIFACTS_DIR} (largest difference to a row: {largest:.3g}); "
           f"bench report {folder} --out REPORT draws them", file=sys.stderr)
     return 0

@@ -1,5 +1,5 @@
 """What a member keeps to look at beside the rows: its output over the whole signal and the reference there,
-one compressed NumPy file per cell, ``DIR/artifacts/<cell_key>.npz`` (a whole signal per member would make the
+one compressed NumPy file per cell, ``DIR/_artifacts/<cell_key>.npz`` (a whole signal per member would make the
 rows file hundreds of times larger). ``bench.experiment.reconstruct`` writes them; reports draw them."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.core.files import write_atomically
 
-ARTIFACTS_DIR = "artifacts"
+ARTIFACTS_DIR = "_artifacts"  # "_": Parquet readers of DIR (pandas.read_parquet(DIR), pyarrow, polars, duckdb) skip it
 # the arrays of an artifact: output and reference [N, d_out] float32 (N points in grid order), grid (the signal's
 # shape, (N,) or (H, W)), sample_rate (audio; NaN otherwise), seed, the row's metric (stored) and the rerun's
 # (rerun); and its labels: cell_key, signal, model_spec, metric (the column of stored and rerun)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy.io import wavfile
 
-from bench.core.artifacts import artifact_path, read_artifact
+from bench.core.artifacts import ARTIFACTS_DIR, artifact_path, read_artifact
 from bench.experiment.store import read_results
 from bench.report.site import players
 from tests.helpers import one_line_error, run_cli
@@ -47,6 +47,7 @@ def swept(tmp_path_factory):
 
 
 def test_the_median_seed_of_each_setting_is_trained_again_and_gives_its_row(swept):
+    assert len(pd.read_parquet(swept / "sweep")) == 12  # kept fits do not stand in the way of Parquet readers
     rows = read_results(swept / "sweep")
     for (signal, model), group in rows.groupby(["signal", "model_spec"]):
         metric = group["main_metric"].iloc[0]
@@ -69,7 +70,7 @@ def test_the_median_seed_of_each_setting_is_trained_again_and_gives_its_row(swep
 
 
 def test_a_second_reconstruct_keeps_what_is_kept(swept, capsys):
-    before = {path: path.stat().st_mtime_ns for path in (swept / "sweep" / "artifacts").iterdir()}
+    before = {path: path.stat().st_mtime_ns for path in (swept / "sweep" / ARTIFACTS_DIR).iterdir()}
     code, _, err = run_cli(capsys, "reconstruct", str(swept / "sweep"), "--threads", "1")
     assert code == 0 and "kept 4 reconstructions" in err and " -> " not in err  # no member trained again
     assert {path: path.stat().st_mtime_ns for path in before} == before
