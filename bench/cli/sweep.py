@@ -154,7 +154,7 @@ def add_reconstruct(sub) -> None:
                                "and keep its output over the whole signal in RESULTS/_artifacts/<cell_key>.npz. A "
                                "result depends on its cell alone, so the rerun fits what its row measured: each line "
                                "prints both metrics (rows made on another device kind or torch, or at another thread "
-                               "count where that matters, may differ). Members already kept are skipped. bench "
+                               "count where that matters, may differ). Members kept for their rows as they stand are skipped. bench "
                                "report then shows the fits beside the target, with error maps, spectrograms and WAV "
                                "files.", build=_reconstruct_arguments)
 

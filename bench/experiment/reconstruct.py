@@ -72,7 +72,8 @@ def drawable(task: Task) -> bool:
 def reconstruct(folder: str | Path, library: SignalLibrary | None = None, device: torch.device | str = "cpu",
                 say: Callable[[str], None] = print) -> list[Reconstruction]:
     """Train again the median-seed member of every setting of the sweep in ``folder`` whose signal is a clip
-    or an image, and keep its output (``artifact_path``); members already kept are not trained again.
+    or an image, and keep its output (``artifact_path``); a member kept for its row as the row stands is not
+    trained again (a row made anew since, by ``--retrain-changed``, is).
     Returns what was kept, in the order trained. Training runs on ``device`` at the caller's thread count: rows
     made on another device kind, thread count (where it matters, see docs/results.md) or torch may differ."""
     folder = Path(folder)
@@ -96,8 +97,10 @@ def reconstruct(folder: str | Path, library: SignalLibrary | None = None, device
             if not drawable(task):
                 continue
             if path.is_file():
-                made.append(_read(path))
-                continue
+                kept = _read(path)
+                if _same(kept.stored, float(stored.at[cell.key, kept.metric])):
+                    made.append(kept)
+                    continue  # else the row was trained again since (--retrain-changed): so is its fit
             changed = _changed_code(cell, stored.loc[cell.key])
             if changed:
                 say(f"{cell.task}:{cell.signal} {cell.model.label}: not trained again, since the code of {changed} "
@@ -114,6 +117,10 @@ def reconstruct(folder: str | Path, library: SignalLibrary | None = None, device
                 f"(row {kept.stored:.4f}) -> {path}")
             made.append(kept)
     return made
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def _changed_code(cell: Cell, row: pd.Series) -> str | None:

@@ -135,3 +135,23 @@ def test_a_row_of_other_code_is_not_trained_again(swept, tmp_path, capsys):
     code, _, err = run_cli(capsys, "reconstruct", str(folder), "--threads", "1")
     assert code == 0 and "image:camera winner: not trained again, since the code of winner changed" in err
     assert not artifact_path(folder, key).is_file() and "kept 3 reconstructions" in err
+
+
+def test_a_fit_kept_for_a_row_since_trained_again_is_made_anew(swept, tmp_path, capsys):
+    import shutil
+
+    from bench.experiment.store import RESULTS_FILE
+
+    folder = tmp_path / "sweep"
+    shutil.copytree(swept / "sweep", folder)
+    rows = read_results(folder)
+    key = next(k for k in rows.loc[rows["signal"] == "relay", "cell_key"] if artifact_path(folder, k).is_file())
+    setting = (rows["signal"] == "relay") & (rows["model_spec"] == rows.loc[rows["cell_key"] == key, "model_spec"].iloc[0])
+    rows.loc[setting, "snr_db"] += 1.0  # as if --retrain-changed had made the setting's rows anew (same median seed)
+    rows.to_parquet(folder / RESULTS_FILE)
+    code, _, err = run_cli(capsys, "reconstruct", str(folder), "--threads", "1")
+    trained = [line for line in err.splitlines() if " -> " in line]
+    assert code == 0 and len(trained) == 1 and f"{key}.npz" in trained[0], err
+    kept = read_artifact(artifact_path(folder, key))
+    assert float(kept["stored"]) == rows.loc[rows["cell_key"] == key, "snr_db"].iloc[0]
+    assert float(kept["rerun"]) == float(kept["stored"]) - 1.0  # the fit itself, as the row was before
