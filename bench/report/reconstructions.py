@@ -123,7 +123,7 @@ def audio_figure(signal: str, fits: list[dict], out: Path) -> str:
         ax.set_axis_off()
     for ax, (label, freqs, times, power) in zip(axes.flat, spectra):
         shown = ax.pcolormesh(times * 1e3, freqs / 1e3, power - top, vmin=-SPECTROGRAM_RANGE_DB, vmax=0,
-                              cmap="magma", shading="auto")
+                              cmap="magma", shading="auto", rasterized=True)  # a PDF of thousands of cells: MBs
         ax.set_title(label, fontsize=7)
         ax.tick_params(labelsize=6)
     for ax in axes[:, 0]:
