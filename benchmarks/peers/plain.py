@@ -3,7 +3,6 @@ seeds one after another. The loop is ``reference.fit``'s, step for step, with ea
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from benchmarks.peers.problem import LR, Shape, initial_net, signal

@@ -102,6 +102,7 @@ def timed(argv: list[str], env: dict[str, str], threads: int) -> tuple[float, fl
 
 
 def worker(peer: str, shape: Shape, threads: int, float64: bool = False) -> list[str]:
+    """The command line of ``peer``'s worker process (``benchmarks.peers.worker``)."""
     flags = [f"--{name}={value}" for name, value in vars(shape).items()]
     return [sys.executable, "-m", "benchmarks.peers.worker", peer, *flags, f"--threads={threads}",
             *(["--float64"] if float64 else [])]
@@ -112,10 +113,10 @@ def record(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def worst_difference(record: dict, reference: dict, steps: int | None = None) -> float:
-    """Largest relative difference of ``record``'s losses from ``reference``'s at the steps both kept (the first
+def worst_difference(result: dict, reference: dict, steps: int | None = None) -> float:
+    """Largest relative difference of a worker's losses from the reference's at the steps both kept (the first
     ``steps`` of them when given)."""
-    theirs = dict(zip(record["steps"], record["losses"]))
+    theirs = dict(zip(result["steps"], result["losses"]))
     ours = dict(zip(reference["steps"], reference["losses"]))
     common = [step for step in ours if step in theirs][:steps]
     a, b = np.array([theirs[s] for s in common]), np.array([ours[s] for s in common])
@@ -123,6 +124,7 @@ def worst_difference(record: dict, reference: dict, steps: int | None = None) ->
 
 
 def verdict(what: str, difference: float, tolerance: float) -> str:
+    """A check's cell text: what was compared, the worst relative difference, ok or FAILED (NaN fails)."""
     return f"{what} {difference:.0e} {'ok' if difference <= tolerance else 'FAILED'}"
 
 
@@ -135,8 +137,8 @@ def measuring(stderr: str) -> str:
     return "; " + ", ".join(parts) if parts else ""
 
 
-def time_rows(shape: Shape, threads: int, rows: list[str], scratch: Path) -> tuple[list[Row], dict | None]:
-    """Each row's process, timed; returns the rows and the reference's record (None if it did not run)."""
+def time_rows(shape: Shape, threads: int, rows: list[str], scratch: Path) -> list[Row]:
+    """Each row's process, timed, in the order given (the reference's first: the float32 checks need it)."""
     env, done, reference = environment(threads, scratch), [], None
     for name in rows:
         row = Row(name)
@@ -166,7 +168,7 @@ def time_rows(shape: Shape, threads: int, rows: list[str], scratch: Path) -> tup
         except Failed as exc:
             row.note = f"failed ({exc})"
         print(f"  {name}: {row.note or f'{row.seconds:.1f} s'}", file=sys.stderr, flush=True)
-    return done, reference
+    return done
 
 
 def check_rows(shape: Shape, threads: int, rows: list[Row], scratch: Path, steps: int) -> None:
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
     rows = ["reference", *(name for name in rows if name != "reference")]  # every curve check compares with it
     with tempfile.TemporaryDirectory(prefix="peers-") as scratch:
-        done, _ = time_rows(shape, args.threads, rows, Path(scratch))
+        done = time_rows(shape, args.threads, rows, Path(scratch))
         if args.check:
             check_rows(shape, args.threads, done, Path(scratch), args.check_steps)
     print(heading(shape, args.threads) + "\n\n" + table(done))

@@ -75,7 +75,7 @@ def test_the_check_tells_another_learning_rate_apart(reference, monkeypatch):
 
 def test_a_missing_jax_is_a_row_not_a_crash(monkeypatch, tmp_path):
     monkeypatch.setattr(jax_vmap, "available", lambda: False)
-    rows, _ = run.time_rows(TINY, 1, ["jax"], tmp_path)
+    rows = run.time_rows(TINY, 1, ["jax"], tmp_path)
     assert rows[0].note == jax_vmap.MISSING
     assert f"| jax | {jax_vmap.MISSING} |" in run.table(rows)
 
