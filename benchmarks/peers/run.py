@@ -231,8 +231,10 @@ def heading(shape: Shape, threads: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=sorted(PRESETS), default="bar")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(PRESETS), default="bar", help="; ".join(
+        f"{name}: {s.members} members x {s.steps} steps, {s.samples:,} samples, {s.layers} x {s.width}"
+        for name, s in PRESETS.items()) + " (default bar)")
     for name in ("members", "steps", "samples", "width", "layers"):
         parser.add_argument(f"--{name}", type=int, help="override the shape's")
     parser.add_argument("--threads", type=int, default=1, help="CPUs and threads of every process (default 1)")
