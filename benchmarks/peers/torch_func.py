@@ -22,8 +22,9 @@ from benchmarks.peers.problem import LR, Shape, initial_net, signal
 from benchmarks.peers.timing import SteadyClock, Trained, warmup_steps
 
 
-def train(shape: Shape, dtype: torch.dtype = torch.float32, compiled: bool = False) -> Trained:
-    """Train members 0..K-1 at once; ``compiled`` compiles the loss function during the warm-up steps."""
+def train(shape: Shape, dtype: torch.dtype = torch.float32, compiled: bool = False, lr: float = LR) -> Trained:
+    """Train members 0..K-1 at once (Adam at ``lr``, the problem's unless a test asks another); ``compiled``
+    compiles the loss function during the warm-up steps."""
     coords, target = (torch.from_numpy(a).to(dtype) for a in signal(shape.samples))
     nets = [initial_net(shape, seed, dtype) for seed in range(shape.members)]
     params, buffers = stack_module_state(nets)  # {name: [K, ...]} leaves that require grad
@@ -36,7 +37,7 @@ def train(shape: Shape, dtype: torch.dtype = torch.float32, compiled: bool = Fal
         return vmap(member_loss, in_dims=(0, 0, None, None))(params, buffers, x, y)
 
     losses_of = torch.compile(ensemble_losses) if compiled else ensemble_losses
-    optimizer = torch.optim.Adam(params.values(), lr=LR)
+    optimizer = torch.optim.Adam(params.values(), lr=lr)
     losses = torch.empty(shape.steps, shape.members, dtype=dtype)
     clock = SteadyClock(warmup_steps(shape.steps))
     for step in range(shape.steps):
