@@ -1,5 +1,5 @@
-"""Report figures (seaborn, PNG and PDF): a metric per signal, against each swept setting, its training
-curves, the NTK energy above the centroid, and the training throughput."""
+"""Report figures (seaborn, PNG and PDF): a metric per signal, its difference to the baseline, against each
+swept setting, its training curves, the NTK energy above the centroid, and the training throughput."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bench.core.columns import CURVE_STEPS, curve_column, param_column, param_na
 from bench.core.plotting import (PANEL_WIDTH, PANELS_PER_ROW, headline, tidy_panels, pyplot, room_for_labels,
                                  save_png_and_pdf)
 from bench.core.metrics import declared
-from bench.report.tables import natural, table_rows, with_setting
+from bench.report.tables import mean_differences, natural, table_rows, with_setting
 from bench.report.sections import Report, metric_section, pictures, report_section
 
 AXIS_NAMES = {"n_samples": "samples in the clip", "width": "hidden width", "layers": "hidden layers",
@@ -214,6 +214,46 @@ def ntk_figures(ok: pd.DataFrame, out: Path) -> list[str]:
             fig.tight_layout()
             made += save_png_and_pdf(fig, out, f"ntk_{stage}_energy_fraction")
     return [name for name in made if name.endswith(".png")]
+
+
+def difference_figure(rows: pd.DataFrame, metric: str, baseline: str, out: Path) -> list[str]:
+    """``mean_differences`` as a heatmap, each cell's value written in it, blue where the model is better (the
+    colours turn with the metric's direction); cells without a finite difference stay blank. Returns the PNG
+    file name, none when no other model has a pair."""
+    plt, sns = pyplot()
+    from matplotlib.colors import SymLogNorm  # (matplotlib is imported on first use: see pyplot)
+    from matplotlib.ticker import StrMethodFormatter
+
+    means = mean_differences(rows, metric, baseline)
+    if means.empty:
+        return []
+    declaration = declared(metric)
+    # colours on a symmetric log scale past 1 unit: a fit to float precision (+100 dB) does not wash out the
+    # differences of a few dB beside it
+    scale = max(float(np.nanmax(np.abs(means.to_numpy()))), 1.0)
+    fig, ax = plt.subplots(figsize=(2.2 + 0.75 * means.shape[1] + 0.06 * max(map(len, means.index)),
+                                    max(2.6, 1.2 + 0.32 * means.shape[0])))  # (room for the colour bar's label)
+    sns.heatmap(means, ax=ax, annot=True, fmt=".3g", annot_kws={"fontsize": 7}, linewidths=0.5,
+                cmap="RdBu" if declaration.higher_is_better else "RdBu_r",
+                norm=SymLogNorm(linthresh=1.0, vmin=-scale, vmax=scale),
+                cbar_kws={"label": f"{declaration.label} - {baseline}"})
+    ax.set(xlabel="", ylabel="")
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.tick_params(axis="y", labelrotation=0)
+    decades = 10.0 ** np.arange(0, np.floor(np.log10(scale)) + 1)
+    ax.collections[0].colorbar.set_ticks(np.concatenate([-decades[::-1], [0.0], decades]), labels=None)
+    ax.collections[0].colorbar.ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    fig.tight_layout()  # before the headline, which sits above the laid-out panels
+    headline(fig, f"difference to {baseline}, {declaration.label}:\nmean over seeds of the paired difference "
+                  "(blue: the model is better)")
+    return [name for name in save_png_and_pdf(fig, out, f"difference_{metric}") if name.endswith(".png")]
+
+
+@metric_section(order=35)
+def difference_to_baseline(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
+    if report.baseline not in set(rows["model_spec"]):
+        return []
+    return [line for png in difference_figure(rows, metric, report.baseline, report.out) for line in (f"![{png}]({png})", "")]
 
 
 @metric_section(order=40)

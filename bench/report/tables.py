@@ -271,6 +271,17 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
     return pd.DataFrame(rows, columns=["model", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"])
 
 
+def mean_differences(ok: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
+    """The mean over seeds of the paired difference model - baseline (same setting and seed, as
+    ``significance`` pairs them): a row per setting (``with_setting``), in natural order, a column per model
+    but the baseline; NaN where no pair has a finite difference (an exact fit's inf on both sides, or none)."""
+    wide = with_setting(ok).pivot_table(index=["setting", "seed"], columns="model_spec", values=metric)
+    models = sorted(c for c in wide.columns if c != baseline)
+    diff = wide[models].sub(wide[baseline], axis=0).replace([np.inf, -np.inf], np.nan)
+    means = diff.groupby(level="setting").mean()
+    return means.reindex(sorted(means.index, key=natural)).dropna(how="all").dropna(axis=1, how="all")
+
+
 RATES = {"steps_per_s": True, "samples_per_s": True, "gflop_per_s": True, "seconds": False}  # speed: which way is better
 LEVEL_COLUMN = re.compile(r"(steps|seconds)_to_(?P<level>[0-9.e+-]+)_(?P<base>.+)")
 

@@ -125,6 +125,24 @@ def test_figures_and_environment(report_dir, sweep_dir):
     assert '"torch"' in env and "report-test" in env  # the spec it ran
 
 
+def test_the_difference_to_the_baseline_is_the_mean_of_the_paired_differences(sweep_dir, report_dir):
+    """The heatmap's cells (``mean_differences``) equal a direct pandas computation: per signal, the mean over
+    seeds of model - baseline; the report shows the figure after the paired differences."""
+    from bench.report.tables import mean_differences
+
+    ok = read_results(sweep_dir).query("status == 'ok'")
+    means = mean_differences(ok, "snr_db", "siren")
+    per_seed = ok.pivot_table(index=["signal", "seed"], columns="model_spec", values="snr_db")
+    direct = per_seed.drop(columns="siren").sub(per_seed["siren"], axis=0).groupby(level="signal").mean()
+    assert list(means.index) == ["arch", "relay"] and "siren" not in means.columns
+    pd.testing.assert_frame_equal(means.rename_axis(index="signal", columns="model_spec"),
+                                  direct.replace([np.inf, -np.inf], np.nan).dropna(axis=1, how="all"), check_exact=False)
+    readme = (report_dir / "README.md").read_text()
+    assert readme.index("Paired differences model") < readme.index("(difference_snr_db.png)") < readme.index("(snr_db_per_signal.png)")
+    with Image.open(report_dir / "difference_snr_db.png") as image:
+        assert image.format == "PNG" and image.size[1] > 200
+
+
 def test_figures_wrap_many_signals_and_long_names(sweep_dir, tmp_path):
     """Six signals (more than a row of panels) and a long model name: the panels wrap, no figure is wider than
     the limit, and none has text over text or a legend over a panel (LayoutWarning is an error in tests)."""
