@@ -232,7 +232,8 @@ def difference_figure(rows: pd.DataFrame, metric: str, baseline: str, out: Path)
     # differences of a few dB beside it
     scale = max(float(np.nanmax(np.abs(means.to_numpy()))), 1.0)
     fig, ax = plt.subplots(figsize=(2.2 + 0.75 * means.shape[1] + 0.06 * max(map(len, means.index)),
-                                    max(2.6, 1.2 + 0.32 * means.shape[0])))  # (room for the colour bar's label)
+                                    max(2.6, 1.2 + 0.32 * means.shape[0])  # (room for the colour bar's label)
+                                    + 0.075 * max(map(len, means.columns))))  # the models' names, upright
     sns.heatmap(means, ax=ax, annot=True, fmt=".3g", annot_kws={"fontsize": 7}, linewidths=0.5,
                 cmap="RdBu" if declaration.higher_is_better else "RdBu_r",
                 norm=SymLogNorm(linthresh=1.0, vmin=-scale, vmax=scale),
