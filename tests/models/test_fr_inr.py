@@ -1,5 +1,5 @@
 """FR-INR (Fourier reparameterized training) against the computations of its official code, written out here as
-plain torch: LabShuHangGU/FR-INR @ 4b8f491b1e5c2fb2b6ee2e0d3ea5da6c0bd8c4f4 (modules.py, the training scripts).
+plain torch: LabShuHangGU/FR-INR @ 4b8f491922640ace925643c82dba9c251868315e (modules.py, the training scripts).
 The option on top of any scheme: its label and cells, budgets, ensembles, the command line and its refusals."""
 
 import math
