@@ -17,8 +17,9 @@ def add_report(sub) -> None:
     sub.add_parser("report", parents=[common()], help="tables, significance and figures of a results directory",
                    description="Write a report of any results directory (bench run or bench sweep, partial or with "
                                "failed cells) into --out: README.md, table_<metric>.md/.tex/.csv, "
-                               "significance_<metric>.csv/.md against --baseline, PNG/PDF figures, failed.md, "
-                               "environment.json.", build=_report_arguments)
+                               "significance_<metric>.csv/.md against --baseline and their heatmap "
+                               "difference_<metric>.png, PNG/PDF figures, failed.md, environment.json.",
+                   build=_report_arguments)
 
 
 def _report_arguments(report: argparse.ArgumentParser) -> None:
