@@ -242,7 +242,7 @@ def difference_figure(rows: pd.DataFrame, metric: str, baseline: str, out: Path)
     ax.tick_params(axis="x", labelrotation=90)
     ax.tick_params(axis="y", labelrotation=0)
     decades = 10.0 ** np.arange(0, np.floor(np.log10(scale)) + 1)
-    ax.collections[0].colorbar.set_ticks(np.concatenate([-decades[::-1], [0.0], decades]), labels=None)
+    ax.collections[0].colorbar.set_ticks(np.concatenate([-decades[::-1], [0.0], decades]))
     ax.collections[0].colorbar.ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     fig.tight_layout()  # before the headline, which sits above the laid-out panels
     headline(fig, f"difference to {baseline}, {declaration.label}:\nmean over seeds of the paired difference "
