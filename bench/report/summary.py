@@ -9,7 +9,8 @@ import pandas as pd
 from bench.core.metrics import declared
 from bench.report.sections import Report, metric_section
 from bench.report.tables import (cell_table, conversion_section, fewest_pairs_note, left_out_of_mean, markdown,
-                                 pooled_differently, render_table, seeds_caption, significance, table_rows)
+                                 pooled_differently, render_table, scored_on_every_point, seeds_caption, significance,
+                                 table_rows)
 
 FORMATS = (("md", "markdown"), ("csv", "csv"), ("tex", "latex"))  # the table files: extension, format
 
@@ -31,8 +32,7 @@ def table(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
 @metric_section(order=20)
 def conversions(rows: pd.DataFrame, metric: str, report: Report) -> list[str]:
     """The metric's declared conversions, on the rows scored on every point (held-out rows score others)."""
-    fit = declared(metric).fit
-    whole = rows[rows[fit].isna()] if fit in rows else rows
+    whole = scored_on_every_point(rows, metric)
     return [line for conversion in declared(metric).conversions
             for line in conversion_section(whole, conversion, report.out)]
 

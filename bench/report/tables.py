@@ -255,10 +255,10 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
     bootstrap 95% CI (scipy.stats.bootstrap) and the Wilcoxon signed-rank p-value."""
     if baseline not in set(ok["model_spec"]):
         raise UsageError(f"baseline {baseline!r} has no results; choose one of: {', '.join(sorted(set(ok['model_spec'])))}")
-    wide = with_setting(ok).pivot_table(index=["setting", "seed"], columns="model_spec", values=metric)
+    differences = differences_to(ok, metric, baseline)
     rows = []
-    for model in sorted(c for c in wide.columns if c != baseline):
-        diff = (wide[model] - wide[baseline]).dropna().to_numpy()
+    for model in differences.columns:
+        diff = differences[model].dropna().to_numpy()
         row = {"model": model, "baseline": baseline, "pairs": len(diff), "mean_diff": float(np.mean(diff)) if len(diff) else np.nan,
                "ci_low": np.nan, "ci_high": np.nan, "wilcoxon_p": np.nan}
         if len(diff) >= 2 and np.isfinite(diff).all() and np.ptp(diff) > 0:  # an exact fit's inf: no interval
@@ -271,14 +271,18 @@ def significance(ok: pd.DataFrame, metric: str, baseline: str, seed: int = 0) ->
     return pd.DataFrame(rows, columns=["model", "baseline", "pairs", "mean_diff", "ci_low", "ci_high", "wilcoxon_p"])
 
 
-def mean_differences(ok: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
-    """The mean over seeds of the paired difference model - baseline (same setting and seed, as
-    ``significance`` pairs them): a row per setting (``with_setting``), in natural order, a column per model
-    but the baseline; NaN where no pair has a finite difference (an exact fit's inf on both sides, or none)."""
+def differences_to(ok: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
+    """The paired differences model - baseline: a row per (setting, seed) (``with_setting``), a column per
+    model but the baseline, in name order; NaN where either side has no value."""
     wide = with_setting(ok).pivot_table(index=["setting", "seed"], columns="model_spec", values=metric)
     models = sorted(c for c in wide.columns if c != baseline)
-    diff = wide[models].sub(wide[baseline], axis=0).replace([np.inf, -np.inf], np.nan)
-    means = diff.groupby(level="setting").mean()
+    return wide[models].sub(wide[baseline], axis=0)
+
+
+def mean_differences(ok: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
+    """The mean over seeds of ``differences_to``: a row per setting, in natural order, a column per model but
+    the baseline; NaN where no pair has a finite difference (an exact fit's inf, or none)."""
+    means = differences_to(ok, metric, baseline).replace([np.inf, -np.inf], np.nan).groupby(level="setting").mean()
     return means.reindex(sorted(means.index, key=natural)).dropna(how="all").dropna(axis=1, how="all")
 
 
@@ -328,13 +332,25 @@ def undeclared_metrics(results: pd.DataFrame) -> list[str]:
     return sorted(name for name in named | kept_best if name in results and name not in METRICS)
 
 
+def scored_on_every_point(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of ``metric`` scored on every point, which its conversions read (held-out rows score others)."""
+    fit = declared(metric).fit
+    return rows[rows[fit].isna()] if fit in rows else rows
+
+
+def conversion_cells(rows: pd.DataFrame, conversion: Conversion) -> pd.DataFrame:
+    """``cell_table`` of a conversion of ``rows`` (``scored_on_every_point``), under the converted metric's name."""
+    name = conversion.metric.name
+    return cell_table(rows.assign(**{name: conversion.convert(rows)}), name)
+
+
 def conversion_section(rows: pd.DataFrame, conversion: Conversion, out: Path) -> list[str]:
     """A metric's results in another convention (``Conversion``), as tables and a README section; nothing
     when some row lacks a column the conversion needs."""
     if not len(rows) or not all(c in rows and rows[c].notna().all() for c in conversion.needs):
         return []
     name = conversion.metric.name
-    cells = cell_table(rows.assign(**{name: conversion.convert(rows)}), name)
+    cells = conversion_cells(rows, conversion)
     caption = f"{conversion.caption} {seeds_caption(cells)}."
     for ext, fmt in (("md", "markdown"), ("csv", "csv"), ("tex", "latex")):
         (out / f"table_{name}.{ext}").write_text(render_table(cells, fmt, conversion.metric, caption) + "\n")

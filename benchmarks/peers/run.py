@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.core.provenance import device_name
 from bench.perf.cpu_share import CpuShare
 from benchmarks.peers import bench_run, jax_vmap
 from benchmarks.peers.problem import PRESETS, Shape
@@ -217,8 +217,7 @@ def heading(shape: Shape, threads: int) -> str:
     """Where and on what the table was measured."""
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    cpu = device_name(torch.device("cpu"))
     versions = f"torch {torch.__version__}"
     if jax_vmap.available():
         import jax

@@ -9,7 +9,7 @@ import pytest
 
 from bench.core.metrics import METRICS
 from bench.api import results as rows_in
-from bench.report.tables import cell_table, metric_rows, table_rows
+from bench.report.tables import cell_table, conversion_cells, metric_rows, scored_on_every_point, table_rows
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 ELSEWHERE = {"gpu-check/quick-report": "gpu-check/quick",  # reports whose rows are not in their sweep/ folder
@@ -29,13 +29,11 @@ def cells_of(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The cells (mean, std, n per signal and model) a report tabulates for ``metric``: a declared metric's
     own, or a declared metric's conversion (e.g. PSNR at peak 1) of the rows scored on every point."""
     if metric in METRICS:
-        rows = table_rows(results, metric)
+        cells = cell_table(table_rows(results, metric), metric)
     else:
         base, conversion = next((name, c) for name, m in METRICS.items() for c in m.conversions if c.metric.name == metric)
-        rows = metric_rows(results, base)
-        rows = rows[rows[METRICS[base].fit].isna()] if METRICS[base].fit in rows else rows
-        rows = rows.assign(**{metric: conversion.convert(rows)})
-    return cell_table(rows, metric).rename(columns={"model_spec": "model", "count": "n"})
+        cells = conversion_cells(scored_on_every_point(metric_rows(results, base), base), conversion)
+    return cells.rename(columns={"model_spec": "model", "count": "n"})
 
 
 def test_the_reports_are_found():
